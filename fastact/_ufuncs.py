@@ -1,0 +1,125 @@
+"""NumPy ufuncs generated from the registry's scalar kernels.
+
+For every entry two ufuncs are built on first use: ``forward`` with inputs
+(x, *params) and ``backward`` with inputs (g, x, *params).  Each has a float32
+and a float64 loop; array inputs take the loop's dtype, parameters are always
+float64 (so a float32 call uses the caller's exact parameter value).
+
+A loop is a numba ``cfunc`` with NumPy's loop signature, compiled from
+generated source and cached on disk; ``_ufunc.make_ufunc`` turns the loop
+pointers into a ufunc.  (numba's @vectorize would relink its ufunc wrapper in
+every process, which costs more than the whole warm first call budget.)
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+
+import numpy as np
+from llvmlite import ir
+from numba import carray, cfunc, njit, types
+from numba.extending import intrinsic
+
+from ._registry import REGISTRY
+from ._ufunc import make_ufunc
+
+LOOP_DTYPES = (np.float32, np.float64)
+_LOOP_SIG = types.void(types.CPointer(types.voidptr), types.CPointer(types.intp),
+                       types.CPointer(types.intp), types.voidptr)
+
+
+@intrinsic
+def _load(typingctx, ptr, offset, dtype):
+    """*(dtype *)((char *)ptr + offset): strided access, negative offsets included."""
+    ty = dtype.dtype
+
+    def codegen(context, builder, sig, args):
+        p = builder.gep(builder.bitcast(args[0], ir.IntType(8).as_pointer()), [args[1]])
+        return builder.load(builder.bitcast(p, context.get_value_type(ty).as_pointer()))
+    return ty(ptr, offset, dtype), codegen
+
+
+@intrinsic
+def _store(typingctx, ptr, offset, val):
+    def codegen(context, builder, sig, args):
+        p = builder.gep(builder.bitcast(args[0], ir.IntType(8).as_pointer()), [args[1]])
+        builder.store(args[2], builder.bitcast(p, context.get_value_type(val).as_pointer()))
+    return types.void(ptr, offset, val), codegen
+
+
+def _source_hash() -> str:
+    # numba's cache only watches the file a function is defined in; the loops
+    # inline kernels from _registry and _math, so their text keys the cache.
+    h = hashlib.sha1()
+    here = os.path.dirname(__file__)
+    for f in ("_math.py", "_registry.py", "_ufuncs.py"):
+        with open(os.path.join(here, f), "rb") as fh:
+            h.update(fh.read())
+    return h.hexdigest()[:12]
+
+
+def _loop_source(fname: str, n_arrays: int, n_params: int, dtype: str) -> str:
+    """Source of a ufunc loop calling `kernel` on n_arrays + n_params inputs.
+
+    The fast path (contiguous arrays, scalar parameters) indexes carrays so
+    that LLVM sees a plain counted loop; everything else goes through
+    byte-strided loads and stores.
+    """
+    nin = n_arrays + n_params
+    arr = range(n_arrays)
+    par = range(n_arrays, nin)
+    size = np.dtype(dtype).itemsize
+    fast = " and ".join([f"s{i} == {size}" for i in arr] + [f"s{nin} == {size}"]
+                        + [f"s{i} == 0" for i in par])
+    L = [f"def {fname}(args, dims, steps, data):", "    n = dims[0]"]
+    L += [f"    p{i} = args[{i}]; s{i} = steps[{i}]" for i in range(nin + 1)]
+    L.append(f"    if {fast}:")
+    L += [f"        a{i} = carray(p{i}, n, {dtype})" for i in arr]
+    L += [f"        q{i} = _load(p{i}, 0, float64)" for i in par]
+    L.append(f"        o = carray(p{nin}, n, {dtype})")
+    call = ", ".join([f"float64(a{i}[i])" for i in arr] + [f"q{i}" for i in par])
+    L.append("        for i in range(n):")
+    L.append(f"            o[i] = {dtype}(kernel({call}))")
+    L.append("    else:")
+    call = ", ".join([f"float64(_load(p{i}, i * s{i}, {dtype}))" for i in arr]
+                     + [f"_load(p{i}, i * s{i}, float64)" for i in par])
+    L.append("        for i in range(n):")
+    L.append(f"            _store(p{nin}, i * s{nin}, {dtype}(kernel({call})))")
+    return "\n".join(L) + "\n"
+
+
+def _build(name: str, kernel, n_arrays: int, n_params: int, doc: str) -> np.ufunc:
+    jkernel = njit(nogil=True)(kernel)
+    tag = _source_hash()
+    loops = []
+    for dt in LOOP_DTYPES:
+        dname = np.dtype(dt).name
+        fname = f"{name}_{dname}_{tag}"
+        ns = {"__name__": __name__, "carray": carray, "_load": _load, "_store": _store,
+              "kernel": jkernel, "float32": np.float32, "float64": np.float64}
+        exec(compile(_loop_source(fname, n_arrays, n_params, dname), __file__, "exec"), ns)
+        loop = cfunc(_LOOP_SIG, cache=True, nopython=True)(ns[fname])
+        tys = [np.dtype(dt).num] * n_arrays + [np.dtype(np.float64).num] * n_params + [np.dtype(dt).num]
+        loops.append((tys, loop.address))
+    return make_ufunc(name, doc, n_arrays + n_params, 1, loops)
+
+
+_cache: dict[tuple[str, str], np.ufunc] = {}
+_lock = threading.Lock()
+
+
+def get(name: str, which: str) -> np.ufunc:
+    """The ufunc for registry entry `name`, `which` in {'forward', 'backward'}."""
+    key = (name, which)
+    uf = _cache.get(key)
+    if uf is None:
+        with _lock:
+            uf = _cache.get(key)
+            if uf is None:
+                e = REGISTRY[name]
+                n_arrays = 1 if which == "forward" else 2
+                kernel = e.forward if which == "forward" else e.backward
+                uf = _build(f"{name}_{which}", kernel, n_arrays, len(e.params), e.summary)
+                _cache[key] = uf
+    return uf

@@ -1,0 +1,59 @@
+"""Build the Cython extensions; OpenMP where the compiler has it.
+
+`_ufunc` turns numba-compiled loop pointers into real NumPy ufuncs; `_axis`
+holds the fused-type (float32/float64) loops over an axis, parallel over rows
+with OpenMP.  A compiler without OpenMP gets a serial build and a warning.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import warnings
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+# -O3 without -ffast-math: -ffast-math implies -ffinite-math-only, which breaks
+# the -inf masks and NaN propagation the kernels promise.
+BASE_FLAGS = ["-O3", "-fno-finite-math-only"]
+
+
+def _has_openmp(compiler_cmd: list[str]) -> bool:
+    src = "#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n"
+    with tempfile.TemporaryDirectory() as d:
+        c = os.path.join(d, "t.c")
+        with open(c, "w") as f:
+            f.write(src)
+        try:
+            r = subprocess.run(compiler_cmd + ["-fopenmp", c, "-o", os.path.join(d, "t")],
+                               capture_output=True)
+        except OSError:
+            return False
+        return r.returncode == 0
+
+
+class BuildExt(build_ext):
+    def build_extensions(self):
+        cc = getattr(self.compiler, "compiler_so", None) or ["cc"]
+        omp = os.environ.get("FASTACT_NO_OPENMP") is None and _has_openmp([cc[0]])
+        if not omp:
+            warnings.warn("fastact: compiler has no OpenMP; building the axis kernels serially")
+        for ext in self.extensions:
+            ext.extra_compile_args = BASE_FLAGS + (["-fopenmp"] if omp and ext.name.endswith("_axis") else [])
+            ext.extra_link_args = ["-fopenmp"] if omp and ext.name.endswith("_axis") else []
+        super().build_extensions()
+
+
+def _ext(name: str) -> Extension:
+    return Extension(f"fastact.{name}", [f"fastact/{name}.pyx"],
+                     include_dirs=[np.get_include()],
+                     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")])
+
+
+setup(
+    ext_modules=cythonize([_ext("_ufunc"), _ext("_axis")],
+                          compiler_directives={"language_level": "3"}),
+    cmdclass={"build_ext": BuildExt},
+)
