@@ -1,0 +1,134 @@
+"""Accuracy harness: the registry's cases, sample points and ULP error vs mpmath.
+
+Used by the tests, and runnable to print the ULP table for the docs:
+
+    python tests/accuracy.py [N]      # N points per case and dtype (default 4000)
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+import fastact
+from fastact._registry import REGISTRY, Elementwise
+
+# registry kernels reached through another public name
+_EXPOSED = {"gelu_tanh": ("gelu", {"approximate": "tanh"})}
+_INTERNAL = {"prelu_weight_grad", "noisy_relu_train"}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One public call: a registry entry with one parameter set."""
+    entry: Elementwise
+    public: str
+    kwargs: dict          # keyword arguments of the public call
+    params: tuple         # the entry's parameter values, in order
+
+    @property
+    def id(self) -> str:
+        extra = ",".join(f"{k}={v}" for k, v in self.kwargs.items())
+        return f"{self.public}({extra})" if extra else self.public
+
+    def forward(self, x, **kw):
+        return getattr(fastact, self.public)(x, **self.kwargs, **kw)
+
+    def backward(self, g, x, **kw):
+        r = getattr(fastact, self.public + "_backward")(g, x, **self.kwargs, **kw)
+        return r[0] if self.public == "prelu" else r   # prelu also returns grad_weight
+
+    def reference(self, mp, x):
+        return self.entry.reference(mp, x, *self.params)
+
+    def dreference(self, mp, x):
+        return self.entry.dreference(mp, x, *self.params)
+
+
+def _cases() -> list[Case]:
+    out = []
+    for e in REGISTRY.values():
+        if e.name in _INTERNAL:
+            continue
+        public, fixed = _EXPOSED.get(e.name, (e.name, {}))
+        defaults = {p.name: p.default for p in e.params}
+        sets = [defaults] if None not in defaults.values() else []
+        sets += [{**defaults, **tp} for tp in e.test_params]
+        for ps in sets:
+            out.append(Case(e, public, {**fixed, **ps}, tuple(ps[p.name] for p in e.params)))
+    return out
+
+
+CASES = _cases()
+FLOATS = (np.float32, np.float64)
+
+
+def sample(dtype, n: int, seed: int = 1234) -> np.ndarray:
+    """Finite test points: the bulk, the whole exponent range, small values,
+    the overflow edges of exp, and every registry parameter's neighbourhood."""
+    rng = np.random.default_rng(seed)
+    fi = np.finfo(dtype)
+    k = max(n // 8, 1)
+    sign = lambda m: rng.choice([-1.0, 1.0], m)  # noqa: E731
+    lo, hi = np.log10(fi.smallest_normal), np.log10(fi.max)
+    edge = 750.0 if dtype == np.float64 else 105.0
+    pts = [
+        rng.standard_normal(2 * k) * 3,
+        rng.uniform(-12, 12, 2 * k),
+        sign(k) * 10.0 ** rng.uniform(lo, hi, k),
+        sign(k) * 10.0 ** rng.uniform(-9, 1, k),
+        sign(k) * rng.uniform(edge * 0.6, edge * 1.05, k),
+        rng.uniform(-4.0, 0.0, k),                      # where derivatives have roots
+        np.array([0.5, 1.0, 1.5, 3.0, 6.0, -0.5, -1.0, -1.5, -3.0, -6.0]),
+    ]
+    x = np.concatenate(pts)
+    x = x[np.abs(x) <= fi.max].astype(dtype)
+    near = np.concatenate([np.nextafter(x[-10:], np.inf), np.nextafter(x[-10:], -np.inf)])
+    return np.unique(np.concatenate([x, near.astype(dtype)]))
+
+
+def ulp_errors(case: Case, which: str, dtype, x: np.ndarray, prec: int = 320):
+    """(errors in ULP, x) at the points where the true result is a normal number."""
+    import mpmath
+
+    mp = mpmath.mp
+    if which == "forward":
+        y = case.forward(x)
+        ref = case.reference
+    else:
+        y = case.backward(np.ones_like(x), x)
+        ref = case.dreference
+    fi = np.finfo(dtype)
+    p = fi.nmant + 1
+    tiny, big = mpmath.mpf(float(fi.smallest_normal)), mpmath.mpf(float(fi.max))
+    errs, keep = [], []
+    with mpmath.workprec(prec):
+        for xi, yi in zip(x.tolist(), y.tolist()):
+            r = ref(mp, mpmath.mpf(xi))
+            ar = abs(r)
+            if not (tiny <= ar <= big):
+                continue
+            ulp = mpmath.ldexp(1, mpmath.frexp(ar)[1] - p)
+            e = float(abs(mpmath.mpf(yi) - r) / ulp) if np.isfinite(yi) else np.inf
+            errs.append(e)
+            keep.append(xi)
+    return np.array(errs), np.array(keep)
+
+
+def table(n: int = 4000) -> str:
+    rows = ["| function | fwd float32 | bwd float32 | fwd float64 | bwd float64 |",
+            "|---|---|---|---|---|"]
+    for c in CASES:
+        cells = []
+        for dt in FLOATS:
+            x = sample(dt, n)
+            for which in ("forward", "backward"):
+                e, _ = ulp_errors(c, which, dt, x)
+                cells.append(f"{e.max():.2f}" if e.size else "-")
+        rows.append(f"| {c.id} | " + " | ".join([cells[0], cells[1], cells[2], cells[3]]) + " |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(table(int(sys.argv[1]) if len(sys.argv) > 1 else 4000))
