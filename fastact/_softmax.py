@@ -1,0 +1,262 @@
+"""softmax, log_softmax and softmin along an axis, with their backward passes.
+
+The Python side only validates and arranges memory: the working axis is
+moved last and made C-contiguous, so the Cython loops in ``_axis.pyx`` see a
+(rows, n) float32 or float64 block and run OpenMP-parallel over rows.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from . import _axis
+from . import _dispatch as d
+from ._threads import threads_for
+
+__all__ = ["softmax", "log_softmax", "softmin",
+           "softmax_backward", "log_softmax_backward", "softmin_backward"]
+
+
+def _axis_of(a: np.ndarray, axis, fname: str) -> int:
+    # torch treats a 0-d tensor as one element along dim -1 or 0; so do we
+    return d.normalize_axis(axis, max(a.ndim, 1), fname)
+
+
+def _rows(a: np.ndarray, ax: int, cdt: np.dtype) -> np.ndarray:
+    """a with axis `ax` last, C-contiguous in the compute dtype, as (rows, n)."""
+    a = np.ascontiguousarray(np.moveaxis(a.reshape(a.shape or (1,)), ax, -1), dtype=cdt)
+    return a.reshape(-1, a.shape[-1]) if a.size else a.reshape(0, 0)
+
+
+def _run(kernel, arrays: list, shape: tuple, ax: int, rdt, cdt, out, extra: tuple):
+    """Call kernel(*rows(arrays), dst_rows, *extra, nthreads) and deliver the result."""
+    shape1 = shape or (1,)
+    ins = [_rows(a, ax, cdt) for a in arrays]
+    direct = None
+    if out is not None and rdt == cdt:
+        direct = np.moveaxis(out.reshape(shape1), ax, -1)
+        if not direct.flags.c_contiguous:
+            direct = None
+        elif any(np.may_share_memory(direct, i) and direct.ctypes.data != i.ctypes.data
+                 for i in ins):
+            # the row loops are safe for exact aliasing (out is x), not for a
+            # partial overlap, which has to read from a copy
+            ins = [i.copy() for i in ins]
+    moved = shape1[:ax] + shape1[ax + 1:] + (shape1[ax],)
+    work = direct if direct is not None else np.empty(moved, cdt)
+    if work.size:
+        w2 = work.reshape(-1, work.shape[-1])
+        kernel(*ins, w2, *extra, threads_for(work.size, w2.shape[0]))
+    if direct is not None:
+        return out
+    res = np.moveaxis(work, -1, ax).reshape(shape)
+    if out is None:
+        return res if rdt == cdt else res.astype(rdt)
+    np.copyto(out, res, casting="same_kind")
+    return out
+
+
+def _forward(kernel, x, axis, out, fname: str, extra: tuple):
+    a, rdt, cdt = d.float_array(x, fname)
+    ax = _axis_of(a, axis, fname)
+    if out is not None:
+        d.check_out(out, a.shape, rdt, fname)
+    return _run(kernel, [a], a.shape, ax, rdt, cdt, out, extra)
+
+
+def _backward(kernel, grad_output, y, axis, out, fname: str, extra: tuple):
+    gt = d.float_array(grad_output, fname, "grad_output")
+    yt = d.float_array(y, fname, "y")
+    d.same_shape(fname, gt[0], yt[0], "grad_output", "y")
+    rdt, cdt = d.common_dtypes(fname, gt, yt)
+    ax = _axis_of(yt[0], axis, fname)
+    if out is not None:
+        d.check_out(out, yt[0].shape, rdt, fname)
+    return _run(kernel, [gt[0], yt[0]], yt[0].shape, ax, rdt, cdt, out, extra)
+
+
+def softmax(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None) -> np.ndarray:
+    """Softmax along `axis`: ``exp(x - max) / sum(exp(x - max))``.
+
+    The row maximum is subtracted first, so no input overflows.  A slice of
+    all ``-inf`` gives NaN (as torch), ``+inf`` anywhere gives NaN, ``-inf``
+    entries give 0, and NaN spreads to its whole slice.
+
+    Parameters
+    ----------
+    x : array_like
+        Input of any shape (0-d counts as one element).  float16 is computed
+        in float32 and returned as float16; integer and bool input is
+        promoted to float64.
+    axis : int, default -1
+        The axis to normalize over.
+    out : ndarray, optional
+        Output array with ``x``'s shape and the result dtype; may be ``x``.
+
+    Returns
+    -------
+    ndarray
+        Non-negative values summing to 1 along `axis`.
+
+    See Also
+    --------
+    softmax_backward, log_softmax, softmin
+
+    Examples
+    --------
+    >>> import fastact
+    >>> fastact.softmax([1.0, 2.0, 3.0])
+    array([0.09003057, 0.24472847, 0.66524096])
+    >>> fastact.softmax([[0.0, 0.0], [1000.0, 0.0]], axis=1)
+    array([[0.5, 0.5],
+           [1. , 0. ]])
+    """
+    return _forward(_axis.softmax, x, axis, out, "softmax", (False,))
+
+
+def softmin(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None) -> np.ndarray:
+    """Softmin along `axis`: ``softmax(-x)``, without materializing ``-x``.
+
+    Parameters
+    ----------
+    x : array_like
+        Input of any shape; dtype rules as :func:`softmax`.
+    axis : int, default -1
+        The axis to normalize over.
+    out : ndarray, optional
+        Output array with ``x``'s shape and the result dtype; may be ``x``.
+
+    Returns
+    -------
+    ndarray
+        Non-negative values summing to 1 along `axis`, largest where x is smallest.
+
+    Examples
+    --------
+    >>> import fastact
+    >>> fastact.softmin([1.0, 2.0, 3.0])
+    array([0.66524096, 0.24472847, 0.09003057])
+    """
+    return _forward(_axis.softmax, x, axis, out, "softmin", (True,))
+
+
+def log_softmax(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None) -> np.ndarray:
+    """Log-softmax along `axis`: ``x - max - log(sum(exp(x - max)))``.
+
+    Computed directly, never as ``log(softmax(x))``, so tiny probabilities keep
+    their digits (``log_softmax([0, -1000])[1]`` is -1000, not -inf).
+
+    Parameters
+    ----------
+    x : array_like
+        Input of any shape; dtype rules as :func:`softmax`.
+    axis : int, default -1
+        The axis to normalize over.
+    out : ndarray, optional
+        Output array with ``x``'s shape and the result dtype; may be ``x``.
+
+    Returns
+    -------
+    ndarray
+        Log-probabilities along `axis`.
+
+    Examples
+    --------
+    >>> import fastact
+    >>> fastact.log_softmax([0.0, -1000.0])
+    array([    0., -1000.])
+    """
+    return _forward(_axis.log_softmax, x, axis, out, "log_softmax", (False,))
+
+
+def softmax_backward(grad_output: ArrayLike, y: ArrayLike, axis: int = -1, *,
+                     out: np.ndarray | None = None) -> np.ndarray:
+    """Gradient of :func:`softmax` from its output y: ``y * (g - sum(g * y))``.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        Gradient with respect to the softmax output, same shape as `y`.
+    y : array_like
+        The forward output ``softmax(x, axis)``.
+    axis : int, default -1
+        The axis the forward normalized over.
+    out : ndarray, optional
+        Output array with `y`'s shape and the result dtype; may be `grad_output` or `y`.
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to x.
+
+    Examples
+    --------
+    >>> import fastact
+    >>> y = fastact.softmax([0.0, 0.0])
+    >>> fastact.softmax_backward([1.0, 0.0], y)
+    array([ 0.25, -0.25])
+    """
+    return _backward(_axis.softmax_backward, grad_output, y, axis, out, "softmax_backward",
+                     (False,))
+
+
+def softmin_backward(grad_output: ArrayLike, y: ArrayLike, axis: int = -1, *,
+                     out: np.ndarray | None = None) -> np.ndarray:
+    """Gradient of :func:`softmin` from its output y: ``-y * (g - sum(g * y))``.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        Gradient with respect to the softmin output, same shape as `y`.
+    y : array_like
+        The forward output ``softmin(x, axis)``.
+    axis : int, default -1
+        The axis the forward normalized over.
+    out : ndarray, optional
+        Output array with `y`'s shape and the result dtype; may be `grad_output` or `y`.
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to x.
+
+    Examples
+    --------
+    >>> import fastact
+    >>> y = fastact.softmin([0.0, 0.0])
+    >>> fastact.softmin_backward([1.0, 0.0], y)
+    array([-0.25,  0.25])
+    """
+    return _backward(_axis.softmax_backward, grad_output, y, axis, out, "softmin_backward",
+                     (True,))
+
+
+def log_softmax_backward(grad_output: ArrayLike, y: ArrayLike, axis: int = -1, *,
+                         out: np.ndarray | None = None) -> np.ndarray:
+    """Gradient of :func:`log_softmax` from its output y: ``g - exp(y) * sum(g)``.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        Gradient with respect to the log_softmax output, same shape as `y`.
+    y : array_like
+        The forward output ``log_softmax(x, axis)``.
+    axis : int, default -1
+        The axis the forward normalized over.
+    out : ndarray, optional
+        Output array with `y`'s shape and the result dtype; may be `grad_output` or `y`.
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to x.
+
+    Examples
+    --------
+    >>> import fastact
+    >>> y = fastact.log_softmax([0.0, 0.0])
+    >>> fastact.log_softmax_backward([1.0, 0.0], y)
+    array([ 0.5, -0.5])
+    """
+    return _backward(_axis.log_softmax_backward, grad_output, y, axis, out,
+                     "log_softmax_backward", ())
