@@ -5,11 +5,16 @@ Every elementwise function ``NAME(x, ..., out=None)`` has a gradient
 defaults follow ``torch.nn.functional``.  See ``fastact.functions()``.
 """
 from ._api import PUBLIC as _PUBLIC
+from ._softmax import (log_softmax, log_softmax_backward, softmax, softmax_backward, softmin,
+                       softmin_backward)
+from ._threads import get_num_threads, set_num_threads
 
 globals().update(_PUBLIC)
 
 __version__ = "0.1.0"
-__all__ = sorted(_PUBLIC) + ["functions"]
+__all__ = sorted(_PUBLIC) + ["functions", "get_num_threads", "set_num_threads",
+                             "softmax", "softmax_backward", "log_softmax",
+                             "log_softmax_backward", "softmin", "softmin_backward"]
 
 
 def functions() -> list[str]:
@@ -19,4 +24,4 @@ def functions() -> list[str]:
     >>> "sigmoid_backward" in fastact.functions()
     True
     """
-    return list(__all__[:-1])
+    return sorted(_PUBLIC)

@@ -1,43 +1,22 @@
-"""The ``fastact`` command: ``fastact bench`` times every elementwise kernel
-against NumPy and torch on this machine and prints a table."""
+"""The ``fastact`` command: ``fastact bench`` times every kernel against NumPy
+and torch on this machine and prints a table (baselines: fastact._baselines)."""
 from __future__ import annotations
 
 import argparse
 import os
+import platform
 import statistics
 import sys
 import time
 
 import numpy as np
 
-from ._registry import REGISTRY
+from ._baselines import CASES
 
-# The idiomatic NumPy formula for each kernel (what a user would write by hand).
-NUMPY = {
-    "identity": lambda x: x.copy(),
-    "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
-    "tanh": np.tanh,
-    "relu": lambda x: np.maximum(x, 0),
-    "leaky_relu": lambda x: np.where(x > 0, x, 0.01 * x),
-    "elu": lambda x: np.where(x > 0, x, np.expm1(x)),
-    "selu": lambda x: 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(x)),
-    "celu": lambda x: np.where(x > 0, x, np.expm1(x)),
-    "silu": lambda x: x / (1.0 + np.exp(-x)),
-    "softplus": lambda x: np.logaddexp(0, x),
-    "logsigmoid": lambda x: -np.logaddexp(0, -x),
-    "softsign": lambda x: x / (1 + np.abs(x)),
-    "mish": lambda x: x * np.tanh(np.logaddexp(0, x)),
-    "hardtanh": lambda x: np.clip(x, -1, 1),
-    "relu6": lambda x: np.clip(x, 0, 6),
-    "hardsigmoid": lambda x: np.clip(x + 3, 0, 6) / 6,
-    "hardswish": lambda x: x * np.clip(x + 3, 0, 6) / 6,
-    "tanhshrink": lambda x: x - np.tanh(x),
-    "softshrink": lambda x: np.where(x > 0.5, x - 0.5, np.where(x < -0.5, x + 0.5, 0)),
-    "hardshrink": lambda x: np.where(np.abs(x) > 0.5, x, 0),
-}
-# kernels benchmarked (public forward calls with default parameters)
-FUNCTIONS = [e.name for e in REGISTRY.values() if e.public and e.name not in ("threshold",)]
+ROW = 1024          # axis functions run over rows of this length
 SIZES = {"1K": 1 << 10, "64K": 1 << 16, "1M": 1 << 20, "16M": 1 << 24}
+_BY_ID = {c.id: c for c in CASES}
+FUNCTIONS = list(_BY_ID)
 
 
 def _median_time(fn, min_time: float = 0.02, rounds: int = 7) -> float:
@@ -60,66 +39,106 @@ def _median_time(fn, min_time: float = 0.02, rounds: int = 7) -> float:
     return statistics.median(times)
 
 
-def _torch_call(name: str, torch_mod):
-    e = REGISTRY[name]
-    if e.torch is None:
-        return None
-    params = [p.default for p in e.params]
-    F = torch_mod.nn.functional
-    return lambda t: e.torch(F, t, *params)
-
-
-def bench(functions, sizes, dtype, threads: int) -> list[dict]:
+def bench(functions, sizes, dtype, threads: int, echo=print) -> list[dict]:
+    """Time each function at each size; every library gets `threads` threads."""
     import fastact
     try:
         import torch
         torch.set_num_threads(threads)
     except ImportError:
         torch = None
+    old = fastact.get_num_threads()
+    fastact.set_num_threads(threads)
     rng = np.random.default_rng(0)
     rows = []
-    for sname in sizes:
-        x = (rng.standard_normal(SIZES[sname]) * 3).astype(dtype)
-        out = np.empty_like(x)
-        copy = _median_time(lambda: np.copyto(out, x))
-        for name in functions:
-            f = getattr(fastact, name)
-            kw = {p.name: p.default for p in REGISTRY[name].params}
-            row = {"function": name, "size": sname, "dtype": np.dtype(dtype).name,
-                   "fastact": _median_time(lambda: f(x, **kw, out=out)), "copy": copy}
-            if name in NUMPY:
-                row["numpy"] = _median_time(lambda: NUMPY[name](x))
-            if torch is not None and (tf := _torch_call(name, torch)) is not None:
-                t = torch.from_numpy(x)
-                row["torch"] = _median_time(lambda: tf(t))
-            rows.append(row)
-            print(_format_row(row), flush=True)
+    try:
+        for sname in sizes:
+            x = (rng.standard_normal(SIZES[sname]) * 3).astype(dtype)
+            out = np.empty_like(x)
+            copy = _median_time(lambda: np.copyto(out, x))
+            for name in functions:
+                row = _bench_one(fastact, torch, name, sname, x, out, copy)
+                rows.append(row)
+                echo(_format_row(row))
+    finally:
+        fastact.set_num_threads(old)
     return rows
 
 
-def _format_row(r: dict) -> str:
-    us = lambda k: f"{r[k] * 1e6:10.1f}" if k in r else f"{'-':>10}"  # noqa: E731
-    ratio = lambda k: f"{r[k] / r['fastact']:7.2f}x" if k in r else f"{'-':>8}"  # noqa: E731
+def _bench_one(fastact, torch, name: str, sname: str, x, out, copy: float) -> dict:
+    case = _BY_ID[name]
+    f = getattr(fastact, case.name)
+    if case.axis:
+        x, out = x.reshape(-1, ROW), out.reshape(-1, ROW)
+    row = {"function": name, "size": sname, "dtype": x.dtype.name,
+           "fastact": _median_time(lambda: f(x, **case.kwargs, out=out)), "copy": copy}
+    if case.numpy_forward is not None:
+        row["numpy"] = _median_time(lambda: case.numpy_forward(x))
+    if torch is not None and case.torch_forward is not None:
+        t, F = torch.from_numpy(x), torch.nn.functional
+        row["torch"] = _median_time(lambda: case.torch_forward(F, t))
+    return row
+
+
+def _cells(r: dict) -> list[str]:
+    us = lambda k: f"{r[k] * 1e6:.1f}" if k in r else "-"  # noqa: E731
+    ratio = lambda k: f"{r[k] / r['fastact']:.2f}x" if k in r else "-"  # noqa: E731
     nbytes = 2 * SIZES[r["size"]] * np.dtype(r["dtype"]).itemsize
-    gbs = nbytes / r["fastact"] / 1e9
-    return (f"{r['function']:<12} {r['size']:>4} {us('fastact')} {us('numpy')} {us('torch')} "
-            f"{ratio('numpy')} {ratio('torch')} {gbs:7.2f}")
+    return [r["function"], r["size"], us("fastact"), us("numpy"), us("torch"),
+            ratio("numpy"), ratio("torch"), f"{nbytes / r['fastact'] / 1e9:.2f}",
+            f"{nbytes / r['copy'] / 1e9:.2f}"]
 
 
-HEADER = (f"{'function':<12} {'size':>4} {'fastact us':>10} {'numpy us':>10} {'torch us':>10} "
-          f"{'vs numpy':>8} {'vs torch':>8} {'GB/s':>7}")
+COLUMNS = ["function", "size", "fastact us", "numpy us", "torch us", "vs numpy", "vs torch",
+           "GB/s", "copy GB/s"]
+_WIDTHS = [12, 4, 10, 10, 10, 8, 8, 7, 9]
+
+
+def _format_row(r: dict) -> str:
+    return " ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                    for i, (c, w) in enumerate(zip(_cells(r), _WIDTHS)))
+
+
+HEADER = " ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                  for i, (c, w) in enumerate(zip(COLUMNS, _WIDTHS)))
+MARK_BEGIN, MARK_END = "<!-- fastact bench table: begin -->", "<!-- fastact bench table: end -->"
+
+
+def markdown(rows: list[dict], caption: str) -> str:
+    """The rows as a markdown table under a one-line caption."""
+    lines = [caption, "", "| " + " | ".join(COLUMNS) + " |",
+             "|" + "|".join("---" if i < 2 else "---:" for i in range(len(COLUMNS))) + "|"]
+    lines += ["| " + " | ".join(_cells(r)) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def write_between_markers(path: str, text: str) -> None:
+    """Replace what lies between the bench-table markers in `path` with `text`."""
+    with open(path, encoding="utf-8") as f:
+        doc = f.read()
+    try:
+        head, rest = doc.split(MARK_BEGIN, 1)
+        _, tail = rest.split(MARK_END, 1)
+    except ValueError:
+        raise SystemExit(f"fastact bench: {path} has no '{MARK_BEGIN}' ... '{MARK_END}' block")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(f"{head}{MARK_BEGIN}\n{text}\n{MARK_END}{tail}")
 
 
 def main(argv: list[str] | None = None) -> int:
+    from . import get_num_threads
+
     ap = argparse.ArgumentParser(prog="fastact", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("bench", help="time the kernels against NumPy and torch")
     b.add_argument("--functions", default=",".join(FUNCTIONS),
-                   help="comma-separated kernel names (default: all elementwise)")
+                   help="comma-separated kernel names (default: all)")
     b.add_argument("--sizes", default="1K,64K,1M", help=f"comma-separated, from {list(SIZES)}")
     b.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    b.add_argument("--threads", type=int, default=1,
-                   help="torch threads (fastact's elementwise kernels run on one thread for now)")
+    b.add_argument("--threads", type=int, default=get_num_threads(),
+                   help="threads for fastact and torch alike (default: fastact's default)")
+    b.add_argument("--markdown", metavar="FILE",
+                   help="also write the table into FILE between the bench-table markers")
     args = ap.parse_args(argv)
     funcs = [f for f in args.functions.split(",") if f]
     bad = [f for f in funcs if f not in FUNCTIONS]
@@ -128,11 +147,28 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         print(f"fastact bench: unknown function or size: {', '.join(bad)}", file=sys.stderr)
         return 2
-    print(f"fastact bench: {args.dtype}, median of 7 rounds, ratios = baseline time / fastact time "
-          f"(>1: fastact faster); GB/s = bytes read+written / fastact time; {os.cpu_count()} CPUs")
+    if args.threads < 1:
+        print(f"fastact bench: --threads must be >= 1, got {args.threads}", file=sys.stderr)
+        return 2
+    caption = (f"{args.dtype}, {args.threads} thread(s) for every library, median of 7 rounds; "
+               "ratio = baseline time / fastact time (>1: fastact faster); GB/s = bytes read + "
+               f"written / time; axis functions over rows of {ROW}; {platform.machine()}, "
+               f"{os.cpu_count()} CPUs, numpy {np.__version__}{_torch_version()}")
+    print("fastact bench:", caption)
     print(HEADER)
-    bench(funcs, sizes, np.dtype(args.dtype).type, args.threads)
+    rows = bench(funcs, sizes, np.dtype(args.dtype).type, args.threads,
+                 echo=lambda line: print(line, flush=True))
+    if args.markdown:
+        write_between_markers(args.markdown, markdown(rows, caption))
     return 0
+
+
+def _torch_version() -> str:
+    try:
+        import torch
+    except ImportError:
+        return ", torch not installed"
+    return f", torch {torch.__version__}"
 
 
 if __name__ == "__main__":

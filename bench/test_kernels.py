@@ -1,0 +1,70 @@
+"""One benchmark per (kernel, direction, size, dtype, library), generated from
+fastact._baselines.CASES (itself generated from the registry)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastact
+from fastact._baselines import CASES, torch_backward_call
+
+from conftest import data
+
+ROW = 1024          # axis functions run over rows of this length
+LIBRARIES = ["fastact", "numpy", "torch"]
+
+
+def _arrays(case, size, dtype):
+    x, g = data(size, dtype, 0), data(size, dtype, 1)
+    if case.axis:
+        x, g = x.reshape(-1, ROW), g.reshape(-1, ROW)
+    return x, g
+
+
+def _skip_missing(fn, lib, case):
+    if fn is None:
+        pytest.skip(f"no {lib} baseline for {case.id}")
+
+
+def _run(benchmark, fn):
+    fn()            # compile / allocate outside the timing (numba compiles on first use)
+    benchmark(fn)
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_forward(benchmark, case, library, size, dtype, request):
+    benchmark.group = f"{case.id} forward {size} {dtype}"
+    x, _ = _arrays(case, size, dtype)
+    if library == "fastact":
+        f, out = getattr(fastact, case.name), np.empty_like(x)
+        _run(benchmark, lambda: f(x, **case.kwargs, out=out))
+    elif library == "numpy":
+        _skip_missing(case.numpy_forward, "NumPy", case)
+        _run(benchmark, lambda: case.numpy_forward(x))
+    else:
+        torch = request.getfixturevalue("torch")
+        _skip_missing(case.torch_forward, "torch", case)
+        t = torch.from_numpy(x)
+        _run(benchmark, lambda: case.torch_forward(torch.nn.functional, t))
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_backward(benchmark, case, library, size, dtype, request):
+    benchmark.group = f"{case.id} backward {size} {dtype}"
+    x, g = _arrays(case, size, dtype)
+    # softmax-family backward takes the forward output
+    saved = getattr(fastact, case.name)(x, **case.kwargs) if case.axis else x
+    if library == "fastact":
+        f, out = getattr(fastact, case.name + "_backward"), np.empty_like(x)
+        _run(benchmark, lambda: f(g, saved, **case.kwargs, out=out))
+    elif library == "numpy":
+        _skip_missing(case.numpy_backward, "NumPy", case)
+        _run(benchmark, lambda: case.numpy_backward(g, saved))
+    else:
+        torch = request.getfixturevalue("torch")
+        _skip_missing(case.torch_forward, "torch", case)
+        call, kind = torch_backward_call(case, torch, torch.from_numpy(g), torch.from_numpy(x))
+        benchmark.extra_info["torch baseline"] = kind
+        _run(benchmark, call)

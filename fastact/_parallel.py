@@ -1,0 +1,108 @@
+"""Large elementwise calls split into chunks over a small thread pool.
+
+The generated ufunc loops release the GIL, so plain Python threads running
+the single-threaded 'cpu' ufunc on disjoint chunks scale with the cores.
+(numba's target='parallel' was 10x slower here, and OpenMP inside the loop
+hangs a forked child: see shared/design.md and _threads.py.)  Every element
+is computed by the same loop whatever the chunking, so results are
+bit-identical for any thread count.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from . import _threads
+
+# chunks start on 64-byte boundaries of a contiguous array: no cache line is
+# written by two threads
+_ALIGN = 16
+
+_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+
+
+def _get_pool(workers: int) -> ThreadPoolExecutor:
+    global _pool, _pool_size
+    with _lock:
+        if _pool is None or _pool_size < workers:
+            old, _pool = _pool, ThreadPoolExecutor(workers, thread_name_prefix="fastact")
+            _pool_size = workers
+            if old is not None:
+                old.shutdown(wait=False)
+        return _pool
+
+
+def _forget_pool() -> None:
+    # a forked child inherits the pool object but none of its threads
+    global _pool, _pool_size, _lock
+    _pool, _pool_size, _lock = None, 0, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+
+
+def _flat(arrays: list[np.ndarray]) -> list[np.ndarray] | None:
+    """1-D views of equally shaped arrays if they share a contiguous order."""
+    for order, flag in (("C", "C_CONTIGUOUS"), ("F", "F_CONTIGUOUS")):
+        if all(a.flags[flag] for a in arrays):
+            return [a.reshape(-1, order=order) for a in arrays]
+    return None
+
+
+def _split_axis(out: np.ndarray, parts: int) -> int | None:
+    """The axis to cut a non-contiguous call along: long, and outermost in memory."""
+    axes = [i for i in range(out.ndim) if out.shape[i] >= parts]
+    if not axes:
+        return None
+    return max(axes, key=lambda i: (abs(out.strides[i]), out.shape[i]))
+
+
+def _ranges(n: int, parts: int, align: int) -> list[tuple[int, int]]:
+    step = -(-n // parts)
+    step = -(-step // align) * align
+    return [(i, min(i + step, n)) for i in range(0, n, step)]
+
+
+def call(uf: np.ufunc, arrays: list[np.ndarray], params: tuple, out: np.ndarray) -> None:
+    """uf(*arrays, *params, out=out), on several threads when `out` is large.
+
+    `arrays` have out's shape; `params` are scalars or arrays broadcastable
+    to it (a per-channel weight, a per-element slope).
+    """
+    nt = _threads.threads_for(out.size, out.size)
+    if nt == 1:
+        uf(*arrays, *params, out=out)
+        return
+    scalar = [not isinstance(p, np.ndarray) or p.ndim == 0 for p in params]
+    operands = list(arrays) + [np.broadcast_to(p, out.shape)
+                               for p, s in zip(params, scalar) if not s] + [out]
+    flat = _flat(operands)
+    if flat is not None:
+        cuts = [(slice(a, b),) for a, b in _ranges(out.size, nt, _ALIGN)]
+        views = flat
+    else:
+        ax = _split_axis(out, nt)
+        if ax is None:
+            uf(*arrays, *params, out=out)
+            return
+        cuts = [(slice(None),) * ax + (slice(a, b),) for a, b in _ranges(out.shape[ax], nt, 1)]
+        views = operands
+
+    pool = _get_pool(nt - 1)
+    futures = [pool.submit(_run_chunk, uf, views, cut, len(arrays), params, scalar)
+               for cut in cuts[1:]]
+    _run_chunk(uf, views, cuts[0], len(arrays), params, scalar)
+    for f in futures:
+        f.result()
+
+
+def _run_chunk(uf, views, cut, n_arrays, params, scalar) -> None:
+    ins = [v[cut] for v in views[:n_arrays]]
+    extra = iter(views[n_arrays:-1])
+    ps = [p if s else next(extra)[cut] for p, s in zip(params, scalar)]
+    uf(*ins, *ps, out=views[-1][cut])
