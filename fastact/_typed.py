@@ -1,0 +1,109 @@
+"""One scalar kernel, compiled for each floating type.
+
+Kernels and the helpers in ``_math`` are written once, in plain Python with
+plain float literals.  Under numba a literal ``0.5`` is a float64, and
+``float32 * float64`` is float64, so a float32 loop would silently compute in
+float64 (half the SIMD width, and not what the float32 accuracy proof
+measures).  ``retype(fn, dtype)`` therefore recompiles ``fn`` from its source
+with every numeric literal and numeric global constant cast to the loop's
+type (``_T(0.5)``), and with every numba helper it calls from this package
+retyped the same way, recursively.  This is the "one table, many targets"
+idea of scipy.special's generated ufuncs applied at the AST level.
+"""
+from __future__ import annotations
+
+import ast
+import inspect
+import math
+import textwrap
+import types
+
+import numpy as np
+from numba import njit
+from numba.core.registry import CPUDispatcher
+
+_PACKAGE = __name__.rpartition(".")[0]
+_memo: dict[tuple[object, str], object] = {}
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _ours(v) -> bool:
+    """A numba dispatcher defined in this package (a helper to retype)."""
+    return isinstance(v, CPUDispatcher) and getattr(v.py_func, "__module__", "").startswith(_PACKAGE)
+
+
+class _Retype(ast.NodeTransformer):
+    def __init__(self, env: dict, dtype: str):
+        self.env, self.dtype = env, dtype
+        self.bind: dict[str, object] = {}   # new global name -> value
+
+    def _cast(self, node: ast.expr) -> ast.expr:
+        return ast.copy_location(ast.Call(ast.Name("_T", ast.Load()), [node], []), node)
+
+    def _helper(self, fn, node: ast.expr) -> ast.expr:
+        name = f"_h_{fn.py_func.__module__.replace('.', '_')}_{fn.py_func.__name__}"
+        self.bind[name] = retype(fn, self.dtype)
+        return ast.copy_location(ast.Name(name, ast.Load()), node)
+
+    def visit_FunctionDef(self, node):
+        node.decorator_list = []
+        self.generic_visit(node)
+        return node
+
+    def visit_BinOp(self, node):
+        # keep small integer powers integral: x ** 2 stays a multiplication
+        if isinstance(node.op, ast.Pow) and isinstance(node.right, ast.Constant) \
+                and type(node.right.value) is int:
+            node.left = self.visit(node.left)
+            return node
+        self.generic_visit(node)
+        return node
+
+    def visit_Constant(self, node):
+        return self._cast(node) if _is_number(node.value) else node
+
+    def visit_Name(self, node):
+        if isinstance(node.ctx, ast.Load) and node.id in self.env:
+            v = self.env[node.id]
+            if _is_number(v):
+                return self._cast(node)
+            if _ours(v):
+                return self._helper(v, node)
+        return node
+
+    def visit_Attribute(self, node):
+        if isinstance(node.ctx, ast.Load) and isinstance(node.value, ast.Name):
+            mod = self.env.get(node.value.id)
+            if isinstance(mod, types.ModuleType):
+                v = getattr(mod, node.attr, None)
+                if _is_number(v):
+                    return self._cast(node)
+                if _ours(v):
+                    return self._helper(v, node)
+        self.generic_visit(node)
+        return node
+
+
+def retype(fn, dtype: str):
+    """`fn` (a plain function or a numba dispatcher) as a numba function whose
+    arithmetic runs in `dtype` ('float32' or 'float64')."""
+    key = (fn, dtype)
+    if key in _memo:
+        return _memo[key]
+    py = fn.py_func if isinstance(fn, CPUDispatcher) else fn
+    lines, first = inspect.getsourcelines(py)
+    tree = ast.parse(textwrap.dedent("".join(lines)))
+    ast.increment_lineno(tree, first - 1)       # tracebacks point at the real line
+    env = dict(py.__globals__)
+    if py.__closure__:
+        env.update(zip(py.__code__.co_freevars, (c.cell_contents for c in py.__closure__)))
+    t = _Retype(env, dtype)
+    tree = ast.fix_missing_locations(t.visit(tree))
+    ns = dict(env, **t.bind, _T=getattr(np, dtype), math=math)
+    exec(compile(tree, inspect.getsourcefile(py) or "<retyped>", "exec"), ns)
+    out = njit(nogil=True)(ns[py.__name__])
+    _memo[key] = out
+    return out
