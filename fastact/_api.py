@@ -210,6 +210,10 @@ def _prelu_weight(weight, a: np.ndarray, fname: str) -> tuple[np.ndarray, int | 
     w, wdt, _ = d.float_array(weight, fname, "weight")
     if w.ndim > 1:
         raise ValueError(f"fastact.{fname}: weight must be 0-d or 1-d, got shape {w.shape}")
+    if not np.isfinite(w).all():
+        # the registry declares weight `finite`, as every other slope parameter
+        bad = w[~np.isfinite(w)].flat[0]
+        raise ValueError(f"fastact.{fname}: weight must be finite, got {bad}")
     if w.size == 1:
         return w.reshape(()).astype(np.float64), None, wdt
     ch = 1 if a.ndim >= 2 else 0
@@ -236,11 +240,13 @@ def prelu_backward(grad_output: ArrayLike, x: ArrayLike, weight: ArrayLike, *,
     w, ch, wdt = _prelu_weight(weight, xt[0], fname)
     if out is not None:
         d.check_out(out, xt[0].shape, rdt, fname)
-    gi = d.call_ufunc(get("prelu", "backward"), (gt[0], xt[0]), (w,), rdt, cdt, out)
+    # grad_weight first: `out` may be grad_output or x itself
     terms = d.call_ufunc(get("prelu_weight_grad", "backward"), (gt[0], xt[0]), (), cdt, cdt, None)
     axes = tuple(i for i in range(terms.ndim) if i != ch)
-    gw = terms.sum(axis=axes, dtype=np.float64)
-    return gi, gw.reshape(np.shape(weight)).astype(wdt)
+    gw = np.asarray(terms.sum(axis=axes, dtype=np.float64))
+    gw = gw.reshape(np.shape(weight)).astype(wdt)
+    gi = d.call_ufunc(get("prelu", "backward"), (gt[0], xt[0]), (w,), rdt, cdt, out)
+    return gi, gw
 
 
 prelu.__doc__ = forward_doc(REGISTRY["prelu"], "prelu", (
@@ -261,7 +267,10 @@ prelu_backward.__doc__ = backward_doc(REGISTRY["prelu"], "prelu", (
 
 def _generator(rng, fname: str) -> np.random.Generator:
     if rng is None or isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        return np.random.default_rng(rng)
+        try:
+            return np.random.default_rng(rng)
+        except ValueError as exc:   # a negative seed
+            raise ValueError(f"fastact.{fname}: rng seed {rng!r} is invalid: {exc}") from None
     if isinstance(rng, np.random.Generator):
         return rng
     raise TypeError(f"fastact.{fname}: rng must be None, an int seed or a numpy.random.Generator, "
@@ -305,6 +314,10 @@ def _random_backward(name: str, train_kernel: str, g, x, params: tuple, training
     e = REGISTRY[name]
     fname = name + "_backward"
     if not _training(training, fname):
+        if noise is not None:
+            # as return_noise in the forward: a draw without training=True is a mistake
+            raise ValueError(f"fastact.{fname}: noise= is only used with training=True "
+                             "(evaluation mode is deterministic)")
         return _backward(e, g, x, params, out)
     _params(e, params, fname)   # checked even though the draw carries the slope
     xa = d.float_array(x, fname, "x")[0]

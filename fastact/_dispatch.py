@@ -20,6 +20,10 @@ def float_array(x, fname: str, argname: str = "x") -> tuple[np.ndarray, np.dtype
     """(array, result dtype, compute dtype) for a real input; TypeError otherwise."""
     a = x if type(x) is np.ndarray else np.asarray(x)
     dt = a.dtype
+    if dt.kind == "f" and not dt.isnative:
+        # non-native byte order (e.g. data read from a file) is still a real float array
+        dt = dt.newbyteorder("=")
+        a = a.astype(dt)
     if dt is F32 or dt is F64 or dt == F32 or dt == F64:
         return a, dt, dt
     if dt == F16:
@@ -27,11 +31,18 @@ def float_array(x, fname: str, argname: str = "x") -> tuple[np.ndarray, np.dtype
     if dt.kind in "biu":
         return a, F64, F64
     raise TypeError(f"fastact.{fname}: {argname} has unsupported dtype {dt}; "
-                    "expected a real floating, integer or bool array")
+                    "expected float16, float32, float64, integer or bool")
 
 
 def common_dtypes(fname: str, *typed) -> tuple[np.dtype, np.dtype]:
-    """Result and compute dtype for several inputs already passed through float_array."""
+    """Result and compute dtype for several inputs already passed through float_array.
+
+    Each input first takes its own result dtype (integer and bool -> float64,
+    as for a single input), then NumPy's promotion joins them: so
+    (float32, float64) -> float64, (float16, float16) -> float16 computed in
+    float32, and (bool or int, float32) -> float64 -- the gradient of an
+    integer input has the dtype its forward result has.
+    """
     rdt = np.result_type(*[r for _, r, _ in typed])
     return rdt, (F32 if rdt == F16 else rdt)
 
@@ -56,9 +67,15 @@ def real_param(value, name: str, fname: str, check: str = "finite") -> float:
     """A scalar parameter as float; `check` is finite | any | positive | nonneg | nonzero."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"fastact.{fname}: {name} must be a real number, got {value!r}")
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:   # an int beyond float64's range is an infinity to the kernels
+        if check != "any":
+            raise ValueError(f"fastact.{fname}: {name} must be finite, got an integer of "
+                             f"{len(str(abs(value)))} digits") from None
+        v = math.inf if value > 0 else -math.inf
     if math.isnan(v):
-        raise ValueError(f"fastact.{fname}: {name} must not be NaN")
+        raise ValueError(f"fastact.{fname}: {name} must not be NaN, got {v}")
     if check != "any" and math.isinf(v):
         raise ValueError(f"fastact.{fname}: {name} must be finite, got {v}")
     if (check == "positive" and not v > 0) or (check == "nonneg" and not v >= 0) \
