@@ -13,6 +13,8 @@ import operator
 
 import numpy as np
 
+from . import _parallel
+
 F16, F32, F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
 
 
@@ -100,9 +102,10 @@ def call_ufunc(uf: np.ufunc, arrays, params, rdt: np.dtype, cdt: np.dtype, out):
     """Run `uf` on arrays (cast to the compute dtype) and float64 params into out."""
     ins = [a if a.dtype == cdt else a.astype(cdt) for a in arrays]
     if out is not None and rdt == cdt:
-        uf(*ins, *params, out=out)
+        _parallel.call(uf, ins, params, out)
         return out
-    res = uf(*ins, *params, out=np.empty(ins[0].shape, cdt))
+    res = np.empty(ins[0].shape, cdt)
+    _parallel.call(uf, ins, params, res)
     if rdt == cdt:
         return res
     if out is None:

@@ -75,7 +75,9 @@ def call(uf: np.ufunc, arrays: list[np.ndarray], params: tuple, out: np.ndarray)
     to it (a per-channel weight, a per-element slope).
     """
     nt = _threads.threads_for(out.size, out.size)
-    if nt == 1:
+    if nt == 1 or any(_overlap(a, out) for a in arrays):
+        # numpy buffers a partial overlap of out and an input within one
+        # call; chunks on several threads could read what another wrote
         uf(*arrays, *params, out=out)
         return
     scalar = [not isinstance(p, np.ndarray) or p.ndim == 0 for p in params]
@@ -99,6 +101,14 @@ def call(uf: np.ufunc, arrays: list[np.ndarray], params: tuple, out: np.ndarray)
     _run_chunk(uf, views, cuts[0], len(arrays), params, scalar)
     for f in futures:
         f.result()
+
+
+def _overlap(a: np.ndarray, out: np.ndarray) -> bool:
+    """out and a share memory other than element-for-element (in place is fine)."""
+    if not np.may_share_memory(a, out):
+        return False
+    return not (a.__array_interface__["data"][0] == out.__array_interface__["data"][0]
+                and a.strides == out.strides)
 
 
 def _run_chunk(uf, views, cut, n_arrays, params, scalar) -> None:

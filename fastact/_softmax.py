@@ -46,7 +46,7 @@ def _run(kernel, arrays: list, shape: tuple, ax: int, rdt, cdt, out, extra: tupl
     work = direct if direct is not None else np.empty(moved, cdt)
     if work.size:
         w2 = work.reshape(-1, work.shape[-1])
-        kernel(*ins, w2, *extra, threads_for(work.size, w2.shape[0]))
+        kernel(*ins, w2, *extra, threads_for(work.size, w2.shape[0], openmp=True))
     if direct is not None:
         return out
     res = np.moveaxis(work, -1, ax).reshape(shape)

@@ -26,6 +26,19 @@ def _default() -> int:
 
 
 _num_threads = _default()
+# GNU OpenMP keeps its worker team across fork() but not its threads: a forked
+# child that starts a parallel region with more than one thread hangs (seen
+# here with gcc's libgomp).  The Cython axis loops therefore run on one thread
+# in a forked child; the elementwise thread pool is rebuilt there instead.
+_forked = False
+
+
+def _after_fork_in_child() -> None:
+    global _forked
+    _forked = True
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def get_num_threads() -> int:
@@ -54,8 +67,9 @@ def set_num_threads(n: int) -> None:
     _num_threads = n
 
 
-def threads_for(size: int, rows: int) -> int:
-    """Threads for a call over `size` elements in `rows` independent rows."""
-    if size < PARALLEL_MIN_SIZE:
+def threads_for(size: int, rows: int, openmp: bool = False) -> int:
+    """Threads for a call over `size` elements in `rows` independent rows
+    (`openmp`: the call starts an OpenMP parallel region)."""
+    if size < PARALLEL_MIN_SIZE or (openmp and _forked):
         return 1
     return max(1, min(_num_threads, rows))
