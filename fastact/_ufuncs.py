@@ -53,7 +53,7 @@ def _source_hash() -> str:
     # inline kernels from _registry and _math, so their text keys the cache.
     h = hashlib.sha1()
     here = os.path.dirname(__file__)
-    for f in ("_math.py", "_registry.py", "_ufuncs.py"):
+    for f in ("_math.py", "_registry.py", "_coeffs.py", "_ufuncs.py"):
         with open(os.path.join(here, f), "rb") as fh:
             h.update(fh.read())
     return h.hexdigest()[:12]

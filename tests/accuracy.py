@@ -73,6 +73,10 @@ def sample(dtype, n: int, seed: int = 1234) -> np.ndarray:
     sign = lambda m: rng.choice([-1.0, 1.0], m)  # noqa: E731
     lo, hi = np.log10(fi.smallest_normal), np.log10(fi.max)
     edge = 750.0 if dtype == np.float64 else 105.0
+    # exp(-under) is the smallest normal number: near x = -under, exp(x) is
+    # subnormal while x * exp(x) is not; near sqrt(2 under) the same happens
+    # to the Gaussian tail exp(-x^2/2)
+    under = -np.log(float(fi.smallest_normal))
     pts = [
         rng.standard_normal(2 * k) * 3,
         rng.uniform(-12, 12, 2 * k),
@@ -80,6 +84,8 @@ def sample(dtype, n: int, seed: int = 1234) -> np.ndarray:
         sign(k) * 10.0 ** rng.uniform(-9, 1, k),
         sign(k) * rng.uniform(edge * 0.6, edge * 1.05, k),
         rng.uniform(-4.0, 0.0, k),                      # where derivatives have roots
+        sign(k // 2) * under * rng.uniform(0.97, 1.03, k // 2),
+        sign(k // 2) * np.sqrt(2 * under) * rng.uniform(0.97, 1.03, k // 2),
         np.array([0.5, 1.0, 1.5, 3.0, 6.0, -0.5, -1.0, -1.5, -3.0, -6.0]),
     ]
     x = np.concatenate(pts)

@@ -1,0 +1,199 @@
+"""Generate fastact/_coeffs.py: the polynomial coefficients the kernels use.
+
+    python tools/gen_coeffs.py            # rewrites fastact/_coeffs.py
+
+Two kinds of tables, all computed with mpmath from the mathematical
+definitions (written out below, independently of the kernels):
+
+- Polynomials for a derivative f'(x) around its real root x0.  Near x0
+  every direct formula for f' subtracts two nearly equal terms, so its
+  relative error grows like 1/|x - x0|.  Around x0 the kernels instead
+  evaluate f'(x) = sum_k c_k d^k (k >= 1) with d = (x - x0_hi) - x0_lo, x0
+  stored as a double-double: no cancellation, and f'(x0) = 0 exactly.  The
+  c_k are a near-minimax fit (mpmath.chebyfit) of f'(x0 + d) / d over the
+  interval of d where the kernel's direct formula would lose more than an
+  ULP or so (measured against mpmath); on a short interval they are close
+  to the Taylor coefficients f^(k+1)(x0) / k!, but the fit needs fewer terms
+  for the same error on a long one.  The degree is the smallest whose error
+  stays below 2**-(TARGET_BITS + 3) relative everywhere in the interval;
+  rounding the coefficients to double adds up to half an ULP of c_1
+  (reported in the generated file).
+
+- tanhshrink: x - tanh(x) = x^3 R(x^2) for |x| <= 1, R a near-minimax
+  polynomial (mpmath.chebyfit) of the smallest degree meeting the same bound.
+
+The coefficients target float64 (TARGET_BITS = 53): a float32 build would
+rerun the same fits with TARGET_BITS = 24 (fewer terms).
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import mpmath as mp
+
+TARGET_BITS = 53
+TOL = mp.mpf(2) ** -(TARGET_BITS + 3)    # relative truncation error allowed (1/8 ULP)
+N_CHECK = 400                            # verification points per table
+
+OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                   "fastact", "_coeffs.py")
+
+# torch's constants of the tanh-approximated GELU, as the doubles the kernels use
+GELU_K = mp.mpf(0.7978845608028654)
+GELU_C = mp.mpf(0.044715)
+
+
+def _sig(x):
+    return 1 / (1 + mp.exp(-x))
+
+
+def dsilu(z):
+    """silu'(z) = s(z) (1 + z s(-z)); swish'(x; b) = silu'(b x)."""
+    return _sig(z) * (1 + z * _sig(-z))
+
+
+def dgelu(x):
+    return mp.ncdf(x) + x * mp.npdf(x)
+
+
+def dgelu_tanh(x):
+    u = GELU_K * (x + GELU_C * x ** 3)
+    du = GELU_K * (1 + 3 * GELU_C * x ** 2)
+    return _sig(2 * u) * (1 + 2 * x * _sig(-2 * u) * du)
+
+
+def gauss(x):
+    """phi(x), the factor the gelu' fit divides out."""
+    return mp.npdf(x)
+
+
+def dmish(x):
+    sp = mp.log1p(mp.exp(x))
+    return mp.tanh(sp) + x * _sig(x) * mp.sech(sp) ** 2
+
+
+def tanhshrink_r(t):
+    """(x - tanh x) / x^3 at x = sqrt(t)."""
+    if t == 0:
+        return mp.mpf(1) / 3
+    x = mp.sqrt(t)
+    return (x - mp.tanh(x)) / x ** 3
+
+
+# name: (f', starting guess for the root, interval of d = x - root, weight).
+# The intervals are where the kernel's direct formula (fastact/_math.py) is
+# worse than about 2.5 ULP against mpmath.  With a weight w the polynomial
+# fits f'/w, and the kernel multiplies by w: gelu' = phi(x) (R(-x) + x), R
+# the Mills ratio, and R(-x) + x is close to linear over the long interval
+# that gelu' needs (erfc's own error spoils the direct formula there), where
+# a fit of gelu' itself would cancel in its own terms.
+ROOTS = {
+    "DSILU": (dsilu, -1.28, (-0.3, 0.45), None),
+    "DGELU": (dgelu, -0.75, (-0.85, 0.45), gauss),
+    "DGELU_TANH": (dgelu_tanh, -0.75, (-0.15, 0.15), None),
+    "DMISH": (dmish, -1.19, (-0.25, 0.25), None),
+}
+
+# R is fitted for |x| <= TANHSHRINK_X_MAX; beyond, the kernel's
+# (|x| - 1) + 2 / (e^(2|x|) + 1) has no cancellation
+TANHSHRINK_X_MAX = 1.0
+
+
+def _dd(v):
+    hi = float(v)
+    return hi, float(v - hi)
+
+
+def fit_at_root(f, guess, dlo, dhi, weight=None):
+    """(root as (hi, lo), c_1..c_N as doubles, worst relative error of the
+    fit, worst relative error with the coefficients rounded to double), the
+    polynomial approximating f / weight."""
+    x0 = mp.findroot(f, mp.mpf(guess))
+    if weight is not None:
+        f = (lambda g: lambda x: g(x) / weight(x))(f)
+    hi, lo = _dd(x0)
+    # the expansion point the kernel uses is hi + lo, not x0 itself
+    xr = mp.mpf(hi) + mp.mpf(lo)
+    slope = mp.diff(f, xr)
+
+    def q(d):
+        return f(xr + d) / d if d != 0 else slope
+
+    pts = [dlo + (dhi - dlo) * mp.mpf(i) / (N_CHECK - 1) for i in range(N_CHECK)]
+    pts = [d for d in pts if d != 0]
+    ref = [f(xr + d) for d in pts]
+    for n in range(2, 40):
+        poly = mp.chebyfit(q, [dlo, dhi], n)
+        c = list(reversed(poly))                  # c[k-1]: coefficient of d^k
+        fit = max(abs(_horner(c, d) - r) / abs(r) for d, r in zip(pts, ref))
+        if fit < TOL:
+            c = [float(v) for v in c]
+            err = max(abs(_horner(c, d) - r) / abs(r) for d, r in zip(pts, ref))
+            return (hi, lo), c, fit, err
+    raise RuntimeError(f"no degree below 40 meets the tolerance on [{dlo}, {dhi}]")
+
+
+def _horner(c, d):
+    """sum c[k-1] d^k, k = 1..len(c), exactly (mpmath)."""
+    p = mp.mpf(0)
+    for ck in reversed(c):
+        p = p * d + ck
+    return p * d
+
+
+def fit_tanhshrink():
+    t_max = mp.mpf(TANHSHRINK_X_MAX) ** 2
+    pts = [t_max * i / (N_CHECK - 1) for i in range(N_CHECK)]
+    ref = [tanhshrink_r(t) for t in pts]
+    for n in range(4, 40):
+        poly, _ = mp.chebyfit(tanhshrink_r, [0, t_max], n + 1, error=True)
+        trunc = max(abs(mp.polyval(poly, t) - r) / r for t, r in zip(pts, ref))
+        if trunc < TOL:
+            c = [float(v) for v in reversed(poly)]        # c[k]: coefficient of t^k
+            err = max(abs(mp.polyval(list(reversed(c)), t) - r) / r for t, r in zip(pts, ref))
+            return c, trunc, err
+    raise RuntimeError("no degree below 40 meets the tolerance")
+
+
+def main() -> int:
+    mp.mp.prec = 256
+    lines = [
+        '"""Polynomial coefficients of the kernels: GENERATED by tools/gen_coeffs.py.',
+        "",
+        "Do not edit by hand; change and rerun the generator instead.  See its",
+        "docstring for the method (near-minimax polynomials around the roots of",
+        "derivatives, and of tanhshrink near 0, fitted with mpmath).",
+        '"""',
+        "",
+    ]
+    for name, (f, guess, (dlo, dhi), weight) in ROOTS.items():
+        (hi, lo), c, fit, err = fit_at_root(f, guess, dlo, dhi, weight)
+        what = f"{name[1:].lower()}'(x)" + (f" / {weight.__name__}(x)" if weight else "")
+        lines += [
+            f"# {what} for {dlo} <= x - root <= {dhi}: degree {len(c)}, relative",
+            f"# error {float(fit):.2e} (fit), {float(err):.2e} (double coefficients)",
+            f"{name}_ROOT = ({hi!r}, {lo!r})",
+            f"{name}_ZONE = ({dlo!r}, {dhi!r})",
+            f"{name}_POLY = (",
+            *[f"    {v!r}," for v in c],
+            ")",
+            "",
+        ]
+    c, trunc, err = fit_tanhshrink()
+    lines += [
+        "# tanhshrink(x) = x^3 R(x^2) for |x| <= TANHSHRINK_X_MAX; R(t) = sum c_k t^k: degree",
+        f"# {len(c) - 1}, relative error {float(trunc):.2e} (fit), {float(err):.2e} (double coefficients)",
+        f"TANHSHRINK_X_MAX = {TANHSHRINK_X_MAX!r}",
+        "TANHSHRINK_R = (",
+        *[f"    {v!r}," for v in c],
+        ")",
+    ]
+    with open(OUT, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    print(f"wrote {OUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
