@@ -14,21 +14,30 @@ cnp.import_ufunc()
 
 cdef extern from "<fenv.h>" nogil:
     int feclearexcept(int excepts)
+    int fetestexcept(int excepts)
     int FE_INVALID
+    int FE_OVERFLOW
+    int FE_UNDERFLOW
+    int FE_DIVBYZERO
 
 ctypedef void (*loop_t)(char**, cnp.npy_intp*, cnp.npy_intp*, void*) noexcept nogil
 
 
 cdef void _quiet_loop(char** args, cnp.npy_intp* dims, cnp.npy_intp* steps, void* data) noexcept nogil:
-    """Run the numba loop in `data`, then drop FE_INVALID.
+    """Run the numba loop in `data` without leaving floating-point flags behind.
 
-    LLVM may compile `x <= y` to a signalling compare, which raises the
-    invalid flag for a quiet NaN input; NumPy would turn that into a spurious
-    RuntimeWarning.  The kernels never make NaN from non-NaN input (the tests
-    check), so the flag carries no information here.
+    The kernels are branch-free: both sides of a select are computed and one
+    is kept, so the discarded side may overflow, underflow or compare a NaN
+    (LLVM's `x <= y` can be a signalling compare).  NumPy would turn those
+    flags into spurious RuntimeWarnings.  The flags carry no information
+    about the result (NaN only comes from NaN input, +-inf only where the
+    true value is beyond the float range, as in torch), so the ones this loop
+    raised are dropped; flags set before the loop are left alone.
     """
+    cdef int mask = FE_INVALID | FE_OVERFLOW | FE_UNDERFLOW | FE_DIVBYZERO
+    cdef int before = fetestexcept(mask)
     (<loop_t>data)(args, dims, steps, NULL)
-    feclearexcept(FE_INVALID)
+    feclearexcept(mask & ~before)
 
 # The ufunc keeps raw pointers to its name and doc: keep the bytes alive.
 _keepalive = []
