@@ -62,6 +62,17 @@ class _Retype(ast.NodeTransformer):
         self.generic_visit(node)
         return node
 
+    def visit_Subscript(self, node):
+        # an index stays an integer: coefficient tables are indexed by it
+        node.value = self.visit(node.value)
+        return node
+
+    def visit_Call(self, node):
+        if isinstance(node.func, ast.Name) and node.func.id == "range":
+            return node
+        self.generic_visit(node)
+        return node
+
     def visit_Constant(self, node):
         return self._cast(node) if _is_number(node.value) else node
 

@@ -101,7 +101,7 @@ def _format_row(r: dict) -> str:
 
 HEADER = " ".join(c.ljust(w) if i == 0 else c.rjust(w)
                   for i, (c, w) in enumerate(zip(COLUMNS, _WIDTHS)))
-MARK_BEGIN, MARK_END = "<!-- fastact bench table: begin -->", "<!-- fastact bench table: end -->"
+BENCH_TAG = "fastact bench table"
 
 
 def markdown(rows: list[dict], caption: str) -> str:
@@ -112,17 +112,19 @@ def markdown(rows: list[dict], caption: str) -> str:
     return "\n".join(lines)
 
 
-def write_between_markers(path: str, text: str) -> None:
-    """Replace what lies between the bench-table markers in `path` with `text`."""
+def write_between_markers(path: str, text: str, tag: str = BENCH_TAG) -> None:
+    """Replace the block between ``<!-- tag: begin -->`` and ``<!-- tag: end -->``
+    in `path` with `text` (generated tables in the README)."""
+    begin, end = f"<!-- {tag}: begin -->", f"<!-- {tag}: end -->"
     with open(path, encoding="utf-8") as f:
         doc = f.read()
     try:
-        head, rest = doc.split(MARK_BEGIN, 1)
-        _, tail = rest.split(MARK_END, 1)
+        head, rest = doc.split(begin, 1)
+        _, tail = rest.split(end, 1)
     except ValueError:
-        raise SystemExit(f"fastact bench: {path} has no '{MARK_BEGIN}' ... '{MARK_END}' block")
+        raise SystemExit(f"{path} has no '{begin}' ... '{end}' block") from None
     with open(path, "w", encoding="utf-8") as f:
-        f.write(f"{head}{MARK_BEGIN}\n{text}\n{MARK_END}{tail}")
+        f.write(f"{head}{begin}\n{text}\n{end}{tail}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -137,4 +137,17 @@ def table(n: int = 4000) -> str:
 
 
 if __name__ == "__main__":
-    print(table(int(sys.argv[1]) if len(sys.argv) > 1 else 4000))
+    import argparse
+
+    ap = argparse.ArgumentParser(description="max ULP error of every kernel against mpmath")
+    ap.add_argument("n", type=int, nargs="?", default=4000, help="sample points per dtype")
+    ap.add_argument("--markdown", metavar="FILE",
+                    help="also write the table into FILE between the accuracy-table markers")
+    args = ap.parse_args()
+    text = table(args.n)
+    print(text)
+    if args.markdown:
+        from fastact.cli import write_between_markers
+        write_between_markers(args.markdown, f"Max ULP error over {args.n} sample points per "
+                              f"dtype (`python tests/accuracy.py {args.n} --markdown README.md`):"
+                              f"\n\n{text}", tag="fastact accuracy table")
