@@ -1,0 +1,227 @@
+"""Derive the polynomial coefficients used by fastact/_vmath.py.
+
+Weighted minimax (Remez exchange) fits done in mpmath at high precision, then
+rounded to the target precision.  Run:
+
+    python tools/fit_vmath.py            # all fits
+    python tools/fit_vmath.py exp erfc   # some of them
+
+and paste the printed tables into fastact/_vmath.py.  Each fit also reports
+the weighted error of the *rounded* coefficients (evaluated exactly), which
+is the approximation part of the error budget; arithmetic rounding comes on
+top of it.
+"""
+from __future__ import annotations
+
+import sys
+
+import mpmath as mp
+import numpy as np
+
+mp.mp.dps = 60
+
+
+def remez(f, w, nterms, basis, a, b, iters=30, grid=3000):
+    """Coefficients c minimising max |w(x) (f(x) - sum c_j basis(j, x))| on [a, b]."""
+    a, b = mp.mpf(a), mp.mpf(b)
+    m = nterms
+    # Chebyshev extrema as the initial reference.
+    ref = [(a + b) / 2 - (b - a) / 2 * mp.cos(mp.pi * i / (m)) for i in range(m + 1)]
+    xs = [(a + b) / 2 - (b - a) / 2 * mp.cos(mp.pi * i / (grid - 1)) for i in range(grid)]
+    fx = [f(x) for x in xs]
+    wx = [w(x) for x in xs]
+    bx = [[basis(j, x) for j in range(m)] for x in xs]
+    fcache = dict(zip(xs, fx))
+    c = None
+    E = emax = None
+    for it in range(iters):
+        A = mp.matrix(m + 1, m + 1)
+        rhs = mp.matrix(m + 1, 1)
+        for i, x in enumerate(ref):
+            for j in range(m):
+                A[i, j] = basis(j, x)
+            A[i, m] = (-1) ** i / w(x)
+            rhs[i] = fcache[x] if x in fcache else f(x)
+        sol = mp.lu_solve(A, rhs)
+        c = [sol[j] for j in range(m)]
+        E = sol[m]
+        err = [wx[k] * (fx[k] - mp.fsum(c[j] * bx[k][j] for j in range(m))) for k in range(grid)]
+        # local extrema of the error on the grid, endpoints included
+        ext = []
+        for k in range(grid):
+            left = err[k - 1] if k > 0 else None
+            right = err[k + 1] if k < grid - 1 else None
+            e = err[k]
+            if (left is None or abs(e) >= abs(left)) and (right is None or abs(e) >= abs(right)):
+                ext.append(k)
+        # merge runs of the same sign, keep the largest
+        merged = []
+        for k in ext:
+            if merged and mp.sign(err[merged[-1]]) == mp.sign(err[k]):
+                if abs(err[k]) > abs(err[merged[-1]]):
+                    merged[-1] = k
+            else:
+                merged.append(k)
+        while len(merged) > m + 1:
+            # drop the smaller end
+            if abs(err[merged[0]]) < abs(err[merged[-1]]):
+                merged.pop(0)
+            else:
+                merged.pop()
+        emax = max(abs(e) for e in err)
+        if len(merged) < m + 1:
+            break
+        ref = [xs[k] for k in merged]
+        if emax <= abs(E) * (1 + mp.mpf("1e-6")):
+            break
+    return c, emax
+
+
+def memo(f):
+    cache = {}
+
+    def g(x):
+        v = cache.get(x)
+        if v is None:
+            v = cache[x] = f(x)
+        return v
+    return g
+
+
+def fit(name, f, w, n, a, b, dtype, grid=3000, fixed=(), order="up"):
+    """Fit, rounding the coefficients to `dtype` one at a time and refitting
+    the others after each, so that they absorb most of its rounding error.
+    order="up" rounds from c0 upwards, which works on [0, b] intervals (only
+    c0 acts at 0, and the refits on the basis x^k, x^(k+1), ... stay
+    well-posed there); order="down" rounds from the top and suits intervals
+    around 0.  `fixed` gives leading coefficients as exact values that the
+    kernel represents some other way (as hi + lo pairs)."""
+    f, w = memo(f), memo(w)
+    lo = [mp.mpf(v) for v in fixed]
+    nf = len(lo)
+    rounded = {}
+    e0 = None
+    for step in range(n - nf):
+        if order == "up":
+            free = list(range(nf + step, n))
+        else:
+            free = list(range(nf, n - step))
+
+        def g(x, known=dict(rounded)):
+            return f(x) - mp.fsum(c * x ** j for j, c in list(known.items()) + list(enumerate(lo)))
+        c, e = remez(g, w, len(free), pw(free[0]), a, b, grid=grid)
+        if e0 is None:
+            e0 = e
+        j, cj = (free[0], c[0]) if order == "up" else (free[-1], c[-1])
+        rounded[j] = mp.mpf(float(dtype(float(cj))))
+    done = lo + [rounded[j] for j in range(nf, n)]
+    cr = done
+    xs = [a + (b - a) * mp.mpf(i) / 4000 for i in range(4001)]
+    e = max(abs(w(x) * (f(x) - mp.fsum(cr[j] * x ** j for j in range(n)))) for x in xs)
+    eps = float(np.finfo(dtype).eps)
+    nm = np.dtype(dtype).name
+    print(f"# {name} {nm}: minimax weighted error {float(e0) / eps:.3g} eps,"
+          f" {float(e) / eps:.3g} eps with the rounded coefficients")
+    print(f"{name.upper()}_{'F' if dtype == np.float32 else 'D'} = (")
+    for x in cr[len(fixed):]:
+        print(f"    {float(x)!r},")
+    print(")", flush=True)
+
+
+def pw(k):
+    return lambda j, x: x ** (j + k)
+
+
+TINY = mp.mpf("1e-20")
+
+
+def nz(x):
+    # The fitted quotients are 0/0 at 0; mp.cos leaves ~1e-61 there, which
+    # cancels every digit, so points that close to 0 are moved to 1e-20.
+    return x if abs(x) > TINY else TINY
+
+
+LN2H = mp.log(2) / 2 * mp.mpf("1.002")
+
+
+def fit_exp():
+    # expm1(r) = r + r^2 Q(r), |r| <= ln2/2 (+ slack for the rounded
+    # reduction).  Weighted for relative error of expm1, which is the
+    # stricter of the exp / expm1 requirements, so both share Q.
+    f = lambda r: (mp.expm1(nz(r)) - nz(r)) / nz(r) ** 2
+    # (|r| + 0.05) instead of |r|: a weight that vanishes at 0 breaks the
+    # alternation, and Q is harmless there anyway.
+    w = lambda r: (abs(r) + mp.mpf("0.05")) * nz(r) / mp.expm1(nz(r))
+    for dt, n in ((np.float32, 6), (np.float64, 11)):
+        fit("expq", f, w, n, -LN2H, LN2H, dt, order="down")
+
+
+def fit_log():
+    # log1p(f) = f - f^2/2 + s (f^2/2 + R(z)), s = f / (2 + f), z = s^2,
+    # R(z) = 2 atanh(s)/s - 2 = z (c1 + c2 z + ...).  The result is ~2s, so an
+    # absolute error in R of d is a relative error of d/2: weight 1/2.
+    smax = (mp.sqrt(2) - 1) / (mp.sqrt(2) + 1) * mp.mpf("1.001")
+    zmax = smax ** 2
+    f = lambda z: (2 * mp.atanh(mp.sqrt(nz(z))) / mp.sqrt(nz(z)) - 2) / nz(z)
+    w = lambda z: (z + zmax / 20) / 2
+    for dt, n in ((np.float32, 4), (np.float64, 8)):
+        fit("logr", f, w, n, 0, zmax, dt)
+
+
+TANH_T = mp.mpf("0.5493") * mp.mpf("1.001")   # atanh(1/2)
+
+
+def fit_tanh():
+    # tanh(x) = x + x^3 P(x^2) for |x| <= atanh(1/2), relative error.
+    f = lambda t: (mp.tanh(mp.sqrt(nz(t))) - mp.sqrt(nz(t))) / mp.sqrt(nz(t)) ** 3
+    w = lambda t: (t + TANH_T ** 2 / 20) * mp.sqrt(nz(t)) / mp.tanh(mp.sqrt(nz(t)))
+    for dt, n in ((np.float32, 5), (np.float64, 11)):
+        fit("tanhp", f, w, n, 0, TANH_T ** 2, dt)
+
+
+ERF_T = mp.mpf("0.75") * mp.mpf("1.001")
+
+
+def fit_erf():
+    # erf(x) = x P(x^2) for |x| <= 0.75, relative error.
+    f = lambda t: mp.erf(mp.sqrt(nz(t))) / mp.sqrt(nz(t))
+    w = lambda t: mp.sqrt(nz(t)) / mp.erf(mp.sqrt(nz(t)))
+    # The kernel holds c0 = 2/sqrt(pi) as hi + lo (float32 rounds it by 0.44
+    # ulp, all of which would show at small x), so c0 stays exact here.
+    for dt, n in ((np.float32, 7), (np.float64, 13)):
+        fit("erfp", f, w, n, 0, ERF_T ** 2, dt, fixed=(2 / mp.sqrt(mp.pi),))
+
+
+def fit_erfc(lo=0.46, K=2, plan=((np.float32, 10.1, 11), (np.float64, 27.3, 24))):
+    # erfc(x) = exp(-x^2) / (1 + 2x) * S(t), t = (x - K)/(x + K), with
+    # S = (1 + 2x) erfcx(x) in Shepherd and Laframboise's variable t.  S is
+    # flat (|S'/S| < 0.3 on the interval), so the rounding of t costs little;
+    # an earlier form erfcx(x) (x + K)/2K made the rounding of t cost ~2 ulp.
+    # K = 2 was picked from K in {2, 3, 4} for convergence and flatness.
+    # In u = t - t0, t0 = t(lo) rounded to dtype, the interval is [0, L]; the
+    # kernel computes u = fma(x - K, 1/(x + K), -t0).  c0 = S(t0) is held as
+    # hi + lo by the kernel: rounding it would leave an error at u = 0 that no
+    # higher term can absorb, and the upward refits break down when that
+    # error exceeds the minimax error.
+    K = mp.mpf(K)
+
+    def S(t):
+        x = K * (1 + t) / (1 - t)
+        return mp.erfc(x) * mp.exp(x * x) * (1 + 2 * x)
+    w = lambda t: 1 / S(t)
+    for dt, hi, n in plan:
+        t0 = mp.mpf(float(dt(float((mp.mpf(lo) - K) / (mp.mpf(lo) + K)))))
+        t1 = (mp.mpf(hi) - K) / (mp.mpf(hi) + K)
+        c0 = S(t0)
+        fit("erfcf", lambda u: S(u + t0), lambda u: w(u + t0), n, 0, t1 - t0, dt, grid=1500,
+            fixed=(c0,))
+        print(f"# t0 = {float(t0)!r}")
+        print(f"# c0 = {mp.nstr(c0, 40)}")
+        print(f"# K = {int(K)}, x in [{lo}, {hi}]", flush=True)
+
+
+FITS = {"exp": fit_exp, "log": fit_log, "tanh": fit_tanh, "erf": fit_erf, "erfc": fit_erfc}
+
+if __name__ == "__main__":
+    for name in sys.argv[1:] or FITS:
+        FITS[name]()
