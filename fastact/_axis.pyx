@@ -1,104 +1,68 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False
-"""Fused-type (float32/float64) loops along the last axis of a 2-D C-contiguous
-array, OpenMP-parallel over rows.
+"""Fused-type (float32/float64) softmax-family loops along an axis, OpenMP
+over independent rows or column blocks.
 
-The Python layer (``_softmax.py``) moves the working axis last, makes the
-input C-contiguous and hands over (rows, n) views; these loops never see
-strides, dtypes other than float/double, or Python objects, so they run
-without the GIL.  ``nthreads`` is chosen by the caller (1 for small inputs:
-waking the OpenMP team costs more than it saves there).
+The Python layer (``_softmax.py``) hands over C-contiguous (outer, n, inner)
+blocks: the axis of length n sits between `outer` and `inner`, so the last
+axis is inner == 1 and a middle axis needs no transposed copy.  The row math
+lives in ``_rows.h`` (C, so that gcc vectorizes its exp); these loops only
+cut the work into tasks -- one per (outer index, block of FA_BLOCK columns)
+-- and run them without the GIL.
 """
 from cython.parallel cimport prange
-from libc.math cimport INFINITY, exp, expf, log
+
+cdef extern from "_rows.h" nogil:
+    const int FA_BLOCK
+    void fa_forward_f(const float* x, float* y, Py_ssize_t n, Py_ssize_t width,
+                      Py_ssize_t stride, int negate, int mode)
+    void fa_forward_d(const double* x, double* y, Py_ssize_t n, Py_ssize_t width,
+                      Py_ssize_t stride, int negate, int mode)
+    void fa_backward_f(const float* g, const float* y, float* out, Py_ssize_t n,
+                       Py_ssize_t width, Py_ssize_t stride, int negate, int mode)
+    void fa_backward_d(const double* g, const double* y, double* out, Py_ssize_t n,
+                       Py_ssize_t width, Py_ssize_t stride, int negate, int mode)
 
 ctypedef fused real:
     float
     double
 
-
-cdef inline real _exp(real v) noexcept nogil:
-    if real is float:
-        return expf(v)
-    else:
-        return exp(v)
+SOFTMAX, LOG_SOFTMAX = 0, 1
 
 
-cdef inline double _row_max(const real[:, ::1] x, Py_ssize_t i, bint negate) noexcept nogil:
-    # NaN is skipped here on purpose: it reaches every output of its row
-    # through the sum below, which is what torch gives.
-    cdef Py_ssize_t j, n = x.shape[1]
-    cdef double m = -INFINITY, v
-    for j in range(n):
-        v = -x[i, j] if negate else x[i, j]
-        if v > m:
-            m = v
-    return m
+def tasks(Py_ssize_t outer, Py_ssize_t inner):
+    """How many independent tasks a (outer, n, inner) call splits into."""
+    return outer * ((inner + FA_BLOCK - 1) // FA_BLOCK)
 
 
-cdef inline double _row_sumexp(const real[:, ::1] x, real[:, ::1] out, Py_ssize_t i,
-                               bint negate, real m, bint store) noexcept nogil:
-    # The sum is kept in double for both dtypes so that a float32 row of
-    # 10^5 terms still sums to within an ULP or two.
-    cdef Py_ssize_t j, n = x.shape[1]
-    cdef double s = 0.0
-    cdef real e
-    for j in range(n):
-        e = _exp((-x[i, j] if negate else x[i, j]) - m)
-        if store:
-            out[i, j] = e
-        s += e
-    return s
+def forward(const real[:, :, ::1] x, real[:, :, ::1] out, bint negate, int mode, int nthreads):
+    """out = softmax (mode 0) or log_softmax (mode 1) of x along axis 1; may alias."""
+    cdef Py_ssize_t outer = x.shape[0], n = x.shape[1], inner = x.shape[2]
+    cdef Py_ssize_t nb = (inner + FA_BLOCK - 1) // FA_BLOCK, k, o, t0, w
+    if outer == 0 or n == 0 or inner == 0:
+        return
+    for k in prange(outer * nb, nogil=True, schedule="static", num_threads=nthreads):
+        o = k // nb
+        t0 = (k % nb) * FA_BLOCK
+        w = min(<Py_ssize_t>FA_BLOCK, inner - t0)
+        if real is float:
+            fa_forward_f(&x[o, 0, t0], &out[o, 0, t0], n, w, inner, negate, mode)
+        else:
+            fa_forward_d(&x[o, 0, t0], &out[o, 0, t0], n, w, inner, negate, mode)
 
 
-def softmax(const real[:, ::1] x, real[:, ::1] out, bint negate, int nthreads):
-    """out[i] = softmax(x[i]) (or softmin with negate); the rows may alias."""
-    cdef Py_ssize_t i, j, rows = x.shape[0], n = x.shape[1]
-    cdef real m
-    cdef double inv
-    for i in prange(rows, nogil=True, schedule="static", num_threads=nthreads):
-        m = <real>_row_max(x, i, negate)
-        inv = 1.0 / _row_sumexp(x, out, i, negate, m, True)
-        for j in range(n):
-            out[i, j] = <real>(out[i, j] * inv)
-
-
-def log_softmax(const real[:, ::1] x, real[:, ::1] out, bint negate, int nthreads):
-    """out[i] = x[i] - max - log(sum exp(x[i] - max)); never log(softmax)."""
-    cdef Py_ssize_t i, j, rows = x.shape[0], n = x.shape[1]
-    cdef real m, lse
-    for i in prange(rows, nogil=True, schedule="static", num_threads=nthreads):
-        m = <real>_row_max(x, i, negate)
-        lse = <real>log(_row_sumexp(x, out, i, negate, m, False))
-        for j in range(n):
-            out[i, j] = ((-x[i, j] if negate else x[i, j]) - m) - lse
-
-
-def softmax_backward(const real[:, ::1] g, const real[:, ::1] y, real[:, ::1] out,
-                     bint negate, int nthreads):
-    """out[i] = y*(g - sum(g*y)), negated for softmin (d(-x)/dx = -1)."""
-    cdef Py_ssize_t i, j, rows = g.shape[0], n = g.shape[1]
-    cdef double s
-    cdef real sg
-    for i in prange(rows, nogil=True, schedule="static", num_threads=nthreads):
-        s = 0.0
-        for j in range(n):
-            s = s + <double>g[i, j] * y[i, j]
-        sg = <real>s
-        for j in range(n):
-            out[i, j] = -(y[i, j] * (g[i, j] - sg)) if negate else y[i, j] * (g[i, j] - sg)
-
-
-def log_softmax_backward(const real[:, ::1] g, const real[:, ::1] y, real[:, ::1] out,
-                         int nthreads):
-    """out[i] = g - exp(y)*sum(g), y the log_softmax output."""
-    cdef Py_ssize_t i, j, rows = g.shape[0], n = g.shape[1]
-    cdef double s
-    cdef real sg
-    for i in prange(rows, nogil=True, schedule="static", num_threads=nthreads):
-        s = 0.0
-        for j in range(n):
-            s = s + g[i, j]
-        sg = <real>s
-        for j in range(n):
-            out[i, j] = g[i, j] - _exp(y[i, j]) * sg
+def backward(const real[:, :, ::1] g, const real[:, :, ::1] y, real[:, :, ::1] out,
+             bint negate, int mode, int nthreads):
+    """out = y*(g - sum(g*y)) (mode 0, negated for softmin) or g - exp(y)*sum(g) (mode 1)."""
+    cdef Py_ssize_t outer = g.shape[0], n = g.shape[1], inner = g.shape[2]
+    cdef Py_ssize_t nb = (inner + FA_BLOCK - 1) // FA_BLOCK, k, o, t0, w
+    if outer == 0 or n == 0 or inner == 0:
+        return
+    for k in prange(outer * nb, nogil=True, schedule="static", num_threads=nthreads):
+        o = k // nb
+        t0 = (k % nb) * FA_BLOCK
+        w = min(<Py_ssize_t>FA_BLOCK, inner - t0)
+        if real is float:
+            fa_backward_f(&g[o, 0, t0], &y[o, 0, t0], &out[o, 0, t0], n, w, inner, negate, mode)
+        else:
+            fa_backward_d(&g[o, 0, t0], &y[o, 0, t0], &out[o, 0, t0], n, w, inner, negate, mode)

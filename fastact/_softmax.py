@@ -1,8 +1,9 @@
 """softmax, log_softmax and softmin along an axis, with their backward passes.
 
-The Python side only validates and arranges memory: the working axis is
-moved last and made C-contiguous, so the Cython loops in ``_axis.pyx`` see a
-(rows, n) float32 or float64 block and run OpenMP-parallel over rows.
+The Python side only validates and arranges memory: a C-contiguous array is
+viewed as (outer, n, inner) around the working axis, so the Cython loops in
+``_axis.pyx`` (row math in ``_rows.h``) handle any axis without a transposed
+copy and run OpenMP-parallel over rows or column blocks.
 """
 from __future__ import annotations
 
@@ -22,34 +23,33 @@ def _axis_of(a: np.ndarray, axis, fname: str) -> int:
     return d.normalize_axis(axis, max(a.ndim, 1), fname)
 
 
-def _rows(a: np.ndarray, ax: int, cdt: np.dtype) -> np.ndarray:
-    """a with axis `ax` last, C-contiguous in the compute dtype, as (rows, n)."""
-    a = np.ascontiguousarray(np.moveaxis(a.reshape(a.shape or (1,)), ax, -1), dtype=cdt)
-    return a.reshape(-1, a.shape[-1]) if a.size else a.reshape(0, 0)
+def _blocks(shape: tuple, ax: int) -> tuple[int, int, int]:
+    """(outer, n, inner): the C-order view of `shape` with axis `ax` in the middle."""
+    shape = shape or (1,)
+    return (int(np.prod(shape[:ax], dtype=np.int64)), shape[ax],
+            int(np.prod(shape[ax + 1:], dtype=np.int64)))
 
 
 def _run(kernel, arrays: list, shape: tuple, ax: int, rdt, cdt, out, extra: tuple):
-    """Call kernel(*rows(arrays), dst_rows, *extra, nthreads) and deliver the result."""
-    shape1 = shape or (1,)
-    ins = [_rows(a, ax, cdt) for a in arrays]
-    direct = None
-    if out is not None and rdt == cdt:
-        direct = np.moveaxis(out.reshape(shape1), ax, -1)
-        if not direct.flags.c_contiguous:
-            direct = None
-        elif any(np.may_share_memory(direct, i) and direct.ctypes.data != i.ctypes.data
-                 for i in ins):
-            # the row loops are safe for exact aliasing (out is x), not for a
-            # partial overlap, which has to read from a copy
+    """kernel(*arrays as (outer, n, inner), dst, *extra, nthreads), result delivered.
+
+    C-contiguous inputs are used in place whatever the axis; anything else is
+    copied once to C order (the kernels read columns, never a transpose)."""
+    blk = _blocks(shape, ax)
+    ins = [np.ascontiguousarray(a, dtype=cdt).reshape(blk) for a in arrays]
+    dst = None
+    if out is not None and rdt == cdt and out.flags.c_contiguous:
+        dst = out.reshape(blk)
+        if any(np.may_share_memory(dst, i) and dst.ctypes.data != i.ctypes.data for i in ins):
+            # the loops are safe when out is an input, not for a partial overlap
             ins = [i.copy() for i in ins]
-    moved = shape1[:ax] + shape1[ax + 1:] + (shape1[ax],)
-    work = direct if direct is not None else np.empty(moved, cdt)
+    work = dst if dst is not None else np.empty(blk, cdt)
     if work.size:
-        w2 = work.reshape(-1, work.shape[-1])
-        kernel(*ins, w2, *extra, threads_for(work.size, w2.shape[0], openmp=True))
-    if direct is not None:
+        nt = threads_for(work.size, _axis.tasks(blk[0], blk[2]), openmp=True)
+        kernel(*ins, work, *extra, nt)
+    if dst is not None:
         return out
-    res = np.moveaxis(work, -1, ax).reshape(shape)
+    res = work.reshape(shape)
     if out is None:
         return res if rdt == cdt else res.astype(rdt)
     np.copyto(out, res, casting="same_kind")
@@ -111,7 +111,7 @@ def softmax(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None) -> n
     array([[0.5, 0.5],
            [1. , 0. ]])
     """
-    return _forward(_axis.softmax, x, axis, out, "softmax", (False,))
+    return _forward(_axis.forward, x, axis, out, "softmax", (False, _axis.SOFTMAX))
 
 
 def softmin(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None) -> np.ndarray:
@@ -137,7 +137,7 @@ def softmin(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None) -> n
     >>> fastact.softmin([1.0, 2.0, 3.0])
     array([0.66524096, 0.24472847, 0.09003057])
     """
-    return _forward(_axis.softmax, x, axis, out, "softmin", (True,))
+    return _forward(_axis.forward, x, axis, out, "softmin", (True, _axis.SOFTMAX))
 
 
 def log_softmax(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None) -> np.ndarray:
@@ -166,7 +166,7 @@ def log_softmax(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None) 
     >>> fastact.log_softmax([0.0, -1000.0])
     array([    0., -1000.])
     """
-    return _forward(_axis.log_softmax, x, axis, out, "log_softmax", (False,))
+    return _forward(_axis.forward, x, axis, out, "log_softmax", (False, _axis.LOG_SOFTMAX))
 
 
 def softmax_backward(grad_output: ArrayLike, y: ArrayLike, axis: int = -1, *,
@@ -196,8 +196,8 @@ def softmax_backward(grad_output: ArrayLike, y: ArrayLike, axis: int = -1, *,
     >>> fastact.softmax_backward([1.0, 0.0], y)
     array([ 0.25, -0.25])
     """
-    return _backward(_axis.softmax_backward, grad_output, y, axis, out, "softmax_backward",
-                     (False,))
+    return _backward(_axis.backward, grad_output, y, axis, out, "softmax_backward",
+                     (False, _axis.SOFTMAX))
 
 
 def softmin_backward(grad_output: ArrayLike, y: ArrayLike, axis: int = -1, *,
@@ -227,8 +227,8 @@ def softmin_backward(grad_output: ArrayLike, y: ArrayLike, axis: int = -1, *,
     >>> fastact.softmin_backward([1.0, 0.0], y)
     array([-0.25,  0.25])
     """
-    return _backward(_axis.softmax_backward, grad_output, y, axis, out, "softmin_backward",
-                     (True,))
+    return _backward(_axis.backward, grad_output, y, axis, out, "softmin_backward",
+                     (True, _axis.SOFTMAX))
 
 
 def log_softmax_backward(grad_output: ArrayLike, y: ArrayLike, axis: int = -1, *,
@@ -258,5 +258,5 @@ def log_softmax_backward(grad_output: ArrayLike, y: ArrayLike, axis: int = -1, *
     >>> fastact.log_softmax_backward([1.0, 0.0], y)
     array([ 0.5, -0.5])
     """
-    return _backward(_axis.log_softmax_backward, grad_output, y, axis, out,
-                     "log_softmax_backward", ())
+    return _backward(_axis.backward, grad_output, y, axis, out,
+                     "log_softmax_backward", (False, _axis.LOG_SOFTMAX))

@@ -111,11 +111,17 @@ SPECIAL_ROWS = [
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_special_values_match_torch(case, dtype):
     torch = pytest.importorskip("torch", reason="torch baseline not installed")
-    x = np.array(SPECIAL_ROWS, dtype=dtype)
-    want = getattr(torch.nn.functional, case.torch_name)(torch.from_numpy(x), dim=-1).numpy()
-    got = case.forward(x)
-    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
-    np.testing.assert_allclose(got, want, rtol=1e-6, atol=0)
+    rng = np.random.default_rng(5)
+    short = np.array(SPECIAL_ROWS, dtype=dtype)
+    # the same rows padded to 37 (vector body plus a tail) with ordinary values
+    long = np.concatenate([short, rng.standard_normal((len(short), 34))], axis=1).astype(dtype)
+    long = rng.permuted(long, axis=1)
+    for x in (short, long):
+        want = getattr(torch.nn.functional, case.torch_name)(torch.from_numpy(x), dim=-1).numpy()
+        # last axis (row kernel) and the same data down axis 0 (column kernel)
+        for got in (case.forward(x), case.forward(np.ascontiguousarray(x.T), axis=0).T):
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+            np.testing.assert_allclose(got, want, rtol=1e-6, atol=0)
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)

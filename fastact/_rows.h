@@ -1,0 +1,251 @@
+/* Softmax-family kernels over one axis, in C with GCC vector extensions.
+ *
+ * Why C and explicit vectors: the loops need an exp that vectorizes.  glibc's
+ * vector expf is only used under -ffast-math, which implies
+ * -ffinite-math-only and breaks the -inf/NaN semantics softmax promises, and
+ * gcc does not vectorize reductions (max, sum) without -ffast-math either.
+ * So the exp is written here on 4-lane double vectors (range reduction by a
+ * magic-number rint, a Taylor polynomial, 2^n built from bits) and the
+ * reductions keep explicit vector accumulators.  The build stays portable:
+ * the kernels are compiled twice (target_clones: x86-64-v3 = AVX2+FMA, and
+ * the baseline, where gcc lowers the same vectors to SSE2) and the loader
+ * picks one per CPU.
+ *
+ * Layout: a call handles `width` columns of length n, element j of column t
+ * at x[j*stride + t].  width == stride == 1 is the common "last axis" row;
+ * width > 1 is softmax over a middle axis, done without a transposed copy by
+ * running the reductions down the columns, four columns per vector (the
+ * caller cuts the columns into blocks of at most FA_BLOCK).
+ *
+ * Arithmetic is in double for both dtypes: for float32 that makes x - max
+ * exact and the sum exact enough that every output is within ~1.5 ULP; for
+ * float64 x - max is carried as hi + lo so that exp does not amplify its
+ * rounding.
+ */
+#ifndef FASTACT_ROWS_H
+#define FASTACT_ROWS_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include <stddef.h>
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 12 \
+    && !defined(FASTACT_NO_CLONES)
+#define FA_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define FA_CLONES
+#endif
+/* helpers must be inlined into each clone to be compiled for its target */
+#define FA_INLINE static inline __attribute__((always_inline))
+
+#define FA_BLOCK 256        /* columns per task when the axis is not the last */
+
+typedef double v4d __attribute__((vector_size(32)));
+typedef int64_t v4i __attribute__((vector_size(32)));
+typedef float v4f __attribute__((vector_size(16)));
+
+FA_INLINE v4d fa_splat(double v) { return (v4d){v, v, v, v}; }
+FA_INLINE v4d fa_select(v4i mask, v4d a, v4d b)      /* mask ? a : b, lanewise */
+{
+    return (v4d)((mask & (v4i)a) | (~mask & (v4i)b));
+}
+
+/* e^x lanewise, with Taylor terms to degree `deg` after reduction to
+ * |r| <= ln2/2: deg 13 is within an ULP of double, deg 8 within 3e-10 (enough
+ * for a float result).  -inf -> 0, NaN -> NaN, overflow -> inf, gradual
+ * underflow rounded once. */
+FA_INLINE v4d fa_exp4(v4d x, int deg)
+{
+    /* LN2_HI has 11 trailing zero bits: n * LN2_HI is exact for |n| < 2^11 */
+    const v4d LOG2E = fa_splat(1.4426950408889634), LN2_HI = fa_splat(0x1.62e42fee00000p-1),
+              LN2_LO = fa_splat(0x1.a39ef35793c76p-33), MAGIC = fa_splat(6755399441055744.0),
+              LO = fa_splat(-746.0), HI = fa_splat(710.0);
+    v4d xc = fa_select(x < LO, LO, x);
+    xc = fa_select(xc > HI, HI, xc);
+    /* n = rint(x / ln2) by adding and removing 1.5 * 2^52 */
+    v4d fn = (xc * LOG2E + MAGIC) - MAGIC;
+    v4d r = (xc - fn * LN2_HI) - fn * LN2_LO;
+    v4d p;
+    if (deg >= 13) {
+        p = fa_splat(1.0 / 6227020800.0);
+        p = p * r + 1.0 / 479001600.0;
+        p = p * r + 1.0 / 39916800.0;
+        p = p * r + 1.0 / 3628800.0;
+        p = p * r + 1.0 / 362880.0;
+        p = p * r + 1.0 / 40320.0;
+    } else {
+        p = fa_splat(1.0 / 40320.0);
+    }
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    /* 2^n as two normal factors (n1 + n2 = n) so that subnormal results are
+     * rounded once.  MAGIC's low 52 bits are zero, so (bits(k + MAGIC) +
+     * 1023) << 52 is the double 2^k: only 64-bit adds and left shifts, which
+     * AVX2 has (it has no 64-bit arithmetic right shift or int64 -> double) */
+    v4d fn1 = (fn * 0.5 + MAGIC) - MAGIC, fn2 = fn - fn1;
+    v4d s1 = (v4d)(((v4i)(fn1 + MAGIC) + 1023) << 52);
+    v4d s2 = (v4d)(((v4i)(fn2 + MAGIC) + 1023) << 52);
+    return fa_select(x != x, x, p * s1 * s2);
+}
+
+FA_INLINE double fa_hsum(v4d v) { return (v[0] + v[1]) + (v[2] + v[3]); }
+
+/* ------------------------------------------------- per-dtype load / store */
+
+FA_INLINE v4d fa_load_f(const float *p)
+{
+    v4f v; memcpy(&v, p, sizeof v); return __builtin_convertvector(v, v4d);
+}
+FA_INLINE void fa_store_f(float *p, v4d v)
+{
+    v4f f = __builtin_convertvector(v, v4f); memcpy(p, &f, sizeof f);
+}
+FA_INLINE v4d fa_load_d(const double *p) { v4d v; memcpy(&v, p, sizeof v); return v; }
+FA_INLINE void fa_store_d(double *p, v4d v) { memcpy(p, &v, sizeof v); }
+
+/* e^(v - m): for float input v - m is exact in double and a float result
+ * needs the short polynomial; for double input the rounding error of v - m
+ * (TwoSum) is applied to first order, since exp would amplify it by |v - m| */
+FA_INLINE v4d fa_diff_exp_f(v4d v, v4d m) { return fa_exp4(v - m, 8); }
+FA_INLINE v4d fa_diff_exp_d(v4d v, v4d m)
+{
+    v4d hi = v - m, bb = hi - v;
+    v4d lo = (v - (hi - bb)) + (-m - bb);
+    lo = fa_select(hi - hi == 0.0, lo, fa_splat(0.0));     /* inf/NaN: no error term */
+    v4d e = fa_exp4(hi, 13);
+    return e + e * lo;
+}
+#define FA_EXP_DEG_f 8
+#define FA_EXP_DEG_d 13
+
+/* Column access: four consecutive columns t..t+3 of row j.  Tails (fewer
+ * than four columns left, or a single contiguous row's last elements) go
+ * through a small padded buffer so that every element takes the same vector
+ * code, and results do not depend on where a chunk boundary falls. */
+#define FA_DEFINE(S, T)                                                                     \
+FA_INLINE v4d fa_get_##S(const T *p, ptrdiff_t k, T pad)                                     \
+{                                                                                           \
+    if (k >= 4) return fa_load_##S(p);                                                      \
+    T b[4] = {pad, pad, pad, pad};                                                          \
+    for (ptrdiff_t i = 0; i < k; i++) b[i] = p[i];                                          \
+    return fa_load_##S(b);                                                                  \
+}                                                                                           \
+FA_INLINE void fa_put_##S(T *p, ptrdiff_t k, v4d v)                                         \
+{                                                                                           \
+    if (k >= 4) { fa_store_##S(p, v); return; }                                             \
+    T b[4];                                                                                 \
+    fa_store_##S(b, v);                                                                     \
+    for (ptrdiff_t i = 0; i < k; i++) p[i] = b[i];                                          \
+}                                                                                           \
+                                                                                            \
+/* mode 0: softmax (negate: softmin), 1: log_softmax */                                    \
+FA_CLONES static void fa_forward_##S(const T *x, T *y, ptrdiff_t n, ptrdiff_t width,       \
+                                     ptrdiff_t stride, int negate, int mode)               \
+{                                                                                           \
+    const v4d sg = fa_splat(negate ? -1.0 : 1.0), ninf = fa_splat(-INFINITY);               \
+    const T pad = negate ? (T)INFINITY : (T)-INFINITY;    /* sg * pad = -inf: adds 0 */    \
+    if (width == 1 && stride == 1) {          /* one row: lanes run along it */             \
+        v4d m0 = ninf, m1 = ninf;                                                           \
+        ptrdiff_t j = 0;                                                                    \
+        for (; j + 8 <= n; j += 8) {                                                        \
+            v4d a = sg * fa_load_##S(x + j), b = sg * fa_load_##S(x + j + 4);               \
+            m0 = fa_select(a > m0, a, m0);                                                  \
+            m1 = fa_select(b > m1, b, m1);                                                  \
+        }                                                                                   \
+        for (; j < n; j += 4) {                                                             \
+            v4d a = sg * fa_get_##S(x + j, n - j, pad);                            \
+            m0 = fa_select(a > m0, a, m0);                                                  \
+        }                                                                                   \
+        m0 = fa_select(m1 > m0, m1, m0);                                                    \
+        double mx = m0[0];                                                                  \
+        for (int k = 1; k < 4; k++) mx = m0[k] > mx ? m0[k] : mx;                           \
+        const v4d m = fa_splat(mx);                                                         \
+        v4d s0 = fa_splat(0.0), s1 = fa_splat(0.0);                                         \
+        for (j = 0; j + 8 <= n; j += 8) {                                                   \
+            v4d e0 = fa_diff_exp_##S(sg * fa_load_##S(x + j), m);                           \
+            v4d e1 = fa_diff_exp_##S(sg * fa_load_##S(x + j + 4), m);                       \
+            if (mode == 0) { fa_store_##S(y + j, e0); fa_store_##S(y + j + 4, e1); }        \
+            s0 += e0; s1 += e1;                                                             \
+        }                                                                                   \
+        for (; j < n; j += 4) {                                                             \
+            v4d e0 = fa_diff_exp_##S(sg * fa_get_##S(x + j, n - j, pad), m);       \
+            if (mode == 0) fa_put_##S(y + j, n - j, e0);                                    \
+            s0 += e0;           /* padded lanes: exp(-inf) = 0 */                          \
+        }                                                                                   \
+        double s = fa_hsum(s0 + s1);                                                        \
+        if (mode == 0) {                                                                    \
+            const T inv = (T)(1.0 / s);                                                     \
+            for (j = 0; j < n; j++) y[j] *= inv;                                            \
+        } else {                                                                            \
+            const v4d lse = fa_splat(log(s));                                               \
+            for (j = 0; j < n; j += 4)                                                      \
+                fa_put_##S(y + j, n - j,                                                    \
+                           (sg * fa_get_##S(x + j, n - j, (T)0) - m) - lse);                \
+        }                                                                                   \
+        return;                                                                             \
+    }                                                                                       \
+    for (ptrdiff_t t = 0; t < width; t += 4) {    /* four columns per vector */             \
+        ptrdiff_t k = width - t;                                                            \
+        v4d m = ninf, s = fa_splat(0.0);                                                    \
+        for (ptrdiff_t j = 0; j < n; j++) {                                                 \
+            v4d a = sg * fa_get_##S(x + j * stride + t, k, (T)0);                           \
+            m = fa_select(a > m, a, m);                                                     \
+        }                                                                                   \
+        for (ptrdiff_t j = 0; j < n; j++) {                                                 \
+            v4d e = fa_diff_exp_##S(sg * fa_get_##S(x + j * stride + t, k, (T)0), m);       \
+            if (mode == 0) fa_put_##S(y + j * stride + t, k, e);                            \
+            s += e;                                                                         \
+        }                                                                                   \
+        if (mode == 0) {                                                                    \
+            v4d inv = 1.0 / s;                                                              \
+            for (ptrdiff_t j = 0; j < n; j++)                                               \
+                fa_put_##S(y + j * stride + t, k,                                           \
+                           fa_get_##S(y + j * stride + t, k, (T)0) * inv);                  \
+        } else {                                                                            \
+            v4d lse = (v4d){log(s[0]), log(s[1]), log(s[2]), log(s[3])};                    \
+            for (ptrdiff_t j = 0; j < n; j++)                                               \
+                fa_put_##S(y + j * stride + t, k,                                           \
+                           (sg * fa_get_##S(x + j * stride + t, k, (T)0) - m) - lse);       \
+        }                                                                                   \
+    }                                                                                       \
+}                                                                                           \
+                                                                                            \
+/* mode 0: out = sign * y * (g - sum(g*y));  mode 1: out = g - exp(y) * sum(g) */         \
+FA_CLONES static void fa_backward_##S(const T *g, const T *y, T *out, ptrdiff_t n,         \
+                                      ptrdiff_t width, ptrdiff_t stride, int negate,        \
+                                      int mode)                                             \
+{                                                                                           \
+    const v4d sg = fa_splat(negate ? -1.0 : 1.0);                                           \
+    for (ptrdiff_t t = 0; t < width; t += 4) {                                              \
+        ptrdiff_t k = width - t;                                                            \
+        ptrdiff_t step = (width == 1 && stride == 1) ? 4 : 1;  /* along a row, or down */   \
+        ptrdiff_t lanes_k = step == 4 ? 0 : k;                                              \
+        v4d acc = fa_splat(0.0);                                                            \
+        for (ptrdiff_t j = 0; j < n; j += step) {                                           \
+            ptrdiff_t o = step == 4 ? j : j * stride + t, kk = step == 4 ? n - j : lanes_k; \
+            v4d gv = fa_get_##S(g + o, kk, (T)0);                                           \
+            acc += mode == 0 ? gv * fa_get_##S(y + o, kk, (T)0) : gv;                       \
+        }                                                                                   \
+        v4d tot = step == 4 ? fa_splat(fa_hsum(acc)) : acc;                                 \
+        for (ptrdiff_t j = 0; j < n; j += step) {                                           \
+            ptrdiff_t o = step == 4 ? j : j * stride + t, kk = step == 4 ? n - j : lanes_k; \
+            v4d gv = fa_get_##S(g + o, kk, (T)0), yv = fa_get_##S(y + o, kk, (T)0);         \
+            v4d v = mode == 0 ? sg * (yv * (gv - tot))                                      \
+                              : gv - fa_exp4(yv, FA_EXP_DEG_##S) * tot;                     \
+            fa_put_##S(out + o, kk, v);                                                     \
+        }                                                                                   \
+        if (step == 4) return;                                                              \
+    }                                                                                       \
+}
+
+FA_DEFINE(f, float)
+FA_DEFINE(d, double)
+
+#endif
