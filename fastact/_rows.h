@@ -293,30 +293,32 @@ FA_CLONES static void fa_forward_##S(const T *x, T *y, ptrdiff_t n, ptrdiff_t wi
         }                                                                                   \
         return;                                                                             \
     }                                                                                       \
-    for (ptrdiff_t t = 0; t < width; t += 4) {    /* four columns per vector */             \
-        ptrdiff_t k = width - t;                                                            \
-        v4d m = ninf, s = fa_splat(0.0);                                                    \
-        for (ptrdiff_t j = 0; j < n; j++) {                                                 \
-            v4d a = sg * fa_get_##S(x + j * stride + t, k, (T)0);                           \
-            m = fa_select(a > m, a, m);                                                     \
+    /* columns: row by row across the block (contiguous), one vector per four \
+     * columns, so every pass streams memory; the per-column state is small */ \
+    v4d m[FA_BLOCK / 4], s[FA_BLOCK / 4];                                                   \
+    const ptrdiff_t nq = (width + 3) / 4;                                                   \
+    for (ptrdiff_t q = 0; q < nq; q++) { m[q] = ninf; s[q] = fa_splat(0.0); }               \
+    for (ptrdiff_t j = 0; j < n; j++)                                                       \
+        for (ptrdiff_t q = 0; q < nq; q++) {                                                \
+            v4d a = sg * fa_get_##S(x + j * stride + 4 * q, width - 4 * q, (T)0);          \
+            m[q] = fa_select(a > m[q], a, m[q]);                                            \
         }                                                                                   \
-        for (ptrdiff_t j = 0; j < n; j++) {                                                 \
-            v4d e = fa_diff_exp_##S(sg * fa_get_##S(x + j * stride + t, k, (T)0), m);       \
-            if (mode == 0) fa_put_##S(y + j * stride + t, k, e);                            \
-            s += e;                                                                         \
+    for (ptrdiff_t j = 0; j < n; j++)                                                       \
+        for (ptrdiff_t q = 0; q < nq; q++) {                                                \
+            const ptrdiff_t o = j * stride + 4 * q, k = width - 4 * q;                      \
+            v4d e = fa_diff_exp_##S(sg * fa_get_##S(x + o, k, (T)0), m[q]);                 \
+            if (mode == 0) fa_put_##S(y + o, k, e);                                         \
+            s[q] += e;                                                                      \
         }                                                                                   \
-        if (mode == 0) {                                                                    \
-            v4d inv = 1.0 / s;                                                              \
-            for (ptrdiff_t j = 0; j < n; j++)                                               \
-                fa_put_##S(y + j * stride + t, k,                                           \
-                           fa_get_##S(y + j * stride + t, k, (T)0) * inv);                  \
-        } else {                                                                            \
-            v4d lse = (v4d){log(s[0]), log(s[1]), log(s[2]), log(s[3])};                    \
-            for (ptrdiff_t j = 0; j < n; j++)                                               \
-                fa_put_##S(y + j * stride + t, k,                                           \
-                           (sg * fa_get_##S(x + j * stride + t, k, (T)0) - m) - lse);       \
+    for (ptrdiff_t q = 0; q < nq; q++)                                                      \
+        s[q] = mode == 0 ? 1.0 / s[q]                                                       \
+                         : (v4d){log(s[q][0]), log(s[q][1]), log(s[q][2]), log(s[q][3])};   \
+    for (ptrdiff_t j = 0; j < n; j++)                                                       \
+        for (ptrdiff_t q = 0; q < nq; q++) {                                                \
+            const ptrdiff_t o = j * stride + 4 * q, k = width - 4 * q;                      \
+            fa_put_##S(y + o, k, mode == 0 ? fa_get_##S(y + o, k, (T)0) * s[q]              \
+                                           : (sg * fa_get_##S(x + o, k, (T)0) - m[q]) - s[q]); \
         }                                                                                   \
-    }                                                                                       \
 }                                                                                           \
                                                                                             \
 /* mode 0: out = sign * y * (g - sum(g*y));  mode 1: out = g - exp(y) * sum(g) */         \
@@ -325,26 +327,28 @@ FA_CLONES static void fa_backward_##S(const T *g, const T *y, T *out, ptrdiff_t 
                                       int mode)                                             \
 {                                                                                           \
     const v4d sg = fa_splat(negate ? -1.0 : 1.0);                                           \
-    for (ptrdiff_t t = 0; t < width; t += 4) {                                              \
-        ptrdiff_t k = width - t;                                                            \
-        ptrdiff_t step = (width == 1 && stride == 1) ? 4 : 1;  /* along a row, or down */   \
-        ptrdiff_t lanes_k = step == 4 ? 0 : k;                                              \
-        v4d acc = fa_splat(0.0);                                                            \
-        for (ptrdiff_t j = 0; j < n; j += step) {                                           \
-            ptrdiff_t o = step == 4 ? j : j * stride + t, kk = step == 4 ? n - j : lanes_k; \
-            v4d gv = fa_get_##S(g + o, kk, (T)0);                                           \
-            acc += mode == 0 ? gv * fa_get_##S(y + o, kk, (T)0) : gv;                       \
+    /* a contiguous row is handled as n/4 "columns" of one row's lanes */                   \
+    const int row = width == 1 && stride == 1;                                              \
+    const ptrdiff_t rows = row ? 1 : n, cols = row ? n : width;                             \
+    const ptrdiff_t nq = (cols + 3) / 4, qmax = row ? 1 : nq;                               \
+    v4d acc[FA_BLOCK / 4];                                                                  \
+    for (ptrdiff_t q = 0; q < qmax; q++) acc[q] = fa_splat(0.0);                            \
+    for (ptrdiff_t j = 0; j < rows; j++)                                                    \
+        for (ptrdiff_t q = 0; q < nq; q++) {                                                \
+            const ptrdiff_t o = j * stride + 4 * q, k = cols - 4 * q;                       \
+            v4d gv = fa_get_##S(g + o, k, (T)0);                                            \
+            acc[row ? 0 : q] += mode == 0 ? gv * fa_get_##S(y + o, k, (T)0) : gv;           \
         }                                                                                   \
-        v4d tot = step == 4 ? fa_splat(fa_hsum(acc)) : acc;                                 \
-        for (ptrdiff_t j = 0; j < n; j += step) {                                           \
-            ptrdiff_t o = step == 4 ? j : j * stride + t, kk = step == 4 ? n - j : lanes_k; \
-            v4d gv = fa_get_##S(g + o, kk, (T)0), yv = fa_get_##S(y + o, kk, (T)0);         \
+    if (row) acc[0] = fa_splat(fa_hsum(acc[0]));                                            \
+    for (ptrdiff_t j = 0; j < rows; j++)                                                    \
+        for (ptrdiff_t q = 0; q < nq; q++) {                                                \
+            const ptrdiff_t o = j * stride + 4 * q, k = cols - 4 * q;                       \
+            const v4d tot = acc[row ? 0 : q];                                               \
+            v4d gv = fa_get_##S(g + o, k, (T)0), yv = fa_get_##S(y + o, k, (T)0);           \
             v4d v = mode == 0 ? sg * (yv * (gv - tot))                                      \
                               : gv - fa_exp4(yv, FA_EXP_DEG_##S) * tot;                     \
-            fa_put_##S(out + o, kk, v);                                                     \
+            fa_put_##S(out + o, k, v);                                                      \
         }                                                                                   \
-        if (step == 4) return;                                                              \
-    }                                                                                       \
 }
 
 FA_DEFINE(f, float)

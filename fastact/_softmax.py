@@ -45,7 +45,7 @@ def _run(kernel, arrays: list, shape: tuple, ax: int, rdt, cdt, out, extra: tupl
             ins = [i.copy() for i in ins]
     work = dst if dst is not None else np.empty(blk, cdt)
     if work.size:
-        nt = threads_for(work.size, _axis.tasks(blk[0], blk[2]), openmp=True)
+        nt = threads_for(work.size, _axis.tasks(*blk, work.itemsize), openmp=True)
         kernel(*ins, work, *extra, nt)
     if dst is not None:
         return out
