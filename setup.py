@@ -1,8 +1,9 @@
 """Build the Cython extensions; OpenMP where the compiler has it.
 
 `_ufunc` turns numba-compiled loop pointers into real NumPy ufuncs; `_axis`
-holds the fused-type (float32/float64) loops over an axis, parallel over rows
-with OpenMP.  A compiler without OpenMP gets a serial build and a warning.
+(softmax family) and `_grouped_kernels` (glu, maxout) hold the fused-type
+(float32/float64) loops over an axis, parallel over rows with OpenMP.  A
+compiler without OpenMP gets a serial build and a warning.
 """
 import os
 import subprocess
@@ -18,6 +19,15 @@ from setuptools.command.build_ext import build_ext
 # -O3 without -ffast-math: -ffast-math implies -ffinite-math-only, which breaks
 # the -inf masks and NaN propagation the kernels promise.
 BASE_FLAGS = ["-O3", "-fno-finite-math-only"]
+
+# Extensions whose loops use cython.parallel.prange: they get -fopenmp.
+OPENMP_EXTENSIONS = ("_axis", "_grouped_kernels")
+# Per-extension extras.  _grouped_kernels: under the default -ftrapping-math
+# gcc refuses to if-convert a select whose arm it has sunk a multiply into,
+# so the sigmoid and NaN selects would stop the loops vectorizing.  The flag
+# only lets gcc evaluate operations whose exception flags nobody reads (the
+# kernels do not check fenv); results, NaN and inf are unchanged.
+EXTRA_FLAGS = {"_grouped_kernels": ["-fno-trapping-math"]}
 
 
 def _has_openmp(compiler_cmd: list[str]) -> bool:
@@ -41,8 +51,11 @@ class BuildExt(build_ext):
         if not omp:
             warnings.warn("fastact: compiler has no OpenMP; building the axis kernels serially")
         for ext in self.extensions:
-            ext.extra_compile_args = BASE_FLAGS + (["-fopenmp"] if omp and ext.name.endswith("_axis") else [])
-            ext.extra_link_args = ["-fopenmp"] if omp and ext.name.endswith("_axis") else []
+            short = ext.name.rsplit(".", 1)[-1]
+            par = omp and short in OPENMP_EXTENSIONS
+            ext.extra_compile_args = (BASE_FLAGS + EXTRA_FLAGS.get(short, [])
+                                      + (["-fopenmp"] if par else []))
+            ext.extra_link_args = ["-fopenmp"] if par else []
         super().build_extensions()
 
 
@@ -53,7 +66,7 @@ def _ext(name: str) -> Extension:
 
 
 setup(
-    ext_modules=cythonize([_ext("_ufunc"), _ext("_axis")],
+    ext_modules=cythonize([_ext("_ufunc"), _ext("_axis"), _ext("_grouped_kernels")],
                           compiler_directives={"language_level": "3"}),
     cmdclass={"build_ext": BuildExt},
 )

@@ -5,6 +5,7 @@ Every elementwise function ``NAME(x, ..., out=None)`` has a gradient
 defaults follow ``torch.nn.functional``.  See ``fastact.functions()``.
 """
 from ._api import PUBLIC as _PUBLIC
+from ._grouped import glu, glu_backward, maxout, maxout_backward
 from ._softmax import (log_softmax, log_softmax_backward, softmax, softmax_backward, softmin,
                        softmin_backward)
 from ._threads import get_num_threads, set_num_threads
@@ -14,7 +15,8 @@ globals().update(_PUBLIC)
 __version__ = "0.1.0"
 __all__ = sorted(_PUBLIC) + ["functions", "get_num_threads", "set_num_threads",
                              "softmax", "softmax_backward", "log_softmax",
-                             "log_softmax_backward", "softmin", "softmin_backward"]
+                             "log_softmax_backward", "softmin", "softmin_backward",
+                             "glu", "glu_backward", "maxout", "maxout_backward"]
 
 
 def functions() -> list[str]:

@@ -347,6 +347,11 @@ def _random_forward(name: str, x, params: tuple, training, rng, return_noise, ou
     if out is not None:
         d.check_out(out, a.shape, rdt, name)
     kernel, noise = draw(gen, a, *(float(v) for v in p))
+    # drawn in float64 (the same seed gives the same draw for every dtype),
+    # kept in the compute dtype: the float32 loop multiplies by exactly this
+    # value, so the backward given it reproduces the forward's slope (as
+    # torch keeps its noise in the input's dtype)
+    noise = noise.astype(cdt, copy=False)
     y = _run_forward(kernel, a, (noise,), out, name)
     return (y, noise) if return_noise else y
 

@@ -8,6 +8,7 @@ derivatives, and of tanhshrink near 0, fitted with mpmath).
 # silu'(x) for -0.3 <= x - root <= 0.45: degree 15, relative
 # error 1.74e-18 (fit), 2.17e-17 (double coefficients)
 DSILU_ROOT = (-1.2784645427610737, -1.0946994183093437e-16)
+DSILU_ROOT_F32 = (-1.2784645557403564, 1.2979282537628478e-08)
 DSILU_ZONE = (-0.3, 0.45)
 DSILU_POLY = (
     0.2178117057198001,
@@ -30,6 +31,7 @@ DSILU_POLY = (
 # gelu'(x) / gauss(x) for -0.85 <= x - root <= 0.45: degree 17, relative
 # error 1.17e-18 (fit), 1.14e-17 (double coefficients)
 DGELU_ROOT = (-0.7517915246935645, 1.4956759177009883e-17)
+DGELU_ROOT_F32 = (-0.7517915368080139, 1.211444988769017e-08)
 DGELU_ZONE = (-0.85, 0.45)
 DGELU_POLY = (
     1.4348095033989257,
@@ -54,6 +56,7 @@ DGELU_POLY = (
 # gelu_tanh'(x) for -0.15 <= x - root <= 0.15: degree 12, relative
 # error 2.83e-18 (fit), 6.59e-17 (double coefficients)
 DGELU_TANH_ROOT = (-0.7524614220710162, -3.473691681308185e-17)
+DGELU_TANH_ROOT_F32 = (-0.7524614334106445, 1.1339627903339533e-08)
 DGELU_TANH_ZONE = (-0.15, 0.15)
 DGELU_TANH_POLY = (
     0.43040009102485854,
@@ -73,6 +76,7 @@ DGELU_TANH_POLY = (
 # mish'(x) for -0.25 <= x - root <= 0.25: degree 14, relative
 # error 2.14e-18 (fit), 7.09e-17 (double coefficients)
 DMISH_ROOT = (-1.1924312145154952, -4.8484829848031044e-17)
+DMISH_ROOT_F32 = (-1.1924312114715576, -3.0439375464652585e-09)
 DMISH_ZONE = (-0.25, 0.25)
 DMISH_POLY = (
     0.2669479140495345,

@@ -3,8 +3,9 @@
 Each entry is a class body holding, side by side:
 
 - ``forward(x, *params)`` and ``backward(g, x, *params)``: scalar kernels in
-  the numba subset, computing in float64 through ``_math`` (the loop generator
-  compiles them into float32 and float64 ufunc loops);
+  the numba subset, written once through ``_math`` (the loop generator
+  compiles them into float32 and float64 ufunc loops, each computing in its
+  own type; see ``_typed.retype``);
 - ``reference(mp, x, *params)`` and ``dreference(mp, x, *params)``: the
   high-precision truth, written with the ``mpmath`` module passed in (so the
   package never imports mpmath);
@@ -20,6 +21,7 @@ NaN falls through to the branch that propagates it.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -319,10 +321,8 @@ class celu:
         return x if x > 0.0 else alpha * m.expm1(x / alpha)
 
     def backward(g, x, alpha):
-        if not x <= 0.0:
-            return g
         q, r = m.div_dd(x, alpha)
-        return g * (m.exp(q) * (1.0 + r))
+        return g if not x <= 0.0 else g * (m.exp(q) * (1.0 + r))
 
     def reference(mp, x, alpha):
         return x if x > 0 else alpha * mp.expm1(x / alpha)
@@ -499,13 +499,13 @@ class swish:
     def forward(x, beta):
         # beta * x exactly as zh + zl: exp(z) turns the rounding of the
         # product into |z| ULP
-        zh, zl = m.scaled_arg(beta, x)
+        zh, zl = m.two_prod(beta, x)
         return m.mul_sigmoid_dd(x, zh, zl)
 
     def backward(g, x, beta):
         # d/dx x sigmoid(b x) = s(bx) (1 + bx s(-bx)) = silu'(b x): the root
         # of swish' is silu's root over beta, and silu's fit serves
-        zh, zl = m.scaled_arg(beta, x)
+        zh, zl = m.two_prod(beta, x)
         return g * m.dsilu_dd(zh, zl)
 
     def reference(mp, x, beta):
@@ -531,8 +531,6 @@ class gelu:
         return m.gelu(x)
 
     def backward(g, x):
-        if x != x:
-            return x
         return g * m.dgelu(x)
 
     def reference(mp, x):
@@ -564,24 +562,20 @@ class gelu_tanh:
     def forward(x):
         # 0.5 (1 + tanh u) = sigmoid(2u): no cancellation for x << 0.  Beyond
         # |x| = 30, |2u| > 1900: sigmoid(2u) is 1 or x sigmoid(2u) underflows
-        # to -0 (and x^3 would overflow for huge |x|)
-        if x > 30.0:
-            return x
-        if x < -30.0:
-            return -0.0
-        zh, zl = m.gelu_tanh_arg(x)
-        return m.mul_sigmoid_dd(x, zh, zl)
+        # to -0 (and x^3 would overflow for huge |x|): the kernel runs on x
+        # clamped there and the limits are selected afterwards
+        xc = m.clamp(x, -30.0, 30.0)
+        zh, zl = m.gelu_tanh_arg(xc)
+        y = m.mul_sigmoid_dd(xc, zh, zl)
+        y = m.select(x > 30.0, x, m.select(x < -30.0, -0.0, y))
+        return m.select(x == x, y, x)
 
     def backward(g, x):
-        if x != x:
-            return x
         # the derivative is 1 to double precision beyond x = 30 and underflows
         # to 0 below -30 (the limits at +-inf too)
-        if x > 30.0:
-            return g
-        if x < -30.0:
-            return g * 0.0
-        return g * m.dgelu_tanh(x)
+        d = m.dgelu_tanh(m.clamp(x, -30.0, 30.0))
+        d = m.select(x > 30.0, 1.0, m.select(x < -30.0, 0.0, d))
+        return m.select(x == x, g * d, x)
 
     def reference(mp, x):
         u = mp.mpf(_GELU_K) * (x + mp.mpf(_GELU_C) * x ** 3)
@@ -608,15 +602,11 @@ class softplus:
 
     def forward(x, beta, threshold):
         zh, zl = m.two_prod(beta, x)
-        if zh > threshold:
-            return x
-        return m.softplus_dd(zh, zl) / beta
+        return m.select(zh > threshold, x, m.softplus_dd(zh, zl) / beta)
 
     def backward(g, x, beta, threshold):
         zh, zl = m.two_prod(beta, x)
-        if zh > threshold:
-            return g
-        return g * m.sigmoid_dd(zh, zl)
+        return m.select(zh > threshold, g, g * m.sigmoid_dd(zh, zl))
 
     def reference(mp, x, beta, threshold):
         z = beta * x
@@ -638,9 +628,8 @@ class logsigmoid:
     dexample = [0.73105858, 0.5, 0.26894142]
 
     def forward(x):
-        if x != x:
-            return x
-        return min(x, 0.0) - m.log1p(m.exp(-abs(x)))
+        # NaN propagates through exp and log1p
+        return m.select(x < 0.0, x, 0.0) - m.log1p(m.exp(-abs(x)))
 
     def backward(g, x):
         return g * m.sigmoid(-x)
@@ -664,9 +653,8 @@ class softsign:
     torch_differs = "torch gives NaN at +-inf (inf/inf); fastact gives the limits +-1"
 
     def forward(x):
-        if abs(x) == m.INF:
-            return 1.0 if x > 0.0 else -1.0
-        return x / (1.0 + abs(x))
+        # inf / inf at +-inf: the limits +-1 instead
+        return m.select(abs(x) == m.INF, math.copysign(1.0, x), x / (1.0 + abs(x)))
 
     def backward(g, x):
         # (g / d) / d: d * d would overflow (and warn) for |x| > 1e154
@@ -788,11 +776,9 @@ class hardsigmoid:
         return (-3.0, 3.0)
 
     def forward(x):
-        if x <= -3.0:
-            return 0.0
-        if x >= 3.0:
-            return 1.0
-        return (x + 3.0) / 6.0
+        # selects, not branches: with the division in a branch LLVM's cost
+        # model keeps the float64 loop scalar.  NaN falls through to (x + 3) / 6
+        return m.select(x <= -3.0, 0.0, m.select(x >= 3.0, 1.0, (x + 3.0) / 6.0))
 
     def backward(g, x):
         return g / 6.0 if (x > -3.0 and x < 3.0) else 0.0
@@ -818,20 +804,13 @@ class hardswish:
         return (-3.0, 3.0)
 
     def forward(x):
-        if x <= -3.0:
-            return -0.0          # x * 0 for every x <= -3, -inf included
-        if x >= 3.0:
-            return x
-        return x * (x + 3.0) / 6.0
+        # x * 0 = -0 for every x <= -3, -inf included; selects as in hardsigmoid
+        return m.select(x <= -3.0, -0.0, m.select(x >= 3.0, x, x * (x + 3.0) / 6.0))
 
     def backward(g, x):
         # torch's autograd takes the outer slopes at the kinks: 0 at x = -3
         # and 1 at x = 3 (checked by tests/test_torch.py at the breakpoints)
-        if x <= -3.0:
-            return 0.0
-        if x < 3.0:
-            return g * ((2.0 * x + 3.0) / 6.0)
-        return g
+        return m.select(x <= -3.0, 0.0, m.select(x < 3.0, g * ((2.0 * x + 3.0) / 6.0), g))
 
     def reference(mp, x):
         return x * min(max(x + 3, 0), 6) / mp.mpf(6)

@@ -9,6 +9,12 @@ with every numeric literal and numeric global constant cast to the loop's
 type (``_T(0.5)``), and with every numba helper it calls from this package
 retyped the same way, recursively.  This is the "one table, many targets"
 idea of scipy.special's generated ufuncs applied at the AST level.
+
+A cast keeps a literal's value, but some constants must differ per type (the
+argument below which exp underflows, a saturation point, a polynomial fitted
+to the type's precision): the source writes those as
+``per_type(f32_value, f64_value)``, which ``retype`` replaces by the value for
+the loop's type.  Tuples of numbers (coefficient tables) are cast elementwise.
 """
 from __future__ import annotations
 
@@ -20,14 +26,31 @@ import types
 
 import numpy as np
 from numba import njit
+from numba.extending import register_jitable
 from numba.core.registry import CPUDispatcher
 
 _PACKAGE = __name__.rpartition(".")[0]
+
+
+@register_jitable
+def per_type(f32, f64):
+    """The constant `f32` in float32 code and `f64` in float64 code.
+
+    ``retype`` substitutes the value for its type at transform time; code that
+    is not retyped (plain Python, a plain njit) computes in float64 and gets
+    `f64`.  The arguments may be any expressions over the function's globals
+    (numbers, or tuples of numbers such as coefficient tables).
+    """
+    return f64
 _memo: dict[tuple[object, str], object] = {}
 
 
 def _is_number(v) -> bool:
     return isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _number_tuple(v) -> bool:
+    return isinstance(v, tuple) and len(v) > 0 and all(_is_number(e) for e in v)
 
 
 def _ours(v) -> bool:
@@ -42,6 +65,24 @@ class _Retype(ast.NodeTransformer):
 
     def _cast(self, node: ast.expr) -> ast.expr:
         return ast.copy_location(ast.Call(ast.Name("_T", ast.Load()), [node], []), node)
+
+    def _const(self, value, node: ast.expr) -> ast.expr:
+        """A new global holding `value` (a number or a tuple of numbers) cast
+        to the loop type, in place of `node`."""
+        t = getattr(np, self.dtype)
+        name = f"_c{len(self.bind)}"
+        self.bind[name] = tuple(t(e) for e in value) if isinstance(value, tuple) else t(value)
+        return ast.copy_location(ast.Name(name, ast.Load()), node)
+
+    def _resolve(self, node: ast.expr):
+        """The global a Name or module.attr node refers to (None if neither)."""
+        if isinstance(node, ast.Name):
+            return self.env.get(node.id)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            mod = self.env.get(node.value.id)
+            if isinstance(mod, types.ModuleType):
+                return getattr(mod, node.attr, None)
+        return None
 
     def _helper(self, fn, node: ast.expr) -> ast.expr:
         name = f"_h_{fn.py_func.__module__.replace('.', '_')}_{fn.py_func.__name__}"
@@ -70,6 +111,14 @@ class _Retype(ast.NodeTransformer):
     def visit_Call(self, node):
         if isinstance(node.func, ast.Name) and node.func.id == "range":
             return node
+        if self._resolve(node.func) is per_type:
+            if len(node.args) != 2 or node.keywords:
+                raise TypeError("per_type takes two positional arguments (f32, f64)")
+            arg = node.args[0 if self.dtype == "float32" else 1]
+            value = eval(compile(ast.Expression(arg), "<per_type>", "eval"), self.env)
+            if not (_is_number(value) or _number_tuple(value)):
+                raise TypeError(f"per_type needs numbers or tuples of numbers, got {value!r}")
+            return self._const(value, node)
         self.generic_visit(node)
         return node
 
@@ -81,6 +130,8 @@ class _Retype(ast.NodeTransformer):
             v = self.env[node.id]
             if _is_number(v):
                 return self._cast(node)
+            if _number_tuple(v):
+                return self._const(v, node)
             if _ours(v):
                 return self._helper(v, node)
         return node
@@ -92,6 +143,8 @@ class _Retype(ast.NodeTransformer):
                 v = getattr(mod, node.attr, None)
                 if _is_number(v):
                     return self._cast(node)
+                if _number_tuple(v):
+                    return self._const(v, node)
                 if _ours(v):
                     return self._helper(v, node)
         self.generic_visit(node)
@@ -115,6 +168,9 @@ def retype(fn, dtype: str):
     tree = ast.fix_missing_locations(t.visit(tree))
     ns = dict(env, **t.bind, _T=getattr(np, dtype), math=math)
     exec(compile(tree, inspect.getsourcefile(py) or "<retyped>", "exec"), ns)
-    out = njit(nogil=True)(ns[py.__name__])
+    # forceinline: a retyped function is a kernel or a helper of one, and a
+    # call left in a ufunc loop's body (LLVM's inliner declines the larger
+    # kernels by cost) stops the loop from vectorizing
+    out = njit(nogil=True, error_model="numpy", forceinline=True)(ns[py.__name__])
     _memo[key] = out
     return out

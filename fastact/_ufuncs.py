@@ -3,12 +3,16 @@
 For every entry two ufuncs are built on first use: ``forward`` with inputs
 (x, *params) and ``backward`` with inputs (g, x, *params).  Each has a float32
 and a float64 loop; array inputs take the loop's dtype, parameters are always
-float64 (so a float32 call uses the caller's exact parameter value).
+float64 and are rounded to the loop type in the loop, which computes in that
+type throughout (see _typed.retype; torch also rounds a scalar to the tensor type).
 
 A loop is a numba ``cfunc`` with NumPy's loop signature, compiled from
 generated source and cached on disk; ``_ufunc.make_ufunc`` turns the loop
 pointers into a ufunc.  (numba's @vectorize would relink its ufunc wrapper in
 every process, which costs more than the whole warm first call budget.)
+``_loopcache`` also keeps each ufunc's loops as a shared library, which a
+later process loads without numba (numba's own cache loading alone costs
+more than the budget).
 """
 from __future__ import annotations
 
@@ -21,7 +25,9 @@ from llvmlite import ir
 from numba import carray, cfunc, njit, types
 from numba.extending import intrinsic
 
+from . import _loopcache
 from ._registry import REGISTRY
+from ._typed import retype
 from ._ufunc import make_ufunc
 
 LOOP_DTYPES = (np.float32, np.float64)
@@ -53,7 +59,7 @@ def _source_hash() -> str:
     # inline kernels from _registry and _math, so their text keys the cache.
     h = hashlib.sha1()
     here = os.path.dirname(__file__)
-    for f in ("_math.py", "_registry.py", "_coeffs.py", "_ufuncs.py"):
+    for f in ("_math.py", "_registry.py", "_coeffs.py", "_vmath.py", "_typed.py", "_ufuncs.py"):
         with open(os.path.join(here, f), "rb") as fh:
             h.update(fh.read())
     return h.hexdigest()[:12]
@@ -76,32 +82,52 @@ def _loop_source(fname: str, n_arrays: int, n_params: int, dtype: str) -> str:
     L += [f"    p{i} = args[{i}]; s{i} = steps[{i}]" for i in range(nin + 1)]
     L.append(f"    if {fast}:")
     L += [f"        a{i} = carray(p{i}, n, {dtype})" for i in arr]
-    L += [f"        q{i} = _load(p{i}, 0, float64)" for i in par]
+    L += [f"        q{i} = {dtype}(_load(p{i}, 0, float64))" for i in par]
     L.append(f"        o = carray(p{nin}, n, {dtype})")
-    call = ", ".join([f"float64(a{i}[i])" for i in arr] + [f"q{i}" for i in par])
+    call = ", ".join([f"a{i}[i]" for i in arr] + [f"q{i}" for i in par])
     L.append("        for i in range(n):")
     L.append(f"            o[i] = {dtype}(kernel({call}))")
     L.append("    else:")
-    call = ", ".join([f"float64(_load(p{i}, i * s{i}, {dtype}))" for i in arr]
-                     + [f"_load(p{i}, i * s{i}, float64)" for i in par])
+    call = ", ".join([f"_load(p{i}, i * s{i}, {dtype})" for i in arr]
+                     + [f"{dtype}(_load(p{i}, i * s{i}, float64))" for i in par])
     L.append("        for i in range(n):")
     L.append(f"            _store(p{nin}, i * s{nin}, {dtype}(kernel({call})))")
     return "\n".join(L) + "\n"
 
 
-def _build(name: str, kernel, n_arrays: int, n_params: int, doc: str) -> np.ufunc:
-    jkernel = njit(nogil=True)(kernel)
-    tag = _source_hash()
+def _numba_loops(name: str, kernel, n_arrays: int, n_params: int, tag: str):
+    """[(type numbers, cfunc)]: the loops of ufunc `name`, compiled (or loaded) by numba."""
     loops = []
     for dt in LOOP_DTYPES:
         dname = np.dtype(dt).name
+        jkernel = retype(kernel, dname)
         fname = f"{name}_{dname}_{tag}"
         ns = {"__name__": __name__, "carray": carray, "_load": _load, "_store": _store,
               "kernel": jkernel, "float32": np.float32, "float64": np.float64}
         exec(compile(_loop_source(fname, n_arrays, n_params, dname), __file__, "exec"), ns)
-        loop = cfunc(_LOOP_SIG, cache=True, nopython=True)(ns[fname])
+        # error_model="numpy": a division by zero gives inf/NaN instead of a check
+        # and a raise, which would also keep LLVM from vectorizing the loop
+        loop = cfunc(_LOOP_SIG, cache=True, nopython=True, error_model="numpy")(ns[fname])
         tys = [np.dtype(dt).num] * n_arrays + [np.dtype(np.float64).num] * n_params + [np.dtype(dt).num]
-        loops.append((tys, loop.address))
+        loops.append((tys, loop))
+    return loops
+
+
+def _build(name: str, kernel, n_arrays: int, n_params: int, doc: str) -> np.ufunc:
+    tag = _source_hash()
+    # Warm path: the loops as a shared library built by an earlier process
+    # (see _loopcache: loading through numba's cache costs 0.2-0.3 s in
+    # numba's context setup, dlopen about 1 ms).  Any failure -> numba.
+    try:
+        key = _loopcache.key(tag) if _loopcache.enabled() else None
+    except Exception:
+        key = None
+    loops = _loopcache.load(name, key) if key is not None else None
+    if loops is None:
+        cfuncs = _numba_loops(name, kernel, n_arrays, n_params, tag)
+        if key is not None:
+            _loopcache.store(name, key, cfuncs, n_arrays, n_params)
+        loops = [(tys, cf.address) for tys, cf in cfuncs]
     return make_ufunc(name, doc, n_arrays + n_params, 1, loops)
 
 

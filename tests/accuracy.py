@@ -39,11 +39,19 @@ class Case:
         r = getattr(fastact, self.public + "_backward")(g, x, **self.kwargs, **kw)
         return r[0] if self.public == "prelu" else r   # prelu also returns grad_weight
 
-    def reference(self, mp, x):
-        return self.entry.reference(mp, x, *self.params)
+    def loop_params(self, dtype) -> tuple:
+        """The parameter values a `dtype` loop computes with: the ufunc loops
+        round parameters to the loop type (as torch rounds a scalar to the
+        tensor's type), so a float32 kernel computes f(x; float32(beta)), and
+        that is the function its ULP error is measured against (beta * x
+        feeds exp, where beta's rounding alone would be |beta x| ULP)."""
+        return tuple(float(dtype(p)) for p in self.params)
 
-    def dreference(self, mp, x):
-        return self.entry.dreference(mp, x, *self.params)
+    def reference(self, mp, x, dtype=np.float64):
+        return self.entry.reference(mp, x, *self.loop_params(dtype))
+
+    def dreference(self, mp, x, dtype=np.float64):
+        return self.entry.dreference(mp, x, *self.loop_params(dtype))
 
 
 def _cases() -> list[Case]:
@@ -111,7 +119,7 @@ def ulp_errors(case: Case, which: str, dtype, x: np.ndarray, prec: int = 320):
     errs, keep = [], []
     with mpmath.workprec(prec):
         for xi, yi in zip(x.tolist(), y.tolist()):
-            r = ref(mp, mpmath.mpf(xi))
+            r = ref(mp, mpmath.mpf(xi), dtype)
             ar = abs(r)
             if not (tiny <= ar <= big):
                 continue

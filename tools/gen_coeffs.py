@@ -22,8 +22,12 @@ definitions (written out below, independently of the kernels):
 - tanhshrink: x - tanh(x) = x^3 R(x^2) for |x| <= 1, R a near-minimax
   polynomial (mpmath.chebyfit) of the smallest degree meeting the same bound.
 
-The coefficients target float64 (TARGET_BITS = 53): a float32 build would
-rerun the same fits with TARGET_BITS = 24 (fewer terms).
+The coefficients target float64 (TARGET_BITS = 53); float32 kernels use
+them rounded to float32 (more terms than float32 needs, but exact enough).
+Each root is also written split for float32, NAME_ROOT_F32 = (hi, lo) with
+hi, lo float32 values: the kernels pick the split of their loop type
+(``per_type`` in fastact/_typed.py), since d = (x - hi) - lo needs a hi that
+is a float of that type for f'(root) = 0 to be exact.
 """
 from __future__ import annotations
 
@@ -105,8 +109,15 @@ def _dd(v):
     return hi, float(v - hi)
 
 
+def _ff(v):
+    """v as float32 hi + lo (returned as the doubles holding those float32s)."""
+    import numpy as np
+    hi = float(np.float32(float(v)))
+    return hi, float(np.float32(float(v - hi)))
+
+
 def fit_at_root(f, guess, dlo, dhi, weight=None):
-    """(root as (hi, lo), c_1..c_N as doubles, worst relative error of the
+    """(root as (hi, lo), root as float32 (hi, lo), c_1..c_N as doubles, worst relative error of the
     fit, worst relative error with the coefficients rounded to double), the
     polynomial approximating f / weight."""
     x0 = mp.findroot(f, mp.mpf(guess))
@@ -130,7 +141,7 @@ def fit_at_root(f, guess, dlo, dhi, weight=None):
         if fit < TOL:
             c = [float(v) for v in c]
             err = max(abs(_horner(c, d) - r) / abs(r) for d, r in zip(pts, ref))
-            return (hi, lo), c, fit, err
+            return (hi, lo), _ff(x0), c, fit, err
     raise RuntimeError(f"no degree below 40 meets the tolerance on [{dlo}, {dhi}]")
 
 
@@ -168,12 +179,13 @@ def main() -> int:
         "",
     ]
     for name, (f, guess, (dlo, dhi), weight) in ROOTS.items():
-        (hi, lo), c, fit, err = fit_at_root(f, guess, dlo, dhi, weight)
+        (hi, lo), root32, c, fit, err = fit_at_root(f, guess, dlo, dhi, weight)
         what = f"{name[1:].lower()}'(x)" + (f" / {weight.__name__}(x)" if weight else "")
         lines += [
             f"# {what} for {dlo} <= x - root <= {dhi}: degree {len(c)}, relative",
             f"# error {float(fit):.2e} (fit), {float(err):.2e} (double coefficients)",
             f"{name}_ROOT = ({hi!r}, {lo!r})",
+            f"{name}_ROOT_F32 = {root32!r}",
             f"{name}_ZONE = ({dlo!r}, {dhi!r})",
             f"{name}_POLY = (",
             *[f"    {v!r}," for v in c],
