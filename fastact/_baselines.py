@@ -123,7 +123,9 @@ class BenchCase:
     numpy_backward: Callable | None = None
     torch_forward: Callable | None = None       # (F, t) -> tensor
     torch_backward: Callable | None = None      # (aten, g, x, y) -> tensor
-    axis: bool = False
+    axis: bool = False           # works along the last axis of (size/1024, 1024) rows
+    saved: str = "x"             # what the backward takes: "x", "y" (forward output), or
+                                 # "" (no benchmarked backward: maxout's takes indices)
 
 
 # the parameters a benchmark uses where the function has no default
@@ -156,19 +158,38 @@ def _np_log_softmax(x):
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
+def _np_glu(x):
+    a, b = np.split(x, 2, axis=-1)
+    return a * _sig(b)
+
+
+def _np_glu_backward(g, x):
+    a, b = np.split(x, 2, axis=-1)
+    s = _sig(b)
+    return np.concatenate([g * s, g * a * s * (1 - s)], axis=-1)
+
+
 def _axis_cases() -> list[BenchCase]:
     def data_op(name):
         return lambda a, g, x, y: getattr(a, name)(g, y, -1, y.dtype)
     return [
         BenchCase("softmax", "softmax", {}, _np_softmax,
                   lambda g, y: y * (g - (g * y).sum(axis=-1, keepdims=True)),
-                  lambda F, t: F.softmax(t, dim=-1), data_op("_softmax_backward_data"), True),
+                  lambda F, t: F.softmax(t, dim=-1), data_op("_softmax_backward_data"), True, "y"),
         BenchCase("log_softmax", "log_softmax", {}, _np_log_softmax,
                   lambda g, y: g - np.exp(y) * g.sum(axis=-1, keepdims=True),
-                  lambda F, t: F.log_softmax(t, dim=-1), data_op("_log_softmax_backward_data"), True),
+                  lambda F, t: F.log_softmax(t, dim=-1), data_op("_log_softmax_backward_data"), True,
+                  "y"),
         BenchCase("softmin", "softmin", {}, lambda x: _np_softmax(-x),
                   lambda g, y: -y * (g - (g * y).sum(axis=-1, keepdims=True)),
-                  lambda F, t: F.softmin(t, dim=-1), TORCH_BACKWARD["softmin"], True),
+                  lambda F, t: F.softmin(t, dim=-1), TORCH_BACKWARD["softmin"], True, "y"),
+        BenchCase("glu", "glu", {}, _np_glu, _np_glu_backward,
+                  lambda F, t: F.glu(t, dim=-1), lambda a, g, x, y: a.glu_backward(g, x, -1),
+                  True, "x"),
+        # torch's fastest maxout is a view and amax over the groups
+        BenchCase("maxout[k=4]", "maxout", {"k": 4},
+                  lambda x: x.reshape(*x.shape[:-1], -1, 4).max(axis=-1), None,
+                  lambda F, t: t.view(*t.shape[:-1], -1, 4).amax(-1), None, True, ""),
     ]
 
 

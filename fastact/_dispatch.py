@@ -98,6 +98,19 @@ def normalize_axis(axis, ndim: int, fname: str) -> int:
     return ax % ndim
 
 
+def axis_of(a: np.ndarray, axis, fname: str) -> int:
+    """`axis` of `a` for the functions over an axis; a 0-d array counts as one
+    element along axis -1 or 0, as torch treats a 0-d tensor."""
+    return normalize_axis(axis, max(a.ndim, 1), fname)
+
+
+def blocks(shape: tuple, ax: int) -> tuple[int, int, int]:
+    """(outer, n, inner): the C-order view of `shape` with axis `ax` in the middle."""
+    shape = shape or (1,)
+    return (int(np.prod(shape[:ax], dtype=np.int64)), shape[ax],
+            int(np.prod(shape[ax + 1:], dtype=np.int64)))
+
+
 def call_ufunc(uf: np.ufunc, arrays, params, rdt: np.dtype, cdt: np.dtype, out):
     """Run `uf` on arrays (cast to the compute dtype) and float64 params into out."""
     ins = [a if a.dtype == cdt else a.astype(cdt) for a in arrays]

@@ -22,18 +22,6 @@ __all__ = ["glu", "glu_backward", "maxout", "maxout_backward"]
 I64 = np.dtype(np.int64)
 
 
-def _axis_of(a: np.ndarray, axis, fname: str) -> int:
-    # a 0-d array counts as one element along its only axis (as the softmax family)
-    return d.normalize_axis(axis, max(a.ndim, 1), fname)
-
-
-def _blocks(shape: tuple, ax: int) -> tuple[int, int, int]:
-    """(outer, n, inner): the C-order view of `shape` with axis `ax` in the middle."""
-    shape = shape or (1,)
-    return (int(np.prod(shape[:ax], dtype=np.int64)), shape[ax],
-            int(np.prod(shape[ax + 1:], dtype=np.int64)))
-
-
 def _with_len(shape: tuple, ax: int, n: int) -> tuple:
     """`shape` with axis `ax` of length n (a 0-d shape stays 0-d: n is then 1)."""
     if not shape:
@@ -92,8 +80,8 @@ def _deliver(work: np.ndarray, direct: bool, out, shape: tuple, rdt):
 
 def _glu_split(x, axis, fname: str, argname: str = "x"):
     a, rdt, cdt = d.float_array(x, fname, argname)
-    ax = _axis_of(a, axis, fname)
-    blk = _blocks(a.shape, ax)
+    ax = d.axis_of(a, axis, fname)
+    blk = d.blocks(a.shape, ax)
     n = blk[1]
     if n % 2:
         raise ValueError(f"fastact.{fname}: glu splits axis {axis} in halves, but its "
@@ -291,8 +279,8 @@ def maxout(x: ArrayLike, k: int, axis: int = -1, *, return_indices: bool = False
     """
     fname = "maxout"
     a, rdt, cdt = d.float_array(x, fname)
-    ax = _axis_of(a, axis, fname)
-    blk = _blocks(a.shape, ax)
+    ax = d.axis_of(a, axis, fname)
+    blk = d.blocks(a.shape, ax)
     k = _group_size(k, blk[1], axis, fname)
     m = blk[1] // k
     oshape = _with_len(a.shape, ax, m)
@@ -380,9 +368,9 @@ def maxout_backward(grad_output: ArrayLike, indices: ArrayLike, n: int, axis: in
     """
     fname = "maxout_backward"
     g, rdt, cdt = d.float_array(grad_output, fname, "grad_output")
-    ax = _axis_of(g, axis, fname)
+    ax = d.axis_of(g, axis, fname)
     n = _int_param(n, "n", fname)
-    gblk = _blocks(g.shape, ax)
+    gblk = d.blocks(g.shape, ax)
     m = gblk[1]
     if n < m or (m == 0 and n != 0) or (m > 0 and n % m) or (not g.shape and n != 1):
         raise ValueError(f"fastact.{fname}: n={n} is not a multiple of the length {m} of "

@@ -18,24 +18,12 @@ __all__ = ["softmax", "log_softmax", "softmin",
            "softmax_backward", "log_softmax_backward", "softmin_backward"]
 
 
-def _axis_of(a: np.ndarray, axis, fname: str) -> int:
-    # torch treats a 0-d tensor as one element along dim -1 or 0; so do we
-    return d.normalize_axis(axis, max(a.ndim, 1), fname)
-
-
-def _blocks(shape: tuple, ax: int) -> tuple[int, int, int]:
-    """(outer, n, inner): the C-order view of `shape` with axis `ax` in the middle."""
-    shape = shape or (1,)
-    return (int(np.prod(shape[:ax], dtype=np.int64)), shape[ax],
-            int(np.prod(shape[ax + 1:], dtype=np.int64)))
-
-
 def _run(kernel, arrays: list, shape: tuple, ax: int, rdt, cdt, out, extra: tuple):
     """kernel(*arrays as (outer, n, inner), dst, *extra, nthreads), result delivered.
 
     C-contiguous inputs are used in place whatever the axis; anything else is
     copied once to C order (the kernels read columns, never a transpose)."""
-    blk = _blocks(shape, ax)
+    blk = d.blocks(shape, ax)
     ins = [np.ascontiguousarray(a, dtype=cdt).reshape(blk) for a in arrays]
     dst = None
     if out is not None and rdt == cdt and out.flags.c_contiguous:
@@ -58,7 +46,7 @@ def _run(kernel, arrays: list, shape: tuple, ax: int, rdt, cdt, out, extra: tupl
 
 def _forward(kernel, x, axis, out, fname: str, extra: tuple):
     a, rdt, cdt = d.float_array(x, fname)
-    ax = _axis_of(a, axis, fname)
+    ax = d.axis_of(a, axis, fname)
     if out is not None:
         d.check_out(out, a.shape, rdt, fname)
     return _run(kernel, [a], a.shape, ax, rdt, cdt, out, extra)
@@ -69,7 +57,7 @@ def _backward(kernel, grad_output, y, axis, out, fname: str, extra: tuple):
     yt = d.float_array(y, fname, "y")
     d.same_shape(fname, gt[0], yt[0], "grad_output", "y")
     rdt, cdt = d.common_dtypes(fname, gt, yt)
-    ax = _axis_of(yt[0], axis, fname)
+    ax = d.axis_of(yt[0], axis, fname)
     if out is not None:
         d.check_out(out, yt[0].shape, rdt, fname)
     return _run(kernel, [gt[0], yt[0]], yt[0].shape, ax, rdt, cdt, out, extra)

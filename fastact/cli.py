@@ -69,7 +69,8 @@ def _bench_one(fastact, torch, name: str, sname: str, x, out, copy: float) -> di
     case = _BY_ID[name]
     f = getattr(fastact, case.name)
     if case.axis:
-        x, out = x.reshape(-1, ROW), out.reshape(-1, ROW)
+        x = x.reshape(-1, ROW)
+        out = np.empty_like(f(x, **case.kwargs))     # glu and maxout shorten the axis
     row = {"function": name, "size": sname, "dtype": x.dtype.name,
            "fastact": _median_time(lambda: f(x, **case.kwargs, out=out)), "copy": copy}
     if case.numpy_forward is not None:
