@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import fastact
-from fastact import _threads
+from fastact import _parallel, _threads
 
 BIG = 1 << 18           # above every parallel threshold
 MIXED = ["sigmoid", "gelu", "relu", "softplus", "tanh", "softmax"]
@@ -24,6 +24,14 @@ def _expected(name: str, x: np.ndarray) -> np.ndarray:
         return getattr(fastact, name)(x)
     finally:
         fastact.set_num_threads(old)
+
+
+@pytest.fixture(autouse=True)
+def always_parallel(monkeypatch):
+    # the pool normally waits until a kernel's measured cost makes a split
+    # worth it; these tests want every large call split
+    monkeypatch.setattr(_parallel, "PARALLEL_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(_parallel, "_UNMEASURED_MIN_SIZE", 0)
 
 
 @pytest.fixture
