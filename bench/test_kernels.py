@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import fastact
-from fastact._baselines import CASES, torch_backward_call
+from fastact._baselines import CASES, torch_backward_call, torch_forward_call
 
 from conftest import data
 
@@ -46,8 +46,7 @@ def test_forward(benchmark, case, library, size, dtype, request):
     else:
         torch = request.getfixturevalue("torch")
         _skip_missing(case.torch_forward, "torch", case)
-        t = torch.from_numpy(x)
-        _run(benchmark, lambda: case.torch_forward(torch.nn.functional, t))
+        _run(benchmark, torch_forward_call(case, torch, torch.from_numpy(x)))
 
 
 @pytest.mark.parametrize("library", LIBRARIES)

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from ._baselines import CASES
+from ._baselines import CASES, torch_forward_call
 
 ROW = 1024          # axis functions run over rows of this length
 SIZES = {"1K": 1 << 10, "64K": 1 << 16, "1M": 1 << 20, "16M": 1 << 24}
@@ -76,8 +76,7 @@ def _bench_one(fastact, torch, name: str, sname: str, x, out, copy: float) -> di
     if case.numpy_forward is not None:
         row["numpy"] = _median_time(lambda: case.numpy_forward(x))
     if torch is not None and case.torch_forward is not None:
-        t, F = torch.from_numpy(x), torch.nn.functional
-        row["torch"] = _median_time(lambda: case.torch_forward(F, t))
+        row["torch"] = _median_time(torch_forward_call(case, torch, torch.from_numpy(x)))
     return row
 
 
