@@ -110,13 +110,15 @@ FA_INLINE v8f fa_select8(v8i mask, v8f a, v8f b)
  * version): Cody-Waite reduction to |r| <= ln2/2, Taylor to degree 7
  * (truncation 5e-9), 2^n as two normal factors.  Within ~1 ULP; -inf -> 0,
  * NaN -> NaN, overflow -> inf, gradual underflow. */
-FA_INLINE v8f fa_exp8f(v8f x)
+FA_INLINE v8f fa_exp8f(v8f x, int checked)
 {
     const v8f LOG2E = fa_splat8(1.44269504f), LN2_HI = fa_splat8(0x1.62ep-1f),
               LN2_LO = fa_splat8(0x1.0bfbe8p-15f), MAGIC = fa_splat8(12582912.0f),
               LO = fa_splat8(-104.0f), HI = fa_splat8(89.0f);
-    v8f xc = fa_select8(x < LO, LO, x);
-    xc = fa_select8(xc > HI, HI, xc);
+    /* unchecked: the caller guarantees x in [-110, 0] or NaN, where neither
+     * the clamps nor the NaN select change the result */
+    v8f xc = checked ? fa_select8(x < LO, LO, x) : x;
+    xc = checked ? fa_select8(xc > HI, HI, xc) : xc;
     v8f fn = (xc * LOG2E + MAGIC) - MAGIC;
     v8f r = (xc - fn * LN2_HI) - fn * LN2_LO;     /* LN2_HI has 13 bits: n * LN2_HI exact */
     v8f p = fa_splat8(1.0f / 5040.0f);
@@ -132,7 +134,7 @@ FA_INLINE v8f fa_exp8f(v8f x)
     v8f fn1 = (fn * 0.5f + MAGIC) - MAGIC, fn2 = fn - fn1;
     v8f s1 = (v8f)((((v8i)(fn1 + MAGIC) - MB) + 127) << 23);
     v8f s2 = (v8f)((((v8i)(fn2 + MAGIC) - MB) + 127) << 23);
-    return fa_select8(x != x, x, p * s1 * s2);
+    return checked ? fa_select8(x != x, x, p * s1 * s2) : p * s1 * s2;
 }
 
 /* One float row, eight lanes at a time.  x - max is carried as hi + lo
@@ -155,12 +157,21 @@ FA_INLINE void fa_store8(float *p, ptrdiff_t k, v8f v)
     for (ptrdiff_t i = 0; i < k; i++) p[i] = b[i];
 }
 
-FA_INLINE v8f fa_diff_exp8f(v8f v, v8f m)
+FA_INLINE v8f fa_diff_exp8f(v8f v, v8f m, int fast)
 {
+    if (fast) {
+        /* |max| < 1e9 (the row's max is finite and m - 110 is not absorbed):
+         * v below m - 110 gives 0 anyway, and raising it there keeps v - m in
+         * [-110, 0] or NaN, so the exp needs no clamps and the error term no
+         * guard */
+        const v8f floor = m - 110.0f;
+        v = fa_select8(v < floor, floor, v);
+    }
     v8f hi = v - m, bb = hi - v;
     v8f lo = (v - (hi - bb)) + (-m - bb);
-    lo = fa_select8(hi - hi == 0.0f, lo, fa_splat8(0.0f));
-    v8f e = fa_exp8f(hi);
+    if (!fast)                                  /* inf/NaN: no error term */
+        lo = fa_select8(hi - hi == 0.0f, lo, fa_splat8(0.0f));
+    v8f e = fa_exp8f(hi, !fast);
     return e + e * lo;
 }
 
@@ -176,9 +187,11 @@ FA_INLINE void fa_row_forward_f(const float *x, float *y, ptrdiff_t n, int negat
     float mx = m8[0];
     for (int k = 1; k < 8; k++) mx = m8[k] > mx ? m8[k] : mx;
     const v8f m = fa_splat8(mx);
+    const int fast = fabsf(mx) < 1e9f;
     v4d s0 = fa_splat(0.0), s1 = fa_splat(0.0);
     for (ptrdiff_t j = 0; j < n; j += 8) {
-        v8f e = fa_diff_exp8f(sg * fa_load8(x + j, n - j, pad), m);
+        v8f e = fast ? fa_diff_exp8f(sg * fa_load8(x + j, n - j, pad), m, 1)
+                     : fa_diff_exp8f(sg * fa_load8(x + j, n - j, pad), m, 0);
         if (mode == 0) fa_store8(y + j, n - j, e);
         s0 += __builtin_convertvector(__builtin_shufflevector(e, e, 0, 1, 2, 3), v4d);
         s1 += __builtin_convertvector(__builtin_shufflevector(e, e, 4, 5, 6, 7), v4d);

@@ -104,6 +104,8 @@ SPECIAL_ROWS = [
     [1000.0, 0.0, -1000.0],        # no overflow after subtracting the max
     [-0.0, 0.0, -0.0],
     [1e-45, -1e-310, 0.0],         # subnormals
+    [3.0e38, 1.0e38, -3.0e38],     # near the float maximum: no overflow, exact 0s
+    [1e9, 1e9 - 64, 0.0],          # a large max whose neighbours still count
 ]
 
 
