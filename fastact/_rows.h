@@ -208,6 +208,34 @@ FA_INLINE void fa_row_forward_f(const float *x, float *y, ptrdiff_t n, int negat
     }
 }
 
+/* A float row's backward, eight float lanes: the row sum is kept in double,
+ * the elementwise part is float (one rounding per operation, as torch). */
+FA_INLINE void fa_row_backward_f(const float *g, const float *y, float *out, ptrdiff_t n,
+                                 int negate, int mode)
+{
+    /* sum(g*y) (or sum(g)) with the products formed in double */
+    v4d s0 = fa_splat(0.0), s1 = fa_splat(0.0);
+    for (ptrdiff_t j = 0; j < n; j += 8) {
+        v8f gv = fa_load8(g + j, n - j, 0.0f);
+        v4d glo = __builtin_convertvector(__builtin_shufflevector(gv, gv, 0, 1, 2, 3), v4d);
+        v4d ghi = __builtin_convertvector(__builtin_shufflevector(gv, gv, 4, 5, 6, 7), v4d);
+        if (mode == 0) {
+            v8f yv = fa_load8(y + j, n - j, 0.0f);
+            glo *= __builtin_convertvector(__builtin_shufflevector(yv, yv, 0, 1, 2, 3), v4d);
+            ghi *= __builtin_convertvector(__builtin_shufflevector(yv, yv, 4, 5, 6, 7), v4d);
+        }
+        s0 += glo;
+        s1 += ghi;
+    }
+    const v8f tot = fa_splat8((float)fa_hsum(s0 + s1));
+    const v8f sg = fa_splat8(negate ? -1.0f : 1.0f);
+    for (ptrdiff_t j = 0; j < n; j += 8) {
+        v8f gv = fa_load8(g + j, n - j, 0.0f), yv = fa_load8(y + j, n - j, 0.0f);
+        v8f v = mode == 0 ? sg * (yv * (gv - tot)) : gv - fa_exp8f(yv, 1) * tot;
+        fa_store8(out + j, n - j, v);
+    }
+}
+
 /* ------------------------------------------------- per-dtype load / store */
 
 FA_INLINE v4d fa_load_f(const float *p)
@@ -339,6 +367,10 @@ FA_CLONES static void fa_backward_##S(const T *g, const T *y, T *out, ptrdiff_t 
                                       ptrdiff_t width, ptrdiff_t stride, int negate,        \
                                       int mode)                                             \
 {                                                                                           \
+    if (width == 1 && stride == 1 && sizeof(T) == 4) {    /* a float row: 8 float lanes */  \
+        fa_row_backward_f((const float *)g, (const float *)y, (float *)out, n, negate, mode); \
+        return;                                                                             \
+    }                                                                                       \
     const v4d sg = fa_splat(negate ? -1.0 : 1.0);                                           \
     /* a contiguous row is handled as n/4 "columns" of one row's lanes */                   \
     const int row = width == 1 && stride == 1;                                              \
