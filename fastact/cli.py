@@ -3,6 +3,7 @@ and torch on this machine and prints a table (baselines: fastact._baselines)."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -39,8 +40,10 @@ def _median_time(fn, min_time: float = 0.02, rounds: int = 7) -> float:
     return statistics.median(times)
 
 
-def bench(functions, sizes, dtype, threads: int, echo=print) -> list[dict]:
-    """Time each function at each size; every library gets `threads` threads."""
+def bench(functions, sizes, dtype, threads: int, echo=print, min_time: float = 0.02,
+          sink: list | None = None) -> list[dict]:
+    """Time each function at each size; every library gets `threads` threads.
+    Rows are also appended to `sink` as they come (for a progress count)."""
     import fastact
     try:
         import torch
@@ -55,28 +58,31 @@ def bench(functions, sizes, dtype, threads: int, echo=print) -> list[dict]:
         for sname in sizes:
             x = (rng.standard_normal(SIZES[sname]) * 3).astype(dtype)
             out = np.empty_like(x)
-            copy = _median_time(lambda: np.copyto(out, x))
+            copy = _median_time(lambda: np.copyto(out, x), min_time)
             for name in functions:
-                row = _bench_one(fastact, torch, name, sname, x, out, copy)
-                rows.append(row)
+                row = _bench_one(fastact, torch, name, sname, x, out, copy, min_time)
                 echo(_format_row(row))
+                rows.append(row)
+                if sink is not None:
+                    sink.append(row)
     finally:
         fastact.set_num_threads(old)
     return rows
 
 
-def _bench_one(fastact, torch, name: str, sname: str, x, out, copy: float) -> dict:
+def _bench_one(fastact, torch, name: str, sname: str, x, out, copy: float,
+               min_time: float = 0.02) -> dict:
     case = _BY_ID[name]
     f = getattr(fastact, case.name)
     if case.axis:
         x = x.reshape(-1, ROW)
         out = np.empty_like(f(x, **case.kwargs))     # glu and maxout shorten the axis
     row = {"function": name, "size": sname, "dtype": x.dtype.name,
-           "fastact": _median_time(lambda: f(x, **case.kwargs, out=out)), "copy": copy}
+           "fastact": _median_time(lambda: f(x, **case.kwargs, out=out), min_time), "copy": copy}
     if case.numpy_forward is not None:
-        row["numpy"] = _median_time(lambda: case.numpy_forward(x))
+        row["numpy"] = _median_time(lambda: case.numpy_forward(x), min_time)
     if torch is not None and case.torch_forward is not None:
-        row["torch"] = _median_time(torch_forward_call(case, torch, torch.from_numpy(x)))
+        row["torch"] = _median_time(torch_forward_call(case, torch, torch.from_numpy(x)), min_time)
     return row
 
 
@@ -127,24 +133,49 @@ def write_between_markers(path: str, text: str, tag: str = BENCH_TAG) -> None:
         f.write(f"{head}{begin}\n{text}\n{end}{tail}")
 
 
+QUICK_SIZES = "1K,1M"
+FULL_SIZES = "1K,64K,16M"
+
+
+def _percent(text: str) -> float:
+    v = float(text.rstrip("%")) / 100.0
+    if not v >= 0:
+        raise argparse.ArgumentTypeError(f"--fail-above must be a percentage >= 0, got {text!r}")
+    return v
+
+
 def main(argv: list[str] | None = None) -> int:
     from . import get_num_threads
+    from . import _regress
 
     ap = argparse.ArgumentParser(prog="fastact", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("bench", help="time the kernels against NumPy and torch")
     b.add_argument("--functions", default=",".join(FUNCTIONS),
                    help="comma-separated kernel names (default: all)")
-    b.add_argument("--sizes", default="1K,64K,1M", help=f"comma-separated, from {list(SIZES)}")
-    b.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    b.add_argument("--sizes", default=None,
+                   help=f"comma-separated, from {list(SIZES)} (default {QUICK_SIZES}; "
+                        f"--full: {FULL_SIZES})")
+    b.add_argument("--dtype", default=None, choices=["float32", "float64"],
+                   help="default float32; --full: both")
+    b.add_argument("--full", action="store_true", help=f"sizes {FULL_SIZES}, both dtypes")
     b.add_argument("--threads", type=int, default=get_num_threads(),
                    help="threads for fastact and torch alike (default: fastact's default)")
     b.add_argument("--markdown", metavar="FILE",
                    help="also write the table into FILE between the bench-table markers")
+    b.add_argument("--output", metavar="DIR", help="write bench.md and bench.json into DIR")
+    b.add_argument("--save", metavar="NAME", help="save this run for a later --compare")
+    b.add_argument("--compare", metavar="NAME",
+                   help="compare with a saved run (normalized by the copy time of the same run)")
+    b.add_argument("--fail-above", type=_percent, default=0.10, metavar="PCT",
+                   help="with --compare: exit 1 if a kernel got slower by more (default 10%%)")
+    b.add_argument("--store", default=".fastact-bench", metavar="DIR",
+                   help="where --save and --compare keep runs (default .fastact-bench)")
+    b.add_argument("--min-time", type=float, default=0.02, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     funcs = [f for f in args.functions.split(",") if f]
     bad = [f for f in funcs if f not in FUNCTIONS]
-    sizes = [s for s in args.sizes.split(",") if s]
+    sizes = [s for s in (args.sizes or (FULL_SIZES if args.full else QUICK_SIZES)).split(",") if s]
     bad += [s for s in sizes if s not in SIZES]
     if bad:
         print(f"fastact bench: unknown function or size: {', '.join(bad)}", file=sys.stderr)
@@ -152,17 +183,46 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads < 1:
         print(f"fastact bench: --threads must be >= 1, got {args.threads}", file=sys.stderr)
         return 2
-    caption = (f"{args.dtype}, {args.threads} thread(s) for every library, median of 7 rounds; "
-               "ratio = baseline time / fastact time (>1: fastact faster); GB/s = bytes read + "
-               f"written / time; axis functions over rows of {ROW}; {platform.machine()}, "
-               f"{os.cpu_count()} CPUs, numpy {np.__version__}{_torch_version()}")
-    print("fastact bench:", caption)
-    print(HEADER)
-    rows = bench(funcs, sizes, np.dtype(args.dtype).type, args.threads,
-                 echo=lambda line: print(line, flush=True))
-    if args.markdown:
-        write_between_markers(args.markdown, markdown(rows, caption))
-    return 0
+    dtypes = [args.dtype] if args.dtype else (["float32", "float64"] if args.full else ["float32"])
+    total = len(funcs) * len(sizes) * len(dtypes)
+    rows: list[dict] = []
+    t0 = time.perf_counter()
+    for dt in dtypes:
+        caption = (f"{dt}, {args.threads} thread(s) for every library, median of 7 rounds; "
+                   "ratio = baseline time / fastact time (>1: fastact faster); GB/s = bytes "
+                   f"read + written / time; axis functions over rows of {ROW}; "
+                   f"{platform.machine()}, {os.cpu_count()} CPUs, numpy {np.__version__}"
+                   f"{_torch_version()}")
+        print("fastact bench:", caption)
+        print(f"{'':8}{HEADER}")
+
+        def echo(line: str) -> None:
+            print(f"[{len(rows) + 1:>3}/{total}] {line}", flush=True)
+        part = bench(funcs, sizes, np.dtype(dt).type, args.threads, echo=echo,
+                     min_time=args.min_time, sink=rows)
+        if args.markdown and dt == dtypes[0]:
+            write_between_markers(args.markdown, markdown(part, caption))
+    print(f"fastact bench: {len(rows)} rows in {time.perf_counter() - t0:.0f} s")
+    meta = {"threads": args.threads, "machine": platform.machine(), "cpus": os.cpu_count(),
+            "numpy": np.__version__, "torch": _torch_version().lstrip(", ")}
+    if args.output:
+        os.makedirs(args.output, exist_ok=True)
+        with open(os.path.join(args.output, "bench.md"), "w", encoding="utf-8") as f:
+            f.write(markdown(rows, f"{args.threads} thread(s); {meta['machine']}, "
+                                   f"{meta['cpus']} CPUs") + "\n")
+        with open(os.path.join(args.output, "bench.json"), "w", encoding="utf-8") as f:
+            json.dump({"meta": meta, "rows": rows}, f, indent=1)
+    status = 0
+    if args.compare:
+        saved = _regress.load(args.compare, args.store)
+        lines, failed = _regress.compare(saved["rows"], rows, args.fail_above)
+        print(f"fastact bench: against {args.compare!r} (saved {saved['saved']}), time / copy "
+              f"time of the same run; fail above {args.fail_above:+.0%}")
+        print("\n".join(lines))
+        status = 1 if failed else 0
+    if args.save:
+        print("fastact bench: saved", _regress.save(rows, args.save, args.store, meta))
+    return status
 
 
 def _torch_version() -> str:
