@@ -1,16 +1,20 @@
 """Saved benchmark runs, and the comparison that catches a slowdown.
 
 Absolute times move with the load of a shared machine and differ between
-machines, so a run is saved and compared as a figure normalized within the
-run that measured it: fastact's time divided by the time of ``np.copyto`` on
-the same array, measured in the same run (the memory floor no kernel can
-beat).  A busy machine slows both alike; a kernel that really got slower
-moves its ratio.
+machines, so runs are compared through figures normalized within each run:
+fastact's time divided by the time of ``np.copyto`` on the same array in the
+same run (the memory floor no kernel can beat).  That alone was not enough
+here: two runs of the same code differed by up to 50-150% per row, mostly
+because the one copy measurement per size moved.  So each row's change is
+also taken relative to the median change of its (size, dtype) group: what
+the whole group shares (the copy, the machine's mood) cancels, and a kernel
+that really got slower stands out from its neighbours.
 """
 from __future__ import annotations
 
 import json
 import os
+import statistics
 import time
 
 SCHEMA = 1
@@ -21,8 +25,9 @@ def _key(row: dict) -> str:
 
 
 def normalized(row: dict) -> float:
-    """fastact time / copy time of the same array, from one run."""
-    return row["fastact"] / row["copy"]
+    """fastact's best time / the best time of a copy of the same array timed
+    right before it."""
+    return row["fastact_best"] / row["copy_best"]
 
 
 def save(rows: list[dict], name: str, directory: str, meta: dict) -> str:
@@ -52,24 +57,31 @@ def load(name: str, directory: str) -> dict:
     return doc
 
 
+# below this many rows a group's median is not a fair reference
+MIN_GROUP = 3
+
+
 def compare(saved: list[dict], rows: list[dict], fail_above: float) -> tuple[list[str], bool]:
     """Report lines for the rows both runs have, and whether any got slower
-    by more than `fail_above` (0.10 = 10%) in normalized time."""
+    by more than `fail_above` (0.10 = 10%) relative to its group."""
     old = {_key(r): r for r in saved}
+    pairs = [(r, old[_key(r)]) for r in rows if _key(r) in old]
+    groups: dict[tuple, list[float]] = {}
+    for r, o in pairs:
+        groups.setdefault((r["size"], r["dtype"]), []).append(normalized(r) / normalized(o))
+    factor = {g: (statistics.median(v) if len(v) >= MIN_GROUP else 1.0)
+              for g, v in groups.items()}
     lines = [f"{'function':<14} {'size':>4} {'dtype':<8} {'before':>8} {'now':>8} {'change':>8}"]
     failed = False
-    for r in rows:
-        o = old.get(_key(r))
-        if o is None:
-            continue
+    for r, o in pairs:
         a, b = normalized(o), normalized(r)
-        change = b / a - 1.0
+        change = b / a / factor[(r["size"], r["dtype"])] - 1.0
         flag = ""
         if change > fail_above:
             failed, flag = True, "  SLOWER"
         lines.append(f"{r['function']:<14} {r['size']:>4} {r['dtype']:<8} {a:8.3f} {b:8.3f} "
                      f"{change:+8.1%}{flag}")
-    missing = len(rows) - (len(lines) - 1)
+    missing = len(rows) - len(pairs)
     if missing:
         lines.append(f"({missing} row(s) not in the saved run)")
     return lines, failed
