@@ -33,6 +33,7 @@ cdef extern from *:
     #include <stdint.h>
     #include <string.h>
     #include <stddef.h>
+    #include "_exp.h"
 
     #if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__i386__)) \
         && !defined(FASTACT_NO_CLONES)
@@ -86,24 +87,7 @@ cdef extern from *:
         int64_t n = (int64_t)(fg_to_bits(t) - fg_to_bits(MAGIC));
         double r = (xc - fn * LN2_HI) - fn * LN2_LO;
         double p;
-        if (deg >= 13) {
-            p = 1.0 / 6227020800.0;
-            p = p * r + 1.0 / 479001600.0;
-            p = p * r + 1.0 / 39916800.0;
-            p = p * r + 1.0 / 3628800.0;
-            p = p * r + 1.0 / 362880.0;
-            p = p * r + 1.0 / 40320.0;
-        } else {
-            p = 1.0 / 40320.0;
-        }
-        p = p * r + 1.0 / 5040.0;
-        p = p * r + 1.0 / 720.0;
-        p = p * r + 1.0 / 120.0;
-        p = p * r + 1.0 / 24.0;
-        p = p * r + 1.0 / 6.0;
-        p = p * r + 0.5;
-        p = p * r + 1.0;
-        p = p * r + 1.0;
+        FA_EXP_TAYLOR(p, r, deg);
         int64_t n1 = n >> 1, n2 = n - n1;
         double f1 = fg_from_bits((uint64_t)(n1 + 1023) << 52);
         *s2 = fg_from_bits((uint64_t)(n2 + 1023) << 52);

@@ -30,6 +30,8 @@
 #include <string.h>
 #include <stddef.h>
 
+#include "_exp.h"
+
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 12 \
     && !defined(FASTACT_NO_CLONES)
 #define FA_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
@@ -67,24 +69,7 @@ FA_INLINE v4d fa_exp4(v4d x, int deg)
     v4d fn = (xc * LOG2E + MAGIC) - MAGIC;
     v4d r = (xc - fn * LN2_HI) - fn * LN2_LO;
     v4d p;
-    if (deg >= 13) {
-        p = fa_splat(1.0 / 6227020800.0);
-        p = p * r + 1.0 / 479001600.0;
-        p = p * r + 1.0 / 39916800.0;
-        p = p * r + 1.0 / 3628800.0;
-        p = p * r + 1.0 / 362880.0;
-        p = p * r + 1.0 / 40320.0;
-    } else {
-        p = fa_splat(1.0 / 40320.0);
-    }
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
+    FA_EXP_TAYLOR(p, r, deg);
     /* 2^n as two normal factors (n1 + n2 = n) so that subnormal results are
      * rounded once.  MAGIC's low 52 bits are zero, so (bits(k + MAGIC) +
      * 1023) << 52 is the double 2^k: only 64-bit adds and left shifts, which
