@@ -107,8 +107,9 @@ def axis_of(a: np.ndarray, axis, fname: str) -> int:
 def blocks(shape: tuple, ax: int) -> tuple[int, int, int]:
     """(outer, n, inner): the C-order view of `shape` with axis `ax` in the middle."""
     shape = shape or (1,)
-    return (int(np.prod(shape[:ax], dtype=np.int64)), shape[ax],
-            int(np.prod(shape[ax + 1:], dtype=np.int64)))
+    # math.prod, not np.prod: ~0.1 us instead of ~5 us on a tuple, which is
+    # most of a small call's overhead
+    return math.prod(shape[:ax]), shape[ax], math.prod(shape[ax + 1:])
 
 
 def call_ufunc(uf: np.ufunc, arrays, params, rdt: np.dtype, cdt: np.dtype, out):
