@@ -197,10 +197,10 @@ def _generate(e: Elementwise) -> tuple:
     ns = {"_e": e, "_forward": _forward, "_backward": _backward, "np": np, "ArrayLike": ArrayLike,
           "_nd": np.ndarray, "_F32": d.F32, "_F64": d.F64, "_SMALL": PARALLEL_MIN_SIZE,
           "_U": ufuncs, "_load": load}
-    for i, p in enumerate(ps):
-        ns[f"_d{i}"] = p.default
-        if p.default is not None:
-            ns[f"_p{i}"] = _params(e, [q.default for q in ps], e.name)[i]
+    if all(p.default is not None for p in ps):
+        # the checked float64 defaults the fast path passes straight to the ufunc
+        ns.update({f"_p{i}": v for i, v in enumerate(_params(e, [p.default for p in ps], e.name))})
+    ns.update({f"_d{i}": p.default for i, p in enumerate(ps)})
     exec(_TEMPLATE.format(name=e.name, psig=psig, pargs=pargs, pdef=pdef, pvals=pvals), ns)
     fwd, bwd = ns[e.name], ns[e.name + "_backward"]
     fwd.__doc__, bwd.__doc__ = forward_doc(e), backward_doc(e)

@@ -159,92 +159,51 @@ def log_softmax(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None) 
 
 def softmax_backward(grad_output: ArrayLike, y: ArrayLike, axis: int = -1, *,
                      out: np.ndarray | None = None) -> np.ndarray:
-    """Gradient of :func:`softmax` from its output y: ``y * (g - sum(g * y))``.
-
-    Parameters
-    ----------
-    grad_output : array_like
-        Gradient with respect to the softmax output, same shape as `y`.
-    y : array_like
-        The forward output ``softmax(x, axis)``.
-    axis : int, default -1
-        The axis the forward normalized over.
-    out : ndarray, optional
-        Output array with `y`'s shape and the result dtype; may be `grad_output` or `y`.
-
-    Returns
-    -------
-    ndarray
-        The gradient with respect to x.
-
-    Examples
-    --------
-    >>> import fastact
-    >>> y = fastact.softmax([0.0, 0.0])
-    >>> fastact.softmax_backward([1.0, 0.0], y)
-    array([ 0.25, -0.25])
-    """
     return _backward(_axis.backward, grad_output, y, axis, out, "softmax_backward",
                      (False, _axis.SOFTMAX))
 
 
 def softmin_backward(grad_output: ArrayLike, y: ArrayLike, axis: int = -1, *,
                      out: np.ndarray | None = None) -> np.ndarray:
-    """Gradient of :func:`softmin` from its output y: ``-y * (g - sum(g * y))``.
-
-    Parameters
-    ----------
-    grad_output : array_like
-        Gradient with respect to the softmin output, same shape as `y`.
-    y : array_like
-        The forward output ``softmin(x, axis)``.
-    axis : int, default -1
-        The axis the forward normalized over.
-    out : ndarray, optional
-        Output array with `y`'s shape and the result dtype; may be `grad_output` or `y`.
-
-    Returns
-    -------
-    ndarray
-        The gradient with respect to x.
-
-    Examples
-    --------
-    >>> import fastact
-    >>> y = fastact.softmin([0.0, 0.0])
-    >>> fastact.softmin_backward([1.0, 0.0], y)
-    array([-0.25,  0.25])
-    """
     return _backward(_axis.backward, grad_output, y, axis, out, "softmin_backward",
                      (True, _axis.SOFTMAX))
 
 
 def log_softmax_backward(grad_output: ArrayLike, y: ArrayLike, axis: int = -1, *,
                          out: np.ndarray | None = None) -> np.ndarray:
-    """Gradient of :func:`log_softmax` from its output y: ``g - exp(y) * sum(g)``.
-
-    Parameters
-    ----------
-    grad_output : array_like
-        Gradient with respect to the log_softmax output, same shape as `y`.
-    y : array_like
-        The forward output ``log_softmax(x, axis)``.
-    axis : int, default -1
-        The axis the forward normalized over.
-    out : ndarray, optional
-        Output array with `y`'s shape and the result dtype; may be `grad_output` or `y`.
-
-    Returns
-    -------
-    ndarray
-        The gradient with respect to x.
-
-    Examples
-    --------
-    >>> import fastact
-    >>> y = fastact.log_softmax([0.0, 0.0])
-    >>> fastact.log_softmax_backward([1.0, 0.0], y)
-    array([ 0.5, -0.5])
-    """
     return _backward(_axis.backward, grad_output, y, axis, out,
                      "log_softmax_backward", (False, _axis.LOG_SOFTMAX))
+
+
+_BACKWARD_DOC = """Gradient of :func:`{name}` from its output y: ``{formula}``.
+
+Parameters
+----------
+grad_output : array_like
+    Gradient with respect to the {name} output, same shape as `y`.
+y : array_like
+    The forward output ``{name}(x, axis)``.
+axis : int, default -1
+    The axis the forward normalized over.
+out : ndarray, optional
+    Output array with `y`'s shape and the result dtype; may be `grad_output` or `y`.
+
+Returns
+-------
+ndarray
+    The gradient with respect to x.
+
+Examples
+--------
+>>> import fastact
+>>> y = fastact.{name}([0.0, 0.0])
+>>> fastact.{name}_backward([1.0, 0.0], y)
+{example}
+"""
+
+for _f, _formula, _example in (
+        (softmax_backward, "y * (g - sum(g * y))", "array([ 0.25, -0.25])"),
+        (softmin_backward, "-y * (g - sum(g * y))", "array([-0.25,  0.25])"),
+        (log_softmax_backward, "g - exp(y) * sum(g)", "array([ 0.5, -0.5])")):
+    _f.__doc__ = _BACKWARD_DOC.format(name=_f.__name__[:-len("_backward")], formula=_formula,
+                                      example=_example)

@@ -125,28 +125,28 @@ class _Retype(ast.NodeTransformer):
     def visit_Constant(self, node):
         return self._cast(node) if _is_number(node.value) else node
 
+    def _global(self, v, node):
+        """The replacement for a reference to global value v, or None to keep it."""
+        if _is_number(v):
+            return self._cast(node)
+        if _number_tuple(v):
+            return self._const(v, node)
+        if _ours(v):
+            return self._helper(v, node)
+        return None
+
     def visit_Name(self, node):
         if isinstance(node.ctx, ast.Load) and node.id in self.env:
-            v = self.env[node.id]
-            if _is_number(v):
-                return self._cast(node)
-            if _number_tuple(v):
-                return self._const(v, node)
-            if _ours(v):
-                return self._helper(v, node)
+            return self._global(self.env[node.id], node) or node
         return node
 
     def visit_Attribute(self, node):
         if isinstance(node.ctx, ast.Load) and isinstance(node.value, ast.Name):
             mod = self.env.get(node.value.id)
             if isinstance(mod, types.ModuleType):
-                v = getattr(mod, node.attr, None)
-                if _is_number(v):
-                    return self._cast(node)
-                if _number_tuple(v):
-                    return self._const(v, node)
-                if _ours(v):
-                    return self._helper(v, node)
+                new = self._global(getattr(mod, node.attr, None), node)
+                if new is not None:
+                    return new
         self.generic_visit(node)
         return node
 
