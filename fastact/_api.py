@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import _dispatch as d
+from ._backends import array_function, foreign_call, register
 from ._registry import REGISTRY, Elementwise
 from ._threads import PARALLEL_MIN_SIZE
 from ._ufuncs import get
@@ -161,6 +162,10 @@ def {name}(x: ArrayLike{psig}, *, out: np.ndarray | None = None) -> np.ndarray:
         if (type(out) is _nd and out.dtype is x.dtype and out.shape == x.shape
                 and out.flags.writeable):
             return uf(x{pvals}, out=out)
+    if type(x) is not _nd or type(out) is not _nd and out is not None:
+        r = _foreign(_sf, (x, {pargs}), {{"out": out}})
+        if r is not NotImplemented:
+            return r
     return _forward(_e, x, ({pargs}), out)
 
 def {name}_backward(grad_output: ArrayLike, x: ArrayLike{psig}, *,
@@ -175,6 +180,10 @@ def {name}_backward(grad_output: ArrayLike, x: ArrayLike{psig}, *,
         if (type(out) is _nd and out.dtype is x.dtype and out.shape == x.shape
                 and out.flags.writeable):
             return uf(g, x{pvals}, out=out)
+    if type(x) is not _nd or type(g) is not _nd or type(out) is not _nd and out is not None:
+        r = _foreign(_sb, (g, x, {pargs}), {{"out": out}})
+        if r is not NotImplemented:
+            return r
     return _backward(_e, grad_output, x, ({pargs}), out)
 '''
 
@@ -196,13 +205,15 @@ def _generate(e: Elementwise) -> tuple:
 
     ns = {"_e": e, "_forward": _forward, "_backward": _backward, "np": np, "ArrayLike": ArrayLike,
           "_nd": np.ndarray, "_F32": d.F32, "_F64": d.F64, "_SMALL": PARALLEL_MIN_SIZE,
-          "_U": ufuncs, "_load": load}
+          "_U": ufuncs, "_load": load, "_foreign": foreign_call}
     if all(p.default is not None for p in ps):
         # the checked float64 defaults the fast path passes straight to the ufunc
         ns.update({f"_p{i}": v for i, v in enumerate(_params(e, [p.default for p in ps], e.name))})
     ns.update({f"_d{i}": p.default for i, p in enumerate(ps)})
     exec(_TEMPLATE.format(name=e.name, psig=psig, pargs=pargs, pdef=pdef, pvals=pvals), ns)
     fwd, bwd = ns[e.name], ns[e.name + "_backward"]
+    ns["_sf"] = register(fwd, "elementwise", ("x",), e.name)
+    ns["_sb"] = register(bwd, "elementwise_backward", ("grad_output", "x"), e.name)
     fwd.__doc__, bwd.__doc__ = forward_doc(e), backward_doc(e)
     return fwd, bwd
 
@@ -226,10 +237,12 @@ def _gelu_entry(approximate, fname: str) -> Elementwise:
     raise ValueError(f"fastact.{fname}: approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
+@array_function("elementwise")
 def gelu(x: ArrayLike, approximate: str = "none", *, out: np.ndarray | None = None) -> np.ndarray:
     return _forward(_gelu_entry(approximate, "gelu"), x, (), out, "gelu")
 
 
+@array_function("elementwise_backward", ("grad_output", "x"))
 def gelu_backward(grad_output: ArrayLike, x: ArrayLike, approximate: str = "none", *,
                   out: np.ndarray | None = None) -> np.ndarray:
     e = _gelu_entry(approximate, "gelu_backward")
@@ -266,12 +279,14 @@ def _prelu_weight(weight, a: np.ndarray, fname: str) -> tuple[np.ndarray, int | 
     return w.astype(np.float64).reshape(shape), ch, wdt
 
 
+@array_function("prelu")
 def prelu(x: ArrayLike, weight: ArrayLike, *, out: np.ndarray | None = None) -> np.ndarray:
     a = d.float_array(x, "prelu")[0]
     w, _, _ = _prelu_weight(weight, a, "prelu")
     return _run_forward("prelu", a, (w,), out, "prelu")
 
 
+@array_function("prelu_backward", ("grad_output", "x"))
 def prelu_backward(grad_output: ArrayLike, x: ArrayLike, weight: ArrayLike, *,
                    out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     fname = "prelu_backward"
@@ -381,23 +396,27 @@ def _draw_noisy(gen, a, std):
     return "noisy_relu_train", gen.normal(0.0, std, size=a.shape)
 
 
+@array_function("random")
 def rrelu(x: ArrayLike, lower: float = 1.0 / 8.0, upper: float = 1.0 / 3.0,
           training: bool = False, rng=None, *, return_noise: bool = False,
           out: np.ndarray | None = None):
     return _random_forward("rrelu", x, (lower, upper), training, rng, return_noise, out, _draw_rrelu)
 
 
+@array_function("random_backward", ("grad_output", "x"))
 def rrelu_backward(grad_output: ArrayLike, x: ArrayLike, lower: float = 1.0 / 8.0,
                    upper: float = 1.0 / 3.0, training: bool = False, *, noise=None,
                    out: np.ndarray | None = None) -> np.ndarray:
     return _random_backward("rrelu", "leaky_relu", grad_output, x, (lower, upper), training, noise, out)
 
 
+@array_function("random")
 def noisy_relu(x: ArrayLike, std: float = 1.0, training: bool = False, rng=None, *,
                return_noise: bool = False, out: np.ndarray | None = None):
     return _random_forward("noisy_relu", x, (std,), training, rng, return_noise, out, _draw_noisy)
 
 
+@array_function("random_backward", ("grad_output", "x"))
 def noisy_relu_backward(grad_output: ArrayLike, x: ArrayLike, std: float = 1.0,
                         training: bool = False, *, noise=None,
                         out: np.ndarray | None = None) -> np.ndarray:

@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import _dispatch as d
+from ._backends import array_function
 from . import _grouped_kernels as _k
 from ._threads import threads_for
 
@@ -89,6 +90,7 @@ def _glu_split(x, axis, fname: str, argname: str = "x"):
     return a, rdt, cdt, ax, blk
 
 
+@array_function("glu")
 def glu(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None) -> np.ndarray:
     """Gated linear unit: ``a * sigmoid(b)``, a and b the halves of `axis`.
 
@@ -145,6 +147,7 @@ def glu(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None) -> np.nd
     return _deliver(dst, direct, out, oshape, rdt)
 
 
+@array_function("glu_backward", ("grad_output", "x"))
 def glu_backward(grad_output: ArrayLike, x: ArrayLike, axis: int = -1, *,
                  out: np.ndarray | None = None) -> np.ndarray:
     """Gradient of :func:`glu` with respect to x (both halves).
@@ -224,6 +227,7 @@ def _check_index_out(out, shape: tuple, fname: str) -> None:
         raise ValueError(f"fastact.{fname}: the indices out is read-only")
 
 
+@array_function("maxout")
 def maxout(x: ArrayLike, k: int, axis: int = -1, *, return_indices: bool = False,
            out: np.ndarray | tuple | None = None):
     """Maxout: the maximum of each group of `k` consecutive entries along `axis`.
@@ -321,6 +325,7 @@ def maxout(x: ArrayLike, k: int, axis: int = -1, *, return_indices: bool = False
     return vals, _deliver(idst, idirect, iout, oshape, I64)
 
 
+@array_function("maxout_backward", ("grad_output", "indices"))
 def maxout_backward(grad_output: ArrayLike, indices: ArrayLike, n: int, axis: int = -1, *,
                     out: np.ndarray | None = None) -> np.ndarray:
     """Gradient of :func:`maxout`: `grad_output` scattered to the argmax positions.

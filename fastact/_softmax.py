@@ -12,6 +12,7 @@ from numpy.typing import ArrayLike
 
 from . import _axis
 from . import _dispatch as d
+from ._backends import array_function
 from ._threads import threads_for
 
 __all__ = ["softmax", "log_softmax", "softmin",
@@ -63,6 +64,7 @@ def _backward(kernel, grad_output, y, axis, out, fname: str, extra: tuple):
     return _run(kernel, [gt[0], yt[0]], yt[0].shape, ax, rdt, cdt, out, extra)
 
 
+@array_function("axis")
 def softmax(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None) -> np.ndarray:
     """Softmax along `axis`: ``exp(x - max) / sum(exp(x - max))``.
 
@@ -102,6 +104,7 @@ def softmax(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None) -> n
     return _forward(_axis.forward, x, axis, out, "softmax", (False, _axis.SOFTMAX))
 
 
+@array_function("axis")
 def softmin(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None) -> np.ndarray:
     """Softmin along `axis`: ``softmax(-x)``, without materializing ``-x``.
 
@@ -128,6 +131,7 @@ def softmin(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None) -> n
     return _forward(_axis.forward, x, axis, out, "softmin", (True, _axis.SOFTMAX))
 
 
+@array_function("axis")
 def log_softmax(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None) -> np.ndarray:
     """Log-softmax along `axis`: ``x - max - log(sum(exp(x - max)))``.
 
@@ -157,18 +161,21 @@ def log_softmax(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None) 
     return _forward(_axis.forward, x, axis, out, "log_softmax", (False, _axis.LOG_SOFTMAX))
 
 
+@array_function("axis_backward", ("grad_output", "y"))
 def softmax_backward(grad_output: ArrayLike, y: ArrayLike, axis: int = -1, *,
                      out: np.ndarray | None = None) -> np.ndarray:
     return _backward(_axis.backward, grad_output, y, axis, out, "softmax_backward",
                      (False, _axis.SOFTMAX))
 
 
+@array_function("axis_backward", ("grad_output", "y"))
 def softmin_backward(grad_output: ArrayLike, y: ArrayLike, axis: int = -1, *,
                      out: np.ndarray | None = None) -> np.ndarray:
     return _backward(_axis.backward, grad_output, y, axis, out, "softmin_backward",
                      (True, _axis.SOFTMAX))
 
 
+@array_function("axis_backward", ("grad_output", "y"))
 def log_softmax_backward(grad_output: ArrayLike, y: ArrayLike, axis: int = -1, *,
                          out: np.ndarray | None = None) -> np.ndarray:
     return _backward(_axis.backward, grad_output, y, axis, out,

@@ -1,0 +1,128 @@
+"""Where a call goes when its arrays are not NumPy arrays: dask, GPU arrays.
+
+Every public function is registered here once, with its *kind* (how it
+treats shapes: elementwise, along an axis, grouped, a whole-array statistic)
+and the names of its array arguments.  A call whose array arguments are all
+NumPy arrays (or lists, scalars: anything NumPy converts) never gets past one
+``type(...) is ndarray`` check per array; a call with a dask array or an
+object exposing ``__cuda_array_interface__`` is handed to that backend's
+``call(spec, bound)``, which returns the same kind of array it was given.
+
+Backends live in their own modules, imported on the first foreign array, so
+``import fastact`` never imports dask or a CUDA toolkit.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+_nd = np.ndarray
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How a backend should treat a public function.
+
+    kind: 'elementwise' (same shape, values independent), 'elementwise_backward'
+    (grad_output and x of one shape), 'axis' (same shape, rows along `axis`
+    depend on each other: the softmax family), 'glu', 'maxout',
+    'maxout_backward', 'reduce' (whole-slice statistics: the normalization
+    functions); `arrays`: names of the array arguments; `func`: the NumPy
+    implementation (what a backend calls on NumPy blocks); `entry`: the
+    registry entry of an elementwise kernel, when there is one."""
+    name: str
+    kind: str
+    arrays: tuple[str, ...]
+    func: Callable
+    entry: str | None = None
+    signature: inspect.Signature = field(compare=False, default=None)
+
+
+SPECS: dict[str, Spec] = {}
+
+
+def _is_dask(x) -> bool:
+    return type(x).__module__.startswith("dask.")
+
+
+def _is_cuda(x) -> bool:
+    return hasattr(x, "__cuda_array_interface__")
+
+
+# (test, module implementing `call(spec, bound)`, what a user should install)
+_BACKENDS = [
+    (_is_dask, "fastact._dask", "dask[array]"),
+    (_is_cuda, "fastact.cuda", "numba-cuda"),
+]
+
+
+def _owner(x):
+    """The backend entry for a foreign array, or None for anything NumPy handles."""
+    if type(x) is _nd or x is None:
+        return None
+    for entry in _BACKENDS:
+        if entry[0](x):
+            return entry
+    return None
+
+
+def _backend_module(entry, spec: Spec, x):
+    test, module, install = entry
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise TypeError(f"fastact.{spec.name}: a {type(x).__module__}.{type(x).__name__} needs "
+                        f"`pip install {install}` ({exc})") from None
+
+
+def foreign_call(spec: Spec, args: tuple, kwargs: dict):
+    """Call `spec` through the backend that owns one of its array arguments, or
+    return NotImplemented when every array argument is NumPy's business."""
+    bound = spec.signature.bind(*args, **kwargs)
+    entry = first = None
+    for name in spec.arrays + ("out",):
+        v = bound.arguments.get(name)
+        e = _owner(v)
+        if e is not None:
+            if entry is not None and e is not entry:
+                raise TypeError(f"fastact.{spec.name}: cannot mix {type(first).__name__} and "
+                                f"{type(v).__name__} arrays in one call")
+            entry, first = e, v
+    if entry is None:
+        return NotImplemented
+    return _backend_module(entry, spec, first).call(spec, bound)
+
+
+def register(func: Callable, kind: str, arrays: tuple[str, ...] = ("x",),
+             entry: str | None = None, name: str | None = None) -> Spec:
+    spec = Spec(name or func.__name__, kind, arrays, func, entry, inspect.signature(func))
+    SPECS[spec.name] = spec
+    return spec
+
+
+def array_function(kind: str, arrays: tuple[str, ...] = ("x",), entry: str | None = None):
+    """Decorator: register a hand-written public function and route foreign
+    arrays to their backend.  NumPy callers pay one type check per array."""
+    def deco(func: Callable) -> Callable:
+        spec = register(func, kind, arrays, entry)
+        pos = [list(spec.signature.parameters).index(a) for a in arrays]
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            # fast path: the array arguments given positionally are ndarrays
+            # and none came by keyword (out= is checked below)
+            if (len(args) > pos[-1] and all(type(args[i]) is _nd for i in pos)
+                    and (not kwargs or type(kwargs.get("out")) in (_nd, type(None))
+                         and not any(a in kwargs for a in arrays))):
+                return func(*args, **kwargs)
+            r = foreign_call(spec, args, kwargs)
+            return func(*args, **kwargs) if r is NotImplemented else r
+
+        wrapper.__wrapped_spec__ = spec
+        return wrapper
+    return deco
