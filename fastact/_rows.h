@@ -93,18 +93,24 @@ FA_INLINE v8f fa_select8(v8i mask, v8f a, v8f b)
 
 /* e^x on eight floats, float arithmetic only (twice the lanes of the double
  * version): Cody-Waite reduction to |r| <= ln2/2, Taylor to degree 7
- * (truncation 5e-9), 2^n as two normal factors.  Within ~1 ULP; -inf -> 0,
- * NaN -> NaN, overflow -> inf, gradual underflow. */
-FA_INLINE v8f fa_exp8f(v8f x, int checked)
+ * (truncation 5e-9).  Within ~1 ULP; NaN -> NaN.
+ *
+ * neg (the softmax case): the caller guarantees x in [-110, 0] or NaN, so no
+ * clamp is needed and 2^n is built as 2^(n+64) (normal for every such n) times
+ * 2^-64: the product is exact where the result is normal and rounded once
+ * where it is subnormal.  The bits of 2^(n+64) come straight from the
+ * rounding sum t = x*log2(e) + 1.5*2^23, whose low bits hold n.
+ * Otherwise x is clamped to [-104, 89] (-inf -> 0, overflow -> inf) and 2^n
+ * is two normal factors. */
+FA_INLINE v8f fa_exp8f(v8f x, int neg)
 {
     const v8f LOG2E = fa_splat8(1.44269504f), LN2_HI = fa_splat8(0x1.62ep-1f),
               LN2_LO = fa_splat8(0x1.0bfbe8p-15f), MAGIC = fa_splat8(12582912.0f),
               LO = fa_splat8(-104.0f), HI = fa_splat8(89.0f);
-    /* unchecked: the caller guarantees x in [-110, 0] or NaN, where neither
-     * the clamps nor the NaN select change the result */
-    v8f xc = checked ? fa_select8(x < LO, LO, x) : x;
-    xc = checked ? fa_select8(xc > HI, HI, xc) : xc;
-    v8f fn = (xc * LOG2E + MAGIC) - MAGIC;
+    const v8i MB = (v8i)MAGIC;
+    v8f xc = neg ? x : fa_select8(x < LO, LO, x);
+    xc = neg ? xc : fa_select8(xc > HI, HI, xc);
+    v8f t = xc * LOG2E + MAGIC, fn = t - MAGIC;
     v8f r = (xc - fn * LN2_HI) - fn * LN2_LO;     /* LN2_HI has 13 bits: n * LN2_HI exact */
     v8f p = fa_splat8(1.0f / 5040.0f);
     p = p * r + 1.0f / 720.0f;
@@ -114,17 +120,15 @@ FA_INLINE v8f fa_exp8f(v8f x, int checked)
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    /* bits(k + MAGIC) - bits(MAGIC) = k for |k| < 2^22 */
-    const v8i MB = (v8i)MAGIC;
+    if (neg)    /* bits(t) - bits(MAGIC) = n for |n| < 2^22 */
+        return (p * (v8f)(((v8i)t - MB + (127 + 64)) << 23)) * 0x1p-64f;
     v8f fn1 = (fn * 0.5f + MAGIC) - MAGIC, fn2 = fn - fn1;
     v8f s1 = (v8f)((((v8i)(fn1 + MAGIC) - MB) + 127) << 23);
     v8f s2 = (v8f)((((v8i)(fn2 + MAGIC) - MB) + 127) << 23);
-    return checked ? fa_select8(x != x, x, p * s1 * s2) : p * s1 * s2;
+    return fa_select8(x != x, x, p * s1 * s2);
 }
 
-/* One float row, eight lanes at a time.  x - max is carried as hi + lo
- * (TwoSum) and applied to first order; the sum of the exps is kept in double,
- * so every output is within a couple of ULP. */
+/* Eight floats at p, k of them valid (k < 8 pads with `pad`). */
 FA_INLINE v8f fa_load8(const float *p, ptrdiff_t k, float pad)
 {
     v8f v;
@@ -141,14 +145,18 @@ FA_INLINE void fa_store8(float *p, ptrdiff_t k, v8f v)
     memcpy(b, &v, sizeof v);
     for (ptrdiff_t i = 0; i < k; i++) p[i] = b[i];
 }
+FA_INLINE v4d fa_lo4(v8f v) { return __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3), v4d); }
+FA_INLINE v4d fa_hi4(v8f v) { return __builtin_convertvector(__builtin_shufflevector(v, v, 4, 5, 6, 7), v4d); }
 
+/* e^(v - m) for a float vector v and its (row or column) max m.  v - m is
+ * carried as hi + lo (TwoSum) and applied to first order, since exp would
+ * amplify its rounding by |v - m|. */
 FA_INLINE v8f fa_diff_exp8f(v8f v, v8f m, int fast)
 {
     if (fast) {
-        /* |max| < 1e9 (the row's max is finite and m - 110 is not absorbed):
-         * v below m - 110 gives 0 anyway, and raising it there keeps v - m in
-         * [-110, 0] or NaN, so the exp needs no clamps and the error term no
-         * guard */
+        /* |max| < 1e9 (finite, and m - 110 is not absorbed): v below m - 110
+         * gives 0 anyway, and raising it there keeps v - m in [-110, 0] or
+         * NaN, so the exp needs no clamps and the error term no guard */
         const v8f floor = m - 110.0f;
         v = fa_select8(v < floor, floor, v);
     }
@@ -156,11 +164,14 @@ FA_INLINE v8f fa_diff_exp8f(v8f v, v8f m, int fast)
     v8f lo = (v - (hi - bb)) + (-m - bb);
     if (!fast)                                  /* inf/NaN: no error term */
         lo = fa_select8(hi - hi == 0.0f, lo, fa_splat8(0.0f));
-    v8f e = fa_exp8f(hi, !fast);
+    v8f e = fa_exp8f(hi, fast);
     return e + e * lo;
 }
 
-FA_INLINE void fa_row_forward_f(const float *x, float *y, ptrdiff_t n, int negate, int mode)
+/* One float row, eight lanes along it; the sum of the exps is kept in double,
+ * so every output is within a couple of ULP.  Called with constant `negate`
+ * and `mode` (see fa_row_forward_f), so each combination is its own loop. */
+FA_INLINE void fa_row_forward_fk(const float *x, float *y, ptrdiff_t n, int negate, int mode)
 {
     const v8f sg = fa_splat8(negate ? -1.0f : 1.0f);
     const float pad = negate ? INFINITY : -INFINITY;     /* sg * pad = -inf: adds 0 */
@@ -172,15 +183,19 @@ FA_INLINE void fa_row_forward_f(const float *x, float *y, ptrdiff_t n, int negat
     float mx = m8[0];
     for (int k = 1; k < 8; k++) mx = m8[k] > mx ? m8[k] : mx;
     const v8f m = fa_splat8(mx);
-    const int fast = fabsf(mx) < 1e9f;
     v4d s0 = fa_splat(0.0), s1 = fa_splat(0.0);
-    for (ptrdiff_t j = 0; j < n; j += 8) {
-        v8f e = fast ? fa_diff_exp8f(sg * fa_load8(x + j, n - j, pad), m, 1)
-                     : fa_diff_exp8f(sg * fa_load8(x + j, n - j, pad), m, 0);
-        if (mode == 0) fa_store8(y + j, n - j, e);
-        s0 += __builtin_convertvector(__builtin_shufflevector(e, e, 0, 1, 2, 3), v4d);
-        s1 += __builtin_convertvector(__builtin_shufflevector(e, e, 4, 5, 6, 7), v4d);
+    /* the exp pass is compute-bound: fetch the next row (rows are
+     * consecutive in every call that takes this path) meanwhile */
+#define FA_ROW_PASS(FAST)                                                   \
+    for (ptrdiff_t j = 0; j < n; j += 8) {                                  \
+        if ((j & 15) == 0) __builtin_prefetch(x + n + j, 0, 3);             \
+        v8f e = fa_diff_exp8f(sg * fa_load8(x + j, n - j, pad), m, FAST);  \
+        if (mode == 0) fa_store8(y + j, n - j, e);                          \
+        s0 += fa_lo4(e);                                                    \
+        s1 += fa_hi4(e);                                                    \
     }
+    if (fabsf(mx) < 1e9f) { FA_ROW_PASS(1) } else { FA_ROW_PASS(0) }
+#undef FA_ROW_PASS
     double s = fa_hsum(s0 + s1);
     if (mode == 0) {
         const float inv = (float)(1.0 / s);
@@ -193,6 +208,90 @@ FA_INLINE void fa_row_forward_f(const float *x, float *y, ptrdiff_t n, int negat
     }
 }
 
+FA_INLINE void fa_row_forward_f(const float *x, float *y, ptrdiff_t n, int negate, int mode)
+{
+    /* constant arguments: one specialized loop per combination */
+    if (mode == 0) {
+        if (negate) fa_row_forward_fk(x, y, n, 1, 0); else fa_row_forward_fk(x, y, n, 0, 0);
+    } else {
+        if (negate) fa_row_forward_fk(x, y, n, 1, 1); else fa_row_forward_fk(x, y, n, 0, 1);
+    }
+}
+
+/* `width` float columns of length n (element j of column t at x[j*stride+t]),
+ * eight columns per vector: the same arithmetic as a row, lanes across
+ * columns, so no horizontal reductions and no transposed copy. */
+FA_INLINE void fa_cols_forward_fk(const float *x, float *y, ptrdiff_t n, ptrdiff_t width,
+                                  ptrdiff_t stride, int negate, int mode)
+{
+    const v8f sg = fa_splat8(negate ? -1.0f : 1.0f);
+    const ptrdiff_t nq = (width + 7) / 8;
+    v8f m[FA_BLOCK / 8];
+    v4d s0[FA_BLOCK / 8], s1[FA_BLOCK / 8];
+    for (ptrdiff_t q = 0; q < nq; q++) {
+        m[q] = fa_splat8(-INFINITY);
+        s0[q] = s1[q] = fa_splat(0.0);
+    }
+    for (ptrdiff_t j = 0; j < n; j++)
+        for (ptrdiff_t q = 0; q < nq; q++) {
+            v8f a = sg * fa_load8(x + j * stride + 8 * q, width - 8 * q, 0.0f);
+            m[q] = fa_select8(a > m[q], a, m[q]);
+        }
+    int fast = 1;
+    for (ptrdiff_t q = 0; q < nq; q++)
+        for (int k = 0; k < 8; k++) fast &= fabsf(m[q][k]) < 1e9f;
+#define FA_COLS_PASS(FAST)                                                   \
+    for (ptrdiff_t j = 0; j < n; j++)                                        \
+        for (ptrdiff_t q = 0; q < nq; q++) {                                 \
+            const ptrdiff_t o = j * stride + 8 * q, k = width - 8 * q;       \
+            v8f e = fa_diff_exp8f(sg * fa_load8(x + o, k, 0.0f), m[q], FAST); \
+            if (mode == 0) fa_store8(y + o, k, e);                           \
+            s0[q] += fa_lo4(e);                                              \
+            s1[q] += fa_hi4(e);                                              \
+        }
+    if (fast) { FA_COLS_PASS(1) } else { FA_COLS_PASS(0) }
+#undef FA_COLS_PASS
+    if (mode == 0) {
+        v8f inv[FA_BLOCK / 8];
+        for (ptrdiff_t q = 0; q < nq; q++) {
+            v4d a = 1.0 / s0[q], b = 1.0 / s1[q];
+            inv[q] = (v8f){a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]};
+        }
+        for (ptrdiff_t j = 0; j < n; j++)
+            for (ptrdiff_t q = 0; q < nq; q++) {
+                const ptrdiff_t o = j * stride + 8 * q, k = width - 8 * q;
+                fa_store8(y + o, k, fa_load8(y + o, k, 0.0f) * inv[q]);
+            }
+    } else {
+        /* (x - max) - log(sum) in double: x - max is exact there */
+        v4d l0[FA_BLOCK / 8], l1[FA_BLOCK / 8], m0[FA_BLOCK / 8], m1[FA_BLOCK / 8];
+        for (ptrdiff_t q = 0; q < nq; q++) {
+            for (int k = 0; k < 4; k++) { l0[q][k] = log(s0[q][k]); l1[q][k] = log(s1[q][k]); }
+            m0[q] = fa_lo4(m[q]);
+            m1[q] = fa_hi4(m[q]);
+        }
+        for (ptrdiff_t j = 0; j < n; j++)
+            for (ptrdiff_t q = 0; q < nq; q++) {
+                const ptrdiff_t o = j * stride + 8 * q, k = width - 8 * q;
+                v8f v = sg * fa_load8(x + o, k, 0.0f);
+                v4d a = (fa_lo4(v) - m0[q]) - l0[q], b = (fa_hi4(v) - m1[q]) - l1[q];
+                fa_store8(y + o, k, (v8f){a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]});
+            }
+    }
+}
+
+FA_INLINE void fa_cols_forward_f(const float *x, float *y, ptrdiff_t n, ptrdiff_t width,
+                                 ptrdiff_t stride, int negate, int mode)
+{
+    if (mode == 0) {
+        if (negate) fa_cols_forward_fk(x, y, n, width, stride, 1, 0);
+        else fa_cols_forward_fk(x, y, n, width, stride, 0, 0);
+    } else {
+        if (negate) fa_cols_forward_fk(x, y, n, width, stride, 1, 1);
+        else fa_cols_forward_fk(x, y, n, width, stride, 0, 1);
+    }
+}
+
 /* A float row's backward, eight float lanes: the row sum is kept in double,
  * the elementwise part is float (one rounding per operation, as torch). */
 FA_INLINE void fa_row_backward_f(const float *g, const float *y, float *out, ptrdiff_t n,
@@ -202,12 +301,11 @@ FA_INLINE void fa_row_backward_f(const float *g, const float *y, float *out, ptr
     v4d s0 = fa_splat(0.0), s1 = fa_splat(0.0);
     for (ptrdiff_t j = 0; j < n; j += 8) {
         v8f gv = fa_load8(g + j, n - j, 0.0f);
-        v4d glo = __builtin_convertvector(__builtin_shufflevector(gv, gv, 0, 1, 2, 3), v4d);
-        v4d ghi = __builtin_convertvector(__builtin_shufflevector(gv, gv, 4, 5, 6, 7), v4d);
+        v4d glo = fa_lo4(gv), ghi = fa_hi4(gv);
         if (mode == 0) {
             v8f yv = fa_load8(y + j, n - j, 0.0f);
-            glo *= __builtin_convertvector(__builtin_shufflevector(yv, yv, 0, 1, 2, 3), v4d);
-            ghi *= __builtin_convertvector(__builtin_shufflevector(yv, yv, 4, 5, 6, 7), v4d);
+            glo *= fa_lo4(yv);
+            ghi *= fa_hi4(yv);
         }
         s0 += glo;
         s1 += ghi;
@@ -216,7 +314,7 @@ FA_INLINE void fa_row_backward_f(const float *g, const float *y, float *out, ptr
     const v8f sg = fa_splat8(negate ? -1.0f : 1.0f);
     for (ptrdiff_t j = 0; j < n; j += 8) {
         v8f gv = fa_load8(g + j, n - j, 0.0f), yv = fa_load8(y + j, n - j, 0.0f);
-        v8f v = mode == 0 ? sg * (yv * (gv - tot)) : gv - fa_exp8f(yv, 1) * tot;
+        v8f v = mode == 0 ? sg * (yv * (gv - tot)) : gv - fa_exp8f(yv, 0) * tot;
         fa_store8(out + j, n - j, v);
     }
 }
@@ -275,8 +373,11 @@ FA_CLONES static void fa_forward_##S(const T *x, T *y, ptrdiff_t n, ptrdiff_t wi
 {                                                                                           \
     const v4d sg = fa_splat(negate ? -1.0 : 1.0), ninf = fa_splat(-INFINITY);               \
     const T pad = negate ? (T)INFINITY : (T)-INFINITY;    /* sg * pad = -inf: adds 0 */    \
-    if (width == 1 && stride == 1 && sizeof(T) == 4) {    /* a float row: 8 float lanes */  \
-        fa_row_forward_f((const float *)x, (float *)y, n, negate, mode);                    \
+    if (sizeof(T) == 4) {                       /* floats: 8 float lanes */                 \
+        if (width == 1 && stride == 1)                                                      \
+            fa_row_forward_f((const float *)x, (float *)y, n, negate, mode);                \
+        else                                                                                \
+            fa_cols_forward_f((const float *)x, (float *)y, n, width, stride, negate, mode);\
         return;                                                                             \
     }                                                                                       \
     if (width == 1 && stride == 1) {          /* one row: lanes run along it */             \
