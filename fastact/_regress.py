@@ -17,17 +17,18 @@ import os
 import statistics
 import time
 
-SCHEMA = 1
+SCHEMA = 2
 
 
 def _key(row: dict) -> str:
     return f"{row['function']}|{row['size']}|{row['dtype']}"
 
 
-def normalized(row: dict) -> float:
-    """fastact's best time / the best time of a copy of the same array timed
-    right before it."""
-    return row["fastact_best"] / row["copy_best"]
+def normalized(row: dict, ref: str = "copy") -> float:
+    """fastact's time over the reference's (`ref`: 'copy' of the same array,
+    or 'torch' on the same case), the median of the per-round ratios of
+    interleaved rounds (fastact.cli.interleaved)."""
+    return row[f"per_{ref}"]
 
 
 def save(rows: list[dict], name: str, directory: str, meta: dict) -> str:
@@ -61,20 +62,22 @@ def load(name: str, directory: str) -> dict:
 MIN_GROUP = 3
 
 
-def compare(saved: list[dict], rows: list[dict], fail_above: float) -> tuple[list[str], bool]:
+def compare(saved: list[dict], rows: list[dict], fail_above: float,
+            ref: str = "copy") -> tuple[list[str], bool]:
     """Report lines for the rows both runs have, and whether any got slower
     by more than `fail_above` (0.10 = 10%) relative to its group."""
     old = {_key(r): r for r in saved}
-    pairs = [(r, old[_key(r)]) for r in rows if _key(r) in old]
+    pairs = [(r, old[_key(r)]) for r in rows
+             if _key(r) in old and f"per_{ref}" in r and f"per_{ref}" in old[_key(r)]]
     groups: dict[tuple, list[float]] = {}
     for r, o in pairs:
-        groups.setdefault((r["size"], r["dtype"]), []).append(normalized(r) / normalized(o))
+        groups.setdefault((r["size"], r["dtype"]), []).append(normalized(r, ref) / normalized(o, ref))
     factor = {g: (statistics.median(v) if len(v) >= MIN_GROUP else 1.0)
               for g, v in groups.items()}
     lines = [f"{'function':<14} {'size':>4} {'dtype':<8} {'before':>8} {'now':>8} {'change':>8}"]
     failed = False
     for r, o in pairs:
-        a, b = normalized(o), normalized(r)
+        a, b = normalized(o, ref), normalized(r, ref)
         change = b / a / factor[(r["size"], r["dtype"])] - 1.0
         flag = ""
         if change > fail_above:

@@ -20,29 +20,34 @@ _BY_ID = {c.id: c for c in CASES}
 FUNCTIONS = list(_BY_ID)
 
 
-def _median_time(fn, min_time: float = 0.02, rounds: int = 7) -> float:
-    return _times(fn, min_time, rounds)[0]
-
-
-def _times(fn, min_time: float = 0.02, rounds: int = 7) -> tuple[float, float]:
-    """(median, best) seconds per call over `rounds` rounds."""
-    fn()                                           # warm-up (and first-call compile)
-    n, t = 1, 0.0
-    while True:                                    # calls per round so a round is >= min_time
+def _calls_per_round(fn, min_time: float) -> int:
+    """Calls that make a round last at least `min_time` (after a warm-up call,
+    which also pays any first-call compile)."""
+    fn()
+    n = 1
+    while True:
         t0 = time.perf_counter()
         for _ in range(n):
             fn()
-        t = time.perf_counter() - t0
-        if t >= min_time or n >= 1 << 20:
-            break
+        if time.perf_counter() - t0 >= min_time or n >= 1 << 20:
+            return n
         n *= 2
-    times = []
+
+
+def interleaved(fns: dict, min_time: float = 0.02, rounds: int = 7) -> dict[str, list[float]]:
+    """Seconds per call of each function, round by round, the functions taking
+    turns within every round: a slow spell of a shared machine then hits all
+    of them in the same round, and per-round ratios cancel it."""
+    calls = {k: _calls_per_round(f, min_time) for k, f in fns.items()}
+    times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(rounds):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        times.append((time.perf_counter() - t0) / n)
-    return statistics.median(times), min(times)
+        for k, f in fns.items():
+            n = calls[k]
+            t0 = time.perf_counter()
+            for _ in range(n):
+                f()
+            times[k].append((time.perf_counter() - t0) / n)
+    return times
 
 
 def bench(functions, sizes, dtype, threads: int, echo=print, min_time: float = 0.02,
@@ -62,10 +67,8 @@ def bench(functions, sizes, dtype, threads: int, echo=print, min_time: float = 0
     try:
         for sname in sizes:
             x = (rng.standard_normal(SIZES[sname]) * 3).astype(dtype)
-            out = np.empty_like(x)
-            copy = _median_time(lambda: np.copyto(out, x), min_time)
             for name in functions:
-                row = _bench_one(fastact, torch, name, sname, x, out, copy, min_time)
+                row = _bench_one(fastact, torch, name, sname, x, min_time)
                 echo(_format_row(row))
                 rows.append(row)
                 if sink is not None:
@@ -75,25 +78,26 @@ def bench(functions, sizes, dtype, threads: int, echo=print, min_time: float = 0
     return rows
 
 
-def _bench_one(fastact, torch, name: str, sname: str, x, out, copy: float,
-               min_time: float = 0.02) -> dict:
+def _bench_one(fastact, torch, name: str, sname: str, x, min_time: float = 0.02) -> dict:
     case = _BY_ID[name]
     f = getattr(fastact, case.name)
     if case.axis:
         x = x.reshape(-1, ROW)
-        out = np.empty_like(f(x, **case.kwargs))     # glu and maxout shorten the axis
-    # the copy is timed again right next to fastact, and both keep their best
-    # round: the regression gate compares best(fastact) / best(copy), which a
-    # burst of noise on a shared machine disturbs least
+    out = np.empty_like(f(x, **case.kwargs))         # glu and maxout shorten the axis
     xc = np.empty_like(x)
-    _, copy_best = _times(lambda: np.copyto(xc, x), min_time)
-    med, best = _times(lambda: f(x, **case.kwargs, out=out), min_time)
-    row = {"function": name, "size": sname, "dtype": x.dtype.name, "fastact": med,
-           "fastact_best": best, "copy": copy, "copy_best": copy_best}
+    fns = {"fastact": lambda: f(x, **case.kwargs, out=out), "copy": lambda: np.copyto(xc, x)}
     if case.numpy_forward is not None:
-        row["numpy"] = _median_time(lambda: case.numpy_forward(x), min_time)
+        fns["numpy"] = lambda: case.numpy_forward(x)
     if torch is not None and case.torch_forward is not None:
-        row["torch"] = _median_time(torch_forward_call(case, torch, torch.from_numpy(x)), min_time)
+        fns["torch"] = torch_forward_call(case, torch, torch.from_numpy(x))
+    times = interleaved(fns, min_time)
+    row = {"function": name, "size": sname, "dtype": x.dtype.name}
+    row.update({k: statistics.median(v) for k, v in times.items()})
+    row["fastact_best"], row["copy_best"] = min(times["fastact"]), min(times["copy"])
+    # the regression gate's figure: fastact over copy, round by round (see _regress)
+    row["per_copy"] = statistics.median(a / b for a, b in zip(times["fastact"], times["copy"]))
+    if "torch" in times:
+        row["per_torch"] = statistics.median(a / b for a, b in zip(times["fastact"], times["torch"]))
     return row
 
 
@@ -157,7 +161,7 @@ def _percent(text: str) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     from . import get_num_threads
-    from . import _regress
+    from . import _plot, _regress
 
     ap = argparse.ArgumentParser(prog="fastact", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -174,7 +178,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="threads for fastact and torch alike (default: fastact's default)")
     b.add_argument("--markdown", metavar="FILE",
                    help="also write the table into FILE between the bench-table markers")
-    b.add_argument("--output", metavar="DIR", help="write bench.md and bench.json into DIR")
+    b.add_argument("--output", metavar="DIR",
+                   help="write bench.md, bench.json and (with matplotlib: the plot extra) "
+                        "one PNG chart of throughput vs size per function into DIR")
     b.add_argument("--save", metavar="NAME", help="save this run for a later --compare")
     b.add_argument("--compare", metavar="NAME",
                    help="compare with a saved run (normalized by the copy time of the same run)")
@@ -182,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="with --compare: exit 1 if a kernel got slower by more (default 10%%)")
     b.add_argument("--store", default=".fastact-bench", metavar="DIR",
                    help="where --save and --compare keep runs (default .fastact-bench)")
+    b.add_argument("--normalize", choices=["copy", "torch"], default="copy",
+                   help="--compare's reference: np.copyto of the same array, or torch on the "
+                        "same case, timed in interleaved rounds (default copy)")
     b.add_argument("--repeat", type=int, default=1, metavar="N",
                    help="run everything N times and keep each row's best (for --save/--compare)")
     b.add_argument("--min-time", type=float, default=0.02, help=argparse.SUPPRESS)
@@ -220,7 +229,9 @@ def main(argv: list[str] | None = None) -> int:
             # normalized time: a burst of noise only ever slows a run down
             for r in part:
                 k = (r["function"], r["size"], r["dtype"])
-                if k not in best or _regress.normalized(r) < _regress.normalized(best[k]):
+                r["threads"] = args.threads
+                if k not in best or (_regress.normalized(r, args.normalize)
+                                     < _regress.normalized(best[k], args.normalize)):
                     best[k] = r
             if args.markdown and dt == dtypes[0] and rep == args.repeat - 1:
                 write_between_markers(args.markdown, markdown(part, caption))
@@ -235,12 +246,17 @@ def main(argv: list[str] | None = None) -> int:
                                    f"{meta['cpus']} CPUs") + "\n")
         with open(os.path.join(args.output, "bench.json"), "w", encoding="utf-8") as f:
             json.dump({"meta": meta, "rows": rows}, f, indent=1)
+        try:
+            paths = _plot.charts(rows, args.output, SIZES)
+            print(f"fastact bench: {len(paths)} chart(s) in {args.output}")
+        except ImportError:
+            print("fastact bench: no charts (pip install 'fastact[plot]' for matplotlib)")
     status = 0
     if args.compare:
         saved = _regress.load(args.compare, args.store)
-        lines, failed = _regress.compare(saved["rows"], rows, args.fail_above)
-        print(f"fastact bench: against {args.compare!r} (saved {saved['saved']}), time / copy "
-              f"time of the same run; fail above {args.fail_above:+.0%}")
+        lines, failed = _regress.compare(saved["rows"], rows, args.fail_above, args.normalize)
+        print(f"fastact bench: against {args.compare!r} (saved {saved['saved']}), time / "
+              f"{args.normalize} time in the same rounds; fail above {args.fail_above:+.0%}")
         print("\n".join(lines))
         status = 1 if failed else 0
     if args.save:

@@ -20,6 +20,34 @@ def test_output_files(tmp_path, capsys):
     assert "[  2/2]" in capsys.readouterr().out          # the progress count
 
 
+def test_charts(tmp_path):
+    pytest.importorskip("matplotlib", reason="charts need the plot extra (matplotlib)")
+    from fastact import _plot
+    assert cli.main(["bench", "--functions", "relu,softmax", "--sizes", "1K,64K",
+                     "--min-time", "0.001", "--output", str(tmp_path)]) == 0
+    for name in ("relu-float32.png", "softmax-float32.png"):
+        data = (tmp_path / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    # one line per library that has a time, copy included
+    rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
+    import matplotlib.pyplot as plt
+    seen = []
+    real = plt.Axes.plot
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs.get("label"))
+        return real(self, *args, **kwargs)
+    plt.Axes.plot = spy
+    try:
+        _plot.charts([r for r in rows if r["function"] == "relu"], str(tmp_path / "again"),
+                     cli.SIZES)
+    finally:
+        plt.Axes.plot = real
+    relu = [r for r in rows if r["function"] == "relu"][0]
+    libs = {k for k in ("fastact", "torch", "numpy") if k in relu}
+    assert set(seen) == libs | {"np.copyto (floor)"} and "fastact" in libs
+
+
 def test_compare_passes_same_code_and_catches_a_slowdown(tmp_path, monkeypatch, capsys):
     store = ["--store", str(tmp_path)]
     assert cli.main(QUICK + store + ["--save", "base"]) == 0
