@@ -7,6 +7,9 @@ of that type, and ``per_type(f32, f64)`` marks the constants whose value must
 differ (underflow and saturation thresholds, low parts of split constants,
 root fits).  A float32 loop therefore computes in float32 throughout.
 
+Every argument of exp here is bounded above (mostly -|x|), so the kernels
+call ``exp_below``, the exp without overflow handling (half the scaling work).
+
 For vectorization the hot helpers have no data-dependent branches: both sides
 are computed (inputs clamped first so that neither side overflows where the
 result is finite) and the result is chosen with ``select``.  Special values
@@ -34,7 +37,7 @@ from numba import njit
 
 from . import _coeffs as C
 from ._typed import per_type
-from ._vmath import _horner, erfc, exp, expm1, fma, log, log1p, select, tanh  # noqa: F401
+from ._vmath import _horner, erfc, exp, exp_below, expm1, fma, log, log1p, select, tanh  # noqa: F401
 
 _jit = njit(cache=False, nogil=True, error_model="numpy")
 
@@ -91,9 +94,10 @@ def div_dd(a, b):
 
 @_jit
 def exp_dd(zh, zl):
-    """exp(zh + zl) for |zl| << 1: e + e zl rounds once, where e (1 + zl)
-    would first round 1 + zl to the coarse grid just above 1."""
-    e = exp(zh)
+    """exp(zh + zl) for |zl| << 1 and zh <= 64 (exp_below): e + e zl rounds
+    once, where e (1 + zl) would first round 1 + zl to the coarse grid just
+    above 1."""
+    e = exp_below(zh)
     return e + e * zl
 
 
@@ -118,7 +122,7 @@ def sigmoid_of(x, e):
 @_jit
 def sigmoid(x):
     # Never evaluates exp of a positive argument: no overflow, no inf/inf.
-    return sigmoid_of(x, exp(-abs(x)))
+    return sigmoid_of(x, exp_below(-abs(x)))
 
 
 @_jit
@@ -130,7 +134,7 @@ def sigmoid_dd(hi, lo):
 @_jit
 def dsigmoid(x):
     """sigmoid'(x) = e / (1 + e)**2 with e = exp(-|x|): no 1 - s cancellation."""
-    e = exp(-abs(x))
+    e = exp_below(-abs(x))
     d = 1.0 + e
     return e / (d * d)
 
@@ -139,14 +143,14 @@ def dsigmoid(x):
 def softplus_dd(hi, lo):
     """softplus(hi + lo) = max(z, 0) + log1p(e^-|z|), plus lo sigmoid(hi)
     (softplus' = sigmoid), both from one exp.  NaN propagates through log1p."""
-    e = exp(-abs(hi))
+    e = exp_below(-abs(hi))
     return (select(hi > 0.0, hi, 0.0) + log1p(e)) + lo * sigmoid_of(hi, e)
 
 
 @_jit
 def dtanh(x):
     """1 - tanh(x)**2 as 4e / (1 + e)**2, e = exp(-2|x|): exact for large |x|."""
-    e = exp(-2.0 * abs(x))
+    e = exp_below(-2.0 * abs(x))
     d = 1.0 + e
     return 4.0 * e / (d * d)
 
@@ -167,7 +171,7 @@ def tanhshrink(x):
     # terms, |x| - 1 exact.  Beyond |x| = 20 the second term (< 1e-17) is below
     # half an ULP of |x| - 1 in both types: clamping there keeps exp finite.
     # NaN stays NaN through ax - 1.
-    big = math.copysign((ax - 1.0) + 2.0 / (exp(2.0 * select(ax < 20.0, ax, 20.0)) + 1.0), x)
+    big = math.copysign((ax - 1.0) + 2.0 / (exp_below(2.0 * select(ax < 20.0, ax, 20.0)) + 1.0), x)
     # "+ 0.0" turns the -0 of x = -0 (or of an underflowing x^3) into the +0
     # that x - tanh(x) gives, as torch does.
     return select(ax <= C.TANHSHRINK_X_MAX, tanhshrink_poly(x) + 0.0, big)
@@ -316,13 +320,38 @@ def gauss_limits(x, r, at_inf, at_minf):
 
 
 @_jit
+def gelu_f32(x):
+    """float32 x Phi(x) = max(x, 0) - e S(a): a = |x|, e = exp(-a^2/2),
+    S(a) = a Phi(-a) / e (for x < 0 that is x Phi(x) = -a Phi(-a); for
+    x >= 0, x (1 - Phi(-a))).  S is a fitted polynomial (``_coeffs``,
+    GAUSS32_*) in a near 0 and in t = 1/(1 + a/2) beyond, so the whole
+    function costs one exp, one division and two short polynomials, with
+    no cancellation: e S <= x/2 where x > 0.  a^2 is split exactly and its
+    low part applied to e to first order; the last step is one fma."""
+    a = clamp(abs(x), 0.0, C.GAUSS32_MAX)
+    sh, sl = two_prod(a, a)
+    e = exp_below(-0.5 * sh)
+    e = fma(e, -0.5 * sl, e)
+    s_near = a * _horner(a - C.GAUSS32_A_MID, C.GAUSS32_A)
+    t = 1.0 / (1.0 + C.GAUSS32_B_P * a)
+    s = select(a < C.GAUSS32_SPLIT, s_near, _horner(t - C.GAUSS32_B_TMID, C.GAUSS32_B))
+    # 0 * x keeps the sign of a zero x, as torch's x * Phi(x)
+    r = fma(-e, s, select(x > 0.0, x, 0.0 * x))
+    r = select(x < -C.GAUSS32_MAX, -0.0, r)
+    return select(x == x, r, x)
+
+
+@_jit
 def gelu(x):
     """x Phi(x); Phi(x) = erfc(-x/sqrt2)/2 with the rounding of -x/sqrt2
-    corrected to first order; in the far left tail -phi(x) S(|x|)."""
+    corrected to first order; in the far left tail -phi(x) S(|x|).  float32
+    takes gelu_f32 (the constant condition is folded away at compile time)."""
+    if per_type(1.0, 0.0) > 0.5:
+        return gelu_f32(x)
     tail, xc, sh, sl, zh, zl = gauss_args(x)
     # one exp: exp(-z^2) for erfc's first-order correction, or exp(-x^2/4)
     # for the tail
-    w = exp(select(tail, -0.25 * sh, -zh * zh))
+    w = exp_below(select(tail, -0.25 * sh, -zh * zh))
     cdf = 0.5 * (erfc(zh) - zl * TWO_OVER_SQRT_PI * w)
     r = select(tail, gauss_tail_times(-mills_series(xc), sh, sl, w), xc * cdf)
     # 1 - Phi(x) < 1e-23 beyond 10: x (inf too)
@@ -344,7 +373,7 @@ def dgelu(x):
     """
     tail, xc, sh, sl, zh, zl = gauss_args(x)
     # exp(-x^2/2) (1 + O(sl)), or exp(-x^2/4) for the tail
-    ex = exp(select(tail, -0.25 * sh, -0.5 * sh))
+    ex = exp_below(select(tail, -0.25 * sh, -0.5 * sh))
     c_lo = per_type(INV_SQRT_2PI_LO32, INV_SQRT_2PI_LO)
     root = per_type(C.DGELU_ROOT_F32, C.DGELU_ROOT)
     rr = poly_at_root(xc, 0.0, root, C.DGELU_POLY) * INV_SQRT_2PI * ex

@@ -31,7 +31,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload, register_jitable
 
-__all__ = ["exp", "expm1", "log", "log1p", "tanh", "erf", "erfc",
+__all__ = ["exp", "exp_below", "expm1", "log", "log1p", "tanh", "erf", "erfc",
            "fma", "select", "float_as_int", "int_as_float", "ldexp"]
 
 # Division by zero must give inf/NaN like IEEE, not raise: the raising check
@@ -378,6 +378,11 @@ def _build(ft):
     # exp: below EXP_LO the result is 0 (after rounding), above EXP_HI inf;
     # clamping there keeps n inside what _scale takes.
     EXP_LO, EXP_HI = (ft(-104), ft(89)) if f32 else (ft(-746), ft(710))
+    # exp_below: n + EXPB_K >= -E for n >= EXP_LO * log2(e), and
+    # n + EXPB_K <= BIAS for x <= EXPB_HI
+    EXPB_K = ft(26 if f32 else 56)
+    EXPB_SCALE = ft(2.0 ** -(26 if f32 else 56))
+    EXPB_HI = ft(64) if f32 else ft(640)
     # expm1 is -1 (rounded) below EXPM1_LO, so 2**n stays normal.
     EXPM1_LO = ft(-30) if f32 else ft(-40)
     BIASF = ft(BIAS)
@@ -441,6 +446,16 @@ def _build(ft):
         xc = select(xc > EXP_LO, xc, EXP_LO)
         r, n = exp_reduce(xc, ZERO)
         return select(x == x, scale(exp_poly(r), n), x)
+
+    @register_jitable(**_JIT)
+    def exp_below_(x):
+        # exp for x <= EXPB_HI (the caller's guarantee): no overflow to
+        # handle, so 2**n is one power, 2**(n + EXPB_K) (normal for every n
+        # down to EXP_LO) times 2**-EXPB_K, which rounds a subnormal result
+        # once.  Half the work of exp_'s two-factor scale.
+        xc = select(x > EXP_LO, x, EXP_LO)      # NaN -> EXP_LO, fixed below
+        r, n = exp_reduce(xc, ZERO)
+        return select(x == x, (exp_poly(r) * pow2(n + EXPB_K)) * EXPB_SCALE, x)
 
     @register_jitable(**_JIT)
     def expm1_(x):
@@ -593,7 +608,7 @@ def _build(ft):
         res = select(small, ps, select(x < ZERO, TWO - tail, tail))
         return select(x == x, res, x)
 
-    return dict(exp=exp_, expm1=expm1_, log=log_, log1p=log1p_, tanh=tanh_,
+    return dict(exp=exp_, exp_below=exp_below_, expm1=expm1_, log=log_, log1p=log1p_, tanh=tanh_,
                 erf=erf_, erfc=erfc_, ldexp=scale)
 
 
@@ -622,6 +637,12 @@ def _py(name, x):
 def exp(x):
     """e**x."""
     return _py("exp", x)
+
+
+def exp_below(x):
+    """e**x for x <= 64 (float32) / 640 (float64) only (larger x: garbage, not
+    inf): the cheaper exp for kernels whose argument is bounded, e.g. -|x|."""
+    return _py("exp_below", x)
 
 
 def expm1(x):
@@ -673,7 +694,7 @@ def _register(stub, name):
             return lambda x: f64(np.float64(x))
 
 
-for _stub in (exp, expm1, log, log1p, tanh, erf, erfc):
+for _stub in (exp, exp_below, expm1, log, log1p, tanh, erf, erfc):
     _register(_stub, _stub.__name__)
 
 
