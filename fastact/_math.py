@@ -37,7 +37,7 @@ from numba import njit
 
 from . import _coeffs as C
 from ._typed import per_type
-from ._vmath import _horner, erfc, exp, exp_below, expm1, fma, log, log1p, select, tanh  # noqa: F401
+from ._vmath import _horner, erfc, exp, exp_below, exp_below_2k, expm1, fma, log, log1p, select, tanh  # noqa: F401
 
 _jit = njit(cache=False, nogil=True, error_model="numpy")
 
@@ -320,6 +320,22 @@ def gauss_limits(x, r, at_inf, at_minf):
 
 
 @_jit
+def horner_split0(u, c0, c):
+    """(c0[0] + c0[1]) + u (c[0] + u (c[1] + ...)), the constant term carried
+    as hi + lo (the fitted float32 tables of gelu: rounding it was most of
+    their error)."""
+    return c0[0] + fma(u, _horner(u, c), c0[1])
+
+
+@_jit
+def two_diff(a, b):
+    """(s, err): s = fl(a - b), s + err == a - b exactly (TwoSum)."""
+    s = a - b
+    bb = s - a
+    return s, (a - (s - bb)) - (b + bb)
+
+
+@_jit
 def gelu_f32(x):
     """float32 x Phi(x) = max(x, 0) - e S(a): a = |x|, e = exp(-a^2/2),
     S(a) = a Phi(-a) / e (for x < 0 that is x Phi(x) = -a Phi(-a); for
@@ -332,7 +348,7 @@ def gelu_f32(x):
     sh, sl = two_prod(a, a)
     e = exp_below(-0.5 * sh)
     e = fma(e, -0.5 * sl, e)
-    s_near = a * _horner(a - C.GAUSS32_A_MID, C.GAUSS32_A)
+    s_near = a * horner_split0(a - C.GAUSS32_A_MID, C.GAUSS32_A0, C.GAUSS32_A)
     t = 1.0 / (1.0 + C.GAUSS32_B_P * a)
     s = select(a < C.GAUSS32_SPLIT, s_near, _horner(t - C.GAUSS32_B_TMID, C.GAUSS32_B))
     # 0 * x keeps the sign of a zero x, as torch's x * Phi(x)
@@ -359,6 +375,35 @@ def gelu(x):
 
 
 @_jit
+def dgelu_f32(x):
+    """float32 gelu'(x) = Phi(x) + x phi(x) = [x >= 0] + sign(x) e c D(a),
+    a = |x|, e = exp(-a^2/2), D(a) = R(a) - a (R the Mills ratio, as in
+    gelu_f32).  D has a root at a0 (gelu's minimum): below the split it is
+    (a - a0) times a fitted polynomial, with a - a0 exact, so there is no
+    cancellation there; beyond, c R(a) / t is fitted in t = 1/(1 + a/2) and
+    c a subtracted (at most a factor 1.2 of cancellation)."""
+    a = clamp(abs(x), 0.0, C.GAUSS32_MAX)
+    sh, sl = two_prod(a, a)
+    # far out e is subnormal while e c D(a) ~ e a is not: there e is made
+    # 2^32 times larger before it rounds, and the product scaled back
+    tail = a > 12.0
+    e = exp_below_2k(-0.5 * sh, select(tail, 32.0, 0.0))
+    e = fma(e, -0.5 * sl, e)
+    # a - a0 to about half an ULP: a - a0_hi is not exact beyond 2 a0
+    dh, dl = two_diff(a, C.DGAUSS32_ROOT[0])
+    d = dh + (dl - C.DGAUSS32_ROOT[1])
+    cd_near = d * horner_split0(a - C.DGAUSS32_A_MID, C.DGAUSS32_A0, C.DGAUSS32_A)
+    t = 1.0 / (1.0 + C.GAUSS32_B_P * a)
+    # c a with c split: its rounding would be amplified by the subtraction
+    ca = fma(INV_SQRT_2PI, a, INV_SQRT_2PI_LO32 * a)
+    cd_far = t * _horner(t - C.DGAUSS32_B_TMID, C.DGAUSS32_B) - ca
+    ed = (e * select(a < C.DGAUSS32_SPLIT, cd_near, cd_far)) * select(tail, 2.0 ** -32, 1.0)
+    r = select(x >= 0.0, 1.0 - ed, ed)
+    r = select(x < -C.GAUSS32_MAX, -0.0, r)
+    return select(x == x, r, x)
+
+
+@_jit
 def dgelu(x):
     """Phi(x) + x phi(x).
 
@@ -369,8 +414,11 @@ def dgelu(x):
     amplified) it is phi(x) times a fitted polynomial for gelu'(x) / phi(x):
     that ratio is R(-x) + x (R the Mills ratio), nearly linear, so its fit
     neither cancels nor needs erfc.  In the far left tail
-    Phi(x) + x phi(x) = -phi(x) (|x| - S(|x|) / |x|).
+    Phi(x) + x phi(x) = -phi(x) (|x| - S(|x|) / |x|).  float32 takes
+    dgelu_f32.
     """
+    if per_type(1.0, 0.0) > 0.5:
+        return dgelu_f32(x)
     tail, xc, sh, sl, zh, zl = gauss_args(x)
     # exp(-x^2/2) (1 + O(sl)), or exp(-x^2/4) for the tail
     ex = exp_below(select(tail, -0.25 * sh, -0.5 * sh))

@@ -31,7 +31,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload, register_jitable
 
-__all__ = ["exp", "exp_below", "expm1", "log", "log1p", "tanh", "erf", "erfc",
+__all__ = ["exp", "exp_below", "exp_below_2k", "expm1", "log", "log1p", "tanh", "erf", "erfc",
            "fma", "select", "float_as_int", "int_as_float", "ldexp"]
 
 # Division by zero must give inf/NaN like IEEE, not raise: the raising check
@@ -382,7 +382,7 @@ def _build(ft):
     # n + EXPB_K <= BIAS for x <= EXPB_HI
     EXPB_K = ft(26 if f32 else 56)
     EXPB_SCALE = ft(2.0 ** -(26 if f32 else 56))
-    EXPB_HI = ft(64) if f32 else ft(640)
+    EXPB_HI = ft(64) if f32 else ft(640)      # minus k for exp_below_2k
     # expm1 is -1 (rounded) below EXPM1_LO, so 2**n stays normal.
     EXPM1_LO = ft(-30) if f32 else ft(-40)
     BIASF = ft(BIAS)
@@ -456,6 +456,14 @@ def _build(ft):
         xc = select(x > EXP_LO, x, EXP_LO)      # NaN -> EXP_LO, fixed below
         r, n = exp_reduce(xc, ZERO)
         return select(x == x, (exp_poly(r) * pow2(n + EXPB_K)) * EXPB_SCALE, x)
+
+    @register_jitable(**_JIT)
+    def exp_below_2k_(x, k):
+        # e**x * 2**k (k integral, 0 <= k <= 64): exp_below scaled before it
+        # rounds, so a kernel can keep e**x normal where it is subnormal
+        xc = select(x > EXP_LO, x, EXP_LO)
+        r, n = exp_reduce(xc, ZERO)
+        return select(x == x, (exp_poly(r) * pow2(n + (k + EXPB_K))) * EXPB_SCALE, x)
 
     @register_jitable(**_JIT)
     def expm1_(x):
@@ -608,7 +616,7 @@ def _build(ft):
         res = select(small, ps, select(x < ZERO, TWO - tail, tail))
         return select(x == x, res, x)
 
-    return dict(exp=exp_, exp_below=exp_below_, expm1=expm1_, log=log_, log1p=log1p_, tanh=tanh_,
+    return dict(exp=exp_, exp_below=exp_below_, exp_below_2k=exp_below_2k_, expm1=expm1_, log=log_, log1p=log1p_, tanh=tanh_,
                 erf=erf_, erfc=erfc_, ldexp=scale)
 
 
@@ -681,6 +689,26 @@ def ldexp(y, n):
         if isinstance(y, np.float32):
             return _F32["ldexp"](y, np.float32(n))
         return _F64["ldexp"](np.float64(y), np.float64(n))
+
+
+def exp_below_2k(x, k):
+    """e**x * 2**k for integral 0 <= k <= 64 and x <= 64 - k (float32; float64:
+    640 - k): e**x scaled before it rounds, normal where e**x is subnormal."""
+    with np.errstate(all="ignore"):
+        if isinstance(x, np.float32):
+            return _F32["exp_below_2k"](x, np.float32(k))
+        return _F64["exp_below_2k"](np.float64(x), np.float64(k))
+
+
+@overload(exp_below_2k, jit_options=_JIT)
+def _ov_exp_below_2k(x, k):
+    # k as an integral float of x's type (see ldexp)
+    if x == types.float32:
+        f32 = _F32["exp_below_2k"]
+        return lambda x, k: f32(x, np.float32(k))
+    if x == types.float64:
+        f64 = _F64["exp_below_2k"]
+        return lambda x, k: f64(x, np.float64(k))
 
 
 def _register(stub, name):

@@ -28,7 +28,12 @@ definitions (written out below, independently of the kernels):
   relative error is below 2**-28 (measured result: at most 3.4 ULP).  With e = exp(-a^2/2), gelu(x) = max(x, 0) - e S(|x|)
   for every x: one exp, one division, no cancellation (see
   fastact/_math.gelu_f32).  Both variables are centred on their interval, so
-  that Horner's rule in float32 does not cancel.
+  that Horner's rule in float32 does not cancel, and the constant terms of
+  the polynomials in a (NAME_A0) are split as float32 hi + lo: rounding them
+  to float32 was most of those polynomials' error.  Its derivative is
+  gelu'(x) = [x >= 0] + sign(x) e c D(a) with D(a) = R(a) - a, which has a
+  root at a0 = 0.7518: D is fitted as (a - a0) c Q(a) for a < 2.5 (no
+  cancellation at the root) and c R(a) / t in t beyond (DGAUSS32_*).
 
 The other coefficients target float64 (TARGET_BITS = 53); float32 kernels use
 them rounded to float32 (more terms than float32 needs, but exact enough).
@@ -180,6 +185,10 @@ GAUSS32_A_MID = 0.75
 GAUSS32_B_P = 0.5         # t = 1 / (1 + GAUSS32_B_P a), a power of 2: P a is exact
 GAUSS32_MAX = 15.0        # a beyond: x Phi(x) rounds to -0 (x < 0) or x (x > 0) in float32
 TOL32 = mp.mpf(2) ** -28
+# gelu': c R(a) - c a cancels by up to R / (R - a), 1.5 at a = 1.5 but 1.2 at
+# 2.5; the near-root form has no cancellation, so it reaches further
+DGAUSS32_SPLIT = 2.5
+DGAUSS32_A_MID = 1.25
 
 
 def _mills(a):
@@ -213,6 +222,30 @@ def fit_gauss32():
         return c * a * _mills(a)
     cb, eb = _fit_rel(s_of_u, tlo - tmid, thi - tmid)
     return ca, ea, tmid, cb, eb
+
+
+def fit_dgauss32():
+    """gelu' for float32: c D(a) / (a - a0) in a - mid below the split, c R(a)
+    in t - tmid above (see the module docstring); a0 split as float32 hi + lo."""
+    c = 1 / mp.sqrt(2 * mp.pi)
+    mid, split, P, top = (mp.mpf(v) for v in (DGAUSS32_A_MID, DGAUSS32_SPLIT, GAUSS32_B_P,
+                                              GAUSS32_MAX))
+    a0 = mp.findroot(lambda a: _mills(a) - a, mp.mpf(0.75))
+    a0h, a0l = _ff(a0)
+    ar = mp.mpf(a0h) + mp.mpf(a0l)        # the root as the kernel carries it
+    slope = mp.diff(lambda a: c * (_mills(a) - a), ar)
+
+    def q(u):
+        a = u + mid
+        return c * (_mills(a) - a) / (a - ar) if a != ar else slope
+    qa, ea = _fit_rel(q, -mid, split - mid)
+    tlo, thi = 1 / (1 + P * top), 1 / (1 + P * split)
+    tmid = float((tlo + thi) / 2)
+    # c R(a) / t, not c R(a): it is flat (0.22 to 0.32), so Horner's rule in
+    # float32 does not cancel (c R(a) itself cost 2.8 ULP that way)
+    gb, eb = _fit_rel(lambda u: c * _mills((1 / (u + tmid) - 1) / P) / (u + tmid),
+                      tlo - tmid, thi - tmid)
+    return (a0h, a0l), qa, ea, tmid, gb, eb
 
 
 def main() -> int:
@@ -260,11 +293,30 @@ def main() -> int:
         f"GAUSS32_B_P = {GAUSS32_B_P!r}",
         f"GAUSS32_B_TMID = {tmid!r}",
         f"GAUSS32_MAX = {GAUSS32_MAX!r}",
+        f"GAUSS32_A0 = {_ff(ca[0])!r}",
         "GAUSS32_A = (",
-        *[f"    {v!r}," for v in ca],
+        *[f"    {v!r}," for v in ca[1:]],
         ")",
         "GAUSS32_B = (",
         *[f"    {v!r}," for v in cb],
+        ")",
+    ]
+    root, qa, ea, tmid, gb, eb = fit_dgauss32()
+    lines += [
+        "",
+        "# float32 gelu' (fit_dgauss32): c (R(a) - a) / (a - a0) = sum DGAUSS32_A[k] (a - mid)^k",
+        f"# for a < split, degree {len(qa) - 1}, relative error {float(ea):.2e}; c R(a) / t =",
+        f"# sum DGAUSS32_B[k] (t - tmid)^k, degree {len(gb) - 1}, {float(eb):.2e}",
+        f"DGAUSS32_SPLIT = {DGAUSS32_SPLIT!r}",
+        f"DGAUSS32_A_MID = {DGAUSS32_A_MID!r}",
+        f"DGAUSS32_B_TMID = {tmid!r}",
+        f"DGAUSS32_ROOT = {root!r}",
+        f"DGAUSS32_A0 = {_ff(qa[0])!r}",
+        "DGAUSS32_A = (",
+        *[f"    {v!r}," for v in qa[1:]],
+        ")",
+        "DGAUSS32_B = (",
+        *[f"    {v!r}," for v in gb],
         ")",
     ]
     with open(OUT, "w") as fh:
