@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import _dispatch as d
-from ._backends import array_function, foreign_call, register
+from ._backends import SPECS, array_function, foreign_call, register
 from ._registry import REGISTRY, Elementwise
 from ._threads import PARALLEL_MIN_SIZE
 from ._ufuncs import get
@@ -188,7 +188,9 @@ def {name}_backward(grad_output: ArrayLike, x: ArrayLike{psig}, *,
 '''
 
 
-def _generate(e: Elementwise) -> tuple:
+def _generate(e: Elementwise, specs: tuple | None = None) -> tuple:
+    """(forward, backward) of entry `e`; `specs`: their _backends specs when
+    they serve a hand-written public function (else registered under e.name)."""
     ps = e.params
     psig = "".join(f", {p.name}: float" + ("" if p.default is None else f" = _d{i}")
                    for i, p in enumerate(ps))
@@ -212,8 +214,10 @@ def _generate(e: Elementwise) -> tuple:
     ns.update({f"_d{i}": p.default for i, p in enumerate(ps)})
     exec(_TEMPLATE.format(name=e.name, psig=psig, pargs=pargs, pdef=pdef, pvals=pvals), ns)
     fwd, bwd = ns[e.name], ns[e.name + "_backward"]
-    ns["_sf"] = register(fwd, "elementwise", ("x",), e.name)
-    ns["_sb"] = register(bwd, "elementwise_backward", ("grad_output", "x"), e.name)
+    if specs is None:
+        specs = (register(fwd, "elementwise", ("x",), e.name),
+                 register(bwd, "elementwise_backward", ("grad_output", "x"), e.name))
+    ns["_sf"], ns["_sb"] = specs
     fwd.__doc__, bwd.__doc__ = forward_doc(e), backward_doc(e)
     return fwd, bwd
 
@@ -239,14 +243,28 @@ def _gelu_entry(approximate, fname: str) -> Elementwise:
 
 @array_function("elementwise")
 def gelu(x: ArrayLike, approximate: str = "none", *, out: np.ndarray | None = None) -> np.ndarray:
+    # the generated functions of each form, with their fast path for small arrays
+    if approximate == "none":
+        return _GELU[0](x, out=out)
+    if approximate == "tanh":
+        return _GELU_TANH[0](x, out=out)
     return _forward(_gelu_entry(approximate, "gelu"), x, (), out, "gelu")
 
 
 @array_function("elementwise_backward", ("grad_output", "x"))
 def gelu_backward(grad_output: ArrayLike, x: ArrayLike, approximate: str = "none", *,
                   out: np.ndarray | None = None) -> np.ndarray:
+    if approximate == "none":
+        return _GELU[1](grad_output, x, out=out)
+    if approximate == "tanh":
+        return _GELU_TANH[1](grad_output, x, out=out)
     e = _gelu_entry(approximate, "gelu_backward")
     return _backward(e, grad_output, x, (), out, "gelu_backward")
+
+
+_GELU_SPECS = (SPECS["gelu"], SPECS["gelu_backward"])
+_GELU = _generate(REGISTRY["gelu"], _GELU_SPECS)
+_GELU_TANH = _generate(REGISTRY["gelu_tanh"], _GELU_SPECS)
 
 
 _APPROX_DOC = ("approximate : {'none', 'tanh'}, default 'none'\n"

@@ -110,16 +110,23 @@ def array_function(kind: str, arrays: tuple[str, ...] = ("x",), entry: str | Non
     arrays to their backend.  NumPy callers pay one type check per array."""
     def deco(func: Callable) -> Callable:
         spec = register(func, kind, arrays, entry)
+        # positions of the first two array arguments (no public function has
+        # more); a missing second one checks the first again
         pos = [list(spec.signature.parameters).index(a) for a in arrays]
+        p0, p1 = pos[0], pos[-1]
+        names = frozenset(arrays)
 
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
-            # fast path: the array arguments given positionally are ndarrays
-            # and none came by keyword (out= is checked below)
-            if (len(args) > pos[-1] and all(type(args[i]) is _nd for i in pos)
-                    and (not kwargs or type(kwargs.get("out")) in (_nd, type(None))
-                         and not any(a in kwargs for a in arrays))):
-                return func(*args, **kwargs)
+            # fast path (no generator expressions: this runs on every call):
+            # the array arguments came positionally as ndarrays, and out= is
+            # absent or an ndarray
+            if len(args) > p1 and type(args[p0]) is _nd and type(args[p1]) is _nd:
+                if not kwargs:
+                    return func(*args)
+                o = kwargs.get("out")
+                if (o is None or type(o) is _nd) and names.isdisjoint(kwargs):
+                    return func(*args, **kwargs)
             r = foreign_call(spec, args, kwargs)
             return func(*args, **kwargs) if r is NotImplemented else r
 
