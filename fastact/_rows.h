@@ -297,22 +297,24 @@ FA_INLINE void fa_cols_forward_f(const float *x, float *y, ptrdiff_t n, ptrdiff_
 FA_INLINE void fa_row_backward_f(const float *g, const float *y, float *out, ptrdiff_t n,
                                  int negate, int mode)
 {
-    /* sum(g*y) (or sum(g)) with the products formed in double */
+    /* sum(g*y) (or sum(g)) accumulated in double; each product's float
+     * rounding is relative to that term, so the sum's error stays within an
+     * ULP of sum |g*y| (what the subtraction below is accurate to anyway) */
     v4d s0 = fa_splat(0.0), s1 = fa_splat(0.0);
     for (ptrdiff_t j = 0; j < n; j += 8) {
         v8f gv = fa_load8(g + j, n - j, 0.0f);
-        v4d glo = fa_lo4(gv), ghi = fa_hi4(gv);
-        if (mode == 0) {
-            v8f yv = fa_load8(y + j, n - j, 0.0f);
-            glo *= fa_lo4(yv);
-            ghi *= fa_hi4(yv);
-        }
-        s0 += glo;
-        s1 += ghi;
+        if (mode == 0) gv *= fa_load8(y + j, n - j, 0.0f);
+        s0 += fa_lo4(gv);
+        s1 += fa_hi4(gv);
     }
     const v8f tot = fa_splat8((float)fa_hsum(s0 + s1));
     const v8f sg = fa_splat8(negate ? -1.0f : 1.0f);
     for (ptrdiff_t j = 0; j < n; j += 8) {
+        /* the next row meanwhile (rows are consecutive on this path) */
+        if ((j & 15) == 0) {
+            __builtin_prefetch(g + n + j, 0, 3);
+            __builtin_prefetch(y + n + j, 0, 3);
+        }
         v8f gv = fa_load8(g + j, n - j, 0.0f), yv = fa_load8(y + j, n - j, 0.0f);
         v8f v = mode == 0 ? sg * (yv * (gv - tot)) : gv - fa_exp8f(yv, 0) * tot;
         fa_store8(out + j, n - j, v);
