@@ -116,15 +116,63 @@ cdef extern from *:
         return num * r;
     }
 
-    /* float is computed in double (one rounding at the end, no premature
-     * underflow of sigmoid), double natively with the long polynomial */
-    #define FG_GLU(SUF, T, DEG)                                                        \\
+    /* The float versions of the two helpers above, in float arithmetic
+     * (twice the SIMD lanes, and int32 bit tricks, which AVX2 has: the
+     * double version's int64 n >> 1 it has not).  x >= -174 keeps both
+     * halves of 2^n normal; below, c * e^x is 0 for every float c.  Taylor
+     * to degree 7 on |r| <= ln2/2: truncation 5e-9, within an ULP. */
+    FG_INLINE float fg_expf_neg(float x, float *s2)
+    {
+        const float LOG2E = 1.44269504f, LN2_HI = 0x1.62ep-1f, LN2_LO = 0x1.0bfbe8p-15f,
+                    MAGIC = 12582912.0f;
+        float xc = x < -174.0f ? -174.0f : x;
+        float t = xc * LOG2E + MAGIC;
+        float fn = t - MAGIC;
+        int32_t tb, mb;
+        memcpy(&tb, &t, 4);
+        memcpy(&mb, &MAGIC, 4);
+        int32_t n = tb - mb;                       /* bits(t) - bits(MAGIC) = n */
+        float r = (xc - fn * LN2_HI) - fn * LN2_LO;
+        float p = 1.0f / 5040.0f;
+        p = p * r + 1.0f / 720.0f;
+        p = p * r + 1.0f / 120.0f;
+        p = p * r + 1.0f / 24.0f;
+        p = p * r + 1.0f / 6.0f;
+        p = p * r + 0.5f;
+        p = p * r + 1.0f;
+        p = p * r + 1.0f;
+        int32_t n1 = n >> 1, n2 = n - n1;
+        int32_t b1 = (n1 + 127) << 23, b2 = (n2 + 127) << 23;
+        float f1;
+        memcpy(&f1, &b1, 4);
+        memcpy(s2, &b2, 4);
+        float eh = p * f1;
+        eh = x < -174.0f ? 0.0f : eh;
+        return x != x ? x : eh;
+    }
+    FG_INLINE float fg_sigmoidf(float b, float *ss, float *dsh, float *s2)
+    {
+        float eh = fg_expf_neg(-fabsf(b), s2);
+        float e = eh * *s2;
+        float r = 1.0f / (1.0f + e);
+        *dsh = eh * r * r;
+        int pos = b >= 0.0f;
+        *ss = pos ? 1.0f : *s2;
+        float num = pos ? 1.0f : eh;
+        return num * r;
+    }
+
+    /* glu and its backward on one contiguous run of each half: float with
+     * the float helpers, double with the double ones and the long
+     * polynomial.  The split scale (ss, s2) keeps c * sigmoid(b) accurate
+     * where sigmoid(b) alone would be subnormal. */
+    #define FG_GLU(SUF, T, SIG, ...)                                                   \\
     FG_CLONES static void fg_glu_##SUF(const T *a, const T *b, T *y, ptrdiff_t len)    \\
     {                                                                                  \\
         for (ptrdiff_t i = 0; i < len; i++) {                                          \\
-            double ss, dsh, s2;                                                        \\
-            double sh = fg_sigmoid((double)b[i], DEG, &ss, &dsh, &s2);                 \\
-            y[i] = (T)(((double)a[i] * sh) * ss);                                      \\
+            T ss, dsh, s2;                                                             \\
+            T sh = SIG(b[i], __VA_ARGS__ &ss, &dsh, &s2);                              \\
+            y[i] = (a[i] * sh) * ss;                                                   \\
         }                                                                              \\
     }                                                                                  \\
     /* ga, gb may be a, b themselves (in place): element i is read before written */  \\
@@ -132,14 +180,14 @@ cdef extern from *:
                                            T *ga, T *gb, ptrdiff_t len)                \\
     {                                                                                  \\
         for (ptrdiff_t i = 0; i < len; i++) {                                          \\
-            double ss, dsh, s2, gi = g[i], ai = a[i];                                  \\
-            double sh = fg_sigmoid((double)b[i], DEG, &ss, &dsh, &s2);                 \\
-            ga[i] = (T)((gi * sh) * ss);                                               \\
-            gb[i] = (T)(((gi * ai) * dsh) * s2);                                       \\
+            T ss, dsh, s2, gi = g[i], ai = a[i];                                       \\
+            T sh = SIG(b[i], __VA_ARGS__ &ss, &dsh, &s2);                              \\
+            ga[i] = (gi * sh) * ss;                                                    \\
+            gb[i] = ((gi * ai) * dsh) * s2;                                            \\
         }                                                                              \\
     }
-    FG_GLU(f, float, 8)
-    FG_GLU(d, double, 13)
+    FG_GLU(f, float, fg_sigmoidf)
+    FG_GLU(d, double, fg_sigmoid, 13,)
 
     /* The scans run j DOWN from k-1 to 0 with single-compare selects, which
      * gcc vectorizes (a compound "v > m, or v is the first NaN" condition it
