@@ -37,7 +37,8 @@ from numba import njit
 
 from . import _coeffs as C
 from ._typed import per_type
-from ._vmath import _horner, erfc, exp, exp_below, exp_below_2k, expm1, fma, log, log1p, select, tanh  # noqa: F401
+from ._vmath import (_horner, erfc, exp, exp_below, exp_below_2k, expm1, fma, log,  # noqa: F401
+                     log1p, select, tanh)
 
 _jit = njit(cache=False, nogil=True, error_model="numpy")
 
@@ -248,7 +249,8 @@ def dsilu_dd(zh, zl):
     # below the split: e (1 + z), q^-2 = 1 and e^z is subnormal or nearly
     r = select(split, (((1.0 + zh) + zl) * e) * e, select(pos, rp, rn))
     root = per_type(C.DSILU_ROOT_F32, C.DSILU_ROOT)
-    r = select(near_root(zh, root, C.DSILU_ZONE), poly_at_root(zh, zl, root, C.DSILU_POLY), r)
+    poly = per_type(C.DSILU_POLY_F32, C.DSILU_POLY)
+    r = select(near_root(zh, root, C.DSILU_ZONE), poly_at_root(zh, zl, root, poly), r)
     # the limits at +-inf, where z e is inf * 0
     return select(zh == INF, 1.0, select(zh == -INF, 0.0, r))
 
@@ -424,7 +426,7 @@ def dgelu(x):
     ex = exp_below(select(tail, -0.25 * sh, -0.5 * sh))
     c_lo = per_type(INV_SQRT_2PI_LO32, INV_SQRT_2PI_LO)
     root = per_type(C.DGELU_ROOT_F32, C.DGELU_ROOT)
-    rr = poly_at_root(xc, 0.0, root, C.DGELU_POLY) * INV_SQRT_2PI * ex
+    rr = poly_at_root(xc, 0.0, root, per_type(C.DGELU_POLY_F32, C.DGELU_POLY)) * INV_SQRT_2PI * ex
     rr = rr + rr * (c_lo / INV_SQRT_2PI - 0.5 * sl)
     cdf = 0.5 * (erfc(zh) - zl * TWO_OVER_SQRT_PI * ex)
     th, tl = two_prod(xc, INV_SQRT_2PI)
@@ -506,7 +508,7 @@ def dgelu_tanh(x):
     r = select(split, (((1.0 + bh) + rest) * e) * e, select(pos, rp, rn))
     root = per_type(C.DGELU_TANH_ROOT_F32, C.DGELU_TANH_ROOT)
     return select(near_root(x, root, C.DGELU_TANH_ZONE),
-                  poly_at_root(x, 0.0, root, C.DGELU_TANH_POLY), r)
+                  poly_at_root(x, 0.0, root, per_type(C.DGELU_TANH_POLY_F32, C.DGELU_TANH_POLY)), r)
 
 
 @_jit
@@ -558,5 +560,6 @@ def dmish(x):
     # below the split e B / d^2 -> e (1 + x): d^2 = 4 and e^x subnormal or nearly
     r = select(split, ((1.0 + xc) * e) * e, select(x < -0.5, r1, r2))
     root = per_type(C.DMISH_ROOT_F32, C.DMISH_ROOT)
-    r = select(near_root(xc, root, C.DMISH_ZONE), poly_at_root(xc, 0.0, root, C.DMISH_POLY), r)
+    poly = per_type(C.DMISH_POLY_F32, C.DMISH_POLY)
+    r = select(near_root(xc, root, C.DMISH_ZONE), poly_at_root(xc, 0.0, root, poly), r)
     return mish_limits(x, r, 1.0, 0.0)

@@ -145,8 +145,15 @@ FA_INLINE void fa_store8(float *p, ptrdiff_t k, v8f v)
     memcpy(b, &v, sizeof v);
     for (ptrdiff_t i = 0; i < k; i++) p[i] = b[i];
 }
-FA_INLINE v4d fa_lo4(v8f v) { return __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3), v4d); }
-FA_INLINE v4d fa_hi4(v8f v) { return __builtin_convertvector(__builtin_shufflevector(v, v, 4, 5, 6, 7), v4d); }
+/* the low and high four lanes of v, as doubles */
+FA_INLINE v4d fa_lo4(v8f v)
+{
+    return __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3), v4d);
+}
+FA_INLINE v4d fa_hi4(v8f v)
+{
+    return __builtin_convertvector(__builtin_shufflevector(v, v, 4, 5, 6, 7), v4d);
+}
 
 /* e^(v - m) for a float vector v and its (row or column) max m.  v - m is
  * carried as hi + lo (TwoSum) and applied to first order, since exp would

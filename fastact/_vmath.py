@@ -616,7 +616,8 @@ def _build(ft):
         res = select(small, ps, select(x < ZERO, TWO - tail, tail))
         return select(x == x, res, x)
 
-    return dict(exp=exp_, exp_below=exp_below_, exp_below_2k=exp_below_2k_, expm1=expm1_, log=log_, log1p=log1p_, tanh=tanh_,
+    return dict(exp=exp_, exp_below=exp_below_, exp_below_2k=exp_below_2k_, expm1=expm1_,
+                log=log_, log1p=log1p_, tanh=tanh_,
                 erf=erf_, erfc=erfc_, ldexp=scale)
 
 

@@ -25,9 +25,9 @@ definitions (written out below, independently of the kernels):
 - float32 gelu: the Mills ratio R(a) = Phi(-a) / phi(a), as c R(a) in
   a - 0.75 for 0 <= a < 1.5 and as S = c a R(a) in t = 1 / (1 + a/2) for
   1.5 <= a <= 15 (c = 1/sqrt(2 pi)), each of the smallest degree whose
-  relative error is below 2**-28 (measured result: at most 3.4 ULP).  With e = exp(-a^2/2), gelu(x) = max(x, 0) - e S(|x|)
-  for every x: one exp, one division, no cancellation (see
-  fastact/_math.gelu_f32).  Both variables are centred on their interval, so
+  relative error is below 2**-28 (measured result: at most 3.4 ULP).  With
+  e = exp(-a^2/2), gelu(x) = max(x, 0) - e S(|x|) for every x: one exp, one
+  division, no cancellation (see fastact/_math.gelu_f32).  Both variables are centred on their interval, so
   that Horner's rule in float32 does not cancel, and the constant terms of
   the polynomials in a (NAME_A0) are split as float32 hi + lo: rounding them
   to float32 was most of those polynomials' error.  Its derivative is
@@ -35,8 +35,10 @@ definitions (written out below, independently of the kernels):
   root at a0 = 0.7518: D is fitted as (a - a0) c Q(a) for a < 2.5 (no
   cancellation at the root) and c R(a) / t in t beyond (DGAUSS32_*).
 
-The other coefficients target float64 (TARGET_BITS = 53); float32 kernels use
-them rounded to float32 (more terms than float32 needs, but exact enough).
+The other coefficients target float64 (TARGET_BITS = 53); the root fits also
+come in a shorter float32 version (NAME_POLY_F32, relative error below
+2**-28), and float32 kernels use the rest rounded to float32 (more terms
+than float32 needs, but exact enough).
 Each root is also written split for float32, NAME_ROOT_F32 = (hi, lo) with
 hi, lo float32 values: the kernels pick the split of their loop type
 (``per_type`` in fastact/_typed.py), since d = (x - hi) - lo needs a hi that
@@ -51,6 +53,7 @@ import mpmath as mp
 
 TARGET_BITS = 53
 TOL = mp.mpf(2) ** -(TARGET_BITS + 3)    # relative truncation error allowed (1/8 ULP)
+TOL_F32 = mp.mpf(2) ** -(24 + 4)         # the root fits' float32 versions
 N_CHECK = 400                            # verification points per table
 
 OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -129,7 +132,7 @@ def _ff(v):
     return hi, float(np.float32(float(v - hi)))
 
 
-def fit_at_root(f, guess, dlo, dhi, weight=None):
+def fit_at_root(f, guess, dlo, dhi, weight=None, tol=TOL):
     """(root as (hi, lo), root as float32 (hi, lo), c_1..c_N as doubles, worst relative error of the
     fit, worst relative error with the coefficients rounded to double), the
     polynomial approximating f / weight."""
@@ -151,7 +154,7 @@ def fit_at_root(f, guess, dlo, dhi, weight=None):
         poly = mp.chebyfit(q, [dlo, dhi], n)
         c = list(reversed(poly))                  # c[k-1]: coefficient of d^k
         fit = max(abs(_horner(c, d) - r) / abs(r) for d, r in zip(pts, ref))
-        if fit < TOL:
+        if fit < tol:
             c = [float(v) for v in c]
             err = max(abs(_horner(c, d) - r) / abs(r) for d, r in zip(pts, ref))
             return (hi, lo), _ff(x0), c, fit, err
@@ -271,12 +274,21 @@ def main() -> int:
             f"{name}_POLY = (",
             *[f"    {v!r}," for v in c],
             ")",
+        ]
+        # float32 kernels need far fewer terms (every term is an fma per element)
+        _, _, c32, fit32, _ = fit_at_root(f, guess, dlo, dhi, weight, TOL_F32)
+        lines += [
+            f"# the same for float32: degree {len(c32)}, relative error {float(fit32):.2e} (fit)",
+            f"{name}_POLY_F32 = (",
+            *[f"    {v!r}," for v in c32],
+            ")",
             "",
         ]
     c, trunc, err = fit_tanhshrink()
     lines += [
         "# tanhshrink(x) = x^3 R(x^2) for |x| <= TANHSHRINK_X_MAX; R(t) = sum c_k t^k: degree",
-        f"# {len(c) - 1}, relative error {float(trunc):.2e} (fit), {float(err):.2e} (double coefficients)",
+        f"# {len(c) - 1}, relative error {float(trunc):.2e} (fit), {float(err):.2e} "
+        "(double coefficients)",
         f"TANHSHRINK_X_MAX = {TANHSHRINK_X_MAX!r}",
         "TANHSHRINK_R = (",
         *[f"    {v!r}," for v in c],
@@ -287,7 +299,8 @@ def main() -> int:
         "",
         "# float32 gelu (tools/gen_coeffs.py: fit_gauss32): c R(a) = sum GAUSS32_A[k] (a - mid)^k",
         f"# for a < split, degree {len(ca) - 1}, relative error {float(ea):.2e}; c a R(a) =",
-        f"# sum GAUSS32_B[k] (t - tmid)^k, t = 1 / (1 + P a), degree {len(cb) - 1}, {float(eb):.2e}",
+        f"# sum GAUSS32_B[k] (t - tmid)^k, t = 1 / (1 + P a), degree {len(cb) - 1}, "
+        f"{float(eb):.2e}",
         f"GAUSS32_SPLIT = {GAUSS32_SPLIT!r}",
         f"GAUSS32_A_MID = {GAUSS32_A_MID!r}",
         f"GAUSS32_B_P = {GAUSS32_B_P!r}",
