@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from ._baselines import CASES, torch_forward_call
+from ._baselines import CASES, torch_backward_call, torch_forward_call
 
 ROW = 1024          # axis functions run over rows of this length
 SIZES = {"1K": 1 << 10, "64K": 1 << 16, "1M": 1 << 20, "16M": 1 << 24}
@@ -51,7 +51,7 @@ def interleaved(fns: dict, min_time: float = 0.02, rounds: int = 7) -> dict[str,
 
 
 def bench(functions, sizes, dtype, threads: int, echo=print, min_time: float = 0.02,
-          sink: list | None = None) -> list[dict]:
+          sink: list | None = None, backward: bool = False) -> list[dict]:
     """Time each function at each size; every library gets `threads` threads.
     Rows are also appended to `sink` as they come (for a progress count)."""
     import fastact
@@ -68,30 +68,48 @@ def bench(functions, sizes, dtype, threads: int, echo=print, min_time: float = 0
         for sname in sizes:
             x = (rng.standard_normal(SIZES[sname]) * 3).astype(dtype)
             for name in functions:
-                row = _bench_one(fastact, torch, name, sname, x, min_time)
-                echo(_format_row(row))
-                rows.append(row)
-                if sink is not None:
-                    sink.append(row)
+                todo = [False] + ([True] if backward and _BY_ID[name].saved else [])
+                for bwd in todo:
+                    row = _bench_one(fastact, torch, name, sname, x, min_time, bwd)
+                    echo(_format_row(row))
+                    rows.append(row)
+                    if sink is not None:
+                        sink.append(row)
     finally:
         fastact.set_num_threads(old)
     return rows
 
 
-def _bench_one(fastact, torch, name: str, sname: str, x, min_time: float = 0.02) -> dict:
+def _bench_one(fastact, torch, name: str, sname: str, x, min_time: float = 0.02,
+               backward: bool = False) -> dict:
+    """One row: the case's forward, or (`backward`) its backward, against the
+    baselines and a copy of the same array, in interleaved rounds."""
     case = _BY_ID[name]
     f = getattr(fastact, case.name)
     if case.axis:
         x = x.reshape(-1, ROW)
-    out = np.empty_like(f(x, **case.kwargs))         # glu and maxout shorten the axis
+    y = f(x, **case.kwargs)
+    out = np.empty_like(y)                           # glu and maxout shorten the axis
     xc = np.empty_like(x)
     fns = {"fastact": lambda: f(x, **case.kwargs, out=out), "copy": lambda: np.copyto(xc, x)}
-    if case.numpy_forward is not None:
-        fns["numpy"] = lambda: case.numpy_forward(x)
-    if torch is not None and case.torch_forward is not None:
-        fns["torch"] = torch_forward_call(case, torch, torch.from_numpy(x))
+    if not backward:
+        if case.numpy_forward is not None:
+            fns["numpy"] = lambda: case.numpy_forward(x)
+        if torch is not None and case.torch_forward is not None:
+            fns["torch"] = torch_forward_call(case, torch, torch.from_numpy(x))
+    else:
+        g = np.ones_like(y)
+        saved = y if case.saved == "y" else x        # softmax family: the forward's output
+        fb, gx = getattr(fastact, case.name + "_backward"), np.empty_like(x)
+        fns["fastact"] = lambda: fb(g, saved, **case.kwargs, out=gx)
+        if case.numpy_backward is not None:
+            fns["numpy"] = lambda: case.numpy_backward(g, saved)
+        if torch is not None and case.torch_forward is not None:
+            fns["torch"] = torch_backward_call(case, torch, torch.from_numpy(g),
+                                               torch.from_numpy(x))[0]
     times = interleaved(fns, min_time)
-    row = {"function": name, "size": sname, "dtype": x.dtype.name}
+    row = {"function": name + (" bwd" if backward else ""), "size": sname,
+           "dtype": x.dtype.name, "arrays": 3 if backward else 2}
     row.update({k: statistics.median(v) for k, v in times.items()})
     row["fastact_best"], row["copy_best"] = min(times["fastact"]), min(times["copy"])
     # the regression gate's figure: fastact over copy, round by round (see _regress)
@@ -104,10 +122,14 @@ def _bench_one(fastact, torch, name: str, sname: str, x, min_time: float = 0.02)
 def _cells(r: dict) -> list[str]:
     us = lambda k: f"{r[k] * 1e6:.1f}" if k in r else "-"  # noqa: E731
     ratio = lambda k: f"{r[k] / r['fastact']:.2f}x" if k in r else "-"  # noqa: E731
-    nbytes = 2 * SIZES[r["size"]] * np.dtype(r["dtype"]).itemsize
+    # bytes moved: x read and the result written (backward: grad_output too);
+    # the copy column is a copy of x, 2 arrays
+    itemsize = np.dtype(r["dtype"]).itemsize
+    nbytes = r.get("arrays", 2) * SIZES[r["size"]] * itemsize
+    copy_bytes = 2 * SIZES[r["size"]] * itemsize
     return [r["function"], r["size"], us("fastact"), us("numpy"), us("torch"),
             ratio("numpy"), ratio("torch"), f"{nbytes / r['fastact'] / 1e9:.2f}",
-            f"{nbytes / r['copy'] / 1e9:.2f}"]
+            f"{copy_bytes / r['copy'] / 1e9:.2f}"]
 
 
 COLUMNS = ["function", "size", "fastact us", "numpy us", "torch us", "vs numpy", "vs torch",
@@ -160,11 +182,17 @@ def _percent(text: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["apply"]:
+        from .apply import main as apply_main   # its own parser: fastact apply --help
+        return apply_main(argv[1:])
     from . import get_num_threads
     from . import _plot, _regress
 
     ap = argparse.ArgumentParser(prog="fastact", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("apply", help="stream a .npy file through fastact functions "
+                                 "(see fastact apply --help)")
     b = sub.add_parser("bench", help="time the kernels against NumPy and torch")
     b.add_argument("--functions", default=",".join(FUNCTIONS),
                    help="comma-separated kernel names (default: all)")
@@ -173,7 +201,11 @@ def main(argv: list[str] | None = None) -> int:
                         f"--full: {FULL_SIZES})")
     b.add_argument("--dtype", default=None, choices=["float32", "float64"],
                    help="default float32; --full: both")
-    b.add_argument("--full", action="store_true", help=f"sizes {FULL_SIZES}, both dtypes")
+    b.add_argument("--full", action="store_true",
+                   help=f"sizes {FULL_SIZES}, both dtypes, backward rows too")
+    b.add_argument("--backward", action="store_true",
+                   help="also time each backward (against torch's aten backward op, or "
+                        "autograd where there is none)")
     b.add_argument("--threads", type=int, default=get_num_threads(),
                    help="threads for fastact and torch alike (default: fastact's default)")
     b.add_argument("--markdown", metavar="FILE",
@@ -207,7 +239,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{args.repeat}", file=sys.stderr)
         return 2
     dtypes = [args.dtype] if args.dtype else (["float32", "float64"] if args.full else ["float32"])
-    total = len(funcs) * len(sizes) * len(dtypes) * args.repeat
+    backward = args.backward or args.full
+    per_size = len(funcs) + (sum(1 for f in funcs if _BY_ID[f].saved) if backward else 0)
+    total = per_size * len(sizes) * len(dtypes) * args.repeat
     done: list[dict] = []
     best: dict[tuple, dict] = {}
     t0 = time.perf_counter()
@@ -224,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
             def echo(line: str) -> None:
                 print(f"[{len(done) + 1:>3}/{total}] {line}", flush=True)
             part = bench(funcs, sizes, np.dtype(dt).type, args.threads, echo=echo,
-                         min_time=args.min_time, sink=done)
+                         min_time=args.min_time, sink=done, backward=backward)
             # with --repeat, each row keeps its repetition with the lowest
             # normalized time: a burst of noise only ever slows a run down
             for r in part:

@@ -20,6 +20,14 @@ def test_output_files(tmp_path, capsys):
     assert "[  2/2]" in capsys.readouterr().out          # the progress count
 
 
+def test_backward_rows(tmp_path):
+    assert cli.main(QUICK + ["--backward", "--output", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
+    assert [r["function"] for r in rows] == ["relu", "relu bwd", "softmax", "softmax bwd"]
+    assert all(r["fastact"] > 0 for r in rows)
+    assert {r["arrays"] for r in rows} == {2, 3}      # grad_output is read too
+
+
 def test_charts(tmp_path):
     pytest.importorskip("matplotlib", reason="charts need the plot extra (matplotlib)")
     from fastact import _plot
