@@ -224,7 +224,10 @@ def mul_sigmoid_dd(x, zh, zl):
     # below the split sigmoid(z) = e^z (1 + O(e^z)), e^z ~ 1e-35 / 1e-304 or less
     r = select(split, (x * e) * e, x * sigmoid_of(zh, e))
     # z = -inf: the limit is 0 with the sign of x, where (x h) h is inf * 0
-    return select(split & (abs(x) == INF), math.copysign(0.0, x), r)
+    r = select(split & (abs(x) == INF), math.copysign(0.0, x), r)
+    # a NaN x comes back as itself: which NaN the arithmetic yields depends
+    # on instruction order, which must not differ between builds of a loop
+    return select(x == x, r, x)
 
 
 @_jit
@@ -251,8 +254,10 @@ def dsilu_dd(zh, zl):
     root = per_type(C.DSILU_ROOT_F32, C.DSILU_ROOT)
     poly = per_type(C.DSILU_POLY_F32, C.DSILU_POLY)
     r = select(near_root(zh, root, C.DSILU_ZONE), poly_at_root(zh, zl, root, poly), r)
-    # the limits at +-inf, where z e is inf * 0
-    return select(zh == INF, 1.0, select(zh == -INF, 0.0, r))
+    # the limits at +-inf, where z e is inf * 0; a NaN z as itself (see
+    # mul_sigmoid_dd)
+    r = select(zh == INF, 1.0, select(zh == -INF, 0.0, r))
+    return select(zh == zh, r, zh)
 
 
 # phi(x) and Phi(x) reach the subnormals near x = -13.2 (float32) / -37.6
