@@ -58,9 +58,12 @@ def test_charts(tmp_path):
 
 def test_compare_passes_same_code_and_catches_a_slowdown(tmp_path, monkeypatch, capsys):
     store = ["--store", str(tmp_path)]
-    assert cli.main(QUICK + store + ["--save", "base"]) == 0
+    # each row keeps its best of 3 repetitions, as the README advises on a
+    # noisy machine (a test run shares it with everything else)
+    assert cli.main(QUICK + store + ["--save", "base", "--repeat", "3"]) == 0
     # the same code again: within a generous margin (1K timings are noisy)
-    assert cli.main(QUICK + store + ["--compare", "base", "--fail-above", "300%"]) == 0
+    assert cli.main(QUICK + store + ["--compare", "base", "--fail-above", "300%",
+                                     "--repeat", "3"]) == 0
     real = fastact.relu
 
     def slow_relu(x, out=None):          # a planted slowdown far above any noise
