@@ -21,7 +21,7 @@ from setuptools.command.build_ext import build_ext
 BASE_FLAGS = ["-O3", "-fno-finite-math-only"]
 
 # Extensions whose loops use cython.parallel.prange: they get -fopenmp.
-OPENMP_EXTENSIONS = ("_axis", "_grouped_kernels")
+OPENMP_EXTENSIONS = ("_axis", "_grouped_kernels", "_norm_kernels")
 # Per-extension extras.  _grouped_kernels: under the default -ftrapping-math
 # gcc refuses to if-convert a select whose arm it has sunk a multiply into,
 # so the sigmoid and NaN selects would stop the loops vectorizing.  The flag
@@ -66,7 +66,8 @@ def _ext(name: str) -> Extension:
 
 
 setup(
-    ext_modules=cythonize([_ext("_ufunc"), _ext("_axis"), _ext("_grouped_kernels")],
+    ext_modules=cythonize([_ext("_ufunc"), _ext("_axis"), _ext("_grouped_kernels"),
+                           _ext("_norm_kernels")],
                           compiler_directives={"language_level": "3"}),
     cmdclass={"build_ext": BuildExt},
 )

@@ -6,9 +6,11 @@ defaults follow ``torch.nn.functional``.  See ``fastact.functions()``.
 """
 from ._api import PUBLIC as _PUBLIC
 from ._grouped import glu, glu_backward, maxout, maxout_backward
+from .preprocessing import minmax_scale, normalize, standardize
 from ._softmax import (log_softmax, log_softmax_backward, softmax, softmax_backward, softmin,
                        softmin_backward)
 from ._threads import get_num_threads, set_num_threads
+from . import init
 
 globals().update(_PUBLIC)
 
@@ -16,7 +18,8 @@ __version__ = "0.1.0"
 __all__ = sorted(_PUBLIC) + ["functions", "get_num_threads", "set_num_threads",
                              "softmax", "softmax_backward", "log_softmax",
                              "log_softmax_backward", "softmin", "softmin_backward",
-                             "glu", "glu_backward", "maxout", "maxout_backward"]
+                             "glu", "glu_backward", "maxout", "maxout_backward",
+                             "minmax_scale", "standardize", "normalize", "init"]
 
 
 def functions() -> list[str]:

@@ -1,0 +1,655 @@
+"""Parameter initializers with torch.nn.init's names, parameters and values, for NumPy.
+
+Each ``NAME_`` either fills a writable float16/float32/float64 ndarray in
+place (any layout) and returns that same array, or, given a shape (an int or
+a tuple of ints), returns a new array of ``dtype`` (default float32).  The
+bounds and standard deviations are torch's (fan_in = size(1) * receptive
+field, fan_out = size(0) * receptive field, the receptive field being the
+product of the trailing dimensions of a conv kernel).  torch's ``generator``
+is ``rng``: None (fresh entropy), an int seed, a ``numpy.random.SeedSequence``
+or a ``numpy.random.Generator`` (which the call advances).  The same seed
+gives the same array whatever ``fastact.set_num_threads`` says.
+
+Examples
+--------
+>>> import numpy as np
+>>> from fastact import init
+>>> w = init.kaiming_uniform_((64, 32, 3, 3), nonlinearity="relu", rng=0)
+>>> w.shape, w.dtype
+((64, 32, 3, 3), dtype('float32'))
+>>> bound = init.calculate_gain("relu") * np.sqrt(3 / (32 * 3 * 3))
+>>> bool(np.abs(w).max() <= bound)
+True
+>>> b = np.empty(64)
+>>> init.zeros_(b) is b
+True
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+
+import numpy as np
+from numpy.typing import DTypeLike
+
+from . import _dispatch as d
+from . import _init_fill as _f
+from ._api import _generator
+
+__all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "zeros_",
+           "ones_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
+           "orthogonal_"]
+
+# what the first argument of every initializer may be: an array to fill or a shape
+Tensor = np.ndarray | int | tuple[int, ...]
+
+# --------------------------------------------------------------------------
+# the target array, the generator, fans and gains
+
+
+def _name(fname: str) -> str:
+    return f"init.{fname}"
+
+
+def _float_dtype(dt: np.dtype, what: str, fname: str) -> np.dtype:
+    if dt.kind != "f" or dt.itemsize not in (2, 4, 8):
+        raise TypeError(f"fastact.init.{fname}: {what} has unsupported dtype {dt}; "
+                        "expected float16, float32 or float64")
+    return dt
+
+
+def _shape(shape, fname: str) -> tuple[int, ...]:
+    dims = shape if isinstance(shape, tuple) else (shape,)
+    try:
+        if any(isinstance(n, (bool, np.bool_)) for n in dims):
+            raise TypeError
+        dims = tuple(operator.index(n) for n in dims)
+    except TypeError:
+        raise TypeError(f"fastact.init.{fname}: the first argument must be a numpy.ndarray to "
+                        f"fill or a shape (an int or a tuple of ints), got {shape!r}") from None
+    if any(n < 0 for n in dims):
+        raise ValueError(f"fastact.init.{fname}: negative dimension in shape {dims}")
+    return dims
+
+
+def _dtype_arg(dtype, fname: str) -> np.dtype:
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"fastact.init.{fname}: dtype {dtype!r} is not a numpy dtype") from None
+
+
+def _target(tensor, dtype: DTypeLike | None, fname: str) -> np.ndarray:
+    """The array to fill: `tensor` itself, or a new one of shape `tensor`."""
+    if isinstance(tensor, np.ndarray):
+        dt = _float_dtype(tensor.dtype, "tensor", fname)
+        if not tensor.flags.writeable:
+            raise ValueError(f"fastact.init.{fname}: tensor is read-only")
+        if dtype is not None and _dtype_arg(dtype, fname) != dt:
+            raise ValueError(f"fastact.init.{fname}: dtype={np.dtype(dtype)} is for a new array "
+                             f"(a shape); the tensor given has dtype {dt}")
+        return tensor
+    shape = _shape(tensor, fname)
+    dt = _dtype_arg(np.float32 if dtype is None else dtype, fname)
+    return np.empty(shape, _float_dtype(dt, "dtype", fname))
+
+
+def _rng(rng, fname: str) -> np.random.Generator:
+    if isinstance(rng, np.random.SeedSequence):
+        return np.random.default_rng(rng)
+    return _generator(rng, _name(fname))
+
+
+def _fill(arr: np.ndarray, rng, fname: str, draw) -> np.ndarray:
+    gen = _rng(rng, fname)
+    return _f.fill(arr, gen, draw) if arr.size else arr
+
+
+def _fans(shape: tuple, fname: str) -> tuple[int, int]:
+    """(fan_in, fan_out) as torch: size(1) and size(0) times the receptive field."""
+    if len(shape) < 2:
+        raise ValueError(f"fastact.init.{fname}: Fan in and fan out can not be computed for "
+                         f"tensor with fewer than 2 dimensions (shape {shape})")
+    field = math.prod(shape[2:])
+    return shape[1] * field, shape[0] * field
+
+
+def _fan(shape: tuple, mode, fname: str) -> int:
+    if not isinstance(mode, str):
+        raise TypeError(f"fastact.init.{fname}: mode must be 'fan_in' or 'fan_out', got {mode!r}")
+    m = mode.lower()          # as torch, which lowers the mode before checking it
+    if m not in ("fan_in", "fan_out"):
+        raise ValueError(f"fastact.init.{fname}: Mode {m} not supported, please use one of "
+                         "['fan_in', 'fan_out']")
+    fan_in, fan_out = _fans(shape, fname)
+    return fan_in if m == "fan_in" else fan_out
+
+
+_LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+           "conv_transpose3d", "sigmoid")
+_GAIN = dict.fromkeys(_LINEAR, 1.0) | {"tanh": 5.0 / 3, "relu": math.sqrt(2.0), "selu": 3.0 / 4}
+
+
+def _gain(nonlinearity, param, fname: str) -> float:
+    if isinstance(nonlinearity, str) and nonlinearity == "leaky_relu":
+        if param is None:
+            slope = 0.01
+        elif isinstance(param, (bool, np.bool_)) or not isinstance(param, numbers.Real):
+            # ValueError, as torch raises for a slope that is not a number
+            raise ValueError(f"fastact.init.{fname}: negative_slope {param!r} not a valid number")
+        else:
+            slope = d.real_param(param, "negative_slope", _name(fname), "any")
+        return math.sqrt(2.0 / (1 + slope * slope))
+    if isinstance(nonlinearity, str) and nonlinearity in _GAIN:
+        return _GAIN[nonlinearity]
+    raise ValueError(f"fastact.init.{fname}: Unsupported nonlinearity {nonlinearity!r}; expected "
+                     f"one of {sorted(_GAIN) + ['leaky_relu']}")
+
+
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    """The recommended gain for a nonlinearity, as ``torch.nn.init.calculate_gain``.
+
+    ======================================================  =====================================
+    nonlinearity                                            gain
+    ======================================================  =====================================
+    linear, conv{1,2,3}d, conv_transpose{1,2,3}d, sigmoid   1
+    tanh                                                    5/3
+    relu                                                    sqrt(2)
+    leaky_relu                                              sqrt(2 / (1 + negative_slope^2))
+    selu                                                    3/4
+    ======================================================  =====================================
+
+    Parameters
+    ----------
+    nonlinearity : str
+        The ``torch.nn.functional`` name of the nonlinearity.
+    param : float, optional
+        leaky_relu's negative_slope (default 0.01); ignored by the others.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        An unknown nonlinearity, or a negative_slope that is not a real
+        number (a bool, a string) or is NaN.
+
+    Examples
+    --------
+    >>> from fastact import init
+    >>> init.calculate_gain("tanh")
+    1.6666666666666667
+    >>> round(init.calculate_gain("leaky_relu", 0.2), 6)
+    1.38675
+    """
+    return _gain(nonlinearity, param, "calculate_gain")
+
+
+def _real(value, name: str, fname: str, check: str = "finite") -> float:
+    return d.real_param(value, name, _name(fname), check)
+
+
+def _uniform_bounds(low: float, high: float, dt: np.dtype, fname: str) -> tuple[float, float]:
+    """(low, high) checked as torch checks them: ordered, and within the dtype's range."""
+    if low > high:
+        raise ValueError(f"fastact.init.{fname}: expects a <= b (the range [a, b)), "
+                         f"got a={low} > b={high}")
+    big = float(np.finfo(dt).max)
+    if max(-low, high) > big or high - low > big:
+        raise ValueError(f"fastact.init.{fname}: the range [{low}, {high}) exceeds what {dt} "
+                         f"holds (max {big})")
+    return low, high
+
+
+# --------------------------------------------------------------------------
+# docstring pieces every initializer shares
+
+_TENSOR_DOC = """tensor : ndarray or int or tuple of ints
+    A writable float16/float32/float64 array to fill in place (any layout),
+    or the shape of a new array."""
+_KW_DOC = """dtype : dtype, optional
+    The new array's dtype (float16, float32 or float64; default float32).
+    Only with a shape.
+rng : None, int, numpy.random.SeedSequence or numpy.random.Generator
+    Source of the draws (torch's ``generator``); an int or SeedSequence
+    seeds a new Generator."""
+_RETURNS_DOC = """Returns
+-------
+ndarray
+    ``tensor`` itself when an array was given, else the new array."""
+_RAISES_DOC = """Raises
+------
+TypeError
+    A non-float array or dtype, or a first argument that is neither an
+    array nor a shape.
+ValueError
+    A read-only array, or a parameter out of its range."""
+
+
+_KAIMING_DOC = """a : float
+    The negative slope of the rectifier after this layer (leaky_relu only;
+    None means 0.01, as in calculate_gain).
+mode : {'fan_in', 'fan_out'}
+    fan_in keeps the forward pass's variance, fan_out the backward's
+    (case-insensitive, as torch).
+nonlinearity : str
+    See :func:`calculate_gain`; meant for 'relu' and 'leaky_relu'."""
+
+
+def _doc(fn):
+    """Fill the shared pieces (<tensor>, <kw>, <kaiming>, <returns>, <raises>)
+    into fn's docstring, indented as the marker is."""
+    doc = fn.__doc__
+    for marker, text in (("<tensor>", _TENSOR_DOC), ("<kw>", _KW_DOC), ("<kaiming>", _KAIMING_DOC),
+                         ("<returns>", _RETURNS_DOC), ("<raises>", _RAISES_DOC)):
+        doc = doc.replace(marker, text.replace("\n", "\n    "))
+    fn.__doc__ = doc
+    return fn
+
+
+# --------------------------------------------------------------------------
+# the initializers
+
+
+@_doc
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, *, dtype: DTypeLike | None = None,
+             rng=None) -> np.ndarray:
+    """Fill with draws from the uniform distribution U(a, b).
+
+    Computed as ``u * (b - a) + a`` in the array's type (float16 in float32),
+    u uniform on [0, 1) with 24 (float32) or 53 (float64) random bits.
+
+    Parameters
+    ----------
+    <tensor>
+    a, b : float
+        The range; finite, a <= b, and within the dtype's range.
+    <kw>
+
+    <returns>
+
+    <raises>
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastact import init
+    >>> w = init.uniform_((3, 5), -0.5, 0.5, rng=0)
+    >>> bool(((w >= -0.5) & (w < 0.5)).all())
+    True
+    """
+    arr = _target(tensor, dtype, "uniform_")
+    low, high = _uniform_bounds(_real(a, "a", "uniform_"), _real(b, "b", "uniform_"),
+                                arr.dtype, "uniform_")
+    return _fill(arr, rng, "uniform_", _f.uniform(low, high))
+
+
+@_doc
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, *,
+            dtype: DTypeLike | None = None, rng=None) -> np.ndarray:
+    """Fill with draws from the normal distribution N(mean, std^2).
+
+    A vectorized Box-Muller transform in the array's type (float16 in
+    float32), as torch's CPU kernel.
+
+    Parameters
+    ----------
+    <tensor>
+    mean : float
+    std : float
+        Finite and >= 0 (0 fills ``mean``).
+    <kw>
+
+    <returns>
+
+    <raises>
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastact import init
+    >>> w = init.normal_(np.empty((256, 256)), std=0.02, rng=0)
+    >>> bool(abs(w.std() - 0.02) < 0.001)
+    True
+    """
+    arr = _target(tensor, dtype, "normal_")
+    mu = _real(mean, "mean", "normal_")
+    sigma = _real(std, "std", "normal_", "nonneg")
+    return _fill(arr, rng, "normal_", _f.normal(mu, sigma))
+
+
+@_doc
+def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
+                  b: float = 2.0, *, dtype: DTypeLike | None = None, rng=None) -> np.ndarray:
+    """Fill with draws from N(mean, std^2) truncated to [a, b].
+
+    Sampled exactly (by rejection from a normal, uniform or exponential
+    proposal, whichever fits the window) for any window: around the mean,
+    narrow, or far out in a tail, where torch's sampler warns that "the
+    distribution of values may be incorrect" and fastact's needs no warning.
+
+    Parameters
+    ----------
+    <tensor>
+    mean : float
+    std : float
+        Finite and > 0.
+    a, b : float
+        The window, a <= b; either may be infinite (a == b fills a).
+    <kw>
+
+    <returns>
+
+    <raises>
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastact import init
+    >>> w = init.trunc_normal_((1000,), std=0.02, a=-0.04, b=0.04, rng=0)
+    >>> bool(((w >= -0.04) & (w <= 0.04)).all())
+    True
+    >>> tail = init.trunc_normal_((1000,), a=8.0, b=np.inf, rng=0, dtype=np.float64)
+    >>> bool(tail.min() >= 8.0 and tail.mean() < 8.2)
+    True
+    """
+    fname = "trunc_normal_"
+    arr = _target(tensor, dtype, fname)
+    mu = _real(mean, "mean", fname)
+    sigma = _real(std, "std", fname, "positive")
+    lo, hi = _real(a, "a", fname, "any"), _real(b, "b", fname, "any")
+    if lo > hi:
+        raise ValueError(f"fastact.init.{fname}: expects a <= b, got a={lo} > b={hi}")
+    if lo == hi and math.isinf(lo):
+        raise ValueError(f"fastact.init.{fname}: a == b == {lo} leaves no finite value to draw")
+    return _fill(arr, rng, fname, _f.trunc_normal(mu, sigma, lo, hi))
+
+
+def _constant(tensor, val, dtype, fname: str) -> np.ndarray:
+    arr = _target(tensor, dtype, fname)
+    # NaN and infinities are allowed, as torch's fill_: a constant is not a
+    # parameter of a distribution
+    v = math.nan if isinstance(val, numbers.Real) and val != val \
+        else _real(val, "val", fname, "any")
+    return _f.constant(arr, v)
+
+
+@_doc
+def constant_(tensor: Tensor, val: float, *, dtype: DTypeLike | None = None) -> np.ndarray:
+    """Fill with the value ``val``.
+
+    Parameters
+    ----------
+    <tensor>
+    val : float
+        Any real number, NaN and infinities included.
+    dtype : dtype, optional
+        The new array's dtype (default float32). Only with a shape.
+
+    <returns>
+
+    <raises>
+
+    Examples
+    --------
+    >>> from fastact import init
+    >>> init.constant_((2, 3), 0.5)
+    array([[0.5, 0.5, 0.5],
+           [0.5, 0.5, 0.5]], dtype=float32)
+    """
+    return _constant(tensor, val, dtype, "constant_")
+
+
+@_doc
+def zeros_(tensor: Tensor, *, dtype: DTypeLike | None = None) -> np.ndarray:
+    """Fill with 0.
+
+    Parameters
+    ----------
+    <tensor>
+    dtype : dtype, optional
+        The new array's dtype (default float32). Only with a shape.
+
+    <returns>
+
+    <raises>
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastact import init
+    >>> init.zeros_(np.ones(3))
+    array([0., 0., 0.])
+    """
+    return _constant(tensor, 0.0, dtype, "zeros_")
+
+
+@_doc
+def ones_(tensor: Tensor, *, dtype: DTypeLike | None = None) -> np.ndarray:
+    """Fill with 1.
+
+    Parameters
+    ----------
+    <tensor>
+    dtype : dtype, optional
+        The new array's dtype (default float32). Only with a shape.
+
+    <returns>
+
+    <raises>
+
+    Examples
+    --------
+    >>> from fastact import init
+    >>> init.ones_(2, dtype="float64")
+    array([1., 1.])
+    """
+    return _constant(tensor, 1.0, dtype, "ones_")
+
+
+def _xavier_std(arr: np.ndarray, gain, fname: str) -> float:
+    fan_in, fan_out = _fans(arr.shape, fname)
+    g = _real(gain, "gain", fname, "nonneg")
+    # an empty array has nothing to draw (and fan_in + fan_out may be 0)
+    return g * math.sqrt(2.0 / float(fan_in + fan_out)) if arr.size else 0.0
+
+
+@_doc
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0, *, dtype: DTypeLike | None = None,
+                    rng=None) -> np.ndarray:
+    """Fill with Glorot/Xavier uniform draws, U(-bound, bound).
+
+    bound = gain * sqrt(6 / (fan_in + fan_out)), computed as torch does
+    (sqrt(3) times the std gain * sqrt(2 / (fan_in + fan_out))).
+
+    Parameters
+    ----------
+    <tensor>
+        At least 2-D.
+    gain : float
+        Finite and >= 0 (see :func:`calculate_gain`).
+    <kw>
+
+    <returns>
+
+    <raises>
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastact import init
+    >>> w = init.xavier_uniform_((64, 32), rng=0)
+    >>> bool(np.abs(w).max() <= np.sqrt(6 / (64 + 32)))
+    True
+    """
+    arr = _target(tensor, dtype, "xavier_uniform_")
+    bound = math.sqrt(3.0) * _xavier_std(arr, gain, "xavier_uniform_")
+    low, high = _uniform_bounds(-bound, bound, arr.dtype, "xavier_uniform_")
+    return _fill(arr, rng, "xavier_uniform_", _f.uniform(low, high))
+
+
+@_doc
+def xavier_normal_(tensor: Tensor, gain: float = 1.0, *, dtype: DTypeLike | None = None,
+                   rng=None) -> np.ndarray:
+    """Fill with Glorot/Xavier normal draws, N(0, std^2).
+
+    std = gain * sqrt(2 / (fan_in + fan_out)).
+
+    Parameters
+    ----------
+    <tensor>
+        At least 2-D.
+    gain : float
+        Finite and >= 0 (see :func:`calculate_gain`).
+    <kw>
+
+    <returns>
+
+    <raises>
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastact import init
+    >>> w = init.xavier_normal_(np.empty((512, 512)), rng=0)
+    >>> bool(abs(w.std() - np.sqrt(2 / 1024)) < 1e-3)
+    True
+    """
+    arr = _target(tensor, dtype, "xavier_normal_")
+    std = _xavier_std(arr, gain, "xavier_normal_")
+    return _fill(arr, rng, "xavier_normal_", _f.normal(0.0, std))
+
+
+def _kaiming_std(arr: np.ndarray, a, mode, nonlinearity, fname: str) -> float:
+    fan = _fan(arr.shape, mode, fname)
+    gain = _gain(nonlinearity, a, fname)
+    return gain / math.sqrt(fan) if arr.size else 0.0
+
+
+@_doc
+def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
+                     nonlinearity: str = "leaky_relu", *, dtype: DTypeLike | None = None,
+                     rng=None) -> np.ndarray:
+    """Fill with He/Kaiming uniform draws, U(-bound, bound).
+
+    bound = sqrt(3) * gain / sqrt(fan), fan = fan_in or fan_out by ``mode``,
+    gain = calculate_gain(nonlinearity, a).
+
+    Parameters
+    ----------
+    <tensor>
+        At least 2-D.
+    <kaiming>
+    <kw>
+
+    <returns>
+
+    <raises>
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastact import init
+    >>> w = init.kaiming_uniform_((128, 64, 3, 3), mode="fan_out", nonlinearity="relu", rng=0)
+    >>> bool(np.abs(w).max() <= np.sqrt(2) * np.sqrt(3 / (128 * 9)))
+    True
+    """
+    arr = _target(tensor, dtype, "kaiming_uniform_")
+    bound = math.sqrt(3.0) * _kaiming_std(arr, a, mode, nonlinearity, "kaiming_uniform_")
+    low, high = _uniform_bounds(-bound, bound, arr.dtype, "kaiming_uniform_")
+    return _fill(arr, rng, "kaiming_uniform_", _f.uniform(low, high))
+
+
+@_doc
+def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
+                    nonlinearity: str = "leaky_relu", *, dtype: DTypeLike | None = None,
+                    rng=None) -> np.ndarray:
+    """Fill with He/Kaiming normal draws, N(0, std^2).
+
+    std = gain / sqrt(fan), fan = fan_in or fan_out by ``mode``,
+    gain = calculate_gain(nonlinearity, a).
+
+    Parameters
+    ----------
+    <tensor>
+        At least 2-D.
+    <kaiming>
+    <kw>
+
+    <returns>
+
+    <raises>
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastact import init
+    >>> w = init.kaiming_normal_(np.empty((512, 256), np.float32), nonlinearity="relu", rng=0)
+    >>> bool(abs(w.std() - np.sqrt(2 / 256)) < 1e-3)
+    True
+    """
+    arr = _target(tensor, dtype, "kaiming_normal_")
+    std = _kaiming_std(arr, a, mode, nonlinearity, "kaiming_normal_")
+    return _fill(arr, rng, "kaiming_normal_", _f.normal(0.0, std))
+
+
+@_doc
+def orthogonal_(tensor: Tensor, gain: float = 1, *, dtype: DTypeLike | None = None,
+                rng=None) -> np.ndarray:
+    """Fill with a (semi-)orthogonal matrix times ``gain``, as torch.
+
+    The tensor is viewed as a (rows, cols) matrix, rows = size(0) and the
+    trailing dimensions flattened.  The standard normal matrix
+    ``normal_((rows, cols), rng=rng)`` would return (transposed when
+    rows < cols) is factored as QR, and Q with its columns' signs set so that
+    R has a positive diagonal (torch's correction) fills the tensor: rows are
+    orthonormal when rows <= cols, columns otherwise.  The QR runs in float64
+    (NumPy's LAPACK), so float32 results are orthonormal to float32 rounding.
+
+    Parameters
+    ----------
+    <tensor>
+        At least 2-D.
+    gain : float
+        Finite; multiplies the orthogonal matrix.
+    <kw>
+
+    <returns>
+
+    <raises>
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastact import init
+    >>> q = init.orthogonal_((3, 5), rng=0, dtype=np.float64)
+    >>> np.allclose(q @ q.T, np.eye(3))
+    True
+    """
+    fname = "orthogonal_"
+    arr = _target(tensor, dtype, fname)
+    if arr.ndim < 2:
+        raise ValueError(f"fastact.init.{fname}: Only tensors with 2 or more dimensions are "
+                         f"supported (shape {arr.shape})")
+    g = _real(gain, "gain", fname)
+    gen = _rng(rng, fname)
+    if arr.size == 0:
+        return arr
+    rows = arr.shape[0]
+    cols = arr.size // rows
+    cdt = _f.compute_dtype(arr.dtype)
+    m = _f.fill(np.empty((rows, cols), cdt), gen, _f.normal(0.0, 1.0))
+    if rows < cols:
+        m = m.T
+    q, r = np.linalg.qr(m)
+    # torch multiplies by sign(diag(r)), which zeroes a column where the
+    # diagonal is exactly 0 (probability 0); +1 there keeps Q orthogonal
+    q *= np.where(np.diagonal(r) < 0, -1, 1).astype(q.dtype)
+    if rows < cols:
+        q = q.T
+    q *= q.dtype.type(g)
+    np.copyto(arr, q.reshape(arr.shape), casting="unsafe")
+    return arr
