@@ -2,13 +2,15 @@
 
 Absolute times move with the load of a shared machine and differ between
 machines, so runs are compared through figures normalized within each run:
-fastact's time divided by the time of ``np.copyto`` on the same array in the
-same run (the memory floor no kernel can beat).  That alone was not enough
-here: two runs of the same code differed by up to 50-150% per row, mostly
-because the one copy measurement per size moved.  So each row's change is
-also taken relative to the median change of its (size, dtype) group: what
-the whole group shares (the copy, the machine's mood) cancels, and a kernel
-that really got slower stands out from its neighbours.
+fastact's time divided by a reference timed in the same rounds (a copy of
+the same array, the memory floor no kernel can beat, or torch on the same
+case).  Timing the two separately was not enough here: two runs of the same
+code differed by up to 50-150% per row, because the machine's load moved
+between the measurements.  fastact.cli.interleaved therefore times them in
+turns within every round, and the figure is the median of the per-round
+ratios.  Each row's change is also taken relative to the median change of its
+(size, dtype) group: what the whole group shares cancels, and a kernel that
+really got slower stands out from its neighbours.
 """
 from __future__ import annotations
 
