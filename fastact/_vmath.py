@@ -684,32 +684,22 @@ def erfc(x):
     return _py("erfc", x)
 
 
-def ldexp(y, n):
-    """y * 2**n rounded once, for |y| < 2**100 (float32) / 2**968 (float64)."""
+def _py_scaled(name, y, n):
     with np.errstate(all="ignore"):
         if isinstance(y, np.float32):
-            return _F32["ldexp"](y, np.float32(n))
-        return _F64["ldexp"](np.float64(y), np.float64(n))
+            return _F32[name](y, np.float32(n))
+        return _F64[name](np.float64(y), np.float64(n))
+
+
+def ldexp(y, n):
+    """y * 2**n rounded once, for |y| < 2**100 (float32) / 2**968 (float64)."""
+    return _py_scaled("ldexp", y, n)
 
 
 def exp_below_2k(x, k):
     """e**x * 2**k for integral 0 <= k <= 64 and x <= 64 - k (float32; float64:
     640 - k): e**x scaled before it rounds, normal where e**x is subnormal."""
-    with np.errstate(all="ignore"):
-        if isinstance(x, np.float32):
-            return _F32["exp_below_2k"](x, np.float32(k))
-        return _F64["exp_below_2k"](np.float64(x), np.float64(k))
-
-
-@overload(exp_below_2k, jit_options=_JIT)
-def _ov_exp_below_2k(x, k):
-    # k as an integral float of x's type (see ldexp)
-    if x == types.float32:
-        f32 = _F32["exp_below_2k"]
-        return lambda x, k: f32(x, np.float32(k))
-    if x == types.float64:
-        f64 = _F64["exp_below_2k"]
-        return lambda x, k: f64(x, np.float64(k))
+    return _py_scaled("exp_below_2k", x, k)
 
 
 def _register(stub, name):
@@ -727,13 +717,19 @@ for _stub in (exp, exp_below, expm1, log, log1p, tanh, erf, erfc):
     _register(_stub, _stub.__name__)
 
 
-@overload(ldexp, jit_options=_JIT)
-def _ov_ldexp(y, n):
-    # n as an integral float of y's type: float <-> int64 conversions do not
-    # vectorize on AVX2, and |n| beyond 2**24 is saturated anyway.
-    if y == types.float32:
-        f32 = _F32["ldexp"]
-        return lambda y, n: f32(y, np.float32(n))
-    if y == types.float64:
-        f64 = _F64["ldexp"]
-        return lambda y, n: f64(y, np.float64(n))
+def _register_scaled(stub, name):
+    # the power of two as an integral float of y's type: float <-> int64
+    # conversions do not vectorize on AVX2, and |n| beyond 2**24 is
+    # saturated anyway
+    f32, f64 = _F32[name], _F64[name]
+
+    @overload(stub, jit_options=_JIT)
+    def _ov(y, n):
+        if y == types.float32:
+            return lambda y, n: f32(y, np.float32(n))
+        if y == types.float64:
+            return lambda y, n: f64(y, np.float64(n))
+
+
+for _stub in (ldexp, exp_below_2k):
+    _register_scaled(_stub, _stub.__name__)
