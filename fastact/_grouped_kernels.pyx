@@ -395,9 +395,11 @@ def glu_tasks(Py_ssize_t outer, Py_ssize_t half_len):
     return outer * ((half_len + FG_GLU_CHUNK - 1) // FG_GLU_CHUNK)
 
 
-def glu(const real[:, ::1] x, real[:, ::1] out, int nthreads):
-    """out[o] = a * sigmoid(b), a = x[o, :L], b = x[o, L:], L = out.shape[1]."""
-    cdef Py_ssize_t outer = out.shape[0], L = out.shape[1]
+cdef void _glu_tasks(const real[:, ::1] g, const real[:, ::1] x, real[:, ::1] out,
+                     Py_ssize_t L, bint backward, int nthreads) noexcept:
+    """The task loop of both directions: chunks of FG_GLU_CHUNK elements of
+    each half-row pair, OpenMP-parallel without the GIL."""
+    cdef Py_ssize_t outer = x.shape[0]
     cdef Py_ssize_t nc = (L + FG_GLU_CHUNK - 1) // FG_GLU_CHUNK, k, o, i0, w
     if outer == 0 or L == 0:
         return
@@ -405,26 +407,25 @@ def glu(const real[:, ::1] x, real[:, ::1] out, int nthreads):
         o = k // nc
         i0 = (k % nc) * FG_GLU_CHUNK
         w = min(<Py_ssize_t>FG_GLU_CHUNK, L - i0)
-        if real is float:
+        if backward:
+            if real is float:
+                fg_glu_bwd_f(&g[o, i0], &x[o, i0], &x[o, L + i0], &out[o, i0], &out[o, L + i0], w)
+            else:
+                fg_glu_bwd_d(&g[o, i0], &x[o, i0], &x[o, L + i0], &out[o, i0], &out[o, L + i0], w)
+        elif real is float:
             fg_glu_f(&x[o, i0], &x[o, L + i0], &out[o, i0], w)
         else:
             fg_glu_d(&x[o, i0], &x[o, L + i0], &out[o, i0], w)
 
 
+def glu(const real[:, ::1] x, real[:, ::1] out, int nthreads):
+    """out[o] = a * sigmoid(b), a = x[o, :L], b = x[o, L:], L = out.shape[1]."""
+    _glu_tasks(x, x, out, out.shape[1], False, nthreads)
+
+
 def glu_backward(const real[:, ::1] g, const real[:, ::1] x, real[:, ::1] out, int nthreads):
     """out[o, :L] = g*s(b), out[o, L:] = g*a*s'(b); out may be x itself."""
-    cdef Py_ssize_t outer = g.shape[0], L = g.shape[1]
-    cdef Py_ssize_t nc = (L + FG_GLU_CHUNK - 1) // FG_GLU_CHUNK, k, o, i0, w
-    if outer == 0 or L == 0:
-        return
-    for k in prange(outer * nc, nogil=True, schedule="static", num_threads=nthreads):
-        o = k // nc
-        i0 = (k % nc) * FG_GLU_CHUNK
-        w = min(<Py_ssize_t>FG_GLU_CHUNK, L - i0)
-        if real is float:
-            fg_glu_bwd_f(&g[o, i0], &x[o, i0], &x[o, L + i0], &out[o, i0], &out[o, L + i0], w)
-        else:
-            fg_glu_bwd_d(&g[o, i0], &x[o, i0], &x[o, L + i0], &out[o, i0], &out[o, L + i0], w)
+    _glu_tasks(g, x, out, g.shape[1], True, nthreads)
 
 
 # --------------------------------------------------------------- maxout
