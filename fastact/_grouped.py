@@ -213,6 +213,22 @@ def _group_size(k, n: int, axis, fname: str) -> int:
     return k
 
 
+def split_maxout_out(out, return_indices: bool, fname: str, what: str = "an ndarray"):
+    """(values out, indices out) from maxout's `out` argument (either may be
+    None); `what` names the array type in the error (the GPU path shares this)."""
+    if return_indices:
+        if out is None:
+            return None, None
+        if not isinstance(out, tuple) or len(out) != 2:
+            raise TypeError(f"fastact.{fname}: with return_indices, out must be a "
+                            f"tuple (values_out, indices_out), got {type(out).__name__}")
+        return out
+    if isinstance(out, tuple):
+        raise TypeError(f"fastact.{fname}: out must be {what} without return_indices, "
+                        "got a tuple")
+    return out, None
+
+
 def _check_index_out(out, shape: tuple, fname: str) -> None:
     if type(out) is not np.ndarray and not isinstance(out, np.ndarray):
         raise TypeError(f"fastact.{fname}: the indices out must be a numpy.ndarray, "
@@ -288,18 +304,7 @@ def maxout(x: ArrayLike, k: int, axis: int = -1, *, return_indices: bool = False
     k = _group_size(k, blk[1], axis, fname)
     m = blk[1] // k
     oshape = _with_len(a.shape, ax, m)
-    vout = iout = None
-    if return_indices:
-        if out is not None:
-            if not isinstance(out, tuple) or len(out) != 2:
-                raise TypeError(f"fastact.{fname}: with return_indices, out must be a "
-                                f"tuple (values_out, indices_out), got {type(out).__name__}")
-            vout, iout = out
-    elif isinstance(out, tuple):
-        raise TypeError(f"fastact.{fname}: out must be an ndarray without return_indices, "
-                        "got a tuple")
-    else:
-        vout = out
+    vout, iout = split_maxout_out(out, return_indices, fname)
     if vout is not None:
         d.check_out(vout, oshape, rdt, fname)
     if iout is not None:

@@ -298,19 +298,8 @@ def _maxout(spec, a, caller):
     blk = d.blocks(tuple(x.shape), ax)
     k = grp._group_size(a["k"], blk[1], a["axis"], fname)
     oshape = grp._with_len(tuple(x.shape), ax, blk[1] // k)
-    out, ret = a["out"], a["return_indices"]
-    vout = iout = None
-    if ret:
-        if out is not None:
-            if not isinstance(out, tuple) or len(out) != 2:
-                raise TypeError(f"fastact.{fname}: with return_indices, out must be a "
-                                f"tuple (values_out, indices_out), got {type(out).__name__}")
-            vout, iout = out
-    elif isinstance(out, tuple):
-        raise TypeError(f"fastact.{fname}: out must be an array without return_indices, "
-                        "got a tuple")
-    else:
-        vout = out
+    ret = a["return_indices"]
+    vout, iout = grp.split_maxout_out(a["out"], ret, fname, "an array")
     vv = check_out(vout, oshape, rdt, fname) if vout is not None else None
     iv = check_out(iout, oshape, I64, fname, "the indices out") if iout is not None else None
     xin = as_compute(x, cdt, caller)
