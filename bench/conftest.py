@@ -10,10 +10,17 @@ pytest-benchmark's table compares the libraries side by side.
 """
 from __future__ import annotations
 
-import numpy as np
-import pytest
+import os
 
-import fastact
+# idle OpenMP threads must not spin on the cores the next library is timed
+# on; set before numpy, fastact or torch load an OpenMP runtime (see the
+# same setting in fastact/cli.py for the measurement)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import fastact  # noqa: E402
 
 SIZES = {"1K": 1 << 10, "64K": 1 << 16, "16M": 1 << 24}
 DTYPES = ("float32", "float64")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import fastact
-from fastact._baselines import CASES, torch_backward_call, torch_forward_call
+from fastact._baselines import CASES, placed, placed_like, torch_backward_call, torch_forward_call
 
 from conftest import data
 
@@ -15,10 +15,22 @@ LIBRARIES = ["fastact", "numpy", "torch"]
 
 
 def _arrays(case, size, dtype):
-    x, g = data(size, dtype, 0), data(size, dtype, 1)
+    # each at its own offset into a page, as in `fastact bench` (see
+    # fastact._baselines.placed: the offsets between arrays move timings)
+    x, g = placed_like(data(size, dtype, 0), 0), placed_like(data(size, dtype, 1), 5)
     if case.axis:
         x, g = x.reshape(-1, ROW), g.reshape(-1, ROW)
     return x, g
+
+
+def _out(like):
+    """The result array of either library, at the same page offset."""
+    dtype = like.dtype if isinstance(like, np.ndarray) else like.numpy().dtype   # a tensor
+    return placed(tuple(like.shape), dtype, 2)
+
+
+def _torch_empty(torch):
+    return lambda t: torch.from_numpy(_out(t))
 
 
 def _skip_missing(fn, lib, case):
@@ -38,7 +50,7 @@ def test_forward(benchmark, case, library, size, dtype, request):
     x, _ = _arrays(case, size, dtype)
     if library == "fastact":
         f = getattr(fastact, case.name)
-        out = np.empty_like(f(x, **case.kwargs))
+        out = _out(f(x, **case.kwargs))
         _run(benchmark, lambda: f(x, **case.kwargs, out=out))
     elif library == "numpy":
         _skip_missing(case.numpy_forward, "NumPy", case)
@@ -46,7 +58,7 @@ def test_forward(benchmark, case, library, size, dtype, request):
     else:
         torch = request.getfixturevalue("torch")
         _skip_missing(case.torch_forward, "torch", case)
-        _run(benchmark, torch_forward_call(case, torch, torch.from_numpy(x)))
+        _run(benchmark, torch_forward_call(case, torch, torch.from_numpy(x), _torch_empty(torch)))
 
 
 @pytest.mark.parametrize("library", LIBRARIES)
@@ -61,7 +73,7 @@ def test_backward(benchmark, case, library, size, dtype, request):
     # softmax-family backward takes the forward output
     saved = getattr(fastact, case.name)(x, **case.kwargs) if case.saved == "y" else x
     if library == "fastact":
-        f, out = getattr(fastact, case.name + "_backward"), np.empty_like(x)
+        f, out = getattr(fastact, case.name + "_backward"), _out(x)
         _run(benchmark, lambda: f(g, saved, **case.kwargs, out=out))
     elif library == "numpy":
         _skip_missing(case.numpy_backward, "NumPy", case)
@@ -69,6 +81,7 @@ def test_backward(benchmark, case, library, size, dtype, request):
     else:
         torch = request.getfixturevalue("torch")
         _skip_missing(case.torch_forward, "torch", case)
-        call, kind = torch_backward_call(case, torch, torch.from_numpy(g), torch.from_numpy(x))
+        call, kind = torch_backward_call(case, torch, torch.from_numpy(g), torch.from_numpy(x),
+                                         _torch_empty(torch))
         benchmark.extra_info["torch baseline"] = kind
         _run(benchmark, call)

@@ -77,7 +77,7 @@ TORCH_BACKWARD: dict[str, Callable] = {
     "relu": lambda a, g, x, y: a.threshold_backward(g, y, 0),
     "threshold": lambda a, g, x, y: a.threshold_backward(g, x, 0.5),
     "leaky_relu": lambda a, g, x, y: a.leaky_relu_backward(g, x, 0.01, False),
-    "prelu": lambda a, g, x, y: a.leaky_relu_backward(g, x, 0.25, False),
+    "prelu": lambda a, g, x, y: _prelu_backward(a, g, x),
     "rrelu": lambda a, g, x, y: a.leaky_relu_backward(g, x, (0.125 + 1 / 3) / 2, False),
     "elu": lambda a, g, x, y: a.elu_backward(g, 1.0, 1.0, 1.0, False, x),
     "selu": lambda a, g, x, y: a.elu_backward(g, _ALPHA, _SCALE, 1.0, False, x),
@@ -94,6 +94,19 @@ TORCH_BACKWARD: dict[str, Callable] = {
     "logsigmoid": lambda a, g, x, y: a.log_sigmoid_backward(g, x, y),
     "softmin": lambda a, g, x, y: a.neg(a._softmax_backward_data(g, y, -1, y.dtype)),
 }
+_PRELU_WEIGHT: dict = {}
+
+
+def _prelu_backward(a, g, x):
+    # what autograd runs for F.prelu: both gradients elementwise, then the
+    # weight's summed (fastact.prelu_backward returns both too)
+    w = _PRELU_WEIGHT.get(x.dtype)
+    if w is None:
+        w = _PRELU_WEIGHT[x.dtype] = x.new_full((1,), 0.25)
+    gi, gw = a._prelu_kernel_backward(g, x, w)
+    return gi, gw.sum()
+
+
 # what autograd saves for the backward op, when it is not the forward output
 TORCH_SAVED: dict[str, Callable] = {
     "logsigmoid": lambda a, x: a.log_sigmoid_forward(x)[1],
@@ -127,24 +140,58 @@ class _Preallocated:
         return getattr(t.nn.functional, name, None) or getattr(t, name)
 
 
-def torch_forward_call(case: "BenchCase", torch, x) -> Callable[[], object]:
+# Where an array starts within its 4 KiB page changes a timing by up to 17x
+# on this machine: np.copyto of 64K float32 took 160 us with the destination
+# 16 bytes past the source modulo 4096, 9.4 us with 64 or more (glibc's
+# `rep movsb` on AMD), and fastact's glu and torch's leaky_relu were 30%
+# faster with input and output 2048 bytes apart than 0 apart (cache-set
+# conflicts).  NumPy's and torch's large allocations all start at the same
+# offset into a page, and which case a run hits varied from run to run.  The
+# benchmarks therefore place every array themselves: slot k starts
+# k * 1088 bytes (mod 4096) past a page boundary, so any two differ by at
+# least 256 bytes there, in every run.
+_PAGE, _SLOT = 4096, 1088
+
+
+def placed(shape, dtype, slot: int) -> np.ndarray:
+    """An uninitialized C-contiguous array starting at offset `slot` * 1088
+    (mod 4096) into a page: benchmark arrays, laid out alike in every run."""
+    dt = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+    raw = np.empty(nbytes + 2 * _PAGE, np.uint8)
+    start = (-raw.ctypes.data) % _PAGE + (slot * _SLOT) % _PAGE
+    return raw[start:start + nbytes].view(dt).reshape(shape)
+
+
+def placed_like(a: np.ndarray, slot: int) -> np.ndarray:
+    """A placed copy of `a` (see placed)."""
+    out = placed(a.shape, a.dtype, slot)
+    np.copyto(out, a)
+    return out
+
+
+def torch_forward_call(case: "BenchCase", torch, x, empty=None) -> Callable[[], object]:
     """A zero-argument call of torch's forward for `case` on tensor x, into a
-    preallocated output where aten has an out= overload."""
+    preallocated output (made by `empty(like)`, default torch.empty_like)
+    where aten has an out= overload."""
+    empty = empty or torch.empty_like
     with torch.no_grad():
-        buf = torch.empty_like(case.torch_forward(_Preallocated(torch, None), x))
+        buf = empty(case.torch_forward(_Preallocated(torch, None), x))
     F = _Preallocated(torch, buf)
     return lambda: case.torch_forward(F, x)
 
 
-def torch_backward_call(case: "BenchCase", torch, g, x) -> tuple[Callable[[], object], str]:
-    """A zero-argument call of torch's backward for `case` on tensors g, x, and
+def torch_backward_call(case: "BenchCase", torch, g, x, empty=None
+                        ) -> tuple[Callable[[], object], str]:
+    """A zero-argument call of torch's backward for `case` on tensors g, x
+    (into a preallocated gradient from `empty`, as torch_forward_call), and
     what it measures: the aten op alone (into a preallocated gradient), or
     autograd's forward + backward."""
     F, a = _Preallocated(torch, None), torch.ops.aten
     with torch.no_grad():
         saved = TORCH_SAVED.get(case.id, lambda a, t: case.torch_forward(F, t))(a, x)
     if case.torch_backward is not None:
-        pa = _Preallocated(torch, torch.empty_like(x))
+        pa = _Preallocated(torch, (empty or torch.empty_like)(x))
         return (lambda: case.torch_backward(pa, g, x, saved)), "aten backward op"
     t = x.detach().clone().requires_grad_(True)
 

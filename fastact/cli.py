@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from ._baselines import CASES, torch_backward_call, torch_forward_call
+from ._baselines import CASES, placed, placed_like, torch_backward_call, torch_forward_call
 
 ROW = 1024          # axis functions run over rows of this length
 SIZES = {"1K": 1 << 10, "64K": 1 << 16, "1M": 1 << 20, "16M": 1 << 24}
@@ -20,25 +20,33 @@ _BY_ID = {c.id: c for c in CASES}
 FUNCTIONS = list(_BY_ID)
 
 
-def _calls_per_round(fn, min_time: float) -> int:
+def _no_sync() -> None:
+    pass
+
+
+def _calls_per_round(fn, min_time: float, sync=_no_sync) -> int:
     """Calls that make a round last at least `min_time` (after a warm-up call,
     which also pays any first-call compile)."""
     fn()
+    sync()
     n = 1
     while True:
         t0 = time.perf_counter()
         for _ in range(n):
             fn()
+        sync()
         if time.perf_counter() - t0 >= min_time or n >= 1 << 20:
             return n
         n *= 2
 
 
-def interleaved(fns: dict, min_time: float = 0.02, rounds: int = 7) -> dict[str, list[float]]:
+def interleaved(fns: dict, min_time: float = 0.02, rounds: int = 7,
+                sync=_no_sync) -> dict[str, list[float]]:
     """Seconds per call of each function, round by round, the functions taking
     turns within every round: a slow spell of a shared machine then hits all
-    of them in the same round, and per-round ratios cancel it."""
-    calls = {k: _calls_per_round(f, min_time) for k, f in fns.items()}
+    of them in the same round, and per-round ratios cancel it.  `sync` ends
+    every batch of calls (GPU work is asynchronous: torch.cuda.synchronize)."""
+    calls = {k: _calls_per_round(f, min_time, sync) for k, f in fns.items()}
     times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(rounds):
         for k, f in fns.items():
@@ -46,6 +54,7 @@ def interleaved(fns: dict, min_time: float = 0.02, rounds: int = 7) -> dict[str,
             t0 = time.perf_counter()
             for _ in range(n):
                 f()
+            sync()
             times[k].append((time.perf_counter() - t0) / n)
     return times
 
@@ -66,7 +75,7 @@ def bench(functions, sizes, dtype, threads: int, echo=print, min_time: float = 0
     rows = []
     try:
         for sname in sizes:
-            x = (rng.standard_normal(SIZES[sname]) * 3).astype(dtype)
+            x = placed_like((rng.standard_normal(SIZES[sname]) * 3).astype(dtype), 0)
             for name in functions:
                 todo = [False] + ([True] if backward and _BY_ID[name].saved else [])
                 for bwd in todo:
@@ -88,25 +97,31 @@ def _bench_one(fastact, torch, name: str, sname: str, x, min_time: float = 0.02,
     f = getattr(fastact, case.name)
     if case.axis:
         x = x.reshape(-1, ROW)
-    y = f(x, **case.kwargs)
-    out = np.empty_like(y)                           # glu and maxout shorten the axis
-    xc = np.empty_like(x)
+    # every array at its own offset into a page, the outputs of both libraries
+    # at the same one (see _baselines.placed)
+    y = placed_like(f(x, **case.kwargs), 1)
+    out = placed(y.shape, y.dtype, 2)                # glu and maxout shorten the axis
+    xc = placed(x.shape, x.dtype, 3)
+    if torch is not None:
+        def empty(t):
+            return torch.from_numpy(placed(tuple(t.shape), x.dtype, 2))  # as `out`
     fns = {"fastact": lambda: f(x, **case.kwargs, out=out), "copy": lambda: np.copyto(xc, x)}
     if not backward:
         if case.numpy_forward is not None:
             fns["numpy"] = lambda: case.numpy_forward(x)
         if torch is not None and case.torch_forward is not None:
-            fns["torch"] = torch_forward_call(case, torch, torch.from_numpy(x))
+            fns["torch"] = torch_forward_call(case, torch, torch.from_numpy(x), empty)
     else:
-        g = np.ones_like(y)
+        g = placed(y.shape, y.dtype, 5)
+        g[...] = 1
         saved = y if case.saved == "y" else x        # softmax family: the forward's output
-        fb, gx = getattr(fastact, case.name + "_backward"), np.empty_like(x)
+        fb, gx = getattr(fastact, case.name + "_backward"), placed(x.shape, x.dtype, 2)
         fns["fastact"] = lambda: fb(g, saved, **case.kwargs, out=gx)
         if case.numpy_backward is not None:
             fns["numpy"] = lambda: case.numpy_backward(g, saved)
         if torch is not None and case.torch_forward is not None:
             fns["torch"] = torch_backward_call(case, torch, torch.from_numpy(g),
-                                               torch.from_numpy(x))[0]
+                                               torch.from_numpy(x), empty)[0]
     times = interleaved(fns, min_time)
     row = {"function": name + (" bwd" if backward else ""), "size": sname,
            "dtype": x.dtype.name, "arrays": 3 if backward else 2}
@@ -181,13 +196,28 @@ def _percent(text: str) -> float:
     return v
 
 
+# Every library's OpenMP threads (torch's bundled libgomp, and the one fastact's
+# Cython kernels use) by default spin for a while after each parallel region.
+# In interleaved rounds those spinning threads take the cores the next
+# library is being timed on: measured here, leaky_relu at 16M float32 took
+# 9.8 ms right after a torch call and 7.4 ms otherwise, while torch timed
+# alone ran as fast with passive waiting as without.  So benchmarks run with
+# OMP_WAIT_POLICY=PASSIVE unless the caller set a policy.  libgomp reads it
+# once, when it is loaded, and importing fastact has already loaded it: hence
+# the re-exec, before anything is timed.
+_WAIT = "OMP_WAIT_POLICY"
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None and sys.argv[1:2] == ["bench"] and _WAIT not in os.environ:
+        os.environ[_WAIT] = "PASSIVE"
+        os.execv(sys.executable, [sys.executable, "-m", "fastact.cli", *sys.argv[1:]])
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["apply"]:
         from .apply import main as apply_main   # its own parser: fastact apply --help
         return apply_main(argv[1:])
     from . import get_num_threads
-    from . import _plot, _regress
+    from . import _gpubench, _plot, _regress
 
     ap = argparse.ArgumentParser(prog="fastact", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -215,16 +245,23 @@ def main(argv: list[str] | None = None) -> int:
                         "one PNG chart of throughput vs size per function into DIR")
     b.add_argument("--save", metavar="NAME", help="save this run for a later --compare")
     b.add_argument("--compare", metavar="NAME",
-                   help="compare with a saved run (normalized by the copy time of the same run)")
+                   help="compare with a saved run (normalized by a copy and by torch, timed "
+                        "in the same rounds)")
     b.add_argument("--fail-above", type=_percent, default=0.10, metavar="PCT",
                    help="with --compare: exit 1 if a kernel got slower by more (default 10%%)")
     b.add_argument("--store", default=".fastact-bench", metavar="DIR",
                    help="where --save and --compare keep runs (default .fastact-bench)")
-    b.add_argument("--normalize", choices=["copy", "torch"], default="copy",
-                   help="--compare's reference: np.copyto of the same array, or torch on the "
-                        "same case, timed in interleaved rounds (default copy)")
+    b.add_argument("--normalize", choices=list(_regress.REFS), default="both",
+                   help="--compare's reference: np.copyto of the same array, torch on the "
+                        "same case, timed in interleaved rounds, or both (default: a row "
+                        "fails only if slower against each)")
     b.add_argument("--repeat", type=int, default=1, metavar="N",
                    help="run everything N times and keep each row's best (for --save/--compare)")
+    b.add_argument("--gpu", action=argparse.BooleanOptionalAction, default=None,
+                   help="after the CPU table, a GPU table against torch CUDA: elementwise GB/s "
+                        "vs a device copy (16M elements; --full: 256M), softmax 65536x1024, "
+                        "1K per-call overhead (default: when a CUDA GPU, numba-cuda and torch "
+                        "CUDA are there; --gpu says why there are no rows)")
     b.add_argument("--min-time", type=float, default=0.02, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     funcs = [f for f in args.functions.split(",") if f]
@@ -259,18 +296,17 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[{len(done) + 1:>3}/{total}] {line}", flush=True)
             part = bench(funcs, sizes, np.dtype(dt).type, args.threads, echo=echo,
                          min_time=args.min_time, sink=done, backward=backward)
-            # with --repeat, each row keeps its repetition with the lowest
-            # normalized time: a burst of noise only ever slows a run down
+            # with --repeat, each row keeps its best repetition: a burst of
+            # noise only ever slows a run down
             for r in part:
                 k = (r["function"], r["size"], r["dtype"])
                 r["threads"] = args.threads
-                if k not in best or (_regress.normalized(r, args.normalize)
-                                     < _regress.normalized(best[k], args.normalize)):
-                    best[k] = r
+                best[k] = _regress.best_of(best[k], r) if k in best else r
             if args.markdown and dt == dtypes[0] and rep == args.repeat - 1:
                 write_between_markers(args.markdown, markdown(part, caption))
     rows = list(best.values())
     print(f"fastact bench: {len(rows)} rows in {time.perf_counter() - t0:.0f} s")
+    gpu = _gpubench.section(args.gpu, args.full, args.min_time)
     meta = {"threads": args.threads, "machine": platform.machine(), "cpus": os.cpu_count(),
             "numpy": np.__version__, "torch": _torch_version().lstrip(", ")}
     if args.output:
@@ -278,8 +314,11 @@ def main(argv: list[str] | None = None) -> int:
         with open(os.path.join(args.output, "bench.md"), "w", encoding="utf-8") as f:
             f.write(markdown(rows, f"{args.threads} thread(s); {meta['machine']}, "
                                    f"{meta['cpus']} CPUs") + "\n")
+            if gpu is not None:
+                f.write("\n" + _gpubench.markdown(gpu) + "\n")
         with open(os.path.join(args.output, "bench.json"), "w", encoding="utf-8") as f:
-            json.dump({"meta": meta, "rows": rows}, f, indent=1)
+            json.dump({"meta": meta, "rows": rows, **({"gpu": gpu} if gpu else {})}, f,
+                      indent=1)
         try:
             paths = _plot.charts(rows, args.output, SIZES)
             print(f"fastact bench: {len(paths)} chart(s) in {args.output}")
@@ -289,8 +328,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.compare:
         saved = _regress.load(args.compare, args.store)
         lines, failed = _regress.compare(saved["rows"], rows, args.fail_above, args.normalize)
-        print(f"fastact bench: against {args.compare!r} (saved {saved['saved']}), time / "
-              f"{args.normalize} time in the same rounds; fail above {args.fail_above:+.0%}")
+        print(f"fastact bench: against {args.compare!r} (saved {saved['saved']}): change of "
+              f"fastact's time over {' and over '.join(_regress.REFS[args.normalize])} in the "
+              f"same rounds, relative to its group; fail above {args.fail_above:+.0%}"
+              + (" against both" if args.normalize == "both" else ""))
         print("\n".join(lines))
         status = 1 if failed else 0
     if args.save:

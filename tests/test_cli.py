@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import fastact
-from fastact import cli
+from fastact import _regress, cli
 
 QUICK = ["bench", "--functions", "relu,softmax", "--sizes", "1K", "--min-time", "0.001"]
 
@@ -74,6 +74,50 @@ def test_compare_passes_same_code_and_catches_a_slowdown(tmp_path, monkeypatch, 
     monkeypatch.setattr(fastact, "relu", slow_relu)
     assert cli.main(QUICK + store + ["--compare", "base", "--fail-above", "300%"]) == 1
     assert "SLOWER" in capsys.readouterr().out
+
+
+def _rows(per_copy, per_torch):
+    return [{"function": f"k{i}", "size": "1K", "dtype": "float32", "fastact": 1.0,
+             "per_copy": c, "per_torch": t} for i, (c, t) in enumerate(zip(per_copy, per_torch))]
+
+
+@pytest.mark.parametrize("ref, fails", [("both", False), ("copy", True), ("torch", False)])
+def test_gate_against_both_references(ref, fails):
+    # k0 looks 50% slower against the copy only: noise in the copy, not a
+    # slower kernel; k1..k3 unchanged
+    base = _rows([1, 2, 3, 4], [1, 2, 3, 4])
+    now = _rows([1.5, 2, 3, 4], [1, 2, 3, 4])
+    lines, failed = _regress.compare(base, now, 0.10, ref)
+    assert failed is fails
+    assert ("SLOWER: k0" in lines[-1]) is fails
+
+
+def test_gate_fires_when_slower_against_both():
+    base = _rows([1, 2, 3, 4], [1, 2, 3, 4])
+    now = _rows([1.3, 2, 3, 4], [1.25, 2, 3, 4])
+    lines, failed = _regress.compare(base, now, 0.10)
+    assert failed and "+25.0%  *" in lines[1] and "SLOWER: k0" in lines[-1]
+    # relative to the group: everything 30% slower is the machine, not a kernel
+    lines, failed = _regress.compare(base, _rows([1.3, 2.6, 3.9, 5.2], [1.3, 2.6, 3.9, 5.2]), 0.10)
+    assert not failed
+
+
+def test_gate_fails_a_kernel_slower_at_every_size():
+    def rows(k0):
+        return [dict(r, size=size) for size, c in zip(("1K", "1M"), k0)
+                for r in _rows([c, 2, 3, 4], [c, 2, 3, 4])]
+    base = rows((1, 1))
+    lines, failed = _regress.compare(base, rows((1.5, 1.0)), 0.10)
+    assert not failed and any(line.endswith("  *") for line in lines)   # one size: noise
+    lines, failed = _regress.compare(base, rows((1.5, 1.3)), 0.10)
+    assert failed and "SLOWER: k0, by at least +30.0% in each of its 2 row(s)" in lines
+
+
+def test_best_of_keeps_each_figure_at_its_lowest():
+    a, b = _rows([1.0], [2.0])[0], _rows([1.5], [1.0])[0]
+    b["fastact"] = 0.5
+    m = _regress.best_of(a, b)
+    assert (m["per_copy"], m["per_torch"], m["fastact"]) == (1.0, 1.0, 0.5)
 
 
 def test_bad_arguments(tmp_path, capsys):

@@ -12,7 +12,12 @@ Three groups, by how the tests run:
 - always: the message a user without numba-cuda gets, and that NumPy input
   never imports the GPU backend.
 
-The simulator runs Python, so the arrays here are small.
+The simulator runs Python, one Python thread per GPU thread, so the arrays
+here are small: a few dozen elements per registry kernel (the special values
+and a few random ones), and for the axis kernels a handful of rows per launch
+(a launch costs about threads x syncthreads; a kernel's first call compiles
+the CPU code its device functions run as, which the registry check cannot
+avoid: one compile per kernel and dtype).
 """
 from __future__ import annotations
 
@@ -38,6 +43,21 @@ SIM = bool(config.ENABLE_CUDASIM)
 sim_only = pytest.mark.skipif(not SIM, reason="runs under numba-cuda's simulator: "
                               "NUMBA_ENABLE_CUDASIM=1 (the second pytest run of .ci/run)")
 DTYPES = ("float32", "float64")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _short_switch_interval():
+    """The simulator's launching thread polls the block's threads in a busy
+    loop, holding the GIL for a whole switch interval (5 ms by default)
+    between hand-overs, so every syncthreads of every thread waits for it.
+    The axis-kernel tests here took 122 s with 5 ms, 33-38 s with 1 ms,
+    28-33 s with 0.5 ms, 30-46 s with 0.2 ms and 41 s with 0.05 ms (a shared
+    2-CPU machine)."""
+    old = sys.getswitchinterval()
+    if SIM:
+        sys.setswitchinterval(5e-4)
+    yield
+    sys.setswitchinterval(old)
 
 
 def gpu_call(name, *args, **kwargs):
@@ -70,7 +90,7 @@ def specials(dtype) -> np.ndarray:
     sp = [np.nan, np.inf, -np.inf, 0.0, -0.0, fi.tiny, -fi.tiny, fi.smallest_subnormal,
           fi.max, -fi.max, 1.0, -1.0, 0.5, -0.5, 3.0, -3.0, 6.0, 20.0, -20.0, 40.0, -40.0,
           -88.0, 88.0, -700.0, 1e-3, -1e-3]
-    sample = np.random.default_rng(1).standard_normal(40) * 6
+    sample = np.random.default_rng(1).standard_normal(6) * 6     # 32 elements: one warp
     return np.concatenate([np.array(sp), sample]).astype(dtype)
 
 
@@ -240,10 +260,14 @@ def _rows(dtype) -> np.ndarray:
     ], dtype)
 
 
-# small blocks: the simulator runs every thread of a block as a Python thread
+# The three kernels of each function, in small blocks (a simulated launch
+# costs about threads x syncthreads).  The rows of _rows are 7 long: warp rows
+# under the real limit, and block rows just over a limit of 6
+# (test_layout_at_the_real_limits checks the real limits without a launch).
+# Three warps per block: 8 rows leave the last block a warp without a row.
 LAYOUTS = {"cols": dict(COLS_MIN_ROWS=1),
-           "warp": dict(COLS_MIN_ROWS=10 ** 9, WARP_ROW_MAX=10 ** 9, ROW_WARPS=1),
-           "block": dict(COLS_MIN_ROWS=10 ** 9, WARP_ROW_MAX=0, ROW_THREADS=32)}
+           "warp": dict(COLS_MIN_ROWS=10 ** 9, ROW_WARPS=3),
+           "block": dict(COLS_MIN_ROWS=10 ** 9, WARP_ROW_MAX=6, ROW_THREADS=32)}
 
 
 @pytest.fixture(params=list(LAYOUTS))
@@ -259,68 +283,87 @@ def close(got, want, dtype, scale=1.0):
     np.testing.assert_allclose(got, want, rtol=8 * eps, atol=max(8 * eps * scale, 4 * tiny))
 
 
+def check_axis_function(name, a, axis, dtype, layout=None):
+    """fastact.cuda's `name` and its backward on `a` along `axis` against the
+    CPU functions (the layout asserted, where given)."""
+    from fastact import _dispatch
+    from fastact.cuda import _axis
+    if layout is not None:
+        assert _axis.layout(*_dispatch.blocks(a.shape, axis % a.ndim)) == layout
+    want = getattr(fastact, name)(a, axis=axis)
+    close(host(gpu_call(name, cuda.to_device(a), axis=axis)), want, dtype)
+    g = np.random.default_rng(8).standard_normal(a.shape).astype(dtype)
+    gy = host(gpu_call(name + "_backward", cuda.to_device(g), cuda.to_device(want), axis=axis))
+    cw = getattr(fastact, name + "_backward")(g, want, axis=axis)
+    close(gy, cw, dtype, np.nanmax(np.abs(cw[np.isfinite(cw)]), initial=1.0))
+
+
 @sim_only
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin"])
-def test_softmax_family_special_rows(name, dtype, layout):
-    from fastact.cuda import _axis
+def test_softmax_family_special_rows(dtype, layout):
+    """Every special row through the layout's forward and backward kernels,
+    for softmax and log_softmax; softmin, the same kernels with the sign
+    flipped, on the rows where the flip changes the case (+inf, -inf, NaN)
+    and, one thread per row being cheap, on all rows in 'cols'."""
     x = _rows(dtype)
-    for axis in (-1, 0):
-        a = x if axis == -1 else np.ascontiguousarray(x.T)
-        blk = (a.shape[0], a.shape[1], 1) if axis == -1 else (1, a.shape[0], a.shape[1])
-        if layout == "cols" and blk[2] == 1:
-            continue                    # one thread per row needs inner > 1
-        assert _axis.layout(*blk) == layout
-        want = getattr(fastact, name)(a, axis=axis)
-        y = host(gpu_call(name, cuda.to_device(a), axis=axis))
-        close(y, want, dtype)
-        g = np.random.default_rng(8).standard_normal(a.shape).astype(dtype)
-        gy = host(gpu_call(name + "_backward", cuda.to_device(g), cuda.to_device(want), axis=axis))
-        cw = getattr(fastact, name + "_backward")(g, want, axis=axis)
-        close(gy, cw, dtype, np.nanmax(np.abs(cw[np.isfinite(cw)]), initial=1.0))
+    # one thread per row needs inner > 1: the rows as columns
+    a, axis = (np.ascontiguousarray(x.T), 0) if layout == "cols" else (x, -1)
+    check_axis_function("softmax", a, axis, dtype, layout)
+    check_axis_function("log_softmax", a, axis, dtype, layout)
+    flips = a if layout == "cols" else a[[1, 2, 3, 4]]
+    check_axis_function("softmin", flips, axis, dtype, layout)
 
 
 @sim_only
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("cols", [False, True])
-def test_softmax_every_axis_odd_lengths(dtype, cols, monkeypatch):
-    from fastact.cuda import _axis
-    monkeypatch.setattr(_axis, "ROW_WARPS", 1)
-    monkeypatch.setattr(_axis, "COLS_MIN_ROWS", 1 if cols else 10 ** 9)
-    x = (np.random.default_rng(9).standard_normal((2, 3, 5)) * 5).astype(dtype)
-    dx = cuda.to_device(x)
-    for axis in range(3) if not cols else (0, 1):
+def test_softmax_not_the_last_axis(dtype, layout):
+    """A middle axis of odd length (7 > the block layout's limit of 6) with
+    rows before and after it, so every index of (outer, n, inner) is used;
+    the first axis too in 'cols' (inner > 1 is what that layout takes)."""
+    x = (np.random.default_rng(9).standard_normal((2, 7, 3)) * 5).astype(dtype)
+    for axis in (1, 0) if layout == "cols" else (1,):
         for name in ("softmax", "log_softmax"):
-            close(host(gpu_call(name, dx, axis=axis)), getattr(fastact, name)(x, axis=axis), dtype)
+            check_axis_function(name, x, axis, dtype, layout)
+
+
+def test_layout_at_the_real_limits():
+    from fastact.cuda import _axis
+    lim = _axis.WARP_ROW_MAX
+    assert [_axis.layout(8, n, 1) for n in (1, lim, lim + 1)] == ["warp", "warp", "block"]
+    many = _axis.COLS_MIN_ROWS
+    assert _axis.layout(1, 5, many) == "cols" and _axis.layout(1, 5, many - 1) == "warp"
+    assert _axis.layout(many, 5, 1) == "warp"           # inner == 1: never 'cols'
 
 
 @sim_only
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_softmax_long_rows_online(dtype, monkeypatch):
-    """Rows longer than the threads on them: each thread's running max grows
-    (rescaling its sum) and the states are combined across threads."""
+def test_softmax_online_at_the_warp_limit(dtype, monkeypatch):
+    """Rows at a warp limit of 160 (one warp, 5 elements a lane) and just
+    over it (one block, here of two warps to combine): each thread's running
+    max grows along the ramp (rescaling its sum), and the states are combined
+    across lanes and warps; two warps per block in the warp kernel."""
     from fastact.cuda import _axis
-    n = 150
-    ramp = np.linspace(-30, 30, n)
-    x = np.stack([ramp, ramp[::-1], np.sin(ramp) * 40]).astype(dtype)
-    x[2, 77] = -np.inf
-    for settings in ({"WARP_ROW_MAX": 10 ** 9, "ROW_WARPS": 2},
-                     {"WARP_ROW_MAX": 0, "ROW_THREADS": 64}):      # two warps to combine
-        for k, v in settings.items():
-            monkeypatch.setattr(_axis, k, v)
-        for name in ("softmax", "log_softmax"):
-            close(host(gpu_call(name, cuda.to_device(x))), getattr(fastact, name)(x), dtype)
+    for k, v in dict(WARP_ROW_MAX=160, ROW_WARPS=2, ROW_THREADS=64).items():
+        monkeypatch.setattr(_axis, k, v)
+    for n, kind in ((160, "warp"), (161, "block")):
+        ramp = np.linspace(-30, 30, n)
+        x = np.stack([ramp, np.sin(ramp) * 40]).astype(dtype)
+        x[1, n // 2] = -np.inf
+        check_axis_function("softmax", x, -1, dtype, kind)
+        close(host(gpu_call("log_softmax", cuda.to_device(x))), fastact.log_softmax(x), dtype)
 
 
 @sim_only
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-def test_softmax_out_and_dtypes():
-    x = np.random.default_rng(10).standard_normal((4, 6)).astype(np.float32)
+def test_softmax_out_and_dtypes(monkeypatch):
+    from fastact.cuda import _axis
+    monkeypatch.setattr(_axis, "ROW_WARPS", 1)          # no warp without a row
+    x = np.random.default_rng(10).standard_normal((2, 3)).astype(np.float32)
     dx = cuda.to_device(x)
-    o = cuda.to_device(np.zeros((4, 6), np.float32))
+    o = cuda.to_device(np.zeros((2, 3), np.float32))
     assert gpu_call("softmax", dx, axis=0, out=o) is o
     close(host(o), fastact.softmax(x, axis=0), np.float32)
     gpu_call("log_softmax", dx, out=dx)                       # in place
