@@ -247,8 +247,11 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--compare", metavar="NAME",
                    help="compare with a saved run (normalized by a copy and by torch, timed "
                         "in the same rounds)")
-    b.add_argument("--fail-above", type=_percent, default=0.10, metavar="PCT",
-                   help="with --compare: exit 1 if a kernel got slower by more (default 10%%)")
+    # 20%: two runs of unchanged code on this 2-CPU VM moved one kernel by
+    # +12.8% in all its rows (see _regress); a planted +30% measured +31.5%
+    b.add_argument("--fail-above", type=_percent, default=0.20, metavar="PCT",
+                   help="with --compare: exit 1 if a kernel got slower by more in all its "
+                        "rows (default 20%%)")
     b.add_argument("--store", default=".fastact-bench", metavar="DIR",
                    help="where --save and --compare keep runs (default .fastact-bench)")
     b.add_argument("--normalize", choices=list(_regress.REFS), default="both",
