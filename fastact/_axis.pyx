@@ -30,8 +30,12 @@ cdef extern from "_rows.h" nogil:
 SOFTMAX, LOG_SOFTMAX = 0, 1
 
 
-# a task's columns (n x block elements) should stay in L2 across the passes
-cdef Py_ssize_t TASK_BYTES = 1 << 17
+# A task's columns (n x block elements) are read in two or three passes.
+# Their runs along each row must be long enough to stream: softmax along axis
+# 0 of 1024x16384 float32 took 36-40 ms with 32 columns (128 B runs, the task
+# within L2) and 14-18 ms with 128 (512 B runs, the task in L3); 64 and 256
+# columns were in between (2 threads, interleaved with torch in one run).
+cdef Py_ssize_t TASK_BYTES = 1 << 19
 
 
 cdef inline Py_ssize_t _block(Py_ssize_t n, Py_ssize_t itemsize) noexcept nogil:

@@ -328,6 +328,38 @@ FA_INLINE void fa_row_backward_f(const float *g, const float *y, float *out, ptr
     }
 }
 
+/* `width` float columns of length n (as fa_cols_forward_fk): the row
+ * backward's arithmetic with the lanes across columns, so a non-last axis
+ * gets eight float lanes too instead of the generic four double ones. */
+FA_INLINE void fa_cols_backward_f(const float *g, const float *y, float *out, ptrdiff_t n,
+                                  ptrdiff_t width, ptrdiff_t stride, int negate, int mode)
+{
+    const ptrdiff_t nq = (width + 7) / 8;
+    v4d s0[FA_BLOCK / 8], s1[FA_BLOCK / 8];
+    for (ptrdiff_t q = 0; q < nq; q++) s0[q] = s1[q] = fa_splat(0.0);
+    for (ptrdiff_t j = 0; j < n; j++)
+        for (ptrdiff_t q = 0; q < nq; q++) {
+            const ptrdiff_t o = j * stride + 8 * q, k = width - 8 * q;
+            v8f gv = fa_load8(g + o, k, 0.0f);
+            if (mode == 0) gv *= fa_load8(y + o, k, 0.0f);
+            s0[q] += fa_lo4(gv);
+            s1[q] += fa_hi4(gv);
+        }
+    v8f tot[FA_BLOCK / 8];
+    for (ptrdiff_t q = 0; q < nq; q++) {
+        const v4d a = s0[q], b = s1[q];
+        tot[q] = (v8f){a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]};
+    }
+    const v8f sg = fa_splat8(negate ? -1.0f : 1.0f);
+    for (ptrdiff_t j = 0; j < n; j++)
+        for (ptrdiff_t q = 0; q < nq; q++) {
+            const ptrdiff_t o = j * stride + 8 * q, k = width - 8 * q;
+            v8f gv = fa_load8(g + o, k, 0.0f), yv = fa_load8(y + o, k, 0.0f);
+            v8f v = mode == 0 ? sg * (yv * (gv - tot[q])) : gv - fa_exp8f(yv, 0) * tot[q];
+            fa_store8(out + o, k, v);
+        }
+}
+
 /* ------------------------------------------------- per-dtype load / store */
 
 FA_INLINE v4d fa_load_f(const float *p)
@@ -462,8 +494,13 @@ FA_CLONES static void fa_backward_##S(const T *g, const T *y, T *out, ptrdiff_t 
                                       ptrdiff_t width, ptrdiff_t stride, int negate,        \
                                       int mode)                                             \
 {                                                                                           \
-    if (width == 1 && stride == 1 && sizeof(T) == 4) {    /* a float row: 8 float lanes */  \
-        fa_row_backward_f((const float *)g, (const float *)y, (float *)out, n, negate, mode); \
+    if (sizeof(T) == 4) {                       /* floats: 8 float lanes */                 \
+        if (width == 1 && stride == 1)                                                      \
+            fa_row_backward_f((const float *)g, (const float *)y, (float *)out, n, negate,  \
+                              mode);                                                        \
+        else                                                                                \
+            fa_cols_backward_f((const float *)g, (const float *)y, (float *)out, n, width,  \
+                               stride, negate, mode);                                       \
         return;                                                                             \
     }                                                                                       \
     const v4d sg = fa_splat(negate ? -1.0 : 1.0);                                           \
