@@ -596,18 +596,147 @@ def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
     return _fill(arr, rng, "kaiming_normal_", _f.normal(0.0, std))
 
 
+# A plain sum of squares in [2^-960, 2^1000] is exact to rounding: no square
+# that matters has underflowed, none has overflowed (rows are < 2^31 long).
+_SSQ_MIN, _SSQ_MAX = 2.0 ** -960, 2.0 ** 1000
+_REFLECT_ELEMENTS = 1 << 20     # elements per block of _reflectors' float64 temporary
+
+
+def _row_norms(x: np.ndarray) -> np.ndarray:
+    """The 2-norm of each row of float64 `x`, without overflow or underflow:
+    a row whose plain sum of squares leaves the safe range is summed again
+    divided by its largest magnitude."""
+    ssq = np.einsum("ij,ij->i", x, x)
+    norms = np.sqrt(ssq)
+    redo = np.flatnonzero(~((ssq >= _SSQ_MIN) & (ssq <= _SSQ_MAX)))
+    if redo.size:
+        xs = x[redo]
+        big = np.abs(xs).max(axis=1, initial=0.0)
+        big[big == 0] = 1.0
+        xs /= big[:, None]
+        norms[redo] = np.sqrt(np.einsum("ij,ij->i", xs, xs)) * big
+    return norms
+
+
+def _reflectors(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Turn row k of `w` (n, m), n <= m, in place into the k-th Householder
+    reflector as LAPACK's geqrf leaves it in column k of its matrix (here
+    w.T); returns (tau, sign of R's diagonal).
+
+    x = w[k, k:] is reflected onto beta e_1 as xLARFG does it:
+    beta = -copysign(|x|, x[0]), tau = (beta - x[0]) / beta, and
+    v = x[1:] / (x[0] - beta) goes to w[k, k + 1:]; where x[1:] is 0, H = I
+    (tau = 0, R's diagonal is x[0]).  Norms and divisors are computed in
+    float64, a block of rows at a time.  w[k, :k + 1] is left as it is
+    (_accumulate does not read it) or zeroed."""
+    n, m = w.shape
+    tau = np.empty(n, w.dtype)
+    sign = np.empty(n, w.dtype)
+    step = max(1, min(n, _REFLECT_ELEMENTS // m))
+    for k0 in range(0, n, step):
+        k1 = min(n, k0 + step)
+        alpha = np.diagonal(w[k0:k1], offset=k0).astype(np.float64)
+        tail = w[k0:k1, k0 + 1:]        # row k0 + i holds x[1:] from its column i on
+        x = tail if tail.dtype == np.float64 else tail.astype(np.float64)
+        tri = x[:, :k1 - k0]
+        tri[...] = np.triu(tri)         # before column i: above the diagonal (ignored)
+        xnorm = _row_norms(x)
+        identity = xnorm == 0
+        beta = np.where(identity, alpha, -np.copysign(np.hypot(alpha, xnorm), alpha))
+        tau[k0:k1] = np.where(identity, 0.0, (beta - alpha) / np.where(identity, 1.0, beta))
+        # |alpha - beta| = |alpha| + |beta| >= |x[j]|: no cancellation, and v
+        # (in [-1, 1]) neither overflows nor loses accuracy
+        x /= np.where(identity, 1.0, alpha - beta)[:, None]
+        if x is not tail:
+            tail[...] = x
+        # torch multiplies Q by sign(diag(R)), which zeroes a column where the
+        # diagonal is exactly 0 (probability 0); +1 there keeps Q orthogonal
+        sign[k0:k1] = np.where(beta < 0, -1.0, 1.0)
+    return tau, sign
+
+
+def _wy_factor(v1t: np.ndarray, v2t: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """T of the compact WY form H_0 ... H_{b-1} = I - V T V^T (upper
+    triangular) of the b reflectors whose V^T is [v1t v2t], v1t unit upper
+    triangular: T^-1 = (V^T V above the diagonal) + diag(1 / tau), the UT
+    transform (Joffrain et al. 2006, "Accumulating Householder
+    transformations, revisited").  A reflector with tau = 0 (H = I) gets a
+    zero row and column, as LAPACK's xLARFT gives it."""
+    s = v2t @ v2t.T
+    s += v1t @ v1t.T
+    tinv = np.triu(s, 1)
+    ident = np.flatnonzero(tau == 0)
+    tinv[ident] = 0
+    tinv[:, ident] = 0
+    tinv[np.diag_indices(len(tau))] = 1 / np.where(tau == 0, 1, tau)
+    t = np.linalg.inv(tinv)         # LU of a triangular matrix: no pivoting, T upper triangular
+    t[ident, ident] = 0
+    return t
+
+
+_WY_BLOCK = 256         # reflectors applied at once: matrix products of inner size 256
+_WY_PANEL = 1 << 22     # elements of the temporary of one rank-256 update
+
+
+def _accumulate(w: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """Q^T (n, m) of Q = H_0 ... H_{n-1} [I; 0], the reflectors as _reflectors
+    leaves them in `w` (n, m), written over w; returns w.
+
+    Blocks of _WY_BLOCK reflectors, the last first, each applied as
+    I - V T V^T to the rows of Q^T formed so far, then forming its own rows.
+    LAPACK's xORGQR does the same 2 n^2 (m - n/3) flops with blocks of 32
+    and vector code within a block; here all but T's are products of
+    matrices of inner size 256, which run near the BLAS's GEMM speed.  Row
+    k of w is read as v_k before Q's column k overwrites it; what lies left
+    of its diagonal is written before it is read."""
+    n, m = w.shape
+    for k0 in reversed(range(0, n, _WY_BLOCK)):
+        k1 = min(n, k0 + _WY_BLOCK)
+        v1t = np.triu(w[k0:k1, k0:k1], 1)
+        np.fill_diagonal(v1t, 1)
+        v2t = w[k0:k1, k1:]
+        t = _wy_factor(v1t, v2t, tau[k0:k1])
+        if k1 < n:
+            # rows k1.. of Q^T are 0 in columns k0..k1-1: V^T's first block
+            # meets zeros; those columns become -(Q^T V) T^T V1^T
+            x2 = w[k1:, k1:]
+            y = (x2 @ v2t.T) @ t.T
+            w[k1:, k0:k1] = -y @ v1t
+            rows = max(1, _WY_PANEL // (m - k1))
+            for r in range(0, n - k1, rows):
+                x2[r:r + rows] -= y[r:r + rows] @ v2t
+        # the block's own rows: [I 0] (I - V T^T V^T) = [I - Z V1^T, -Z V2^T]
+        # negated by negating the small factor: NumPy 2.4.6's in-place
+        # np.negative(a, out=a) writes wrong values at some strides (float32
+        # every 4th element)
+        z = v1t.T @ t.T
+        w[k0:k1, k1:] = -z @ v2t        # the product is formed before v2t is overwritten
+        w[k0:k1, k0:k1] = np.eye(k1 - k0, dtype=w.dtype) - z @ v1t
+    return w
+
+
 @_doc
 def orthogonal_(tensor: Tensor, gain: float = 1, *, dtype: DTypeLike | None = None,
                 rng=None) -> np.ndarray:
     """Fill with a (semi-)orthogonal matrix times ``gain``, as torch.
 
     The tensor is viewed as a (rows, cols) matrix, rows = size(0) and the
-    trailing dimensions flattened.  The standard normal matrix
-    ``normal_((rows, cols), rng=rng)`` would return (transposed when
-    rows < cols) is factored as QR, and Q with its columns' signs set so that
-    R has a positive diagonal (torch's correction) fills the tensor: rows are
-    orthonormal when rows <= cols, columns otherwise.  The QR runs in float64
-    (NumPy's LAPACK), so float32 results are orthonormal to float32 rounding.
+    trailing dimensions flattened; its rows are orthonormal when
+    rows <= cols, its columns otherwise.  The matrix has torch's
+    distribution: the Haar measure on the orthogonal group when square,
+    the uniform distribution on orthonormal frames otherwise.
+
+    torch factors a standard normal matrix as QR and sets the signs of Q's
+    columns so that R has a positive diagonal.  The Householder reflectors
+    LAPACK's geqrf builds for a normal matrix are, by the rotational
+    invariance of the normal distribution, distributed as reflectors built
+    from independent normal vectors of lengths m, m - 1, ... (Stewart 1980;
+    Mezzadri 2007), m = max(rows, cols).  So the reflectors are built
+    directly from the draws of a normal matrix (as many as ``normal_``
+    makes for the array, in its type; float16 in float32), which skips the
+    factorization, and Q is formed from them 256 reflectors at a time in
+    matrix products (compact WY form), orthonormal to the array type's
+    rounding.
 
     Parameters
     ----------
@@ -641,15 +770,19 @@ def orthogonal_(tensor: Tensor, gain: float = 1, *, dtype: DTypeLike | None = No
     rows = arr.shape[0]
     cols = arr.size // rows
     cdt = _f.compute_dtype(arr.dtype)
-    m = _f.fill(np.empty((rows, cols), cdt), gen, _f.normal(0.0, 1.0))
-    if rows < cols:
-        m = m.T
-    q, r = np.linalg.qr(m)
-    # torch multiplies by sign(diag(r)), which zeroes a column where the
-    # diagonal is exactly 0 (probability 0); +1 there keeps Q orthogonal
-    q *= np.where(np.diagonal(r) < 0, -1, 1).astype(q.dtype)
-    if rows < cols:
-        q = q.T
-    q *= q.dtype.type(g)
-    np.copyto(arr, q.reshape(arr.shape), casting="unsafe")
+    wide = rows <= cols
+    # w (n, m), n <= m, holds the reflectors and then Q^T; when wide, Q^T
+    # has the array's shape, and is formed in the array's own memory
+    shape = (rows, cols) if wide else (cols, rows)
+    inplace = wide and arr.flags.c_contiguous and arr.dtype == cdt
+    w = arr.reshape(shape) if inplace else np.empty(shape, cdt)
+    _f.fill(w, gen, _f.normal(0.0, 1.0))
+    tau, sign = _reflectors(w)
+    qt = _accumulate(w, tau)
+    scale = sign * cdt.type(g)          # per column of Q
+    q, scale = (qt, scale[:, None]) if wide else (qt.T, scale)
+    if arr.flags.c_contiguous:
+        np.multiply(q, scale, out=arr.reshape(rows, cols), casting="unsafe")
+    else:
+        np.copyto(arr, (q * scale).reshape(arr.shape), casting="unsafe")
     return arr

@@ -279,7 +279,7 @@ def test_trunc_normal_float16_bounds():
 # --------------------------------------------------------------------------
 # 3. orthogonal_
 
-ORTHO_SHAPES = [(64, 32), (32, 64), (16, 8, 5), (128, 64, 3, 3), (7, 7), (1, 5), (5, 1)]
+ORTHO_SHAPES = [(64, 32), (32, 64), (16, 8, 5), (128, 64, 3, 3), (7, 7), (1, 5), (5, 1), (1, 1)]
 
 
 @pytest.mark.parametrize("shape", ORTHO_SHAPES, ids=str)
@@ -296,18 +296,176 @@ def test_orthogonal(shape, dtype):
                                atol=1e-4 if dtype == np.float16 else 0)
 
 
-@pytest.mark.parametrize("shape", [(6, 4), (4, 6)], ids=str)
-def test_orthogonal_is_torchs_q(shape):
-    """torch's Q: the QR factor of the normal matrix normal_((rows, cols))
-    draws, with R's diagonal made positive -- so Q^T M is upper triangular
-    with a positive diagonal (for rows < cols, of the transposes)."""
-    q = init.orthogonal_(shape, dtype=np.float64, rng=9)
-    m = init.normal_(shape, dtype=np.float64, rng=9)
-    if shape[0] < shape[1]:
-        q, m = q.T, m.T
-    r = q.T @ m
-    np.testing.assert_allclose(np.tril(r, -1), 0, atol=1e-12)
-    assert (np.diag(r) > 0).all()
+def householder_q(w: np.ndarray) -> np.ndarray:
+    """The reference: Q (m, n) = H_0 ... H_{n-1} [I; 0] diag(s), H_k the
+    reflection (I - 2 u u^T / u^T u, u = x - beta e_1) taking x = w[k, k:] to
+    beta e_1, beta = -sign(x[0]) |x|, s_k = sign(beta); in float64, one
+    reflection at a time."""
+    n, m = w.shape
+    q = np.eye(m, n)
+    for k in reversed(range(n)):
+        x = w[k, k:].astype(np.float64)
+        beta = -math.copysign(np.linalg.norm(x), x[0])
+        u = x.copy()
+        u[0] -= beta
+        if u @ u:
+            q[k:] -= np.outer(u, 2 * (u @ q[k:]) / (u @ u))
+        if beta < 0:
+            q[:, k] *= -1
+    return q
+
+
+@pytest.mark.parametrize("shape", [(6, 4), (4, 6), (5, 5), (3, 2, 2), (1, 3), (3, 1)], ids=str)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_orthogonal_is_the_reflectors_product(shape, dtype):
+    """Q is built from the draws normal_ makes for a (n, m) matrix (m the
+    larger side; row k's entries from column k on define the k-th reflector):
+    the product of those reflections, column k times the sign of R's k-th
+    diagonal entry; transposed when rows <= cols."""
+    rows, cols = shape[0], math.prod(shape[1:])
+    w = init.normal_((rows, cols) if rows <= cols else (cols, rows), dtype=dtype, rng=9)
+    want = householder_q(w)
+    want = want.T if rows <= cols else want
+    got = init.orthogonal_(shape, dtype=dtype, rng=9).reshape(rows, cols)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 if dtype == np.float32 else 1e-14)
+
+
+@pytest.mark.parametrize("m,n", [(7, 7), (9, 4), (1, 1), (2, 1), (300, 260)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_reflectors_are_lapacks(m, n, dtype):
+    """init._reflectors on the vectors geqrf reflected gives geqrf's v, tau
+    and sign(R_kk).  The vectors come back from geqrf's output: x_k =
+    H_k (R_kk e_1) = R_kk (e_1 - tau_k v_k)."""
+    lapack = pytest.importorskip("scipy.linalg.lapack", reason="LAPACK's geqrf is the reference "
+                                 "(pip install '.[test]')")
+    geqrf = lapack.sgeqrf if dtype == np.float32 else lapack.dgeqrf
+    a = np.asfortranarray(np.random.default_rng(m * n).standard_normal((m, n)).astype(dtype))
+    qr, tau, _, info = geqrf(a)
+    assert info == 0
+    w = np.zeros((n, m), np.float64)
+    for k in range(n):
+        v = np.concatenate([[1.0], qr[k + 1:, k]])
+        w[k, k:] = qr[k, k] * (np.eye(m - k)[0] - tau[k] * v)
+    w = w.astype(dtype)
+    got_tau, got_sign = init._reflectors(w)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got_tau, tau, rtol=tol, atol=tol)
+    np.testing.assert_array_equal(got_sign, np.where(np.diag(qr) < 0, -1, 1))
+    for k in range(n):          # v below the diagonal of w.T, as in qr
+        np.testing.assert_allclose(w[k, k + 1:], qr[k + 1:, k], rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("m,n", [(600, 530), (300, 300), (520, 257), (9, 9), (5, 1), (1, 1)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("blocks", ["default", "small"])
+def test_accumulate_is_lapacks_orgqr(monkeypatch, m, n, dtype, blocks):
+    """init._accumulate (blocked compact WY) forms LAPACK's orgqr Q from the
+    same reflectors, identity ones (tau = 0) included; "small" blocks and
+    panels run every boundary case on small matrices."""
+    lapack = pytest.importorskip("scipy.linalg.lapack", reason="LAPACK's orgqr is the reference "
+                                 "(pip install '.[test]')")
+    if blocks == "small":
+        monkeypatch.setattr(init, "_WY_BLOCK", 4)
+        monkeypatch.setattr(init, "_WY_PANEL", 30)
+    w = np.random.default_rng(m + n).standard_normal((n, m)).astype(dtype)
+    w[n // 3] = 0           # x[1:] = 0 in a middle row: H = I there
+    tau, _ = init._reflectors(w)
+    assert tau[n // 3] == 0 and (n < m or tau[-1] == 0)
+    orgqr = lapack.sorgqr if dtype == np.float32 else lapack.dorgqr
+    want, _, info = orgqr(np.asfortranarray(w.T), tau)
+    assert info == 0
+    got = init._accumulate(w.copy(), tau)
+    tol = 2e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(got, want.T, rtol=0, atol=tol)
+    gram = got.astype(np.float64) @ got.T.astype(np.float64)
+    assert np.abs(gram - np.eye(n)).max() < tol
+
+
+def test_reflectors_of_extreme_vectors():
+    """x[1:] = 0: H = I (tau 0); vectors near the ends of float64's range
+    and subnormal ones: beta = -copysign(|x|, x[0]) exactly scaled."""
+    w = np.array([[3e200, 4e200, 0.0], [0.0, -2.0, 0.0], [0.0, 0.0, 5.0]])
+    tau, sign = init._reflectors(w)
+    np.testing.assert_allclose(tau, [1.6, 0.0, 0.0], rtol=1e-15)
+    np.testing.assert_array_equal(sign, [-1, -1, 1])
+    np.testing.assert_allclose(w[0, 1:], [0.5, 0.0], rtol=1e-15)
+    for scale in (1e-300, 5e-320, 1e300):
+        x = scale * np.array([[-3.0, 4.0, 12.0]])
+        tau, sign = init._reflectors(x)
+        tol = 1e-13 if scale > 1e-310 else 1e-3     # subnormal: 14 significant bits
+        np.testing.assert_allclose(tau, [16 / 13], rtol=tol)
+        np.testing.assert_allclose(x[0, 1:], [-4 / 16, -12 / 16], rtol=tol)
+        assert sign[0] == 1
+
+
+@pytest.mark.parametrize("shape", [(30, 40), (40, 40), (8, 4, 3, 3)], ids=str)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_orthogonal_wide_in_place(shape, dtype):
+    """rows <= cols forms Q in the array's own memory when it can: the same
+    values in every layout as in a fresh array."""
+    fresh = init.orthogonal_(shape, dtype=dtype, rng=3)
+    layouts = _layouts(shape, dtype) if len(shape) == 2 else {
+        "C": (np.full(shape, -7, dtype), None), "F": (np.asfortranarray(np.full(shape, -7, dtype)), None)}
+    for layout, (arr, base) in layouts.items():
+        before = None if base is None else base.copy()
+        assert init.orthogonal_(arr, rng=3) is arr
+        np.testing.assert_array_equal(arr, fresh, err_msg=layout)
+        if base is not None:        # nothing outside the view was written
+            mask = np.ones(base.shape, bool)
+            mask[::2, ::-3] = False
+            np.testing.assert_array_equal(base[mask], before[mask])
+
+
+def _orthogonal_draws(shape: tuple, count: int, seed: int) -> np.ndarray:
+    gen = np.random.default_rng(seed)
+    return np.array([init.orthogonal_(shape, dtype=np.float64, rng=gen) for _ in range(count)])
+
+
+@needs_scipy
+@pytest.mark.parametrize("shape", [(3, 3), (5, 2), (2, 5), (4, 4)], ids=str)
+def test_orthogonal_entries_are_haar(shape):
+    """Each column of a Haar (Stiefel-uniform) Q is uniform on the unit
+    sphere of R^m (each row, when wide), so (Q_ij + 1)/2 ~ Beta((m-1)/2,
+    (m-1)/2): checked for the first and the last entry (the first and the
+    last reflector), signs included (LAPACK's Q without torch's sign
+    correction has Q_00 <= 0).  And E[Q_ij Q_kl] = delta_ik delta_jl / m
+    over all entries (Weingarten), for the square ones."""
+    q = _orthogonal_draws(shape, 2000, 12)
+    m = max(shape)
+    beta = stats.beta((m - 1) / 2, (m - 1) / 2)
+    for entry in (q[:, 0, 0], q[:, -1, -1]):
+        assert ks_pvalue((entry + 1) / 2, beta) > P_MIN
+    if shape[0] == shape[1]:
+        v = q.reshape(len(q), -1)
+        second = v.T @ v / len(v)
+        se = math.sqrt(3 / (m * (m + 2)) / len(v))     # sd of Q_ij Q_kl <= sqrt(E[Q_ij^4])
+        assert np.abs(second - np.eye(m * m) / m).max() < 6 * se
+        assert np.abs(v.mean(axis=0)).max() < 6 / math.sqrt(m * len(v))
+
+
+@needs_scipy
+@pytest.mark.parametrize("n", [2, 3, 4])
+def test_orthogonal_determinant_is_plus_or_minus_one_evenly(n):
+    """Haar on O(n), not SO(n): det = +1 and -1 with probability 1/2 each
+    (LAPACK's Q alone would have det (-1)^(n-1) every time)."""
+    q = _orthogonal_draws((n, n), 1000, n)
+    det = np.linalg.det(q)
+    np.testing.assert_allclose(np.abs(det), 1, atol=1e-12)
+    assert stats.binomtest(int((det > 0).sum()), len(det)).pvalue > P_MIN
+
+
+@needs_scipy
+def test_orthogonal_trace_is_haar(torch):
+    """tr Q of 3 x 3 draws: E[tr Q] = 0 and E[tr^2 Q] = 1 on O(n), and the
+    same distribution as torch's orthogonal_ (two-sample KS)."""
+    n, draws = 3, 2000
+    tr = np.trace(_orthogonal_draws((n, n), draws, 5), axis1=1, axis2=2)
+    assert abs(tr.mean()) < 5 * tr.std() / math.sqrt(draws)
+    assert abs((tr ** 2).mean() - 1) < 5 * (tr ** 2).std() / math.sqrt(draws)
+    g = torch.Generator().manual_seed(0)
+    theirs = [torch.trace(torch.nn.init.orthogonal_(torch.empty(n, n, dtype=torch.float64),
+                                                    generator=g)).item() for _ in range(draws)]
+    assert stats.ks_2samp(tr, theirs).pvalue > P_MIN
 
 
 @needs_scipy
