@@ -20,7 +20,8 @@ CASES = {"uniform_": {}, "normal_": {}, "trunc_normal_": {}, "constant_": {"val"
          "zeros_": {}, "ones_": {}, "xavier_uniform_": {}, "xavier_normal_": {},
          "kaiming_uniform_": {}, "kaiming_normal_": {}, "orthogonal_": {}}
 DETERMINISTIC = ("constant_", "zeros_", "ones_")
-# seconds per call, not milliseconds: a few rounds say enough
+# about a second per call (fastact's orthogonal_, torch's trunc_normal_):
+# a few rounds say enough
 SLOW = {"orthogonal_": 3, "trunc_normal_": 5}
 
 
