@@ -204,14 +204,17 @@ def _percent(text: str) -> float:
 # alone ran as fast with passive waiting as without.  So benchmarks run with
 # OMP_WAIT_POLICY=PASSIVE unless the caller set a policy.  libgomp reads it
 # once, when it is loaded, and importing fastact has already loaded it: hence
-# the re-exec, before anything is timed.
+# the re-exec, before anything is timed.  It repeats the interpreter's own
+# command line (sys.orig_argv), so the new process imports fastact from where
+# this one did (`python -m` would put the working directory first on the
+# path, and in a source checkout that is the unbuilt package).
 _WAIT = "OMP_WAIT_POLICY"
 
 
 def main(argv: list[str] | None = None) -> int:
     if argv is None and sys.argv[1:2] == ["bench"] and _WAIT not in os.environ:
         os.environ[_WAIT] = "PASSIVE"
-        os.execv(sys.executable, [sys.executable, "-m", "fastact.cli", *sys.argv[1:]])
+        os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["apply"]:
         from .apply import main as apply_main   # its own parser: fastact apply --help
@@ -291,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
                        "ratio = baseline time / fastact time (>1: fastact faster); GB/s = bytes "
                        f"read + written / time; axis functions over rows of {ROW}; "
                        f"{platform.machine()}, {os.cpu_count()} CPUs, numpy {np.__version__}"
-                       f"{_torch_version()}")
+                       f"{_torch_version()}, {_WAIT}={os.environ.get(_WAIT, 'unset')}")
             print("fastact bench:", caption)
             print(f"{'':8}{HEADER}")
 

@@ -1,5 +1,8 @@
 """`fastact bench`: output files, saved runs and the regression gate."""
 import json
+import os
+import shutil
+import subprocess
 import time
 
 import numpy as np
@@ -118,6 +121,23 @@ def test_best_of_keeps_each_figure_at_its_lowest():
     b["fastact"] = 0.5
     m = _regress.best_of(a, b)
     assert (m["per_copy"], m["per_torch"], m["fastact"]) == (1.0, 1.0, 0.5)
+
+
+def test_command_line_sets_passive_waits(tmp_path):
+    # The `fastact` script re-executes itself with OMP_WAIT_POLICY=PASSIVE.
+    # It must import the same fastact again: a decoy package in the working
+    # directory (a source checkout without built extensions) must not win.
+    script = shutil.which("fastact")
+    if script is None:
+        pytest.skip("the fastact console script is not installed (pip install -e .)")
+    (tmp_path / "fastact").mkdir()
+    (tmp_path / "fastact" / "__init__.py").write_text("raise ImportError('decoy imported')\n")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    r = subprocess.run([script, "bench", "--functions", "relu", "--sizes", "1K", "--min-time",
+                        "0.001", "--no-gpu"], cwd=tmp_path, env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "OMP_WAIT_POLICY=PASSIVE" in r.stdout
 
 
 def test_bad_arguments(tmp_path, capsys):
