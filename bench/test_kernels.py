@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import fastact
-from fastact._baselines import CASES, placed, placed_like, torch_backward_call, torch_forward_call
+from fastact._baselines import (CASES, placed, placed_empty, placed_like, torch_backward_call,
+                               torch_forward_call)
 
 from conftest import data
 
@@ -23,14 +24,9 @@ def _arrays(case, size, dtype):
     return x, g
 
 
-def _out(like):
-    """The result array of either library, at the same page offset."""
-    dtype = like.dtype if isinstance(like, np.ndarray) else like.numpy().dtype   # a tensor
-    return placed(tuple(like.shape), dtype, 2)
-
-
-def _torch_empty(torch):
-    return lambda t: torch.from_numpy(_out(t))
+def _out(like: np.ndarray) -> np.ndarray:
+    """fastact's result array, at the page offset of torch's (placed_empty)."""
+    return placed(like.shape, like.dtype, 2)
 
 
 def _skip_missing(fn, lib, case):
@@ -58,7 +54,7 @@ def test_forward(benchmark, case, library, size, dtype, request):
     else:
         torch = request.getfixturevalue("torch")
         _skip_missing(case.torch_forward, "torch", case)
-        _run(benchmark, torch_forward_call(case, torch, torch.from_numpy(x), _torch_empty(torch)))
+        _run(benchmark, torch_forward_call(case, torch, torch.from_numpy(x), placed_empty(torch, 2)))
 
 
 @pytest.mark.parametrize("library", LIBRARIES)
@@ -82,6 +78,6 @@ def test_backward(benchmark, case, library, size, dtype, request):
         torch = request.getfixturevalue("torch")
         _skip_missing(case.torch_forward, "torch", case)
         call, kind = torch_backward_call(case, torch, torch.from_numpy(g), torch.from_numpy(x),
-                                         _torch_empty(torch))
+                                         placed_empty(torch, 2))
         benchmark.extra_info["torch baseline"] = kind
         _run(benchmark, call)

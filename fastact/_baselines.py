@@ -170,6 +170,16 @@ def placed_like(a: np.ndarray, slot: int) -> np.ndarray:
     return out
 
 
+def placed_empty(torch, slot: int) -> Callable:
+    """empty(like) for torch_forward_call / torch_backward_call: torch's
+    result in a placed array (the slot of fastact's `out`, so that both
+    libraries write at the same page offset)."""
+    def empty(like):
+        dtype = torch.empty(0, dtype=like.dtype).numpy().dtype
+        return torch.from_numpy(placed(tuple(like.shape), dtype, slot))
+    return empty
+
+
 def torch_forward_call(case: "BenchCase", torch, x, empty=None) -> Callable[[], object]:
     """A zero-argument call of torch's forward for `case` on tensor x, into a
     preallocated output (made by `empty(like)`, default torch.empty_like)
@@ -183,15 +193,16 @@ def torch_forward_call(case: "BenchCase", torch, x, empty=None) -> Callable[[], 
 
 def torch_backward_call(case: "BenchCase", torch, g, x, empty=None
                         ) -> tuple[Callable[[], object], str]:
-    """A zero-argument call of torch's backward for `case` on tensors g, x
-    (into a preallocated gradient from `empty`, as torch_forward_call), and
-    what it measures: the aten op alone (into a preallocated gradient), or
-    autograd's forward + backward."""
+    """A zero-argument call of torch's backward for `case` on tensors g, x,
+    and what it measures: the aten op alone (into a preallocated gradient
+    made by `empty`, as in torch_forward_call), or autograd's forward +
+    backward."""
+    empty = empty or torch.empty_like
     F, a = _Preallocated(torch, None), torch.ops.aten
     with torch.no_grad():
         saved = TORCH_SAVED.get(case.id, lambda a, t: case.torch_forward(F, t))(a, x)
     if case.torch_backward is not None:
-        pa = _Preallocated(torch, (empty or torch.empty_like)(x))
+        pa = _Preallocated(torch, empty(x))
         return (lambda: case.torch_backward(pa, g, x, saved)), "aten backward op"
     t = x.detach().clone().requires_grad_(True)
 

@@ -58,7 +58,7 @@ def best_of(a: dict, b: dict) -> dict:
     """Two timings of one row (--repeat) as one: the faster repetition's
     times, and each normalized figure at its lower value."""
     row = dict(a if a["fastact"] <= b["fastact"] else b)
-    for name in ("copy", "torch"):
+    for name in REFS["both"]:
         k = f"per_{name}"
         if k in a and k in b:
             row[k] = min(a[k], b[k])

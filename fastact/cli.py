@@ -12,7 +12,8 @@ import time
 
 import numpy as np
 
-from ._baselines import CASES, placed, placed_like, torch_backward_call, torch_forward_call
+from ._baselines import (CASES, placed, placed_empty, placed_like, torch_backward_call,
+                         torch_forward_call)
 
 ROW = 1024          # axis functions run over rows of this length
 SIZES = {"1K": 1 << 10, "64K": 1 << 16, "1M": 1 << 20, "16M": 1 << 24}
@@ -102,9 +103,7 @@ def _bench_one(fastact, torch, name: str, sname: str, x, min_time: float = 0.02,
     y = placed_like(f(x, **case.kwargs), 1)
     out = placed(y.shape, y.dtype, 2)                # glu and maxout shorten the axis
     xc = placed(x.shape, x.dtype, 3)
-    if torch is not None:
-        def empty(t):
-            return torch.from_numpy(placed(tuple(t.shape), x.dtype, 2))  # as `out`
+    empty = placed_empty(torch, 2) if torch is not None else None
     fns = {"fastact": lambda: f(x, **case.kwargs, out=out), "copy": lambda: np.copyto(xc, x)}
     if not backward:
         if case.numpy_forward is not None:
