@@ -54,7 +54,8 @@ def test_forward(benchmark, case, library, size, dtype, request):
     else:
         torch = request.getfixturevalue("torch")
         _skip_missing(case.torch_forward, "torch", case)
-        _run(benchmark, torch_forward_call(case, torch, torch.from_numpy(x), placed_empty(torch, 2)))
+        call = torch_forward_call(case, torch, torch.from_numpy(x), placed_empty(torch, 2))
+        _run(benchmark, call)
 
 
 @pytest.mark.parametrize("library", LIBRARIES)
