@@ -12,20 +12,21 @@ cut the work into tasks -- one per (outer index, block of columns)
 elements stay in L2 through the three passes.
 """
 cimport numpy as cnp
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange
 
 cnp.import_array()
 
 cdef extern from "_rows.h" nogil:
     const int FA_BLOCK
+    void fa_stream_fence()
     void fa_forward_f(const float* x, float* y, Py_ssize_t n, Py_ssize_t width,
                       Py_ssize_t stride, int negate, int mode)
     void fa_forward_d(const double* x, double* y, Py_ssize_t n, Py_ssize_t width,
                       Py_ssize_t stride, int negate, int mode)
     void fa_backward_f(const float* g, const float* y, float* out, Py_ssize_t n,
-                       Py_ssize_t width, Py_ssize_t stride, int negate, int mode)
+                       Py_ssize_t width, Py_ssize_t stride, int negate, int mode, int stream)
     void fa_backward_d(const double* g, const double* y, double* out, Py_ssize_t n,
-                       Py_ssize_t width, Py_ssize_t stride, int negate, int mode)
+                       Py_ssize_t width, Py_ssize_t stride, int negate, int mode, int stream)
 
 SOFTMAX, LOG_SOFTMAX = 0, 1
 
@@ -52,15 +53,17 @@ def tasks(Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner, Py_ssize_t itemsize)
 
 
 cdef void _task(int kind, char* a, char* b, char* c, Py_ssize_t n, Py_ssize_t w,
-                Py_ssize_t inner, int negate, int mode) noexcept nogil:
+                Py_ssize_t inner, int negate, int mode, int stream) noexcept nogil:
     if kind == 0:
         fa_forward_f(<const float*>a, <float*>c, n, w, inner, negate, mode)
     elif kind == 1:
         fa_forward_d(<const double*>a, <double*>c, n, w, inner, negate, mode)
     elif kind == 2:
-        fa_backward_f(<const float*>a, <const float*>b, <float*>c, n, w, inner, negate, mode)
+        fa_backward_f(<const float*>a, <const float*>b, <float*>c, n, w, inner, negate, mode,
+                      stream)
     else:
-        fa_backward_d(<const double*>a, <const double*>b, <double*>c, n, w, inner, negate, mode)
+        fa_backward_d(<const double*>a, <const double*>b, <double*>c, n, w, inner, negate, mode,
+                      stream)
 
 
 cdef int _kind(cnp.ndarray out, arrays) except -1:
@@ -82,7 +85,7 @@ cdef int _kind(cnp.ndarray out, arrays) except -1:
 
 
 cdef _run(int kind, cnp.ndarray a, cnp.ndarray b, cnp.ndarray out, bint negate, int mode,
-          int nthreads):
+          int nthreads, bint stream):
     cdef Py_ssize_t outer = out.shape[0], n = out.shape[1], inner = out.shape[2]
     if outer == 0 or n == 0 or inner == 0:
         return
@@ -91,18 +94,26 @@ cdef _run(int kind, cnp.ndarray a, cnp.ndarray b, cnp.ndarray out, bint negate, 
     cdef char* pb = <char*>cnp.PyArray_DATA(b)
     cdef char* pc = <char*>cnp.PyArray_DATA(out)
     cdef Py_ssize_t blk = _block(n, size), nb = (inner + blk - 1) // blk, k, off, t0
-    for k in prange(outer * nb, nogil=True, schedule="static", num_threads=nthreads):
-        t0 = (k % nb) * blk
-        off = ((k // nb) * n * inner + t0) * size
-        _task(kind, pa + off, pb + off, pc + off, n, min(blk, inner - t0), inner, negate, mode)
+    with nogil, parallel(num_threads=nthreads):
+        for k in prange(outer * nb, schedule="static"):
+            t0 = (k % nb) * blk
+            off = ((k // nb) * n * inner + t0) * size
+            _task(kind, pa + off, pb + off, pc + off, n, min(blk, inner - t0), inner, negate,
+                  mode, stream)
+        if stream:
+            # once per thread: its streaming stores are visible before the
+            # results are handed back
+            fa_stream_fence()
 
 
 def forward(cnp.ndarray x, cnp.ndarray out, bint negate, int mode, int nthreads):
     """out = softmax (mode 0) or log_softmax (mode 1) of x along axis 1; may alias."""
-    _run(_kind(out, [x]), x, x, out, negate, mode, nthreads)
+    _run(_kind(out, [x]), x, x, out, negate, mode, nthreads, False)
 
 
 def backward(cnp.ndarray g, cnp.ndarray y, cnp.ndarray out, bint negate, int mode,
-             int nthreads):
-    """out = y*(g - sum(g*y)) (mode 0, negated for softmin) or g - exp(y)*sum(g) (mode 1)."""
-    _run(2 + _kind(out, [g, y]), g, y, out, negate, mode, nthreads)
+             int nthreads, bint stream=False):
+    """out = y*(g - sum(g*y)) (mode 0, negated for softmin) or g - exp(y)*sum(g) (mode 1).
+    `stream`: write float32 rows along the last axis with streaming stores
+    (for outputs that will not stay in cache)."""
+    _run(2 + _kind(out, [g, y]), g, y, out, negate, mode, nthreads, stream)

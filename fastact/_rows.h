@@ -31,6 +31,14 @@
 #include <stddef.h>
 
 #include "_exp.h"
+#include "_stream.h"
+
+/* Backward rows up to this long can have their output streamed (`stream`:
+ * the whole output is too large for the cache, see _stream.h): the last pass
+ * writes a stack buffer in L1 and fa_stream_out moves it out.  (The forward
+ * rows do not: their exp pass is compute-bound, and streaming measured
+ * slower there.) */
+#define FA_STREAM_ROW 4096
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 12 \
     && !defined(FASTACT_NO_CLONES)
@@ -146,13 +154,15 @@ FA_INLINE void fa_store8(float *p, ptrdiff_t k, v8f v)
     for (ptrdiff_t i = 0; i < k; i++) p[i] = b[i];
 }
 /* the low and high four lanes of v, as doubles */
+/* (written lane by lane: gcc 12 turns __builtin_convertvector of a shuffled
+ * half into two 2-lane converts and an insert, this into one vcvtps2pd) */
 FA_INLINE v4d fa_lo4(v8f v)
 {
-    return __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3), v4d);
+    return (v4d){v[0], v[1], v[2], v[3]};
 }
 FA_INLINE v4d fa_hi4(v8f v)
 {
-    return __builtin_convertvector(__builtin_shufflevector(v, v, 4, 5, 6, 7), v4d);
+    return (v4d){v[4], v[5], v[6], v[7]};
 }
 
 /* e^(v - m) for a float vector v and its (row or column) max m.  v - m is
@@ -182,6 +192,7 @@ FA_INLINE void fa_row_forward_fk(const float *x, float *y, ptrdiff_t n, int nega
 {
     const v8f sg = fa_splat8(negate ? -1.0f : 1.0f);
     const float pad = negate ? INFINITY : -INFINITY;     /* sg * pad = -inf: adds 0 */
+    float *w = y;
     v8f m8 = fa_splat8(-INFINITY);
     for (ptrdiff_t j = 0; j < n; j += 8) {
         v8f a = sg * fa_load8(x + j, n - j, pad);
@@ -194,10 +205,21 @@ FA_INLINE void fa_row_forward_fk(const float *x, float *y, ptrdiff_t n, int nega
     /* the exp pass is compute-bound: fetch the next row (rows are
      * consecutive in every call that takes this path) meanwhile */
 #define FA_ROW_PASS(FAST)                                                   \
-    for (ptrdiff_t j = 0; j < n; j += 8) {                                  \
-        if ((j & 15) == 0) __builtin_prefetch(x + n + j, 0, 3);             \
+    ptrdiff_t j = 0;                                                        \
+    for (; j + 16 <= n; j += 16) {                                          \
+        __builtin_prefetch(x + n + j, 0, 3);                                \
+        v8f e = fa_diff_exp8f(sg * fa_load8(x + j, 8, pad), m, FAST);      \
+        v8f f = fa_diff_exp8f(sg * fa_load8(x + j + 8, 8, pad), m, FAST);  \
+        if (mode == 0) { fa_store8(w + j, 8, e); fa_store8(w + j + 8, 8, f); } \
+        /* pairs summed in float first (one rounding, relative to the  \
+         * pair): half the conversions to double */                    \
+        e += f;                                                             \
+        s0 += fa_lo4(e);                                                    \
+        s1 += fa_hi4(e);                                                    \
+    }                                                                       \
+    for (; j < n; j += 8) {                                                 \
         v8f e = fa_diff_exp8f(sg * fa_load8(x + j, n - j, pad), m, FAST);  \
-        if (mode == 0) fa_store8(y + j, n - j, e);                          \
+        if (mode == 0) fa_store8(w + j, n - j, e);                          \
         s0 += fa_lo4(e);                                                    \
         s1 += fa_hi4(e);                                                    \
     }
@@ -206,12 +228,12 @@ FA_INLINE void fa_row_forward_fk(const float *x, float *y, ptrdiff_t n, int nega
     double s = fa_hsum(s0 + s1);
     if (mode == 0) {
         const float inv = (float)(1.0 / s);
-        for (ptrdiff_t j = 0; j < n; j++) y[j] *= inv;
+        for (ptrdiff_t j = 0; j < n; j++) w[j] *= inv;
     } else {
         /* (x - max) - log(sum): x - max in double is exact for floats */
         const double lse = log(s), md = mx;
         for (ptrdiff_t j = 0; j < n; j++)
-            y[j] = (float)(((double)(negate ? -x[j] : x[j]) - md) - lse);
+            w[j] = (float)(((double)(negate ? -x[j] : x[j]) - md) - lse);
     }
 }
 
@@ -299,33 +321,76 @@ FA_INLINE void fa_cols_forward_f(const float *x, float *y, ptrdiff_t n, ptrdiff_
     }
 }
 
-/* A float row's backward, eight float lanes: the row sum is kept in double,
- * the elementwise part is float (one rounding per operation, as torch). */
-FA_INLINE void fa_row_backward_f(const float *g, const float *y, float *out, ptrdiff_t n,
-                                 int negate, int mode)
+/* The row sum of a float backward: sum(g*y) (mode 0) or sum(g), accumulated
+ * in double; each product's float rounding is relative to that term, so the
+ * sum's error stays within an ULP of sum |g*y| (what the subtraction after
+ * it is accurate to anyway).  Mode 1 also finds the row's largest y (NaN
+ * ignored, -inf for an empty row). */
+FA_INLINE float fa_row_sum_f(const float *g, const float *y, ptrdiff_t n, int mode, float *ymax)
 {
-    /* sum(g*y) (or sum(g)) accumulated in double; each product's float
-     * rounding is relative to that term, so the sum's error stays within an
-     * ULP of sum |g*y| (what the subtraction below is accurate to anyway) */
     v4d s0 = fa_splat(0.0), s1 = fa_splat(0.0);
+    v8f m8 = fa_splat8(-INFINITY);
     for (ptrdiff_t j = 0; j < n; j += 8) {
-        v8f gv = fa_load8(g + j, n - j, 0.0f);
-        if (mode == 0) gv *= fa_load8(y + j, n - j, 0.0f);
+        /* (padding y with 0 leaves the test ymax <= 0 as it was) */
+        v8f gv = fa_load8(g + j, n - j, 0.0f), yv = fa_load8(y + j, n - j, 0.0f);
+        if (mode == 0) gv *= yv;
+        else m8 = fa_select8(yv > m8, yv, m8);
         s0 += fa_lo4(gv);
         s1 += fa_hi4(gv);
     }
-    const v8f tot = fa_splat8((float)fa_hsum(s0 + s1));
-    const v8f sg = fa_splat8(negate ? -1.0f : 1.0f);
+    float mx = m8[0];
+    for (int k = 1; k < 8; k++) mx = m8[k] > mx ? m8[k] : mx;
+    *ymax = mx;
+    return (float)fa_hsum(s0 + s1);
+}
+
+/* A float row's backward, eight float lanes, the elementwise part in float
+ * (one rounding per operation, as torch).  Called with constant mode,
+ * negate, stream and `nonpos` (log_softmax whose row has no y > 0, as
+ * log-probabilities: exp(y) then needs no overflow handling, only the
+ * clamp that sends y < -104 to 0), so each combination is its own loop. */
+FA_INLINE void fa_row_backward_fk(const float *g, const float *y, float *out, ptrdiff_t n,
+                                  float total, int negate, int mode, int stream, int nonpos)
+{
+    float buf[stream ? FA_STREAM_ROW : 1] __attribute__((aligned(32)));
+    float *w = stream ? buf : out;
+    const v8f tot = fa_splat8(total), lo = fa_splat8(-104.0f);
     for (ptrdiff_t j = 0; j < n; j += 8) {
         /* the next row meanwhile (rows are consecutive on this path) */
         if ((j & 15) == 0) {
             __builtin_prefetch(g + n + j, 0, 3);
             __builtin_prefetch(y + n + j, 0, 3);
         }
-        v8f gv = fa_load8(g + j, n - j, 0.0f), yv = fa_load8(y + j, n - j, 0.0f);
-        v8f v = mode == 0 ? sg * (yv * (gv - tot)) : gv - fa_exp8f(yv, 0) * tot;
-        fa_store8(out + j, n - j, v);
+        v8f gv = fa_load8(g + j, n - j, 0.0f), yv = fa_load8(y + j, n - j, 0.0f), v;
+        if (mode == 0)
+            v = negate ? -(yv * (gv - tot)) : yv * (gv - tot);
+        else if (nonpos)
+            v = gv - fa_exp8f(fa_select8(yv < lo, lo, yv), 1) * tot;
+        else
+            v = gv - fa_exp8f(yv, 0) * tot;
+        fa_store8(w + j, n - j, v);
     }
+    if (stream)         /* the caller fences once after its rows */
+        fa_stream_out(out, buf, n * sizeof(float));
+}
+
+FA_INLINE void fa_row_backward_f(const float *g, const float *y, float *out, ptrdiff_t n,
+                                 int negate, int mode, int stream)
+{
+    float ymax;
+    const float tot = fa_row_sum_f(g, y, n, mode, &ymax);
+    stream = stream && n <= FA_STREAM_ROW;
+#define FA_BWD(ST)                                                                        \
+    if (mode == 0) {                                                                      \
+        if (negate) fa_row_backward_fk(g, y, out, n, tot, 1, 0, ST, 0);                   \
+        else fa_row_backward_fk(g, y, out, n, tot, 0, 0, ST, 0);                          \
+    } else if (ymax <= 0.0f) {                                                            \
+        fa_row_backward_fk(g, y, out, n, tot, 0, 1, ST, 1);                               \
+    } else {                                                                              \
+        fa_row_backward_fk(g, y, out, n, tot, 0, 1, ST, 0);                               \
+    }
+    if (stream) { FA_BWD(1) } else { FA_BWD(0) }
+#undef FA_BWD
 }
 
 /* `width` float columns of length n (as fa_cols_forward_fk): the row
@@ -492,12 +557,12 @@ FA_CLONES static void fa_forward_##S(const T *x, T *y, ptrdiff_t n, ptrdiff_t wi
 /* mode 0: out = sign * y * (g - sum(g*y));  mode 1: out = g - exp(y) * sum(g) */         \
 FA_CLONES static void fa_backward_##S(const T *g, const T *y, T *out, ptrdiff_t n,         \
                                       ptrdiff_t width, ptrdiff_t stride, int negate,        \
-                                      int mode)                                             \
+                                      int mode, int stream)                                 \
 {                                                                                           \
     if (sizeof(T) == 4) {                       /* floats: 8 float lanes */                 \
         if (width == 1 && stride == 1)                                                      \
             fa_row_backward_f((const float *)g, (const float *)y, (float *)out, n, negate,  \
-                              mode);                                                        \
+                              mode, stream);                                                \
         else                                                                                \
             fa_cols_backward_f((const float *)g, (const float *)y, (float *)out, n, width,  \
                                stride, negate, mode);                                       \

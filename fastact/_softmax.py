@@ -14,13 +14,16 @@ from . import _axis
 from . import _dispatch as d
 from ._backends import array_function
 from ._threads import threads_for
+from ._ufunc import stream_threshold
 
 __all__ = ["softmax", "log_softmax", "softmin",
            "softmax_backward", "log_softmax_backward", "softmin_backward"]
 
 
-def _run(kernel, arrays: list, shape: tuple, ax: int, rdt, cdt, out, extra: tuple):
-    """kernel(*arrays as (outer, n, inner), dst, *extra, nthreads), result delivered.
+def _run(kernel, arrays: list, shape: tuple, ax: int, rdt, cdt, out, extra: tuple,
+         streams: bool = False):
+    """kernel(*arrays as (outer, n, inner), dst, *extra, nthreads[, stream]), result
+    delivered (`streams`: the kernel takes the stream flag).
 
     C-contiguous inputs are used in place whatever the axis; anything else is
     copied once to C order (the kernels read columns, never a transpose)."""
@@ -35,7 +38,13 @@ def _run(kernel, arrays: list, shape: tuple, ax: int, rdt, cdt, out, extra: tupl
     work = dst if dst is not None else np.empty(blk, cdt)
     if work.size:
         nt = threads_for(work.size, _axis.tasks(*blk, work.itemsize), openmp=True)
-        kernel(*ins, work, *extra, nt)
+        if streams:
+            # each thread's share of a large result is streamed out, as the
+            # elementwise loops do (_ufunc.stream_threshold)
+            lim = stream_threshold()
+            kernel(*ins, work, *extra, nt, 0 <= lim <= work.nbytes // nt)
+        else:
+            kernel(*ins, work, *extra, nt)
     if dst is not None:
         return out
     res = work.reshape(shape)
@@ -61,7 +70,7 @@ def _backward(kernel, grad_output, y, axis, out, fname: str, extra: tuple):
     ax = d.axis_of(yt[0], axis, fname)
     if out is not None:
         d.check_out(out, yt[0].shape, rdt, fname)
-    return _run(kernel, [gt[0], yt[0]], yt[0].shape, ax, rdt, cdt, out, extra)
+    return _run(kernel, [gt[0], yt[0]], yt[0].shape, ax, rdt, cdt, out, extra, streams=True)
 
 
 @array_function("axis")

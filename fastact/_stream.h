@@ -57,4 +57,15 @@ static inline void fa_stream_copy(char *dst, const char *src, size_t nbytes)
 static inline void fa_stream_fence(void) {}
 #endif
 
+/* fa_stream_copy to any destination: the bytes before its first 16-byte
+ * boundary are stored as usual */
+static inline void fa_stream_out(void *dst, const void *src, size_t nbytes)
+{
+    size_t head = (size_t)(-(uintptr_t)dst) & 15;
+    if (head > nbytes)
+        head = nbytes;
+    memcpy(dst, src, head);
+    fa_stream_copy((char *)dst + head, (const char *)src + head, nbytes - head);
+}
+
 #endif
