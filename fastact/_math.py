@@ -58,6 +58,8 @@ INV_SQRT_2PI = 0.3989422804014327          # 1/sqrt(2*pi), high part
 INV_SQRT_2PI_LO = -2.49232720227773e-17    # 1/sqrt(2*pi) - INV_SQRT_2PI
 INV_SQRT_2PI_LO32 = _lo32(INV_SQRT_2PI, INV_SQRT_2PI_LO)
 INF = math.inf
+F32_MAX = float(np.finfo(np.float32).max)
+F64_MAX = float(np.finfo(np.float64).max)
 
 
 @_jit
@@ -99,7 +101,7 @@ def exp_dd(zh, zl):
     once, where e (1 + zl) would first round 1 + zl to the coarse grid just
     above 1."""
     e = exp_below(zh)
-    return e + e * zl
+    return fma(e, zl, e)
 
 
 @_jit
@@ -134,10 +136,12 @@ def sigmoid_dd(hi, lo):
 
 @_jit
 def dsigmoid(x):
-    """sigmoid'(x) = e / (1 + e)**2 with e = exp(-|x|): no 1 - s cancellation."""
+    """sigmoid'(x) = e / (1 + e)**2 with e = exp(-|x|): no 1 - s cancellation.
+    (1 + e)**2 as 1 + e (2 + e), one fma: rounding 1 + e and then its square
+    would cost up to 1.5 ULP (as much as exp), and carrying 1 + e's rounding
+    error lengthens the dependency chain, which is what limits these loops."""
     e = exp_below(-abs(x))
-    d = 1.0 + e
-    return e / (d * d)
+    return e / fma(e, 2.0 + e, 1.0)
 
 
 @_jit
@@ -219,14 +223,17 @@ def one_plus_dd(e):
 
 @_jit
 def mul_sigmoid_dd(x, zh, zl):
-    """x * sigmoid(zh + zl): silu (z = x) and swish (z = b x) forward."""
+    """x * sigmoid(zh + zl): silu (z = x) and swish (z = b x) forward.
+
+    (x e) / (1 + e) for z < 0 and x / (1 + e) otherwise, e = exp(-|z|); below
+    the split ((x h) h) / 1, h = exp(z / 2).  x is clamped to the finite
+    numbers where it meets a vanishing e (z -> -inf), so that x = +-inf gives
+    the limit, a zero of x's sign, and not inf * 0.
+    """
     split, e = exp_or_half(zh, zl, -abs(zh), select(zh >= 0.0, -zl, zl))
-    # below the split sigmoid(z) = e^z (1 + O(e^z)), e^z ~ 1e-35 / 1e-304 or less
-    r = select(split, (x * e) * e, x * sigmoid_of(zh, e))
-    # z = -inf: the limit is 0 with the sign of x, where (x h) h is inf * 0
-    r = select(split & (abs(x) == INF), math.copysign(0.0, x), r)
-    # a NaN x comes back as itself: which NaN the arithmetic yields depends
-    # on instruction order, which must not differ between builds of a loop
+    xe = clamp(x, -per_type(F32_MAX, F64_MAX), per_type(F32_MAX, F64_MAX)) * e
+    r = select(zh >= 0.0, x, select(split, xe * e, xe)) / (1.0 + e)
+    # a NaN x as itself (see dsilu_dd; a NaN z with a number x stays NaN)
     return select(x == x, r, x)
 
 
@@ -234,29 +241,32 @@ def mul_sigmoid_dd(x, zh, zl):
 def dsilu_dd(zh, zl):
     """silu'(z) = s(z) (1 + z s(-z)) at z = zh + zl; swish'(x; b) = silu'(b x).
 
-    With e = exp(-|z|) and q = 1 + e: (1 + z e / q) / q for z >= 0 (no
-    cancellation) and e (1 + z + e) / q^2 for z < 0, where 1 + z is exact
-    near the root (Sterbenz) and only the rounding of e is left to cancel; a
-    fitted polynomial takes over around the root, where even that would cost
-    more than an ULP.  q is kept as qh + ql: 1/q = (1/qh) (1 - ql/qh) to
-    first order, so its rounding does not enter (twice) for small e.
+    With e = exp(-|z|) and q = 1 + e = qh + ql (exactly): n / q^2 with
+    n = 1 + e + z e for z >= 0 (no cancellation) and n = e (1 + z + e) for
+    z < 0, where 1 + z is exact near the root (Sterbenz) and only the
+    rounding of e is left to cancel; a fitted polynomial takes over around
+    the root, where even that would cost more than an ULP.  One division:
+    q^2 = qh^2 + 2 qh ql (+ ql^2, below the rounding) rounded once, which
+    keeps ql (the rounding of 1 + e, up to a whole ULP of the result twice
+    over) out of the error.  Below the split e (1 + z) with e = exp(z/2)^2.
     """
     pos = zh >= 0.0
     split, e = exp_or_half(zh, zl, -abs(zh), select(pos, -zl, zl))
     qh, ql = one_plus_dd(e)
-    inv = 1.0 / qh
-    rp = (1.0 + zh * e * inv) * inv
-    rp = rp - rp * (ql * inv)
-    rn = e * ((((1.0 + zh) + e) + zl) * inv) * inv
-    rn = rn - rn * (2.0 * ql * inv)
-    # below the split: e (1 + z), q^-2 = 1 and e^z is subnormal or nearly
-    r = select(split, (((1.0 + zh) + zl) * e) * e, select(pos, rp, rn))
+    den = fma(qh, qh, 2.0 * (qh * ql))
+    # z = +inf meets e = 0 (inf * 0): zc is z clamped to the finite numbers,
+    # which gives the limits 1 (z -> inf) and 0 (z -> -inf)
+    zc = clamp(zh, -per_type(F32_MAX, F64_MAX), per_type(F32_MAX, F64_MAX))
+    one_z = (1.0 + zc) + zl
+    n_pos = fma(zc, e, qh) + fma(zl, e, ql)
+    n_neg = e * (one_z + e)
+    r = select(split, (one_z * e) * e, select(pos, n_pos, n_neg) / den)
     root = per_type(C.DSILU_ROOT_F32, C.DSILU_ROOT)
     poly = per_type(C.DSILU_POLY_F32, C.DSILU_POLY)
     r = select(near_root(zh, root, C.DSILU_ZONE), poly_at_root(zh, zl, root, poly), r)
-    # the limits at +-inf, where z e is inf * 0; a NaN z as itself (see
-    # mul_sigmoid_dd)
-    r = select(zh == INF, 1.0, select(zh == -INF, 0.0, r))
+    # a NaN z as itself: which NaN the arithmetic yields (-|z| flips its
+    # sign) depends on instruction order, which differs between the vector
+    # body and the scalar remainder of a loop
     return select(zh == zh, r, zh)
 
 
