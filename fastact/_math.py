@@ -28,7 +28,9 @@ to a polynomial in x - x0 (``near_root``/``poly_at_root``) whose coefficients
 
 Where exp(z) is subnormal (z < exp_split()) but x * exp(z) is still a normal
 number, exp(z) has lost bits: the kernels compute (x * h) * h with
-h = exp(z / 2) instead, through the same single call of exp (``exp_or_half``).
+h = exp(z / 2) instead, through the same single call of exp (``exp_or_half``),
+or, where the product underflows soon enough, (x * e) * 2^-K with e = e^z 2^K
+rounded once (``exp_or_scaled``: the squared h costs twice exp's error).
 """
 import math
 
@@ -114,6 +116,25 @@ def exp_or_half(zh, zl, wh, wl):
     """
     split = zh < exp_split()
     return split, exp_dd(select(split, 0.5 * zh, wh), select(split, 0.5 * zl, wl))
+
+
+@_jit
+def exp_or_scaled(zh, zl):
+    """(split, e) for products p * exp(z), z = zh + zl < 0 below the split:
+    e = exp(-|z|) (zl to first order), and where z < exp_split() e^z scaled
+    by 2^K before it rounds (normal where e^z has lost bits; the caller
+    forms (p e) * split_down()).  Only for products that underflow before
+    z reaches exp_below_2k's range (z > -126 float32, -790 float64), e.g.
+    (1 + z) e^z; one exp either way."""
+    split = zh < exp_split()
+    e = exp_below_2k(-abs(zh), select(split, per_type(32.0, 64.0), 0.0))
+    return split, fma(e, select(zh >= 0.0, -zl, zl), e)
+
+
+@_jit
+def split_down():
+    """2^-K of exp_or_scaled."""
+    return per_type(2.0 ** -32, 2.0 ** -64)
 
 
 @_jit
@@ -248,19 +269,25 @@ def dsilu_dd(zh, zl):
     the root, where even that would cost more than an ULP.  One division:
     q^2 = qh^2 + 2 qh ql (+ ql^2, below the rounding) rounded once, which
     keeps ql (the rounding of 1 + e, up to a whole ULP of the result twice
-    over) out of the error.  Below the split e (1 + z) with e = exp(z/2)^2.
+    over) out of the error.  Below the split the result is (1 + z) e^z with
+    e^z scaled by 2^K before it rounds (normal where e^z is not; 1 + e is
+    still 1) and scaled back after the product.
     """
     pos = zh >= 0.0
-    split, e = exp_or_half(zh, zl, -abs(zh), select(pos, -zl, zl))
+    split, e = exp_or_scaled(zh, zl)
     qh, ql = one_plus_dd(e)
     den = fma(qh, qh, 2.0 * (qh * ql))
-    # z = +inf meets e = 0 (inf * 0): zc is z clamped to the finite numbers,
-    # which gives the limits 1 (z -> inf) and 0 (z -> -inf)
-    zc = clamp(zh, -per_type(F32_MAX, F64_MAX), per_type(F32_MAX, F64_MAX))
-    one_z = (1.0 + zc) + zl
+    # z = +inf meets e = 0 (inf * 0): zc is z clamped to finite numbers,
+    # which gives the limits 1 (z -> inf) and 0 (z -> -inf; the lower clamp
+    # lies where (1 + z) e^z has long underflowed)
+    zc = clamp(zh, per_type(-200.0, -2000.0), per_type(F32_MAX, F64_MAX))
     n_pos = fma(zc, e, qh) + fma(zl, e, ql)
-    n_neg = e * (one_z + e)
-    r = select(split, (one_z * e) * e, select(pos, n_pos, n_neg) / den)
+    # e (1 + z) in one rounding (1 + zc is exact near the root); the rest,
+    # e (zl + e), is small beside it except where the root fit takes over
+    n_neg = fma(e, 1.0 + zc, e * (zl + e))
+    # below the split z e and its sum with e in one rounding
+    r_split = fma(zl, e, fma(zc, e, e)) * split_down()
+    r = select(split, r_split, select(pos, n_pos, n_neg) / den)
     root = per_type(C.DSILU_ROOT_F32, C.DSILU_ROOT)
     poly = per_type(C.DSILU_POLY_F32, C.DSILU_POLY)
     r = select(near_root(zh, root, C.DSILU_ZONE), poly_at_root(zh, zl, root, poly), r)
@@ -496,21 +523,21 @@ def gelu_tanh_arg(x):
 def dgelu_tanh(x):
     """Derivative of x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3), |x| <= 30.
 
-    s(2u) (1 + 2x s(-2u) u'); for x < 0 (e = exp(2u), q = 1 + e) that is
-    e (1 + e + 2x u') / q^2.  2x u' = 2Kx (3 (1 + Cx^2) - 2) is carried as
+    s(2u) (1 + 2x s(-2u) u'); with e = exp(-|2u|) and q = 1 + e that is
+    (q + 2x u' e) / q^2 for x >= 0 and e (1 + e + 2x u') / q^2 for x < 0.  2x u' = 2Kx (3 (1 + Cx^2) - 2) is carried as
     bh + (low parts) with 1 + bh exact near the root (Sterbenz), so only the
     rounding of e is left to cancel; a fitted polynomial takes over around
     the root.
     """
     pos = x >= 0.0
     zh, zl = gelu_tanh_arg(x)
-    split, e = exp_or_half(zh, zl, -abs(zh), select(pos, -zl, zl))
+    split, e = exp_or_scaled(zh, zl)
     qh, ql = one_plus_dd(e)
-    inv = 1.0 / qh
-    # x >= 0: all terms positive, no cancellation; s(2u) = 1/q, s(-2u) = e/q
-    du = 0.5 * GELU_TANH_K2 * (1.0 + 3.0 * GELU_TANH_C * x * x)
-    rp = (1.0 + 2.0 * x * (e * inv) * du) * inv
-    rp = rp - rp * (ql * inv)
+    # one division by q^2 rounded once, as in dsilu_dd
+    den = fma(qh, qh, 2.0 * (qh * ql))
+    # x >= 0: n = q + 2x u' e, all terms positive, no cancellation
+    x2du = x * (GELU_TANH_K2 * (1.0 + 3.0 * GELU_TANH_C * x * x))
+    n_pos = fma(x2du, e, qh) + ql
     inner, il = gelu_tanh_inner(x)
     ah, al = two_prod(3.0, inner)
     vh = ah - 2.0
@@ -518,9 +545,11 @@ def dgelu_tanh(x):
     kh, kl = gelu_tanh_k2x(x)
     bh, bl = two_prod(kh, vh)
     rest = bl + (kh * vl + kl * vh)
-    rn = e * ((((1.0 + bh) + e) + rest) * inv) * inv
-    rn = rn - rn * (2.0 * ql * inv)
-    r = select(split, (((1.0 + bh) + rest) * e) * e, select(pos, rp, rn))
+    # e (1 + bh) in one rounding (1 + bh is exact near the root), the small
+    # rest e (rest + e) added in the same fma
+    n_neg = fma(e, 1.0 + bh, e * (rest + e))
+    r_split = fma(e, 1.0 + bh, e * rest) * split_down()
+    r = select(split, r_split, select(pos, n_pos, n_neg) / den)
     root = per_type(C.DGELU_TANH_ROOT_F32, C.DGELU_TANH_ROOT)
     return select(near_root(x, root, C.DGELU_TANH_ZONE),
                   poly_at_root(x, 0.0, root, per_type(C.DGELU_TANH_POLY_F32, C.DGELU_TANH_POLY)), r)
@@ -540,9 +569,12 @@ def mish(x):
     """x tanh(softplus(x)); tanh(log(1 + e)) = n / (n + 2), n = e (e + 2)."""
     xc = select(x < 40.0, x, 40.0)
     split, e = exp_or_half(xc, 0.0, xc, 0.0)
-    n = e * (e + 2.0)
+    # n and n + 2 each rounded once (fma): mish is n / (n + 2) times x, so
+    # every rounding of either shows in full
+    n = fma(e, e, e + e)
+    d = fma(e, e + 2.0, 2.0)
     # below the split tanh(softplus(x)) = e (1 + O(e)), e = exp(x)
-    return mish_limits(x, select(split, (x * e) * e, x * (n / (n + 2.0))), x, -0.0)
+    return mish_limits(x, select(split, (x * e) * e, x * (n / d)), x, -0.0)
 
 
 @_jit
@@ -564,7 +596,7 @@ def dmish(x):
     dh = 1.0 + ph
     dl = ((1.0 - dh) + ph) + (pl + 2.0 * qh * ql)
     x4 = 4.0 * xc
-    b = (4.0 + x4) + e * ((6.0 + x4) + e * (4.0 + e))
+    b = fma(e, fma(e, 4.0 + e, 6.0 + x4), 4.0 + x4)
     r1 = (e * b) / (dh * dh)
     r1 = r1 - r1 * (2.0 * dl / dh)
     # no cancellation left for x >= -0.5: the two terms as they are (d * d

@@ -485,8 +485,11 @@ def _build(ft):
     @register_jitable(**_JIT)
     def exp_below_2k_(x, k):
         # e**x * 2**k (k integral, 0 <= k <= 64): exp_below scaled before it
-        # rounds, so a kernel can keep e**x normal where it is subnormal
-        xc = select(x > EXP_LO, x, EXP_LO)
+        # rounds, so a kernel can keep e**x normal where it is subnormal.  The
+        # clamp moves down with k (2**(n + k + EXPB_K) stays normal): e**x 2**k
+        # is right down to where it rounds to 0.
+        xlo = fma(k, -LN2HI, EXP_LO)
+        xc = select(x > xlo, x, xlo)
         r, n = exp_reduce(xc, NZERO)
         return select(x == x, (exp_poly(r) * pow2(n + (k + EXPB_K))) * EXPB_SCALE, x)
 
@@ -723,7 +726,8 @@ def ldexp(y, n):
 
 def exp_below_2k(x, k):
     """e**x * 2**k for integral 0 <= k <= 64 and x <= 64 - k (float32; float64:
-    640 - k): e**x scaled before it rounds, normal where e**x is subnormal."""
+    640 - k): e**x scaled before it rounds, normal where e**x is subnormal
+    (and right, subnormal or 0, below)."""
     return _py_scaled("exp_below_2k", x, k)
 
 
