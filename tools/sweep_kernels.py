@@ -26,51 +26,24 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-from accuracy import CASES  # noqa: E402
+from accuracy import CASES, f32_against_f64, float32_patterns  # noqa: E402
 
 CHUNK = 1 << 24
 
 
 def sweep(case, which: str, stride: int) -> dict:
-    f32 = dict(case.kwargs)
-    f64 = {k: float(np.float32(v)) if isinstance(v, float) else v for k, v in f32.items()}
-    worst = (0.0, None)
-    wsub = (0.0, None)
+    worst = dict(max_ulp=0.0, x_ulp=None, max_sub=0.0, x_sub=None)
     nspec = n = 0
-    tiny = np.finfo(np.float32).tiny
     t0 = time.perf_counter()
     for start in range(0, 1 << 32, CHUNK):
-        x = np.arange(start, start + CHUNK, stride, dtype=np.uint64).astype(np.uint32).view(np.float32)
-        x = x[np.isfinite(x)]
-        with np.errstate(all="ignore"):
-            r = _call(case, x.astype(np.float64), f64, which)
-            y = _call(case, x, f32, which)
-            rf = r.astype(np.float32)
-        fin = np.isfinite(rf)
-        nspec += int(np.sum(~fin & ~((y == rf) | (np.isnan(y) & np.isnan(rf)))))
-        norm = fin & (np.abs(rf) >= tiny)
-        e = np.abs(y[norm].astype(np.float64) - r[norm]) / np.spacing(np.abs(rf[norm])).astype(np.float64)
-        if e.size and e.max() > worst[0]:
-            i = int(e.argmax())
-            worst = (float(e[i]), float(x[norm][i]))
-        sub = fin & ~norm
-        es = np.abs(y[sub].astype(np.float64) - r[sub]) / 2.0 ** -149
-        if es.size and es.max() > wsub[0]:
-            i = int(es.argmax())
-            wsub = (float(es[i]), float(x[sub][i]))
+        x = float32_patterns(start, start + CHUNK, stride)
+        r = f32_against_f64(case, which, x)
+        for k in ("ulp", "sub"):
+            if r[f"max_{k}"] > worst[f"max_{k}"]:
+                worst[f"max_{k}"], worst[f"x_{k}"] = r[f"max_{k}"], r[f"x_{k}"]
+        nspec += r["n_special"]
         n += x.size
-    return dict(max_ulp=worst[0], x_ulp=worst[1], max_sub=wsub[0], x_sub=wsub[1],
-                n_special=nspec, n=n, seconds=time.perf_counter() - t0)
-
-
-def _call(case, x, kwargs, which):
-    import fastact
-    name = case.public + ("_backward" if which == "backward" else "")
-    f = getattr(fastact, name)
-    if which == "forward":
-        return f(x, **kwargs)
-    r = f(np.ones_like(x), x, **kwargs)
-    return r[0] if case.public == "prelu" else r
+    return dict(worst, n_special=nspec, n=n, seconds=time.perf_counter() - t0)
 
 
 def main(argv=None) -> int:
