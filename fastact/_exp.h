@@ -27,4 +27,20 @@
     P = P * (R) + 1.0;                                                    \
 } while (0)
 
+/* e^r - 1 - r = r^2 P(r) on |r| <= ln2/2 (+ slack): P is EXPP_D of
+ * fastact/_vmath.py (tools/fit_vmath.py: weighted minimax, 0.05 eps), ten
+ * terms where the Taylor form needs twelve, evaluated by Estrin's scheme:
+ * a dependency chain of four fmas instead of ten, which is what bounds the
+ * double row loops.  P receives e^r. */
+#define FA_EXP_MINIMAX_D(P, R) do {                                        \
+    __typeof__(R) r2_ = (R) * (R), r4_ = r2_ * r2_, r8_ = r4_ * r4_;      \
+    __typeof__(R) q0_ = 0.5000000000000011 + 0.1666666666666657 * (R);    \
+    __typeof__(R) q1_ = 0.0416666666665189 + 0.008333333333372155 * (R);  \
+    __typeof__(R) q2_ = 0.0013888888947498383 + 0.0001984126981455532 * (R); \
+    __typeof__(R) q3_ = 2.4801488348904116e-05 + 2.7557273918387694e-06 * (R); \
+    __typeof__(R) q4_ = 2.7632155901241705e-07 + 2.511027050068687e-08 * (R); \
+    __typeof__(R) p_ = (q0_ + q1_ * r2_) + r4_ * (q2_ + q3_ * r2_) + r8_ * q4_; \
+    P = 1.0 + ((R) + r2_ * p_);                                           \
+} while (0)
+
 #endif

@@ -61,9 +61,9 @@ FA_INLINE v4d fa_select(v4i mask, v4d a, v4d b)      /* mask ? a : b, lanewise *
     return (v4d)((mask & (v4i)a) | (~mask & (v4i)b));
 }
 
-/* e^x lanewise, with Taylor terms to degree `deg` after reduction to
- * |r| <= ln2/2: deg 13 is within an ULP of double, deg 8 within 3e-10 (enough
- * for a float result).  -inf -> 0, NaN -> NaN, overflow -> inf, gradual
+/* e^x lanewise after reduction to |r| <= ln2/2: deg >= 13 gives the
+ * double-accurate minimax form (within an ULP), deg 8 Taylor terms to degree 8
+ * (within 3e-10, enough for a float result).  -inf -> 0, NaN -> NaN, overflow -> inf, gradual
  * underflow rounded once. */
 FA_INLINE v4d fa_exp4(v4d x, int deg)
 {
@@ -77,7 +77,10 @@ FA_INLINE v4d fa_exp4(v4d x, int deg)
     v4d fn = (xc * LOG2E + MAGIC) - MAGIC;
     v4d r = (xc - fn * LN2_HI) - fn * LN2_LO;
     v4d p;
-    FA_EXP_TAYLOR(p, r, deg);
+    if (deg >= 13)
+        FA_EXP_MINIMAX_D(p, r);
+    else
+        FA_EXP_TAYLOR(p, r, deg);
     /* 2^n as two normal factors (n1 + n2 = n) so that subnormal results are
      * rounded once.  MAGIC's low 52 bits are zero, so (bits(k + MAGIC) +
      * 1023) << 52 is the double 2^k: only 64-bit adds and left shifts, which
@@ -86,6 +89,25 @@ FA_INLINE v4d fa_exp4(v4d x, int deg)
     v4d s1 = (v4d)(((v4i)(fn1 + MAGIC) + 1023) << 52);
     v4d s2 = (v4d)(((v4i)(fn2 + MAGIC) + 1023) << 52);
     return fa_select(x != x, x, p * s1 * s2);
+}
+
+/* e^x for x <= 0 only (larger x: garbage), -inf -> 0, NaN -> NaN: the
+ * minimax polynomial and one scaling by 2^(n + 56) and 2^-56 (normal for
+ * every n down to -1076; a subnormal result still rounded once) instead of
+ * fa_exp4's overflow clamp and two half-size factors.  Softmax's x - max,
+ * and log-probabilities. */
+FA_INLINE v4d fa_exp4_le0(v4d x)
+{
+    const v4d LOG2E = fa_splat(1.4426950408889634), LN2_HI = fa_splat(0x1.62e42fee00000p-1),
+              LN2_LO = fa_splat(0x1.a39ef35793c76p-33), MAGIC = fa_splat(6755399441055744.0),
+              LO = fa_splat(-746.0);
+    v4d xc = fa_select(x < LO, LO, x);
+    v4d fn = (xc * LOG2E + MAGIC) - MAGIC;
+    v4d r = (xc - fn * LN2_HI) - fn * LN2_LO;
+    v4d p;
+    FA_EXP_MINIMAX_D(p, r);
+    v4d s = (v4d)(((v4i)(fn + MAGIC) + (1023 + 56)) << 52);
+    return fa_select(x != x, x, (p * s) * 0x1p-56);
 }
 
 FA_INLINE double fa_hsum(v4d v) { return (v[0] + v[1]) + (v[2] + v[3]); }
@@ -466,7 +488,7 @@ FA_INLINE v4d fa_diff_exp_d(v4d v, v4d m)
     v4d hi = v - m, bb = hi - v;
     v4d lo = (v - (hi - bb)) + (-m - bb);
     lo = fa_select(hi - hi == 0.0, lo, fa_splat(0.0));     /* inf/NaN: no error term */
-    v4d e = fa_exp4(hi, 13);
+    v4d e = fa_exp4_le0(hi);
     return e + e * lo;
 }
 #define FA_EXP_DEG_f 8
@@ -593,21 +615,29 @@ FA_CLONES static void fa_backward_##S(const T *g, const T *y, T *out, ptrdiff_t 
     const ptrdiff_t rows = row ? 1 : n, cols = row ? n : width;                             \
     const ptrdiff_t nq = (cols + 3) / 4, qmax = row ? 1 : nq;                               \
     v4d acc[FA_BLOCK / 4];                                                                  \
+    /* the largest y of a log_softmax row: where it is <= 0 (log-probabilities, \
+     * the normal case) exp(y) takes fa_exp4_le0 */                                        \
+    v4d ymax = fa_splat(-INFINITY);                                                         \
     for (ptrdiff_t q = 0; q < qmax; q++) acc[q] = fa_splat(0.0);                            \
     for (ptrdiff_t j = 0; j < rows; j++)                                                    \
         for (ptrdiff_t q = 0; q < nq; q++) {                                                \
             const ptrdiff_t o = j * stride + 4 * q, k = cols - 4 * q;                       \
             v4d gv = fa_get_##S(g + o, k, (T)0);                                            \
+            if (mode == 1) {                                                                \
+                v4d yv = fa_get_##S(y + o, k, (T)-INFINITY);                                \
+                ymax = fa_select(yv > ymax | yv != yv, yv, ymax);                           \
+            }                                                                               \
             acc[row ? 0 : q] += mode == 0 ? gv * fa_get_##S(y + o, k, (T)0) : gv;           \
         }                                                                                   \
     if (row) acc[0] = fa_splat(fa_hsum(acc[0]));                                            \
+    const int le0 = mode == 1 && ymax[0] <= 0 && ymax[1] <= 0 && ymax[2] <= 0 && ymax[3] <= 0; \
     for (ptrdiff_t j = 0; j < rows; j++)                                                    \
         for (ptrdiff_t q = 0; q < nq; q++) {                                                \
             const ptrdiff_t o = j * stride + 4 * q, k = cols - 4 * q;                       \
             const v4d tot = acc[row ? 0 : q];                                               \
             v4d gv = fa_get_##S(g + o, k, (T)0), yv = fa_get_##S(y + o, k, (T)0);           \
             v4d v = mode == 0 ? sg * (yv * (gv - tot))                                      \
-                              : gv - fa_exp4(yv, FA_EXP_DEG_##S) * tot;                     \
+                    : gv - (le0 ? fa_exp4_le0(yv) : fa_exp4(yv, FA_EXP_DEG_##S)) * tot;     \
             fa_put_##S(out + o, k, v);                                                      \
         }                                                                                   \
 }
