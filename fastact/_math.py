@@ -40,7 +40,7 @@ from numba import njit
 from . import _coeffs as C
 from ._typed import per_type
 from ._vmath import (_horner, erfc, exp, exp_below, exp_below_2k, expm1, fma, log,  # noqa: F401
-                     log1p, select, tanh)
+                     log1p, log1p_unit, select, tanh)
 
 _jit = njit(cache=False, nogil=True, error_model="numpy")
 
@@ -170,7 +170,7 @@ def softplus_dd(hi, lo):
     """softplus(hi + lo) = max(z, 0) + log1p(e^-|z|), plus lo sigmoid(hi)
     (softplus' = sigmoid), both from one exp.  NaN propagates through log1p."""
     e = exp_below(-abs(hi))
-    return (select(hi > 0.0, hi, 0.0) + log1p(e)) + lo * sigmoid_of(hi, e)
+    return (select(hi > 0.0, hi, 0.0) + log1p_unit(e)) + lo * sigmoid_of(hi, e)
 
 
 @_jit

@@ -629,7 +629,7 @@ class logsigmoid:
 
     def forward(x):
         # NaN propagates through exp and log1p
-        return m.select(x < 0.0, x, 0.0) - m.log1p(m.exp_below(-abs(x)))
+        return m.select(x < 0.0, x, 0.0) - m.log1p_unit(m.exp_below(-abs(x)))
 
     def backward(g, x):
         return g * m.sigmoid(-x)

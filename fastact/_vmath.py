@@ -31,7 +31,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload, register_jitable
 
-__all__ = ["exp", "exp_below", "exp_below_2k", "expm1", "log", "log1p", "tanh", "erf", "erfc",
+__all__ = ["exp", "exp_below", "exp_below_2k", "expm1", "log", "log1p", "log1p_unit", "tanh", "erf", "erfc",
            "fma", "select", "float_as_int", "int_as_float", "ldexp"]
 
 # Division by zero must give inf/NaN like IEEE, not raise: the raising check
@@ -566,6 +566,15 @@ def _build(ft):
         return select(x == x, res, x)
 
     @register_jitable(**_JIT)
+    def log1p_unit_(x):
+        # log1p for 0 <= x <= 1 (or NaN) only, as log(1 + e^-|z|) in the
+        # softplus kernels: none of log1p_'s negative, infinite or tiny cases
+        # (x below 2**-25 gives u = 1 and err = x: the result is x exactly)
+        u = ONE + x
+        err = x - (u - ONE)                      # Fast2Sum (1 >= x): u + err = 1 + x
+        return select(x == x, log_core(u, ZERO, err / u), x)
+
+    @register_jitable(**_JIT)
     def tanh_(x):
         a = abs(x)
         small = a < TANH_T
@@ -645,7 +654,7 @@ def _build(ft):
         return select(x == x, res, x)
 
     return dict(exp=exp_, exp_below=exp_below_, exp_below_2k=exp_below_2k_, expm1=expm1_,
-                log=log_, log1p=log1p_, tanh=tanh_,
+                log=log_, log1p=log1p_, log1p_unit=log1p_unit_, tanh=tanh_,
                 erf=erf_, erfc=erfc_, ldexp=scale)
 
 
@@ -697,6 +706,12 @@ def log1p(x):
     return _py("log1p", x)
 
 
+def log1p_unit(x):
+    """log(1 + x) for 0 <= x <= 1 only (and NaN): log1p without the cases
+    outside that range, for kernels whose argument is e**-|z|."""
+    return _py("log1p_unit", x)
+
+
 def tanh(x):
     """Hyperbolic tangent."""
     return _py("tanh", x)
@@ -742,7 +757,7 @@ def _register(stub, name):
             return lambda x: f64(np.float64(x))
 
 
-for _stub in (exp, exp_below, expm1, log, log1p, tanh, erf, erfc):
+for _stub in (exp, exp_below, expm1, log, log1p, log1p_unit, tanh, erf, erfc):
     _register(_stub, _stub.__name__)
 
 

@@ -338,3 +338,24 @@ def test_loop_vectorizes(name, dtype):
     asm = lp.inspect_asm(sig)
     suffix = "ps" if dtype == np.float32 else "pd"
     assert re.search(rf"vfn?m(add|sub)\d+{suffix}\s+[^\n]*%ymm", asm), name
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda t: np.dtype(t).name)
+def test_log1p_unit_is_log1p_on_its_domain(dtype):
+    # log1p_unit drops log1p's cases outside [0, 1]; inside (and for NaN) it
+    # must give log1p's very bits: the same 1 + x split and the same core
+    ns = {"njit": njit, "vm": vm}
+    exec("""
+@njit
+def both(x, a, b):
+    for i in range(x.size):
+        a[i] = vm.log1p_unit(x[i])
+        b[i] = vm.log1p(x[i])
+""", ns)
+    rng = np.random.default_rng(5)
+    x = np.concatenate([rng.uniform(0, 1, 200_000), 2.0 ** -rng.uniform(0, 160, 50_000),
+                        [0.0, 1.0, 2.0 ** -25, 2.0 ** -24, 0.41421357, np.nan],
+                        np.nextafter(1.0, 0.0) - np.arange(50) * 1e-7]).astype(dtype)
+    a, b = np.empty_like(x), np.empty_like(x)
+    ns["both"](x, a, b)
+    np.testing.assert_array_equal(a.view(f"u{x.itemsize}"), b.view(f"u{x.itemsize}"))
