@@ -132,6 +132,26 @@ def exp_or_scaled(zh, zl):
 
 
 @_jit
+def deep_split():
+    """Below this even e^z 2^K of exp_or_scaled is subnormal."""
+    return per_type(-109.0, -750.0)
+
+
+@_jit
+def exp_for_product(zh, zl):
+    """(split, deep, e) for products x * exp(z) that stay normal far below
+    where exp(z) does (|x| large): e = exp(-|z|) (zl to first order); below
+    the split e^z 2^K (one rounding, as exp_or_scaled; the caller forms
+    (x e) * split_down()); below deep_split() exp(z / 2), for (x e) e."""
+    split = zh < exp_split()
+    deep = zh < deep_split()
+    k = select(deep, 0.0, select(split, per_type(32.0, 64.0), 0.0))
+    e = exp_below_2k(select(deep, 0.5 * zh, -abs(zh)), k)
+    wl = select(deep, 0.5 * zl, select(zh >= 0.0, -zl, zl))
+    return split, deep, fma(e, wl, e)
+
+
+@_jit
 def split_down():
     """2^-K of exp_or_scaled."""
     return per_type(2.0 ** -32, 2.0 ** -64)
@@ -175,10 +195,10 @@ def softplus_dd(hi, lo):
 
 @_jit
 def dtanh(x):
-    """1 - tanh(x)**2 as 4e / (1 + e)**2, e = exp(-2|x|): exact for large |x|."""
+    """1 - tanh(x)**2 as 4e / (1 + e)**2, e = exp(-2|x|): exact for large |x|.
+    (1 + e)**2 as one fma, as in dsigmoid."""
     e = exp_below(-2.0 * abs(x))
-    d = 1.0 + e
-    return 4.0 * e / (d * d)
+    return 4.0 * e / fma(e, 2.0 + e, 1.0)
 
 
 @_jit
@@ -247,13 +267,15 @@ def mul_sigmoid_dd(x, zh, zl):
     """x * sigmoid(zh + zl): silu (z = x) and swish (z = b x) forward.
 
     (x e) / (1 + e) for z < 0 and x / (1 + e) otherwise, e = exp(-|z|); below
-    the split ((x h) h) / 1, h = exp(z / 2).  x is clamped to the finite
-    numbers where it meets a vanishing e (z -> -inf), so that x = +-inf gives
-    the limit, a zero of x's sign, and not inf * 0.
+    the split (x e 2^K) 2^-K, far below ((x h) h), h = exp(z / 2) (1 + e is 1
+    in both; see exp_for_product).  x is clamped to the finite numbers where
+    it meets a vanishing e (z -> -inf), so that x = +-inf gives the limit, a
+    zero of x's sign, and not inf * 0.
     """
-    split, e = exp_or_half(zh, zl, -abs(zh), select(zh >= 0.0, -zl, zl))
+    split, deep, e = exp_for_product(zh, zl)
     xe = clamp(x, -per_type(F32_MAX, F64_MAX), per_type(F32_MAX, F64_MAX)) * e
-    r = select(zh >= 0.0, x, select(split, xe * e, xe)) / (1.0 + e)
+    low = select(deep, xe * e, xe * split_down())
+    r = select(zh >= 0.0, x, select(split, low, xe)) / (1.0 + e)
     # a NaN x as itself (see dsilu_dd; a NaN z with a number x stays NaN)
     return select(x == x, r, x)
 
@@ -597,8 +619,8 @@ def dmish(x):
     dl = ((1.0 - dh) + ph) + (pl + 2.0 * qh * ql)
     x4 = 4.0 * xc
     b = fma(e, fma(e, 4.0 + e, 6.0 + x4), 4.0 + x4)
-    r1 = (e * b) / (dh * dh)
-    r1 = r1 - r1 * (2.0 * dl / dh)
+    # d^2 = dh^2 + 2 dh dl rounded once and one division, as in dsilu_dd
+    r1 = (e * b) / fma(dh, dh, 2.0 * (dh * dl))
     # no cancellation left for x >= -0.5: the two terms as they are (d * d
     # may overflow float32 near x = 40, where the second term is 0 anyway)
     n = e * (e + 2.0)
