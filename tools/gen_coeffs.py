@@ -112,7 +112,7 @@ ROOTS = {
     "DSILU": (dsilu, -1.28, (-0.3, 0.45), None),
     "DGELU": (dgelu, -0.75, (-0.85, 0.45), gauss),
     "DGELU_TANH": (dgelu_tanh, -0.75, (-0.15, 0.15), None),
-    "DMISH": (dmish, -1.19, (-0.25, 0.25), None),
+    "DMISH": (dmish, -1.19, (-0.25, 0.45), None),
 }
 
 # R is fitted for |x| <= TANHSHRINK_X_MAX; beyond, the kernel's
