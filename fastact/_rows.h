@@ -51,6 +51,24 @@
 
 #define FA_BLOCK 256        /* columns per task when the axis is not the last */
 
+/* Column passes read `width` floats of each of n rows a stride apart: runs
+ * too short for the hardware prefetchers to follow from one row to the next.
+ * So each pass prefetches its rows this many rows ahead (softmax along axis
+ * 0 of 1024x16384 float32, one thread: 1.79 -> 1.48 ns/el). */
+#define FA_COL_AHEAD 4
+
+/* prefetch row j + FA_COL_AHEAD of a column block (for writing if `write`) */
+FA_INLINE void fa_col_prefetch(const float *p, ptrdiff_t j, ptrdiff_t n, ptrdiff_t width,
+                               ptrdiff_t stride, int write)
+{
+    if (j + FA_COL_AHEAD >= n) return;
+    p += (j + FA_COL_AHEAD) * stride;
+    for (ptrdiff_t t = 0; t < width; t += 16) {
+        if (write) __builtin_prefetch(p + t, 1, 3);
+        else __builtin_prefetch(p + t, 0, 3);
+    }
+}
+
 typedef double v4d __attribute__((vector_size(32)));
 typedef int64_t v4i __attribute__((vector_size(32)));
 typedef float v4f __attribute__((vector_size(16)));
@@ -283,23 +301,28 @@ FA_INLINE void fa_cols_forward_fk(const float *x, float *y, ptrdiff_t n, ptrdiff
         m[q] = fa_splat8(-INFINITY);
         s0[q] = s1[q] = fa_splat(0.0);
     }
-    for (ptrdiff_t j = 0; j < n; j++)
+    for (ptrdiff_t j = 0; j < n; j++) {
+        fa_col_prefetch(x, j, n, width, stride, 0);
         for (ptrdiff_t q = 0; q < nq; q++) {
             v8f a = sg * fa_load8(x + j * stride + 8 * q, width - 8 * q, 0.0f);
             m[q] = fa_select8(a > m[q], a, m[q]);
         }
+    }
     int fast = 1;
     for (ptrdiff_t q = 0; q < nq; q++)
         for (int k = 0; k < 8; k++) fast &= fabsf(m[q][k]) < 1e9f;
 #define FA_COLS_PASS(FAST)                                                   \
-    for (ptrdiff_t j = 0; j < n; j++)                                        \
+    for (ptrdiff_t j = 0; j < n; j++) {                                      \
+        fa_col_prefetch(x, j, n, width, stride, 0);                          \
+        if (mode == 0) fa_col_prefetch(y, j, n, width, stride, 1);           \
         for (ptrdiff_t q = 0; q < nq; q++) {                                 \
             const ptrdiff_t o = j * stride + 8 * q, k = width - 8 * q;       \
             v8f e = fa_diff_exp8f(sg * fa_load8(x + o, k, 0.0f), m[q], FAST); \
             if (mode == 0) fa_store8(y + o, k, e);                           \
             s0[q] += fa_lo4(e);                                              \
             s1[q] += fa_hi4(e);                                              \
-        }
+        }                                                                    \
+    }
     if (fast) { FA_COLS_PASS(1) } else { FA_COLS_PASS(0) }
 #undef FA_COLS_PASS
     if (mode == 0) {
@@ -321,13 +344,16 @@ FA_INLINE void fa_cols_forward_fk(const float *x, float *y, ptrdiff_t n, ptrdiff
             m0[q] = fa_lo4(m[q]);
             m1[q] = fa_hi4(m[q]);
         }
-        for (ptrdiff_t j = 0; j < n; j++)
+        for (ptrdiff_t j = 0; j < n; j++) {
+            fa_col_prefetch(x, j, n, width, stride, 0);
+            fa_col_prefetch(y, j, n, width, stride, 1);
             for (ptrdiff_t q = 0; q < nq; q++) {
                 const ptrdiff_t o = j * stride + 8 * q, k = width - 8 * q;
                 v8f v = sg * fa_load8(x + o, k, 0.0f);
                 v4d a = (fa_lo4(v) - m0[q]) - l0[q], b = (fa_hi4(v) - m1[q]) - l1[q];
                 fa_store8(y + o, k, (v8f){a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]});
             }
+        }
     }
 }
 
@@ -443,7 +469,9 @@ FA_INLINE void fa_cols_backward_f(const float *g, const float *y, float *out, pt
     const ptrdiff_t nq = (width + 7) / 8;
     v4d s0[FA_BLOCK / 8], s1[FA_BLOCK / 8];
     for (ptrdiff_t q = 0; q < nq; q++) s0[q] = s1[q] = fa_splat(0.0);
-    for (ptrdiff_t j = 0; j < n; j++)
+    for (ptrdiff_t j = 0; j < n; j++) {
+        fa_col_prefetch(g, j, n, width, stride, 0);
+        if (mode == 0) fa_col_prefetch(y, j, n, width, stride, 0);
         for (ptrdiff_t q = 0; q < nq; q++) {
             const ptrdiff_t o = j * stride + 8 * q, k = width - 8 * q;
             v8f gv = fa_load8(g + o, k, 0.0f);
@@ -451,19 +479,24 @@ FA_INLINE void fa_cols_backward_f(const float *g, const float *y, float *out, pt
             s0[q] += fa_lo4(gv);
             s1[q] += fa_hi4(gv);
         }
+    }
     v8f tot[FA_BLOCK / 8];
     for (ptrdiff_t q = 0; q < nq; q++) {
         const v4d a = s0[q], b = s1[q];
         tot[q] = (v8f){a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]};
     }
     const v8f sg = fa_splat8(negate ? -1.0f : 1.0f);
-    for (ptrdiff_t j = 0; j < n; j++)
+    for (ptrdiff_t j = 0; j < n; j++) {
+        fa_col_prefetch(g, j, n, width, stride, 0);
+        fa_col_prefetch(y, j, n, width, stride, 0);
+        fa_col_prefetch(out, j, n, width, stride, 1);
         for (ptrdiff_t q = 0; q < nq; q++) {
             const ptrdiff_t o = j * stride + 8 * q, k = width - 8 * q;
             v8f gv = fa_load8(g + o, k, 0.0f), yv = fa_load8(y + o, k, 0.0f);
             v8f v = mode == 0 ? sg * (yv * (gv - tot[q])) : gv - fa_exp8f(yv, 0) * tot[q];
             fa_store8(out + o, k, v);
         }
+    }
 }
 
 /* ------------------------------------------------- per-dtype load / store */
