@@ -264,7 +264,7 @@ def one_plus_dd(e):
 
 @_jit
 def mul_sigmoid_dd(x, zh, zl):
-    """x * sigmoid(zh + zl): silu (z = x) and swish (z = b x) forward.
+    """x * sigmoid(zh + zl): swish's forward (z = b x; silu: mul_sigmoid).
 
     (x e) / (1 + e) for z < 0 and x / (1 + e) otherwise, e = exp(-|z|); below
     the split (x e 2^K) 2^-K, far below ((x h) h), h = exp(z / 2) (1 + e is 1
@@ -273,8 +273,34 @@ def mul_sigmoid_dd(x, zh, zl):
     zero of x's sign, and not inf * 0.
     """
     split, deep, e = exp_for_product(zh, zl)
-    xe = clamp(x, -per_type(F32_MAX, F64_MAX), per_type(F32_MAX, F64_MAX)) * e
-    low = select(deep, xe * e, xe * split_down())
+    xe = clamp_finite(x) * e
+    return x_sigmoid_of(x, zh, split, select(deep, xe * e, xe * split_down()), xe, e)
+
+
+@_jit
+def mul_sigmoid(x):
+    """x * sigmoid(x), silu: mul_sigmoid_dd without its deep branch, which
+    only serves an x far larger than e^-z (swish): below deep_split() x e^x
+    is far below the subnormals in both types.  Bit-equal to
+    mul_sigmoid_dd(x, x, 0) on every float32 and on 1.2M float64 points
+    down to -800; in cache, one thread, float32 1.03 -> 0.87 ns/el, float64
+    2.49 -> 2.40."""
+    split, e = exp_or_scaled(x, 0.0)
+    xe = clamp_finite(x) * e
+    return x_sigmoid_of(x, x, split, xe * split_down(), xe, e)
+
+
+@_jit
+def clamp_finite(x):
+    """x clamped to the finite numbers: an infinite x meeting a vanishing e
+    gives the limit, a zero of x's sign, and not inf * 0."""
+    return clamp(x, -per_type(F32_MAX, F64_MAX), per_type(F32_MAX, F64_MAX))
+
+
+@_jit
+def x_sigmoid_of(x, zh, split, low, xe, e):
+    """The last step of x sigmoid(z) from e = exp(-|z|): x / (1 + e) for
+    z >= 0, else x e (`xe`), or `low` (its scaled form) below the split."""
     r = select(zh >= 0.0, x, select(split, low, xe)) / (1.0 + e)
     # a NaN x as itself (see dsilu_dd; a NaN z with a number x stays NaN)
     return select(x == x, r, x)

@@ -295,6 +295,23 @@ def test_bitcasts_and_fma():
         assert fm == -np.finfo(dt).eps ** 2 and vm.fma(x, y, z) == fm
 
 
+@pytest.mark.parametrize("scheme", ["_horner", "_estrin", "_horner_pieces"])
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 10, 11, 23])
+def test_polynomial_schemes(scheme, n):
+    """Every evaluation order gives the polynomial to a few roundings of the
+    sum of its terms' magnitudes, compiled and in Python alike."""
+    rng = np.random.default_rng(n)
+    c = tuple(float(v) for v in rng.standard_normal(n))
+    fn = getattr(vm, scheme)
+    ns = {"njit": njit, "fn": fn}
+    exec("@njit\ndef jitted(x, c):\n    return fn(x, c)\n", ns)
+    for x in rng.uniform(-1.0, 1.0, 25):
+        exact = mp.polyval([mp.mpf(v) for v in reversed(c)], mp.mpf(x))
+        scale = sum(abs(v) * abs(x) ** k for k, v in enumerate(c))
+        for got in (fn(float(x), c), ns["jitted"](float(x), c)):
+            assert abs(got - exact) <= 4 * n * 2.0 ** -53 * scale, (scheme, n, x)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_ldexp_rounds_once(dtype):
     @njit
