@@ -39,8 +39,8 @@ from numba import njit
 
 from . import _coeffs as C
 from ._typed import per_type
-from ._vmath import (_horner, erfc, exp, exp_below, exp_below_2k, expm1, fma, log,  # noqa: F401
-                     log1p, log1p_unit, select, tanh)
+from ._vmath import (_horner, erfc, erfc_dd_scaled, exp, exp_below, exp_below_2k, expm1,  # noqa: F401
+                     fma, ldexp_below, log, log1p, log1p_unit, select, tanh)
 
 _jit = njit(cache=False, nogil=True, error_model="numpy")
 
@@ -451,19 +451,19 @@ def gelu_f32(x):
 
 @_jit
 def gelu(x):
-    """x Phi(x); Phi(x) = erfc(-x/sqrt2)/2 with the rounding of -x/sqrt2
-    corrected to first order; in the far left tail -phi(x) S(|x|).  float32
-    takes gelu_f32 (the constant condition is folded away at compile time)."""
+    """x Phi(x) = x erfc(z) / 2, z = -x/sqrt2 carried as zh + zl: erfc's
+    first-order correction for zl and its scaled form (m 2^n, m normal, so
+    the product rounds once where Phi(x) is subnormal) come out of the tail
+    it computes anyway (erfc_dd_scaled).  float32 takes gelu_f32 (the
+    constant condition is folded away at compile time)."""
     if per_type(1.0, 0.0) > 0.5:
         return gelu_f32(x)
-    tail, xc, sh, sl, zh, zl = gauss_args(x)
-    # one exp: exp(-z^2) for erfc's first-order correction, or exp(-x^2/4)
-    # for the tail
-    w = exp_below(select(tail, -0.25 * sh, -zh * zh))
-    cdf = 0.5 * (erfc(zh) - zl * TWO_OVER_SQRT_PI * w)
-    r = select(tail, gauss_tail_times(-mills_series(xc), sh, sl, w), xc * cdf)
+    xc = clamp(x, gauss_zero(), 10.0)
+    zh, zl = two_prod(-xc, INV_SQRT_2)
+    zl += -xc * INV_SQRT_2_LO
+    mh, n = erfc_dd_scaled(zh, zl)
     # 1 - Phi(x) < 1e-23 beyond 10: x (inf too)
-    return gauss_limits(x, r, x, -0.0)
+    return gauss_limits(x, ldexp_below(xc * (0.5 * mh), n), x, -0.0)
 
 
 @_jit

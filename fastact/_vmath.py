@@ -457,6 +457,10 @@ def _build(ft):
     BIAS = I32(127 if f32 else 1023)
     E = 126 if f32 else 1022                 # 2**-E: smallest normal
     ZERO, ONE, TWO, HALF = ft(0), ft(1), ft(2), ft(0.5)
+    NSIXTH = ft(-1 / 6)
+    LDB_K = ft(40 if f32 else 64)
+    LDB_SCALE = ft(2.0 ** -(40 if f32 else 64))
+    SAT2 = ft(-60)
     # r + -0.0 is r for every r (r + 0.0 is not, for r = -0), so LLVM drops
     # the addition of a -0.0 low part and keeps that of +0.0
     NZERO = ft(-0.0)
@@ -683,7 +687,7 @@ def _build(ft):
         return fma(x, C0HI, x * fma(t, poly(t, ERFP), C0LO))
 
     @register_jitable(**_JIT)
-    def erfc_tail(a):
+    def erfc_tail_parts(a):
         # erfc(a) = exp(-a^2) / (1 + 2a) * S(u), u = (a - K)/(a + K) - T0,
         # for a in [TAIL_LO, TAIL_HI].  S is flat in u, so the rounding of u
         # hardly shows.  The other small relative errors are gathered into
@@ -711,7 +715,50 @@ def _build(ft):
         m2 = fma(e, slo, fma(e, EC0HI, -m1))
         g = fma(poly(r, EXPQ), r, ONE)           # exp(r) = 1 + r g
         v = fma(m2, r, m1 * r)                   # e S r
-        return scale(m1 + fma(v, g, m2), n)
+        # erfc(a) = (m1 + v g + m2) 2**n; 1 + 2a and S for erfc_dd_scaled
+        return m1 + fma(v, g, m2), n, b, slo
+
+    @register_jitable(**_JIT)
+    def erfc_tail(a):
+        y, n, b, slo = erfc_tail_parts(a)
+        return scale(y, n)
+
+    @register_jitable(**_JIT)
+    def ldexp_below_(y, n):
+        # y * 2**n for integral n in [-E - LDB_K, LDB_K] and |y| < 2**LDB_K:
+        # 2**(n + LDB_K) is normal, so the first product is exact unless it
+        # overflows, and the second rounds once (into the subnormals too)
+        return (y * pow2(n + LDB_K)) * LDB_SCALE
+
+    @register_jitable(**_JIT)
+    def erfc_dd_scaled_(zh, zl):
+        # (m, n): erfc(zh + zl) = m 2**n to first order in zl (|zl| << |zh|,
+        # the low part of an argument such as -x/sqrt(2)), m normal where
+        # erfc itself is subnormal, so that a product y erfc rounds once.
+        # erfc' = -(2/sqrt(pi)) exp(-z^2), and the tail holds exp(-a^2) as
+        # erfc(a) (1 + 2a) / S: the correction costs a division, not an exp.
+        a = abs(zh)
+        small = a < ERFC_T
+        neg = zh < ZERO
+        xs = select(small, zh, ZERO)
+        t = xs * xs
+        # exp(-t) to 1e-4 for t < ERFC_T^2: the correction is below an ulp
+        gs = fma(fma(fma(t, NSIXTH, HALF), t, -ONE), t, ONE)
+        ps = (ONE - erf_poly(xs)) - zl * (C0HI * gs)
+        at = select(a > TAIL_LO, a, TAIL_LO)
+        at = select(at < TAIL_HI, at, TAIL_HI)   # NaN -> TAIL_HI, fixed below
+        y, n, b, slo = erfc_tail_parts(at)
+        al = select(neg, -zl, zl)                # the low part of |z|
+        # 1/S = 1/(EC0HI (1 + w)), |w| < 0.08, to 4e-5 by its series: the
+        # correction is at most ~1e-13 relative, and a division would be the
+        # third in this function (one divider, 4 lanes per 4.5 cycles here)
+        w = slo * (ONE / EC0HI)
+        inv_s = fma(fma(fma(w, -ONE, ONE), w, -ONE), w, ONE) * (ONE / EC0HI)
+        y = fma(y, -al * (C0HI * b * inv_s), y)
+        # beyond 2**-60 the tail is below half an ulp of 2
+        m = select(small, ps, select(neg, TWO - y * pow2(select(n > SAT2, n, SAT2)), y))
+        k = select(small, ZERO, select(neg, ZERO, n))
+        return select(zh == zh, m, zh), k
 
     @register_jitable(**_JIT)
     def erf_(x):
@@ -738,7 +785,8 @@ def _build(ft):
 
     return dict(exp=exp_, exp_below=exp_below_, exp_below_2k=exp_below_2k_, expm1=expm1_,
                 log=log_, log1p=log1p_, log1p_unit=log1p_unit_, tanh=tanh_,
-                erf=erf_, erfc=erfc_, ldexp=scale)
+                erf=erf_, erfc=erfc_, ldexp=scale, erfc_dd_scaled=erfc_dd_scaled_,
+                ldexp_below=ldexp_below_)
 
 
 _F32 = _build(np.float32)
@@ -829,6 +877,21 @@ def exp_below_2k(x, k):
     return _py_scaled("exp_below_2k", x, k)
 
 
+def ldexp_below(y, n):
+    """y * 2**n rounded once, for integral n in [-166, 40] (float32) /
+    [-1086, 64] (float64) and |y| below 2**40 / 2**64: ldexp's cheaper form
+    for results that can be subnormal but not overflow."""
+    return _py_scaled("ldexp_below", y, n)
+
+
+def erfc_dd_scaled(zh, zl):
+    """(m, n) with erfc(zh + zl) = m * 2**n to first order in zl, |zl| <<
+    |zh| (a double-length argument such as -x/sqrt(2) split in two), m
+    normal down to erfc's underflow, so that y * erfc(z) can be formed as
+    ldexp(y * m, n) with one rounding even where erfc(z) is subnormal."""
+    return _py_scaled("erfc_dd_scaled", zh, zl)
+
+
 def _register(stub, name):
     f32, f64 = _F32[name], _F64[name]
 
@@ -858,5 +921,5 @@ def _register_scaled(stub, name):
             return lambda y, n: f64(y, np.float64(n))
 
 
-for _stub in (ldexp, exp_below_2k):
+for _stub in (ldexp, ldexp_below, exp_below_2k, erfc_dd_scaled):
     _register_scaled(_stub, _stub.__name__)

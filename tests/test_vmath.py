@@ -334,6 +334,64 @@ def test_ldexp_rounds_once(dtype):
     assert all(_same(vm.ldexp(a, b), w) for a, b, w in zip(y[:300], n[:300], want[:300]))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_ldexp_below_rounds_once(dtype):
+    """ldexp_below on its documented range: numpy's ldexp, subnormals too."""
+    @njit
+    def f(y, n, out):
+        for i in range(y.size):
+            out[i] = vm.ldexp_below(y[i], n[i])
+
+    rng = np.random.default_rng(4)
+    lo, hi = (-166, 40) if dtype == np.float32 else (-1086, 64)
+    y = (rng.uniform(0.5, 2, 4000) * rng.choice([-1, 1], 4000)).astype(dtype)
+    y[:500] *= dtype(2.0 ** (hi - 2))
+    n = rng.integers(lo, hi + 1, 4000)
+    n[500:1500] = rng.integers(lo, lo + 60, 1000)                   # subnormal results
+    out = np.empty_like(y)
+    f(y, n.astype(dtype), out)
+    np.testing.assert_array_equal(out, np.ldexp(y, n))
+    assert all(_same(vm.ldexp_below(a, dtype(b)), w)
+               for a, b, w in zip(y[:300], n[:300], out[:300]))
+
+
+def test_erfc_dd_scaled_vs_mpmath():
+    """erfc(zh + zl) = m 2^n (float64) within erfc's 2 ULP, the low part zl
+    included (it moves the result by up to ~2 zh^2 ULP), and where erfc is
+    subnormal (zh > 26.55) m stays normal and keeps that accuracy."""
+    mp.mp.dps = 40
+
+    @njit
+    def f(zh, zl, m, n):
+        for i in range(zh.size):
+            m[i], n[i] = vm.erfc_dd_scaled(zh[i], zl[i])
+
+    rng = np.random.default_rng(9)
+    zh = np.concatenate([rng.uniform(-6, 27.3, 3000), rng.uniform(26.5, 27.29, 500),
+                         rng.uniform(-0.5, 0.5, 500), -rng.uniform(0.4, 0.5, 200),
+                         rng.uniform(0.44, 0.5, 200)])
+    zl = zh * rng.uniform(-1, 1, zh.size) * 2.0 ** -53
+    m, n = np.empty_like(zh), np.empty_like(zh)
+    f(zh, zl, m, n)
+    worst = 0.0
+    for a, b, mi, ni in zip(zh, zl, m, n):
+        want = mp.erfc(mp.mpf(a) + mp.mpf(b))
+        got = mp.ldexp(mp.mpf(mi), int(ni))
+        ulp = math.ulp(float(want / mp.mpf(2) ** int(ni)))     # of m: normal
+        assert abs(mi) >= np.finfo(np.float64).tiny or mi == 0
+        worst = max(worst, float(abs(got - want) / mp.ldexp(mp.mpf(ulp), int(ni))))
+    assert worst <= MAX_ULP, worst
+    for i in range(0, zh.size, 97):                                # the Python path: same bits
+        mi, ni = vm.erfc_dd_scaled(zh[i], zl[i])
+        assert _same(mi, m[i]) and ni == n[i], (zh[i], zl[i])
+    for dtype in (np.float32, np.float64):
+        for z, want in ((INF, 0.0), (-INF, 2.0), (0.0, 1.0), (-0.0, 1.0)):
+            mz, nz = vm.erfc_dd_scaled(dtype(z), dtype(0))
+            assert _same(np.ldexp(mz, int(nz)), dtype(want)), (dtype, z, mz, nz)
+        mz, _ = vm.erfc_dd_scaled(dtype(NAN), dtype(0))
+        assert np.isnan(mz)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_float32_kernel_has_no_float64(name):
     loop(name)(np.ones(4, np.float32), np.empty(4, np.float32))
