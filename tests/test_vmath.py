@@ -312,13 +312,18 @@ def test_polynomial_schemes(scheme, n):
             assert abs(got - exact) <= 4 * n * 2.0 ** -53 * scale, (scheme, n, x)
 
 
+def _scaled(name, y, n):
+    """vm.<name>(y[i], n[i]) over arrays, compiled; n converted to y's type."""
+    ns = {"njit": njit, "vm": vm}
+    exec(f"@njit\ndef f(y, n, out):\n    for i in range(y.size):\n"
+         f"        out[i] = vm.{name}(y[i], n[i])\n", ns)
+    out = np.empty_like(y)
+    ns["f"](y, n.astype(y.dtype), out)
+    return out
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_ldexp_rounds_once(dtype):
-    @njit
-    def f(y, n, out):
-        for i in range(y.size):
-            out[i] = vm.ldexp(y[i], n[i])
-
     rng = np.random.default_rng(3)
     fi = np.finfo(dtype)
     emin, emax = fi.minexp, fi.maxexp
@@ -326,8 +331,7 @@ def test_ldexp_rounds_once(dtype):
     n = rng.integers(2 * emin - 60, 2 * emax + 10, 4000)
     n[:1000] = rng.integers(emin - fi.nmant - 3, emin + 2, 1000)    # subnormal results
     n[1000:1200] = rng.integers(emax - 2, emax + 2, 200)            # overflow edge
-    out = np.empty_like(y)
-    f(y, n, out)
+    out = _scaled("ldexp", y, n)
     with np.errstate(all="ignore"):
         want = np.ldexp(y, n)
     np.testing.assert_array_equal(out, want)
@@ -337,19 +341,13 @@ def test_ldexp_rounds_once(dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_ldexp_below_rounds_once(dtype):
     """ldexp_below on its documented range: numpy's ldexp, subnormals too."""
-    @njit
-    def f(y, n, out):
-        for i in range(y.size):
-            out[i] = vm.ldexp_below(y[i], n[i])
-
     rng = np.random.default_rng(4)
     lo, hi = (-166, 40) if dtype == np.float32 else (-1086, 64)
     y = (rng.uniform(0.5, 2, 4000) * rng.choice([-1, 1], 4000)).astype(dtype)
     y[:500] *= dtype(2.0 ** (hi - 2))
     n = rng.integers(lo, hi + 1, 4000)
     n[500:1500] = rng.integers(lo, lo + 60, 1000)                   # subnormal results
-    out = np.empty_like(y)
-    f(y, n.astype(dtype), out)
+    out = _scaled("ldexp_below", y, n)
     np.testing.assert_array_equal(out, np.ldexp(y, n))
     assert all(_same(vm.ldexp_below(a, dtype(b)), w)
                for a, b, w in zip(y[:300], n[:300], out[:300]))

@@ -23,7 +23,6 @@ import os
 import sys
 import time
 
-import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 from accuracy import CASES, f32_against_f64, float32_patterns  # noqa: E402
