@@ -127,7 +127,7 @@ def exp_or_scaled(zh, zl):
     z reaches exp_below_2k's range (z > -126 float32, -790 float64), e.g.
     (1 + z) e^z; one exp either way."""
     split = zh < exp_split()
-    e = exp_below_2k(-abs(zh), select(split, per_type(32.0, 64.0), 0.0))
+    e = exp_below_2k(-abs(zh), select(split, split_k(), 0.0))
     return split, fma(e, select(zh >= 0.0, -zl, zl), e)
 
 
@@ -145,15 +145,21 @@ def exp_for_product(zh, zl):
     (x e) * split_down()); below deep_split() exp(z / 2), for (x e) e."""
     split = zh < exp_split()
     deep = zh < deep_split()
-    k = select(deep, 0.0, select(split, per_type(32.0, 64.0), 0.0))
+    k = select(deep, 0.0, select(split, split_k(), 0.0))
     e = exp_below_2k(select(deep, 0.5 * zh, -abs(zh)), k)
     wl = select(deep, 0.5 * zl, select(zh >= 0.0, -zl, zl))
     return split, deep, fma(e, wl, e)
 
 
 @_jit
+def split_k():
+    """K of exp_or_scaled: e^z 2^K stays normal down to deep_split()."""
+    return per_type(32.0, 64.0)
+
+
+@_jit
 def split_down():
-    """2^-K of exp_or_scaled."""
+    """2^-K of exp_or_scaled (split_k)."""
     return per_type(2.0 ** -32, 2.0 ** -64)
 
 

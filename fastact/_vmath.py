@@ -428,6 +428,35 @@ ERFC_T0_F = -0.6260162591934204
 ERFC_T0_D = -0.6260162601626016
 ERFC_C0_F = "1.222631777298849770066099669409052223191"
 ERFC_C0_D = "1.222631776958809049424537070813779564514"
+# erfc_center float64 (python tools/fit_vmath.py erfc_center): the fit above
+# re-expanded exactly around the middle of its interval, u = t - ERFC_TC_D
+ERFC_TC_D = 0.11873248425317018
+ERFC_C0C_D = "1.263887356554577053267050122654565390452"
+ERFCF_DC = (
+    -0.12562188422922335,
+    -0.11228987829260376,
+    0.13746681431128568,
+    -0.05709199219774598,
+    -0.0015901764385154364,
+    0.009150606648785864,
+    -0.00029187237868740407,
+    -0.00177104650441293,
+    -9.850231961443634e-05,
+    0.0003824950324527485,
+    0.00010220216061743184,
+    -7.014990775551187e-05,
+    -4.795621542951544e-05,
+    2.9679674187844914e-06,
+    1.4850021194072364e-05,
+    5.321694506078208e-06,
+    -2.221014889511252e-06,
+    -2.868350648731224e-06,
+    -6.132662436866921e-07,
+    7.86880394510912e-07,
+    4.865143347996184e-07,
+    -9.983316322176739e-08,
+    -1.0957532645272777e-07,
+)
 # ---- end: output of tools/fit_vmath.py ----
 
 
@@ -441,22 +470,6 @@ _TWO_OVER_SQRTPI = Fraction("1.1283791670955125738961589031215451716881012586579
 def _split(ft, v: Fraction):
     hi = ft(float(v))
     return hi, ft(float(v - Fraction(float(hi))))
-
-
-def _recentered(ft, c0: str, c, t0: float, t1: float):
-    """The erfc tail fit S = c0 + u (c[0] + c[1] u + ...), u = t - t0 on
-    [0, t1 - t0], re-expanded exactly (rationals) around the interval's
-    middle tm: (tm, d0 as hi + lo, (d1, d2, ...) rounded to ft) for
-    v = t - tm.  On [0, 1.5] (float64's interval) Horner's rule meets terms
-    up to 1.5^23 |c23| that cancel, which cost erfc 2.76 ulp near x = 26.5;
-    on [-0.75, 0.75] they shrink instead."""
-    tm = float(ft((t0 + t1) / 2))
-    shift = Fraction(tm) - Fraction(float(ft(t0)))
-    full = [Fraction(c0)] + [Fraction(float(ft(v))) for v in c]
-    d = []
-    for k in range(len(full)):
-        d.append(sum(full[j] * math.comb(j, k) * shift ** (j - k) for j in range(k, len(full))))
-    return ft(tm), _split(ft, d[0]), tuple(ft(float(v)) for v in d[1:])
 
 
 # --------------------------------------------------------------------------
@@ -489,7 +502,6 @@ def _build(ft):
     LOGR = tuple(ft(c) for c in (LOGR_F if f32 else LOGR_D))
     TANHP = tuple(ft(c) for c in (TANHP_F if f32 else TANHP_D))
     ERFP = tuple(ft(c) for c in (ERFP_F if f32 else ERFP_D))
-    ERFCF = tuple(ft(c) for c in (ERFCF_F if f32 else ERFCF_D))
 
     # _scale: n is clamped to [-2E, 2E + 1] and split as n1 + n2 with
     # n2 = clamp(n, -E, E), so 2**n1 and 2**n2 are both normal.
@@ -527,12 +539,13 @@ def _build(ft):
     TAIL_LO = ft(0.46)
     TAIL_HI = ft(10.1) if f32 else ft(27.3)
     EK = ft(2)                               # K of the erfc fit
-    if f32:
-        ERFC_T0 = ft(ERFC_T0_F)
-        EC0HI, EC0LO = _split(ft, Fraction(ERFC_C0_F))
-    else:
-        ERFC_T0, (EC0HI, EC0LO), ERFCF = _recentered(ft, ERFC_C0_D, ERFCF_D, ERFC_T0_D,
-                                                     (TAIL_HI - EK) / (TAIL_HI + EK))
+    # the t the tail polynomial is expanded around, its value there (hi + lo)
+    # and the other coefficients; float64's fit re-expanded around the
+    # middle of its interval (tools/fit_vmath.py erfc_center: Horner's terms
+    # cancelled on [0, 1.5], 2.76 ulp near x = 26.5)
+    ERFC_TC = ft(ERFC_T0_F if f32 else ERFC_TC_D)
+    EC0HI, EC0LO = _split(ft, Fraction(ERFC_C0_F if f32 else ERFC_C0C_D))
+    ERFCF = tuple(ft(c) for c in (ERFCF_F if f32 else ERFCF_DC))
 
     @register_jitable(**_JIT)
     def pow2(kf):
@@ -707,6 +720,12 @@ def _build(ft):
         return fma(x, C0HI, x * fma(t, poly(t, ERFP), C0LO))
 
     @register_jitable(**_JIT)
+    def tail_arg(a):
+        # |x| clamped to the tail form's interval (NaN -> TAIL_HI)
+        at = select(a > TAIL_LO, a, TAIL_LO)
+        return select(at < TAIL_HI, at, TAIL_HI)
+
+    @register_jitable(**_JIT)
     def erfc_tail_parts(a):
         # erfc(a) = exp(-a^2) / (1 + 2a) * S(u), u = (a - K)/(a + K) - T0,
         # for a in [TAIL_LO, TAIL_HI].  S is flat in u, so the rounding of u
@@ -716,7 +735,7 @@ def _build(ft):
         # a^2 * 2**-precision), and 1/(1 + 2a) = e (1 + c).
         h = a * a
         l = fma(a, a, -h)
-        u = fma(a - EK, ONE / (a + EK), -ERFC_T0)
+        u = fma(a - EK, ONE / (a + EK), -ERFC_TC)
         # float64 in two Horner pieces: Estrin's order was as accurate in the
         # normal range once the fit was centered (1.42 against 1.46 ulp on
         # tools/sample_f64.py's 100K points) and 10% faster in gelu, but
@@ -767,8 +786,7 @@ def _build(ft):
         # exp(-t) to 1e-4 for t < ERFC_T^2: the correction is below an ulp
         gs = fma(fma(fma(t, NSIXTH, HALF), t, -ONE), t, ONE)
         ps = (ONE - erf_poly(xs)) - zl * (C0HI * gs)
-        at = select(a > TAIL_LO, a, TAIL_LO)
-        at = select(at < TAIL_HI, at, TAIL_HI)   # NaN -> TAIL_HI, fixed below
+        at = tail_arg(a)                         # NaN -> TAIL_HI, fixed below
         y, n, b, slo = erfc_tail_parts(at)
         al = select(neg, -zl, zl)                # the low part of |z|
         # 1/S = 1/(EC0HI (1 + w)), |w| < 0.08, to 4e-5 by its series: the
@@ -787,8 +805,7 @@ def _build(ft):
         a = abs(x)
         small = a < ERF_T
         ps = erf_poly(select(small, x, ZERO))
-        at = select(a > TAIL_LO, a, TAIL_LO)
-        at = select(at < TAIL_HI, at, TAIL_HI)   # NaN -> TAIL_HI, fixed below
+        at = tail_arg(a)                         # NaN -> TAIL_HI, fixed below
         pl = ONE - erfc_tail(at)
         res = select(small, ps, select(x < ZERO, -pl, pl))
         res = select(x == ZERO, x, res)          # keeps the sign of -0
@@ -799,8 +816,7 @@ def _build(ft):
         a = abs(x)
         small = a < ERFC_T
         ps = ONE - erf_poly(select(small, x, ZERO))
-        at = select(a > TAIL_LO, a, TAIL_LO)
-        at = select(at < TAIL_HI, at, TAIL_HI)
+        at = tail_arg(a)
         tail = erfc_tail(at)
         res = select(small, ps, select(x < ZERO, TWO - tail, tail))
         return select(x == x, res, x)

@@ -353,6 +353,17 @@ def test_ldexp_below_rounds_once(dtype):
                for a, b, w in zip(y[:300], n[:300], out[:300]))
 
 
+def test_erfc_centered_fit_is_the_fit():
+    """float64's centred tail coefficients are the stored fit re-expanded
+    exactly (tools/fit_vmath.py erfc_center), not a separate approximation."""
+    import os
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
+    from fit_vmath import recenter
+    tm, d0, d = recenter(vm.ERFC_C0_D, vm.ERFCF_D, vm.ERFC_T0_D, (27.3 - 2) / (27.3 + 2))
+    assert tm == vm.ERFC_TC_D and d0 == vm.ERFC_C0C_D and tuple(d) == vm.ERFCF_DC
+
+
 def test_erfc_dd_scaled_vs_mpmath():
     """erfc(zh + zl) = m 2^n (float64) within erfc's 2 ULP, the low part zl
     included (it moves the result by up to ~2 zh^2 ULP), and where erfc is

@@ -227,7 +227,41 @@ def fit_erfc(lo=0.46, K=2, plan=((np.float32, 10.1, 11), (np.float64, 27.3, 24))
         print(f"# K = {int(K)}, x in [{lo}, {hi}]", flush=True)
 
 
-FITS = {"exp": fit_exp, "log": fit_log, "tanh": fit_tanh, "erf": fit_erf, "erfc": fit_erfc}
+def recenter(c0: str, c, t0: float, t1: float, dtype=np.float64):
+    """The erfc tail fit S = c0 + u (c[0] + c[1] u + ...), u = t - t0 on
+    [0, t1 - t0], re-expanded exactly (rationals) around the interval's
+    middle tm: (tm, d0 as a 40-digit string, [d1, d2, ...] rounded to dtype)
+    for v = t - tm.  On float64's [0, 1.5] Horner's rule meets terms up to
+    1.5^23 |c23| that cancel, which cost erfc 2.76 ulp near x = 26.5; on
+    [-0.75, 0.75] they shrink instead."""
+    from fractions import Fraction
+    from math import comb
+    tm = float(dtype((t0 + t1) / 2))
+    shift = Fraction(tm) - Fraction(float(dtype(t0)))
+    full = [Fraction(c0)] + [Fraction(float(dtype(v))) for v in c]
+    d = [sum(full[j] * comb(j, k) * shift ** (j - k) for j in range(k, len(full)))
+         for k in range(len(full))]
+    d0 = mp.nstr(mp.mpf(d[0].numerator) / d[0].denominator, 40)
+    return tm, d0, [float(dtype(float(v))) for v in d[1:]]
+
+
+def center_erfc():
+    # float64's tail fit (fit_erfc, as stored in fastact/_vmath.py)
+    # re-expanded around its middle; float32's interval is shorter and its
+    # exhaustive sweep within target, so it keeps the fit as it is
+    sys.path.insert(0, __file__.rsplit("/tools/", 1)[0])
+    import fastact._vmath as vm
+    tm, d0, d = recenter(vm.ERFC_C0_D, vm.ERFCF_D, vm.ERFC_T0_D, 25.3 / 29.3)
+    print(f"ERFC_TC_D = {tm!r}")
+    print(f'ERFC_C0C_D = "{d0}"')
+    print("ERFCF_DC = (")
+    for v in d:
+        print(f"    {v!r},")
+    print(")")
+
+
+FITS = {"exp": fit_exp, "log": fit_log, "tanh": fit_tanh, "erf": fit_erf, "erfc": fit_erfc,
+        "erfc_center": center_erfc}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or FITS:
