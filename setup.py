@@ -1,13 +1,15 @@
 """Build the Cython extensions; OpenMP where the compiler has it.
 
-`_ufunc` turns numba-compiled loop pointers into real NumPy ufuncs; `_axis`
-(softmax family) and `_grouped_kernels` (glu, maxout) hold the fused-type
-(float32/float64) loops over an axis, parallel over rows with OpenMP.  A
+In ``fastact/cpu``: ``ufunc`` turns numba-compiled loop pointers into real
+NumPy ufuncs; ``axis`` (softmax family), ``grouped`` (glu, maxout) and
+``preprocessing`` (normalization statistics) hold the fused-type
+(float32/float64) loops over an axis, parallel over rows with OpenMP; their C
+lives in ``fastact/cpu/src``.  A
 compiler without OpenMP gets a serial build and a warning.
 """
+
 import os
 import subprocess
-import sys
 import tempfile
 import warnings
 
@@ -21,13 +23,13 @@ from setuptools.command.build_ext import build_ext
 BASE_FLAGS = ["-O3", "-fno-finite-math-only"]
 
 # Extensions whose loops use cython.parallel.prange: they get -fopenmp.
-OPENMP_EXTENSIONS = ("_axis", "_grouped_kernels", "_norm_kernels")
-# Per-extension extras.  _grouped_kernels: under the default -ftrapping-math
+OPENMP_EXTENSIONS = ("axis", "grouped", "preprocessing")
+# Per-extension extras.  grouped: under the default -ftrapping-math
 # gcc refuses to if-convert a select whose arm it has sunk a multiply into,
 # so the sigmoid and NaN selects would stop the loops vectorizing.  The flag
 # only lets gcc evaluate operations whose exception flags nobody reads (the
 # kernels do not check fenv); results, NaN and inf are unchanged.
-EXTRA_FLAGS = {"_grouped_kernels": ["-fno-trapping-math"]}
+EXTRA_FLAGS = {"grouped": ["-fno-trapping-math"]}
 
 
 def _has_openmp(compiler_cmd: list[str]) -> bool:
@@ -37,8 +39,9 @@ def _has_openmp(compiler_cmd: list[str]) -> bool:
         with open(c, "w") as f:
             f.write(src)
         try:
-            r = subprocess.run(compiler_cmd + ["-fopenmp", c, "-o", os.path.join(d, "t")],
-                               capture_output=True)
+            r = subprocess.run(
+                compiler_cmd + ["-fopenmp", c, "-o", os.path.join(d, "t")], capture_output=True
+            )
         except OSError:
             return False
         return r.returncode == 0
@@ -49,25 +52,32 @@ class BuildExt(build_ext):
         cc = getattr(self.compiler, "compiler_so", None) or ["cc"]
         omp = os.environ.get("FASTACT_NO_OPENMP") is None and _has_openmp([cc[0]])
         if not omp:
-            warnings.warn("fastact: compiler has no OpenMP; building the axis kernels serially")
+            warnings.warn(
+                "fastact: compiler has no OpenMP; building the axis kernels serially", stacklevel=2
+            )
         for ext in self.extensions:
             short = ext.name.rsplit(".", 1)[-1]
             par = omp and short in OPENMP_EXTENSIONS
-            ext.extra_compile_args = (BASE_FLAGS + EXTRA_FLAGS.get(short, [])
-                                      + (["-fopenmp"] if par else []))
+            ext.extra_compile_args = (
+                BASE_FLAGS + EXTRA_FLAGS.get(short, []) + (["-fopenmp"] if par else [])
+            )
             ext.extra_link_args = ["-fopenmp"] if par else []
         super().build_extensions()
 
 
 def _ext(name: str) -> Extension:
-    return Extension(f"fastact.{name}", [f"fastact/{name}.pyx"],
-                     include_dirs=[np.get_include()],
-                     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")])
+    return Extension(
+        f"fastact.cpu.{name}",
+        [f"fastact/cpu/{name}.pyx"],
+        include_dirs=[np.get_include(), "fastact/cpu/src"],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    )
 
 
 setup(
-    ext_modules=cythonize([_ext("_ufunc"), _ext("_axis"), _ext("_grouped_kernels"),
-                           _ext("_norm_kernels")],
-                          compiler_directives={"language_level": "3"}),
+    ext_modules=cythonize(
+        [_ext("ufunc"), _ext("axis"), _ext("grouped"), _ext("preprocessing")],
+        compiler_directives={"language_level": "3"},
+    ),
     cmdclass={"build_ext": BuildExt},
 )

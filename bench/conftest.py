@@ -8,6 +8,7 @@ Every library gets the same thread count (``--threads``, default fastact's);
 each benchmark group is one case (function, direction, size, dtype), so
 pytest-benchmark's table compares the libraries side by side.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,12 @@ def pytest_addoption(parser):
     g = parser.getgroup("fastact")
     g.addoption("--sizes", default=",".join(SIZES), help=f"comma-separated, from {list(SIZES)}")
     g.addoption("--dtypes", default=",".join(DTYPES), help="comma-separated float32,float64")
-    g.addoption("--threads", type=int, default=fastact.get_num_threads(),
-                help="threads for fastact and torch alike")
+    g.addoption(
+        "--threads",
+        type=int,
+        default=fastact.get_num_threads(),
+        help="threads for fastact and torch alike",
+    )
 
 
 def pytest_generate_tests(metafunc):
@@ -49,6 +54,7 @@ def threads(request):
     fastact.set_num_threads(n)
     try:
         import torch
+
         torch.set_num_threads(n)
     except ImportError:
         pass
@@ -58,7 +64,9 @@ def threads(request):
 
 @pytest.fixture(scope="session")
 def torch():
-    return pytest.importorskip("torch", reason="torch baseline not installed (pip install '.[bench]')")
+    return pytest.importorskip(
+        "torch", reason="torch baseline not installed (pip install '.[bench]')"
+    )
 
 
 def data(size: str, dtype: str, seed: int = 0) -> np.ndarray:

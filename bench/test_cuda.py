@@ -6,7 +6,7 @@
 Every library gets the same CUDA tensor memory (CuPy sees the torch tensor
 through ``__cuda_array_interface__``, zero-copy) and a preallocated output
 where it takes one (torch's elementwise calls are ``fastact bench``'s
-baselines, ``fastact._baselines``: aten's out= overloads).  A timed call ends with ``torch.cuda.synchronize()``, so
+baselines, ``fastact.bench.cases``: aten's out= overloads).  A timed call ends with ``torch.cuda.synchronize()``, so
 each round is the kernel's whole time on the device plus its launch (what a
 caller waiting on the result sees); pytest-benchmark takes many rounds after
 a warm-up (which also compiles fastact's kernels).  Each group has a
@@ -20,15 +20,15 @@ relu, sigmoid and gelu at 256M float32 elements against the copy, softmax on
 is not hidden behind a synchronize per call).  ``fastact bench`` measures
 the same figures in interleaved rounds.  Skipped without a GPU.
 """
+
 from __future__ import annotations
 
 import pytest
+from conftest import SIZES
 
 import fastact
-from fastact._baselines import torch_forward_call
+from fastact.bench.cases import torch_forward_call
 from fastact.cli import _BY_ID
-
-from conftest import SIZES
 
 torch = pytest.importorskip("torch", reason="torch not installed (pip install '.[bench]')")
 pytest.importorskip("numba_cuda", reason="numba-cuda not installed (pip install '.[cuda]')")
@@ -36,7 +36,7 @@ if not torch.cuda.is_available():
     pytest.skip("no CUDA GPU (or a CPU-only torch build)", allow_module_level=True)
 
 LIBRARIES = ["fastact", "torch", "cupy", "copy"]
-FIGURE_ELEMENTS = 1 << 28              # 256M float32: 1 GiB an array
+FIGURE_ELEMENTS = 1 << 28  # 256M float32: 1 GiB an array
 FIGURE_SOFTMAX = (65536, 1024)
 OVERHEAD_CALLS = 100
 
@@ -62,40 +62,48 @@ ELEMENTWISE = {
 
 def _softmax_cp(cp, x, o, axis):
     from cupyx.scipy.special import softmax
+
     return softmax(x, axis=axis)
 
 
 def _log_softmax_cp(cp, x, o, axis):
     from cupyx.scipy.special import log_softmax
+
     return log_softmax(x, axis=axis)
 
 
 AXIS = {
-    "softmax": (lambda x, o, a: fastact.softmax(x, axis=a, out=o),
-                lambda x, o, a: torch.softmax(x, a, out=o), _softmax_cp),
-    "log_softmax": (lambda x, o, a: fastact.log_softmax(x, axis=a, out=o),
-                    lambda x, o, a: torch.log_softmax(x, a, out=o), _log_softmax_cp),
+    "softmax": (
+        lambda x, o, a: fastact.softmax(x, axis=a, out=o),
+        lambda x, o, a: torch.softmax(x, a, out=o),
+        _softmax_cp,
+    ),
+    "log_softmax": (
+        lambda x, o, a: fastact.log_softmax(x, axis=a, out=o),
+        lambda x, o, a: torch.log_softmax(x, a, out=o),
+        _log_softmax_cp,
+    ),
 }
 
 
 def _data(size: str, dtype: str):
     g = torch.Generator(device="cuda").manual_seed(0)
-    return torch.randn(SIZES[size], generator=g, device="cuda",
-                       dtype=getattr(torch, dtype)) * 3
+    return torch.randn(SIZES[size], generator=g, device="cuda", dtype=getattr(torch, dtype)) * 3
 
 
 def _time(benchmark, fn, nbytes: int = 0, calls: int = 1):
     """Time `calls` calls of fn and one synchronize per round; GB/s of
     `nbytes` moved per call, and microseconds per call, into extra_info."""
-    fn()                                  # warm-up: compiles fastact's kernels
+    fn()  # warm-up: compiles fastact's kernels
     torch.cuda.synchronize()
 
     def step():
         for _ in range(calls):
             fn()
         torch.cuda.synchronize()
+
     benchmark(step)
-    if benchmark.stats is not None:       # None under --benchmark-disable
+    if benchmark.stats is not None:  # None under --benchmark-disable
         per_call = benchmark.stats.stats.median / calls
         benchmark.extra_info["us per call"] = round(per_call * 1e6, 2)
         if nbytes:
@@ -160,6 +168,7 @@ def _axis(benchmark, name, library, x, axis):
 
 # ------------------------------------------------- issue 6's figures
 
+
 @pytest.mark.parametrize("library", ["fastact", "torch", "copy"])
 @pytest.mark.parametrize("name", ["relu", "sigmoid", "gelu"])
 def test_figure_elementwise_256M(benchmark, name, library):
@@ -176,7 +185,7 @@ def test_figure_softmax_65536x1024(benchmark, library):
     writes into a preallocated output (aten's _softmax.out, where it has one)."""
     benchmark.group = "figure: gpu softmax 65536x1024 float32"
     x = torch.randn(FIGURE_SOFTMAX, device="cuda")
-    if library == "torch":              # fastact bench's baseline: torch._softmax, out=
+    if library == "torch":  # fastact bench's baseline: torch._softmax, out=
         _time(benchmark, torch_forward_call(_BY_ID["softmax"], torch, x), 2 * x.numel() * 4)
     else:
         _axis(benchmark, "softmax", library, x, -1)

@@ -6,6 +6,7 @@ both (the session fixture in conftest.py).  One benchmark group per
     pytest bench/test_init.py --benchmark-only
     pytest bench/test_init.py --benchmark-only -k "normal and float32"
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,9 +17,19 @@ from fastact import init
 SHAPE = (4096, 4096)
 LIBRARIES = ["fastact", "torch"]
 # initializer -> keyword arguments (the same for both libraries)
-CASES = {"uniform_": {}, "normal_": {}, "trunc_normal_": {}, "constant_": {"val": 0.3},
-         "zeros_": {}, "ones_": {}, "xavier_uniform_": {}, "xavier_normal_": {},
-         "kaiming_uniform_": {}, "kaiming_normal_": {}, "orthogonal_": {}}
+CASES = {
+    "uniform_": {},
+    "normal_": {},
+    "trunc_normal_": {},
+    "constant_": {"val": 0.3},
+    "zeros_": {},
+    "ones_": {},
+    "xavier_uniform_": {},
+    "xavier_normal_": {},
+    "kaiming_uniform_": {},
+    "kaiming_normal_": {},
+    "orthogonal_": {},
+}
 DETERMINISTIC = ("constant_", "zeros_", "ones_")
 # about a second per call (fastact's orthogonal_, torch's trunc_normal_):
 # a few rounds say enough
@@ -35,12 +46,12 @@ def test_init(benchmark, name, library, dtype, request):
         f = getattr(init, name)
         if name not in DETERMINISTIC:
             kwargs = {**kwargs, "rng": np.random.default_rng(0)}
-        call = lambda: f(a, **kwargs)       # noqa: E731
+        call = lambda: f(a, **kwargs)  # noqa: E731
     else:
         torch = request.getfixturevalue("torch")
         t, f = torch.from_numpy(a), getattr(torch.nn.init, name)
-        call = lambda: f(t, **kwargs)       # noqa: E731
-    call()              # numba compiles (or loads its cache) on the first normal draw
+        call = lambda: f(t, **kwargs)  # noqa: E731
+    call()  # numba compiles (or loads its cache) on the first normal draw
     if name in SLOW:
         benchmark.pedantic(call, rounds=SLOW[name], iterations=1)
     else:

@@ -1,23 +1,29 @@
 """One benchmark per (kernel, direction, size, dtype, library), generated from
-fastact._baselines.CASES (itself generated from the registry)."""
+fastact.bench.cases.CASES (itself generated from the registry)."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
-import fastact
-from fastact._baselines import (CASES, placed, placed_empty, placed_like, torch_backward_call,
-                               torch_forward_call)
-
 from conftest import data
 
-ROW = 1024          # axis functions run over rows of this length
+import fastact
+from fastact.bench.cases import (
+    CASES,
+    placed,
+    placed_empty,
+    placed_like,
+    torch_backward_call,
+    torch_forward_call,
+)
+
+ROW = 1024  # axis functions run over rows of this length
 LIBRARIES = ["fastact", "numpy", "torch"]
 
 
 def _arrays(case, size, dtype):
     # each at its own offset into a page, as in `fastact bench` (see
-    # fastact._baselines.placed: the offsets between arrays move timings)
+    # fastact.bench.cases.placed: the offsets between arrays move timings)
     x, g = placed_like(data(size, dtype, 0), 0), placed_like(data(size, dtype, 1), 5)
     if case.axis:
         x, g = x.reshape(-1, ROW), g.reshape(-1, ROW)
@@ -35,7 +41,7 @@ def _skip_missing(fn, lib, case):
 
 
 def _run(benchmark, fn):
-    fn()            # compile / allocate outside the timing (numba compiles on first use)
+    fn()  # compile / allocate outside the timing (numba compiles on first use)
     benchmark(fn)
 
 
@@ -66,7 +72,7 @@ def test_backward(benchmark, case, library, size, dtype, request):
         pytest.skip(f"{case.id}: its backward takes indices, not an array like x")
     x, g = _arrays(case, size, dtype)
     if case.name == "glu":
-        g = g[..., : g.shape[-1] // 2]          # the gradient has the output's shape
+        g = g[..., : g.shape[-1] // 2]  # the gradient has the output's shape
     # softmax-family backward takes the forward output
     saved = getattr(fastact, case.name)(x, **case.kwargs) if case.saved == "y" else x
     if library == "fastact":
@@ -78,7 +84,8 @@ def test_backward(benchmark, case, library, size, dtype, request):
     else:
         torch = request.getfixturevalue("torch")
         _skip_missing(case.torch_forward, "torch", case)
-        call, kind = torch_backward_call(case, torch, torch.from_numpy(g), torch.from_numpy(x),
-                                         placed_empty(torch, 2))
+        call, kind = torch_backward_call(
+            case, torch, torch.from_numpy(g), torch.from_numpy(x), placed_empty(torch, 2)
+        )
         benchmark.extra_info["torch baseline"] = kind
         _run(benchmark, call)

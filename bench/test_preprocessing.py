@@ -8,14 +8,14 @@ pytest-benchmark's table puts the three libraries side by side; the ratio
 baseline / fastact is the speed-up.  fastact writes into a preallocated
 `out`; scikit-learn and NumPy allocate their result, as their users do.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import data
 
 import fastact
-
-from conftest import data
 
 ROW = 1024
 # layout -> (fastact axis, how the array is shaped)
@@ -38,8 +38,10 @@ def _fastact(func, x, axis):
 
 
 def _sklearn(func, x, axis):
-    skp = pytest.importorskip("sklearn.preprocessing",
-                              reason="scikit-learn baseline not installed (pip install '.[bench]')")
+    skp = pytest.importorskip(
+        "sklearn.preprocessing",
+        reason="scikit-learn baseline not installed (pip install '.[bench]')",
+    )
     if func == "normalize":
         # scikit-learn's normalize takes 2-D input and names the axis along
         # which each vector lies, as fastact does

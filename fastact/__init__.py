@@ -4,22 +4,43 @@ Every elementwise function ``NAME(x, ..., out=None)`` has a gradient
 ``NAME_backward(grad_output, x, ..., out=None)``; names, parameters and
 defaults follow ``torch.nn.functional``.  See ``fastact.functions()``.
 """
-from ._api import PUBLIC as _PUBLIC
-from ._grouped import glu, glu_backward, maxout, maxout_backward
-from .preprocessing import minmax_scale, normalize, standardize
-from ._softmax import (log_softmax, log_softmax_backward, softmax, softmax_backward, softmin,
-                       softmin_backward)
-from ._threads import get_num_threads, set_num_threads
-from . import init
+
+from fastact import init
+from fastact.activations import PUBLIC as _PUBLIC
+from fastact.axis import (
+    log_softmax,
+    log_softmax_backward,
+    softmax,
+    softmax_backward,
+    softmin,
+    softmin_backward,
+)
+from fastact.cpu.threads import get_num_threads, set_num_threads
+from fastact.grouped import glu, glu_backward, maxout, maxout_backward
+from fastact.preprocessing import minmax_scale, normalize, standardize
 
 globals().update(_PUBLIC)
 
 __version__ = "0.1.0"
-__all__ = sorted(_PUBLIC) + ["functions", "get_num_threads", "set_num_threads",
-                             "softmax", "softmax_backward", "log_softmax",
-                             "log_softmax_backward", "softmin", "softmin_backward",
-                             "glu", "glu_backward", "maxout", "maxout_backward",
-                             "minmax_scale", "standardize", "normalize", "init"]
+__all__ = sorted(_PUBLIC) + [
+    "functions",
+    "get_num_threads",
+    "set_num_threads",
+    "softmax",
+    "softmax_backward",
+    "log_softmax",
+    "log_softmax_backward",
+    "softmin",
+    "softmin_backward",
+    "glu",
+    "glu_backward",
+    "maxout",
+    "maxout_backward",
+    "minmax_scale",
+    "standardize",
+    "normalize",
+    "init",
+]
 
 
 def functions() -> list[str]:

@@ -1,128 +1,148 @@
-"""Argument checking, dtype promotion and `out=` handling for every kernel.
+"""Where a call goes when its arrays are not NumPy arrays: dask, GPU arrays.
 
-The rules (shared/spec/functions.md): float32 and float64 are computed
-natively; float16 is computed in float32 and returned as float16; integer and
-bool input is promoted to float64; anything else raises TypeError naming the
-dtype.  Every check runs before anything is written to `out`.
+Every public function is registered here once, with its *kind* (how it
+treats shapes: elementwise, along an axis, grouped, a whole-array statistic)
+and the names of its array arguments.  A call whose array arguments are all
+NumPy arrays (or lists, scalars: anything NumPy converts) never gets past one
+``type(...) is ndarray`` check per array; a call with a dask array or an
+object exposing ``__cuda_array_interface__`` is handed to that backend's
+``call(spec, bound)``, which returns the same kind of array it was given.
+
+Backends live in their own modules, imported on the first foreign array, so
+``import fastact`` never imports dask or a CUDA toolkit.
 """
+
 from __future__ import annotations
 
-import math
-import numbers
-import operator
+import functools
+import importlib
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _parallel
-
-F16, F32, F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
+_nd = np.ndarray
 
 
-def float_array(x, fname: str, argname: str = "x") -> tuple[np.ndarray, np.dtype, np.dtype]:
-    """(array, result dtype, compute dtype) for a real input; TypeError otherwise."""
-    a = x if type(x) is np.ndarray else np.asarray(x)
-    dt = a.dtype
-    if dt.kind == "f" and not dt.isnative:
-        # non-native byte order (e.g. data read from a file) is still a real float array
-        dt = dt.newbyteorder("=")
-        a = a.astype(dt)
-    if dt is F32 or dt is F64 or dt == F32 or dt == F64:
-        return a, dt, dt
-    if dt == F16:
-        return a, F16, F32
-    if dt.kind in "biu":
-        return a, F64, F64
-    raise TypeError(f"fastact.{fname}: {argname} has unsupported dtype {dt}; "
-                    "expected float16, float32, float64, integer or bool")
+@dataclass(frozen=True)
+class Spec:
+    """How a backend should treat a public function.
+
+    kind: 'elementwise' (same shape, values independent), 'elementwise_backward'
+    (grad_output and x of one shape), 'axis' (same shape, rows along `axis`
+    depend on each other: the softmax family), 'glu', 'maxout',
+    'maxout_backward', 'reduce' (whole-slice statistics: the normalization
+    functions); `arrays`: names of the array arguments; `func`: the NumPy
+    implementation (what a backend calls on NumPy blocks); `entry`: the
+    registry entry of an elementwise kernel, when there is one."""
+
+    name: str
+    kind: str
+    arrays: tuple[str, ...]
+    func: Callable
+    entry: str | None = None
+    signature: inspect.Signature = field(compare=False, default=None)
 
 
-def common_dtypes(fname: str, *typed) -> tuple[np.dtype, np.dtype]:
-    """Result and compute dtype for several inputs already passed through float_array.
-
-    Each input first takes its own result dtype (integer and bool -> float64,
-    as for a single input), then NumPy's promotion joins them: so
-    (float32, float64) -> float64, (float16, float16) -> float16 computed in
-    float32, and (bool or int, float32) -> float64 -- the gradient of an
-    integer input has the dtype its forward result has.
-    """
-    rdt = np.result_type(*[r for _, r, _ in typed])
-    return rdt, (F32 if rdt == F16 else rdt)
+SPECS: dict[str, Spec] = {}
 
 
-def same_shape(fname: str, a: np.ndarray, b: np.ndarray, aname: str, bname: str) -> None:
-    if a.shape != b.shape:
-        raise ValueError(f"fastact.{fname}: {aname} has shape {a.shape} but {bname} has shape {b.shape}")
+def _is_dask(x) -> bool:
+    return type(x).__module__.startswith("dask.")
 
 
-def check_out(out, shape: tuple, dtype: np.dtype, fname: str, argname: str = "out") -> None:
-    if type(out) is not np.ndarray and not isinstance(out, np.ndarray):
-        raise TypeError(f"fastact.{fname}: {argname} must be a numpy.ndarray, got {type(out).__name__}")
-    if out.shape != shape:
-        raise ValueError(f"fastact.{fname}: {argname} has shape {out.shape}, expected {shape}")
-    if out.dtype != dtype:
-        raise TypeError(f"fastact.{fname}: {argname} has dtype {out.dtype}, expected {dtype}")
-    if not out.flags.writeable:
-        raise ValueError(f"fastact.{fname}: {argname} is read-only")
+def _is_cuda(x) -> bool:
+    return hasattr(x, "__cuda_array_interface__")
 
 
-def real_param(value, name: str, fname: str, check: str = "finite") -> float:
-    """A scalar parameter as float; `check` is finite | any | positive | nonneg | nonzero."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"fastact.{fname}: {name} must be a real number, got {value!r}")
+# (test, module implementing `call(spec, bound)`, what a user should install)
+_BACKENDS = [
+    (_is_dask, "fastact.backends.dask", "dask[array]"),
+    (_is_cuda, "fastact.backends.cuda", "numba-cuda"),
+]
+
+
+def _owner(x):
+    """The backend entry for a foreign array, or None for anything NumPy handles."""
+    if type(x) is _nd or x is None:
+        return None
+    for entry in _BACKENDS:
+        if entry[0](x):
+            return entry
+    return None
+
+
+def _backend_module(entry, spec: Spec, x):
+    test, module, install = entry
     try:
-        v = float(value)
-    except OverflowError:   # an int beyond float64's range is an infinity to the kernels
-        if check != "any":
-            raise ValueError(f"fastact.{fname}: {name} must be finite, got an integer of "
-                             f"{len(str(abs(value)))} digits") from None
-        v = math.inf if value > 0 else -math.inf
-    if math.isnan(v):
-        raise ValueError(f"fastact.{fname}: {name} must not be NaN, got {v}")
-    if check != "any" and math.isinf(v):
-        raise ValueError(f"fastact.{fname}: {name} must be finite, got {v}")
-    if (check == "positive" and not v > 0) or (check == "nonneg" and not v >= 0) \
-            or (check == "nonzero" and v == 0):
-        rule = {"positive": "> 0", "nonneg": ">= 0", "nonzero": "!= 0"}[check]
-        raise ValueError(f"fastact.{fname}: {name} must be {rule}, got {v}")
-    return v
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise TypeError(
+            f"fastact.{spec.name}: a {type(x).__module__}.{type(x).__name__} needs "
+            f"`pip install {install}` ({exc})"
+        ) from None
 
 
-def normalize_axis(axis, ndim: int, fname: str) -> int:
-    """axis as a non-negative int; numpy's AxisError when out of range."""
-    try:
-        ax = operator.index(axis)
-    except TypeError:
-        raise TypeError(f"fastact.{fname}: axis must be an integer, got {axis!r}") from None
-    if not -ndim <= ax < ndim:
-        raise np.exceptions.AxisError(ax, ndim, f"fastact.{fname}")
-    return ax % ndim
+def foreign_call(spec: Spec, args: tuple, kwargs: dict):
+    """Call `spec` through the backend that owns one of its array arguments, or
+    return NotImplemented when every array argument is NumPy's business."""
+    bound = spec.signature.bind(*args, **kwargs)
+    entry = first = None
+    for name in spec.arrays + ("out",):
+        v = bound.arguments.get(name)
+        e = _owner(v)
+        if e is not None:
+            if entry is not None and e is not entry:
+                raise TypeError(
+                    f"fastact.{spec.name}: cannot mix {type(first).__name__} and "
+                    f"{type(v).__name__} arrays in one call"
+                )
+            entry, first = e, v
+    if entry is None:
+        return NotImplemented
+    return _backend_module(entry, spec, first).call(spec, bound)
 
 
-def axis_of(a: np.ndarray, axis, fname: str) -> int:
-    """`axis` of `a` for the functions over an axis; a 0-d array counts as one
-    element along axis -1 or 0, as torch treats a 0-d tensor."""
-    return normalize_axis(axis, max(a.ndim, 1), fname)
+def register(
+    func: Callable,
+    kind: str,
+    arrays: tuple[str, ...] = ("x",),
+    entry: str | None = None,
+    name: str | None = None,
+) -> Spec:
+    spec = Spec(name or func.__name__, kind, arrays, func, entry, inspect.signature(func))
+    SPECS[spec.name] = spec
+    return spec
 
 
-def blocks(shape: tuple, ax: int) -> tuple[int, int, int]:
-    """(outer, n, inner): the C-order view of `shape` with axis `ax` in the middle."""
-    shape = shape or (1,)
-    # math.prod, not np.prod: ~0.1 us instead of ~5 us on a tuple, which is
-    # most of a small call's overhead
-    return math.prod(shape[:ax]), shape[ax], math.prod(shape[ax + 1:])
+def array_function(kind: str, arrays: tuple[str, ...] = ("x",), entry: str | None = None):
+    """Decorator: register a hand-written public function and route foreign
+    arrays to their backend.  NumPy callers pay one type check per array."""
 
+    def deco(func: Callable) -> Callable:
+        spec = register(func, kind, arrays, entry)
+        # positions of the first two array arguments (no public function has
+        # more); a missing second one checks the first again
+        pos = [list(spec.signature.parameters).index(a) for a in arrays]
+        p0, p1 = pos[0], pos[-1]
+        names = frozenset(arrays)
 
-def call_ufunc(uf: np.ufunc, arrays, params, rdt: np.dtype, cdt: np.dtype, out):
-    """Run `uf` on arrays (cast to the compute dtype) and float64 params into out."""
-    ins = [a if a.dtype == cdt else a.astype(cdt) for a in arrays]
-    if out is not None and rdt == cdt:
-        _parallel.call(uf, ins, params, out)
-        return out
-    res = np.empty(ins[0].shape, cdt)
-    _parallel.call(uf, ins, params, res)
-    if rdt == cdt:
-        return res
-    if out is None:
-        return res.astype(rdt)
-    np.copyto(out, res, casting="same_kind")
-    return out
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            # fast path (no generator expressions: this runs on every call):
+            # the array arguments came positionally as ndarrays, and out= is
+            # absent or an ndarray
+            if len(args) > p1 and type(args[p0]) is _nd and type(args[p1]) is _nd:
+                if not kwargs:
+                    return func(*args)
+                o = kwargs.get("out")
+                if (o is None or type(o) is _nd) and names.isdisjoint(kwargs):
+                    return func(*args, **kwargs)
+            r = foreign_call(spec, args, kwargs)
+            return func(*args, **kwargs) if r is NotImplemented else r
+
+        wrapper.__wrapped_spec__ = spec
+        return wrapper
+
+    return deco

@@ -24,6 +24,7 @@ True
 >>> init.zeros_(b) is b
 True
 """
+
 from __future__ import annotations
 
 import math
@@ -33,13 +34,24 @@ import operator
 import numpy as np
 from numpy.typing import DTypeLike
 
-from . import _dispatch as d
-from . import _init_fill as _f
-from ._api import _generator
+from fastact import _validate as d
+from fastact.activations import _generator
+from fastact.cpu import init as _f
 
-__all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "zeros_",
-           "ones_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
-           "orthogonal_"]
+__all__ = [
+    "calculate_gain",
+    "uniform_",
+    "normal_",
+    "trunc_normal_",
+    "constant_",
+    "zeros_",
+    "ones_",
+    "xavier_uniform_",
+    "xavier_normal_",
+    "kaiming_uniform_",
+    "kaiming_normal_",
+    "orthogonal_",
+]
 
 # what the first argument of every initializer may be: an array to fill or a shape
 Tensor = np.ndarray | int | tuple[int, ...]
@@ -54,8 +66,10 @@ def _name(fname: str) -> str:
 
 def _float_dtype(dt: np.dtype, what: str, fname: str) -> np.dtype:
     if dt.kind != "f" or dt.itemsize not in (2, 4, 8):
-        raise TypeError(f"fastact.init.{fname}: {what} has unsupported dtype {dt}; "
-                        "expected float16, float32 or float64")
+        raise TypeError(
+            f"fastact.init.{fname}: {what} has unsupported dtype {dt}; "
+            "expected float16, float32 or float64"
+        )
     return dt
 
 
@@ -66,8 +80,10 @@ def _shape(shape, fname: str) -> tuple[int, ...]:
             raise TypeError
         dims = tuple(operator.index(n) for n in dims)
     except TypeError:
-        raise TypeError(f"fastact.init.{fname}: the first argument must be a numpy.ndarray to "
-                        f"fill or a shape (an int or a tuple of ints), got {shape!r}") from None
+        raise TypeError(
+            f"fastact.init.{fname}: the first argument must be a numpy.ndarray to "
+            f"fill or a shape (an int or a tuple of ints), got {shape!r}"
+        ) from None
     if any(n < 0 for n in dims):
         raise ValueError(f"fastact.init.{fname}: negative dimension in shape {dims}")
     return dims
@@ -87,8 +103,10 @@ def _target(tensor, dtype: DTypeLike | None, fname: str) -> np.ndarray:
         if not tensor.flags.writeable:
             raise ValueError(f"fastact.init.{fname}: tensor is read-only")
         if dtype is not None and _dtype_arg(dtype, fname) != dt:
-            raise ValueError(f"fastact.init.{fname}: dtype={np.dtype(dtype)} is for a new array "
-                             f"(a shape); the tensor given has dtype {dt}")
+            raise ValueError(
+                f"fastact.init.{fname}: dtype={np.dtype(dtype)} is for a new array "
+                f"(a shape); the tensor given has dtype {dt}"
+            )
         return tensor
     shape = _shape(tensor, fname)
     dt = _dtype_arg(np.float32 if dtype is None else dtype, fname)
@@ -109,8 +127,10 @@ def _fill(arr: np.ndarray, rng, fname: str, draw) -> np.ndarray:
 def _fans(shape: tuple, fname: str) -> tuple[int, int]:
     """(fan_in, fan_out) as torch: size(1) and size(0) times the receptive field."""
     if len(shape) < 2:
-        raise ValueError(f"fastact.init.{fname}: Fan in and fan out can not be computed for "
-                         f"tensor with fewer than 2 dimensions (shape {shape})")
+        raise ValueError(
+            f"fastact.init.{fname}: Fan in and fan out can not be computed for "
+            f"tensor with fewer than 2 dimensions (shape {shape})"
+        )
     field = math.prod(shape[2:])
     return shape[1] * field, shape[0] * field
 
@@ -118,16 +138,25 @@ def _fans(shape: tuple, fname: str) -> tuple[int, int]:
 def _fan(shape: tuple, mode, fname: str) -> int:
     if not isinstance(mode, str):
         raise TypeError(f"fastact.init.{fname}: mode must be 'fan_in' or 'fan_out', got {mode!r}")
-    m = mode.lower()          # as torch, which lowers the mode before checking it
+    m = mode.lower()  # as torch, which lowers the mode before checking it
     if m not in ("fan_in", "fan_out"):
-        raise ValueError(f"fastact.init.{fname}: Mode {m} not supported, please use one of "
-                         "['fan_in', 'fan_out']")
+        raise ValueError(
+            f"fastact.init.{fname}: Mode {m} not supported, please use one of ['fan_in', 'fan_out']"
+        )
     fan_in, fan_out = _fans(shape, fname)
     return fan_in if m == "fan_in" else fan_out
 
 
-_LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-           "conv_transpose3d", "sigmoid")
+_LINEAR = (
+    "linear",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "sigmoid",
+)
 _GAIN = dict.fromkeys(_LINEAR, 1.0) | {"tanh": 5.0 / 3, "relu": math.sqrt(2.0), "selu": 3.0 / 4}
 
 
@@ -143,8 +172,10 @@ def _gain(nonlinearity, param, fname: str) -> float:
         return math.sqrt(2.0 / (1 + slope * slope))
     if isinstance(nonlinearity, str) and nonlinearity in _GAIN:
         return _GAIN[nonlinearity]
-    raise ValueError(f"fastact.init.{fname}: Unsupported nonlinearity {nonlinearity!r}; expected "
-                     f"one of {sorted(_GAIN) + ['leaky_relu']}")
+    raise ValueError(
+        f"fastact.init.{fname}: Unsupported nonlinearity {nonlinearity!r}; expected "
+        f"one of {sorted(_GAIN) + ['leaky_relu']}"
+    )
 
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
@@ -195,12 +226,14 @@ def _real(value, name: str, fname: str, check: str = "finite") -> float:
 def _uniform_bounds(low: float, high: float, dt: np.dtype, fname: str) -> tuple[float, float]:
     """(low, high) checked as torch checks them: ordered, and within the dtype's range."""
     if low > high:
-        raise ValueError(f"fastact.init.{fname}: expects a <= b (the range [a, b)), "
-                         f"got a={low} > b={high}")
+        raise ValueError(
+            f"fastact.init.{fname}: expects a <= b (the range [a, b)), got a={low} > b={high}"
+        )
     big = float(np.finfo(dt).max)
     if max(-low, high) > big or high - low > big:
-        raise ValueError(f"fastact.init.{fname}: the range [{low}, {high}) exceeds what {dt} "
-                         f"holds (max {big})")
+        raise ValueError(
+            f"fastact.init.{fname}: the range [{low}, {high}) exceeds what {dt} holds (max {big})"
+        )
     return low, high
 
 
@@ -243,8 +276,13 @@ def _doc(fn):
     """Fill the shared pieces (<tensor>, <kw>, <kaiming>, <returns>, <raises>)
     into fn's docstring, indented as the marker is."""
     doc = fn.__doc__
-    for marker, text in (("<tensor>", _TENSOR_DOC), ("<kw>", _KW_DOC), ("<kaiming>", _KAIMING_DOC),
-                         ("<returns>", _RETURNS_DOC), ("<raises>", _RAISES_DOC)):
+    for marker, text in (
+        ("<tensor>", _TENSOR_DOC),
+        ("<kw>", _KW_DOC),
+        ("<kaiming>", _KAIMING_DOC),
+        ("<returns>", _RETURNS_DOC),
+        ("<raises>", _RAISES_DOC),
+    ):
         doc = doc.replace(marker, text.replace("\n", "\n    "))
     fn.__doc__ = doc
     return fn
@@ -255,8 +293,9 @@ def _doc(fn):
 
 
 @_doc
-def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, *, dtype: DTypeLike | None = None,
-             rng=None) -> np.ndarray:
+def uniform_(
+    tensor: Tensor, a: float = 0.0, b: float = 1.0, *, dtype: DTypeLike | None = None, rng=None
+) -> np.ndarray:
     """Fill with draws from the uniform distribution U(a, b).
 
     Computed as ``u * (b - a) + a`` in the array's type (float16 in float32),
@@ -282,14 +321,16 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, *, dtype: DTypeLike
     True
     """
     arr = _target(tensor, dtype, "uniform_")
-    low, high = _uniform_bounds(_real(a, "a", "uniform_"), _real(b, "b", "uniform_"),
-                                arr.dtype, "uniform_")
+    low, high = _uniform_bounds(
+        _real(a, "a", "uniform_"), _real(b, "b", "uniform_"), arr.dtype, "uniform_"
+    )
     return _fill(arr, rng, "uniform_", _f.uniform(low, high))
 
 
 @_doc
-def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, *,
-            dtype: DTypeLike | None = None, rng=None) -> np.ndarray:
+def normal_(
+    tensor: Tensor, mean: float = 0.0, std: float = 1.0, *, dtype: DTypeLike | None = None, rng=None
+) -> np.ndarray:
     """Fill with draws from the normal distribution N(mean, std^2).
 
     A vectorized Box-Muller transform in the array's type (float16 in
@@ -322,8 +363,16 @@ def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, *,
 
 
 @_doc
-def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
-                  b: float = 2.0, *, dtype: DTypeLike | None = None, rng=None) -> np.ndarray:
+def trunc_normal_(
+    tensor: Tensor,
+    mean: float = 0.0,
+    std: float = 1.0,
+    a: float = -2.0,
+    b: float = 2.0,
+    *,
+    dtype: DTypeLike | None = None,
+    rng=None,
+) -> np.ndarray:
     """Fill with draws from N(mean, std^2) truncated to [a, b].
 
     Sampled exactly (by rejection from a normal, uniform or exponential
@@ -372,8 +421,11 @@ def _constant(tensor, val, dtype, fname: str) -> np.ndarray:
     arr = _target(tensor, dtype, fname)
     # NaN and infinities are allowed, as torch's fill_: a constant is not a
     # parameter of a distribution
-    v = math.nan if isinstance(val, numbers.Real) and val != val \
+    v = (
+        math.nan
+        if isinstance(val, numbers.Real) and val != val
         else _real(val, "val", fname, "any")
+    )
     return _f.constant(arr, v)
 
 
@@ -458,8 +510,9 @@ def _xavier_std(arr: np.ndarray, gain, fname: str) -> float:
 
 
 @_doc
-def xavier_uniform_(tensor: Tensor, gain: float = 1.0, *, dtype: DTypeLike | None = None,
-                    rng=None) -> np.ndarray:
+def xavier_uniform_(
+    tensor: Tensor, gain: float = 1.0, *, dtype: DTypeLike | None = None, rng=None
+) -> np.ndarray:
     """Fill with Glorot/Xavier uniform draws, U(-bound, bound).
 
     bound = gain * sqrt(6 / (fan_in + fan_out)), computed as torch does
@@ -492,8 +545,9 @@ def xavier_uniform_(tensor: Tensor, gain: float = 1.0, *, dtype: DTypeLike | Non
 
 
 @_doc
-def xavier_normal_(tensor: Tensor, gain: float = 1.0, *, dtype: DTypeLike | None = None,
-                   rng=None) -> np.ndarray:
+def xavier_normal_(
+    tensor: Tensor, gain: float = 1.0, *, dtype: DTypeLike | None = None, rng=None
+) -> np.ndarray:
     """Fill with Glorot/Xavier normal draws, N(0, std^2).
 
     std = gain * sqrt(2 / (fan_in + fan_out)).
@@ -530,9 +584,15 @@ def _kaiming_std(arr: np.ndarray, a, mode, nonlinearity, fname: str) -> float:
 
 
 @_doc
-def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
-                     nonlinearity: str = "leaky_relu", *, dtype: DTypeLike | None = None,
-                     rng=None) -> np.ndarray:
+def kaiming_uniform_(
+    tensor: Tensor,
+    a: float = 0,
+    mode: str = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    *,
+    dtype: DTypeLike | None = None,
+    rng=None,
+) -> np.ndarray:
     """Fill with He/Kaiming uniform draws, U(-bound, bound).
 
     bound = sqrt(3) * gain / sqrt(fan), fan = fan_in or fan_out by ``mode``,
@@ -564,9 +624,15 @@ def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
 
 
 @_doc
-def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
-                    nonlinearity: str = "leaky_relu", *, dtype: DTypeLike | None = None,
-                    rng=None) -> np.ndarray:
+def kaiming_normal_(
+    tensor: Tensor,
+    a: float = 0,
+    mode: str = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    *,
+    dtype: DTypeLike | None = None,
+    rng=None,
+) -> np.ndarray:
     """Fill with He/Kaiming normal draws, N(0, std^2).
 
     std = gain / sqrt(fan), fan = fan_in or fan_out by ``mode``,
@@ -598,8 +664,8 @@ def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
 
 # A plain sum of squares in [2^-960, 2^1000] is exact to rounding: no square
 # that matters has underflowed, none has overflowed (rows are < 2^31 long).
-_SSQ_MIN, _SSQ_MAX = 2.0 ** -960, 2.0 ** 1000
-_REFLECT_ELEMENTS = 1 << 20     # elements per block of _reflectors' float64 temporary
+_SSQ_MIN, _SSQ_MAX = 2.0**-960, 2.0**1000
+_REFLECT_ELEMENTS = 1 << 20  # elements per block of _reflectors' float64 temporary
 
 
 def _row_norms(x: np.ndarray) -> np.ndarray:
@@ -636,10 +702,10 @@ def _reflectors(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     for k0 in range(0, n, step):
         k1 = min(n, k0 + step)
         alpha = np.diagonal(w[k0:k1], offset=k0).astype(np.float64)
-        tail = w[k0:k1, k0 + 1:]        # row k0 + i holds x[1:] from its column i on
+        tail = w[k0:k1, k0 + 1 :]  # row k0 + i holds x[1:] from its column i on
         x = tail if tail.dtype == np.float64 else tail.astype(np.float64)
-        tri = x[:, :k1 - k0]
-        tri[...] = np.triu(tri)         # before column i: above the diagonal (ignored)
+        tri = x[:, : k1 - k0]
+        tri[...] = np.triu(tri)  # before column i: above the diagonal (ignored)
         xnorm = _row_norms(x)
         identity = xnorm == 0
         beta = np.where(identity, alpha, -np.copysign(np.hypot(alpha, xnorm), alpha))
@@ -669,13 +735,13 @@ def _wy_factor(v1t: np.ndarray, v2t: np.ndarray, tau: np.ndarray) -> np.ndarray:
     tinv[ident] = 0
     tinv[:, ident] = 0
     tinv[np.diag_indices(len(tau))] = 1 / np.where(tau == 0, 1, tau)
-    t = np.linalg.inv(tinv)         # LU of a triangular matrix: no pivoting, T upper triangular
+    t = np.linalg.inv(tinv)  # LU of a triangular matrix: no pivoting, T upper triangular
     t[ident, ident] = 0
     return t
 
 
-_WY_BLOCK = 256         # reflectors applied at once: matrix products of inner size 256
-_WY_PANEL = 1 << 22     # elements of the temporary of one rank-256 update
+_WY_BLOCK = 256  # reflectors applied at once: matrix products of inner size 256
+_WY_PANEL = 1 << 22  # elements of the temporary of one rank-256 update
 
 
 def _accumulate(w: np.ndarray, tau: np.ndarray) -> np.ndarray:
@@ -704,20 +770,21 @@ def _accumulate(w: np.ndarray, tau: np.ndarray) -> np.ndarray:
             w[k1:, k0:k1] = -y @ v1t
             rows = max(1, _WY_PANEL // (m - k1))
             for r in range(0, n - k1, rows):
-                x2[r:r + rows] -= y[r:r + rows] @ v2t
+                x2[r : r + rows] -= y[r : r + rows] @ v2t
         # the block's own rows: [I 0] (I - V T^T V^T) = [I - Z V1^T, -Z V2^T]
         # negated by negating the small factor: NumPy 2.4.6's in-place
         # np.negative(a, out=a) writes wrong values at some strides (float32
         # every 4th element)
         z = v1t.T @ t.T
-        w[k0:k1, k1:] = -z @ v2t        # the product is formed before v2t is overwritten
+        w[k0:k1, k1:] = -z @ v2t  # the product is formed before v2t is overwritten
         w[k0:k1, k0:k1] = np.eye(k1 - k0, dtype=w.dtype) - z @ v1t
     return w
 
 
 @_doc
-def orthogonal_(tensor: Tensor, gain: float = 1, *, dtype: DTypeLike | None = None,
-                rng=None) -> np.ndarray:
+def orthogonal_(
+    tensor: Tensor, gain: float = 1, *, dtype: DTypeLike | None = None, rng=None
+) -> np.ndarray:
     """Fill with a (semi-)orthogonal matrix times ``gain``, as torch.
 
     The tensor is viewed as a (rows, cols) matrix, rows = size(0) and the
@@ -761,8 +828,10 @@ def orthogonal_(tensor: Tensor, gain: float = 1, *, dtype: DTypeLike | None = No
     fname = "orthogonal_"
     arr = _target(tensor, dtype, fname)
     if arr.ndim < 2:
-        raise ValueError(f"fastact.init.{fname}: Only tensors with 2 or more dimensions are "
-                         f"supported (shape {arr.shape})")
+        raise ValueError(
+            f"fastact.init.{fname}: Only tensors with 2 or more dimensions are "
+            f"supported (shape {arr.shape})"
+        )
     g = _real(gain, "gain", fname)
     gen = _rng(rng, fname)
     if arr.size == 0:
@@ -779,7 +848,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1, *, dtype: DTypeLike | None = No
     _f.fill(w, gen, _f.normal(0.0, 1.0))
     tau, sign = _reflectors(w)
     qt = _accumulate(w, tau)
-    scale = sign * cdt.type(g)          # per column of Q
+    scale = sign * cdt.type(g)  # per column of Q
     q, scale = (qt, scale[:, None]) if wide else (qt.T, scale)
     if arr.flags.c_contiguous:
         np.multiply(q, scale, out=arr.reshape(rows, cols), casting="unsafe")

@@ -30,7 +30,7 @@ Statistics are accumulated in float64 whatever the input dtype (compensated
 sums for float64 input), relative to a value of each slice, so offsets
 cancel exactly (``1e8 + noise``) and a constant slice has ``m2 = 0``
 exactly; p-norms neither overflow nor underflow.  Measured against a
-50-digit reference (tests/test_preprocessing.py): float32 results within 1
+50-digit reference (tests/api/test_preprocessing.py): float32 results within 1
 ULP, float64 within 4 ULP of max(1, |result|) -- for z-scores, of
 max(1, |mean| / std), since the mean itself is a float64.  Results do not
 depend on the thread count.  Merged chunk statistics equal the one-shot
@@ -39,28 +39,42 @@ about ``log10(std / ulp(mean))`` digits of the deviations between chunks:
 for float64 data with ``|mean| >> std``, compute the statistics in as few
 pieces as memory allows.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import _dispatch as d
-from . import _norm_kernels as _k
-from ._backends import array_function
-from ._threads import threads_for
+from fastact import _validate as d
+from fastact._dispatch import array_function
+from fastact.cpu import preprocessing as _k
+from fastact.cpu.threads import threads_for
 
-__all__ = ["minmax_scale", "standardize", "normalize",
-           "MinMax", "Moments", "PNorm",
-           "minmax_stats", "moment_stats", "norm_stats",
-           "minmax_apply", "standardize_apply", "normalize_apply"]
+__all__ = [
+    "minmax_scale",
+    "standardize",
+    "normalize",
+    "MinMax",
+    "Moments",
+    "PNorm",
+    "minmax_stats",
+    "moment_stats",
+    "norm_stats",
+    "minmax_apply",
+    "standardize_apply",
+    "normalize_apply",
+]
 
 F64 = np.dtype(np.float64)
 
 
 # ------------------------------------------------------------- statistics
+
 
 @dataclass(frozen=True, eq=False)
 class MinMax:
@@ -69,10 +83,11 @@ class MinMax:
     A slice with no value (empty, or all NaN) has ``lo = +inf`` and
     ``hi = -inf``, the identity of :meth:`merge`.
     """
+
     lo: np.ndarray
     hi: np.ndarray
 
-    def merge(self, other: "MinMax") -> "MinMax":
+    def merge(self, other: MinMax) -> MinMax:
         """The statistics of the union of the two slices' values."""
         _same_kind(self, other)
         return MinMax(np.fmin(self.lo, other.lo), np.fmax(self.hi, other.hi))
@@ -86,16 +101,18 @@ class Moments:
     All three are float64 arrays of keepdims shape; an empty slice has
     ``count = mean = m2 = 0``.
     """
+
     count: np.ndarray
     mean: np.ndarray
     m2: np.ndarray
 
-    def merge(self, other: "Moments") -> "Moments":
+    def merge(self, other: Moments) -> Moments:
         """Chan et al.'s pairwise update: stable, and exact for constant slices
         (equal means give ``delta = 0``)."""
         _same_kind(self, other)
-        n, mean, m2 = _elementwise(_k.merge_moments, 3, self.count, self.mean, self.m2,
-                                   other.count, other.mean, other.m2)
+        n, mean, m2 = _elementwise(
+            _k.merge_moments, 3, self.count, self.mean, self.m2, other.count, other.mean, other.m2
+        )
         return Moments(n, mean, m2)
 
     def var(self, ddof: float = 0) -> np.ndarray:
@@ -115,17 +132,20 @@ class PNorm:
     ``m * ((a/m)**p + (b/m)**p)**(1/p)``, ``m = max(a, b)`` (``max`` for
     ``p = inf``).  NaN in a slice makes its norm NaN.
     """
+
     p: float
     acc: np.ndarray
 
-    def merge(self, other: "PNorm") -> "PNorm":
+    def merge(self, other: PNorm) -> PNorm:
         """The norm of the concatenation of the two slices."""
         _same_kind(self, other)
         if self.p != other.p:
-            raise ValueError(f"fastact.PNorm.merge: cannot merge a {self.p}-norm with a "
-                             f"{other.p}-norm")
-        (acc,) = _elementwise(lambda a, b, o: _k.merge_norms(self.p, a, b, o), 1,
-                              self.acc, other.acc)
+            raise ValueError(
+                f"fastact.PNorm.merge: cannot merge a {self.p}-norm with a {other.p}-norm"
+            )
+        (acc,) = _elementwise(
+            lambda a, b, o: _k.merge_norms(self.p, a, b, o), 1, self.acc, other.acc
+        )
         return PNorm(self.p, acc)
 
     def norm(self) -> np.ndarray:
@@ -135,8 +155,10 @@ class PNorm:
 
 def _same_kind(a, b) -> None:
     if type(b) is not type(a):
-        raise TypeError(f"fastact.{type(a).__name__}.merge: other must be a "
-                        f"{type(a).__name__}, got {type(b).__name__}")
+        raise TypeError(
+            f"fastact.{type(a).__name__}.merge: other must be a "
+            f"{type(a).__name__}, got {type(b).__name__}"
+        )
 
 
 def _elementwise(kernel, nout: int, *arrays) -> list[np.ndarray]:
@@ -151,6 +173,7 @@ def _elementwise(kernel, nout: int, *arrays) -> list[np.ndarray]:
 
 
 # ------------------------------------------------------------- arguments
+
 
 def _axes(a: np.ndarray, axis, fname: str) -> tuple[int, ...]:
     """`axis` (None, int or tuple of ints) as a sorted tuple of distinct axes.
@@ -193,8 +216,11 @@ def _layout(a: np.ndarray, red: list) -> tuple[list, tuple]:
     else:
         first = last = len(order)
     sizes = [a.shape[i] for i in order]
-    return order + ones, (math.prod(sizes[:first]), math.prod(sizes[first:last]),
-                          math.prod(sizes[last:]))
+    return order + ones, (
+        math.prod(sizes[:first]),
+        math.prod(sizes[first:last]),
+        math.prod(sizes[last:]),
+    )
 
 
 def _ddof(ddof, fname: str) -> float:
@@ -205,13 +231,15 @@ def _feature_range(feature_range, fname: str) -> tuple[float, float]:
     try:
         lo, hi = feature_range
     except (TypeError, ValueError):
-        raise TypeError(f"fastact.{fname}: feature_range must be a pair (min, max), "
-                        f"got {feature_range!r}") from None
+        raise TypeError(
+            f"fastact.{fname}: feature_range must be a pair (min, max), got {feature_range!r}"
+        ) from None
     lo = d.real_param(lo, "feature_range[0]", fname)
     hi = d.real_param(hi, "feature_range[1]", fname)
     if not lo < hi:
-        raise ValueError(f"fastact.{fname}: feature_range min must be smaller than max, "
-                         f"got {feature_range!r}")
+        raise ValueError(
+            f"fastact.{fname}: feature_range min must be smaller than max, got {feature_range!r}"
+        )
     return lo, hi
 
 
@@ -225,23 +253,29 @@ def _p(p, fname: str) -> float:
 def _stats_against(stats, kind: type, a: np.ndarray, fname: str) -> list[np.ndarray]:
     """The float64 arrays of `stats`, checked to be a `kind` broadcasting to x's shape."""
     if type(stats) is not kind:
-        raise TypeError(f"fastact.{fname}: stats must be a fastact.preprocessing."
-                        f"{kind.__name__}, got {type(stats).__name__}")
-    arrays = [np.asarray(getattr(stats, f), dtype=F64)
-              for f in kind.__dataclass_fields__ if f != "p"]
+        raise TypeError(
+            f"fastact.{fname}: stats must be a fastact.preprocessing."
+            f"{kind.__name__}, got {type(stats).__name__}"
+        )
+    arrays = [
+        np.asarray(getattr(stats, f), dtype=F64) for f in kind.__dataclass_fields__ if f != "p"
+    ]
     for s in arrays:
         try:
             ok = np.broadcast_shapes(s.shape, a.shape) == a.shape
         except ValueError:
             ok = False
         if not ok:
-            raise ValueError(f"fastact.{fname}: statistics of shape {s.shape} do not "
-                             f"broadcast to x's shape {a.shape}")
+            raise ValueError(
+                f"fastact.{fname}: statistics of shape {s.shape} do not "
+                f"broadcast to x's shape {a.shape}"
+            )
     return arrays
 
 
-def _reduce(a: np.ndarray, cdt, axis, kernel, empty: tuple, fname: str, *extra,
-            shifted: bool = False):
+def _reduce(
+    a: np.ndarray, cdt, axis, kernel, empty: tuple, fname: str, *extra, shifted: bool = False
+):
     """kernel(x as (outer, n, inner), *extra, *partials, nthreads) -> the
     statistics as float64 arrays of keepdims shape (`empty`: their values
     for a slice with no element).  `shifted`: the first result is one value
@@ -262,14 +296,17 @@ def _reduce(a: np.ndarray, cdt, axis, kernel, empty: tuple, fname: str, *extra,
     return [np.array(p[:, 0, :].reshape(keep).transpose(inv), order="C") for p in parts]
 
 
-_WHY = {1: "holds an infinite value (which has no place on a finite scale) or values "
-           "whose spread overflows float64",
-        2: "has a spread that overflows float64",
-        3: "has {count:g} values, not more than ddof={ddof:g}: its variance is undefined"}
+_WHY = {
+    1: "holds an infinite value (which has no place on a finite scale) or values "
+    "whose spread overflows float64",
+    2: "has a spread that overflows float64",
+    3: "has {count:g} values, not more than ddof={ddof:g}: its variance is undefined",
+}
 
 
-def _transform(x, out, stats, kind: type, coef, lo: float, hi: float, lerp: bool,
-               fname: str, detail=None):
+def _transform(
+    x, out, stats, kind: type, coef, lo: float, hi: float, lerp: bool, fname: str, detail=None
+):
     """y = (x - c) / den (or its lerp onto [lo, hi]) with c, den per slice from
     ``coef(*flat stats, c, den)``; every check runs before anything is written."""
     a, rdt, cdt = d.float_array(x, fname)
@@ -282,8 +319,9 @@ def _transform(x, out, stats, kind: type, coef, lo: float, hi: float, lerp: bool
     perm, blk = _layout(a, red)
     outer, _, inner = blk
     keep = tuple(1 if red[i] else a.shape[i] for i in range(a.ndim))
-    flat = [np.ascontiguousarray(np.broadcast_to(s, keep).transpose(perm)).reshape(-1)
-            for s in arrays]
+    flat = [
+        np.ascontiguousarray(np.broadcast_to(s, keep).transpose(perm)).reshape(-1) for s in arrays
+    ]
     c, den = np.empty(outer * inner), np.empty(outer * inner)
     if c.size:
         bad, why = coef(*flat, c, den)
@@ -291,15 +329,27 @@ def _transform(x, out, stats, kind: type, coef, lo: float, hi: float, lerp: bool
             kshape = tuple(keep[i] for i in perm)
             pos = np.unravel_index(bad, kshape) if kshape else ()
             idx = tuple(int(pos[list(perm).index(i)]) for i in range(a.ndim))
-            vals = {f: float(v[bad]) for f, v in
-                    zip([f for f in kind.__dataclass_fields__ if f != "p"], flat)}
+            vals = {
+                f: float(v[bad])
+                for f, v in zip([f for f in kind.__dataclass_fields__ if f != "p"], flat)
+            }
             shown = ", ".join(f"{f}={v:g}" for f, v in vals.items())
-            raise ValueError(f"fastact.{fname}: the slice at statistics index {idx} ({shown}) "
-                             + _WHY[why].format(**vals, **(detail or {})))
+            raise ValueError(
+                f"fastact.{fname}: the slice at statistics index {idx} ({shown}) "
+                + _WHY[why].format(**vals, **(detail or {}))
+            )
     x3, dst, direct = _target(a, out, perm, blk, cdt)
     if dst.size:
-        _k.apply(x3, dst, c.reshape(outer, inner), den.reshape(outer, inner), lo, hi, lerp,
-                 threads_for(dst.size, _k.apply_tasks(*blk, cdt.itemsize), openmp=True))
+        _k.apply(
+            x3,
+            dst,
+            c.reshape(outer, inner),
+            den.reshape(outer, inner),
+            lo,
+            hi,
+            lerp,
+            threads_for(dst.size, _k.apply_tasks(*blk, cdt.itemsize), openmp=True),
+        )
     return _deliver(a, out, perm, dst, direct, rdt, cdt)
 
 
@@ -331,6 +381,7 @@ def _deliver(a: np.ndarray, out, perm: list, dst: np.ndarray, direct: bool, rdt,
 
 
 # ----------------------------------------------------- statistics phase
+
 
 def minmax_stats(x: ArrayLike, axis=None) -> MinMax:
     """Minimum and maximum of `x` along `axis`, NaN left out, as :class:`MinMax`.
@@ -403,8 +454,9 @@ def moment_stats(x: ArrayLike, axis=None) -> Moments:
 def _moment_stats(x, axis, fname: str) -> Moments:
     a, _, cdt = d.float_array(x, fname)
     # the kernel works relative to a per-slice shift (a value of the slice)
-    shift, count, mu, m2 = _reduce(a, cdt, axis, _k.moment_stats, (np.nan, 0.0, 0.0, 0.0),
-                                   fname, shifted=True)
+    shift, count, mu, m2 = _reduce(
+        a, cdt, axis, _k.moment_stats, (np.nan, 0.0, 0.0, 0.0), fname, shifted=True
+    )
     return Moments(count, np.where(count > 0, shift + mu, 0.0), m2)
 
 
@@ -450,8 +502,10 @@ def _norm_stats(x, p, axis, fname: str) -> PNorm:
 
 # ---------------------------------------------------------- apply phase
 
-def minmax_apply(x: ArrayLike, stats: MinMax, feature_range=(0, 1), *,
-                 out: np.ndarray | None = None) -> np.ndarray:
+
+def minmax_apply(
+    x: ArrayLike, stats: MinMax, feature_range=(0, 1), *, out: np.ndarray | None = None
+) -> np.ndarray:
     """Scale `x` onto `feature_range` with the given :class:`MinMax` statistics.
 
     ``y = a + (x - lo) / (hi - lo) * (b - a)``, ``(a, b) = feature_range``,
@@ -493,12 +547,17 @@ def minmax_apply(x: ArrayLike, stats: MinMax, feature_range=(0, 1), *,
 
 def _minmax_apply(x, stats, feature_range, out, fname: str):
     lo, hi = _feature_range(feature_range, fname)
-    return _transform(x, out, stats, MinMax, _k.coef_minmax, lo, hi, (lo, hi) != (0.0, 1.0),
-                      fname)
+    return _transform(x, out, stats, MinMax, _k.coef_minmax, lo, hi, (lo, hi) != (0.0, 1.0), fname)
 
 
-def standardize_apply(x: ArrayLike, stats: Moments, ddof: float = 0, eps: float = 0.0, *,
-                      out: np.ndarray | None = None) -> np.ndarray:
+def standardize_apply(
+    x: ArrayLike,
+    stats: Moments,
+    ddof: float = 0,
+    eps: float = 0.0,
+    *,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
     """Standardize `x` with the given :class:`Moments`: ``(x - mean) / sqrt(var + eps)``.
 
     ``var = m2 / (count - ddof)``.  Where the denominator is 0 (a constant
@@ -542,13 +601,23 @@ def standardize_apply(x: ArrayLike, stats: Moments, ddof: float = 0, eps: float 
 def _standardize_apply(x, stats, ddof, eps, out, fname: str):
     ddof = _ddof(ddof, fname)
     eps = d.real_param(eps, "eps", fname, "nonneg")
-    return _transform(x, out, stats, Moments,
-                      lambda n, m, q, c, den: _k.coef_standardize(n, m, q, ddof, eps, c, den),
-                      0.0, 1.0, False, fname, {"ddof": ddof})
+    return _transform(
+        x,
+        out,
+        stats,
+        Moments,
+        lambda n, m, q, c, den: _k.coef_standardize(n, m, q, ddof, eps, c, den),
+        0.0,
+        1.0,
+        False,
+        fname,
+        {"ddof": ddof},
+    )
 
 
-def normalize_apply(x: ArrayLike, stats: PNorm, eps: float = 1e-12, *,
-                    out: np.ndarray | None = None) -> np.ndarray:
+def normalize_apply(
+    x: ArrayLike, stats: PNorm, eps: float = 1e-12, *, out: np.ndarray | None = None
+) -> np.ndarray:
     """Divide `x` by the given norms: ``x / max(norm, eps)``.
 
     As ``torch.nn.functional.normalize``: a NaN norm gives NaN, an infinite
@@ -585,14 +654,17 @@ def _normalize_apply(x, stats, eps, out, fname: str):
     def coef(acc, c, den):
         _k.coef_normalize(acc, eps, c, den)
         return -1, 0
+
     return _transform(x, out, stats, PNorm, coef, 0.0, 1.0, False, fname)
 
 
 # ------------------------------------------------------ one-shot calls
 
+
 @array_function("reduce")
-def minmax_scale(x: ArrayLike, axis=None, feature_range=(0, 1), *,
-                 out: np.ndarray | None = None) -> np.ndarray:
+def minmax_scale(
+    x: ArrayLike, axis=None, feature_range=(0, 1), *, out: np.ndarray | None = None
+) -> np.ndarray:
     """Scale each slice of `x` along `axis` linearly onto `feature_range`.
 
     ``minmax_apply(x, minmax_stats(x, axis), feature_range)``: the slice's
@@ -648,8 +720,9 @@ def minmax_scale(x: ArrayLike, axis=None, feature_range=(0, 1), *,
 
 
 @array_function("reduce")
-def standardize(x: ArrayLike, axis=None, ddof: float = 0, eps: float = 0.0, *,
-                out: np.ndarray | None = None) -> np.ndarray:
+def standardize(
+    x: ArrayLike, axis=None, ddof: float = 0, eps: float = 0.0, *, out: np.ndarray | None = None
+) -> np.ndarray:
     """Z-score each slice of `x` along `axis`: ``(x - mean) / sqrt(var + eps)``.
 
     ``standardize_apply(x, moment_stats(x, axis), ddof, eps)``.  The
@@ -705,8 +778,9 @@ def standardize(x: ArrayLike, axis=None, ddof: float = 0, eps: float = 0.0, *,
 
 
 @array_function("reduce")
-def normalize(x: ArrayLike, p: float = 2, axis=-1, eps: float = 1e-12, *,
-              out: np.ndarray | None = None) -> np.ndarray:
+def normalize(
+    x: ArrayLike, p: float = 2, axis=-1, eps: float = 1e-12, *, out: np.ndarray | None = None
+) -> np.ndarray:
     """Divide each slice of `x` along `axis` by its p-norm: ``x / max(||x||_p, eps)``.
 
     As ``torch.nn.functional.normalize`` (whose default axis is 1; here -1,
@@ -770,3 +844,91 @@ def normalize(x: ArrayLike, p: float = 2, axis=-1, eps: float = 1e-12, *,
     x3, dst, direct = _target(a, out, perm, blk, cdt)
     _k.normalize_rows(x3, dst, p, eps, threads_for(dst.size, blk[0], openmp=True))
     return _deliver(a, out, perm, dst, direct, rdt, cdt)
+
+
+# ------------------------------------------------ normalization in two phases
+
+# name -> (statistics function, its parameters, apply function, its parameters)
+_PHASES = {
+    "minmax_scale": (minmax_stats, ("axis",), minmax_apply, ("feature_range",)),
+    "standardize": (moment_stats, ("axis",), standardize_apply, ("ddof", "eps")),
+    "normalize": (norm_stats, ("p", "axis"), normalize_apply, ("eps",)),
+}
+
+
+def two_phase(name: str, params: dict) -> tuple[Callable, Callable]:
+    """A normalization split into its statistics and apply phases.
+
+    Statistics of chunks merge with ``.merge`` into those of the whole, and
+    the merged statistics apply to every chunk: what ``fastact apply`` does
+    over a file and the dask backend over blocks.
+
+    Parameters
+    ----------
+    name : {'minmax_scale', 'standardize', 'normalize'}
+        The one-shot normalization function.
+    params : dict
+        Its keyword arguments (every parameter but `x` and `out`).
+
+    Returns
+    -------
+    stats : callable
+        ``stats(chunk)``: the chunk's statistics (``fastact.preprocessing``'s
+        ``MinMax``, ``Moments`` or ``PNorm``).
+    apply : callable
+        ``apply(chunk, stats, out=None)``: the chunk normalized with `stats`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastact.preprocessing import two_phase
+    >>> stats, apply = two_phase("standardize", {"axis": None, "ddof": 0, "eps": 0.0})
+    >>> x = np.array([1.0, 2.0, 3.0, 4.0])
+    >>> s = stats(x[:1]).merge(stats(x[1:]))
+    >>> apply(x[:2], s)
+    array([-1.34164079, -0.4472136 ])
+    """
+    stats, sparams, apply, aparams = _PHASES[name]
+    return (
+        partial(stats, **{k: params[k] for k in sparams}),
+        partial(apply, **{k: params[k] for k in aparams}),
+    )
+
+
+def reduced_axes(axis, ndim: int, fname: str = "apply") -> tuple[int, ...]:
+    """The axes a normalization's `axis` reduces, sorted.
+
+    Parameters
+    ----------
+    axis : None, int or tuple of ints
+        As the normalization functions take it; None reduces every axis.
+    ndim : int
+        Dimensions of the array (a 0-d array has nothing to reduce).
+    fname : str, default 'apply'
+        Function name for the error messages.
+
+    Returns
+    -------
+    tuple of int
+
+    Raises
+    ------
+    numpy.exceptions.AxisError
+        An axis out of range.
+    TypeError
+        An axis that is not an integer.
+
+    Examples
+    --------
+    >>> from fastact.preprocessing import reduced_axes
+    >>> reduced_axes(None, 3), reduced_axes(-1, 3), reduced_axes((2, 0), 3)
+    ((0, 1, 2), (2,), (0, 2))
+    """
+    nd = max(ndim, 1)
+    if axis is None:
+        axes = range(nd)
+    elif isinstance(axis, tuple):
+        axes = [d.normalize_axis(a, nd, fname) for a in axis]
+    else:
+        axes = [d.normalize_axis(axis, nd, fname)]
+    return tuple(sorted(set(axes))) if ndim else ()

@@ -4,15 +4,15 @@ Used by the tests, and runnable to print the ULP table for the docs:
 
     python tests/accuracy.py [N]      # N points per case and dtype (default 4000)
 """
+
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 import numpy as np
 
 import fastact
-from fastact._registry import REGISTRY, Elementwise
+from fastact.core.registry import REGISTRY, Elementwise
 
 # registry kernels reached through another public name
 _EXPOSED = {"gelu_tanh": ("gelu", {"approximate": "tanh"})}
@@ -22,10 +22,11 @@ _INTERNAL = {"prelu_weight_grad", "noisy_relu_train"}
 @dataclass(frozen=True)
 class Case:
     """One public call: a registry entry with one parameter set."""
+
     entry: Elementwise
     public: str
-    kwargs: dict          # keyword arguments of the public call
-    params: tuple         # the entry's parameter values, in order
+    kwargs: dict  # keyword arguments of the public call
+    params: tuple  # the entry's parameter values, in order
 
     @property
     def id(self) -> str:
@@ -37,7 +38,7 @@ class Case:
 
     def backward(self, g, x, **kw):
         r = getattr(fastact, self.public + "_backward")(g, x, **self.kwargs, **kw)
-        return r[0] if self.public == "prelu" else r   # prelu also returns grad_weight
+        return r[0] if self.public == "prelu" else r  # prelu also returns grad_weight
 
     def loop_params(self, dtype) -> tuple:
         """The parameter values a `dtype` loop computes with: the ufunc loops
@@ -91,7 +92,7 @@ def sample(dtype, n: int, seed: int = 1234) -> np.ndarray:
         sign(k) * 10.0 ** rng.uniform(lo, hi, k),
         sign(k) * 10.0 ** rng.uniform(-9, 1, k),
         sign(k) * rng.uniform(edge * 0.6, edge * 1.05, k),
-        rng.uniform(-4.0, 0.0, k),                      # where derivatives have roots
+        rng.uniform(-4.0, 0.0, k),  # where derivatives have roots
         sign(k // 2) * under * rng.uniform(0.97, 1.03, k // 2),
         sign(k // 2) * np.sqrt(2 * under) * rng.uniform(0.97, 1.03, k // 2),
         np.array([0.5, 1.0, 1.5, 3.0, 6.0, -0.5, -1.0, -1.5, -3.0, -6.0]),
@@ -162,12 +163,14 @@ def f32_against_f64(case: Case, which: str, x: np.ndarray) -> dict:
     special = int(np.sum(~fin & ~((y == rf) | (np.isnan(y) & np.isnan(rf)))))
     norm = fin & (np.abs(rf) >= np.finfo(np.float32).tiny)
     out = dict(max_ulp=0.0, x_ulp=None, max_sub=0.0, x_sub=None, n_special=special)
-    e = np.abs(y[norm].astype(np.float64) - r[norm]) / np.spacing(np.abs(rf[norm])).astype(np.float64)
+    e = np.abs(y[norm].astype(np.float64) - r[norm]) / np.spacing(np.abs(rf[norm])).astype(
+        np.float64
+    )
     if e.size:
         i = int(e.argmax())
         out.update(max_ulp=float(e[i]), x_ulp=float(x[norm][i]))
     sub = fin & ~norm
-    es = np.abs(y[sub].astype(np.float64) - r[sub]) / 2.0 ** -149
+    es = np.abs(y[sub].astype(np.float64) - r[sub]) / 2.0**-149
     if es.size:
         i = int(es.argmax())
         out.update(max_sub=float(es[i]), x_sub=float(x[sub][i]))
@@ -181,8 +184,10 @@ def float32_patterns(start: int, stop: int, stride: int) -> np.ndarray:
 
 
 def table(n: int = 4000) -> str:
-    rows = ["| function | fwd float32 | bwd float32 | fwd float64 | bwd float64 |",
-            "|---|---|---|---|---|"]
+    rows = [
+        "| function | fwd float32 | bwd float32 | fwd float64 | bwd float64 |",
+        "|---|---|---|---|---|",
+    ]
     for c in CASES:
         cells = []
         for dt in FLOATS:
@@ -199,13 +204,21 @@ if __name__ == "__main__":
 
     ap = argparse.ArgumentParser(description="max ULP error of every kernel against mpmath")
     ap.add_argument("n", type=int, nargs="?", default=4000, help="sample points per dtype")
-    ap.add_argument("--markdown", metavar="FILE",
-                    help="also write the table into FILE between the accuracy-table markers")
+    ap.add_argument(
+        "--markdown",
+        metavar="FILE",
+        help="also write the table into FILE between the accuracy-table markers",
+    )
     args = ap.parse_args()
     text = table(args.n)
     print(text)
     if args.markdown:
         from fastact.cli import write_between_markers
-        write_between_markers(args.markdown, f"Max ULP error over {args.n} sample points per "
-                              f"dtype (`python tests/accuracy.py {args.n} --markdown README.md`):"
-                              f"\n\n{text}", tag="fastact accuracy table")
+
+        write_between_markers(
+            args.markdown,
+            f"Max ULP error over {args.n} sample points per "
+            f"dtype (`python tests/accuracy.py {args.n} --markdown README.md`):"
+            f"\n\n{text}",
+            tag="fastact accuracy table",
+        )

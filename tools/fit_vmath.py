@@ -11,6 +11,7 @@ the weighted error of the *rounded* coefficients (evaluated exactly), which
 is the approximation part of the error budget; arithmetic rounding comes on
 top of it.
 """
+
 from __future__ import annotations
 
 import sys
@@ -34,7 +35,7 @@ def remez(f, w, nterms, basis, a, b, iters=30, grid=3000):
     fcache = dict(zip(xs, fx))
     c = None
     E = emax = None
-    for it in range(iters):
+    for _ in range(iters):
         A = mp.matrix(m + 1, m + 1)
         rhs = mp.matrix(m + 1, 1)
         for i, x in enumerate(ref):
@@ -85,6 +86,7 @@ def memo(f):
         if v is None:
             v = cache[x] = f(x)
         return v
+
     return g
 
 
@@ -107,8 +109,9 @@ def fit(name, f, w, n, a, b, dtype, grid=3000, fixed=(), order="up"):
         else:
             free = list(range(nf, n - step))
 
-        def g(x, known=dict(rounded)):
-            return f(x) - mp.fsum(c * x ** j for j, c in list(known.items()) + list(enumerate(lo)))
+        def g(x, known=dict(rounded)):  # noqa: B006 (a snapshot of this step's rounded terms)
+            return f(x) - mp.fsum(c * x**j for j, c in list(known.items()) + list(enumerate(lo)))
+
         c, e = remez(g, w, len(free), pw(free[0]), a, b, grid=grid)
         if e0 is None:
             e0 = e
@@ -117,13 +120,15 @@ def fit(name, f, w, n, a, b, dtype, grid=3000, fixed=(), order="up"):
     done = lo + [rounded[j] for j in range(nf, n)]
     cr = done
     xs = [a + (b - a) * mp.mpf(i) / 4000 for i in range(4001)]
-    e = max(abs(w(x) * (f(x) - mp.fsum(cr[j] * x ** j for j in range(n)))) for x in xs)
+    e = max(abs(w(x) * (f(x) - mp.fsum(cr[j] * x**j for j in range(n)))) for x in xs)
     eps = float(np.finfo(dtype).eps)
     nm = np.dtype(dtype).name
-    print(f"# {name} {nm}: minimax weighted error {float(e0) / eps:.3g} eps,"
-          f" {float(e) / eps:.3g} eps with the rounded coefficients")
+    print(
+        f"# {name} {nm}: minimax weighted error {float(e0) / eps:.3g} eps,"
+        f" {float(e) / eps:.3g} eps with the rounded coefficients"
+    )
     print(f"{name.upper()}_{'F' if dtype == np.float32 else 'D'} = (")
-    for x in cr[len(fixed):]:
+    for x in cr[len(fixed) :]:
         print(f"    {float(x)!r},")
     print(")", flush=True)
 
@@ -168,22 +173,22 @@ def fit_log():
     # R(z) = 2 atanh(s)/s - 2 = z (c1 + c2 z + ...).  The result is ~2s, so an
     # absolute error in R of d is a relative error of d/2: weight 1/2.
     smax = (mp.sqrt(2) - 1) / (mp.sqrt(2) + 1) * mp.mpf("1.001")
-    zmax = smax ** 2
+    zmax = smax**2
     f = lambda z: (2 * mp.atanh(mp.sqrt(nz(z))) / mp.sqrt(nz(z)) - 2) / nz(z)
     w = lambda z: (z + zmax / 20) / 2
     for dt, n in ((np.float32, 4), (np.float64, 8)):
         fit("logr", f, w, n, 0, zmax, dt)
 
 
-TANH_T = mp.mpf("0.5493") * mp.mpf("1.001")   # atanh(1/2)
+TANH_T = mp.mpf("0.5493") * mp.mpf("1.001")  # atanh(1/2)
 
 
 def fit_tanh():
     # tanh(x) = x + x^3 P(x^2) for |x| <= atanh(1/2), relative error.
     f = lambda t: (mp.tanh(mp.sqrt(nz(t))) - mp.sqrt(nz(t))) / mp.sqrt(nz(t)) ** 3
-    w = lambda t: (t + TANH_T ** 2 / 20) * mp.sqrt(nz(t)) / mp.tanh(mp.sqrt(nz(t)))
+    w = lambda t: (t + TANH_T**2 / 20) * mp.sqrt(nz(t)) / mp.tanh(mp.sqrt(nz(t)))
     for dt, n in ((np.float32, 5), (np.float64, 11)):
-        fit("tanhp", f, w, n, 0, TANH_T ** 2, dt)
+        fit("tanhp", f, w, n, 0, TANH_T**2, dt)
 
 
 ERF_T = mp.mpf("0.75") * mp.mpf("1.001")
@@ -196,7 +201,7 @@ def fit_erf():
     # The kernel holds c0 = 2/sqrt(pi) as hi + lo (float32 rounds it by 0.44
     # ulp, all of which would show at small x), so c0 stays exact here.
     for dt, n in ((np.float32, 7), (np.float64, 13)):
-        fit("erfp", f, w, n, 0, ERF_T ** 2, dt, fixed=(2 / mp.sqrt(mp.pi),))
+        fit("erfp", f, w, n, 0, ERF_T**2, dt, fixed=(2 / mp.sqrt(mp.pi),))
 
 
 def fit_erfc(lo=0.46, K=2, plan=((np.float32, 10.1, 11), (np.float64, 27.3, 24))):
@@ -215,13 +220,23 @@ def fit_erfc(lo=0.46, K=2, plan=((np.float32, 10.1, 11), (np.float64, 27.3, 24))
     def S(t):
         x = K * (1 + t) / (1 - t)
         return mp.erfc(x) * mp.exp(x * x) * (1 + 2 * x)
+
     w = lambda t: 1 / S(t)
     for dt, hi, n in plan:
         t0 = mp.mpf(float(dt(float((mp.mpf(lo) - K) / (mp.mpf(lo) + K)))))
         t1 = (mp.mpf(hi) - K) / (mp.mpf(hi) + K)
         c0 = S(t0)
-        fit("erfcf", lambda u: S(u + t0), lambda u: w(u + t0), n, 0, t1 - t0, dt, grid=1500,
-            fixed=(c0,))
+        fit(
+            "erfcf",
+            lambda u, t0=t0: S(u + t0),
+            lambda u, t0=t0: w(u + t0),
+            n,
+            0,
+            t1 - t0,
+            dt,
+            grid=1500,
+            fixed=(c0,),
+        )
         print(f"# t0 = {float(t0)!r}")
         print(f"# c0 = {mp.nstr(c0, 40)}")
         print(f"# K = {int(K)}, x in [{lo}, {hi}]", flush=True)
@@ -236,11 +251,14 @@ def recenter(c0: str, c, t0: float, t1: float, dtype=np.float64):
     [-0.75, 0.75] they shrink instead."""
     from fractions import Fraction
     from math import comb
+
     tm = float(dtype((t0 + t1) / 2))
     shift = Fraction(tm) - Fraction(float(dtype(t0)))
     full = [Fraction(c0)] + [Fraction(float(dtype(v))) for v in c]
-    d = [sum(full[j] * comb(j, k) * shift ** (j - k) for j in range(k, len(full)))
-         for k in range(len(full))]
+    d = [
+        sum(full[j] * comb(j, k) * shift ** (j - k) for j in range(k, len(full)))
+        for k in range(len(full))
+    ]
     d0 = mp.nstr(mp.mpf(d[0].numerator) / d[0].denominator, 40)
     return tm, d0, [float(dtype(float(v))) for v in d[1:]]
 
@@ -250,7 +268,8 @@ def center_erfc():
     # re-expanded around its middle; float32's interval is shorter and its
     # exhaustive sweep within target, so it keeps the fit as it is
     sys.path.insert(0, __file__.rsplit("/tools/", 1)[0])
-    import fastact._vmath as vm
+    import fastact.core.vmath as vm
+
     tm, d0, d = recenter(vm.ERFC_C0_D, vm.ERFCF_D, vm.ERFC_T0_D, 25.3 / 29.3)
     print(f"ERFC_TC_D = {tm!r}")
     print(f'ERFC_C0C_D = "{d0}"')
@@ -260,8 +279,14 @@ def center_erfc():
     print(")")
 
 
-FITS = {"exp": fit_exp, "log": fit_log, "tanh": fit_tanh, "erf": fit_erf, "erfc": fit_erfc,
-        "erfc_center": center_erfc}
+FITS = {
+    "exp": fit_exp,
+    "log": fit_log,
+    "tanh": fit_tanh,
+    "erf": fit_erf,
+    "erfc": fit_erfc,
+    "erfc_center": center_erfc,
+}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or FITS:

@@ -44,6 +44,7 @@ hi, lo float32 values: the kernels pick the split of their loop type
 (``per_type`` in fastact/_typed.py), since d = (x - hi) - lo needs a hi that
 is a float of that type for f'(root) = 0 to be exact.
 """
+
 from __future__ import annotations
 
 import os
@@ -52,12 +53,13 @@ import sys
 import mpmath as mp
 
 TARGET_BITS = 53
-TOL = mp.mpf(2) ** -(TARGET_BITS + 3)    # relative truncation error allowed (1/8 ULP)
-TOL_F32 = mp.mpf(2) ** -(24 + 4)         # the root fits' float32 versions
-N_CHECK = 400                            # verification points per table
+TOL = mp.mpf(2) ** -(TARGET_BITS + 3)  # relative truncation error allowed (1/8 ULP)
+TOL_F32 = mp.mpf(2) ** -(24 + 4)  # the root fits' float32 versions
+N_CHECK = 400  # verification points per table
 
-OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                   "fastact", "_coeffs.py")
+OUT = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fastact", "_coeffs.py"
+)
 
 # torch's constants of the tanh-approximated GELU, as the doubles the kernels use
 GELU_K = mp.mpf(0.7978845608028654)
@@ -78,8 +80,8 @@ def dgelu(x):
 
 
 def dgelu_tanh(x):
-    u = GELU_K * (x + GELU_C * x ** 3)
-    du = GELU_K * (1 + 3 * GELU_C * x ** 2)
+    u = GELU_K * (x + GELU_C * x**3)
+    du = GELU_K * (1 + 3 * GELU_C * x**2)
     return _sig(2 * u) * (1 + 2 * x * _sig(-2 * u) * du)
 
 
@@ -98,7 +100,7 @@ def tanhshrink_r(t):
     if t == 0:
         return mp.mpf(1) / 3
     x = mp.sqrt(t)
-    return (x - mp.tanh(x)) / x ** 3
+    return (x - mp.tanh(x)) / x**3
 
 
 # name: (f', starting guess for the root, interval of d = x - root, weight).
@@ -128,6 +130,7 @@ def _dd(v):
 def _ff(v):
     """v as float32 hi + lo (returned as the doubles holding those float32s)."""
     import numpy as np
+
     hi = float(np.float32(float(v)))
     return hi, float(np.float32(float(v - hi)))
 
@@ -152,7 +155,7 @@ def fit_at_root(f, guess, dlo, dhi, weight=None, tol=TOL):
     ref = [f(xr + d) for d in pts]
     for n in range(2, 40):
         poly = mp.chebyfit(q, [dlo, dhi], n)
-        c = list(reversed(poly))                  # c[k-1]: coefficient of d^k
+        c = list(reversed(poly))  # c[k-1]: coefficient of d^k
         fit = max(abs(_horner(c, d) - r) / abs(r) for d, r in zip(pts, ref))
         if fit < tol:
             c = [float(v) for v in c]
@@ -177,16 +180,16 @@ def fit_tanhshrink():
         poly, _ = mp.chebyfit(tanhshrink_r, [0, t_max], n + 1, error=True)
         trunc = max(abs(mp.polyval(poly, t) - r) / r for t, r in zip(pts, ref))
         if trunc < TOL:
-            c = [float(v) for v in reversed(poly)]        # c[k]: coefficient of t^k
+            c = [float(v) for v in reversed(poly)]  # c[k]: coefficient of t^k
             err = max(abs(mp.polyval(list(reversed(c)), t) - r) / r for t, r in zip(pts, ref))
             return c, trunc, err
     raise RuntimeError("no degree below 40 meets the tolerance")
 
 
-GAUSS32_SPLIT = 1.5       # a below: c R(a) in a - GAUSS32_A_MID; above: S(t)
+GAUSS32_SPLIT = 1.5  # a below: c R(a) in a - GAUSS32_A_MID; above: S(t)
 GAUSS32_A_MID = 0.75
-GAUSS32_B_P = 0.5         # t = 1 / (1 + GAUSS32_B_P a), a power of 2: P a is exact
-GAUSS32_MAX = 15.0        # a beyond: x Phi(x) rounds to -0 (x < 0) or x (x > 0) in float32
+GAUSS32_B_P = 0.5  # t = 1 / (1 + GAUSS32_B_P a), a power of 2: P a is exact
+GAUSS32_MAX = 15.0  # a beyond: x Phi(x) rounds to -0 (x < 0) or x (x > 0) in float32
 TOL32 = mp.mpf(2) ** -28
 # gelu': c R(a) - c a cancels by up to R / (R - a), 1.5 at a = 1.5 but 1.2 at
 # 2.5; the near-root form has no cancellation, so it reaches further
@@ -214,8 +217,9 @@ def _fit_rel(f, lo, hi):
 
 def fit_gauss32():
     c = 1 / mp.sqrt(2 * mp.pi)
-    mid, split, P, top = (mp.mpf(v) for v in (GAUSS32_A_MID, GAUSS32_SPLIT, GAUSS32_B_P,
-                                              GAUSS32_MAX))
+    mid, split, P, top = (
+        mp.mpf(v) for v in (GAUSS32_A_MID, GAUSS32_SPLIT, GAUSS32_B_P, GAUSS32_MAX)
+    )
     ca, ea = _fit_rel(lambda u: c * _mills(u + mid), -mid, split - mid)
     tlo, thi = 1 / (1 + P * top), 1 / (1 + P * split)
     tmid = float((tlo + thi) / 2)
@@ -223,6 +227,7 @@ def fit_gauss32():
     def s_of_u(u):
         a = (1 / (u + tmid) - 1) / P
         return c * a * _mills(a)
+
     cb, eb = _fit_rel(s_of_u, tlo - tmid, thi - tmid)
     return ca, ea, tmid, cb, eb
 
@@ -231,23 +236,26 @@ def fit_dgauss32():
     """gelu' for float32: c D(a) / (a - a0) in a - mid below the split, c R(a)
     in t - tmid above (see the module docstring); a0 split as float32 hi + lo."""
     c = 1 / mp.sqrt(2 * mp.pi)
-    mid, split, P, top = (mp.mpf(v) for v in (DGAUSS32_A_MID, DGAUSS32_SPLIT, GAUSS32_B_P,
-                                              GAUSS32_MAX))
+    mid, split, P, top = (
+        mp.mpf(v) for v in (DGAUSS32_A_MID, DGAUSS32_SPLIT, GAUSS32_B_P, GAUSS32_MAX)
+    )
     a0 = mp.findroot(lambda a: _mills(a) - a, mp.mpf(0.75))
     a0h, a0l = _ff(a0)
-    ar = mp.mpf(a0h) + mp.mpf(a0l)        # the root as the kernel carries it
+    ar = mp.mpf(a0h) + mp.mpf(a0l)  # the root as the kernel carries it
     slope = mp.diff(lambda a: c * (_mills(a) - a), ar)
 
     def q(u):
         a = u + mid
         return c * (_mills(a) - a) / (a - ar) if a != ar else slope
+
     qa, ea = _fit_rel(q, -mid, split - mid)
     tlo, thi = 1 / (1 + P * top), 1 / (1 + P * split)
     tmid = float((tlo + thi) / 2)
     # c R(a) / t, not c R(a): it is flat (0.22 to 0.32), so Horner's rule in
     # float32 does not cancel (c R(a) itself cost 2.8 ULP that way)
-    gb, eb = _fit_rel(lambda u: c * _mills((1 / (u + tmid) - 1) / P) / (u + tmid),
-                      tlo - tmid, thi - tmid)
+    gb, eb = _fit_rel(
+        lambda u: c * _mills((1 / (u + tmid) - 1) / P) / (u + tmid), tlo - tmid, thi - tmid
+    )
     return (a0h, a0l), qa, ea, tmid, gb, eb
 
 

@@ -1,4 +1,4 @@
-"""Check fastact._vmath's float64 functions against mpmath on a large sample.
+"""Check fastact.core.vmath's float64 functions against mpmath on a large sample.
 
     python tools/sample_f64.py                 # all functions, 100K points each
     python tools/sample_f64.py erfc -n 400000  # one function, more points
@@ -13,6 +13,7 @@ a normal number (and the input), the 99.99th percentile, and the largest
 error where the reference is subnormal, in units of 2**-1074.  tqdm shows
 progress; the work is split over the CPUs this process may use.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,12 +27,20 @@ import numpy as np
 from tqdm import tqdm
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-import fastact._vmath as vm  # noqa: E402
 from _report import write_report  # noqa: E402
 
+import fastact.core.vmath as vm  # noqa: E402
+
 TINY = np.finfo(np.float64).tiny
-REFS = {"exp": mp.exp, "expm1": mp.expm1, "log": mp.log, "log1p": mp.log1p,
-        "tanh": mp.tanh, "erf": mp.erf, "erfc": mp.erfc}
+REFS = {
+    "exp": mp.exp,
+    "expm1": mp.expm1,
+    "log": mp.log,
+    "log1p": mp.log1p,
+    "tanh": mp.tanh,
+    "erf": mp.erf,
+    "erfc": mp.erfc,
+}
 # (uniform domain, log-uniform magnitude range (log e), sign of those, dense stretches)
 PLAN = {
     "exp": ((-745.2, 709.7), (-40, 6.56), 0, [(-745.2, -700), (700, 709.7), (-0.4, 0.4)]),
@@ -55,7 +64,7 @@ def sample(name: str, n: int, seed: int = 0) -> np.ndarray:
     for a, b in dense:
         parts.append(rng.uniform(a, b, (n - 2 * k) // len(dense)))
     x = np.concatenate(parts)
-    return x[x > lo] if name in ("log", "log1p") else x       # log's domain: x > 0, x > -1
+    return x[x > lo] if name in ("log", "log1p") else x  # log's domain: x > 0, x > -1
 
 
 def _errors(args):
@@ -76,28 +85,39 @@ def _errors(args):
 
 def run(name: str, n: int, workers: int) -> dict:
     x = sample(name, n)
-    y = getattr(vm, name)(x)          # the pure-Python path: the compiled loop's bits
+    y = getattr(vm, name)(x)  # the pure-Python path: the compiled loop's bits
     chunks = np.array_split(np.arange(len(x)), max(1, 8 * workers))
     ulp, sub = np.zeros(len(x)), np.zeros(len(x))
     with ProcessPoolExecutor(workers) as ex:
         jobs = [(name, x[c], y[c]) for c in chunks]
-        for c, (u, s) in zip(chunks, tqdm(ex.map(_errors, jobs), total=len(jobs), desc=name,
-                                          leave=False)):
+        for c, (u, s) in zip(
+            chunks, tqdm(ex.map(_errors, jobs), total=len(jobs), desc=name, leave=False)
+        ):
             ulp[c], sub[c] = u, s
     i, j = int(ulp.argmax()), int(sub.argmax())
-    return {"name": name, "n": len(x), "max": ulp[i], "x": x[i],
-            "p9999": float(np.quantile(ulp, 0.9999)), "max_sub": sub[j],
-            "x_sub": x[j] if sub[j] > 0 else None}
+    return {
+        "name": name,
+        "n": len(x),
+        "max": ulp[i],
+        "x": x[i],
+        "p9999": float(np.quantile(ulp, 0.9999)),
+        "max_sub": sub[j],
+        "x_sub": x[j] if sub[j] > 0 else None,
+    }
 
 
 def table(results) -> str:
-    lines = ["| function | max ulp (normal results) | at x | 99.99th percentile | "
-             "max err, subnormal results (units of 2^-1074) | at x | points |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| function | max ulp (normal results) | at x | 99.99th percentile | "
+        "max err, subnormal results (units of 2^-1074) | at x | points |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         xs = "-" if r["x_sub"] is None else repr(float(r["x_sub"]))
-        lines.append(f"| {r['name']} | {r['max']:.3f} | {float(r['x'])!r} | {r['p9999']:.3f} | "
-                     f"{r['max_sub']:.3f} | {xs} | {r['n']} |")
+        lines.append(
+            f"| {r['name']} | {r['max']:.3f} | {float(r['x'])!r} | {r['p9999']:.3f} | "
+            f"{r['max_sub']:.3f} | {xs} | {r['n']} |"
+        )
     return "\n".join(lines)
 
 
@@ -105,30 +125,39 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("funcs", nargs="*", default=list(PLAN))
     ap.add_argument("-n", type=int, default=100_000, help="points per function")
-    ap.add_argument("--write", action="store_true",
-                    help="write the results to docs/accuracy-core-f64.md")
+    ap.add_argument(
+        "--write", action="store_true", help="write the results to docs/accuracy-core-f64.md"
+    )
     a = ap.parse_args(argv)
     workers = len(os.sched_getaffinity(0))
     results = []
     for name in a.funcs:
         r = run(name, a.n, workers)
         results.append(r)
-        print(f"{name:6s} max {r['max']:.3f} ulp at {float(r['x'])!r}; p99.99 {r['p9999']:.3f}; "
-              f"subnormal max {r['max_sub']:.3f} ({r['n']} points)", flush=True)
+        print(
+            f"{name:6s} max {r['max']:.3f} ulp at {float(r['x'])!r}; p99.99 {r['p9999']:.3f}; "
+            f"subnormal max {r['max_sub']:.3f} ({r['n']} points)",
+            flush=True,
+        )
     tab = table(results)
     print(tab)
     if a.write:
-        write_report("accuracy-core-f64.md", "Accuracy of fastact._vmath, float64, sampled",
-                     "sample_f64.py", argv,
-                     f"mpmath {mp.__version__} at 120 bits, NumPy {np.__version__}",
-                     f"""Each function is sampled uniformly over its domain, log-uniformly in
+        write_report(
+            "accuracy-core-f64.md",
+            "Accuracy of fastact.core.vmath, float64, sampled",
+            "sample_f64.py",
+            argv,
+            f"mpmath {mp.__version__} at 120 bits, NumPy {np.__version__}",
+            f"""Each function is sampled uniformly over its domain, log-uniformly in
 magnitude, and densely where its algorithm switches or its result nears the
 subnormals (`PLAN` in the script).  "ulp" is the spacing of float64 numbers
 at the reference; results whose reference is subnormal are measured in units
 of the smallest subnormal.  The float32 functions are checked on every input
 instead: `docs/accuracy-core.md`.
 
-{tab}""")
+{tab}""",
+        )
+
 
 if __name__ == "__main__":
     main()

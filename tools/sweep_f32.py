@@ -1,4 +1,4 @@
-"""Check fastact._vmath on every float32 input against a float64 reference.
+"""Check fastact.core.vmath on every float32 input against a float64 reference.
 
     python tools/sweep_f32.py                  # all functions, all 2**32 inputs
     python tools/sweep_f32.py exp tanh         # some functions
@@ -21,6 +21,7 @@ half float32 ulp that matters here).  Per function it reports
 The work is split into chunks of 2**24 inputs, each chunk into segments run
 by numba's prange.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,19 +30,20 @@ import os
 import sys
 import time
 
-import numpy as np
 import numba
+import numpy as np
 from numba import njit, prange
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-import fastact._vmath as vm  # noqa: E402
 from _report import write_report  # noqa: E402
+
+import fastact.core.vmath as vm  # noqa: E402
 
 FUNCS = ("exp", "expm1", "log", "log1p", "tanh", "erf", "erfc")
 CHUNK = 1 << 24
 NSEG = 64
 
-_SRC = '''
+_SRC = """
 @njit(parallel=True, error_model="numpy")
 def sweep(start, count, stride, nseg):
     # stats per segment: max ulp (normal), its input bits, max error in
@@ -98,7 +100,7 @@ def sweep(start, count, stride, nseg):
         ist[s, 4] = n05 * 1 + 0; ist[s, 5] = n1
         fst[s, 2] = n
     return fst, ist
-'''
+"""
 
 
 def make_sweep(name):
@@ -114,8 +116,18 @@ def f32(bits):
 def run(name, stride, progress=True):
     sweep = make_sweep(name)
     total = (1 << 32) // stride + (1 if (1 << 32) % stride else 0)
-    res = dict(name=name, max_ulp=0.0, x_ulp=None, max_sub=0.0, x_sub=None,
-               n_special=0, x_special=None, n05=0, n1=0, n=0)
+    res = dict(
+        name=name,
+        max_ulp=0.0,
+        x_ulp=None,
+        max_sub=0.0,
+        x_sub=None,
+        n_special=0,
+        x_special=None,
+        n05=0,
+        n1=0,
+        n=0,
+    )
     t0 = time.time()
     done = 0
     while done < total:
@@ -134,8 +146,12 @@ def run(name, stride, progress=True):
         res["n"] += int(fst[:, 2].sum())
         done += cnt
         if progress:
-            print(f"\r{name}: {done / total:6.1%}  max {res['max_ulp']:.3f} ulp",
-                  end="", file=sys.stderr, flush=True)
+            print(
+                f"\r{name}: {done / total:6.1%}  max {res['max_ulp']:.3f} ulp",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
     res["seconds"] = time.time() - t0
     if progress:
         print(file=sys.stderr)
@@ -147,27 +163,32 @@ def fmt_x(x):
 
 
 def table(results):
-    lines = ["| function | max ulp (normal results) | at x | >0.5 ulp | >1 ulp "
-             "| max err, subnormal/zero results (units of 2^-149) | at x "
-             "| special-value mismatches | inputs checked | seconds |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| function | max ulp (normal results) | at x | >0.5 ulp | >1 ulp "
+        "| max err, subnormal/zero results (units of 2^-149) | at x "
+        "| special-value mismatches | inputs checked | seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         lines.append(
             f"| {r['name']} | {r['max_ulp']:.3f} | {fmt_x(r['x_ulp'])} | {r['n05']} | {r['n1']} "
             f"| {r['max_sub']:.3f} | {fmt_x(r['x_sub'])} | {r['n_special']}"
             f"{'' if r['x_special'] is None else ' (first at ' + fmt_x(r['x_special']) + ')'} "
-            f"| {r['n']} | {r['seconds']:.0f} |")
+            f"| {r['n']} | {r['seconds']:.0f} |"
+        )
     return "\n".join(lines)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("funcs", nargs="*", default=list(FUNCS))
-    ap.add_argument("--stride", type=int, default=1,
-                    help="check every STRIDE-th bit pattern (default: all)")
+    ap.add_argument(
+        "--stride", type=int, default=1, help="check every STRIDE-th bit pattern (default: all)"
+    )
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--write", action="store_true",
-                    help="write the results to docs/accuracy-core.md")
+    ap.add_argument(
+        "--write", action="store_true", help="write the results to docs/accuracy-core.md"
+    )
     a = ap.parse_args(argv)
     if a.threads:
         numba.set_num_threads(a.threads)
@@ -175,27 +196,34 @@ def main(argv=None):
     for name in a.funcs:
         r = run(name, a.stride)
         results.append(r)
-        print(f"{name:6s} max {r['max_ulp']:.3f} ulp at {fmt_x(r['x_ulp'])}; "
-              f">0.5: {r['n05']}, >1: {r['n1']}; subnormal/zero max {r['max_sub']:.3f} "
-              f"at {fmt_x(r['x_sub'])}; special mismatches {r['n_special']}"
-              f" ({r['n']} inputs, {r['seconds']:.0f} s)", flush=True)
+        print(
+            f"{name:6s} max {r['max_ulp']:.3f} ulp at {fmt_x(r['x_ulp'])}; "
+            f">0.5: {r['n05']}, >1: {r['n1']}; subnormal/zero max {r['max_sub']:.3f} "
+            f"at {fmt_x(r['x_sub'])}; special mismatches {r['n_special']}"
+            f" ({r['n']} inputs, {r['seconds']:.0f} s)",
+            flush=True,
+        )
     tab = table(results)
     print(tab)
     if a.write:
-        write_report("accuracy-core.md", "Accuracy of fastact._vmath, float32, every input",
-                     "sweep_f32.py", argv,
-                     ("all 2**32 bit patterns" if a.stride == 1
-                      else f"every {a.stride}th bit pattern")
-                     + f";\nnumba {numba.__version__}, NumPy {np.__version__}, "
-                     f"{numba.get_num_threads()} threads",
-                     f"""The reference is the float64 libm function of the float32 input.  "ulp" is
+        write_report(
+            "accuracy-core.md",
+            "Accuracy of fastact.core.vmath, float32, every input",
+            "sweep_f32.py",
+            argv,
+            ("all 2**32 bit patterns" if a.stride == 1 else f"every {a.stride}th bit pattern")
+            + f";\nnumba {numba.__version__}, NumPy {np.__version__}, "
+            f"{numba.get_num_threads()} threads",
+            f"""The reference is the float64 libm function of the float32 input.  "ulp" is
 the spacing of float32 numbers at the rounded reference; a correctly rounded
 result is within 0.5 ulp.  Results whose rounded reference is subnormal or
 zero are measured in units of the smallest subnormal instead.  Special-value
 mismatches count inputs that are +-0, +-inf or NaN, and results that should be
 +-inf or NaN, where the result is not exactly right (zeros with their sign).
 
-{tab}""")
+{tab}""",
+        )
+
 
 if __name__ == "__main__":
     main()

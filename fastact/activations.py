@@ -1,0 +1,593 @@
+"""The public elementwise functions, generated from the registry.
+
+Each public entry gets ``NAME(x, *params, out=None)`` and
+``NAME_backward(grad_output, x, *params, out=None)`` with a real signature
+(generated source, like ``collections.namedtuple``: argument binding stays at
+C speed) and a numpydoc docstring whose example the test suite runs.  The few
+functions whose parameters are not plain scalars (gelu's ``approximate``,
+prelu's weight, the random rrelu and noisy_relu) are written out below on top
+of the same kernels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from fastact import _validate as d
+from fastact._dispatch import SPECS, array_function, foreign_call, register
+from fastact.core.registry import REGISTRY, Elementwise
+from fastact.cpu.activations import get
+from fastact.cpu.threads import PARALLEL_MIN_SIZE
+
+_DTYPE_RULES = (
+    "float16 is computed in float32 and returned as float16; integer and bool\n"
+    "    input is promoted to float64."
+)
+
+
+# --------------------------------------------------------------------------
+# the two generic paths every elementwise call takes
+
+
+def _params(e: Elementwise, values, fname: str) -> tuple:
+    vals = tuple(d.real_param(v, p.name, fname, p.check) for p, v in zip(e.params, values))
+    if e.check is not None:
+        msg = e.check(*vals)
+        if msg:
+            raise ValueError(f"fastact.{fname}: {msg}")
+    return tuple(np.float64(v) for v in vals)
+
+
+def _forward(e: Elementwise, x, params: tuple, out, fname: str | None = None):
+    fname = fname or e.name
+    return _run_forward(e.name, x, _params(e, params, fname), out, fname)
+
+
+def _backward(e: Elementwise, g, x, params: tuple, out, fname: str | None = None):
+    fname = fname or e.name + "_backward"
+    return _run_backward(e.name, g, x, _params(e, params, fname), out, fname)
+
+
+def _run_forward(kernel: str, x, p: tuple, out, fname: str):
+    """Kernel `kernel` on x with checked float64 parameters (scalars or arrays)."""
+    a, rdt, cdt = d.float_array(x, fname)
+    if out is not None:
+        d.check_out(out, a.shape, rdt, fname)
+    return d.call_ufunc(get(kernel, "forward"), (a,), p, rdt, cdt, out)
+
+
+def _run_backward(kernel: str, g, x, p: tuple, out, fname: str):
+    gt = d.float_array(g, fname, "grad_output")
+    xt = d.float_array(x, fname, "x")
+    d.same_shape(fname, gt[0], xt[0], "grad_output", "x")
+    rdt, cdt = d.common_dtypes(fname, gt, xt)
+    if out is not None:
+        d.check_out(out, xt[0].shape, rdt, fname)
+    return d.call_ufunc(get(kernel, "backward"), (gt[0], xt[0]), p, rdt, cdt, out)
+
+
+# --------------------------------------------------------------------------
+# docstrings
+
+
+def _fmt(values) -> str:
+    return repr(np.array(values, dtype=np.float64))
+
+
+def _call_text(fname: str, args: str, kw: dict) -> str:
+    extra = "".join(f", {k}={v!r}" for k, v in kw.items())
+    return f"fastact.{fname}({args}{extra})"
+
+
+def _param_doc(e: Elementwise) -> str:
+    lines = []
+    for p in e.params:
+        default = "required" if p.default is None else f"default {p.default!r}"
+        lines.append(f"{p.name} : float, {default}\n    See the formula above.")
+    return "\n".join(lines)
+
+
+def forward_doc(e: Elementwise, name: str | None = None, params_doc: str | None = None) -> str:
+    name = name or e.name
+    inp, kw, expected = e.example
+    pdoc = _param_doc(e) if params_doc is None else params_doc
+    return f"""{e.summary}
+
+``{e.formula}``
+
+Parameters
+----------
+x : array_like
+    Input of any shape; {_DTYPE_RULES}
+{pdoc + chr(10) if pdoc else ""}out : ndarray, optional
+    Output array with ``x``'s shape and the result dtype; may be ``x`` itself.
+
+Returns
+-------
+ndarray
+    ``{name}(x)``, same shape as ``x``.
+
+See Also
+--------
+{name}_backward : the gradient.
+
+Examples
+--------
+>>> import fastact
+>>> {_call_text(name, repr(inp), kw)}
+{_fmt(expected)}
+"""
+
+
+def backward_doc(e: Elementwise, name: str | None = None, params_doc: str | None = None) -> str:
+    name = name or e.name
+    inp, kw, _ = e.example
+    pdoc = _param_doc(e) if params_doc is None else params_doc
+    return f"""Gradient of :func:`{name}`: ``grad_output * {name}'(x)`` (what autograd computes).
+
+Parameters
+----------
+grad_output : array_like
+    Gradient with respect to the output, same shape as ``x``.
+x : array_like
+    The forward input.
+{pdoc + chr(10) if pdoc else ""}out : ndarray, optional
+    Output array with ``x``'s shape and the result dtype.
+
+Returns
+-------
+ndarray
+    The gradient with respect to ``x``. The derivative alone is
+    ``{name}_backward(np.ones_like(x), x)``.
+
+Examples
+--------
+>>> import numpy as np, fastact
+>>> {_call_text(name + "_backward", f"np.ones({len(inp)}), {inp!r}", kw)}
+{_fmt(e.dexample)}
+"""
+
+
+# --------------------------------------------------------------------------
+# generated functions
+
+# The generated functions first try a fast path for the common call: a small
+# native float32/float64 ndarray of at least one dimension, parameters left
+# at their defaults (checked once, here), and `out` absent or exactly right.
+# It goes straight to the ufunc, skipping ~2 us of generic checks; anything
+# else takes the generic path, which validates everything.
+_TEMPLATE = """
+def {name}(x: ArrayLike{psig}, *, out: np.ndarray | None = None) -> np.ndarray:
+    if (type(x) is _nd and x.ndim and x.size < _SMALL and (x.dtype is _F32 or x.dtype is _F64)
+            {pdef}):
+        uf = _U[0] or _load(0)
+        if out is None:
+            return uf(x{pvals})
+        if (type(out) is _nd and out.dtype is x.dtype and out.shape == x.shape
+                and out.flags.writeable):
+            return uf(x{pvals}, out=out)
+    if type(x) is not _nd or type(out) is not _nd and out is not None:
+        r = _foreign(_sf, (x, {pargs}), {{"out": out}})
+        if r is not NotImplemented:
+            return r
+    return _forward(_e, x, ({pargs}), out)
+
+def {name}_backward(grad_output: ArrayLike, x: ArrayLike{psig}, *,
+                    out: np.ndarray | None = None) -> np.ndarray:
+    g = grad_output
+    if (type(x) is _nd and type(g) is _nd and x.ndim and x.size < _SMALL
+            and (x.dtype is _F32 or x.dtype is _F64) and g.dtype is x.dtype
+            and g.shape == x.shape {pdef}):
+        uf = _U[1] or _load(1)
+        if out is None:
+            return uf(g, x{pvals})
+        if (type(out) is _nd and out.dtype is x.dtype and out.shape == x.shape
+                and out.flags.writeable):
+            return uf(g, x{pvals}, out=out)
+    if type(x) is not _nd or type(g) is not _nd or type(out) is not _nd and out is not None:
+        r = _foreign(_sb, (g, x, {pargs}), {{"out": out}})
+        if r is not NotImplemented:
+            return r
+    return _backward(_e, grad_output, x, ({pargs}), out)
+"""
+
+
+def _generate(e: Elementwise, specs: tuple | None = None) -> tuple:
+    """(forward, backward) of entry `e`; `specs`: their _backends specs when
+    they serve a hand-written public function (else registered under e.name)."""
+    ps = e.params
+    psig = "".join(
+        f", {p.name}: float" + ("" if p.default is None else f" = _d{i}") for i, p in enumerate(ps)
+    )
+    pargs = "".join(f"{p.name}, " for p in ps)
+    # a parameter without a default is never "left at its default"
+    pdef = "".join(
+        f" and {p.name} is _d{i}" if p.default is not None else " and False"
+        for i, p in enumerate(ps)
+    )
+    pvals = "".join(f", _p{i}" for i in range(len(ps)))
+    ufuncs: list = [None, None]
+
+    def load(k: int):
+        ufuncs[k] = get(e.name, ("forward", "backward")[k])
+        return ufuncs[k]
+
+    ns = {
+        "_e": e,
+        "_forward": _forward,
+        "_backward": _backward,
+        "np": np,
+        "ArrayLike": ArrayLike,
+        "_nd": np.ndarray,
+        "_F32": d.F32,
+        "_F64": d.F64,
+        "_SMALL": PARALLEL_MIN_SIZE,
+        "_U": ufuncs,
+        "_load": load,
+        "_foreign": foreign_call,
+    }
+    if all(p.default is not None for p in ps):
+        # the checked float64 defaults the fast path passes straight to the ufunc
+        ns.update({f"_p{i}": v for i, v in enumerate(_params(e, [p.default for p in ps], e.name))})
+    ns.update({f"_d{i}": p.default for i, p in enumerate(ps)})
+    exec(_TEMPLATE.format(name=e.name, psig=psig, pargs=pargs, pdef=pdef, pvals=pvals), ns)
+    fwd, bwd = ns[e.name], ns[e.name + "_backward"]
+    if specs is None:
+        specs = (
+            register(fwd, "elementwise", ("x",), e.name),
+            register(bwd, "elementwise_backward", ("grad_output", "x"), e.name),
+        )
+    ns["_sf"], ns["_sb"] = specs
+    fwd.__doc__, bwd.__doc__ = forward_doc(e), backward_doc(e)
+    return fwd, bwd
+
+
+# entries whose public function is written by hand below
+_CUSTOM = {"gelu", "gelu_tanh", "prelu", "rrelu", "noisy_relu"}
+PUBLIC: dict[str, object] = {}
+for _e in REGISTRY.values():
+    if _e.public and _e.name not in _CUSTOM:
+        PUBLIC[_e.name], PUBLIC[_e.name + "_backward"] = _generate(_e)
+
+
+# --------------------------------------------------------------------------
+# gelu: one public name over two kernels
+
+
+def _gelu_entry(approximate, fname: str) -> Elementwise:
+    if approximate == "none":
+        return REGISTRY["gelu"]
+    if approximate == "tanh":
+        return REGISTRY["gelu_tanh"]
+    raise ValueError(f"fastact.{fname}: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+@array_function("elementwise")
+def gelu(x: ArrayLike, approximate: str = "none", *, out: np.ndarray | None = None) -> np.ndarray:
+    # the generated functions of each form, with their fast path for small arrays
+    if approximate == "none":
+        return _GELU[0](x, out=out)
+    if approximate == "tanh":
+        return _GELU_TANH[0](x, out=out)
+    return _forward(_gelu_entry(approximate, "gelu"), x, (), out, "gelu")
+
+
+@array_function("elementwise_backward", ("grad_output", "x"))
+def gelu_backward(
+    grad_output: ArrayLike,
+    x: ArrayLike,
+    approximate: str = "none",
+    *,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    if approximate == "none":
+        return _GELU[1](grad_output, x, out=out)
+    if approximate == "tanh":
+        return _GELU_TANH[1](grad_output, x, out=out)
+    e = _gelu_entry(approximate, "gelu_backward")
+    return _backward(e, grad_output, x, (), out, "gelu_backward")
+
+
+_GELU_SPECS = (SPECS["gelu"], SPECS["gelu_backward"])
+_GELU = _generate(REGISTRY["gelu"], _GELU_SPECS)
+_GELU_TANH = _generate(REGISTRY["gelu_tanh"], _GELU_SPECS)
+
+
+_APPROX_DOC = (
+    "approximate : {'none', 'tanh'}, default 'none'\n"
+    "    'none' is the exact x * Phi(x); 'tanh' is\n"
+    "    ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``."
+)
+gelu.__doc__ = forward_doc(REGISTRY["gelu"], "gelu", _APPROX_DOC)
+gelu_backward.__doc__ = backward_doc(REGISTRY["gelu"], "gelu", _APPROX_DOC)
+
+
+# --------------------------------------------------------------------------
+# prelu: a weight per channel
+
+
+def _prelu_weight(weight, a: np.ndarray, fname: str) -> tuple[np.ndarray, int | None, np.dtype]:
+    """(weight as float64 broadcastable to a, channel axis or None, weight's result dtype)."""
+    w, wdt, _ = d.float_array(weight, fname, "weight")
+    if w.ndim > 1:
+        raise ValueError(f"fastact.{fname}: weight must be 0-d or 1-d, got shape {w.shape}")
+    if not np.isfinite(w).all():
+        # the registry declares weight `finite`, as every other slope parameter
+        bad = w[~np.isfinite(w)].flat[0]
+        raise ValueError(f"fastact.{fname}: weight must be finite, got {bad}")
+    if w.size == 1:
+        return w.reshape(()).astype(np.float64), None, wdt
+    ch = 1 if a.ndim >= 2 else 0
+    if a.ndim == 0 or w.size != a.shape[ch]:
+        nch = "no channel axis" if a.ndim == 0 else f"{a.shape[ch]} channels on axis {ch}"
+        raise ValueError(
+            f"fastact.{fname}: weight has {w.size} values; expected 1 or the "
+            f"number of channels (x of shape {a.shape} has {nch})"
+        )
+    shape = (w.size,) + (1,) * (a.ndim - ch - 1)
+    return w.astype(np.float64).reshape(shape), ch, wdt
+
+
+@array_function("prelu")
+def prelu(x: ArrayLike, weight: ArrayLike, *, out: np.ndarray | None = None) -> np.ndarray:
+    a = d.float_array(x, "prelu")[0]
+    w, _, _ = _prelu_weight(weight, a, "prelu")
+    return _run_forward("prelu", a, (w,), out, "prelu")
+
+
+@array_function("prelu_backward", ("grad_output", "x"))
+def prelu_backward(
+    grad_output: ArrayLike, x: ArrayLike, weight: ArrayLike, *, out: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    fname = "prelu_backward"
+    gt, xt = d.float_array(grad_output, fname, "grad_output"), d.float_array(x, fname, "x")
+    d.same_shape(fname, gt[0], xt[0], "grad_output", "x")
+    rdt, cdt = d.common_dtypes(fname, gt, xt)
+    w, ch, wdt = _prelu_weight(weight, xt[0], fname)
+    if out is not None:
+        d.check_out(out, xt[0].shape, rdt, fname)
+    # grad_weight first: `out` may be grad_output or x itself
+    terms = d.call_ufunc(get("prelu_weight_grad", "backward"), (gt[0], xt[0]), (), cdt, cdt, None)
+    axes = tuple(i for i in range(terms.ndim) if i != ch)
+    gw = np.asarray(terms.sum(axis=axes, dtype=np.float64))
+    gw = gw.reshape(np.shape(weight)).astype(wdt)
+    gi = d.call_ufunc(get("prelu", "backward"), (gt[0], xt[0]), (w,), rdt, cdt, out)
+    return gi, gw
+
+
+prelu.__doc__ = forward_doc(
+    REGISTRY["prelu"],
+    "prelu",
+    (
+        "weight : array_like\n"
+        "    One slope, or one per channel (axis 1 when ``x.ndim >= 2``, else axis 0)."
+    ),
+)
+prelu_backward.__doc__ = (
+    backward_doc(REGISTRY["prelu"], "prelu", ("weight : array_like\n    As for :func:`prelu`."))
+    .replace(
+        "Returns\n-------\nndarray\n    The gradient with respect to ``x``.",
+        "Returns\n-------\n(ndarray, ndarray)\n    ``(grad_input, grad_weight)``; grad_weight has weight's shape\n"
+        "    (summed over every axis but the channel axis, in float64).",
+    )
+    .replace(
+        "fastact.prelu_backward(np.ones(3), [-2.0, 0.0, 2.0], weight=0.25)\narray([0.25, 0.25, 1.  ])",
+        "gi, gw = fastact.prelu_backward(np.ones(3), [-2.0, 0.0, 2.0], weight=0.25)\n>>> gi\n"
+        "array([0.25, 0.25, 1.  ])\n>>> gw\narray(-2.)",
+    )
+)
+
+
+# --------------------------------------------------------------------------
+# rrelu and noisy_relu: random in training mode
+
+
+def _generator(rng, fname: str) -> np.random.Generator:
+    if rng is None or isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        try:
+            return np.random.default_rng(rng)
+        except ValueError as exc:  # a negative seed
+            raise ValueError(f"fastact.{fname}: rng seed {rng!r} is invalid: {exc}") from None
+    if isinstance(rng, np.random.Generator):
+        return rng
+    raise TypeError(
+        f"fastact.{fname}: rng must be None, an int seed or a numpy.random.Generator, "
+        f"got {type(rng).__name__}"
+    )
+
+
+def _training(training, fname: str) -> bool:
+    if not isinstance(training, (bool, np.bool_)):
+        raise TypeError(f"fastact.{fname}: training must be a bool, got {training!r}")
+    return bool(training)
+
+
+def _noise_array(noise, x: np.ndarray, fname: str) -> np.ndarray:
+    if noise is None:
+        raise ValueError(
+            f"fastact.{fname}: training=True needs the forward's draw: pass "
+            "noise=, as returned by the forward with return_noise=True"
+        )
+    n, _, _ = d.float_array(noise, fname, "noise")
+    d.same_shape(fname, n, x, "noise", "x")
+    return n.astype(np.float64, copy=False)
+
+
+def _random_forward(name: str, x, params: tuple, training, rng, return_noise, out, draw):
+    """Shared path of rrelu and noisy_relu: eval kernel, or a draw fed to a train kernel."""
+    e = REGISTRY[name]
+    a, rdt, cdt = d.float_array(x, name)
+    p = _params(e, params, name)
+    if not _training(training, name):
+        if return_noise:
+            raise ValueError(
+                f"fastact.{name}: return_noise=True needs training=True "
+                "(evaluation mode draws nothing)"
+            )
+        return _run_forward(name, a, p, out, name)
+    gen = _generator(rng, name)
+    if out is not None:
+        d.check_out(out, a.shape, rdt, name)
+    kernel, noise = draw(gen, a, *(float(v) for v in p))
+    # drawn in float64 (the same seed gives the same draw for every dtype),
+    # kept in the compute dtype: the float32 loop multiplies by exactly this
+    # value, so the backward given it reproduces the forward's slope (as
+    # torch keeps its noise in the input's dtype)
+    noise = noise.astype(cdt, copy=False)
+    y = _run_forward(kernel, a, (noise,), out, name)
+    return (y, noise) if return_noise else y
+
+
+def _random_backward(name: str, train_kernel: str, g, x, params: tuple, training, noise, out):
+    e = REGISTRY[name]
+    fname = name + "_backward"
+    if not _training(training, fname):
+        if noise is not None:
+            # as return_noise in the forward: a draw without training=True is a mistake
+            raise ValueError(
+                f"fastact.{fname}: noise= is only used with training=True "
+                "(evaluation mode is deterministic)"
+            )
+        return _backward(e, g, x, params, out)
+    _params(e, params, fname)  # checked even though the draw carries the slope
+    xa = d.float_array(x, fname, "x")[0]
+    return _run_backward(train_kernel, g, xa, (_noise_array(noise, xa, fname),), out, fname)
+
+
+def _draw_rrelu(gen, a, lower, upper):
+    # as torch's rrelu_with_noise: slope U(lower, upper) where x <= 0, 1 elsewhere
+    noise = gen.uniform(lower, upper, size=a.shape)
+    noise[~(a <= 0)] = 1.0
+    return "leaky_relu", noise
+
+
+def _draw_noisy(gen, a, std):
+    return "noisy_relu_train", gen.normal(0.0, std, size=a.shape)
+
+
+@array_function("random")
+def rrelu(
+    x: ArrayLike,
+    lower: float = 1.0 / 8.0,
+    upper: float = 1.0 / 3.0,
+    training: bool = False,
+    rng=None,
+    *,
+    return_noise: bool = False,
+    out: np.ndarray | None = None,
+):
+    return _random_forward(
+        "rrelu", x, (lower, upper), training, rng, return_noise, out, _draw_rrelu
+    )
+
+
+@array_function("random_backward", ("grad_output", "x"))
+def rrelu_backward(
+    grad_output: ArrayLike,
+    x: ArrayLike,
+    lower: float = 1.0 / 8.0,
+    upper: float = 1.0 / 3.0,
+    training: bool = False,
+    *,
+    noise=None,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    return _random_backward(
+        "rrelu", "leaky_relu", grad_output, x, (lower, upper), training, noise, out
+    )
+
+
+@array_function("random")
+def noisy_relu(
+    x: ArrayLike,
+    std: float = 1.0,
+    training: bool = False,
+    rng=None,
+    *,
+    return_noise: bool = False,
+    out: np.ndarray | None = None,
+):
+    return _random_forward("noisy_relu", x, (std,), training, rng, return_noise, out, _draw_noisy)
+
+
+@array_function("random_backward", ("grad_output", "x"))
+def noisy_relu_backward(
+    grad_output: ArrayLike,
+    x: ArrayLike,
+    std: float = 1.0,
+    training: bool = False,
+    *,
+    noise=None,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    return _random_backward(
+        "noisy_relu", "noisy_relu_train", grad_output, x, (std,), training, noise, out
+    )
+
+
+_RANDOM_DOC = """
+training : bool, default False
+    Evaluation mode is deterministic. In training mode a fresh draw is made
+    from ``rng`` for every element.
+rng : None, int or numpy.random.Generator
+    Source of the draw in training mode (an int seeds a new Generator).
+return_noise : bool, default False
+    Training mode only: return ``(y, noise)``. Pass ``noise`` to the backward
+    so that it uses exactly the draw the forward made."""
+
+_RANDOM_EXAMPLE = """
+Training mode, and the backward that reuses the forward's draw:
+
+>>> import numpy as np
+>>> x = np.array([-2.0, -1.0, 3.0])
+>>> y, noise = fastact.{name}(x, training=True, rng=0, return_noise=True)
+>>> g = fastact.{name}_backward(np.ones(3), x, training=True, noise=noise)
+"""
+
+rrelu.__doc__ = (
+    forward_doc(REGISTRY["rrelu"], "rrelu", _param_doc(REGISTRY["rrelu"]) + _RANDOM_DOC)
+    + _RANDOM_EXAMPLE.format(name="rrelu")
+    + ">>> bool(np.all(y[:2] == x[:2] * noise[:2]))\nTrue\n"
+)
+rrelu_backward.__doc__ = backward_doc(
+    REGISTRY["rrelu"],
+    "rrelu",
+    _param_doc(REGISTRY["rrelu"])
+    + (
+        "\ntraining : bool, default False\nnoise : ndarray, required when training\n"
+        "    The draw returned by ``rrelu(..., training=True, return_noise=True)``."
+    ),
+)
+noisy_relu.__doc__ = (
+    forward_doc(
+        REGISTRY["noisy_relu"], "noisy_relu", _param_doc(REGISTRY["noisy_relu"]) + _RANDOM_DOC
+    )
+    + _RANDOM_EXAMPLE.format(name="noisy_relu")
+    + ">>> bool(np.all(y == np.maximum(x + noise, 0)))\nTrue\n"
+)
+noisy_relu_backward.__doc__ = backward_doc(
+    REGISTRY["noisy_relu"],
+    "noisy_relu",
+    _param_doc(REGISTRY["noisy_relu"])
+    + (
+        "\ntraining : bool, default False\nnoise : ndarray, required when training\n"
+        "    The draw returned by ``noisy_relu(..., training=True, return_noise=True)``."
+    ),
+)
+
+for _f in (
+    gelu,
+    gelu_backward,
+    prelu,
+    prelu_backward,
+    rrelu,
+    rrelu_backward,
+    noisy_relu,
+    noisy_relu_backward,
+):
+    PUBLIC[_f.__name__] = _f
+
+for _name, _f in PUBLIC.items():
+    _f.__module__ = "fastact"
+    _f.__qualname__ = _name

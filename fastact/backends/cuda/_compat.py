@@ -1,0 +1,32 @@
+"""What the math core needs from numba-cuda's CUDA target and numba-cuda lacks.
+
+``_vmath`` reduces arguments with ``np.rint`` (it vectorizes on the CPU).
+numba-cuda 0.30 types ``np.rint`` on the CUDA target but its table of ufunc
+loops has no entry for it, so lowering fails with ``KeyError: <ufunc 'rint'>``
+(and LLVM's ``llvm.rint``, what the CPU target emits, is rejected by NVVM as
+``ERROR_INVALID_IR``).  The float32/float64 loops are added here, calling
+libdevice's ``rintf``/``rint`` (round half to even, as ``np.rint``), only
+where numba-cuda has none of its own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import config
+
+SIMULATOR = bool(config.ENABLE_CUDASIM)
+
+
+def _add_rint() -> None:
+    from numba.core import types
+    from numba.cuda import libdevice, ufuncs
+
+    def rint(context, builder, sig, args):
+        fn = libdevice.rintf if sig.args[0] == types.float32 else libdevice.rint
+        return context.get_function(fn, sig)(builder, args)
+
+    ufuncs.ufunc_db().setdefault(np.rint, {"f->f": rint, "d->d": rint})
+
+
+if not SIMULATOR:  # the simulator runs np.rint itself
+    _add_rint()

@@ -1,0 +1,680 @@
+"""Scalar math shared by every kernel, written once for float32 and float64.
+
+The elementary functions are those of ``_vmath`` (polynomials, no libm
+calls), so a ufunc loop calling a kernel vectorizes.  Kernels and helpers are
+compiled per loop type by ``_typed.retype``: plain literals become constants
+of that type, and ``per_type(f32, f64)`` marks the constants whose value must
+differ (underflow and saturation thresholds, low parts of split constants,
+root fits).  A float32 loop therefore computes in float32 throughout.
+
+Every argument of exp here is bounded above (mostly -|x|), so the kernels
+call ``exp_below``, the exp without overflow handling (half the scaling work).
+
+For vectorization the hot helpers have no data-dependent branches: both sides
+are computed (inputs clamped first so that neither side overflows where the
+result is finite) and the result is chosen with ``select``.  Special values
+(NaN, +-inf, signed zeros) are restored by selects at the end.
+
+Besides the elementary functions there are a few error-free transformations
+(``two_prod`` through an FMA, exact in any precision): where a kernel feeds a
+rounded product such as ``beta * x`` into exp, the rounding error of the
+product is amplified by the size of the exponent (|z| ULP for exp(z)), so
+those kernels carry the low part of the product.
+
+Where a derivative has a real root, every direct formula for it cancels near
+the root (its relative error grows like 1/|x - x0|): there the kernels switch
+to a polynomial in x - x0 (``near_root``/``poly_at_root``) whose coefficients
+``tools/gen_coeffs.py`` fits with mpmath into ``_coeffs``.
+
+Where exp(z) is subnormal (z < exp_split()) but x * exp(z) is still a normal
+number, exp(z) has lost bits: the kernels compute (x * h) * h with
+h = exp(z / 2) instead, through the same single call of exp (``exp_or_half``),
+or, where the product underflows soon enough, (x * e) * 2^-K with e = e^z 2^K
+rounded once (``exp_or_scaled``: the squared h costs twice exp's error).
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from fastact.core import coefficients as C
+from fastact.core.typed import per_type
+from fastact.core.vmath import (
+    _horner,
+    erfc,
+    erfc_dd_scaled,
+    exp_below,
+    exp_below_2k,
+    expm1,  # noqa: F401
+    fma,
+    ldexp_below,
+    log1p_unit,
+    select,
+)
+
+_jit = njit(cache=False, nogil=True, error_model="numpy")
+
+
+def _lo32(hi, lo=0.0):
+    """Low part of the constant hi + lo (hi a double) as split for float32:
+    hi + lo - float32(hi); hi - float32(hi) is exact in float64."""
+    return (hi - float(np.float32(hi))) + lo
+
+
+SQRT_2_OVER_PI = 0.7978845608028654  # sqrt(2/pi), as torch's kBeta
+INV_SQRT_2 = 0.7071067811865476  # 1/sqrt(2), high part
+INV_SQRT_2_LO = -4.833646656726457e-17  # 1/sqrt(2) - INV_SQRT_2
+INV_SQRT_2_LO32 = _lo32(INV_SQRT_2, INV_SQRT_2_LO)
+TWO_OVER_SQRT_PI = 1.1283791670955126  # 2/sqrt(pi)
+INV_SQRT_2PI = 0.3989422804014327  # 1/sqrt(2*pi), high part
+INV_SQRT_2PI_LO = -2.49232720227773e-17  # 1/sqrt(2*pi) - INV_SQRT_2PI
+INV_SQRT_2PI_LO32 = _lo32(INV_SQRT_2PI, INV_SQRT_2PI_LO)
+INF = math.inf
+F32_MAX = float(np.finfo(np.float32).max)
+F64_MAX = float(np.finfo(np.float64).max)
+
+
+@_jit
+def exp_split():
+    """Below this, exp(z) is within a factor ~e^8 of the subnormals: products
+    y * exp(z) go through exp(z / 2) twice."""
+    return per_type(-80.0, -700.0)
+
+
+@_jit
+def clamp(x, lo, hi):
+    """x limited to [lo, hi]; NaN gives hi (callers restore NaN themselves)."""
+    x = select(x > lo, x, lo)
+    return select(x < hi, x, hi)
+
+
+@_jit
+def two_prod(a, b):
+    """(p, e) with p = fl(a*b) and p + e == a*b exactly (FMA, any precision).
+
+    Where p overflows e would be -+inf: it is 0 there, no caller needs it.
+    """
+    p = a * b
+    e = fma(a, b, -p)
+    return p, select(abs(p) < INF, e, 0.0)
+
+
+@_jit
+def div_dd(a, b):
+    """(q, r) with q = fl(a/b) and q + r = a/b to about twice the precision."""
+    q = a / b
+    r = fma(-q, b, a) / b
+    return q, select(abs(q) < INF, r, 0.0)
+
+
+@_jit
+def exp_dd(zh, zl):
+    """exp(zh + zl) for |zl| << 1 and zh <= 64 (exp_below): e + e zl rounds
+    once, where e (1 + zl) would first round 1 + zl to the coarse grid just
+    above 1."""
+    e = exp_below(zh)
+    return fma(e, zl, e)
+
+
+@_jit
+def exp_or_half(zh, zl, wh, wl):
+    """(split, e) for the products y * exp(z), z = zh + zl, of the kernels.
+
+    Normally e = exp(wh + wl) (the kernel's own argument, often -|z|); where
+    z < exp_split() exp(z) has lost bits, and then split is true and
+    e = exp(z / 2): the caller forms (y e) e.  One exp either way.
+    """
+    split = zh < exp_split()
+    return split, exp_dd(select(split, 0.5 * zh, wh), select(split, 0.5 * zl, wl))
+
+
+@_jit
+def exp_or_scaled(zh, zl):
+    """(split, e) for products p * exp(z), z = zh + zl < 0 below the split:
+    e = exp(-|z|) (zl to first order), and where z < exp_split() e^z scaled
+    by 2^K before it rounds (normal where e^z has lost bits; the caller
+    forms (p e) * split_down()).  Only for products that underflow before
+    z reaches exp_below_2k's range (z > -126 float32, -790 float64), e.g.
+    (1 + z) e^z; one exp either way."""
+    split = zh < exp_split()
+    e = exp_below_2k(-abs(zh), select(split, split_k(), 0.0))
+    return split, fma(e, select(zh >= 0.0, -zl, zl), e)
+
+
+@_jit
+def deep_split():
+    """Below this even e^z 2^K of exp_or_scaled is subnormal."""
+    return per_type(-109.0, -750.0)
+
+
+@_jit
+def exp_for_product(zh, zl):
+    """(split, deep, e) for products x * exp(z) that stay normal far below
+    where exp(z) does (|x| large): e = exp(-|z|) (zl to first order); below
+    the split e^z 2^K (one rounding, as exp_or_scaled; the caller forms
+    (x e) * split_down()); below deep_split() exp(z / 2), for (x e) e."""
+    split = zh < exp_split()
+    deep = zh < deep_split()
+    k = select(deep, 0.0, select(split, split_k(), 0.0))
+    e = exp_below_2k(select(deep, 0.5 * zh, -abs(zh)), k)
+    wl = select(deep, 0.5 * zl, select(zh >= 0.0, -zl, zl))
+    return split, deep, fma(e, wl, e)
+
+
+@_jit
+def split_k():
+    """K of exp_or_scaled: e^z 2^K stays normal down to deep_split()."""
+    return per_type(32.0, 64.0)
+
+
+@_jit
+def split_down():
+    """2^-K of exp_or_scaled (split_k)."""
+    return per_type(2.0**-32, 2.0**-64)
+
+
+@_jit
+def sigmoid_of(x, e):
+    """sigmoid(x) from e = exp(-|x|): 1/(1+e) or e/(1+e), one division."""
+    return select(x >= 0.0, 1.0, e) / (1.0 + e)
+
+
+@_jit
+def sigmoid(x):
+    # Never evaluates exp of a positive argument: no overflow, no inf/inf.
+    return sigmoid_of(x, exp_below(-abs(x)))
+
+
+@_jit
+def sigmoid_dd(hi, lo):
+    """sigmoid(hi + lo), |lo| << |hi|: the low part goes into exp."""
+    return sigmoid_of(hi, exp_dd(-abs(hi), select(hi >= 0.0, -lo, lo)))
+
+
+@_jit
+def dsigmoid(x):
+    """sigmoid'(x) = e / (1 + e)**2 with e = exp(-|x|): no 1 - s cancellation.
+    (1 + e)**2 as 1 + e (2 + e), one fma: rounding 1 + e and then its square
+    would cost up to 1.5 ULP (as much as exp), and carrying 1 + e's rounding
+    error lengthens the dependency chain, which is what limits these loops."""
+    e = exp_below(-abs(x))
+    return e / fma(e, 2.0 + e, 1.0)
+
+
+@_jit
+def softplus_dd(hi, lo):
+    """softplus(hi + lo) = max(z, 0) + log1p(e^-|z|), plus lo sigmoid(hi)
+    (softplus' = sigmoid), both from one exp.  NaN propagates through log1p."""
+    e = exp_below(-abs(hi))
+    return (select(hi > 0.0, hi, 0.0) + log1p_unit(e)) + lo * sigmoid_of(hi, e)
+
+
+@_jit
+def dtanh(x):
+    """1 - tanh(x)**2 as 4e / (1 + e)**2, e = exp(-2|x|): exact for large |x|.
+    (1 + e)**2 as one fma, as in dsigmoid."""
+    e = exp_below(-2.0 * abs(x))
+    return 4.0 * e / fma(e, 2.0 + e, 1.0)
+
+
+@_jit
+def tanhshrink_poly(x):
+    """x - tanh(x) = x^3 R(x^2) for |x| <= TANHSHRINK_X_MAX (any x: finite or
+    inf/NaN garbage, for a select to discard)."""
+    t = x * x
+    return x * t * _horner(t, C.TANHSHRINK_R)
+
+
+@_jit
+def tanhshrink(x):
+    """x - tanh(x) without the cancellation of the subtraction for |x| < ~2."""
+    ax = abs(x)
+    # x - tanh x = sign(x) ((|x| - 1) + 2 / (e^(2|x|) + 1)): two non-negative
+    # terms, |x| - 1 exact.  Beyond |x| = 20 the second term (< 1e-17) is below
+    # half an ULP of |x| - 1 in both types: clamping there keeps exp finite.
+    # NaN stays NaN through ax - 1.
+    big = math.copysign((ax - 1.0) + 2.0 / (exp_below(2.0 * select(ax < 20.0, ax, 20.0)) + 1.0), x)
+    # "+ 0.0" turns the -0 of x = -0 (or of an underflowing x^3) into the +0
+    # that x - tanh(x) gives, as torch does.
+    return select(ax <= C.TANHSHRINK_X_MAX, tanhshrink_poly(x) + 0.0, big)
+
+
+@_jit
+def dtanhshrink(x):
+    """tanh(x)^2, the derivative of x - tanh(x).
+
+    Squaring an rounded tanh doubles its error: for |x| <= 1 tanh x =
+    x - tanhshrink(x), the subtrahend at most 0.24 |x| and accurate; beyond,
+    1 - sech^2 x with sech^2 = dtanh small and accurate.
+    """
+    v = x - tanhshrink_poly(x)
+    return select(abs(x) <= C.TANHSHRINK_X_MAX, v * v, 1.0 - dtanh(x))
+
+
+@_jit
+def near_root(xh, root, zone):
+    """Whether xh - root lies in zone = (lo, hi), the interval of a root fit."""
+    dz = xh - root[0]
+    return (dz >= zone[0]) & (dz <= zone[1])
+
+
+@_jit
+def poly_at_root(xh, xl, root, c):
+    """f'(x) = sum_k c[k-1] d^k (k >= 1) near a root of f', d = (xh + xl) - root.
+
+    `root` is split (hi, lo) in the loop's type and `c` the coefficients from
+    _coeffs.  xh - root_hi is exact (Sterbenz) for xh within a factor 2 of the
+    root, so d carries no cancellation error and f'(root) = 0 exactly; xl is
+    the low part of an argument computed as a product (swish: b * x).
+    """
+    d = ((xh - root[0]) - root[1]) + xl
+    return _horner(d, c) * d
+
+
+@_jit
+def one_plus_dd(e):
+    """(qh, ql) with qh = fl(1 + e) and qh + ql == 1 + e exactly, 0 <= e <= 1."""
+    qh = 1.0 + e
+    return qh, e - (qh - 1.0)
+
+
+@_jit
+def mul_sigmoid_dd(x, zh, zl):
+    """x * sigmoid(zh + zl): swish's forward (z = b x; silu: mul_sigmoid).
+
+    (x e) / (1 + e) for z < 0 and x / (1 + e) otherwise, e = exp(-|z|); below
+    the split (x e 2^K) 2^-K, far below ((x h) h), h = exp(z / 2) (1 + e is 1
+    in both; see exp_for_product).  x is clamped to the finite numbers where
+    it meets a vanishing e (z -> -inf), so that x = +-inf gives the limit, a
+    zero of x's sign, and not inf * 0.
+    """
+    split, deep, e = exp_for_product(zh, zl)
+    xe = clamp_finite(x) * e
+    return x_sigmoid_of(x, zh, split, select(deep, xe * e, xe * split_down()), xe, e)
+
+
+@_jit
+def mul_sigmoid(x):
+    """x * sigmoid(x), silu: mul_sigmoid_dd without its deep branch, which
+    only serves an x far larger than e^-z (swish): below deep_split() x e^x
+    is far below the subnormals in both types.  Bit-equal to
+    mul_sigmoid_dd(x, x, 0) on every float32 and on 1.2M float64 points
+    down to -800; in cache, one thread, float32 1.03 -> 0.87 ns/el, float64
+    2.49 -> 2.40."""
+    split, e = exp_or_scaled(x, 0.0)
+    xe = clamp_finite(x) * e
+    return x_sigmoid_of(x, x, split, xe * split_down(), xe, e)
+
+
+@_jit
+def clamp_finite(x):
+    """x clamped to the finite numbers: an infinite x meeting a vanishing e
+    gives the limit, a zero of x's sign, and not inf * 0."""
+    return clamp(x, -per_type(F32_MAX, F64_MAX), per_type(F32_MAX, F64_MAX))
+
+
+@_jit
+def x_sigmoid_of(x, zh, split, low, xe, e):
+    """The last step of x sigmoid(z) from e = exp(-|z|): x / (1 + e) for
+    z >= 0, else x e (`xe`), or `low` (its scaled form) below the split."""
+    r = select(zh >= 0.0, x, select(split, low, xe)) / (1.0 + e)
+    # a NaN x as itself (see dsilu_dd; a NaN z with a number x stays NaN)
+    return select(x == x, r, x)
+
+
+@_jit
+def dsilu_dd(zh, zl):
+    """silu'(z) = s(z) (1 + z s(-z)) at z = zh + zl; swish'(x; b) = silu'(b x).
+
+    With e = exp(-|z|) and q = 1 + e = qh + ql (exactly): n / q^2 with
+    n = 1 + e + z e for z >= 0 (no cancellation) and n = e (1 + z + e) for
+    z < 0, where 1 + z is exact near the root (Sterbenz) and only the
+    rounding of e is left to cancel; a fitted polynomial takes over around
+    the root, where even that would cost more than an ULP.  One division:
+    q^2 = qh^2 + 2 qh ql (+ ql^2, below the rounding) rounded once, which
+    keeps ql (the rounding of 1 + e, up to a whole ULP of the result twice
+    over) out of the error.  Below the split the result is (1 + z) e^z with
+    e^z scaled by 2^K before it rounds (normal where e^z is not; 1 + e is
+    still 1) and scaled back after the product.
+    """
+    pos = zh >= 0.0
+    split, e = exp_or_scaled(zh, zl)
+    qh, ql = one_plus_dd(e)
+    den = fma(qh, qh, 2.0 * (qh * ql))
+    # z = +inf meets e = 0 (inf * 0): zc is z clamped to finite numbers,
+    # which gives the limits 1 (z -> inf) and 0 (z -> -inf; the lower clamp
+    # lies where (1 + z) e^z has long underflowed)
+    zc = clamp(zh, per_type(-200.0, -2000.0), per_type(F32_MAX, F64_MAX))
+    n_pos = fma(zc, e, qh) + fma(zl, e, ql)
+    # e (1 + z) in one rounding (1 + zc is exact near the root); the rest,
+    # e (zl + e), is small beside it except where the root fit takes over
+    n_neg = fma(e, 1.0 + zc, e * (zl + e))
+    # below the split z e and its sum with e in one rounding
+    r_split = fma(zl, e, fma(zc, e, e)) * split_down()
+    r = select(split, r_split, select(pos, n_pos, n_neg) / den)
+    root = per_type(C.DSILU_ROOT_F32, C.DSILU_ROOT)
+    poly = per_type(C.DSILU_POLY_F32, C.DSILU_POLY)
+    r = select(near_root(zh, root, C.DSILU_ZONE), poly_at_root(zh, zl, root, poly), r)
+    # a NaN z as itself: which NaN the arithmetic yields (-|z| flips its
+    # sign) depends on instruction order, which differs between the vector
+    # body and the scalar remainder of a loop
+    return select(zh == zh, r, zh)
+
+
+# phi(x) and Phi(x) reach the subnormals near x = -13.2 (float32) / -37.6
+# (float64), x Phi(x) and x phi(x) a little later: below gauss_tail() the
+# kernels scale instead of computing Phi or phi alone
+@_jit
+def gauss_tail():
+    return per_type(-12.0, -37.0)
+
+
+@_jit
+def gauss_zero():
+    """Below this x Phi(x) and x phi(x) round to -0 (-inf too)."""
+    return per_type(-15.0, -40.0)
+
+
+@_jit
+def mills_series(x):
+    """S(a) = a Phi(-a) / phi(a) = sum_n (-1)^n (2n-1)!! / a^(2n) at a = |x|.
+
+    The asymptotic series, 9 terms: the next one is below 2e-12 for
+    |x| >= 12 (float32) and 1e-20 for |x| >= 37 (float64).
+    """
+    w = 1.0 / (x * x)
+    p = 2027025.0
+    p = p * -w + 135135.0
+    p = p * -w + 10395.0
+    p = p * -w + 945.0
+    p = p * -w + 105.0
+    p = p * -w + 15.0
+    p = p * -w + 3.0
+    p = p * -w + 1.0
+    return p * -w + 1.0
+
+
+@_jit
+def gauss_tail_times(y, sh, sl, h):
+    """y phi(x) for x < gauss_tail(), x^2 = sh + sl exactly, h = exp(-sh/4):
+    phi(x) = c exp(-x^2/2) with exp(-x^2/2) = h^2 taken as (y c h) h, since
+    exp(-x^2/2) is subnormal where y phi(x) may not be."""
+    t = (y * INV_SQRT_2PI) * h
+    lo = per_type(INV_SQRT_2PI_LO32, INV_SQRT_2PI_LO)
+    t = t + t * (lo / INV_SQRT_2PI - 0.5 * sl)
+    return t * h
+
+
+@_jit
+def gauss_args(x):
+    """(tail, xc, sh, sl, zh, zl) shared by gelu and its derivative: xc is x
+    clamped to where every branch is finite, xc^2 = sh + sl exactly, and
+    zh + zl = -xc / sqrt(2) to twice the precision (erfc's relative
+    condition number grows like 2 z^2, so the rounding of z matters)."""
+    xc = clamp(x, gauss_zero(), 10.0)
+    sh, sl = two_prod(xc, xc)
+    zh, zl = two_prod(-xc, INV_SQRT_2)
+    zl += -xc * per_type(INV_SQRT_2_LO32, INV_SQRT_2_LO)
+    return x < gauss_tail(), xc, sh, sl, zh, zl
+
+
+@_jit
+def gauss_limits(x, r, at_inf, at_minf):
+    """r with the values beyond the clamp of gauss_args (x > 10: at_inf;
+    x < gauss_zero(): at_minf) and NaN restored."""
+    r = select(x > 10.0, at_inf, r)
+    r = select(x < gauss_zero(), at_minf, r)
+    return select(x == x, r, x)
+
+
+@_jit
+def horner_split0(u, c0, c):
+    """(c0[0] + c0[1]) + u (c[0] + u (c[1] + ...)), the constant term carried
+    as hi + lo (the fitted float32 tables of gelu: rounding it was most of
+    their error)."""
+    return c0[0] + fma(u, _horner(u, c), c0[1])
+
+
+@_jit
+def two_diff(a, b):
+    """(s, err): s = fl(a - b), s + err == a - b exactly (TwoSum)."""
+    s = a - b
+    bb = s - a
+    return s, (a - (s - bb)) - (b + bb)
+
+
+@_jit
+def gelu_f32(x):
+    """float32 x Phi(x) = max(x, 0) - e S(a): a = |x|, e = exp(-a^2/2),
+    S(a) = a Phi(-a) / e (for x < 0 that is x Phi(x) = -a Phi(-a); for
+    x >= 0, x (1 - Phi(-a))).  S is a fitted polynomial (``_coeffs``,
+    GAUSS32_*) in a near 0 and in t = 1/(1 + a/2) beyond, so the whole
+    function costs one exp, one division and two short polynomials, with
+    no cancellation: e S <= x/2 where x > 0.  a^2 is split exactly and its
+    low part applied to e to first order; the last step is one fma."""
+    a = clamp(abs(x), 0.0, C.GAUSS32_MAX)
+    sh, sl = two_prod(a, a)
+    e = exp_below(-0.5 * sh)
+    e = fma(e, -0.5 * sl, e)
+    s_near = a * horner_split0(a - C.GAUSS32_A_MID, C.GAUSS32_A0, C.GAUSS32_A)
+    t = 1.0 / (1.0 + C.GAUSS32_B_P * a)
+    s = select(a < C.GAUSS32_SPLIT, s_near, _horner(t - C.GAUSS32_B_TMID, C.GAUSS32_B))
+    # 0 * x keeps the sign of a zero x, as torch's x * Phi(x)
+    r = fma(-e, s, select(x > 0.0, x, 0.0 * x))
+    r = select(x < -C.GAUSS32_MAX, -0.0, r)
+    return select(x == x, r, x)
+
+
+@_jit
+def gelu(x):
+    """x Phi(x) = x erfc(z) / 2, z = -x/sqrt2 carried as zh + zl: erfc's
+    first-order correction for zl and its scaled form (m 2^n, m normal, so
+    the product rounds once where Phi(x) is subnormal) come out of the tail
+    it computes anyway (erfc_dd_scaled).  float32 takes gelu_f32 (the
+    constant condition is folded away at compile time)."""
+    if per_type(1.0, 0.0) > 0.5:
+        return gelu_f32(x)
+    xc = clamp(x, gauss_zero(), 10.0)
+    zh, zl = two_prod(-xc, INV_SQRT_2)
+    zl += -xc * INV_SQRT_2_LO
+    mh, n = erfc_dd_scaled(zh, zl)
+    # 1 - Phi(x) < 1e-23 beyond 10: x (inf too)
+    return gauss_limits(x, ldexp_below(xc * (0.5 * mh), n), x, -0.0)
+
+
+@_jit
+def dgelu_f32(x):
+    """float32 gelu'(x) = Phi(x) + x phi(x) = [x >= 0] + sign(x) e c D(a),
+    a = |x|, e = exp(-a^2/2), D(a) = R(a) - a (R the Mills ratio, as in
+    gelu_f32).  D has a root at a0 (gelu's minimum): below the split it is
+    (a - a0) times a fitted polynomial, with a - a0 exact, so there is no
+    cancellation there; beyond, c R(a) / t is fitted in t = 1/(1 + a/2) and
+    c a subtracted (at most a factor 1.2 of cancellation)."""
+    a = clamp(abs(x), 0.0, C.GAUSS32_MAX)
+    sh, sl = two_prod(a, a)
+    # far out e is subnormal while e c D(a) ~ e a is not: there e is made
+    # 2^32 times larger before it rounds, and the product scaled back
+    tail = a > 12.0
+    e = exp_below_2k(-0.5 * sh, select(tail, 32.0, 0.0))
+    e = fma(e, -0.5 * sl, e)
+    # a - a0 to about half an ULP: a - a0_hi is not exact beyond 2 a0
+    dh, dl = two_diff(a, C.DGAUSS32_ROOT[0])
+    d = dh + (dl - C.DGAUSS32_ROOT[1])
+    cd_near = d * horner_split0(a - C.DGAUSS32_A_MID, C.DGAUSS32_A0, C.DGAUSS32_A)
+    t = 1.0 / (1.0 + C.GAUSS32_B_P * a)
+    # c a with c split: its rounding would be amplified by the subtraction
+    ca = fma(INV_SQRT_2PI, a, INV_SQRT_2PI_LO32 * a)
+    cd_far = t * _horner(t - C.DGAUSS32_B_TMID, C.DGAUSS32_B) - ca
+    ed = (e * select(a < C.DGAUSS32_SPLIT, cd_near, cd_far)) * select(tail, 2.0**-32, 1.0)
+    r = select(x >= 0.0, 1.0 - ed, ed)
+    r = select(x < -C.GAUSS32_MAX, -0.0, r)
+    return select(x == x, r, x)
+
+
+@_jit
+def dgelu(x):
+    """Phi(x) + x phi(x).
+
+    Both terms are computed to about an ULP: x phi(x) = x c exp(-x^2/2) with
+    x c and x^2 split exactly, the low parts folded into one correction, so
+    that exp is the only rounding of note.  Where the sum still cancels
+    (around the root, and as far out as erfc's own error of 2-3 ULP would be
+    amplified) it is phi(x) times a fitted polynomial for gelu'(x) / phi(x):
+    that ratio is R(-x) + x (R the Mills ratio), nearly linear, so its fit
+    neither cancels nor needs erfc.  In the far left tail
+    Phi(x) + x phi(x) = -phi(x) (|x| - S(|x|) / |x|).  float32 takes
+    dgelu_f32.
+    """
+    if per_type(1.0, 0.0) > 0.5:
+        return dgelu_f32(x)
+    tail, xc, sh, sl, zh, zl = gauss_args(x)
+    # exp(-x^2/2) (1 + O(sl)), or exp(-x^2/4) for the tail
+    ex = exp_below(select(tail, -0.25 * sh, -0.5 * sh))
+    c_lo = per_type(INV_SQRT_2PI_LO32, INV_SQRT_2PI_LO)
+    root = per_type(C.DGELU_ROOT_F32, C.DGELU_ROOT)
+    rr = poly_at_root(xc, 0.0, root, per_type(C.DGELU_POLY_F32, C.DGELU_POLY)) * INV_SQRT_2PI * ex
+    rr = rr + rr * (c_lo / INV_SQRT_2PI - 0.5 * sl)
+    cdf = 0.5 * (erfc(zh) - zl * TWO_OVER_SQRT_PI * ex)
+    th, tl = two_prod(xc, INV_SQRT_2PI)
+    tl += xc * c_lo
+    # x phi(x) = (th + tl) ex (1 - sl/2) = th ex + ex (tl - th sl / 2)
+    r = (cdf + ex * (tl - 0.5 * th * sl)) + th * ex
+    r = select(near_root(xc, root, C.DGELU_ZONE), rr, r)
+    r = select(tail, gauss_tail_times(xc + mills_series(xc) / -xc, sh, sl, ex), r)
+    # x phi(x) < 1e-21 beyond 10: gelu' rounds to 1
+    return gauss_limits(x, r, 1.0, -0.0)
+
+
+GELU_TANH_K2 = 2.0 * SQRT_2_OVER_PI  # 2 sqrt(2/pi), exact scaling
+GELU_TANH_C = 0.044715
+# the doubles above are the definition (torch's constants); a float32 loop
+# carries each as float32 hi + lo
+GELU_TANH_K2_LO32 = _lo32(GELU_TANH_K2)
+GELU_TANH_C_LO32 = _lo32(GELU_TANH_C)
+
+
+@_jit
+def gelu_tanh_inner(x):
+    """1 + 0.044715 x^2 as (inner, il), exact to about twice the precision."""
+    x2h, x2l = two_prod(x, x)
+    ph, pl = two_prod(GELU_TANH_C, x2h)
+    inner = 1.0 + ph
+    pl += per_type(GELU_TANH_C_LO32, 0.0) * x2h
+    return inner, ((1.0 - inner) + ph) + pl + GELU_TANH_C * x2l
+
+
+@_jit
+def gelu_tanh_k2x(x):
+    """2 sqrt(2/pi) x as kh + kl."""
+    kh, kl = two_prod(GELU_TANH_K2, x)
+    return kh, kl + per_type(GELU_TANH_K2_LO32, 0.0) * x
+
+
+@_jit
+def gelu_tanh_arg(x):
+    """2u = 2 sqrt(2/pi) (x + 0.044715 x^3) as zh + zl, for |x| <= 30.
+
+    sigmoid(2u) = (1 + tanh u) / 2; the low part matters because exp(2u)
+    turns the rounding of 2u into |2u| ULP.
+    """
+    inner, il = gelu_tanh_inner(x)
+    kh, kl = gelu_tanh_k2x(x)
+    zh, zl = two_prod(kh, inner)
+    return zh, zl + (kh * il + kl * inner)
+
+
+@_jit
+def dgelu_tanh(x):
+    """Derivative of x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3), |x| <= 30.
+
+    s(2u) (1 + 2x s(-2u) u'); with e = exp(-|2u|) and q = 1 + e that is
+    (q + 2x u' e) / q^2 for x >= 0 and e (1 + e + 2x u') / q^2 for x < 0.  2x u' = 2Kx (3 (1 + Cx^2) - 2) is carried as
+    bh + (low parts) with 1 + bh exact near the root (Sterbenz), so only the
+    rounding of e is left to cancel; a fitted polynomial takes over around
+    the root.
+    """
+    pos = x >= 0.0
+    zh, zl = gelu_tanh_arg(x)
+    split, e = exp_or_scaled(zh, zl)
+    qh, ql = one_plus_dd(e)
+    # one division by q^2 rounded once, as in dsilu_dd
+    den = fma(qh, qh, 2.0 * (qh * ql))
+    # x >= 0: n = q + 2x u' e, all terms positive, no cancellation
+    x2du = x * (GELU_TANH_K2 * (1.0 + 3.0 * GELU_TANH_C * x * x))
+    n_pos = fma(x2du, e, qh) + ql
+    inner, il = gelu_tanh_inner(x)
+    ah, al = two_prod(3.0, inner)
+    vh = ah - 2.0
+    vl = ((ah - vh) - 2.0) + (al + 3.0 * il)  # Fast2Sum error (ah >= 3) + low parts
+    kh, kl = gelu_tanh_k2x(x)
+    bh, bl = two_prod(kh, vh)
+    rest = bl + (kh * vl + kl * vh)
+    # e (1 + bh) in one rounding (1 + bh is exact near the root), the small
+    # rest e (rest + e) added in the same fma
+    n_neg = fma(e, 1.0 + bh, e * (rest + e))
+    r_split = fma(e, 1.0 + bh, e * rest) * split_down()
+    r = select(split, r_split, select(pos, n_pos, n_neg) / den)
+    root = per_type(C.DGELU_TANH_ROOT_F32, C.DGELU_TANH_ROOT)
+    return select(
+        near_root(x, root, C.DGELU_TANH_ZONE),
+        poly_at_root(x, 0.0, root, per_type(C.DGELU_TANH_POLY_F32, C.DGELU_TANH_POLY)),
+        r,
+    )
+
+
+@_jit
+def mish_limits(x, r, at_inf, at_minf):
+    """r with the values beyond x = 40 (where the kernels clamp: e^80 and its
+    square still fit float32 and tanh(softplus) is 1), at -inf, and NaN."""
+    r = select(x > 40.0, at_inf, r)
+    r = select(x == -INF, at_minf, r)
+    return select(x == x, r, x)
+
+
+@_jit
+def mish(x):
+    """x tanh(softplus(x)); tanh(log(1 + e)) = n / (n + 2), n = e (e + 2)."""
+    xc = select(x < 40.0, x, 40.0)
+    split, e = exp_or_half(xc, 0.0, xc, 0.0)
+    # n and n + 2 each rounded once (fma): mish is n / (n + 2) times x, so
+    # every rounding of either shows in full
+    n = fma(e, e, e + e)
+    d = fma(e, e + 2.0, 2.0)
+    # below the split tanh(softplus(x)) = e (1 + O(e)), e = exp(x)
+    return mish_limits(x, select(split, (x * e) * e, x * (n / d)), x, -0.0)
+
+
+@_jit
+def dmish(x):
+    """mish'(x) = tanh(sp) + x sigmoid(x) sech^2(sp), sp = softplus(x).
+
+    With e = exp(x), d = e^2 + 2e + 2: tanh(sp) = e (e + 2) / d and
+    sech^2(sp) = 4 (1 + e)^2 / d^2, so mish' = e B / d^2 with
+    B = (4 + 4x) + e ((6 + 4x) + e (4 + e)): for x < 0 that sum is where
+    the cancellation is, with 4 + 4x and 6 + 4x exact (Sterbenz) near the
+    root; a fitted polynomial takes over around the root.
+    """
+    xc = select(x < 40.0, x, 40.0)
+    split, e = exp_or_half(xc, 0.0, xc, 0.0)
+    # x < -0.5: d = 1 + (1 + e)^2 carried as dh + dl (1/d^2 = (1 - 2 dl/dh) /
+    # dh^2): its rounding would otherwise enter twice
+    qh, ql = one_plus_dd(e)
+    ph, pl = two_prod(qh, qh)
+    dh = 1.0 + ph
+    dl = ((1.0 - dh) + ph) + (pl + 2.0 * qh * ql)
+    x4 = 4.0 * xc
+    b = fma(e, fma(e, 4.0 + e, 6.0 + x4), 4.0 + x4)
+    # d^2 = dh^2 + 2 dh dl rounded once and one division, as in dsilu_dd
+    r1 = (e * b) / fma(dh, dh, 2.0 * (dh * dl))
+    # no cancellation left for x >= -0.5: the two terms as they are (d * d
+    # may overflow float32 near x = 40, where the second term is 0 anyway)
+    n = e * (e + 2.0)
+    d = n + 2.0
+    r2 = n / d + xc * (e / qh) * (4.0 * (n + 1.0) / (d * d))
+    # below the split e B / d^2 -> e (1 + x): d^2 = 4 and e^x subnormal or nearly
+    r = select(split, ((1.0 + xc) * e) * e, select(x < -0.5, r1, r2))
+    root = per_type(C.DMISH_ROOT_F32, C.DMISH_ROOT)
+    poly = per_type(C.DMISH_POLY_F32, C.DMISH_POLY)
+    r = select(near_root(xc, root, C.DMISH_ZONE), poly_at_root(xc, 0.0, root, poly), r)
+    return mish_limits(x, r, 1.0, 0.0)

@@ -1,0 +1,197 @@
+"""NumPy ufuncs generated from the registry's scalar kernels.
+
+For every entry two ufuncs are built on first use: ``forward`` with inputs
+(x, *params) and ``backward`` with inputs (g, x, *params).  Each has a float32
+and a float64 loop; array inputs take the loop's dtype, parameters are always
+float64 and are rounded to the loop type in the loop, which computes in that
+type throughout (see _typed.retype; torch also rounds a scalar to the tensor type).
+
+A loop is a numba ``cfunc`` with NumPy's loop signature, compiled from
+generated source and cached on disk; ``_ufunc.make_ufunc`` turns the loop
+pointers into a ufunc.  (numba's @vectorize would relink its ufunc wrapper in
+every process, which costs more than the whole warm first call budget.)
+``_loopcache`` also keeps each ufunc's loops as a shared library, which a
+later process loads without numba (numba's own cache loading alone costs
+more than the budget).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+
+import numpy as np
+from llvmlite import ir
+from numba import carray, cfunc, types
+from numba.extending import intrinsic
+
+from fastact.core import source_tag
+from fastact.core.registry import REGISTRY
+from fastact.core.typed import retype
+from fastact.cpu import loopcache as _loopcache
+from fastact.cpu.ufunc import make_ufunc, set_streaming
+
+LOOP_DTYPES = (np.float32, np.float64)
+_LOOP_SIG = types.void(
+    types.CPointer(types.voidptr),
+    types.CPointer(types.intp),
+    types.CPointer(types.intp),
+    types.voidptr,
+)
+
+
+@intrinsic
+def _load(typingctx, ptr, offset, dtype):
+    """*(dtype *)((char *)ptr + offset): strided access, negative offsets included."""
+    ty = dtype.dtype
+
+    def codegen(context, builder, sig, args):
+        p = builder.gep(builder.bitcast(args[0], ir.IntType(8).as_pointer()), [args[1]])
+        return builder.load(builder.bitcast(p, context.get_value_type(ty).as_pointer()))
+
+    return ty(ptr, offset, dtype), codegen
+
+
+@intrinsic
+def _store(typingctx, ptr, offset, val):
+    def codegen(context, builder, sig, args):
+        p = builder.gep(builder.bitcast(args[0], ir.IntType(8).as_pointer()), [args[1]])
+        builder.store(args[2], builder.bitcast(p, context.get_value_type(val).as_pointer()))
+
+    return types.void(ptr, offset, val), codegen
+
+
+def _source_hash() -> str:
+    # the loops inline the registry's kernels: core's text and this file's
+    # (the loop template) key the cache
+    with open(__file__, "rb") as fh:
+        own = fh.read()
+    return hashlib.sha1(source_tag().encode() + own).hexdigest()[:12]
+
+
+def _loop_source(fname: str, n_arrays: int, n_params: int, dtype: str) -> str:
+    """Source of a ufunc loop calling `kernel` on n_arrays + n_params inputs.
+
+    The fast path (contiguous arrays, scalar parameters) indexes carrays so
+    that LLVM sees a plain counted loop; everything else goes through
+    byte-strided loads and stores.
+    """
+    nin = n_arrays + n_params
+    arr = range(n_arrays)
+    par = range(n_arrays, nin)
+    size = np.dtype(dtype).itemsize
+    fast = " and ".join(
+        [f"s{i} == {size}" for i in arr] + [f"s{nin} == {size}"] + [f"s{i} == 0" for i in par]
+    )
+    L = [f"def {fname}(args, dims, steps, data):", "    n = dims[0]"]
+    L += [f"    p{i} = args[{i}]; s{i} = steps[{i}]" for i in range(nin + 1)]
+    L.append(f"    if {fast}:")
+    L += [f"        a{i} = carray(p{i}, n, {dtype})" for i in arr]
+    L += [f"        q{i} = {dtype}(_load(p{i}, 0, float64))" for i in par]
+    L.append(f"        o = carray(p{nin}, n, {dtype})")
+    call = ", ".join([f"a{i}[i]" for i in arr] + [f"q{i}" for i in par])
+    L.append("        for i in range(n):")
+    L.append(f"            o[i] = {dtype}(kernel({call}))")
+    L.append("    else:")
+    call = ", ".join(
+        [f"_load(p{i}, i * s{i}, {dtype})" for i in arr]
+        + [f"{dtype}(_load(p{i}, i * s{i}, float64))" for i in par]
+    )
+    L.append("        for i in range(n):")
+    L.append(f"            _store(p{nin}, i * s{nin}, {dtype}(kernel({call})))")
+    return "\n".join(L) + "\n"
+
+
+def _numba_loops(name: str, kernel, n_arrays: int, n_params: int, tag: str):
+    """[(type numbers, cfunc)]: the loops of ufunc `name`, compiled (or loaded) by numba."""
+    loops = []
+    for dt in LOOP_DTYPES:
+        dname = np.dtype(dt).name
+        jkernel = retype(kernel, dname)
+        fname = f"{name}_{dname}_{tag}"
+        ns = {
+            "__name__": __name__,
+            "carray": carray,
+            "_load": _load,
+            "_store": _store,
+            "kernel": jkernel,
+            "float32": np.float32,
+            "float64": np.float64,
+        }
+        exec(compile(_loop_source(fname, n_arrays, n_params, dname), __file__, "exec"), ns)
+        # error_model="numpy": a division by zero gives inf/NaN instead of a check
+        # and a raise, which would also keep LLVM from vectorizing the loop
+        loop = cfunc(_LOOP_SIG, cache=True, nopython=True, error_model="numpy")(ns[fname])
+        tys = (
+            [np.dtype(dt).num] * n_arrays
+            + [np.dtype(np.float64).num] * n_params
+            + [np.dtype(dt).num]
+        )
+        loops.append((tys, loop))
+    return loops
+
+
+def _build(name: str, kernel, n_arrays: int, n_params: int, doc: str) -> np.ufunc:
+    tag = _source_hash()
+    # Warm path: the loops as a shared library built by an earlier process
+    # (see _loopcache: loading through numba's cache costs 0.2-0.3 s in
+    # numba's context setup, dlopen about 1 ms).  Any failure -> numba.
+    try:
+        key = _loopcache.key(tag) if _loopcache.enabled() else None
+    except Exception:
+        key = None
+    loops = _loopcache.load(name, key) if key is not None else None
+    if loops is None:
+        cfuncs = _numba_loops(name, kernel, n_arrays, n_params, tag)
+        if key is not None:
+            _loopcache.store(name, key, cfuncs, n_arrays, n_params)
+        loops = [(tys, cf.address) for tys, cf in cfuncs]
+    uf = make_ufunc(name, doc, n_arrays + n_params, 1, loops)
+    set_streaming(uf, _memory_bound(uf, n_arrays, n_params))
+    return uf
+
+
+# A kernel that costs at most this much per element (one thread, data in
+# L2) is limited by memory bandwidth on large arrays (~0.6 ns an element
+# per thread here), so its large outputs are written with streaming stores,
+# which save the read of each output line before it is written (_stream.h):
+# relu's backward at 16M float32 went from 8.7 to 6.6 ms on 2 threads.  A
+# costlier kernel would only pay for the extra copy out of the block (~5%).
+STREAM_MAX_NS = 0.45
+
+
+def _memory_bound(uf: np.ufunc, n_arrays: int, n_params: int) -> bool:
+    """Whether `uf`'s float32 loop is cheap enough to be memory-bound."""
+    n = 1 << 15
+    x = np.linspace(-4.0, 4.0, n, dtype=np.float32)
+    out = np.empty_like(x)
+    args = [x] * n_arrays + [0.5] * n_params
+    # noise only makes a run slower: one fast run settles it, and the first
+    # run also warms the caches
+    for _ in range(4):
+        t0 = time.perf_counter()
+        uf(*args, out=out)
+        if (time.perf_counter() - t0) / n * 1e9 <= STREAM_MAX_NS:
+            return True
+    return False
+
+
+_cache: dict[tuple[str, str], np.ufunc] = {}
+_lock = threading.Lock()
+
+
+def get(name: str, which: str) -> np.ufunc:
+    """The ufunc for registry entry `name`, `which` in {'forward', 'backward'}."""
+    key = (name, which)
+    uf = _cache.get(key)
+    if uf is None:
+        with _lock:
+            uf = _cache.get(key)
+            if uf is None:
+                e = REGISTRY[name]
+                n_arrays = 1 if which == "forward" else 2
+                kernel = e.forward if which == "forward" else e.backward
+                uf = _build(f"{name}_{which}", kernel, n_arrays, len(e.params), e.summary)
+                _cache[key] = uf
+    return uf

@@ -1,0 +1,121 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False
+"""Fused-type (float32/float64) softmax-family loops along an axis, OpenMP
+over independent rows or column blocks.
+
+The Python layer (``_softmax.py``) hands over C-contiguous (outer, n, inner)
+blocks: the axis of length n sits between `outer` and `inner`, so the last
+axis is inner == 1 and a middle axis needs no transposed copy.  The row math
+lives in ``_rows.h`` (C, so that gcc vectorizes its exp); these loops only
+cut the work into tasks -- one per (outer index, block of columns)
+-- and run them without the GIL.  A block is sized so that its n x block
+elements stay in L2 through the three passes.
+"""
+cimport numpy as cnp
+from cython.parallel cimport parallel, prange
+
+cnp.import_array()
+
+cdef extern from "rows.h" nogil:
+    const int FA_BLOCK
+    void fa_stream_fence()
+    void fa_forward_f(const float* x, float* y, Py_ssize_t n, Py_ssize_t width,
+                      Py_ssize_t stride, int negate, int mode)
+    void fa_forward_d(const double* x, double* y, Py_ssize_t n, Py_ssize_t width,
+                      Py_ssize_t stride, int negate, int mode)
+    void fa_backward_f(const float* g, const float* y, float* out, Py_ssize_t n,
+                       Py_ssize_t width, Py_ssize_t stride, int negate, int mode, int stream)
+    void fa_backward_d(const double* g, const double* y, double* out, Py_ssize_t n,
+                       Py_ssize_t width, Py_ssize_t stride, int negate, int mode, int stream)
+
+SOFTMAX, LOG_SOFTMAX = 0, 1
+
+
+# A task's columns (n x block elements) are read in two or three passes.
+# Their runs along each row must be long enough to stream: softmax along axis
+# 0 of 1024x16384 float32 took 36-40 ms with 32 columns (128 B runs, the task
+# within L2) and 14-18 ms with 128 (512 B runs, the task in L3); 64 and 256
+# columns were in between (2 threads, interleaved with torch in one run).
+# With the rows prefetched (_rows.h, FA_COL_AHEAD) 128 took 13.1 ms and 256
+# 12.8 ms forward, but the backward went 10.7 -> 11.3 ms: kept at 128.
+cdef Py_ssize_t TASK_BYTES = 1 << 19
+
+
+cdef inline Py_ssize_t _block(Py_ssize_t n, Py_ssize_t itemsize) noexcept nogil:
+    cdef Py_ssize_t b = TASK_BYTES // (n * itemsize) // 8 * 8
+    return max(<Py_ssize_t>8, min(<Py_ssize_t>FA_BLOCK, b))
+
+
+def tasks(Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner, Py_ssize_t itemsize):
+    """How many independent tasks a (outer, n, inner) call splits into."""
+    if inner == 1:
+        return outer
+    cdef Py_ssize_t b = _block(n, itemsize)
+    return outer * ((inner + b - 1) // b)
+
+
+cdef void _task(int kind, char* a, char* b, char* c, Py_ssize_t n, Py_ssize_t w,
+                Py_ssize_t inner, int negate, int mode, int stream) noexcept nogil:
+    if kind == 0:
+        fa_forward_f(<const float*>a, <float*>c, n, w, inner, negate, mode)
+    elif kind == 1:
+        fa_forward_d(<const double*>a, <double*>c, n, w, inner, negate, mode)
+    elif kind == 2:
+        fa_backward_f(<const float*>a, <const float*>b, <float*>c, n, w, inner, negate, mode,
+                      stream)
+    else:
+        fa_backward_d(<const double*>a, <const double*>b, <double*>c, n, w, inner, negate, mode,
+                      stream)
+
+
+cdef int _kind(cnp.ndarray out, arrays) except -1:
+    # plain array checks instead of typed memoryviews: acquiring those cost
+    # ~1 us each, a third of a 1K call; a bad array must still not crash
+    cdef int t = cnp.PyArray_TYPE(out)
+    cdef cnp.ndarray a
+    if t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64:
+        raise TypeError(f"_axis: dtype {out.dtype} is not float32 or float64")
+    shape = (<object>out).shape
+    for a in arrays + [out]:
+        if (cnp.PyArray_TYPE(a) != t or cnp.PyArray_NDIM(a) != 3
+                or (<object>a).shape != shape or not cnp.PyArray_IS_C_CONTIGUOUS(a)):
+            raise ValueError("_axis: arrays must be C-contiguous (outer, n, inner) blocks "
+                             "of one shape and dtype")
+    if not cnp.PyArray_ISWRITEABLE(out):
+        raise ValueError("_axis: out is read-only")
+    return 0 if t == cnp.NPY_FLOAT32 else 1
+
+
+cdef _run(int kind, cnp.ndarray a, cnp.ndarray b, cnp.ndarray out, bint negate, int mode,
+          int nthreads, bint stream):
+    cdef Py_ssize_t outer = out.shape[0], n = out.shape[1], inner = out.shape[2]
+    if outer == 0 or n == 0 or inner == 0:
+        return
+    cdef Py_ssize_t size = cnp.PyArray_ITEMSIZE(out)
+    cdef char* pa = <char*>cnp.PyArray_DATA(a)
+    cdef char* pb = <char*>cnp.PyArray_DATA(b)
+    cdef char* pc = <char*>cnp.PyArray_DATA(out)
+    cdef Py_ssize_t blk = _block(n, size), nb = (inner + blk - 1) // blk, k, off, t0
+    with nogil, parallel(num_threads=nthreads):
+        for k in prange(outer * nb, schedule="static"):
+            t0 = (k % nb) * blk
+            off = ((k // nb) * n * inner + t0) * size
+            _task(kind, pa + off, pb + off, pc + off, n, min(blk, inner - t0), inner, negate,
+                  mode, stream)
+        if stream:
+            # once per thread: its streaming stores are visible before the
+            # results are handed back
+            fa_stream_fence()
+
+
+def forward(cnp.ndarray x, cnp.ndarray out, bint negate, int mode, int nthreads):
+    """out = softmax (mode 0) or log_softmax (mode 1) of x along axis 1; may alias."""
+    _run(_kind(out, [x]), x, x, out, negate, mode, nthreads, False)
+
+
+def backward(cnp.ndarray g, cnp.ndarray y, cnp.ndarray out, bint negate, int mode,
+             int nthreads, bint stream=False):
+    """out = y*(g - sum(g*y)) (mode 0, negated for softmin) or g - exp(y)*sum(g) (mode 1).
+    `stream`: write float32 rows along the last axis with streaming stores
+    (for outputs that will not stay in cache)."""
+    _run(2 + _kind(out, [g, y]), g, y, out, negate, mode, nthreads, stream)

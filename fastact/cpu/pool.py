@@ -1,0 +1,156 @@
+"""Large elementwise calls split into chunks over a small thread pool.
+
+The generated ufunc loops release the GIL, so plain Python threads running
+the single-threaded 'cpu' ufunc on disjoint chunks scale with the cores.
+(numba's target='parallel' was 10x slower here, and OpenMP inside the loop
+hangs a forked child: see shared/design.md and _threads.py.)  Every element
+is computed by the same loop whatever the chunking, so results are
+bit-identical for any thread count.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from fastact.cpu import threads as _threads
+
+# chunks start on 64-byte boundaries of a contiguous array: no cache line is
+# written by two threads
+_ALIGN = 16
+
+_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+
+
+def _get_pool(workers: int) -> ThreadPoolExecutor:
+    global _pool, _pool_size
+    with _lock:
+        if _pool is None or _pool_size < workers:
+            old, _pool = _pool, ThreadPoolExecutor(workers, thread_name_prefix="fastact")
+            _pool_size = workers
+            if old is not None:
+                old.shutdown(wait=False)
+        return _pool
+
+
+def _forget_pool() -> None:
+    # a forked child inherits the pool object but none of its threads
+    global _pool, _pool_size, _lock
+    _pool, _pool_size, _lock = None, 0, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+
+
+def _flat(arrays: list[np.ndarray]) -> list[np.ndarray] | None:
+    """1-D views of equally shaped arrays if they share a contiguous order."""
+    for order, flag in (("C", "C_CONTIGUOUS"), ("F", "F_CONTIGUOUS")):
+        if all(a.flags[flag] for a in arrays):
+            return [a.reshape(-1, order=order) for a in arrays]
+    return None
+
+
+def _split_axis(out: np.ndarray, parts: int) -> int | None:
+    """The axis to cut a non-contiguous call along: long, and outermost in memory."""
+    axes = [i for i in range(out.ndim) if out.shape[i] >= parts]
+    if not axes:
+        return None
+    return max(axes, key=lambda i: (abs(out.strides[i]), out.shape[i]))
+
+
+def _ranges(n: int, parts: int, align: int) -> list[tuple[int, int]]:
+    step = -(-n // parts)
+    step = -(-step // align) * align
+    return [(i, min(i + step, n)) for i in range(0, n, step)]
+
+
+# Handing chunks to the pool costs ~55 us here (measured: submit, wake-up,
+# result), so a call goes parallel only when one thread would take clearly
+# longer than that.  How long depends on the kernel (relu: 0.13 ns/element,
+# gelu: 5 ns/element on this machine), so each ufunc's single-thread cost per
+# element is measured on its own calls and the decision uses that.
+PARALLEL_MIN_SECONDS = 200e-6
+# a size at which every kernel gains from two threads, used until a kernel's
+# cost is known (relu, the cheapest, breaks even at about 1M elements)
+_UNMEASURED_MIN_SIZE = 1 << 20
+_cost: dict[np.ufunc, float] = {}  # seconds per element, single thread, best seen
+
+
+def _serial(uf, arrays, params, out) -> None:
+    if out.size < 4096:
+        uf(*arrays, *params, out=out)
+        return
+    t0 = time.perf_counter()
+    uf(*arrays, *params, out=out)
+    per = (time.perf_counter() - t0) / out.size
+    if per < _cost.get(uf, math.inf):
+        _cost[uf] = per
+
+
+def call(uf: np.ufunc, arrays: list[np.ndarray], params: tuple, out: np.ndarray) -> None:
+    """uf(*arrays, *params, out=out), on several threads when that is faster.
+
+    `arrays` have out's shape; `params` are scalars or arrays broadcastable
+    to it (a per-channel weight, a per-element slope).
+    """
+    nt = _threads.threads_for(out.size, out.size)
+    cost = _cost.get(uf)
+    worth = (
+        out.size * cost >= PARALLEL_MIN_SECONDS
+        if cost is not None
+        else out.size >= _UNMEASURED_MIN_SIZE
+    )
+    if nt == 1 or not worth or any(_overlap(a, out) for a in arrays):
+        # (numpy buffers a partial overlap of out and an input within one
+        # call; chunks on several threads could read what another wrote)
+        _serial(uf, arrays, params, out)
+        return
+    scalar = [not isinstance(p, np.ndarray) or p.ndim == 0 for p in params]
+    operands = (
+        list(arrays)
+        + [np.broadcast_to(p, out.shape) for p, s in zip(params, scalar) if not s]
+        + [out]
+    )
+    flat = _flat(operands)
+    if flat is not None:
+        cuts = [(slice(a, b),) for a, b in _ranges(out.size, nt, _ALIGN)]
+        views = flat
+    else:
+        ax = _split_axis(out, nt)
+        if ax is None:
+            uf(*arrays, *params, out=out)
+            return
+        cuts = [(slice(None),) * ax + (slice(a, b),) for a, b in _ranges(out.shape[ax], nt, 1)]
+        views = operands
+
+    pool = _get_pool(nt - 1)
+    futures = [
+        pool.submit(_run_chunk, uf, views, cut, len(arrays), params, scalar) for cut in cuts[1:]
+    ]
+    _run_chunk(uf, views, cuts[0], len(arrays), params, scalar)
+    for f in futures:
+        f.result()
+
+
+def _overlap(a: np.ndarray, out: np.ndarray) -> bool:
+    """out and a share memory other than element-for-element (in place is fine)."""
+    if not np.may_share_memory(a, out):
+        return False
+    return not (
+        a.__array_interface__["data"][0] == out.__array_interface__["data"][0]
+        and a.strides == out.strides
+    )
+
+
+def _run_chunk(uf, views, cut, n_arrays, params, scalar) -> None:
+    ins = [v[cut] for v in views[:n_arrays]]
+    extra = iter(views[n_arrays:-1])
+    ps = [p if s else next(extra)[cut] for p, s in zip(params, scalar)]
+    uf(*ins, *ps, out=views[-1][cut])

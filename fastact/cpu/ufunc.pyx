@@ -1,0 +1,180 @@
+# cython: language_level=3
+"""Make a NumPy ufunc from C loop pointers (numba cfuncs, cached on disk).
+
+numba's @vectorize rebuilds its ufunc wrapper with LLVM in every process
+(~50 ms a ufunc on this machine) even when the kernel itself is cached; a
+cfunc loop is cached whole, so a warm first call only loads object code.
+"""
+cimport cython
+from libc.stdlib cimport malloc
+cimport numpy as cnp
+from numpy cimport PyUFuncGenericFunction, PyUFunc_FromFuncAndData, PyUFunc_None
+
+cnp.import_array()
+cnp.import_ufunc()
+
+cdef extern from "<fenv.h>" nogil:
+    int feclearexcept(int excepts)
+    int fetestexcept(int excepts)
+    int FE_INVALID
+    int FE_OVERFLOW
+    int FE_UNDERFLOW
+    int FE_DIVBYZERO
+
+ctypedef void (*loop_t)(char**, cnp.npy_intp*, cnp.npy_intp*, void*) noexcept nogil
+
+
+cdef extern from "stream.h" nogil:
+    int FA_HAVE_STREAM
+    void fa_stream_copy(char* dst, const char* src, size_t nbytes)
+    void fa_stream_fence()
+
+
+ctypedef struct LoopInfo:
+    loop_t fn           # the numba loop
+    int nargs           # inputs + the output
+    int itemsize        # of the output
+    int stream          # large outputs go through _streamed (set_streaming)
+
+
+# Outputs of at least this many bytes in one loop call of a ufunc marked by
+# set_streaming are written with streaming stores (see _stream.h).  One call
+# covers one thread's chunk, so the default (16 MiB, half this machine's L3)
+# leaves alone anything whose result may still be read from cache.  Tests
+# lower it to reach the path.
+cdef Py_ssize_t _stream_min_bytes = 16 << 20
+# block the numba loop writes into: small enough to stay in L1 while the
+# block's inputs stream past, large enough that the per-call entry checks
+# of the loop cost nothing
+cdef enum:
+    BLOCK_BYTES = 4096
+    BLOCK_DOUBLES = 512             # BLOCK_BYTES / 8
+    MAX_ARGS = 16
+
+
+def set_stream_threshold(Py_ssize_t nbytes):
+    """Use streaming stores for loop calls writing at least `nbytes`
+    (returns the old value; -1 turns them off)."""
+    global _stream_min_bytes
+    old = _stream_min_bytes
+    _stream_min_bytes = nbytes
+    return old
+
+
+def stream_threshold():
+    return _stream_min_bytes
+
+
+def set_streaming(cnp.ufunc uf, bint on):
+    """Let the loops of `uf` (made by make_ufunc) stream large outputs.
+
+    Worth it only where the kernel is memory-bound: the copy out of the
+    block costs ~5% of a compute-bound kernel and saves it nothing.
+    """
+    cdef int i
+    for i in range(uf.ntypes):
+        if uf.functions[i] != <PyUFuncGenericFunction>_quiet_loop:
+            raise ValueError(f"{uf.__name__} was not made by make_ufunc")
+    for i in range(uf.ntypes):
+        (<LoopInfo*>uf.data[i]).stream = on
+
+
+def streaming(cnp.ufunc uf):
+    """Whether set_streaming turned streaming on for `uf`."""
+    return bool((<LoopInfo*>uf.data[0]).stream)
+
+
+@cython.cdivision(True)
+cdef void _streamed(LoopInfo* info, char** args, cnp.npy_intp n, cnp.npy_intp* steps) noexcept nogil:
+    """The loop over blocks computed into an L1 buffer, then streamed out."""
+    cdef double buf[BLOCK_DOUBLES]
+    cdef char* a[MAX_ARGS]
+    cdef cnp.npy_intp st[MAX_ARGS]
+    cdef int k, no = info.nargs - 1
+    cdef cnp.npy_intp size = info.itemsize
+    cdef cnp.npy_intp block = BLOCK_BYTES // size
+    cdef char* out = args[no]
+    cdef cnp.npy_intp i = 0, m
+    for k in range(info.nargs):
+        a[k] = args[k]
+        st[k] = steps[k]
+    # the head up to a 16-byte boundary of the output is stored as usual
+    m = (<cnp.npy_intp>((-<size_t>out) & 15)) // size
+    if m > n:
+        m = n
+    if m:
+        info.fn(a, &m, st, NULL)
+        i = m
+    st[no] = size
+    a[no] = <char*>buf
+    while i < n:
+        m = n - i
+        if m > block:
+            m = block
+        for k in range(no):
+            a[k] = args[k] + i * steps[k]
+        info.fn(a, &m, st, NULL)
+        fa_stream_copy(out + i * size, <char*>buf, m * size)
+        i += m
+    fa_stream_fence()
+
+
+cdef void _quiet_loop(char** args, cnp.npy_intp* dims, cnp.npy_intp* steps, void* data) noexcept nogil:
+    """Run the numba loop in `data` without leaving floating-point flags behind.
+
+    The kernels are branch-free: both sides of a select are computed and one
+    is kept, so the discarded side may overflow, underflow or compare a NaN
+    (LLVM's `x <= y` can be a signalling compare).  NumPy would turn those
+    flags into spurious RuntimeWarnings.  The flags carry no information
+    about the result (NaN only comes from NaN input, +-inf only where the
+    true value is beyond the float range, as in torch), so the ones this loop
+    raised are dropped; flags set before the loop are left alone.
+    """
+    cdef int mask = FE_INVALID | FE_OVERFLOW | FE_UNDERFLOW | FE_DIVBYZERO
+    cdef int before = fetestexcept(mask)
+    cdef LoopInfo* info = <LoopInfo*>data
+    cdef cnp.npy_intp n = dims[0]
+    if (FA_HAVE_STREAM and info.stream and _stream_min_bytes >= 0 and n * info.itemsize >= _stream_min_bytes
+            and steps[info.nargs - 1] == info.itemsize
+            and (<size_t>args[info.nargs - 1]) % info.itemsize == 0):
+        _streamed(info, args, n, steps)
+    else:
+        info.fn(args, dims, steps, NULL)
+    feclearexcept(mask & ~before)
+
+# The ufunc keeps raw pointers to its name and doc: keep the bytes alive.
+_keepalive = []
+
+
+def make_ufunc(str name, str doc, int nin, int nout, list loops):
+    """Return a ufunc; `loops` is a list of (type numbers, cfunc address)."""
+    cdef int ntypes = len(loops)
+    cdef int nargs = nin + nout
+    if ntypes == 0:
+        raise ValueError("make_ufunc needs at least one loop")
+    if nargs > MAX_ARGS:
+        raise ValueError(f"make_ufunc: at most {MAX_ARGS} arguments, got {nargs}")
+    # Never freed: a ufunc lives as long as the process and points into these.
+    cdef PyUFuncGenericFunction* funcs = <PyUFuncGenericFunction*>malloc(ntypes * sizeof(PyUFuncGenericFunction))
+    cdef char* types = <char*>malloc(ntypes * nargs)
+    cdef void** data = <void**>malloc(ntypes * sizeof(void*))
+    cdef LoopInfo* infos = <LoopInfo*>malloc(ntypes * sizeof(LoopInfo))
+    if funcs == NULL or types == NULL or data == NULL or infos == NULL:
+        raise MemoryError()
+    cdef Py_ssize_t i, j
+    for i, (tys, addr) in enumerate(loops):
+        if len(tys) != nargs:
+            raise ValueError(f"loop {i} has {len(tys)} types, expected {nargs}")
+        funcs[i] = <PyUFuncGenericFunction>_quiet_loop
+        infos[i].fn = <loop_t><size_t>addr
+        infos[i].nargs = nargs
+        infos[i].itemsize = cnp.PyArray_DescrFromType(tys[nargs - 1]).itemsize
+        infos[i].stream = 0
+        data[i] = <void*>&infos[i]
+        for j in range(nargs):
+            types[i * nargs + j] = <char>tys[j]
+    bname = name.encode()
+    bdoc = doc.encode()
+    _keepalive.append((bname, bdoc))
+    return PyUFunc_FromFuncAndData(funcs, data, types, ntypes, nin, nout,
+                                   PyUFunc_None, bname, bdoc, 0)

@@ -1,0 +1,568 @@
+"""fastact.core.vmath: accuracy (float32 vs a float64 reference on a dense sample of
+bit patterns, float64 vs mpmath), exact special values, the pure-Python path,
+and vectorization of a plain loop.  The exhaustive float32 check is
+tools/sweep_f32.py (docs/accuracy-core.md)."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import mpmath as mp
+import numpy as np
+import pytest
+from numba import njit
+
+import fastact.core.vmath as vm
+
+# name -> (mpmath reference, float64 libm reference for float32 results)
+FUNCS = {
+    "exp": (mp.exp, math.exp),
+    "expm1": (mp.expm1, math.expm1),
+    "log": (mp.log, math.log),
+    "log1p": (mp.log1p, math.log1p),
+    "tanh": (mp.tanh, math.tanh),
+    "erf": (mp.erf, math.erf),
+    "erfc": (mp.erfc, math.erfc),
+}
+NAMES = list(FUNCS)
+MAX_ULP = 2.0  # normal results
+MAX_SUB = 1.0  # subnormal results, in units of the smallest subnormal
+
+# Points around which each function changes regime (thresholds of the
+# kernels, overflow / underflow / saturation edges); the samples take a few
+# neighbours of each, of both signs.
+EDGES = {
+    "exp": [
+        88.72283,
+        88.7,
+        87.33654,
+        103.97208,
+        103.27893,
+        709.782712893384,
+        708.3964,
+        745.1332191019412,
+        744.44,
+        0.34657,
+        1e-8,
+    ],
+    "expm1": [
+        0.34657,
+        0.5,
+        1e-4,
+        1e-8,
+        17.0,
+        17.4,
+        30.0,
+        40.0,
+        88.72283,
+        709.782712893384,
+        88.3762626647949,
+        709.089565712824,
+    ],
+    "log": [1.0, 0.70710677, 1.4142135, 0.5, 2.0],
+    "log1p": [1.0, 0.41421357, 0.29289323, 1e-4, 1e-8, 2.0**-25, 2.0**-54],
+    "tanh": [0.5493, 2.0**-12, 1e-4, 9.0, 9.5, 19.06, 20.0, 1.0],
+    "erf": [0.75, 0.47, 0.46, 1.0, 3.9, 5.9, 2.0],
+    "erfc": [0.75, 0.47, 0.46, 2.0, 4.0, 9.19, 9.2, 10.05, 10.1, 26.5, 26.55, 27.2, 27.3],
+}
+
+
+def _loop(name):
+    ns = {"njit": njit, "vm": vm}
+    exec(
+        f"""
+@njit
+def loop(x, out):
+    for i in range(x.size):
+        out[i] = vm.{name}(x[i])
+""",
+        ns,
+    )
+    return ns["loop"]
+
+
+def _ref_loop(name):
+    ns = {"njit": njit, "math": math, "np": np}
+    exec(
+        f"""
+@njit
+def loop(x, out):
+    for i in range(x.size):
+        out[i] = math.{name}(np.float64(x[i]))
+""",
+        ns,
+    )
+    return ns["loop"]
+
+
+_LOOPS: dict = {}
+
+
+def loop(name):
+    if name not in _LOOPS:
+        _LOOPS[name] = _loop(name)
+    return _LOOPS[name]
+
+
+def apply(name, x):
+    out = np.empty_like(x)
+    loop(name)(x, out)
+    return out
+
+
+def around(vals, dtype, k=3):
+    """vals, their negatives and k neighbours on each side, as dtype."""
+    out = []
+    with np.errstate(over="ignore"):
+        _around(vals, dtype, k, out)
+    return np.array(out, dtype=dtype)
+
+
+def _around(vals, dtype, k, out):
+    for v in vals:
+        for s in (1, -1):
+            c = dtype(s * v)
+            for _ in range(k):
+                c = np.nextafter(c, dtype(-np.inf))
+            for _ in range(2 * k + 1):
+                out.append(c)
+                c = np.nextafter(c, dtype(np.inf))
+
+
+def generic_edges(dtype):
+    fi = np.finfo(dtype)
+    v = [
+        0.0,
+        fi.smallest_subnormal,
+        2 * fi.smallest_subnormal,
+        fi.tiny,
+        fi.tiny * 0.75,
+        fi.max,
+        fi.max / 2,
+        1.0,
+        0.5,
+        2.0,
+        np.inf,
+        fi.eps,
+        fi.eps / 4,
+    ]
+    out = around([x for x in v if np.isfinite(x)], dtype, k=2)
+    return np.concatenate([out, np.array([np.inf, -np.inf, np.nan, 0.0, -0.0], dtype)])
+
+
+# ---------------------------------------------------------------------------
+# float32: strided sweep of the bit patterns + edges, float64 libm reference
+
+
+def f32_sample(name):
+    bits = np.arange(0, 2**32, 4099, dtype=np.uint64).astype(np.uint32)
+    x = bits.view(np.float32)
+    return np.concatenate([x, generic_edges(np.float32), around(EDGES[name], np.float32)])
+
+
+def ulp_errors32(y, r):
+    """(errors in ulps where the rounded reference is normal, errors in units
+    of 2**-149 where it is subnormal or zero) for finite expected results."""
+    r32 = r.astype(np.float32)
+    fin = np.isfinite(r32) & np.isfinite(r)
+    normal = fin & (np.abs(r32) >= np.finfo(np.float32).tiny)
+    sub = fin & ~normal
+    err = np.abs(y.astype(np.float64) - r)
+    e_norm = err[normal] / np.spacing(np.abs(r32[normal])).astype(np.float64)
+    e_sub = err[sub] / 2.0**-149
+    return e_norm, e_sub, normal, sub
+
+
+def check_special(y, r_rounded, x):
+    """Inputs +-0/+-inf/NaN and non-finite expected results must match
+    exactly, zeros with their sign."""
+    special = ~np.isfinite(x) | (x == 0) | ~np.isfinite(r_rounded)
+    ys, rs = y[special], r_rounded[special]
+    same = (ys == rs) & (np.signbit(ys) == np.signbit(rs))
+    same |= np.isnan(ys) & np.isnan(rs)
+    assert same.all(), list(zip(x[special][~same][:5], ys[~same][:5], rs[~same][:5]))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_float32_accuracy(name):
+    x = f32_sample(name)
+    y = apply(name, x)
+    r = np.empty(x.size, np.float64)
+    with np.errstate(all="ignore"):
+        _ref_loop(name)(x, r)
+        r32 = r.astype(np.float32)
+    check_special(y, r32, x)
+    ok = np.isfinite(r32) & np.isfinite(x) & (x != 0)
+    e_norm, e_sub, normal, _ = ulp_errors32(y[ok], r[ok])
+    assert e_norm.max() <= MAX_ULP, (e_norm.max(), x[ok][normal][np.argmax(e_norm)])
+    if e_sub.size:
+        assert e_sub.max() <= MAX_SUB, e_sub.max()
+
+
+# ---------------------------------------------------------------------------
+# float64: random bit patterns, random values in the interesting range and
+# edges, against mpmath
+
+DOMAINS = {
+    "exp": (-750, 712),
+    "expm1": (-45, 712),
+    "log": (0, 10),
+    "log1p": (-1, 10),
+    "tanh": (-25, 25),
+    "erf": (-7, 7),
+    "erfc": (-7, 28),
+}
+
+
+def f64_sample(name, n=2500):
+    rng = np.random.default_rng(sum(map(ord, name)))
+    bits = rng.integers(0, 2**64, n, dtype=np.uint64, endpoint=False)
+    x1 = bits.view(np.float64)
+    x1 = x1[np.isfinite(x1)]
+    lo, hi = DOMAINS[name]
+    x2 = rng.uniform(lo, hi, n)
+    x3 = np.exp(rng.uniform(-40, 3, n // 4)) * rng.choice([-1, 1], n // 4)
+    return np.concatenate([x1, x2, x3, generic_edges(np.float64), around(EDGES[name], np.float64)])
+
+
+def mp_ref(name, x):
+    """Correctly rounded float64 of the reference and the exact value."""
+    f = FUNCS[name][0]
+    if x == 0 and name in ("expm1", "log1p", "tanh", "erf"):
+        return float(x), None  # odd: signed zero
+    xm = mp.mpf(float(x))
+    if name in ("log", "log1p") and (xm < (0 if name == "log" else -1)):
+        return math.nan, None
+    if name == "log" and xm == 0 or name == "log1p" and xm == -1:
+        return -math.inf, None
+    if name in ("erf", "erfc") and abs(xm) > 40:  # mpmath overflows there
+        return {"erf": math.copysign(1.0, x), "erfc": 0.0 if x > 0 else 2.0}[name], None
+    v = f(xm)
+    if abs(v) > mp.mpf(np.finfo(np.float64).max) * (1 + mp.mpf(2) ** -54):
+        return math.copysign(math.inf, v), None
+    return float(v), v
+
+
+def test_float64_accuracy_vs_mpmath():
+    mp.mp.dps = 40
+    failures = {}
+    for name in NAMES:
+        x = f64_sample(name)
+        x = x[np.isfinite(x)]
+        y = apply(name, x)
+        worst = (0.0, None)
+        worst_sub = 0.0
+        for xi, yi in zip(x, y):
+            r, v = mp_ref(name, xi)
+            if v is None or not math.isfinite(r) or xi == 0:
+                ok = (yi == r and math.copysign(1, yi) == math.copysign(1, r)) or (
+                    math.isnan(yi) and math.isnan(r)
+                )
+                if not ok:
+                    failures.setdefault(name, []).append((xi, yi, r))
+                continue
+            if abs(r) >= np.finfo(np.float64).tiny:
+                e = float(abs(mp.mpf(float(yi)) - v) / math.ulp(abs(r)))
+                if e > worst[0]:
+                    worst = (e, xi)
+            else:
+                worst_sub = max(worst_sub, float(abs(mp.mpf(float(yi)) - v) / 2.0**-1074))
+        if worst[0] > MAX_ULP or worst_sub > MAX_SUB:
+            failures.setdefault(name, []).append(("max ulp", worst, worst_sub))
+    assert not failures, failures
+
+
+# ---------------------------------------------------------------------------
+# special values, exactly, for both dtypes, compiled and pure Python
+
+INF, NAN = math.inf, math.nan
+SPECIAL = {
+    "exp": [(-INF, 0.0), (INF, INF), (NAN, NAN), (0.0, 1.0), (-0.0, 1.0), (1e4, INF), (-1e4, 0.0)],
+    "expm1": [
+        (0.0, 0.0),
+        (-0.0, -0.0),
+        (-INF, -1.0),
+        (INF, INF),
+        (NAN, NAN),
+        (1e4, INF),
+        (-1e4, -1.0),
+    ],
+    "log": [
+        (0.0, -INF),
+        (-0.0, -INF),
+        (-1.0, NAN),
+        (-INF, NAN),
+        (INF, INF),
+        (1.0, 0.0),
+        (NAN, NAN),
+    ],
+    "log1p": [
+        (-1.0, -INF),
+        (-2.0, NAN),
+        (-INF, NAN),
+        (0.0, 0.0),
+        (-0.0, -0.0),
+        (INF, INF),
+        (NAN, NAN),
+    ],
+    "tanh": [
+        (0.0, 0.0),
+        (-0.0, -0.0),
+        (INF, 1.0),
+        (-INF, -1.0),
+        (30.0, 1.0),
+        (-30.0, -1.0),
+        (1e30, 1.0),
+        (-1e30, -1.0),
+        (NAN, NAN),
+        (2.0**-30, 2.0**-30),
+        (-(2.0**-40), -(2.0**-40)),
+    ],
+    "erf": [
+        (0.0, 0.0),
+        (-0.0, -0.0),
+        (INF, 1.0),
+        (-INF, -1.0),
+        (10.0, 1.0),
+        (-10.0, -1.0),
+        (NAN, NAN),
+    ],
+    "erfc": [
+        (0.0, 1.0),
+        (-0.0, 1.0),
+        (INF, 0.0),
+        (-INF, 2.0),
+        (30.0, 0.0),
+        (-30.0, 2.0),
+        (1e30, 0.0),
+        (-1e30, 2.0),
+        (NAN, NAN),
+    ],
+}
+
+
+def _same(a, b):
+    return (a == b and np.signbit(a) == np.signbit(b)) or (np.isnan(a) and np.isnan(b))
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_special_values(name, dtype):
+    x = np.array([p[0] for p in SPECIAL[name]], dtype)
+    want = np.array([p[1] for p in SPECIAL[name]], dtype)
+    y = apply(name, x)
+    py = [getattr(vm, name)(v) for v in x]
+    for xi, yi, pi, wi in zip(x, y, py, want):
+        assert _same(yi, wi), (name, xi, yi, wi)
+        assert _same(pi, wi), (name, "python", xi, pi, wi)
+        assert type(pi) is dtype
+
+
+# ---------------------------------------------------------------------------
+# the pure-Python path runs the same algorithm: same bits as the compiled one
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_python_path_matches_compiled(dtype):
+    rng = np.random.default_rng(7)
+    for name in NAMES:
+        lo, hi = DOMAINS[name]
+        x = np.concatenate(
+            [
+                rng.uniform(lo, hi, 40),
+                rng.uniform(-1, 1, 20),
+                around(EDGES[name][:3], np.float64, k=1),
+            ]
+        ).astype(dtype)
+        y = apply(name, x)
+        py = vm.__dict__[name](x)
+        assert py.dtype == dtype
+        np.testing.assert_array_equal(py.view(np.uint8), y.view(np.uint8), err_msg=name)
+
+
+# ---------------------------------------------------------------------------
+# building blocks
+
+
+def test_bitcasts_and_fma():
+    @njit
+    def f(x, y, z):
+        return vm.int_as_float(vm.float_as_int(x)), vm.float_as_int(x), vm.fma(x, y, z)
+
+    for dt, it in ((np.float32, np.int32), (np.float64, np.int64)):
+        x, y = dt(1.0) + np.finfo(dt).eps, dt(1.0) - np.finfo(dt).eps
+        z = dt(-1.0)
+        back, bits, fm = f(x, y, z)
+        bits = it(bits)
+        assert back == x and bits == np.array(x).view(it)
+        assert vm.float_as_int(x) == bits and vm.int_as_float(bits) == x
+        # x*y - 1 = -eps^2 exactly, lost without fusion
+        assert fm == -(np.finfo(dt).eps ** 2) and vm.fma(x, y, z) == fm
+
+
+@pytest.mark.parametrize("scheme", ["_horner", "_estrin", "_horner_pieces"])
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 10, 11, 23])
+def test_polynomial_schemes(scheme, n):
+    """Every evaluation order gives the polynomial to a few roundings of the
+    sum of its terms' magnitudes, compiled and in Python alike."""
+    rng = np.random.default_rng(n)
+    c = tuple(float(v) for v in rng.standard_normal(n))
+    fn = getattr(vm, scheme)
+    ns = {"njit": njit, "fn": fn}
+    exec("@njit\ndef jitted(x, c):\n    return fn(x, c)\n", ns)
+    for x in rng.uniform(-1.0, 1.0, 25):
+        exact = mp.polyval([mp.mpf(v) for v in reversed(c)], mp.mpf(x))
+        scale = sum(abs(v) * abs(x) ** k for k, v in enumerate(c))
+        for got in (fn(float(x), c), ns["jitted"](float(x), c)):
+            assert abs(got - exact) <= 4 * n * 2.0**-53 * scale, (scheme, n, x)
+
+
+def _scaled(name, y, n):
+    """vm.<name>(y[i], n[i]) over arrays, compiled; n converted to y's type."""
+    ns = {"njit": njit, "vm": vm}
+    exec(
+        f"@njit\ndef f(y, n, out):\n    for i in range(y.size):\n"
+        f"        out[i] = vm.{name}(y[i], n[i])\n",
+        ns,
+    )
+    out = np.empty_like(y)
+    ns["f"](y, n.astype(y.dtype), out)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_ldexp_rounds_once(dtype):
+    rng = np.random.default_rng(3)
+    fi = np.finfo(dtype)
+    emin, emax = fi.minexp, fi.maxexp
+    y = (rng.uniform(0.5, 2, 4000) * rng.choice([-1, 1], 4000)).astype(dtype)
+    n = rng.integers(2 * emin - 60, 2 * emax + 10, 4000)
+    n[:1000] = rng.integers(emin - fi.nmant - 3, emin + 2, 1000)  # subnormal results
+    n[1000:1200] = rng.integers(emax - 2, emax + 2, 200)  # overflow edge
+    out = _scaled("ldexp", y, n)
+    with np.errstate(all="ignore"):
+        want = np.ldexp(y, n)
+    np.testing.assert_array_equal(out, want)
+    assert all(_same(vm.ldexp(a, b), w) for a, b, w in zip(y[:300], n[:300], want[:300]))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_ldexp_below_rounds_once(dtype):
+    """ldexp_below on its documented range: numpy's ldexp, subnormals too."""
+    rng = np.random.default_rng(4)
+    lo, hi = (-166, 40) if dtype == np.float32 else (-1086, 64)
+    y = (rng.uniform(0.5, 2, 4000) * rng.choice([-1, 1], 4000)).astype(dtype)
+    y[:500] *= dtype(2.0 ** (hi - 2))
+    n = rng.integers(lo, hi + 1, 4000)
+    n[500:1500] = rng.integers(lo, lo + 60, 1000)  # subnormal results
+    out = _scaled("ldexp_below", y, n)
+    np.testing.assert_array_equal(out, np.ldexp(y, n))
+    assert all(
+        _same(vm.ldexp_below(a, dtype(b)), w) for a, b, w in zip(y[:300], n[:300], out[:300])
+    )
+
+
+def test_erfc_centered_fit_is_the_fit():
+    """float64's centred tail coefficients are the stored fit re-expanded
+    exactly (tools/fit_vmath.py erfc_center), not a separate approximation."""
+    from tools.fit_vmath import recenter
+
+    tm, d0, d = recenter(vm.ERFC_C0_D, vm.ERFCF_D, vm.ERFC_T0_D, (27.3 - 2) / (27.3 + 2))
+    assert tm == vm.ERFC_TC_D and d0 == vm.ERFC_C0C_D and tuple(d) == vm.ERFCF_DC
+
+
+def test_erfc_dd_scaled_vs_mpmath():
+    """erfc(zh + zl) = m 2^n (float64) within erfc's 2 ULP, the low part zl
+    included (it moves the result by up to ~2 zh^2 ULP), and where erfc is
+    subnormal (zh > 26.55) m stays normal and keeps that accuracy."""
+    mp.mp.dps = 40
+
+    @njit
+    def f(zh, zl, m, n):
+        for i in range(zh.size):
+            m[i], n[i] = vm.erfc_dd_scaled(zh[i], zl[i])
+
+    rng = np.random.default_rng(9)
+    zh = np.concatenate(
+        [
+            rng.uniform(-6, 27.3, 3000),
+            rng.uniform(26.5, 27.29, 500),
+            rng.uniform(-0.5, 0.5, 500),
+            -rng.uniform(0.4, 0.5, 200),
+            rng.uniform(0.44, 0.5, 200),
+        ]
+    )
+    zl = zh * rng.uniform(-1, 1, zh.size) * 2.0**-53
+    m, n = np.empty_like(zh), np.empty_like(zh)
+    f(zh, zl, m, n)
+    worst = 0.0
+    for a, b, mi, ni in zip(zh, zl, m, n):
+        want = mp.erfc(mp.mpf(a) + mp.mpf(b))
+        got = mp.ldexp(mp.mpf(mi), int(ni))
+        ulp = math.ulp(float(want / mp.mpf(2) ** int(ni)))  # of m: normal
+        assert abs(mi) >= np.finfo(np.float64).tiny or mi == 0
+        worst = max(worst, float(abs(got - want) / mp.ldexp(mp.mpf(ulp), int(ni))))
+    assert worst <= MAX_ULP, worst
+    for i in range(0, zh.size, 97):  # the Python path: same bits
+        mi, ni = vm.erfc_dd_scaled(zh[i], zl[i])
+        assert _same(mi, m[i]) and ni == n[i], (zh[i], zl[i])
+    for dtype in (np.float32, np.float64):
+        for z, want in ((INF, 0.0), (-INF, 2.0), (0.0, 1.0), (-0.0, 1.0)):
+            mz, nz = vm.erfc_dd_scaled(dtype(z), dtype(0))
+            assert _same(np.ldexp(mz, int(nz)), dtype(want)), (dtype, z, mz, nz)
+        mz, _ = vm.erfc_dd_scaled(dtype(NAN), dtype(0))
+        assert np.isnan(mz)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_float32_kernel_has_no_float64(name):
+    loop(name)(np.ones(4, np.float32), np.empty(4, np.float32))
+    ir = loop(name).inspect_llvm(loop(name).signatures[0])
+    body = [ln for ln in ir.splitlines() if "double" in ln and "declare" not in ln]
+    assert not body, body[:5]
+
+
+# ---------------------------------------------------------------------------
+# vectorization: packed FMAs on ymm registers in a plain loop
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_loop_vectorizes(name, dtype):
+    lp = loop(name)
+    x = np.linspace(-3, 3, 16).astype(dtype)
+    lp(x, np.empty_like(x))
+    sig = [s for s in lp.signatures if str(s[0].dtype) == np.dtype(dtype).name][0]
+    asm = lp.inspect_asm(sig)
+    suffix = "ps" if dtype == np.float32 else "pd"
+    assert re.search(rf"vfn?m(add|sub)\d+{suffix}\s+[^\n]*%ymm", asm), name
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda t: np.dtype(t).name)
+def test_log1p_unit_is_log1p_on_its_domain(dtype):
+    # log1p_unit drops log1p's cases outside [0, 1]; inside (and for NaN) it
+    # must give log1p's very bits: the same 1 + x split and the same core
+    ns = {"njit": njit, "vm": vm}
+    exec(
+        """
+@njit
+def both(x, a, b):
+    for i in range(x.size):
+        a[i] = vm.log1p_unit(x[i])
+        b[i] = vm.log1p(x[i])
+""",
+        ns,
+    )
+    rng = np.random.default_rng(5)
+    x = np.concatenate(
+        [
+            rng.uniform(0, 1, 200_000),
+            2.0 ** -rng.uniform(0, 160, 50_000),
+            [0.0, 1.0, 2.0**-25, 2.0**-24, 0.41421357, np.nan],
+            np.nextafter(1.0, 0.0) - np.arange(50) * 1e-7,
+        ]
+    ).astype(dtype)
+    a, b = np.empty_like(x), np.empty_like(x)
+    ns["both"](x, a, b)
+    np.testing.assert_array_equal(a.view(f"u{x.itemsize}"), b.view(f"u{x.itemsize}"))

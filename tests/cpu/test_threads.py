@@ -1,0 +1,140 @@
+"""Threads and processes: concurrent calls, thread-count invariance, and
+multiprocessing pools (fork, spawn, forkserver) over the on-disk numba cache."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import fastact
+from fastact.cpu import pool as _parallel
+from fastact.cpu import threads as _threads
+
+BIG = 1 << 18  # above every parallel threshold
+MIXED = ["sigmoid", "gelu", "relu", "softplus", "tanh", "softmax"]
+
+
+def _expected(name: str, x: np.ndarray) -> np.ndarray:
+    old = fastact.get_num_threads()
+    fastact.set_num_threads(1)
+    try:
+        return getattr(fastact, name)(x)
+    finally:
+        fastact.set_num_threads(old)
+
+
+@pytest.fixture(autouse=True)
+def always_parallel(monkeypatch):
+    # the pool normally waits until a kernel's measured cost makes a split
+    # worth it; these tests want every large call split
+    monkeypatch.setattr(_parallel, "PARALLEL_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(_parallel, "_UNMEASURED_MIN_SIZE", 0)
+
+
+@pytest.fixture
+def threads_2(monkeypatch):
+    monkeypatch.setattr(_threads, "_num_threads", 2)
+
+
+def test_set_num_threads_validates():
+    old = fastact.get_num_threads()
+    for bad in (0, -1, 1.5, "2", True):
+        with pytest.raises(ValueError, match=repr(bad).replace(".", r"\.")):
+            fastact.set_num_threads(bad)
+    assert fastact.get_num_threads() == old
+
+
+def test_default_honours_environment():
+    code = "import fastact; print(fastact.get_num_threads())"
+    for env, want in ({"OMP_NUM_THREADS": "3"}, "3"), ({"NUMBA_NUM_THREADS": "5"}, "5"):
+        r = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            env={**_clean_env(), **env},
+            check=True,
+        )
+        assert r.stdout.strip() == want
+
+
+def _clean_env():
+    import os
+
+    return {
+        k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")
+    }
+
+
+@pytest.mark.parametrize("name", MIXED)
+@pytest.mark.parametrize("nt", [1, 2, 3, 7])
+def test_bits_do_not_depend_on_thread_count(name, nt, monkeypatch):
+    x = np.random.default_rng(0).standard_normal((BIG // 512, 512)).astype(np.float32) * 4
+    want = _expected(name, x)
+    monkeypatch.setattr(_threads, "_num_threads", nt)
+    np.testing.assert_array_equal(getattr(fastact, name)(x), want)
+    # strided views split along an axis instead of a flat range
+    np.testing.assert_array_equal(getattr(fastact, name)(x[:, ::2]), _expected(name, x[:, ::2]))
+
+
+def test_eight_python_threads_at_once(threads_2):
+    rng = np.random.default_rng(1)
+    inputs = [
+        rng.standard_normal(n).astype(dt)
+        for n in (100, 5000, BIG)
+        for dt in (np.float32, np.float64)
+    ]
+    jobs = [(name, x) for name in MIXED for x in inputs]
+    want = {(n, id(x)): _expected(n, x) for n, x in jobs}
+    errors: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def worker(k: int):
+        barrier.wait()
+        for _ in range(3):
+            for name, x in jobs[k::2] if k % 2 else jobs[::-1]:
+                got = getattr(fastact, name)(x)
+                if not np.array_equal(got, want[(name, id(x))], equal_nan=True):
+                    errors.append(f"thread {k}: {name} size {x.size} {x.dtype}")
+
+    ts = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in ts), "a thread hung"
+    assert not errors, errors[:5]
+
+
+def _child_job(seed: int) -> list[float]:
+    x = np.random.default_rng(seed).standard_normal(BIG).astype(np.float32)
+    return [float(getattr(fastact, n)(x).sum(dtype=np.float64)) for n in MIXED]
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_multiprocessing_pools(method, threads_2):
+    if method not in mp.get_all_start_methods():
+        pytest.skip(f"start method {method} not available on this platform")
+    # the parent has run every kernel multi-threaded before the pool starts:
+    # a forked child must not inherit a dead thread pool or OpenMP team
+    want = [_child_job(s) for s in range(4)]
+    ctx = mp.get_context(method)
+    with ctx.Pool(2) as pool:
+        res = pool.map_async(_child_job, range(4))
+        got = res.get(timeout=240)
+    np.testing.assert_allclose(got, want, rtol=0, atol=0)
+
+
+def test_first_call_in_fresh_process_uses_disk_cache(tmp_path):
+    code = (
+        "import time, numpy as np; t = time.perf_counter(); import fastact; "
+        "x = np.ones(10, np.float32); fastact.gelu(x); print(time.perf_counter() - t)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)  # warm the cache
+    r = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    # generous: compiling gelu from scratch takes seconds, a cached load well under one
+    assert float(r.stdout) < 1.5, r.stdout
