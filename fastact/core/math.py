@@ -40,17 +40,23 @@ from numba import njit
 
 from fastact.core import coefficients as C
 from fastact.core.typed import per_type
-from fastact.core.vmath import (
+
+# the registry's kernels call these through this module (m.exp, m.tanh ...)
+from fastact.core.vmath import (  # noqa: F401 (exp, expm1, log, log1p, tanh: for m.NAME)
     _horner,
     erfc,
     erfc_dd_scaled,
+    exp,
     exp_below,
     exp_below_2k,
-    expm1,  # noqa: F401
+    expm1,
     fma,
     ldexp_below,
+    log,
+    log1p,
     log1p_unit,
     select,
+    tanh,
 )
 
 _jit = njit(cache=False, nogil=True, error_model="numpy")
