@@ -1,6 +1,6 @@
 """Argument checking, dtype promotion and `out=` handling for every kernel.
 
-The rules (shared/spec/functions.md): float32 and float64 are computed
+The rules (docs/spec.md): float32 and float64 are computed
 natively; float16 is computed in float32 and returned as float16; integer and
 bool input is promoted to float64; anything else raises TypeError naming the
 dtype.  Every check runs before anything is written to `out`.

@@ -153,11 +153,10 @@ def _build(name: str, kernel, n_arrays: int, n_params: int, doc: str) -> np.ufun
 
 
 # A kernel that costs at most this much per element (one thread, data in
-# L2) is limited by memory bandwidth on large arrays (~0.6 ns an element
-# per thread here), so its large outputs are written with streaming stores,
-# which save the read of each output line before it is written (_stream.h):
-# relu's backward at 16M float32 went from 8.7 to 6.6 ms on 2 threads.  A
-# costlier kernel would only pay for the extra copy out of the block (~5%).
+# L2) is limited by memory bandwidth on large arrays, so its large outputs
+# are written with streaming stores, which save the read of each output line
+# before it is written (cpu/src/stream.h).  A costlier kernel would only pay
+# for the extra copy out of the block.
 STREAM_MAX_NS = 0.45
 
 

@@ -1,17 +1,17 @@
 """Uniform and normal deviates from raw random bits, vectorized in numba.
 
 Both kernels read the raw 32-bit words of a bit generator
-(``random_raw``, ~1.8 ns per word here: less than ``Generator.random``'s
-2.3 ns per float32, and no second pass for the scaling).
+(``random_raw``: cheaper per word than ``Generator.random`` per float32, and
+no second pass for the scaling).
 
 Uniform: u = (word >> 8) * 2**-24 for float32 (NumPy's float32 ``random``
 does the same on the same words), 53 bits from two words for float64; then
 ``u * (high - low) + low`` in the array's type, as torch computes it.
 
-Normal: NumPy's ``Generator.standard_normal`` (a ziggurat) costs ~10 ns per
-float32 here and does not vectorize; torch fills with a SIMD Box-Muller, and
+Normal: NumPy's ``Generator.standard_normal`` (a ziggurat) does not
+vectorize; torch fills with a SIMD Box-Muller, and
 so does this: every pair of outputs (z1, z2) = r (cos t, sin t),
-r = sqrt(-2 log u1), t = 2 pi u2.  The log is ``_vmath.log`` (vectorizable,
+r = sqrt(-2 log u1), t = 2 pi u2.  The log is ``core.vmath.log`` (vectorizable,
 float32 computed in float32); cos and sin of 2 pi u come from the quadrant of
 u and Taylor polynomials on [-pi/4, pi/4] (truncation error below 0.1 ulp
 for both types), so LLVM vectorizes the whole loop.  Resolution: float32

@@ -358,9 +358,8 @@ def _store(name, k, loops, n_arrays, n_params):
     # single RIP-relative load, so the register allocator rematerializes the
     # kernels' many broadcast constants inside the loop instead of spilling
     # them once, as numba's JIT code (large model) does: a dozen extra
-    # instructions per vector, and the libraries' loops ran 5-25% slower
-    # than numba's own at 16M on 2 threads (silu float32 8.8 vs 7.5 ms,
-    # gelu' 20.6 vs 16.2 ms); with it the two measure the same.
+    # instructions per vector.  With the large model the cached loops and
+    # numba's own time the same.
     tm = ll.Target.from_triple(ll.get_process_triple()).create_target_machine(
         cpu=cpu, features=feats, opt=int(config.OPT), reloc="pic", codemodel="large"
     )

@@ -3,7 +3,7 @@
 The generated ufunc loops release the GIL, so plain Python threads running
 the single-threaded 'cpu' ufunc on disjoint chunks scale with the cores.
 (numba's target='parallel' was 10x slower here, and OpenMP inside the loop
-hangs a forked child: see shared/design.md and _threads.py.)  Every element
+hangs a forked child: see docs/design.md and cpu/threads.py.)  Every element
 is computed by the same loop whatever the chunking, so results are
 bit-identical for any thread count.
 """
@@ -71,11 +71,11 @@ def _ranges(n: int, parts: int, align: int) -> list[tuple[int, int]]:
     return [(i, min(i + step, n)) for i in range(0, n, step)]
 
 
-# Handing chunks to the pool costs ~55 us here (measured: submit, wake-up,
+# Handing chunks to the pool costs tens of microseconds (submit, wake-up,
 # result), so a call goes parallel only when one thread would take clearly
-# longer than that.  How long depends on the kernel (relu: 0.13 ns/element,
-# gelu: 5 ns/element on this machine), so each ufunc's single-thread cost per
-# element is measured on its own calls and the decision uses that.
+# longer than that.  How long depends on the kernel (gelu costs tens of times
+# relu per element), so each ufunc's single-thread cost per element is
+# measured on its own calls and the decision uses that.
 PARALLEL_MIN_SECONDS = 200e-6
 # a size at which every kernel gains from two threads, used until a kernel's
 # cost is known (relu, the cheapest, breaks even at about 1M elements)

@@ -1,6 +1,6 @@
 """API contract tests: dtypes, shapes, ``out=``, parameters and errors.
 
-What is checked here is the contract of shared/spec/functions.md (the
+What is checked here is the contract of docs/spec.md (the
 "Conventions every function shares"), for every public function at once:
 the cases are generated from ``fastact.functions()`` and the registry, so a
 new entry is covered without touching this file.  Accuracy and agreement with

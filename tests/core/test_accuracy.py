@@ -7,7 +7,7 @@ from tests.accuracy import CASES, FLOATS, f32_against_f64, float32_patterns, sam
 
 pytest.importorskip("mpmath", reason="mpmath (the high-precision reference) is not installed")
 
-MAX_ULP = 4.0  # shared/spec/functions.md: at most 4 ULP where the result is normal
+MAX_ULP = 4.0  # docs/spec.md: at most 4 ULP where the result is normal
 N_POINTS = 1000
 
 
