@@ -14,7 +14,7 @@ import operator
 
 import numpy as np
 
-from fastact.cpu import pool as _parallel
+from fastact.cpu import pool
 
 F16, F32, F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
 
@@ -119,8 +119,8 @@ def axis_of(a: np.ndarray, axis, fname: str) -> int:
 def blocks(shape: tuple, ax: int) -> tuple[int, int, int]:
     """(outer, n, inner): the C-order view of `shape` with axis `ax` in the middle."""
     shape = shape or (1,)
-    # math.prod, not np.prod: ~0.1 us instead of ~5 us on a tuple, which is
-    # most of a small call's overhead
+    # math.prod, not np.prod: np.prod first makes an array of the tuple, which
+    # would be most of a small call's overhead
     return math.prod(shape[:ax]), shape[ax], math.prod(shape[ax + 1 :])
 
 
@@ -128,10 +128,10 @@ def call_ufunc(uf: np.ufunc, arrays, params, rdt: np.dtype, cdt: np.dtype, out):
     """Run `uf` on arrays (cast to the compute dtype) and float64 params into out."""
     ins = [a if a.dtype == cdt else a.astype(cdt) for a in arrays]
     if out is not None and rdt == cdt:
-        _parallel.call(uf, ins, params, out)
+        pool.call(uf, ins, params, out)
         return out
     res = np.empty(ins[0].shape, cdt)
-    _parallel.call(uf, ins, params, res)
+    pool.call(uf, ins, params, res)
     if rdt == cdt:
         return res
     if out is None:

@@ -2,8 +2,8 @@
 
 The Python side only validates and arranges memory: a C-contiguous array is
 viewed as (outer, n, inner) around the working axis, so the Cython loops in
-``_axis.pyx`` (row math in ``_rows.h``) handle any axis without a transposed
-copy and run OpenMP-parallel over rows or column blocks.
+``cpu/axis.pyx`` (row math in ``cpu/src/rows.h``) handle any axis without a
+transposed copy and run OpenMP-parallel over rows or column blocks.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from numpy.typing import ArrayLike
 
 from fastact import _validate as d
 from fastact._dispatch import array_function
-from fastact.cpu import axis as _axis
+from fastact.cpu import axis as kernels
 from fastact.cpu.threads import threads_for
 from fastact.cpu.ufunc import stream_threshold
 
@@ -45,10 +45,10 @@ def _run(
             ins = [i.copy() for i in ins]
     work = dst if dst is not None else np.empty(blk, cdt)
     if work.size:
-        nt = threads_for(work.size, _axis.tasks(*blk, work.itemsize), openmp=True)
+        nt = threads_for(work.size, kernels.tasks(*blk, work.itemsize), openmp=True)
         if streams:
             # each thread's share of a large result is streamed out, as the
-            # elementwise loops do (_ufunc.stream_threshold)
+            # elementwise loops do past stream_threshold()
             lim = stream_threshold()
             kernel(*ins, work, *extra, nt, 0 <= lim <= work.nbytes // nt)
         else:
@@ -118,7 +118,7 @@ def softmax(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None) -> n
     array([[0.5, 0.5],
            [1. , 0. ]])
     """
-    return _forward(_axis.forward, x, axis, out, "softmax", (False, _axis.SOFTMAX))
+    return _forward(kernels.forward, x, axis, out, "softmax", (False, kernels.SOFTMAX))
 
 
 @array_function("axis")
@@ -145,7 +145,7 @@ def softmin(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None) -> n
     >>> fastact.softmin([1.0, 2.0, 3.0])
     array([0.66524096, 0.24472847, 0.09003057])
     """
-    return _forward(_axis.forward, x, axis, out, "softmin", (True, _axis.SOFTMAX))
+    return _forward(kernels.forward, x, axis, out, "softmin", (True, kernels.SOFTMAX))
 
 
 @array_function("axis")
@@ -175,7 +175,7 @@ def log_softmax(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None) 
     >>> fastact.log_softmax([0.0, -1000.0])
     array([    0., -1000.])
     """
-    return _forward(_axis.forward, x, axis, out, "log_softmax", (False, _axis.LOG_SOFTMAX))
+    return _forward(kernels.forward, x, axis, out, "log_softmax", (False, kernels.LOG_SOFTMAX))
 
 
 @array_function("axis_backward", ("grad_output", "y"))
@@ -183,7 +183,7 @@ def softmax_backward(
     grad_output: ArrayLike, y: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None
 ) -> np.ndarray:
     return _backward(
-        _axis.backward, grad_output, y, axis, out, "softmax_backward", (False, _axis.SOFTMAX)
+        kernels.backward, grad_output, y, axis, out, "softmax_backward", (False, kernels.SOFTMAX)
     )
 
 
@@ -192,7 +192,7 @@ def softmin_backward(
     grad_output: ArrayLike, y: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None
 ) -> np.ndarray:
     return _backward(
-        _axis.backward, grad_output, y, axis, out, "softmin_backward", (True, _axis.SOFTMAX)
+        kernels.backward, grad_output, y, axis, out, "softmin_backward", (True, kernels.SOFTMAX)
     )
 
 
@@ -201,13 +201,13 @@ def log_softmax_backward(
     grad_output: ArrayLike, y: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None
 ) -> np.ndarray:
     return _backward(
-        _axis.backward,
+        kernels.backward,
         grad_output,
         y,
         axis,
         out,
         "log_softmax_backward",
-        (False, _axis.LOG_SOFTMAX),
+        (False, kernels.LOG_SOFTMAX),
     )
 
 

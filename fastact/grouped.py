@@ -3,7 +3,7 @@
 Both functions change the length of their axis (glu halves it, maxout divides
 it by k).  The Python side validates and arranges memory; a C-contiguous
 array is viewed as (outer, n, inner) around the working axis, so the loops in
-``_grouped_kernels.pyx`` handle any axis without a transposed copy, OpenMP-parallel
+``cpu/grouped.pyx`` handle any axis without a transposed copy, OpenMP-parallel
 with the GIL released.  Any other layout is copied once to C order.
 """
 
@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike
 
 from fastact import _validate as d
 from fastact._dispatch import array_function
-from fastact.cpu import grouped as _k
+from fastact.cpu import grouped as kernels
 from fastact.cpu.threads import threads_for
 
 __all__ = ["glu", "glu_backward", "maxout", "maxout_backward"]
@@ -146,8 +146,8 @@ def glu(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None) -> np.nd
     dst, direct = _target(out, oblk, cdt, [xin])
     (xin,) = _separate(dst, [xin], allow_same=False)
     if dst.size:
-        nt = threads_for(dst.size, _k.glu_tasks(oblk[0], oblk[1]), openmp=True)
-        _k.glu(xin, dst, nt)
+        nt = threads_for(dst.size, kernels.glu_tasks(oblk[0], oblk[1]), openmp=True)
+        kernels.glu(xin, dst, nt)
     return _deliver(dst, direct, out, oshape, rdt)
 
 
@@ -202,8 +202,8 @@ def glu_backward(
     # element i of each half is read before it is written: out may be x itself
     gin, xin = _separate(dst, [gin, xin], allow_same=True)
     if dst.size:
-        nt = threads_for(dst.size, _k.glu_tasks(xblk[0], xblk[1] // 2), openmp=True)
-        _k.glu_backward(gin, xin, dst, nt)
+        nt = threads_for(dst.size, kernels.glu_tasks(xblk[0], xblk[1] // 2), openmp=True)
+        kernels.glu_backward(gin, xin, dst, nt)
     return _deliver(dst, direct, out, a.shape, rdt)
 
 
@@ -341,8 +341,8 @@ def maxout(
     if idst is not None:
         (xin,) = _separate(idst, [xin], allow_same=False)
     if dst.size:
-        nt = threads_for(xin.size, _k.maxout_tasks(*oblk[:2], k, oblk[2]), openmp=True)
-        _k.maxout(xin, dst, idst, k, nt)
+        nt = threads_for(xin.size, kernels.maxout_tasks(*oblk[:2], k, oblk[2]), openmp=True)
+        kernels.maxout(xin, dst, idst, k, nt)
     vals = _deliver(dst, direct, vout, oshape, rdt)
     if not return_indices:
         return vals
@@ -429,7 +429,7 @@ def maxout_backward(
         )
     (gin,) = _inputs([g], gblk, cdt)
     iin = np.ascontiguousarray(idx, dtype=I64).reshape(gblk)
-    bad = _k.maxout_check_indices(iin, k, threads_for(iin.size, gblk[0], openmp=True))
+    bad = kernels.maxout_check_indices(iin, k, threads_for(iin.size, gblk[0], openmp=True))
     if bad is not None:
         pos = (
             bad
@@ -449,6 +449,6 @@ def maxout_backward(
     # with k == 1 out may be grad_output itself (element read, then written)
     gin, iin = _separate(dst, [gin, iin], allow_same=True)
     if dst.size:
-        nt = threads_for(dst.size, _k.maxout_tasks(gblk[0], m, k, gblk[2]), openmp=True)
-        _k.maxout_backward(gin, iin, dst, k, nt)
+        nt = threads_for(dst.size, kernels.maxout_tasks(gblk[0], m, k, gblk[2]), openmp=True)
+        kernels.maxout_backward(gin, iin, dst, k, nt)
     return _deliver(dst, direct, out, shape, rdt)

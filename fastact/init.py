@@ -36,7 +36,7 @@ from numpy.typing import DTypeLike
 
 from fastact import _validate as d
 from fastact.activations import _generator
-from fastact.cpu import init as _f
+from fastact.cpu import init as fills
 
 __all__ = [
     "calculate_gain",
@@ -121,7 +121,7 @@ def _rng(rng, fname: str) -> np.random.Generator:
 
 def _fill(arr: np.ndarray, rng, fname: str, draw) -> np.ndarray:
     gen = _rng(rng, fname)
-    return _f.fill(arr, gen, draw) if arr.size else arr
+    return fills.fill(arr, gen, draw) if arr.size else arr
 
 
 def _fans(shape: tuple, fname: str) -> tuple[int, int]:
@@ -324,7 +324,7 @@ def uniform_(
     low, high = _uniform_bounds(
         _real(a, "a", "uniform_"), _real(b, "b", "uniform_"), arr.dtype, "uniform_"
     )
-    return _fill(arr, rng, "uniform_", _f.uniform(low, high))
+    return _fill(arr, rng, "uniform_", fills.uniform(low, high))
 
 
 @_doc
@@ -359,7 +359,7 @@ def normal_(
     arr = _target(tensor, dtype, "normal_")
     mu = _real(mean, "mean", "normal_")
     sigma = _real(std, "std", "normal_", "nonneg")
-    return _fill(arr, rng, "normal_", _f.normal(mu, sigma))
+    return _fill(arr, rng, "normal_", fills.normal(mu, sigma))
 
 
 @_doc
@@ -414,7 +414,7 @@ def trunc_normal_(
         raise ValueError(f"fastact.init.{fname}: expects a <= b, got a={lo} > b={hi}")
     if lo == hi and math.isinf(lo):
         raise ValueError(f"fastact.init.{fname}: a == b == {lo} leaves no finite value to draw")
-    return _fill(arr, rng, fname, _f.trunc_normal(mu, sigma, lo, hi))
+    return _fill(arr, rng, fname, fills.trunc_normal(mu, sigma, lo, hi))
 
 
 def _constant(tensor, val, dtype, fname: str) -> np.ndarray:
@@ -426,7 +426,7 @@ def _constant(tensor, val, dtype, fname: str) -> np.ndarray:
         if isinstance(val, numbers.Real) and val != val
         else _real(val, "val", fname, "any")
     )
-    return _f.constant(arr, v)
+    return fills.constant(arr, v)
 
 
 @_doc
@@ -541,7 +541,7 @@ def xavier_uniform_(
     arr = _target(tensor, dtype, "xavier_uniform_")
     bound = math.sqrt(3.0) * _xavier_std(arr, gain, "xavier_uniform_")
     low, high = _uniform_bounds(-bound, bound, arr.dtype, "xavier_uniform_")
-    return _fill(arr, rng, "xavier_uniform_", _f.uniform(low, high))
+    return _fill(arr, rng, "xavier_uniform_", fills.uniform(low, high))
 
 
 @_doc
@@ -574,7 +574,7 @@ def xavier_normal_(
     """
     arr = _target(tensor, dtype, "xavier_normal_")
     std = _xavier_std(arr, gain, "xavier_normal_")
-    return _fill(arr, rng, "xavier_normal_", _f.normal(0.0, std))
+    return _fill(arr, rng, "xavier_normal_", fills.normal(0.0, std))
 
 
 def _kaiming_std(arr: np.ndarray, a, mode, nonlinearity, fname: str) -> float:
@@ -620,7 +620,7 @@ def kaiming_uniform_(
     arr = _target(tensor, dtype, "kaiming_uniform_")
     bound = math.sqrt(3.0) * _kaiming_std(arr, a, mode, nonlinearity, "kaiming_uniform_")
     low, high = _uniform_bounds(-bound, bound, arr.dtype, "kaiming_uniform_")
-    return _fill(arr, rng, "kaiming_uniform_", _f.uniform(low, high))
+    return _fill(arr, rng, "kaiming_uniform_", fills.uniform(low, high))
 
 
 @_doc
@@ -659,7 +659,7 @@ def kaiming_normal_(
     """
     arr = _target(tensor, dtype, "kaiming_normal_")
     std = _kaiming_std(arr, a, mode, nonlinearity, "kaiming_normal_")
-    return _fill(arr, rng, "kaiming_normal_", _f.normal(0.0, std))
+    return _fill(arr, rng, "kaiming_normal_", fills.normal(0.0, std))
 
 
 # A plain sum of squares in [2^-960, 2^1000] is exact to rounding: no square
@@ -838,14 +838,14 @@ def orthogonal_(
         return arr
     rows = arr.shape[0]
     cols = arr.size // rows
-    cdt = _f.compute_dtype(arr.dtype)
+    cdt = fills.compute_dtype(arr.dtype)
     wide = rows <= cols
     # w (n, m), n <= m, holds the reflectors and then Q^T; when wide, Q^T
     # has the array's shape, and is formed in the array's own memory
     shape = (rows, cols) if wide else (cols, rows)
     inplace = wide and arr.flags.c_contiguous and arr.dtype == cdt
     w = arr.reshape(shape) if inplace else np.empty(shape, cdt)
-    _f.fill(w, gen, _f.normal(0.0, 1.0))
+    fills.fill(w, gen, fills.normal(0.0, 1.0))
     tau, sign = _reflectors(w)
     qt = _accumulate(w, tau)
     scale = sign * cdt.type(g)  # per column of Q

@@ -52,7 +52,7 @@ from numpy.typing import ArrayLike
 
 from fastact import _validate as d
 from fastact._dispatch import array_function
-from fastact.cpu import preprocessing as _k
+from fastact.cpu import preprocessing as kernels
 from fastact.cpu.threads import threads_for
 
 __all__ = [
@@ -111,7 +111,14 @@ class Moments:
         (equal means give ``delta = 0``)."""
         _same_kind(self, other)
         n, mean, m2 = _elementwise(
-            _k.merge_moments, 3, self.count, self.mean, self.m2, other.count, other.mean, other.m2
+            kernels.merge_moments,
+            3,
+            self.count,
+            self.mean,
+            self.m2,
+            other.count,
+            other.mean,
+            other.m2,
         )
         return Moments(n, mean, m2)
 
@@ -144,7 +151,7 @@ class PNorm:
                 f"fastact.PNorm.merge: cannot merge a {self.p}-norm with a {other.p}-norm"
             )
         (acc,) = _elementwise(
-            lambda a, b, o: _k.merge_norms(self.p, a, b, o), 1, self.acc, other.acc
+            lambda a, b, o: kernels.merge_norms(self.p, a, b, o), 1, self.acc, other.acc
         )
         return PNorm(self.p, acc)
 
@@ -284,7 +291,7 @@ def _reduce(
     red = [i in axes for i in range(a.ndim)]
     perm, blk = _layout(a, red)
     outer, n, inner = blk
-    nch, per_outer = _k.grid(n, inner, cdt.itemsize)
+    nch, per_outer = kernels.grid(n, inner, cdt.itemsize)
     parts = [np.full((outer, max(nch, 1), inner), e) for e in empty]
     args = [p[:, 0, :] if shifted and i == 0 else p for i, p in enumerate(parts)]
     if outer * n * inner:
@@ -340,7 +347,7 @@ def _transform(
             )
     x3, dst, direct = _target(a, out, perm, blk, cdt)
     if dst.size:
-        _k.apply(
+        kernels.apply(
             x3,
             dst,
             c.reshape(outer, inner),
@@ -348,7 +355,7 @@ def _transform(
             lo,
             hi,
             lerp,
-            threads_for(dst.size, _k.apply_tasks(*blk, cdt.itemsize), openmp=True),
+            threads_for(dst.size, kernels.apply_tasks(*blk, cdt.itemsize), openmp=True),
         )
     return _deliver(a, out, perm, dst, direct, rdt, cdt)
 
@@ -416,7 +423,7 @@ def minmax_stats(x: ArrayLike, axis=None) -> MinMax:
 
 def _minmax_stats(x, axis, fname: str) -> MinMax:
     a, _, cdt = d.float_array(x, fname)
-    return MinMax(*_reduce(a, cdt, axis, _k.minmax_stats, (math.inf, -math.inf), fname))
+    return MinMax(*_reduce(a, cdt, axis, kernels.minmax_stats, (math.inf, -math.inf), fname))
 
 
 def moment_stats(x: ArrayLike, axis=None) -> Moments:
@@ -455,7 +462,7 @@ def _moment_stats(x, axis, fname: str) -> Moments:
     a, _, cdt = d.float_array(x, fname)
     # the kernel works relative to a per-slice shift (a value of the slice)
     shift, count, mu, m2 = _reduce(
-        a, cdt, axis, _k.moment_stats, (np.nan, 0.0, 0.0, 0.0), fname, shifted=True
+        a, cdt, axis, kernels.moment_stats, (np.nan, 0.0, 0.0, 0.0), fname, shifted=True
     )
     return Moments(count, np.where(count > 0, shift + mu, 0.0), m2)
 
@@ -496,7 +503,7 @@ def norm_stats(x: ArrayLike, p: float = 2, axis=-1) -> PNorm:
 def _norm_stats(x, p, axis, fname: str) -> PNorm:
     p = _p(p, fname)
     a, _, cdt = d.float_array(x, fname)
-    (acc,) = _reduce(a, cdt, axis, _k.norm_stats, (0.0,), fname, p)
+    (acc,) = _reduce(a, cdt, axis, kernels.norm_stats, (0.0,), fname, p)
     return PNorm(p, acc)
 
 
@@ -547,7 +554,9 @@ def minmax_apply(
 
 def _minmax_apply(x, stats, feature_range, out, fname: str):
     lo, hi = _feature_range(feature_range, fname)
-    return _transform(x, out, stats, MinMax, _k.coef_minmax, lo, hi, (lo, hi) != (0.0, 1.0), fname)
+    return _transform(
+        x, out, stats, MinMax, kernels.coef_minmax, lo, hi, (lo, hi) != (0.0, 1.0), fname
+    )
 
 
 def standardize_apply(
@@ -606,7 +615,7 @@ def _standardize_apply(x, stats, ddof, eps, out, fname: str):
         out,
         stats,
         Moments,
-        lambda n, m, q, c, den: _k.coef_standardize(n, m, q, ddof, eps, c, den),
+        lambda n, m, q, c, den: kernels.coef_standardize(n, m, q, ddof, eps, c, den),
         0.0,
         1.0,
         False,
@@ -652,7 +661,7 @@ def _normalize_apply(x, stats, eps, out, fname: str):
     eps = d.real_param(eps, "eps", fname, "positive")
 
     def coef(acc, c, den):
-        _k.coef_normalize(acc, eps, c, den)
+        kernels.coef_normalize(acc, eps, c, den)
         return -1, 0
 
     return _transform(x, out, stats, PNorm, coef, 0.0, 1.0, False, fname)
@@ -833,7 +842,7 @@ def normalize(
     a, rdt, cdt = d.float_array(x, fname)
     axes = _axes(a, axis, fname)
     perm, blk = _layout(a, [i in axes for i in range(a.ndim)])
-    if blk[2] != 1 or not 0 < blk[1] <= _k.row_limit(cdt.itemsize):
+    if blk[2] != 1 or not 0 < blk[1] <= kernels.row_limit(cdt.itemsize):
         return _normalize_apply(x, _norm_stats(a, p, axis, fname), eps, out, fname)
     # each slice a contiguous run that one task reduces whole: the norm and
     # the division in one pass over the row while it is in cache.  The
@@ -842,7 +851,7 @@ def normalize(
     if out is not None:
         d.check_out(out, a.shape, rdt, fname)
     x3, dst, direct = _target(a, out, perm, blk, cdt)
-    _k.normalize_rows(x3, dst, p, eps, threads_for(dst.size, blk[0], openmp=True))
+    kernels.normalize_rows(x3, dst, p, eps, threads_for(dst.size, blk[0], openmp=True))
     return _deliver(a, out, perm, dst, direct, rdt, cdt)
 
 

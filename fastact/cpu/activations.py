@@ -4,13 +4,13 @@ For every entry two ufuncs are built on first use: ``forward`` with inputs
 (x, *params) and ``backward`` with inputs (g, x, *params).  Each has a float32
 and a float64 loop; array inputs take the loop's dtype, parameters are always
 float64 and are rounded to the loop type in the loop, which computes in that
-type throughout (see _typed.retype; torch also rounds a scalar to the tensor type).
+type throughout (see core.typed.retype; torch also rounds a scalar to the tensor type).
 
 A loop is a numba ``cfunc`` with NumPy's loop signature, compiled from
-generated source and cached on disk; ``_ufunc.make_ufunc`` turns the loop
+generated source and cached on disk; ``cpu.ufunc.make_ufunc`` turns the loop
 pointers into a ufunc.  (numba's @vectorize would relink its ufunc wrapper in
 every process, which costs more than the whole warm first call budget.)
-``_loopcache`` also keeps each ufunc's loops as a shared library, which a
+``cpu.loopcache`` also keeps each ufunc's loops as a shared library, which a
 later process loads without numba (numba's own cache loading alone costs
 more than the budget).
 """
@@ -29,7 +29,7 @@ from numba.extending import intrinsic
 from fastact.core import source_tag
 from fastact.core.registry import REGISTRY
 from fastact.core.typed import retype
-from fastact.cpu import loopcache as _loopcache
+from fastact.cpu import loopcache
 from fastact.cpu.ufunc import make_ufunc, set_streaming
 
 LOOP_DTYPES = (np.float32, np.float64)
@@ -135,17 +135,17 @@ def _numba_loops(name: str, kernel, n_arrays: int, n_params: int, tag: str):
 def _build(name: str, kernel, n_arrays: int, n_params: int, doc: str) -> np.ufunc:
     tag = _source_hash()
     # Warm path: the loops as a shared library built by an earlier process
-    # (see _loopcache: loading through numba's cache costs 0.2-0.3 s in
-    # numba's context setup, dlopen about 1 ms).  Any failure -> numba.
+    # (see cpu.loopcache: loading through numba's cache pays for numba's
+    # context setup, a dlopen does not).  Any failure -> numba.
     try:
-        key = _loopcache.key(tag) if _loopcache.enabled() else None
+        key = loopcache.key(tag) if loopcache.enabled() else None
     except Exception:
         key = None
-    loops = _loopcache.load(name, key) if key is not None else None
+    loops = loopcache.load(name, key) if key is not None else None
     if loops is None:
         cfuncs = _numba_loops(name, kernel, n_arrays, n_params, tag)
         if key is not None:
-            _loopcache.store(name, key, cfuncs, n_arrays, n_params)
+            loopcache.store(name, key, cfuncs, n_arrays, n_params)
         loops = [(tys, cf.address) for tys, cf in cfuncs]
     uf = make_ufunc(name, doc, n_arrays + n_params, 1, loops)
     set_streaming(uf, _memory_bound(uf, n_arrays, n_params))

@@ -5,9 +5,9 @@ C order; up to STREAM elements come from the caller's generator itself, a
 larger array is cut into runs of STREAM elements, each drawn from its own
 child generator (PCG64 seeded by ``SeedSequence(entropy).spawn``, the entropy
 drawn from the caller's generator).  The runs are handed to fastact's thread
-pool (``random_raw``, the numba kernels of _init_kernels and NumPy's ufuncs
-release the GIL), but which numbers land where depends only on the seed and
-the array's size.
+pool (``random_raw``, the numba kernels of cpu/init_kernels.py and NumPy's
+ufuncs release the GIL), but which numbers land where depends only on the
+seed and the array's size.
 
 Within a run, numbers are drawn BLOCK elements at a time, so that a block's
 random words, its float draws and the transform over them stay in cache.
@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from fastact.cpu import threads as _threads
+from fastact.cpu import threads
 from fastact.cpu.pool import _get_pool
 
 STREAM = 1 << 20  # elements per child generator (16 for a 4096 x 4096 array)
@@ -64,7 +64,7 @@ def _fill_flat(flat: np.ndarray, gen: np.random.Generator, draw: Draw, cdt: np.d
     seeds = np.random.SeedSequence(gen.integers(0, 1 << 63, size=2)).spawn(runs)
 
     def run(i: int) -> None:
-        # the child generator is built here: its seeding (~20 us) runs in parallel too
+        # the child generator is built here: its seeding runs in parallel too
         child = np.random.Generator(np.random.PCG64(seeds[i]))
         _stream(flat[i * STREAM : (i + 1) * STREAM], child, draw, cdt)
 
@@ -76,7 +76,7 @@ def parallel(runs: int, run: Callable[[int], None]) -> None:
 
     A run goes to whichever thread is free next: callers make each run's
     result independent of the thread that computes it."""
-    workers = min(_threads.get_num_threads(), runs)
+    workers = min(threads.get_num_threads(), runs)
     if workers <= 1:
         for i in range(runs):
             run(i)
@@ -135,21 +135,21 @@ def _blockwise(fill_block: Draw) -> Draw:
     return draw
 
 
-def _k():
-    """_init_kernels, imported on the first draw: it loads (or compiles) numba code."""
-    from fastact.cpu import init_kernels as _init_kernels
+def _kernels():
+    """cpu/init_kernels.py, imported on the first draw: it loads (or compiles) numba code."""
+    from fastact.cpu import init_kernels
 
-    return _init_kernels
+    return init_kernels
 
 
 def uniform(low: float, high: float) -> Draw:
     """U(low, high), computed as u * (high - low) + low in the array's type (as torch)."""
-    return _blockwise(lambda dst, gen: _k().uniform(dst, gen, low, high))
+    return _blockwise(lambda dst, gen: _kernels().uniform(dst, gen, low, high))
 
 
 def normal(mean: float, std: float) -> Draw:
-    """N(mean, std^2) by the vectorized Box-Muller of _init_kernels."""
-    return _blockwise(lambda dst, gen: _k().normal(dst, gen, mean, std))
+    """N(mean, std^2) by the vectorized Box-Muller of cpu/init_kernels.py."""
+    return _blockwise(lambda dst, gen: _kernels().normal(dst, gen, mean, std))
 
 
 def trunc_normal(mean: float, std: float, a: float, b: float) -> Draw:
@@ -198,7 +198,7 @@ def trunc_normal(mean: float, std: float, a: float, b: float) -> Draw:
 
 def _normal_proposal(mean, std, a, b):
     def propose(gen, out):
-        _k().normal(out, gen, mean, std)
+        _kernels().normal(out, gen, mean, std)
         t = out.dtype.type  # the window as the array's type holds it (as torch)
         return (out >= t(a)) & (out <= t(b))
 

@@ -1,12 +1,12 @@
 """Persist compiled ufunc loops as shared libraries that load without numba.
 
-Why: a warm first call through numba's own cache spends ~0.2-0.3 s in
+Why: a warm first call through numba's own cache spends most of its time in
 ``BaseContext.refresh`` (numba imports and registers its typing and lowering
 registries before it will even look at its cache).  The loops are plain C
 functions, so once they are machine code they need nothing from numba: here
 the optimized LLVM module of each numba cfunc is emitted as a position
 independent object, linked with the C compiler into one shared library per
-ufunc, and the next process only does ``dlopen`` + ``dlsym`` (~1 ms).
+ufunc, and the next process only does ``dlopen`` + ``dlsym``.
 
 Correctness guards (anything that fails means "use numba", never an error):
 
@@ -106,7 +106,7 @@ def cache_dir() -> str:
 
 def _cpu() -> tuple[str, str]:
     # the same CPU name and features numba's JIT codegen targets
-    # (JITCPUCodegen._get_host_cpu_name / _get_host_cpu_features); ~0.5 ms
+    # (JITCPUCodegen._get_host_cpu_name / _get_host_cpu_features)
     import llvmlite.binding as ll
     from numba.core import codegen, config
 

@@ -2,8 +2,9 @@
 
 The generated ufunc loops release the GIL, so plain Python threads running
 the single-threaded 'cpu' ufunc on disjoint chunks scale with the cores.
-(numba's target='parallel' was 10x slower here, and OpenMP inside the loop
-hangs a forked child: see docs/design.md and cpu/threads.py.)  Every element
+(numba's target='parallel' is far slower and aborts when entered from
+concurrent threads, and OpenMP inside the loop hangs a forked child: see
+docs/design.md and cpu/threads.py.)  Every element
 is computed by the same loop whatever the chunking, so results are
 bit-identical for any thread count.
 """
@@ -18,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from fastact.cpu import threads as _threads
+from fastact.cpu import threads
 
 # chunks start on 64-byte boundaries of a contiguous array: no cache line is
 # written by two threads
@@ -77,8 +78,8 @@ def _ranges(n: int, parts: int, align: int) -> list[tuple[int, int]]:
 # relu per element), so each ufunc's single-thread cost per element is
 # measured on its own calls and the decision uses that.
 PARALLEL_MIN_SECONDS = 200e-6
-# a size at which every kernel gains from two threads, used until a kernel's
-# cost is known (relu, the cheapest, breaks even at about 1M elements)
+# a size at which every kernel, even the cheapest (relu), gains from two
+# threads: used until a kernel's cost is known
 _UNMEASURED_MIN_SIZE = 1 << 20
 _cost: dict[np.ufunc, float] = {}  # seconds per element, single thread, best seen
 
@@ -100,7 +101,7 @@ def call(uf: np.ufunc, arrays: list[np.ndarray], params: tuple, out: np.ndarray)
     `arrays` have out's shape; `params` are scalars or arrays broadcastable
     to it (a per-channel weight, a per-element slope).
     """
-    nt = _threads.threads_for(out.size, out.size)
+    nt = threads.threads_for(out.size, out.size)
     cost = _cost.get(uf)
     worth = (
         out.size * cost >= PARALLEL_MIN_SECONDS

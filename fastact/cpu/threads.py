@@ -28,9 +28,9 @@ def _default() -> int:
 
 _num_threads = _default()
 # GNU OpenMP keeps its worker team across fork() but not its threads: a forked
-# child that starts a parallel region with more than one thread hangs (seen
-# here with gcc's libgomp).  The Cython axis loops therefore run on one thread
-# in a forked child; the elementwise thread pool is rebuilt there instead.
+# child that starts a parallel region with more than one thread hangs (gcc's
+# libgomp does).  The Cython loops therefore run on one thread in a forked
+# child; the elementwise thread pool (cpu/pool.py) is rebuilt there instead.
 _forked = False
 
 
