@@ -3,9 +3,9 @@
 Each entry is a class body holding, side by side:
 
 - ``forward(x, *params)`` and ``backward(g, x, *params)``: scalar kernels in
-  the numba subset, written once through ``_math`` (the loop generator
+  the numba subset, written once through ``core.math`` (the loop generator
   compiles them into float32 and float64 ufunc loops, each computing in its
-  own type; see ``_typed.retype``);
+  own type; see ``core.typed.retype``);
 - ``reference(mp, x, *params)`` and ``dreference(mp, x, *params)``: the
   high-precision truth, written with the ``mpmath`` module passed in (so the
   package never imports mpmath);

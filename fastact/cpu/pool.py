@@ -72,11 +72,11 @@ def _ranges(n: int, parts: int, align: int) -> list[tuple[int, int]]:
     return [(i, min(i + step, n)) for i in range(0, n, step)]
 
 
-# Handing chunks to the pool costs tens of microseconds (submit, wake-up,
-# result), so a call goes parallel only when one thread would take clearly
-# longer than that.  How long depends on the kernel (gelu costs tens of times
-# relu per element), so each ufunc's single-thread cost per element is
-# measured on its own calls and the decision uses that.
+# Handing chunks to the pool has a fixed cost (submit, wake-up, result), so a
+# call goes parallel only when one thread would take clearly longer than
+# that.  How long depends on the kernel (gelu costs many times relu per
+# element), so each ufunc's single-thread cost per element is measured on its
+# own calls and the decision uses that.
 PARALLEL_MIN_SECONDS = 200e-6
 # a size at which every kernel, even the cheapest (relu), gains from two
 # threads: used until a kernel's cost is known
