@@ -1,10 +1,10 @@
 """API contract tests: dtypes, shapes, ``out=``, parameters and errors.
 
-What is checked here is the contract of docs/spec.md (the
-"Conventions every function shares"), for every public function at once:
-the cases are generated from ``fastact.functions()`` and the registry, so a
-new entry is covered without touching this file.  Accuracy and agreement with
-torch live in test_accuracy.py and test_torch.py.
+What is checked here is the contract of docs/spec.md (section 1, "Rules
+every array function follows"), for every public function at once: the
+cases are generated from ``fastact.functions()`` and the registry, so a new
+entry is covered without touching this file.  Accuracy and agreement with
+torch live in tests/core/test_accuracy.py and tests/api/test_torch.py.
 
 Run as a script to print the table of bad inputs and what they raise:
 

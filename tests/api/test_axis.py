@@ -1,4 +1,4 @@
-"""The softmax family over an axis (Cython fused-type kernels in _axis.pyx)."""
+"""The softmax family over an axis (Cython fused-type kernels in cpu/axis.pyx)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fastact import axis as sm
-from fastact.cpu import threads as _threads
+from fastact.cpu import threads
 
 
 @dataclass(frozen=True)
@@ -207,8 +207,8 @@ def test_bad_input(case):
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_thread_count_does_not_change_bits(case, monkeypatch):
     x = np.random.default_rng(3).standard_normal((512, 256)).astype(np.float32)
-    monkeypatch.setattr(_threads, "_num_threads", 1)
+    monkeypatch.setattr(threads, "_num_threads", 1)
     one = case.forward(x)
-    monkeypatch.setattr(_threads, "_num_threads", 4)
+    monkeypatch.setattr(threads, "_num_threads", 4)
     many = case.forward(x)
     np.testing.assert_array_equal(one, many)

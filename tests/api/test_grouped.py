@@ -1,4 +1,4 @@
-"""glu and maxout (fastact/_grouped.py, kernels in _grouped_kernels.pyx)."""
+"""glu and maxout (fastact/grouped.py, kernels in fastact/cpu/grouped.pyx)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 import fastact
 from fastact import grouped as gr
-from fastact.cpu import threads as _threads
+from fastact.cpu import threads
 
 torch = pytest.importorskip("torch", reason="torch is the reference for glu and maxout")
 
@@ -450,9 +450,9 @@ def test_wrong_out_raises_before_writing(name):
 def test_thread_count_does_not_change_bits(name, axis, monkeypatch):
     x = np.random.default_rng(14).standard_normal((512, 1024)).astype(np.float32)
     x[::7, ::5] = np.nan
-    monkeypatch.setattr(_threads, "_num_threads", 1)
+    monkeypatch.setattr(threads, "_num_threads", 1)
     one = _call(name, x, axis)
-    monkeypatch.setattr(_threads, "_num_threads", 4)
+    monkeypatch.setattr(threads, "_num_threads", 4)
     many = _call(name, x, axis)
     _same(one, many)
 

@@ -16,8 +16,8 @@ import pytest
 
 import fastact
 from fastact import init
-from fastact.cpu import init as _init_fill
-from fastact.cpu import threads as _threads
+from fastact.cpu import init as fills
+from fastact.cpu import threads
 
 try:
     from scipy import stats
@@ -29,7 +29,7 @@ needs_scipy = pytest.mark.skipif(
 
 SHAPES = [(64, 32), (128, 64, 3, 3), (16, 8, 5)]
 DTYPES = [np.float16, np.float32, np.float64]
-BIG = 2 * _init_fill.STREAM + 12345  # three child streams, the last one partial
+BIG = 2 * fills.STREAM + 12345  # three child streams, the last one partial
 P_MIN = 1e-3  # KS p-value floor at the fixed seeds below
 
 # name -> parameter sets; every initializer that draws from a distribution
@@ -183,7 +183,7 @@ def test_ks_large(kind, dtype):
     assert ks_pvalue(x, scipy_dist(kind)) > P_MIN
     # each stream on its own too: a child generator that repeated another's
     # numbers would pass the pooled test
-    s = _init_fill.STREAM
+    s = fills.STREAM
     assert not np.array_equal(x[:1000], x[s : s + 1000])
 
 
@@ -231,7 +231,7 @@ def test_box_muller_against_numpy_libm(dtype):
     float64 libm on the same uniforms: within a few ulps of the radius
     (the polynomials are for 2 pi u on [-pi/4, pi/4]; u's quadrant picks the
     signs and the swap)."""
-    n = _init_fill.BLOCK - 7  # one block: its cosines, then its sines
+    n = fills.BLOCK - 7  # one block: its cosines, then its sines
     hp = (n + 1) // 2
     half = np.float64(2.0**-31)
     if dtype == np.float32:
@@ -592,7 +592,7 @@ def test_same_seed_same_array_any_thread_count(monkeypatch, name):
     shape = (1100, 1000) if name == "orthogonal_" else (BIG // 1000, 1000)
     results = []
     for n in (1, 2, 3):
-        monkeypatch.setattr(_threads, "_num_threads", n)
+        monkeypatch.setattr(threads, "_num_threads", n)
         results.append(_call(name, shape, rng=21))
     for r in results[1:]:
         np.testing.assert_array_equal(r, results[0])

@@ -1,4 +1,4 @@
-"""The loop library cache (fastact/_loopcache.py).
+"""The loop library cache (fastact/cpu/loopcache.py).
 
 Each test runs fastact in fresh processes with FASTACT_CACHE_DIR pointing to
 a temporary directory, because what is under test is what a *new* process
@@ -19,12 +19,11 @@ import numpy as np
 import pytest
 
 from fastact.core.registry import REGISTRY
-from fastact.cpu import activations as _ufuncs
-from fastact.cpu import loopcache as _loopcache
+from fastact.cpu import activations, loopcache
 from fastact.cpu.ufunc import make_ufunc
 
 pytestmark = pytest.mark.skipif(
-    not _loopcache.enabled(), reason="loop libraries are built on Linux only"
+    not loopcache.enabled(), reason="loop libraries are built on Linux only"
 )
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -41,12 +40,12 @@ def counting(self):
     return orig(self)
 base.BaseContext.refresh = counting
 import fastact
-from fastact.cpu import loopcache as _loopcache
+from fastact.cpu import loopcache
 x = np.array([-3.0, -0.5, 0.0, 1.0, 7.5, np.inf, -np.inf, np.nan])
 r = [fastact.gelu(x.astype(np.float32)).tobytes().hex(),
      fastact.gelu(x).tobytes().hex(),
      fastact.gelu(x[::2].astype(np.float32)).tobytes().hex()]
-print(json.dumps({"stats": _loopcache.stats, "refresh": len(calls), "r": r}))
+print(json.dumps({"stats": loopcache.stats, "refresh": len(calls), "r": r}))
 """
 
 
@@ -140,8 +139,8 @@ def _numba_ufunc(name, which):
     e = REGISTRY[name]
     n_arrays = 1 if which == "forward" else 2
     kernel = e.forward if which == "forward" else e.backward
-    cfuncs = _ufuncs._numba_loops(
-        f"{name}_{which}", kernel, n_arrays, len(e.params), _ufuncs._source_hash()
+    cfuncs = activations._numba_loops(
+        f"{name}_{which}", kernel, n_arrays, len(e.params), activations._source_hash()
     )
     return make_ufunc(
         f"{name}_{which}",
@@ -158,13 +157,13 @@ def test_library_loops_bit_identical_to_numba(tmp_path):
     # a process that builds every library, then one that only loads them
     build = """
     import json
-    from fastact.cpu import loopcache as _loopcache
-    from fastact.cpu import activations as _ufuncs
+    from fastact.cpu import loopcache
+    from fastact.cpu import activations
     from fastact.core.registry import REGISTRY
     for name in REGISTRY:
         for which in ("forward", "backward"):
-            _ufuncs.get(name, which)
-    print(json.dumps(_loopcache.stats))
+            activations.get(name, which)
+    print(json.dumps(loopcache.stats))
     """
     st = _run(build, tmp_path)
     assert st["built"] == 2 * len(REGISTRY) and st["failed"] == 0, st
@@ -172,12 +171,12 @@ def test_library_loops_bit_identical_to_numba(tmp_path):
     import json, sys
     sys.path.insert(0, {os.path.dirname(__file__)!r})
     from test_loopcache import _outputs
-    from fastact.cpu import loopcache as _loopcache
-    from fastact.cpu import activations as _ufuncs
-    out = _outputs(_ufuncs.get)
+    from fastact.cpu import loopcache
+    from fastact.cpu import activations
+    out = _outputs(activations.get)
     with open({str(tmp_path / "out.json")!r}, "w") as f:
         json.dump({{k: v.hex() for k, v in out.items()}}, f)
-    print(json.dumps(_loopcache.stats))
+    print(json.dumps(loopcache.stats))
     """
     st = _run(check, tmp_path)
     assert st["loaded"] == 2 * len(REGISTRY) and st["built"] == 0, st
@@ -193,7 +192,7 @@ def test_stale_key_is_not_used_and_rebuilt(tmp_path, monkeypatch):
     # another source hash gives other files, so nothing is found for it
     monkeypatch.setenv("FASTACT_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv("FASTACT_NO_LOOPCACHE", raising=False)
-    assert _loopcache.load("gelu_forward", _loopcache.key("0" * 12)) is None
+    assert loopcache.load("gelu_forward", loopcache.key("0" * 12)) is None
     # a sidecar whose key differs (a cache copied from another CPU, say) is
     # ignored and replaced
     (meta,) = [tmp_path / f for f in _library_files(tmp_path) if f.endswith(".json")]
@@ -276,11 +275,11 @@ def test_multiprocessing_children(tmp_path, method):
     code = f"""
     import json, multiprocessing as mp, numpy as np
     import fastact
-    from fastact.cpu import loopcache as _loopcache
+    from fastact.cpu import loopcache
 
     def work(i):
         x = np.linspace(-4, 4, 9, dtype=np.float32) + i
-        return fastact.gelu(x).tobytes().hex(), _loopcache.stats["built"]
+        return fastact.gelu(x).tobytes().hex(), loopcache.stats["built"]
 
     if __name__ == "__main__":
         fastact.gelu(np.ones(2, np.float32))
@@ -288,8 +287,8 @@ def test_multiprocessing_children(tmp_path, method):
             got = pool.map(work, range(4))
         want = [work(i)[0] for i in range(4)]
         print(json.dumps({{"ok": [g[0] for g in got] == want,
-                          "built": sum(g[1] for g in got) + _loopcache.stats["built"],
-                          "loaded": _loopcache.stats["loaded"]}}))
+                          "built": sum(g[1] for g in got) + loopcache.stats["built"],
+                          "loaded": loopcache.stats["loaded"]}}))
     """
     script = tmp_path / "mp_script.py"
     script.write_text(textwrap.dedent(code))

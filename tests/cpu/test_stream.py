@@ -1,4 +1,4 @@
-"""Streaming stores for large outputs (_ufunc._streamed, _stream.h): the
+"""Streaming stores for large outputs (cpu/ufunc.pyx, cpu/src/stream.h): the
 blocked path must give the loop's own results bit for bit, whatever the
 layout, and only memory-bound kernels take it."""
 
@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from fastact.core.registry import REGISTRY
-from fastact.cpu import activations as _ufuncs
-from fastact.cpu import ufunc as _ufunc
+from fastact.cpu import activations, ufunc
 
 N = 3 * 1024 + 7  # several 4 KiB blocks of either dtype, and a tail
 
@@ -17,17 +16,17 @@ N = 3 * 1024 + 7  # several 4 KiB blocks of either dtype, and a tail
 @pytest.fixture
 def forced():
     """Every loop call streams, for the ufuncs the test turns on."""
-    old = _ufunc.set_stream_threshold(0)
+    old = ufunc.set_stream_threshold(0)
     touched = []
 
     def on(uf):
-        touched.append((uf, _ufunc.streaming(uf)))
-        _ufunc.set_streaming(uf, True)
+        touched.append((uf, ufunc.streaming(uf)))
+        ufunc.set_streaming(uf, True)
 
     yield on
-    _ufunc.set_stream_threshold(old)
+    ufunc.set_stream_threshold(old)
     for uf, was in touched:
-        _ufunc.set_streaming(uf, was)
+        ufunc.set_streaming(uf, was)
 
 
 def _inputs(dtype, n_arrays, n_params, n=N):
@@ -63,7 +62,7 @@ def _ufunc_cases():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name, which, n_params", list(_ufunc_cases()))
 def test_streamed_loop_is_bit_identical(name, which, n_params, dtype, forced):
-    uf = _ufuncs.get(name, which)
+    uf = activations.get(name, which)
     n_arrays = 1 if which == "forward" else 2
     want = {}
     for case, ins, ps, out in _layouts(dtype, n_arrays, n_params):
@@ -86,7 +85,7 @@ def test_streamed_loop_is_bit_identical(name, which, n_params, dtype, forced):
 
 
 def test_misaligned_output(forced):
-    uf = _ufuncs.get("relu", "forward")
+    uf = activations.get("relu", "forward")
     forced(uf)
     # a float32 output one byte off its alignment cannot take 16-byte
     # streaming stores (numpy hands the loop an aligned buffer; the loop
@@ -100,22 +99,22 @@ def test_misaligned_output(forced):
 
 
 def test_cheap_kernels_stream_and_costly_ones_do_not():
-    # relu costs ~0.1 ns an element here and gelu ~1.5: far either side of
-    # STREAM_MAX_NS, so timing noise cannot move them across it
-    assert _ufunc.streaming(_ufuncs.get("relu", "backward"))
-    assert not _ufunc.streaming(_ufuncs.get("gelu", "forward"))
+    # relu costs far less than STREAM_MAX_NS an element and gelu far more, so
+    # timing noise cannot move them across it
+    assert ufunc.streaming(activations.get("relu", "backward"))
+    assert not ufunc.streaming(activations.get("gelu", "forward"))
 
 
 def test_set_streaming_rejects_foreign_ufuncs():
     with pytest.raises(ValueError, match="add"):
-        _ufunc.set_streaming(np.add, True)
+        ufunc.set_streaming(np.add, True)
 
 
 AXIS_FUNCS = ["softmax", "log_softmax", "softmin"]
 
 
 def _threshold(nbytes):
-    old = _ufunc.set_stream_threshold(nbytes)
+    old = ufunc.set_stream_threshold(nbytes)
     return old
 
 

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 import fastact
-from fastact.cpu import pool as _parallel
-from fastact.cpu import threads as _threads
+from fastact.cpu import pool, threads
 
 BIG = 1 << 18  # above every parallel threshold
 MIXED = ["sigmoid", "gelu", "relu", "softplus", "tanh", "softmax"]
@@ -32,13 +31,13 @@ def _expected(name: str, x: np.ndarray) -> np.ndarray:
 def always_parallel(monkeypatch):
     # the pool normally waits until a kernel's measured cost makes a split
     # worth it; these tests want every large call split
-    monkeypatch.setattr(_parallel, "PARALLEL_MIN_SECONDS", 0.0)
-    monkeypatch.setattr(_parallel, "_UNMEASURED_MIN_SIZE", 0)
+    monkeypatch.setattr(pool, "PARALLEL_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(pool, "_UNMEASURED_MIN_SIZE", 0)
 
 
 @pytest.fixture
 def threads_2(monkeypatch):
-    monkeypatch.setattr(_threads, "_num_threads", 2)
+    monkeypatch.setattr(threads, "_num_threads", 2)
 
 
 def test_set_num_threads_validates():
@@ -75,7 +74,7 @@ def _clean_env():
 def test_bits_do_not_depend_on_thread_count(name, nt, monkeypatch):
     x = np.random.default_rng(0).standard_normal((BIG // 512, 512)).astype(np.float32) * 4
     want = _expected(name, x)
-    monkeypatch.setattr(_threads, "_num_threads", nt)
+    monkeypatch.setattr(threads, "_num_threads", nt)
     np.testing.assert_array_equal(getattr(fastact, name)(x), want)
     # strided views split along an axis instead of a flat range
     np.testing.assert_array_equal(getattr(fastact, name)(x[:, ::2]), _expected(name, x[:, ::2]))
@@ -123,8 +122,8 @@ def test_multiprocessing_pools(method, threads_2):
     # a forked child must not inherit a dead thread pool or OpenMP team
     want = [_child_job(s) for s in range(4)]
     ctx = mp.get_context(method)
-    with ctx.Pool(2) as pool:
-        res = pool.map_async(_child_job, range(4))
+    with ctx.Pool(2) as workers:
+        res = workers.map_async(_child_job, range(4))
         got = res.get(timeout=240)
     np.testing.assert_allclose(got, want, rtol=0, atol=0)
 

@@ -5,7 +5,7 @@ The loops are compiled by ``fastact.cpu.activations._numba_loops`` itself, with 
 assembly).  A vectorized loop shows packed AVX2 arithmetic
 of its type on ymm registers (``vfmadd...ps``, ``vmulpd``, and for the
 comparison kernels ``vmaxps``, ``vcmppd``, ``vblendvps``...).  Also here:
-the ``per_type`` constants of ``_typed.retype``.
+the ``per_type`` constants of ``core.typed.retype``.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from numba import njit
 
-import fastact.cpu.activations as U
 from fastact.core.registry import REGISTRY
 from fastact.core.typed import per_type, retype
+from fastact.cpu import activations
 
 # ---------------------------------------------------------------------------
 # per_type
@@ -77,15 +77,17 @@ def _loops(name: str, which: str, monkeypatch) -> list:
     """[float32 cfunc, float64 cfunc] of the entry's ufunc loops."""
     key = (name, which)
     if key not in _built:
-        real = U.cfunc
-        monkeypatch.setattr(U, "cfunc", lambda *a, **kw: real(*a, **dict(kw, cache=False)))
+        real = activations.cfunc
+        monkeypatch.setattr(
+            activations, "cfunc", lambda *a, **kw: real(*a, **dict(kw, cache=False))
+        )
         e = REGISTRY[name]
         n_arrays = 1 if which == "forward" else 2
-        loops = U._numba_loops(
+        loops = activations._numba_loops(
             f"{name}_{which}", getattr(e, which), n_arrays, len(e.params), "vectest"
         )
         monkeypatch.undo()
-        assert [np.dtype(d).name for d in U.LOOP_DTYPES] == ["float32", "float64"]
+        assert [np.dtype(d).name for d in activations.LOOP_DTYPES] == ["float32", "float64"]
         _built[key] = [cf for _, cf in loops]
     return _built[key]
 
