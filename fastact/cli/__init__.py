@@ -38,7 +38,3 @@ def main(argv: list[str] | None = None) -> int:
     from fastact.cli import bench
 
     return bench.main(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
