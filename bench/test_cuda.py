@@ -1,34 +1,36 @@
 """GPU benchmarks: fastact on torch CUDA tensors against torch and CuPy.
 
     pytest bench/test_cuda.py --benchmark-only [--sizes 64K,16M] [--dtypes float32]
-    pytest bench/test_cuda.py --benchmark-only -k figure     # issue 6's figures only
+    pytest bench/test_cuda.py --benchmark-only -k figure     # fastact bench's GPU figures only
 
 Every library gets the same CUDA tensor memory (CuPy sees the torch tensor
 through ``__cuda_array_interface__``, zero-copy) and a preallocated output
 where it takes one (torch's elementwise calls are ``fastact bench``'s
-baselines, ``fastact.bench.cases``: aten's out= overloads).  A timed call ends with ``torch.cuda.synchronize()``, so
-each round is the kernel's whole time on the device plus its launch (what a
-caller waiting on the result sees); pytest-benchmark takes many rounds after
+baselines, ``fastact.bench.cases``: aten's out= overloads).  A timed call
+ends with ``torch.cuda.synchronize()``, so each round is the kernel's whole
+time on the device plus its launch (what a caller waiting on the result
+sees); pytest-benchmark takes many rounds after
 a warm-up (which also compiles fastact's kernels).  Each group has a
 ``copy`` row: torch ``out.copy_(x)`` of the same array, the device's memory
 bandwidth floor; ``extra_info`` holds GB/s (bytes read + written / median).
 
-The ``figure`` tests are the figures issue 6 asks for, at fixed sizes:
-relu, sigmoid and gelu at 256M float32 elements against the copy, softmax on
-65536 x 1024 float32 against torch, and the per-call overhead at 1K elements
-(a round is a batch of calls ended by one synchronize, so the launch cost
-is not hidden behind a synchronize per call).  ``fastact bench`` measures
+The ``figure`` tests are the figures of ``fastact bench``'s GPU table
+(fastact.bench.gpu), at its ``--full`` sizes: relu, sigmoid and gelu at 256M
+float32 elements against the copy, softmax on 65536 x 1024 float32 against
+torch, and the per-call overhead at 1K elements (a round is a batch of calls
+ended by one synchronize, so the launch cost is not hidden behind a
+synchronize per call).  ``fastact bench`` measures
 the same figures in interleaved rounds.  Skipped without a GPU.
 """
 
 from __future__ import annotations
 
 import pytest
-from conftest import SIZES
 
 import fastact
-from fastact.bench.cases import torch_forward_call
-from fastact.cli import _BY_ID
+from fastact.bench.cases import BY_ID, torch_forward_call
+from fastact.bench.config import SIZES
+from fastact.bench.gpu import FULL_ELEMENTS, OVERHEAD_ELEMENTS, SOFTMAX_SHAPE
 
 torch = pytest.importorskip("torch", reason="torch not installed (pip install '.[bench]')")
 pytest.importorskip("numba_cuda", reason="numba-cuda not installed (pip install '.[cuda]')")
@@ -36,8 +38,6 @@ if not torch.cuda.is_available():
     pytest.skip("no CUDA GPU (or a CPU-only torch build)", allow_module_level=True)
 
 LIBRARIES = ["fastact", "torch", "cupy", "copy"]
-FIGURE_ELEMENTS = 1 << 28  # 256M float32: 1 GiB an array
-FIGURE_SOFTMAX = (65536, 1024)
 OVERHEAD_CALLS = 100
 
 
@@ -129,7 +129,7 @@ def _elementwise(benchmark, name, library, x, out, calls=1):
     if library == "fastact":
         _time(benchmark, lambda: f(x, out=out), nbytes, calls)
     elif library == "torch":
-        _time(benchmark, torch_forward_call(_BY_ID[name], torch, x), nbytes, calls)
+        _time(benchmark, torch_forward_call(BY_ID[name], torch, x), nbytes, calls)
     elif library == "copy":
         _time(benchmark, _copy(x, out), nbytes, calls)
     else:
@@ -166,16 +166,16 @@ def _axis(benchmark, name, library, x, axis):
         _time(benchmark, lambda: cf(cp, cx, co, axis), nbytes)
 
 
-# ------------------------------------------------- issue 6's figures
+# ------------------------------------------- fastact bench's GPU figures
 
 
 @pytest.mark.parametrize("library", ["fastact", "torch", "copy"])
 @pytest.mark.parametrize("name", ["relu", "sigmoid", "gelu"])
 def test_figure_elementwise_256M(benchmark, name, library):
     """GB/s at 256M float32 elements against the copy of the same array
-    (issue 6's goal: fastact at least 85% of the copy)."""
+    (the goal: fastact at least 85% of the copy)."""
     benchmark.group = f"figure: gpu {name} 256M float32"
-    x = torch.randn(FIGURE_ELEMENTS, device="cuda") * 3
+    x = torch.randn(FULL_ELEMENTS, device="cuda") * 3
     _elementwise(benchmark, name, library, x, torch.empty_like(x))
 
 
@@ -184,9 +184,9 @@ def test_figure_softmax_65536x1024(benchmark, library):
     """Softmax over the last axis against torch (goal: at least 1.0x); torch
     writes into a preallocated output (aten's _softmax.out, where it has one)."""
     benchmark.group = "figure: gpu softmax 65536x1024 float32"
-    x = torch.randn(FIGURE_SOFTMAX, device="cuda")
+    x = torch.randn(SOFTMAX_SHAPE, device="cuda")
     if library == "torch":  # fastact bench's baseline: torch._softmax, out=
-        _time(benchmark, torch_forward_call(_BY_ID["softmax"], torch, x), 2 * x.numel() * 4)
+        _time(benchmark, torch_forward_call(BY_ID["softmax"], torch, x), 2 * x.numel() * 4)
     else:
         _axis(benchmark, "softmax", library, x, -1)
 
@@ -197,5 +197,5 @@ def test_figure_overhead_1K(benchmark, name, library):
     """Per-call overhead at 1K elements: a round is 100 calls and one
     synchronize; extra_info's 'us per call' is the figure."""
     benchmark.group = f"figure: gpu {name} 1K float32, {OVERHEAD_CALLS} calls + 1 synchronize"
-    x = torch.randn(1 << 10, device="cuda")
+    x = torch.randn(OVERHEAD_ELEMENTS, device="cuda")
     _elementwise(benchmark, name, library, x, torch.empty_like(x), calls=OVERHEAD_CALLS)

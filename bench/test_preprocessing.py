@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import data
 
 import fastact
+from fastact.bench.config import ROW, sample
 
-ROW = 1024
 # layout -> (fastact axis, how the array is shaped)
 LAYOUTS = {"whole": None, "rows": 1, "cols": 0}
 FUNCS = ["minmax_scale", "standardize", "normalize"]
@@ -26,7 +25,7 @@ ROUNDS = 7
 
 
 def _array(size, dtype, layout):
-    x = data(size, dtype)
+    x = sample(size, dtype)
     return x if layout == "whole" else x.reshape(-1, min(ROW, x.size))
 
 

@@ -213,7 +213,7 @@ if __name__ == "__main__":
     text = table(args.n)
     print(text)
     if args.markdown:
-        from fastact.cli import write_between_markers
+        from fastact.bench.table import write_between_markers
 
         write_between_markers(
             args.markdown,

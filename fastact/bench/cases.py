@@ -168,48 +168,6 @@ class _Preallocated:
         return getattr(t.nn.functional, name, None) or getattr(t, name)
 
 
-# Where an array starts within its 4 KiB page changes a timing by up to 17x
-# on this machine: np.copyto of 64K float32 took 160 us with the destination
-# 16 bytes past the source modulo 4096, 9.4 us with 64 or more (glibc's
-# `rep movsb` on AMD), and fastact's glu and torch's leaky_relu were 30%
-# faster with input and output 2048 bytes apart than 0 apart (cache-set
-# conflicts).  NumPy's and torch's large allocations all start at the same
-# offset into a page, and which case a run hits varied from run to run.  The
-# benchmarks therefore place every array themselves: slot k starts
-# k * 1088 bytes (mod 4096) past a page boundary, so any two differ by at
-# least 256 bytes there, in every run.
-_PAGE, _SLOT = 4096, 1088
-
-
-def placed(shape, dtype, slot: int) -> np.ndarray:
-    """An uninitialized C-contiguous array starting at offset `slot` * 1088
-    (mod 4096) into a page: benchmark arrays, laid out alike in every run."""
-    dt = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
-    raw = np.empty(nbytes + 2 * _PAGE, np.uint8)
-    start = (-raw.ctypes.data) % _PAGE + (slot * _SLOT) % _PAGE
-    return raw[start : start + nbytes].view(dt).reshape(shape)
-
-
-def placed_like(a: np.ndarray, slot: int) -> np.ndarray:
-    """A placed copy of `a` (see placed)."""
-    out = placed(a.shape, a.dtype, slot)
-    np.copyto(out, a)
-    return out
-
-
-def placed_empty(torch, slot: int) -> Callable:
-    """empty(like) for torch_forward_call / torch_backward_call: torch's
-    result in a placed array (the slot of fastact's `out`, so that both
-    libraries write at the same page offset)."""
-
-    def empty(like):
-        dtype = torch.empty(0, dtype=like.dtype).numpy().dtype
-        return torch.from_numpy(placed(tuple(like.shape), dtype, slot))
-
-    return empty
-
-
 def torch_forward_call(case: BenchCase, torch, x, empty=None) -> Callable[[], object]:
     """A zero-argument call of torch's forward for `case` on tensor x, into a
     preallocated output (made by `empty(like)`, default torch.empty_like)
@@ -378,3 +336,4 @@ def _axis_cases() -> list[BenchCase]:
 
 
 CASES: list[BenchCase] = _elementwise_cases() + _axis_cases()
+BY_ID: dict[str, BenchCase] = {c.id: c for c in CASES}

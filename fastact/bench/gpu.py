@@ -1,5 +1,5 @@
-"""The GPU rows of ``fastact bench``: the figures issue 6 asks of the CUDA
-target, measured against torch CUDA on the same tensors.
+"""The GPU rows of ``fastact bench``: fastact's CUDA target measured against
+torch CUDA on the same tensors.
 
 - elementwise relu, sigmoid and gelu on float32 (256M elements with
   ``--full``, 16M otherwise): time, GB/s and the percentage of a
@@ -10,9 +10,9 @@ target, measured against torch CUDA on the same tensors.
 
 Every library runs on the same torch CUDA tensors (fastact takes them through
 ``__cuda_array_interface__``, zero-copy) and writes into a preallocated
-output; torch's calls are the CPU table's baselines (``_baselines``: aten's
+output; torch's calls are the CPU table's baselines (``bench.cases``: aten's
 out= overloads).  The libraries take turns within every round
-(``cli.interleaved``); each turn is a batch of calls ended by one
+(``bench.timing.interleaved``); each turn is a batch of calls ended by one
 ``torch.cuda.synchronize()``, so a call's time is the batch's wall time over
 its calls: the device's time for the large arrays, the host's dispatch cost
 (what the queue sees) for the small ones.
@@ -24,6 +24,9 @@ import importlib.util
 import math
 import statistics
 from collections.abc import Callable
+
+from fastact.bench.cases import BY_ID, torch_forward_call
+from fastact.bench.timing import interleaved
 
 ELEMENTWISE = ("relu", "sigmoid", "gelu")
 FULL_ELEMENTS = 1 << 28  # 256M float32: 1 GiB an array
@@ -260,8 +263,6 @@ def caption(m: dict, rounds: int = ROUNDS) -> str:
 def _timed(fns: dict, min_time: float, rounds: int) -> dict[str, list[float]]:
     import torch
 
-    from fastact.cli import interleaved
-
     return interleaved(fns, min_time, rounds, sync=torch.cuda.synchronize)
 
 
@@ -270,10 +271,8 @@ def _fns(name: str, x, out) -> dict:
     import torch
 
     import fastact
-    from fastact.bench.cases import torch_forward_call
-    from fastact.cli import _BY_ID
 
-    case = _BY_ID[name]
+    case = BY_ID[name]
     f = getattr(fastact, case.name)
     return {
         "fastact": lambda: f(x, **case.kwargs, out=out),

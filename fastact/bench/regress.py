@@ -4,31 +4,31 @@ Absolute times move with the load of a shared machine and differ between
 machines, so runs are compared through figures normalized within each run:
 fastact's time divided by a reference timed in the same rounds (a copy of
 the same array, the memory floor no kernel can beat, or torch on the same
-case).  Timing the two separately was not enough here: two runs of the same
-code differed by up to 50-150% per row, because the machine's load moved
-between the measurements.  fastact.cli.interleaved therefore times them in
-turns within every round, and the figure is the median of the per-round
-ratios.  Each row's change is also taken relative to the median change of its
-(size, dtype) group: what the whole group shares cancels, and a kernel that
-really got slower stands out from its neighbours.
+case).  Timing the two separately is not enough on a shared machine: its
+load moves between the measurements, and two runs of the same code can
+differ by more per row than any slowdown worth catching.
+fastact.bench.timing.interleaved therefore times them in turns within every
+round, and the figure is the median of the per-round ratios.  Each row's
+change is also taken relative to the median change of its (size, dtype)
+group: what the whole group shares cancels, and a kernel that really got
+slower stands out from its neighbours.
 
 Neither reference cancels every kind of noise.  A burst that slows
 arithmetic more than memory traffic (another tenant on the core) moves
 fastact/copy for a compute-bound kernel; one that hits torch's kernel but not
-fastact's moves fastact/torch.  Measured over four pairs of same-code runs
-(1K, 64K, 1M float32), the worst row moved up to +49% against the copy and
-+94% against torch, but at most +23% against whichever of the two moved
-less.  A kernel that really got slower is slower against both, so by
-default (ref 'both') a row's change is the smaller of its two changes.
+fastact's moves fastact/torch.  Over pairs of same-code runs a row moves much
+further against either reference alone than against whichever of the two
+moved less, while a kernel that really got slower is slower against both;
+so by default (ref 'both') a row's change is the smaller of its two changes.
 
-Even so a single row of unchanged code moved by up to +25% between two runs
-here (fastact's own time, in a slow spell that spared both references),
-while over all its sizes a kernel moved by at most +6% in one pair of runs
-and +12.8% (silu) in another.  A slower kernel is slower at every size, so
-the gate fails a kernel (forward and backward are separate kernels) whose
-every row got slower by more than the threshold; rows above it alone are
-marked but do not fail the run.  The default threshold, 20%, sits above
-that same-code spread and below a planted 30% slowdown (measured +31.5%).
+Even so a single row of unchanged code can move by a fair amount between two
+runs (fastact's own time, in a slow spell that spared both references),
+while a kernel over all its sizes moves much less.  A slower kernel is slower
+at every size, so the gate fails a kernel (forward and backward are separate
+kernels) whose every row got slower by more than the threshold; rows above
+it alone are marked but do not fail the run.  The default threshold, 20%,
+sits above the same-code spread of a whole kernel and below a planted 30%
+slowdown.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ REFS = {"both": ("copy", "torch"), "copy": ("copy",), "torch": ("torch",)}
 def normalized(row: dict, ref: str = "copy") -> float:
     """fastact's time over the reference's (`ref`: 'copy' of the same array,
     or 'torch' on the same case), the median of the per-round ratios of
-    interleaved rounds (fastact.cli.interleaved)."""
+    interleaved rounds (fastact.bench.timing.interleaved)."""
     return row[f"per_{ref}"]
 
 

@@ -848,6 +848,12 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, old_term)
         if plan is not None:
             plan.src.file.close()
+    _summary(args, plan, res)
+    return 0
+
+
+def _summary(args: argparse.Namespace, plan, res: dict) -> None:
+    """The line a finished run prints on stderr: what went where, how fast."""
     gb = plan.src.nbytes / 1e9
     print(
         f"fastact apply: {args.funcs}: {args.src} {plan.src.shape} {plan.src.dtype} -> "
@@ -855,4 +861,3 @@ def main(argv: list[str] | None = None) -> int:
         f"{plan.nchunks} chunk(s) in {res['seconds']:.2f} s: {gb / res['seconds']:.2f} GB/s",
         file=sys.stderr,
     )
-    return 0

@@ -1,4 +1,4 @@
-"""The GPU rows of `fastact bench` (fastact/_gpubench.py): their arithmetic and
+"""The GPU rows of `fastact bench` (fastact/bench/gpu.py): their arithmetic and
 tables from injected timings, the CLI without a GPU, and, on a GPU, the real
 rows at a small size."""
 
@@ -12,6 +12,7 @@ import pytest
 
 from fastact import cli
 from fastact.bench import gpu as gb
+from fastact.bench.timing import interleaved
 
 QUICK = ["bench", "--functions", "relu", "--sizes", "1K", "--min-time", "0.001"]
 WHY = gb.unavailable()
@@ -95,10 +96,10 @@ def test_interleaved_sync_ends_every_batch():
         time.sleep(sum(pending))
         pending.clear()
 
-    synced = cli.interleaved({"a": call}, min_time=0.005, rounds=3, sync=sync)["a"]
+    synced = interleaved({"a": call}, min_time=0.005, rounds=3, sync=sync)["a"]
     assert min(synced) >= 1.8e-4
     pending.clear()
-    unsynced = cli.interleaved({"a": call}, min_time=0.005, rounds=3)["a"]
+    unsynced = interleaved({"a": call}, min_time=0.005, rounds=3)["a"]
     assert max(unsynced) < 1e-4  # nothing waited for the queue
 
 

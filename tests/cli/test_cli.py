@@ -11,6 +11,7 @@ import pytest
 import fastact
 from fastact import cli
 from fastact.bench import regress as _regress
+from fastact.bench.config import SIZES
 
 QUICK = ["bench", "--functions", "relu,softmax", "--sizes", "1K", "--min-time", "0.001"]
 
@@ -68,9 +69,7 @@ def test_charts(tmp_path):
 
     plt.Axes.plot = spy
     try:
-        _plot.charts(
-            [r for r in rows if r["function"] == "relu"], str(tmp_path / "again"), cli.SIZES
-        )
+        _plot.charts([r for r in rows if r["function"] == "relu"], str(tmp_path / "again"), SIZES)
     finally:
         plt.Axes.plot = real
     relu = [r for r in rows if r["function"] == "relu"][0]

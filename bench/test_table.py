@@ -1,0 +1,31 @@
+"""The README's benchmark table from pytest: ``fastact bench``'s own run
+(fastact.bench.runner, interleaved rounds against a copy of the same array),
+so the table is the one ``fastact bench --markdown FILE`` writes.
+
+    pytest bench/test_table.py --markdown README.md --sizes 1K,1M --dtypes float32
+
+Skipped without ``--markdown`` (and under ``--benchmark-only``: it times in
+interleaved rounds, not through pytest-benchmark).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from fastact.bench.runner import Run, measure
+
+
+def test_table(request, threads):
+    opt = request.config.getoption
+    path = opt("--markdown")
+    if not path:
+        pytest.skip("pass --markdown FILE to write fastact bench's table into FILE")
+    run = Run(
+        sizes=[s for s in opt("--sizes").split(",") if s],
+        dtypes=[d for d in opt("--dtypes").split(",") if d],
+        threads=threads,
+        backward=opt("--backward"),
+        markdown=path,
+    )
+    rows = measure(run)
+    assert rows and all(r["fastact"] > 0 and r["copy"] > 0 for r in rows)

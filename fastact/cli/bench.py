@@ -1,0 +1,169 @@
+"""``fastact bench``: the command line of the benchmark harness
+(fastact.bench.runner runs it)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from fastact.bench.config import FULL_SIZES, QUICK_SIZES, SIZES
+
+HELP = "time the kernels against NumPy and torch"
+
+
+def _percent(text: str) -> float:
+    v = float(text.rstrip("%")) / 100.0
+    if not v >= 0:
+        raise argparse.ArgumentTypeError(f"--fail-above must be a percentage >= 0, got {text!r}")
+    return v
+
+
+def _add_selection(b: argparse.ArgumentParser, functions: list[str], threads: int) -> None:
+    b.add_argument(
+        "--functions",
+        default=",".join(functions),
+        help="comma-separated kernel names (default: all)",
+    )
+    b.add_argument(
+        "--sizes",
+        default=None,
+        help=f"comma-separated, from {list(SIZES)} (default {QUICK_SIZES}; --full: {FULL_SIZES})",
+    )
+    b.add_argument(
+        "--dtype",
+        default=None,
+        choices=["float32", "float64"],
+        help="default float32; --full: both",
+    )
+    b.add_argument(
+        "--full", action="store_true", help=f"sizes {FULL_SIZES}, both dtypes, backward rows too"
+    )
+    b.add_argument(
+        "--backward",
+        action="store_true",
+        help="also time each backward (against torch's aten backward op, or "
+        "autograd where there is none)",
+    )
+    b.add_argument(
+        "--threads",
+        type=int,
+        default=threads,
+        help="threads for fastact and torch alike (default: fastact's default)",
+    )
+
+
+def _add_outputs(b: argparse.ArgumentParser) -> None:
+    b.add_argument(
+        "--markdown",
+        metavar="FILE",
+        help="also write the table into FILE between the bench-table markers",
+    )
+    b.add_argument(
+        "--output",
+        metavar="DIR",
+        help="write bench.md, bench.json and (with matplotlib: the plot extra) "
+        "one PNG chart of throughput vs size per function into DIR",
+    )
+
+
+def _add_regression(b: argparse.ArgumentParser, refs: list[str]) -> None:
+    b.add_argument("--save", metavar="NAME", help="save this run for a later --compare")
+    b.add_argument(
+        "--compare",
+        metavar="NAME",
+        help="compare with a saved run (normalized by a copy and by torch, timed "
+        "in the same rounds)",
+    )
+    # 20%: above the spread of two runs of unchanged code on a shared
+    # machine, below a planted 30% slowdown (see bench/regress)
+    b.add_argument(
+        "--fail-above",
+        type=_percent,
+        default=0.20,
+        metavar="PCT",
+        help="with --compare: exit 1 if a kernel got slower by more in all its rows (default 20%%)",
+    )
+    b.add_argument(
+        "--store",
+        default=".fastact-bench",
+        metavar="DIR",
+        help="where --save and --compare keep runs (default .fastact-bench)",
+    )
+    b.add_argument(
+        "--normalize",
+        choices=refs,
+        default="both",
+        help="--compare's reference: np.copyto of the same array, torch on the "
+        "same case, timed in interleaved rounds, or both (default: a row "
+        "fails only if slower against each)",
+    )
+    b.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run everything N times and keep each row's best (for --save/--compare)",
+    )
+
+
+def add_parser(sub) -> None:
+    """The ``bench`` subcommand, on the subparsers `sub` of ``fastact``."""
+    from fastact import get_num_threads
+    from fastact.bench.cases import BY_ID
+    from fastact.bench.regress import REFS
+
+    b = sub.add_parser("bench", help=HELP)
+    _add_selection(b, list(BY_ID), get_num_threads())
+    _add_outputs(b)
+    _add_regression(b, list(REFS))
+    b.add_argument(
+        "--gpu",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="after the CPU table, a GPU table against torch CUDA: elementwise GB/s "
+        "vs a device copy (16M elements; --full: 256M), softmax 65536x1024, "
+        "1K per-call overhead (default: when a CUDA GPU, numba-cuda and torch "
+        "CUDA are there; --gpu says why there are no rows)",
+    )
+    b.add_argument("--min-time", type=float, default=0.02, help=argparse.SUPPRESS)
+
+
+def _error(message: str) -> int:
+    print(f"fastact bench: {message}", file=sys.stderr)
+    return 2
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``fastact bench`` with the parsed `args`; returns the exit status
+    (2: bad arguments)."""
+    from fastact.bench.cases import BY_ID
+    from fastact.bench.runner import Run, execute
+
+    funcs = [f for f in args.functions.split(",") if f]
+    bad = [f for f in funcs if f not in BY_ID]
+    sizes = [s for s in (args.sizes or (FULL_SIZES if args.full else QUICK_SIZES)).split(",") if s]
+    bad += [s for s in sizes if s not in SIZES]
+    if bad:
+        return _error(f"unknown function or size: {', '.join(bad)}")
+    if args.threads < 1 or args.repeat < 1:
+        return _error(f"--threads and --repeat must be >= 1, got {args.threads} and {args.repeat}")
+    dtypes = [args.dtype] if args.dtype else (["float32", "float64"] if args.full else ["float32"])
+    run = Run(
+        functions=funcs,
+        sizes=sizes,
+        dtypes=dtypes,
+        threads=args.threads,
+        backward=args.backward or args.full,
+        full=args.full,
+        repeat=args.repeat,
+        min_time=args.min_time,
+        markdown=args.markdown,
+        output=args.output,
+        gpu=args.gpu,
+        save=args.save,
+        compare=args.compare,
+        store=args.store,
+        fail_above=args.fail_above,
+        normalize=args.normalize,
+    )
+    return execute(run)
