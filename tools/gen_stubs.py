@@ -117,7 +117,7 @@ def _def(name: str, params: list[str], returns: str, doc: str) -> str:
 
 def _summary(obj: object) -> str:
     line = (inspect.getdoc(obj) or "").partition("\n")[0].strip()
-    if "\\" in line or '"' in line[-1:] or '"""' in line:
+    if "\\" in line or line.endswith('"') or '"""' in line:
         raise ValueError(f"{obj!r}: docstring summary needs escaping: {line!r}")
     return line
 
