@@ -30,6 +30,8 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -272,10 +274,13 @@ nonlinearity : str
     See :func:`calculate_gain`; meant for 'relu' and 'leaky_relu'."""
 
 
-def _doc(fn):
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _doc(fn: _F) -> _F:
     """Fill the shared pieces (<tensor>, <kw>, <kaiming>, <returns>, <raises>)
     into fn's docstring, indented as the marker is."""
-    doc = fn.__doc__
+    doc = fn.__doc__ or ""  # None under python -OO
     for marker, text in (
         ("<tensor>", _TENSOR_DOC),
         ("<kw>", _KW_DOC),
@@ -294,7 +299,12 @@ def _doc(fn):
 
 @_doc
 def uniform_(
-    tensor: Tensor, a: float = 0.0, b: float = 1.0, *, dtype: DTypeLike | None = None, rng=None
+    tensor: Tensor,
+    a: float = 0.0,
+    b: float = 1.0,
+    *,
+    dtype: DTypeLike | None = None,
+    rng: int | np.random.SeedSequence | np.random.Generator | None = None,
 ) -> np.ndarray:
     """Fill with draws from the uniform distribution U(a, b).
 
@@ -329,7 +339,12 @@ def uniform_(
 
 @_doc
 def normal_(
-    tensor: Tensor, mean: float = 0.0, std: float = 1.0, *, dtype: DTypeLike | None = None, rng=None
+    tensor: Tensor,
+    mean: float = 0.0,
+    std: float = 1.0,
+    *,
+    dtype: DTypeLike | None = None,
+    rng: int | np.random.SeedSequence | np.random.Generator | None = None,
 ) -> np.ndarray:
     """Fill with draws from the normal distribution N(mean, std^2).
 
@@ -371,7 +386,7 @@ def trunc_normal_(
     b: float = 2.0,
     *,
     dtype: DTypeLike | None = None,
-    rng=None,
+    rng: int | np.random.SeedSequence | np.random.Generator | None = None,
 ) -> np.ndarray:
     """Fill with draws from N(mean, std^2) truncated to [a, b].
 
@@ -511,7 +526,11 @@ def _xavier_std(arr: np.ndarray, gain, fname: str) -> float:
 
 @_doc
 def xavier_uniform_(
-    tensor: Tensor, gain: float = 1.0, *, dtype: DTypeLike | None = None, rng=None
+    tensor: Tensor,
+    gain: float = 1.0,
+    *,
+    dtype: DTypeLike | None = None,
+    rng: int | np.random.SeedSequence | np.random.Generator | None = None,
 ) -> np.ndarray:
     """Fill with Glorot/Xavier uniform draws, U(-bound, bound).
 
@@ -546,7 +565,11 @@ def xavier_uniform_(
 
 @_doc
 def xavier_normal_(
-    tensor: Tensor, gain: float = 1.0, *, dtype: DTypeLike | None = None, rng=None
+    tensor: Tensor,
+    gain: float = 1.0,
+    *,
+    dtype: DTypeLike | None = None,
+    rng: int | np.random.SeedSequence | np.random.Generator | None = None,
 ) -> np.ndarray:
     """Fill with Glorot/Xavier normal draws, N(0, std^2).
 
@@ -591,7 +614,7 @@ def kaiming_uniform_(
     nonlinearity: str = "leaky_relu",
     *,
     dtype: DTypeLike | None = None,
-    rng=None,
+    rng: int | np.random.SeedSequence | np.random.Generator | None = None,
 ) -> np.ndarray:
     """Fill with He/Kaiming uniform draws, U(-bound, bound).
 
@@ -631,7 +654,7 @@ def kaiming_normal_(
     nonlinearity: str = "leaky_relu",
     *,
     dtype: DTypeLike | None = None,
-    rng=None,
+    rng: int | np.random.SeedSequence | np.random.Generator | None = None,
 ) -> np.ndarray:
     """Fill with He/Kaiming normal draws, N(0, std^2).
 
@@ -783,7 +806,11 @@ def _accumulate(w: np.ndarray, tau: np.ndarray) -> np.ndarray:
 
 @_doc
 def orthogonal_(
-    tensor: Tensor, gain: float = 1, *, dtype: DTypeLike | None = None, rng=None
+    tensor: Tensor,
+    gain: float = 1,
+    *,
+    dtype: DTypeLike | None = None,
+    rng: int | np.random.SeedSequence | np.random.Generator | None = None,
 ) -> np.ndarray:
     """Fill with a (semi-)orthogonal matrix times ``gain``, as torch.
 

@@ -43,7 +43,7 @@ pieces as memory allows.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 
@@ -52,7 +52,7 @@ from numpy.typing import ArrayLike
 
 from fastact import _validate as d
 from fastact._dispatch import array_function
-from fastact.cpu import preprocessing as kernels
+from fastact.cpu import preprocessing as kernels  # type: ignore[attr-defined]  # Cython, no stub
 from fastact.cpu.threads import threads_for
 
 __all__ = [
@@ -312,7 +312,16 @@ _WHY = {
 
 
 def _transform(
-    x, out, stats, kind: type, coef, lo: float, hi: float, lerp: bool, fname: str, detail=None
+    x,
+    out,
+    stats,
+    kind: type[MinMax | Moments | PNorm],
+    coef,
+    lo: float,
+    hi: float,
+    lerp: bool,
+    fname: str,
+    detail=None,
 ):
     """y = (x - c) / den (or its lerp onto [lo, hi]) with c, den per slice from
     ``coef(*flat stats, c, den)``; every check runs before anything is written."""
@@ -390,7 +399,7 @@ def _deliver(a: np.ndarray, out, perm: list, dst: np.ndarray, direct: bool, rdt,
 # ----------------------------------------------------- statistics phase
 
 
-def minmax_stats(x: ArrayLike, axis=None) -> MinMax:
+def minmax_stats(x: ArrayLike, axis: int | tuple[int, ...] | None = None) -> MinMax:
     """Minimum and maximum of `x` along `axis`, NaN left out, as :class:`MinMax`.
 
     Parameters
@@ -426,7 +435,7 @@ def _minmax_stats(x, axis, fname: str) -> MinMax:
     return MinMax(*_reduce(a, cdt, axis, kernels.minmax_stats, (math.inf, -math.inf), fname))
 
 
-def moment_stats(x: ArrayLike, axis=None) -> Moments:
+def moment_stats(x: ArrayLike, axis: int | tuple[int, ...] | None = None) -> Moments:
     """Count, mean and ``m2`` of `x` along `axis`, NaN left out, as :class:`Moments`.
 
     Computed in float64 whatever x's dtype and numerically stable: the
@@ -467,7 +476,7 @@ def _moment_stats(x, axis, fname: str) -> Moments:
     return Moments(count, np.where(count > 0, shift + mu, 0.0), m2)
 
 
-def norm_stats(x: ArrayLike, p: float = 2, axis=-1) -> PNorm:
+def norm_stats(x: ArrayLike, p: float = 2, axis: int | tuple[int, ...] | None = -1) -> PNorm:
     """The p-norm of `x` along `axis`, as :class:`PNorm`.
 
     Computed in float64 without overflow or underflow: slices are scaled by
@@ -511,7 +520,11 @@ def _norm_stats(x, p, axis, fname: str) -> PNorm:
 
 
 def minmax_apply(
-    x: ArrayLike, stats: MinMax, feature_range=(0, 1), *, out: np.ndarray | None = None
+    x: ArrayLike,
+    stats: MinMax,
+    feature_range: tuple[float, float] = (0, 1),
+    *,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Scale `x` onto `feature_range` with the given :class:`MinMax` statistics.
 
@@ -672,7 +685,11 @@ def _normalize_apply(x, stats, eps, out, fname: str):
 
 @array_function("reduce")
 def minmax_scale(
-    x: ArrayLike, axis=None, feature_range=(0, 1), *, out: np.ndarray | None = None
+    x: ArrayLike,
+    axis: int | tuple[int, ...] | None = None,
+    feature_range: tuple[float, float] = (0, 1),
+    *,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Scale each slice of `x` along `axis` linearly onto `feature_range`.
 
@@ -730,7 +747,12 @@ def minmax_scale(
 
 @array_function("reduce")
 def standardize(
-    x: ArrayLike, axis=None, ddof: float = 0, eps: float = 0.0, *, out: np.ndarray | None = None
+    x: ArrayLike,
+    axis: int | tuple[int, ...] | None = None,
+    ddof: float = 0,
+    eps: float = 0.0,
+    *,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Z-score each slice of `x` along `axis`: ``(x - mean) / sqrt(var + eps)``.
 
@@ -788,7 +810,12 @@ def standardize(
 
 @array_function("reduce")
 def normalize(
-    x: ArrayLike, p: float = 2, axis=-1, eps: float = 1e-12, *, out: np.ndarray | None = None
+    x: ArrayLike,
+    p: float = 2,
+    axis: int | tuple[int, ...] | None = -1,
+    eps: float = 1e-12,
+    *,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Divide each slice of `x` along `axis` by its p-norm: ``x / max(||x||_p, eps)``.
 
@@ -858,7 +885,7 @@ def normalize(
 # ------------------------------------------------ normalization in two phases
 
 # name -> (statistics function, its parameters, apply function, its parameters)
-_PHASES = {
+_PHASES: dict[str, tuple[Callable, tuple[str, ...], Callable, tuple[str, ...]]] = {
     "minmax_scale": (minmax_stats, ("axis",), minmax_apply, ("feature_range",)),
     "standardize": (moment_stats, ("axis",), standardize_apply, ("ddof", "eps")),
     "normalize": (norm_stats, ("p", "axis"), normalize_apply, ("eps",)),
@@ -935,7 +962,7 @@ def reduced_axes(axis, ndim: int, fname: str = "apply") -> tuple[int, ...]:
     """
     nd = max(ndim, 1)
     if axis is None:
-        axes = range(nd)
+        axes: Iterable[int] = range(nd)
     elif isinstance(axis, tuple):
         axes = [d.normalize_axis(a, nd, fname) for a in axis]
     else:
