@@ -42,7 +42,7 @@ class Spec:
     arrays: tuple[str, ...]
     func: Callable
     entry: str | None = None
-    signature: inspect.Signature = field(compare=False, default=None)
+    signature: inspect.Signature | None = field(compare=False, default=None)
 
 
 SPECS: dict[str, Spec] = {}

@@ -40,7 +40,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -364,7 +364,7 @@ def _make_plan(
     axis=None,
     dtype=None,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-    params: list[str] = (),
+    params: Sequence[str] = (),
 ) -> _Plan:
     """Everything checked before a byte is written: the input's header, the
     output path, the chain's functions, parameters and axes (on a zero-size

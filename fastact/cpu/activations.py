@@ -32,7 +32,7 @@ from fastact.core.typed import retype
 from fastact.cpu import loopcache
 from fastact.cpu.ufunc import make_ufunc, set_streaming
 
-LOOP_DTYPES = (np.float32, np.float64)
+LOOP_DTYPES: tuple[type[np.floating], ...] = (np.float32, np.float64)
 _LOOP_SIG = types.void(
     types.CPointer(types.voidptr),
     types.CPointer(types.intp),
