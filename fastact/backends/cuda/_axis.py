@@ -25,8 +25,8 @@ with the rounding error of x - max put back to first order (exp would
 amplify it by |x - max|), log_softmax forms (x - max) - log(sum) in float64.
 
 glu and maxout are elementwise over their output: one thread per element.
-The math is the package's core (``core/vmath`` exp and log, ``core/math``
-helpers, compiled per dtype by ``core/typed.retype``), so the CUDA kernels
+The math is the package's core (``core.vmath`` exp and log, ``core.math``
+helpers, compiled per dtype by ``core.typed.retype``), so the CUDA kernels
 agree with the CPU ones to a few ULP.
 
 numba-cuda's simulator has no warp shuffles: under it the butterfly goes
