@@ -108,8 +108,8 @@ def diff_exp(a, b):
     Kept apart from core's ``exp_dd`` (fma(e, lo, e), e = exp_below(hi)) on
     purpose: NVVM contracts e + e lo into that fma but the CPU code that the
     simulator runs rounds twice, as ``cpu/src/rows.h`` does, and exp_below is
-    a different instruction sequence from exp on the GPU; swapping them needs
-    a GPU to show that no result changes."""
+    exp without its overflow handling, other instructions on the GPU;
+    swapping them needs a GPU to show that no result changes."""
     hi, lo = m.two_diff(a, b)
     lo = select(hi - hi == 0.0, lo, 0.0)  # inf/NaN: no error term
     e = exp(hi)
@@ -385,7 +385,11 @@ def softmax_backward(g, y, out, negate: bool, mode: int, stream) -> None:
 def mul_sigmoid(a, b):
     """a * sigmoid(b).  Where sigmoid(b) is subnormal (b < exp_split) it is
     e^b (1 + O(e^b)), taken as (a h) h with h = exp(b / 2) so that a large a
-    keeps the digits; a = inf with b = -inf is NaN, as the CPU glu (torch)."""
+    keeps the digits; a = inf with b = -inf is NaN, as the CPU glu (torch).
+
+    Not core's ``mul_sigmoid_dd`` (swish's): that one gives inf sigmoid(-inf)
+    as a zero, and divides a (or a e) by 1 + e where glu multiplies a by the
+    rounded sigmoid(b): other roundings."""
     split, e = m.exp_or_half(b, 0.0, -abs(b), 0.0)
     return m.select(split, (a * e) * e, a * m.sigmoid_of(b, e))
 
