@@ -30,7 +30,7 @@ _DTYPE_RULES = (
 # the two generic paths every elementwise call takes
 
 
-def _params(e: Elementwise, values, fname: str) -> tuple:
+def checked_params(e: Elementwise, values, fname: str) -> tuple:
     vals = tuple(d.real_param(v, p.name, fname, p.check) for p, v in zip(e.params, values))
     if e.check is not None:
         msg = e.check(*vals)
@@ -41,12 +41,12 @@ def _params(e: Elementwise, values, fname: str) -> tuple:
 
 def _forward(e: Elementwise, x, params: tuple, out, fname: str | None = None):
     fname = fname or e.name
-    return _run_forward(e.name, x, _params(e, params, fname), out, fname)
+    return _run_forward(e.name, x, checked_params(e, params, fname), out, fname)
 
 
 def _backward(e: Elementwise, g, x, params: tuple, out, fname: str | None = None):
     fname = fname or e.name + "_backward"
-    return _run_backward(e.name, g, x, _params(e, params, fname), out, fname)
+    return _run_backward(e.name, g, x, checked_params(e, params, fname), out, fname)
 
 
 def _run_forward(kernel: str, x, p: tuple, out, fname: str):
@@ -229,7 +229,9 @@ def _generate(e: Elementwise, specs: tuple | None = None) -> tuple:
     }
     if all(p.default is not None for p in ps):
         # the checked float64 defaults the fast path passes straight to the ufunc
-        ns.update({f"_p{i}": v for i, v in enumerate(_params(e, [p.default for p in ps], e.name))})
+        ns.update(
+            {f"_p{i}": v for i, v in enumerate(checked_params(e, [p.default for p in ps], e.name))}
+        )
     ns.update({f"_d{i}": p.default for i, p in enumerate(ps)})
     exec(_TEMPLATE.format(name=e.name, psig=psig, pargs=pargs, pdef=pdef, pvals=pvals), ns)
     fwd, bwd = ns[e.name], ns[e.name + "_backward"]
@@ -255,7 +257,7 @@ for _e in REGISTRY.values():
 # gelu: one public name over two kernels
 
 
-def _gelu_entry(approximate, fname: str) -> Elementwise:
+def gelu_entry(approximate, fname: str) -> Elementwise:
     if approximate == "none":
         return REGISTRY["gelu"]
     if approximate == "tanh":
@@ -270,7 +272,7 @@ def gelu(x: ArrayLike, approximate: str = "none", *, out: np.ndarray | None = No
         return _GELU[0](x, out=out)
     if approximate == "tanh":
         return _GELU_TANH[0](x, out=out)
-    return _forward(_gelu_entry(approximate, "gelu"), x, (), out, "gelu")
+    return _forward(gelu_entry(approximate, "gelu"), x, (), out, "gelu")
 
 
 @array_function("elementwise_backward", ("grad_output", "x"))
@@ -285,7 +287,7 @@ def gelu_backward(
         return _GELU[1](grad_output, x, out=out)
     if approximate == "tanh":
         return _GELU_TANH[1](grad_output, x, out=out)
-    e = _gelu_entry(approximate, "gelu_backward")
+    e = gelu_entry(approximate, "gelu_backward")
     return _backward(e, grad_output, x, (), out, "gelu_backward")
 
 
@@ -307,7 +309,7 @@ gelu_backward.__doc__ = backward_doc(REGISTRY["gelu"], "gelu", _APPROX_DOC)
 # prelu: a weight per channel
 
 
-def _prelu_weight(weight, a: np.ndarray, fname: str) -> tuple[np.ndarray, int | None, np.dtype]:
+def prelu_weight(weight, a: np.ndarray, fname: str) -> tuple[np.ndarray, int | None, np.dtype]:
     """(weight as float64 broadcastable to a, channel axis or None, weight's result dtype)."""
     w, wdt, _ = d.float_array(weight, fname, "weight")
     if w.ndim > 1:
@@ -332,7 +334,7 @@ def _prelu_weight(weight, a: np.ndarray, fname: str) -> tuple[np.ndarray, int | 
 @array_function("prelu")
 def prelu(x: ArrayLike, weight: ArrayLike, *, out: np.ndarray | None = None) -> np.ndarray:
     a = d.float_array(x, "prelu")[0]
-    w, _, _ = _prelu_weight(weight, a, "prelu")
+    w, _, _ = prelu_weight(weight, a, "prelu")
     return _run_forward("prelu", a, (w,), out, "prelu")
 
 
@@ -344,7 +346,7 @@ def prelu_backward(
     gt, xt = d.float_array(grad_output, fname, "grad_output"), d.float_array(x, fname, "x")
     d.same_shape(fname, gt[0], xt[0], "grad_output", "x")
     rdt, cdt = d.common_dtypes(fname, gt, xt)
-    w, ch, wdt = _prelu_weight(weight, xt[0], fname)
+    w, ch, wdt = prelu_weight(weight, xt[0], fname)
     if out is not None:
         d.check_out(out, xt[0].shape, rdt, fname)
     # grad_weight first: `out` may be grad_output or x itself
@@ -418,7 +420,7 @@ def _random_forward(name: str, x, params: tuple, training, rng, return_noise, ou
     """Shared path of rrelu and noisy_relu: eval kernel, or a draw fed to a train kernel."""
     e = REGISTRY[name]
     a, rdt, cdt = d.float_array(x, name)
-    p = _params(e, params, name)
+    p = checked_params(e, params, name)
     if not _training(training, name):
         if return_noise:
             raise ValueError(
@@ -450,7 +452,7 @@ def _random_backward(name: str, train_kernel: str, g, x, params: tuple, training
                 "(evaluation mode is deterministic)"
             )
         return _backward(e, g, x, params, out)
-    _params(e, params, fname)  # checked even though the draw carries the slope
+    checked_params(e, params, fname)  # checked even though the draw carries the slope
     xa = d.float_array(x, fname, "x")[0]
     return _run_backward(train_kernel, g, xa, (_noise_array(noise, xa, fname),), out, fname)
 

@@ -24,14 +24,14 @@ __all__ = ["glu", "glu_backward", "maxout", "maxout_backward"]
 I64 = np.dtype(np.int64)
 
 
-def _with_len(shape: tuple, ax: int, n: int) -> tuple:
+def with_len(shape: tuple, ax: int, n: int) -> tuple:
     """`shape` with axis `ax` of length n (a 0-d shape stays 0-d: n is then 1)."""
     if not shape:
         return ()
     return shape[:ax] + (n,) + shape[ax + 1 :]
 
 
-def _int_param(value, name: str, fname: str) -> int:
+def int_param(value, name: str, fname: str) -> int:
     # bool is an int to Python but never a meaningful group size or length
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"fastact.{fname}: {name} must be an integer, got {value!r}")
@@ -138,7 +138,7 @@ def glu(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None) -> np.nd
     """
     fname = "glu"
     a, rdt, cdt, ax, blk = _glu_split(x, axis, fname)
-    oshape = _with_len(a.shape, ax, blk[1] // 2)
+    oshape = with_len(a.shape, ax, blk[1] // 2)
     if out is not None:
         d.check_out(out, oshape, rdt, fname)
     oblk = (blk[0], blk[1] // 2 * blk[2])
@@ -187,7 +187,7 @@ def glu_backward(
     fname = "glu_backward"
     a, _, _, ax, blk = _glu_split(x, axis, fname)
     gt = d.float_array(grad_output, fname, "grad_output")
-    want = _with_len(a.shape, ax, blk[1] // 2)
+    want = with_len(a.shape, ax, blk[1] // 2)
     if gt[0].shape != want:
         raise ValueError(
             f"fastact.{fname}: grad_output has shape {gt[0].shape}, expected "
@@ -210,8 +210,8 @@ def glu_backward(
 # ---------------------------------------------------------------- maxout
 
 
-def _group_size(k, n: int, axis, fname: str) -> int:
-    k = _int_param(k, "k", fname)
+def group_size(k, n: int, axis, fname: str) -> int:
+    k = int_param(k, "k", fname)
     if k < 1:
         raise ValueError(
             f"fastact.{fname}: k must be >= 1, got k={k} (axis {axis} has length n={n})"
@@ -317,9 +317,9 @@ def maxout(
     a, rdt, cdt = d.float_array(x, fname)
     ax = d.axis_of(a, axis, fname)
     blk = d.blocks(a.shape, ax)
-    k = _group_size(k, blk[1], axis, fname)
+    k = group_size(k, blk[1], axis, fname)
     m = blk[1] // k
-    oshape = _with_len(a.shape, ax, m)
+    oshape = with_len(a.shape, ax, m)
     vout, iout = split_maxout_out(out, return_indices, fname)
     if vout is not None:
         d.check_out(vout, oshape, rdt, fname)
@@ -404,7 +404,7 @@ def maxout_backward(
     fname = "maxout_backward"
     g, rdt, cdt = d.float_array(grad_output, fname, "grad_output")
     ax = d.axis_of(g, axis, fname)
-    n = _int_param(n, "n", fname)
+    n = int_param(n, "n", fname)
     gblk = d.blocks(g.shape, ax)
     m = gblk[1]
     if n < m or (m == 0 and n != 0) or (m > 0 and n % m) or (not g.shape and n != 1):
@@ -420,7 +420,7 @@ def maxout_backward(
         raise ValueError(
             f"fastact.{fname}: indices has shape {idx.shape} but grad_output has shape {g.shape}"
         )
-    shape = _with_len(g.shape, ax, n)
+    shape = with_len(g.shape, ax, n)
     if out is not None:
         d.check_out(out, shape, rdt, fname)
     if idx.dtype == np.uint64 and idx.size and idx.max() > np.iinfo(np.int64).max:

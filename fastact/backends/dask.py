@@ -44,7 +44,7 @@ import dask
 import dask.array as da
 import numpy as np
 
-from fastact import _validate as d
+from fastact import _validate
 from fastact._dispatch import SPECS, Spec
 from fastact.preprocessing import reduced_axes, two_phase
 
@@ -189,7 +189,7 @@ def _whole_axis(spec: Spec, x, ax: int):
 
 
 def _axis_index(spec: Spec, kw: dict, ndim: int) -> int:
-    return d.normalize_axis(kw["axis"], max(ndim, 1), spec.name)
+    return _validate.normalize_axis(kw["axis"], max(ndim, 1), spec.name)
 
 
 def _arrays(spec: Spec, args: dict, names: tuple | None = None) -> dict:

@@ -55,9 +55,8 @@ def _short_switch_interval():
     """The simulator's launching thread polls the block's threads in a busy
     loop, holding the GIL for a whole switch interval (5 ms by default)
     between hand-overs, so every syncthreads of every thread waits for it.
-    The axis-kernel tests here took 122 s with 5 ms, 33-38 s with 1 ms,
-    28-33 s with 0.5 ms, 30-46 s with 0.2 ms and 41 s with 0.05 ms (a shared
-    2-CPU machine)."""
+    A shorter interval makes the axis-kernel tests several times faster; much
+    shorter ones spend the time on switching instead."""
     old = sys.getswitchinterval()
     if SIM:
         sys.setswitchinterval(5e-4)
@@ -66,7 +65,7 @@ def _short_switch_interval():
 
 
 def gpu_call(name, *args, **kwargs):
-    """Public function `name` through fastact.backends.cuda.call, as _backends calls it.
+    """Public function `name` through fastact.backends.cuda.call, as fastact._dispatch calls it.
     (The simulator's device arrays have no __cuda_array_interface__, so the
     public functions do not route them by themselves.)"""
     import fastact.backends.cuda as fc
@@ -338,11 +337,11 @@ def close(got, want, dtype, scale=1.0):
 def check_axis_function(name, a, axis, dtype, layout=None):
     """fastact.backends.cuda's `name` and its backward on `a` along `axis` against the
     CPU functions (the layout asserted, where given)."""
-    from fastact import _validate as _dispatch
+    from fastact import _validate
     from fastact.backends.cuda import _axis
 
     if layout is not None:
-        assert _axis.layout(*_dispatch.blocks(a.shape, axis % a.ndim)) == layout
+        assert _axis.layout(*_validate.blocks(a.shape, axis % a.ndim)) == layout
     want = getattr(fastact, name)(a, axis=axis)
     close(host(gpu_call(name, cuda.to_device(a), axis=axis)), want, dtype)
     g = np.random.default_rng(8).standard_normal(a.shape).astype(dtype)

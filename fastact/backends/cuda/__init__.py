@@ -17,7 +17,7 @@ here, and a NumPy ``out=`` for a GPU input is refused.
 
 This package needs the maintained ``numba-cuda`` package (numba's built-in
 CUDA target is deprecated): importing it without numba-cuda raises
-ImportError, which ``_backends`` turns into a TypeError naming
+ImportError, which ``fastact._dispatch`` turns into a TypeError naming
 ``pip install numba-cuda``.  Under numba-cuda's simulator
 (``NUMBA_ENABLE_CUDASIM=1``) everything but the vectorize ufuncs runs as is.
 """

@@ -8,7 +8,7 @@ ordered after the work that produced the input without a host
 synchronization, and results are allocated by the caller's library (torch,
 CuPy; numba for anything else) on the caller's device.
 
-Dtype rules are those of the NumPy path (``_dispatch.float_array``): float16
+Dtype rules are those of the NumPy path (``_validate.float_array``): float16
 is computed in float32 and returned as float16, integer and bool input is
 computed in float64; the conversions, and any copy a kernel needs to see a
 C-contiguous array, are done on the device by one strided copy kernel.
@@ -22,7 +22,7 @@ import math
 import numpy as np
 from numba import cuda
 
-from fastact import _validate as d
+from fastact import _validate
 from fastact.backends.cuda._compat import SIMULATOR
 
 _THREADS = 256
@@ -131,8 +131,8 @@ def dtypes(v, fname: str, argname: str = "x") -> tuple[np.dtype, np.dtype]:
     """(result dtype, compute dtype) of device array `v`, by the NumPy path's rules."""
     if not v.dtype.isnative:
         raise TypeError(f"fastact.{fname}: {argname} has non-native byte order {v.dtype}")
-    # the rules (and their error message) live in one place: _dispatch
-    _, rdt, cdt = d.float_array(np.empty(0, v.dtype), fname, argname)
+    # the rules (and their error message) live in one place: _validate
+    _, rdt, cdt = _validate.float_array(np.empty(0, v.dtype), fname, argname)
     return rdt, cdt
 
 
@@ -150,7 +150,7 @@ def gpu_input(x, fname: str, argname: str):
 
 
 def check_out(out, shape: tuple, dtype, fname: str, argname: str = "out"):
-    """`out` as a device view after the checks of _dispatch.check_out."""
+    """`out` as a device view after the checks of _validate.check_out."""
     if not is_gpu(out):
         raise TypeError(
             f"fastact.{fname}: {argname} must be a GPU array (with "

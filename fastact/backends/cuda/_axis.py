@@ -17,15 +17,17 @@ threads share a row depends on its shape:
 - longer rows: one block per row, warps first, then across warps through
   shared memory.
 
-The semantics are the CPU functions' (``_rows.h``): the max ignores NaN, a
-row holding NaN or +inf, or only -inf, is all NaN, and -inf entries give 0.
+The semantics are the CPU functions' (``cpu/src/rows.h``): the max ignores
+NaN, a row holding NaN or +inf, or only -inf, is all NaN, and -inf entries
+give 0.
 The sum is kept in float64 for both dtypes; float32 rows take exp in float32
 with the rounding error of x - max put back to first order (exp would
 amplify it by |x - max|), log_softmax forms (x - max) - log(sum) in float64.
 
 glu and maxout are elementwise over their output: one thread per element.
-The math is the package's core (``_vmath`` exp/log, ``_math`` helpers), so
-the CUDA kernels agree with the CPU ones to a few ULP.
+The math is the package's core (``core.vmath`` exp and log, ``core.math``
+helpers, compiled per dtype by ``core.typed.retype``), so the CUDA kernels
+agree with the CPU ones to a few ULP.
 
 numba-cuda's simulator has no warp shuffles: under it the butterfly goes
 through shared memory with ``syncthreads`` (the kernels keep every thread of
@@ -35,6 +37,7 @@ a block on the same path through the reductions, which both need).
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import cuda, float64, int64
@@ -82,37 +85,64 @@ _softmax_kernels: dict = {}
 
 
 def softmax_kernels(dtype):
-    """The softmax-family kernels for float32 or float64 arrays."""
+    """The softmax-family kernels for float32 or float64 arrays:
+    {layout: (forward, backward)} for the layouts of ``layout``."""
     key = np.dtype(dtype).name
     k = _softmax_kernels.get(key)
     if k is None:
-        k = _softmax_kernels[key] = _make_softmax(np.dtype(dtype).type)
+        T = np.dtype(dtype).type
+        f = _row_functions(T, *_online_state(T))
+        k = _softmax_kernels[key] = {
+            "cols": _cols_kernels(f),
+            "warp": _warp_kernels(T, f),
+            "block": _block_kernels(T, f),
+        }
     return k
 
 
-def _make_softmax(T):
-    NEG_INF, POS_INF, ZERO = T(-np.inf), T(np.inf), T(0.0)
-    NAN64, ZERO64, ONE64 = float64(np.nan), float64(0.0), float64(1.0)
-    f32 = T is np.float32
+def diff_exp(a, b):
+    """exp(a - b) for a <= b as a float64, the rounding error of a - b (core's
+    TwoSum) applied to first order: exp would amplify it by |a - b|.  Compiled
+    per dtype by ``retype``.
 
-    @cuda.jit(device=True)
-    def diff_exp(a, b):
-        """exp(a - b) for a <= b, the rounding error of a - b applied."""
-        hi = a - b
-        bb = hi - a
-        lo = (a - (hi - bb)) + (-b - bb)
-        lo = select(hi - hi == ZERO, lo, ZERO)  # inf/NaN: no error term
-        e = exp(hi)
-        return float64(e + e * lo)
+    Kept apart from core's ``exp_dd`` (fma(e, lo, e), e = exp_below(hi)) on
+    purpose: NVVM contracts e + e lo into that fma but the CPU code that the
+    simulator runs rounds twice, as ``cpu/src/rows.h`` does, and exp_below is
+    exp without its overflow handling, other instructions on the GPU;
+    swapping them needs a GPU to show that no result changes."""
+    hi, lo = m.two_diff(a, b)
+    lo = select(hi - hi == 0.0, lo, 0.0)  # inf/NaN: no error term
+    e = exp(hi)
+    return float64(e + e * lo)
+
+
+class _RowFunctions(NamedTuple):
+    """The device functions the softmax-family kernels are made of."""
+
+    combine: object
+    finish: object
+    row_state: object
+    row_sum: object
+    write_forward: object
+    write_backward: object
+
+
+def _online_state(T):
+    """(diff_exp, push, combine, finish) for dtype T: the online reduction of a
+    row to (max m, sum s of exp(x - m)), s in float64.  core has no scalar
+    version of this recurrence (the CPU's is the C of ``cpu/src/rows.h``)."""
+    NEG_INF, POS_INF = T(-np.inf), T(np.inf)
+    NAN64, ONE64 = float64(np.nan), float64(1.0)
+    dexp = retype(diff_exp, np.dtype(T).name)
 
     @cuda.jit(device=True)
     def push(mx, s, v):
         """The state (max, sum of exp(x - max)) with element v added."""
         if v > mx:
-            s = s * diff_exp(mx, v) + ONE64
+            s = s * dexp(mx, v) + ONE64
             mx = v
         elif v != NEG_INF:  # -inf adds 0 (a row of only -inf: see finish)
-            s += diff_exp(v, mx)
+            s += dexp(v, mx)
         return mx, s
 
     @cuda.jit(device=True)
@@ -120,30 +150,24 @@ def _make_softmax(T):
         mx = select(m2 > m1, m2, m1)
         if mx == NEG_INF:
             return mx, s1 + s2
-        return mx, s1 * diff_exp(m1, mx) + s2 * diff_exp(m2, mx)
+        return mx, s1 * dexp(m1, mx) + s2 * dexp(m2, mx)
 
     @cuda.jit(device=True)
     def finish(mx, s):
         # as the CPU: max = +-inf makes x - max NaN somewhere in the row
         return select(mx == POS_INF or mx == NEG_INF, NAN64, s)
 
-    @cuda.jit(device=True)
-    def warp_state(mx, s, buf):
-        off = 16
-        while off > 0:
-            m2 = T(_xor(mx, off, buf))
-            s2 = _xor(s, off, buf)
-            mx, s = combine(mx, s, m2, s2)
-            off //= 2
-        return mx, s
+    return dexp, push, combine, finish
 
-    @cuda.jit(device=True)
-    def warp_sum(s, buf):
-        off = 16
-        while off > 0:
-            s += _xor(s, off, buf)
-            off //= 2
-        return s
+
+def _row_functions(T, dexp, push, combine, finish) -> _RowFunctions:
+    """The passes over one row of (outer, n, inner) -- row o, column t -- that
+    a thread makes, over the elements j0, j0 + step, ...: the state or the sum
+    (``row_state``, ``row_sum``), then the outputs (``write_forward``,
+    ``write_backward``)."""
+    NEG_INF = T(-np.inf)
+    ZERO64, ONE64 = float64(0.0), float64(1.0)
+    f32 = T is np.float32
 
     @cuda.jit(device=True)
     def row_state(x, o, t, j0, step, sg):
@@ -167,7 +191,7 @@ def _make_softmax(T):
         for j in range(j0, x.shape[1], step):
             v = sg * x[o, j, t]
             if mode == SOFTMAX:
-                y[o, j, t] = T(diff_exp(v, mx) * inv)
+                y[o, j, t] = T(dexp(v, mx) * inv)
             elif f32:
                 y[o, j, t] = T((float64(v) - float64(mx)) - ls)
             else:
@@ -183,7 +207,39 @@ def _make_softmax(T):
             else:
                 out[o, j, t] = gv - exp(yv) * tot
 
-    # -- one thread per row: columns of (outer, n, inner), inner > 1
+    return _RowFunctions(combine, finish, row_state, row_sum, write_forward, write_backward)
+
+
+def _warp_reductions(T, combine):
+    """(warp_state, warp_sum): a butterfly over the 32 lanes of a warp, every
+    lane of which must take part."""
+
+    @cuda.jit(device=True)
+    def warp_state(mx, s, buf):
+        off = 16
+        while off > 0:
+            m2 = T(_xor(mx, off, buf))
+            s2 = _xor(s, off, buf)
+            mx, s = combine(mx, s, m2, s2)
+            off //= 2
+        return mx, s
+
+    @cuda.jit(device=True)
+    def warp_sum(s, buf):
+        off = 16
+        while off > 0:
+            s += _xor(s, off, buf)
+            off //= 2
+        return s
+
+    return warp_state, warp_sum
+
+
+def _cols_kernels(f: _RowFunctions):
+    """(forward, backward) with one thread per row: columns of (outer, n,
+    inner), inner > 1, so that the threads of a warp read adjacent columns."""
+    finish, row_state, row_sum = f.finish, f.row_state, f.row_sum
+    write_forward, write_backward = f.write_forward, f.write_backward
 
     @cuda.jit
     def fwd_cols(x, y, sg, mode):
@@ -202,7 +258,15 @@ def _make_softmax(T):
             o, t = r // inner, r % inner
             write_backward(g, y, out, o, t, 0, 1, sg, row_sum(g, y, o, t, 0, 1, mode), mode)
 
-    # -- one warp per row
+    return fwd_cols, bwd_cols
+
+
+def _warp_kernels(T, f: _RowFunctions):
+    """(forward, backward) with one warp per row."""
+    NEG_INF, ZERO64 = T(-np.inf), float64(0.0)
+    finish, row_state, row_sum = f.finish, f.row_state, f.row_sum
+    write_forward, write_backward = f.write_forward, f.write_backward
+    warp_state, warp_sum = _warp_reductions(T, f.combine)
 
     @cuda.jit
     def fwd_warp(x, y, sg, mode):
@@ -234,7 +298,15 @@ def _make_softmax(T):
         if live:
             write_backward(g, y, out, o, t, lane, WARP, sg, s, mode)
 
-    # -- one block per row
+    return fwd_warp, bwd_warp
+
+
+def _block_kernels(T, f: _RowFunctions):
+    """(forward, backward) with one block per row: warps first, then across
+    warps through shared memory."""
+    combine, finish, row_state, row_sum = f.combine, f.finish, f.row_state, f.row_sum
+    write_forward, write_backward = f.write_forward, f.write_backward
+    warp_state, warp_sum = _warp_reductions(T, combine)
 
     @cuda.jit
     def fwd_block(x, y, sg, mode):
@@ -271,11 +343,7 @@ def _make_softmax(T):
             s += ss[w]
         write_backward(g, y, out, o, t, tid, nt, sg, s, mode)
 
-    return {
-        "cols": (fwd_cols, bwd_cols),
-        "warp": (fwd_warp, bwd_warp),
-        "block": (fwd_block, bwd_block),
-    }
+    return fwd_block, bwd_block
 
 
 def layout(outer: int, n: int, inner: int) -> str:
@@ -317,14 +385,22 @@ def softmax_backward(g, y, out, negate: bool, mode: int, stream) -> None:
 def mul_sigmoid(a, b):
     """a * sigmoid(b).  Where sigmoid(b) is subnormal (b < exp_split) it is
     e^b (1 + O(e^b)), taken as (a h) h with h = exp(b / 2) so that a large a
-    keeps the digits; a = inf with b = -inf is NaN, as the CPU glu (torch)."""
+    keeps the digits; a = inf with b = -inf is NaN, as the CPU glu (torch).
+
+    Not core's ``mul_sigmoid_dd`` (swish's): that one gives inf sigmoid(-inf)
+    as a zero, and divides a (or a e) by 1 + e where glu multiplies a by the
+    rounded sigmoid(b): other roundings."""
     split, e = m.exp_or_half(b, 0.0, -abs(b), 0.0)
     return m.select(split, (a * e) * e, a * m.sigmoid_of(b, e))
 
 
 def mul_dsigmoid(c, b):
     """c * sigmoid'(b), sigmoid' = e / (1 + e)^2 with e = exp(-|b|) (no 1 - s
-    cancellation); (c h) h with h = exp(-|b| / 2) where e is subnormal."""
+    cancellation); (c h) h with h = exp(-|b| / 2) where e is subnormal.
+
+    Not core's ``dsigmoid``: that one has no split for the product (c times a
+    subnormal sigmoid' loses c's digits) and forms (1 + e)^2 with an fma, so
+    its results can differ from these in the last bit."""
     split, e = m.exp_or_half(-abs(b), 0.0, -abs(b), 0.0)
     q = 1.0 + e
     return m.select(split, (c * e) * e, c * (e / (q * q)))

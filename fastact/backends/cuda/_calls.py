@@ -1,10 +1,10 @@
-"""One handler per kind of public function (``_backends.Spec.kind``).
+"""One handler per kind of public function (``_dispatch.Spec.kind``).
 
 Each handler validates its arguments with the NumPy path's own checks
-(``_api._params``, ``_dispatch``, ``_grouped``: same rules, same messages),
-checks ``out=`` before anything is written, brings the inputs to C-contiguous
-arrays of the compute dtype on the device, runs the kernel on the caller's
-stream, and returns the caller's kind of array.
+(``activations.checked_params``, ``_validate``, ``grouped``: same rules, same
+messages), checks ``out=`` before anything is written, brings the inputs to
+C-contiguous arrays of the compute dtype on the device, runs the kernel on
+the caller's stream, and returns the caller's kind of array.
 """
 
 from __future__ import annotations
@@ -14,9 +14,7 @@ import math
 import numpy as np
 from numba import cuda
 
-from fastact import _validate as d
-from fastact import activations as _api
-from fastact import grouped as grp
+from fastact import _validate, activations, grouped
 from fastact.backends.cuda import _axis
 from fastact.backends.cuda._arrays import (
     Caller,
@@ -82,8 +80,8 @@ def run_elementwise(
     """Registry kernel `kernel` on [(argname, GPU array)], checked float64 params."""
     typed = [gpu_input(x, fname, argname) for argname, x in arrays]
     if len(typed) == 2:
-        d.same_shape(fname, typed[0][0], typed[1][0], arrays[0][0], arrays[1][0])
-    rdt, cdt = d.common_dtypes(fname, *typed)
+        _validate.same_shape(fname, typed[0][0], typed[1][0], arrays[0][0], arrays[1][0])
+    rdt, cdt = _validate.common_dtypes(fname, *typed)
     shape = tuple(typed[-1][0].shape)
     ov = check_out(out, shape, rdt, fname) if out is not None else None
     ins = [as_compute(t[0], cdt, caller) for t in typed]
@@ -100,12 +98,12 @@ def run_elementwise(
 
 def _entry(spec, a):
     if spec.entry is None:  # gelu: one public name over two kernels
-        return _api._gelu_entry(a["approximate"], spec.name)
+        return activations.gelu_entry(a["approximate"], spec.name)
     return REGISTRY[spec.entry]
 
 
 def _run_entry(e, forward: bool, a, fname: str, caller):
-    p = _api._params(e, [a[q.name] for q in e.params], fname)
+    p = activations.checked_params(e, [a[q.name] for q in e.params], fname)
     if forward:
         return run_elementwise(e.name, "forward", [("x", a["x"])], p, a["out"], fname, caller)
     return run_elementwise(
@@ -149,7 +147,7 @@ def _prelu_weight(weight, shape: tuple, cdt, fname: str, caller: Caller):
     host (by the NumPy path's rules): a GPU weight is read back for that."""
     host = view(weight).copy_to_host() if is_gpu(weight) else weight
     stand_in = np.broadcast_to(np.empty((), np.float64), shape)  # shape only, no memory
-    w, ch, wdt = _api._prelu_weight(host, stand_in, fname)
+    w, ch, wdt = activations.prelu_weight(host, stand_in, fname)
     w = np.ascontiguousarray(w.reshape(-1), dtype=cdt)
     return cuda.to_device(w, stream=caller.stream), w.size, ch, wdt
 
@@ -158,7 +156,7 @@ def _channel_view(shape: tuple, ch) -> tuple[int, int, int]:
     """(outer, C, inner) around the channel axis (C = 1 for a single weight)."""
     if ch is None:
         return 1, 1, math.prod(shape)
-    return d.blocks(shape, ch)
+    return _validate.blocks(shape, ch)
 
 
 _prelu_kernels: dict = {}
@@ -222,8 +220,8 @@ def _prelu(spec, a, caller):
     names = ("x",) if forward else ("grad_output", "x")
     typed = [gpu_input(a[n], fname, n) for n in names]
     if not forward:
-        d.same_shape(fname, typed[0][0], typed[1][0], "grad_output", "x")
-    rdt, cdt = d.common_dtypes(fname, *typed)
+        _validate.same_shape(fname, typed[0][0], typed[1][0], "grad_output", "x")
+    rdt, cdt = _validate.common_dtypes(fname, *typed)
     shape = tuple(typed[-1][0].shape)
     w, nw, ch, wdt = _prelu_weight(a["weight"], shape, cdt, fname, caller)
     ov = check_out(a["out"], shape, rdt, fname) if a["out"] is not None else None
@@ -263,13 +261,13 @@ def _axis_call(spec, a, caller):
         typed = [gpu_input(a["x"], fname, "x")]
     else:
         typed = [gpu_input(a["grad_output"], fname, "grad_output"), gpu_input(a["y"], fname, "y")]
-        d.same_shape(fname, typed[0][0], typed[1][0], "grad_output", "y")
-    rdt, cdt = d.common_dtypes(fname, *typed)
+        _validate.same_shape(fname, typed[0][0], typed[1][0], "grad_output", "y")
+    rdt, cdt = _validate.common_dtypes(fname, *typed)
     v = typed[-1][0]
     shape = tuple(v.shape)
-    ax = d.axis_of(v, a["axis"], fname)
+    ax = _validate.axis_of(v, a["axis"], fname)
     ov = check_out(a["out"], shape, rdt, fname) if a["out"] is not None else None
-    blk = d.blocks(shape, ax)
+    blk = _validate.blocks(shape, ax)
     ins = [as_compute(t[0], cdt, caller) for t in typed]
     tgt = Target(caller, a["out"], ov, shape, rdt, cdt, ins)
     if math.prod(blk):
@@ -288,14 +286,14 @@ def _axis_call(spec, a, caller):
 def _glu(spec, a, caller):
     fname = spec.name
     x, xr, xc = gpu_input(a["x"], fname, "x")
-    ax = d.axis_of(x, a["axis"], fname)
-    blk = d.blocks(tuple(x.shape), ax)
+    ax = _validate.axis_of(x, a["axis"], fname)
+    blk = _validate.blocks(tuple(x.shape), ax)
     if blk[1] % 2:
         raise ValueError(
             f"fastact.{fname}: glu splits axis {a['axis']} in halves, but its "
             f"length {blk[1]} is odd"
         )
-    half = grp._with_len(tuple(x.shape), ax, blk[1] // 2)
+    half = grouped.with_len(tuple(x.shape), ax, blk[1] // 2)
     xblk = (blk[0], blk[1] * blk[2])
     hblk = (blk[0], blk[1] // 2 * blk[2])
     if spec.kind == "glu":
@@ -312,7 +310,7 @@ def _glu(spec, a, caller):
             f"fastact.{fname}: grad_output has shape {tuple(g[0].shape)}, expected "
             f"{half} (x's shape {tuple(x.shape)} with axis {a['axis']} halved)"
         )
-    rdt, cdt = d.common_dtypes(fname, g, (x, xr, xc))
+    rdt, cdt = _validate.common_dtypes(fname, g, (x, xr, xc))
     ov = check_out(a["out"], tuple(x.shape), rdt, fname) if a["out"] is not None else None
     gin, xin = as_compute(g[0], cdt, caller), as_compute(x, cdt, caller)
     # out may be x itself (each element pair is read before written), not grad_output
@@ -329,12 +327,12 @@ def _glu(spec, a, caller):
 def _maxout(spec, a, caller):
     fname = spec.name
     x, rdt, cdt = gpu_input(a["x"], fname, "x")
-    ax = d.axis_of(x, a["axis"], fname)
-    blk = d.blocks(tuple(x.shape), ax)
-    k = grp._group_size(a["k"], blk[1], a["axis"], fname)
-    oshape = grp._with_len(tuple(x.shape), ax, blk[1] // k)
+    ax = _validate.axis_of(x, a["axis"], fname)
+    blk = _validate.blocks(tuple(x.shape), ax)
+    k = grouped.group_size(a["k"], blk[1], a["axis"], fname)
+    oshape = grouped.with_len(tuple(x.shape), ax, blk[1] // k)
     ret = a["return_indices"]
-    vout, iout = grp.split_maxout_out(a["out"], ret, fname, "an array")
+    vout, iout = grouped.split_maxout_out(a["out"], ret, fname, "an array")
     vv = check_out(vout, oshape, rdt, fname) if vout is not None else None
     iv = check_out(iout, oshape, I64, fname, "the indices out") if iout is not None else None
     xin = as_compute(x, cdt, caller)
@@ -358,9 +356,9 @@ def _maxout_backward(spec, a, caller):
     fname = spec.name
     g, rdt, cdt = gpu_input(a["grad_output"], fname, "grad_output")
     gshape = tuple(g.shape)
-    ax = d.axis_of(g, a["axis"], fname)
-    n = grp._int_param(a["n"], "n", fname)
-    gblk = d.blocks(gshape, ax)
+    ax = _validate.axis_of(g, a["axis"], fname)
+    n = grouped.int_param(a["n"], "n", fname)
+    gblk = _validate.blocks(gshape, ax)
     m = gblk[1]
     if n < m or (m == 0 and n != 0) or (m > 0 and n % m) or (not gshape and n != 1):
         raise ValueError(
@@ -382,7 +380,7 @@ def _maxout_backward(spec, a, caller):
             f"fastact.{fname}: indices has shape {tuple(iv.shape)} but grad_output "
             f"has shape {gshape}"
         )
-    shape = grp._with_len(gshape, ax, n)
+    shape = grouped.with_len(gshape, ax, n)
     ov = check_out(a["out"], shape, rdt, fname) if a["out"] is not None else None
     gin = as_compute(g, cdt, caller)
     iin = as_compute(iv, I64, caller)

@@ -1,6 +1,6 @@
 """What the math core needs from numba-cuda's CUDA target and numba-cuda lacks.
 
-``_vmath`` reduces arguments with ``np.rint`` (it vectorizes on the CPU).
+``core.vmath`` reduces arguments with ``np.rint`` (it vectorizes on the CPU).
 numba-cuda 0.30 types ``np.rint`` on the CUDA target but its table of ufunc
 loops has no entry for it, so lowering fails with ``KeyError: <ufunc 'rint'>``
 (and LLVM's ``llvm.rint``, what the CPU target emits, is rejected by NVVM as

@@ -1,11 +1,11 @@
 """The registry's elementwise kernels on the GPU, built on first use.
 
 The scalar kernels of ``fastact.core.registry`` are compiled for CUDA from the
-same source as the CPU loops: ``_typed.retype(fn, dtype)`` rewrites the
+same source as the CPU loops: ``core.typed.retype(fn, dtype)`` rewrites the
 kernel so that a float32 variant computes in float32 (its literals and
 constants become float32), and numba-cuda compiles the result -- the helpers
-of ``_math`` it calls (numba dispatchers become device functions) and the
-``_vmath`` overloads and intrinsics (bitcast, select, ``llvm.fma``: plain LLVM
+of ``core.math`` it calls (numba dispatchers become device functions) and the
+``core.vmath`` overloads and intrinsics (bitcast, select, ``llvm.fma``: plain LLVM
 IR) included.  Nothing of the math is written twice.
 
 - ``device_function(name, which, dtype)``: the kernel for CUDA kernels to
