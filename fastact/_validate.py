@@ -14,8 +14,6 @@ import operator
 
 import numpy as np
 
-from fastact.cpu import pool
-
 F16, F32, F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
 
 
@@ -122,19 +120,3 @@ def blocks(shape: tuple, ax: int) -> tuple[int, int, int]:
     # math.prod, not np.prod: np.prod first makes an array of the tuple, which
     # would be most of a small call's overhead
     return math.prod(shape[:ax]), shape[ax], math.prod(shape[ax + 1 :])
-
-
-def call_ufunc(uf: np.ufunc, arrays, params, rdt: np.dtype, cdt: np.dtype, out):
-    """Run `uf` on arrays (cast to the compute dtype) and float64 params into out."""
-    ins = [a if a.dtype == cdt else a.astype(cdt) for a in arrays]
-    if out is not None and rdt == cdt:
-        pool.call(uf, ins, params, out)
-        return out
-    res = np.empty(ins[0].shape, cdt)
-    pool.call(uf, ins, params, res)
-    if rdt == cdt:
-        return res
-    if out is None:
-        return res.astype(rdt)
-    np.copyto(out, res, casting="same_kind")
-    return out

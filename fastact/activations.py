@@ -14,9 +14,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from fastact import _validate as d
+from fastact import _validate
 from fastact._dispatch import SPECS, array_function, foreign_call, register
 from fastact.core.registry import REGISTRY, Elementwise
+from fastact.cpu import pool
 from fastact.cpu.activations import get
 from fastact.cpu.threads import PARALLEL_MIN_SIZE
 
@@ -31,7 +32,7 @@ _DTYPE_RULES = (
 
 
 def checked_params(e: Elementwise, values, fname: str) -> tuple:
-    vals = tuple(d.real_param(v, p.name, fname, p.check) for p, v in zip(e.params, values))
+    vals = tuple(_validate.real_param(v, p.name, fname, p.check) for p, v in zip(e.params, values))
     if e.check is not None:
         msg = e.check(*vals)
         if msg:
@@ -49,22 +50,38 @@ def _backward(e: Elementwise, g, x, params: tuple, out, fname: str | None = None
     return _run_backward(e.name, g, x, checked_params(e, params, fname), out, fname)
 
 
+def _call(uf: np.ufunc, arrays, params, rdt: np.dtype, cdt: np.dtype, out):
+    """Run `uf` on arrays (cast to the compute dtype) and float64 params into out."""
+    ins = [a if a.dtype == cdt else a.astype(cdt) for a in arrays]
+    if out is not None and rdt == cdt:
+        pool.call(uf, ins, params, out)
+        return out
+    res = np.empty(ins[0].shape, cdt)
+    pool.call(uf, ins, params, res)
+    if rdt == cdt:
+        return res
+    if out is None:
+        return res.astype(rdt)
+    np.copyto(out, res, casting="same_kind")
+    return out
+
+
 def _run_forward(kernel: str, x, p: tuple, out, fname: str):
     """Kernel `kernel` on x with checked float64 parameters (scalars or arrays)."""
-    a, rdt, cdt = d.float_array(x, fname)
+    a, rdt, cdt = _validate.float_array(x, fname)
     if out is not None:
-        d.check_out(out, a.shape, rdt, fname)
-    return d.call_ufunc(get(kernel, "forward"), (a,), p, rdt, cdt, out)
+        _validate.check_out(out, a.shape, rdt, fname)
+    return _call(get(kernel, "forward"), (a,), p, rdt, cdt, out)
 
 
 def _run_backward(kernel: str, g, x, p: tuple, out, fname: str):
-    gt = d.float_array(g, fname, "grad_output")
-    xt = d.float_array(x, fname, "x")
-    d.same_shape(fname, gt[0], xt[0], "grad_output", "x")
-    rdt, cdt = d.common_dtypes(fname, gt, xt)
+    gt = _validate.float_array(g, fname, "grad_output")
+    xt = _validate.float_array(x, fname, "x")
+    _validate.same_shape(fname, gt[0], xt[0], "grad_output", "x")
+    rdt, cdt = _validate.common_dtypes(fname, gt, xt)
     if out is not None:
-        d.check_out(out, xt[0].shape, rdt, fname)
-    return d.call_ufunc(get(kernel, "backward"), (gt[0], xt[0]), p, rdt, cdt, out)
+        _validate.check_out(out, xt[0].shape, rdt, fname)
+    return _call(get(kernel, "backward"), (gt[0], xt[0]), p, rdt, cdt, out)
 
 
 # --------------------------------------------------------------------------
@@ -220,8 +237,8 @@ def _generate(e: Elementwise, specs: tuple | None = None) -> tuple:
         "np": np,
         "ArrayLike": ArrayLike,
         "_nd": np.ndarray,
-        "_F32": d.F32,
-        "_F64": d.F64,
+        "_F32": _validate.F32,
+        "_F64": _validate.F64,
         "_SMALL": PARALLEL_MIN_SIZE,
         "_U": ufuncs,
         "_load": load,
@@ -311,7 +328,7 @@ gelu_backward.__doc__ = backward_doc(REGISTRY["gelu"], "gelu", _APPROX_DOC)
 
 def prelu_weight(weight, a: np.ndarray, fname: str) -> tuple[np.ndarray, int | None, np.dtype]:
     """(weight as float64 broadcastable to a, channel axis or None, weight's result dtype)."""
-    w, wdt, _ = d.float_array(weight, fname, "weight")
+    w, wdt, _ = _validate.float_array(weight, fname, "weight")
     if w.ndim > 1:
         raise ValueError(f"fastact.{fname}: weight must be 0-d or 1-d, got shape {w.shape}")
     if not np.isfinite(w).all():
@@ -333,7 +350,7 @@ def prelu_weight(weight, a: np.ndarray, fname: str) -> tuple[np.ndarray, int | N
 
 @array_function("prelu")
 def prelu(x: ArrayLike, weight: ArrayLike, *, out: np.ndarray | None = None) -> np.ndarray:
-    a = d.float_array(x, "prelu")[0]
+    a = _validate.float_array(x, "prelu")[0]
     w, _, _ = prelu_weight(weight, a, "prelu")
     return _run_forward("prelu", a, (w,), out, "prelu")
 
@@ -343,18 +360,21 @@ def prelu_backward(
     grad_output: ArrayLike, x: ArrayLike, weight: ArrayLike, *, out: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     fname = "prelu_backward"
-    gt, xt = d.float_array(grad_output, fname, "grad_output"), d.float_array(x, fname, "x")
-    d.same_shape(fname, gt[0], xt[0], "grad_output", "x")
-    rdt, cdt = d.common_dtypes(fname, gt, xt)
+    gt, xt = (
+        _validate.float_array(grad_output, fname, "grad_output"),
+        _validate.float_array(x, fname, "x"),
+    )
+    _validate.same_shape(fname, gt[0], xt[0], "grad_output", "x")
+    rdt, cdt = _validate.common_dtypes(fname, gt, xt)
     w, ch, wdt = prelu_weight(weight, xt[0], fname)
     if out is not None:
-        d.check_out(out, xt[0].shape, rdt, fname)
+        _validate.check_out(out, xt[0].shape, rdt, fname)
     # grad_weight first: `out` may be grad_output or x itself
-    terms = d.call_ufunc(get("prelu_weight_grad", "backward"), (gt[0], xt[0]), (), cdt, cdt, None)
+    terms = _call(get("prelu_weight_grad", "backward"), (gt[0], xt[0]), (), cdt, cdt, None)
     axes = tuple(i for i in range(terms.ndim) if i != ch)
     gw = np.asarray(terms.sum(axis=axes, dtype=np.float64))
     gw = gw.reshape(np.shape(weight)).astype(wdt)
-    gi = d.call_ufunc(get("prelu", "backward"), (gt[0], xt[0]), (w,), rdt, cdt, out)
+    gi = _call(get("prelu", "backward"), (gt[0], xt[0]), (w,), rdt, cdt, out)
     return gi, gw
 
 
@@ -411,15 +431,15 @@ def _noise_array(noise, x: np.ndarray, fname: str) -> np.ndarray:
             f"fastact.{fname}: training=True needs the forward's draw: pass "
             "noise=, as returned by the forward with return_noise=True"
         )
-    n, _, _ = d.float_array(noise, fname, "noise")
-    d.same_shape(fname, n, x, "noise", "x")
+    n, _, _ = _validate.float_array(noise, fname, "noise")
+    _validate.same_shape(fname, n, x, "noise", "x")
     return n.astype(np.float64, copy=False)
 
 
 def _random_forward(name: str, x, params: tuple, training, rng, return_noise, out, draw):
     """Shared path of rrelu and noisy_relu: eval kernel, or a draw fed to a train kernel."""
     e = REGISTRY[name]
-    a, rdt, cdt = d.float_array(x, name)
+    a, rdt, cdt = _validate.float_array(x, name)
     p = checked_params(e, params, name)
     if not _training(training, name):
         if return_noise:
@@ -430,7 +450,7 @@ def _random_forward(name: str, x, params: tuple, training, rng, return_noise, ou
         return _run_forward(name, a, p, out, name)
     gen = _generator(rng, name)
     if out is not None:
-        d.check_out(out, a.shape, rdt, name)
+        _validate.check_out(out, a.shape, rdt, name)
     kernel, noise = draw(gen, a, *(float(v) for v in p))
     # drawn in float64 (the same seed gives the same draw for every dtype),
     # kept in the compute dtype: the float32 loop multiplies by exactly this
@@ -453,7 +473,7 @@ def _random_backward(name: str, train_kernel: str, g, x, params: tuple, training
             )
         return _backward(e, g, x, params, out)
     checked_params(e, params, fname)  # checked even though the draw carries the slope
-    xa = d.float_array(x, fname, "x")[0]
+    xa = _validate.float_array(x, fname, "x")[0]
     return _run_backward(train_kernel, g, xa, (_noise_array(noise, xa, fname),), out, fname)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from fastact import _validate as d
+from fastact import _validate
 from fastact._dispatch import array_function
 from fastact.cpu import axis as kernels
 from fastact.cpu.threads import threads_for
@@ -35,7 +35,7 @@ def _run(
 
     C-contiguous inputs are used in place whatever the axis; anything else is
     copied once to C order (the kernels read columns, never a transpose)."""
-    blk = d.blocks(shape, ax)
+    blk = _validate.blocks(shape, ax)
     ins = [np.ascontiguousarray(a, dtype=cdt).reshape(blk) for a in arrays]
     dst = None
     if out is not None and rdt == cdt and out.flags.c_contiguous:
@@ -63,21 +63,21 @@ def _run(
 
 
 def _forward(kernel, x, axis, out, fname: str, extra: tuple):
-    a, rdt, cdt = d.float_array(x, fname)
-    ax = d.axis_of(a, axis, fname)
+    a, rdt, cdt = _validate.float_array(x, fname)
+    ax = _validate.axis_of(a, axis, fname)
     if out is not None:
-        d.check_out(out, a.shape, rdt, fname)
+        _validate.check_out(out, a.shape, rdt, fname)
     return _run(kernel, [a], a.shape, ax, rdt, cdt, out, extra)
 
 
 def _backward(kernel, grad_output, y, axis, out, fname: str, extra: tuple):
-    gt = d.float_array(grad_output, fname, "grad_output")
-    yt = d.float_array(y, fname, "y")
-    d.same_shape(fname, gt[0], yt[0], "grad_output", "y")
-    rdt, cdt = d.common_dtypes(fname, gt, yt)
-    ax = d.axis_of(yt[0], axis, fname)
+    gt = _validate.float_array(grad_output, fname, "grad_output")
+    yt = _validate.float_array(y, fname, "y")
+    _validate.same_shape(fname, gt[0], yt[0], "grad_output", "y")
+    rdt, cdt = _validate.common_dtypes(fname, gt, yt)
+    ax = _validate.axis_of(yt[0], axis, fname)
     if out is not None:
-        d.check_out(out, yt[0].shape, rdt, fname)
+        _validate.check_out(out, yt[0].shape, rdt, fname)
     return _run(kernel, [gt[0], yt[0]], yt[0].shape, ax, rdt, cdt, out, extra, streams=True)
 
 

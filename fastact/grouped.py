@@ -14,7 +14,7 @@ import numbers
 import numpy as np
 from numpy.typing import ArrayLike
 
-from fastact import _validate as d
+from fastact import _validate
 from fastact._dispatch import array_function
 from fastact.cpu import grouped as kernels
 from fastact.cpu.threads import threads_for
@@ -83,9 +83,9 @@ def _deliver(work: np.ndarray, direct: bool, out, shape: tuple, rdt):
 
 
 def _glu_split(x, axis, fname: str, argname: str = "x"):
-    a, rdt, cdt = d.float_array(x, fname, argname)
-    ax = d.axis_of(a, axis, fname)
-    blk = d.blocks(a.shape, ax)
+    a, rdt, cdt = _validate.float_array(x, fname, argname)
+    ax = _validate.axis_of(a, axis, fname)
+    blk = _validate.blocks(a.shape, ax)
     n = blk[1]
     if n % 2:
         raise ValueError(
@@ -140,7 +140,7 @@ def glu(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None) -> np.nd
     a, rdt, cdt, ax, blk = _glu_split(x, axis, fname)
     oshape = with_len(a.shape, ax, blk[1] // 2)
     if out is not None:
-        d.check_out(out, oshape, rdt, fname)
+        _validate.check_out(out, oshape, rdt, fname)
     oblk = (blk[0], blk[1] // 2 * blk[2])
     (xin,) = _inputs([a], (blk[0], blk[1] * blk[2]), cdt)
     dst, direct = _target(out, oblk, cdt, [xin])
@@ -186,16 +186,16 @@ def glu_backward(
     """
     fname = "glu_backward"
     a, _, _, ax, blk = _glu_split(x, axis, fname)
-    gt = d.float_array(grad_output, fname, "grad_output")
+    gt = _validate.float_array(grad_output, fname, "grad_output")
     want = with_len(a.shape, ax, blk[1] // 2)
     if gt[0].shape != want:
         raise ValueError(
             f"fastact.{fname}: grad_output has shape {gt[0].shape}, expected "
             f"{want} (x's shape {a.shape} with axis {axis} halved)"
         )
-    rdt, cdt = d.common_dtypes(fname, gt, d.float_array(a, fname))
+    rdt, cdt = _validate.common_dtypes(fname, gt, _validate.float_array(a, fname))
     if out is not None:
-        d.check_out(out, a.shape, rdt, fname)
+        _validate.check_out(out, a.shape, rdt, fname)
     xblk = (blk[0], blk[1] * blk[2])
     gin, xin = _inputs([gt[0]], (blk[0], blk[1] // 2 * blk[2]), cdt) + _inputs([a], xblk, cdt)
     dst, direct = _target(out, xblk, cdt, [gin, xin])
@@ -314,15 +314,15 @@ def maxout(
     (array([[2., 7.]]), array([[1, 0]]))
     """
     fname = "maxout"
-    a, rdt, cdt = d.float_array(x, fname)
-    ax = d.axis_of(a, axis, fname)
-    blk = d.blocks(a.shape, ax)
+    a, rdt, cdt = _validate.float_array(x, fname)
+    ax = _validate.axis_of(a, axis, fname)
+    blk = _validate.blocks(a.shape, ax)
     k = group_size(k, blk[1], axis, fname)
     m = blk[1] // k
     oshape = with_len(a.shape, ax, m)
     vout, iout = split_maxout_out(out, return_indices, fname)
     if vout is not None:
-        d.check_out(vout, oshape, rdt, fname)
+        _validate.check_out(vout, oshape, rdt, fname)
     if iout is not None:
         _check_index_out(iout, oshape, fname)
     oblk = (blk[0], m, blk[2])
@@ -402,10 +402,10 @@ def maxout_backward(
     array([ 0., 10.,  0.,  0.,  0., 20.])
     """
     fname = "maxout_backward"
-    g, rdt, cdt = d.float_array(grad_output, fname, "grad_output")
-    ax = d.axis_of(g, axis, fname)
+    g, rdt, cdt = _validate.float_array(grad_output, fname, "grad_output")
+    ax = _validate.axis_of(g, axis, fname)
     n = int_param(n, "n", fname)
-    gblk = d.blocks(g.shape, ax)
+    gblk = _validate.blocks(g.shape, ax)
     m = gblk[1]
     if n < m or (m == 0 and n != 0) or (m > 0 and n % m) or (not g.shape and n != 1):
         raise ValueError(
@@ -422,7 +422,7 @@ def maxout_backward(
         )
     shape = with_len(g.shape, ax, n)
     if out is not None:
-        d.check_out(out, shape, rdt, fname)
+        _validate.check_out(out, shape, rdt, fname)
     if idx.dtype == np.uint64 and idx.size and idx.max() > np.iinfo(np.int64).max:
         raise ValueError(
             f"fastact.{fname}: index {idx.max()} is out of range for an axis of length n={n}"

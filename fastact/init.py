@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 import numpy as np
 from numpy.typing import DTypeLike
 
-from fastact import _validate as d
+from fastact import _validate
 from fastact.activations import _generator
 from fastact.cpu import init as fills
 
@@ -170,7 +170,7 @@ def _gain(nonlinearity, param, fname: str) -> float:
             # ValueError, as torch raises for a slope that is not a number
             raise ValueError(f"fastact.init.{fname}: negative_slope {param!r} not a valid number")
         else:
-            slope = d.real_param(param, "negative_slope", _name(fname), "any")
+            slope = _validate.real_param(param, "negative_slope", _name(fname), "any")
         return math.sqrt(2.0 / (1 + slope * slope))
     if isinstance(nonlinearity, str) and nonlinearity in _GAIN:
         return _GAIN[nonlinearity]
@@ -222,7 +222,7 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 
 
 def _real(value, name: str, fname: str, check: str = "finite") -> float:
-    return d.real_param(value, name, _name(fname), check)
+    return _validate.real_param(value, name, _name(fname), check)
 
 
 def _uniform_bounds(low: float, high: float, dt: np.dtype, fname: str) -> tuple[float, float]:

@@ -50,7 +50,7 @@ from functools import partial
 import numpy as np
 from numpy.typing import ArrayLike
 
-from fastact import _validate as d
+from fastact import _validate
 from fastact._dispatch import array_function
 from fastact.cpu import preprocessing as kernels  # type: ignore[attr-defined]  # Cython, no stub
 from fastact.cpu.threads import threads_for
@@ -190,11 +190,11 @@ def _axes(a: np.ndarray, axis, fname: str) -> tuple[int, ...]:
     if axis is None:
         axes = tuple(range(nd))
     elif isinstance(axis, tuple):
-        axes = tuple(d.normalize_axis(ax, nd, fname) for ax in axis)
+        axes = tuple(_validate.normalize_axis(ax, nd, fname) for ax in axis)
         if len(set(axes)) != len(axes):
             raise ValueError(f"fastact.{fname}: axis {axis} repeats an axis")
     else:
-        axes = (d.normalize_axis(axis, nd, fname),)
+        axes = (_validate.normalize_axis(axis, nd, fname),)
     return tuple(sorted(axes)) if a.ndim else ()
 
 
@@ -231,7 +231,7 @@ def _layout(a: np.ndarray, red: list) -> tuple[list, tuple]:
 
 
 def _ddof(ddof, fname: str) -> float:
-    return d.real_param(ddof, "ddof", fname, "nonneg")
+    return _validate.real_param(ddof, "ddof", fname, "nonneg")
 
 
 def _feature_range(feature_range, fname: str) -> tuple[float, float]:
@@ -241,8 +241,8 @@ def _feature_range(feature_range, fname: str) -> tuple[float, float]:
         raise TypeError(
             f"fastact.{fname}: feature_range must be a pair (min, max), got {feature_range!r}"
         ) from None
-    lo = d.real_param(lo, "feature_range[0]", fname)
-    hi = d.real_param(hi, "feature_range[1]", fname)
+    lo = _validate.real_param(lo, "feature_range[0]", fname)
+    hi = _validate.real_param(hi, "feature_range[1]", fname)
     if not lo < hi:
         raise ValueError(
             f"fastact.{fname}: feature_range min must be smaller than max, got {feature_range!r}"
@@ -251,7 +251,7 @@ def _feature_range(feature_range, fname: str) -> tuple[float, float]:
 
 
 def _p(p, fname: str) -> float:
-    v = d.real_param(p, "p", fname, "any")
+    v = _validate.real_param(p, "p", fname, "any")
     if not v >= 1:
         raise ValueError(f"fastact.{fname}: p must be >= 1 or inf, got {p!r}")
     return v
@@ -325,9 +325,9 @@ def _transform(
 ):
     """y = (x - c) / den (or its lerp onto [lo, hi]) with c, den per slice from
     ``coef(*flat stats, c, den)``; every check runs before anything is written."""
-    a, rdt, cdt = d.float_array(x, fname)
+    a, rdt, cdt = _validate.float_array(x, fname)
     if out is not None:
-        d.check_out(out, a.shape, rdt, fname)
+        _validate.check_out(out, a.shape, rdt, fname)
     arrays = _stats_against(stats, kind, a, fname)
     sshape = np.broadcast_shapes(*[s.shape for s in arrays])
     sshape = (1,) * (a.ndim - len(sshape)) + sshape
@@ -431,7 +431,7 @@ def minmax_stats(x: ArrayLike, axis: int | tuple[int, ...] | None = None) -> Min
 
 
 def _minmax_stats(x, axis, fname: str) -> MinMax:
-    a, _, cdt = d.float_array(x, fname)
+    a, _, cdt = _validate.float_array(x, fname)
     return MinMax(*_reduce(a, cdt, axis, kernels.minmax_stats, (math.inf, -math.inf), fname))
 
 
@@ -468,7 +468,7 @@ def moment_stats(x: ArrayLike, axis: int | tuple[int, ...] | None = None) -> Mom
 
 
 def _moment_stats(x, axis, fname: str) -> Moments:
-    a, _, cdt = d.float_array(x, fname)
+    a, _, cdt = _validate.float_array(x, fname)
     # the kernel works relative to a per-slice shift (a value of the slice)
     shift, count, mu, m2 = _reduce(
         a, cdt, axis, kernels.moment_stats, (np.nan, 0.0, 0.0, 0.0), fname, shifted=True
@@ -511,7 +511,7 @@ def norm_stats(x: ArrayLike, p: float = 2, axis: int | tuple[int, ...] | None = 
 
 def _norm_stats(x, p, axis, fname: str) -> PNorm:
     p = _p(p, fname)
-    a, _, cdt = d.float_array(x, fname)
+    a, _, cdt = _validate.float_array(x, fname)
     (acc,) = _reduce(a, cdt, axis, kernels.norm_stats, (0.0,), fname, p)
     return PNorm(p, acc)
 
@@ -622,7 +622,7 @@ def standardize_apply(
 
 def _standardize_apply(x, stats, ddof, eps, out, fname: str):
     ddof = _ddof(ddof, fname)
-    eps = d.real_param(eps, "eps", fname, "nonneg")
+    eps = _validate.real_param(eps, "eps", fname, "nonneg")
     return _transform(
         x,
         out,
@@ -671,7 +671,7 @@ def normalize_apply(
 
 
 def _normalize_apply(x, stats, eps, out, fname: str):
-    eps = d.real_param(eps, "eps", fname, "positive")
+    eps = _validate.real_param(eps, "eps", fname, "positive")
 
     def coef(acc, c, den):
         kernels.coef_normalize(acc, eps, c, den)
@@ -804,7 +804,7 @@ def standardize(
     """
     fname = "standardize"
     _ddof(ddof, fname)
-    d.real_param(eps, "eps", fname, "nonneg")
+    _validate.real_param(eps, "eps", fname, "nonneg")
     return _standardize_apply(x, _moment_stats(x, axis, fname), ddof, eps, out, fname)
 
 
@@ -864,9 +864,9 @@ def normalize(
     array([ 0.25, -0.75])
     """
     fname = "normalize"
-    eps = d.real_param(eps, "eps", fname, "positive")
+    eps = _validate.real_param(eps, "eps", fname, "positive")
     p = _p(p, fname)
-    a, rdt, cdt = d.float_array(x, fname)
+    a, rdt, cdt = _validate.float_array(x, fname)
     axes = _axes(a, axis, fname)
     perm, blk = _layout(a, [i in axes for i in range(a.ndim)])
     if blk[2] != 1 or not 0 < blk[1] <= kernels.row_limit(cdt.itemsize):
@@ -876,7 +876,7 @@ def normalize(
     # kernel runs the two-phase path's loops on each row, so the result is
     # identical to it.
     if out is not None:
-        d.check_out(out, a.shape, rdt, fname)
+        _validate.check_out(out, a.shape, rdt, fname)
     x3, dst, direct = _target(a, out, perm, blk, cdt)
     kernels.normalize_rows(x3, dst, p, eps, threads_for(dst.size, blk[0], openmp=True))
     return _deliver(a, out, perm, dst, direct, rdt, cdt)
@@ -964,7 +964,7 @@ def reduced_axes(axis, ndim: int, fname: str = "apply") -> tuple[int, ...]:
     if axis is None:
         axes: Iterable[int] = range(nd)
     elif isinstance(axis, tuple):
-        axes = [d.normalize_axis(a, nd, fname) for a in axis]
+        axes = [_validate.normalize_axis(a, nd, fname) for a in axis]
     else:
-        axes = [d.normalize_axis(axis, nd, fname)]
+        axes = [_validate.normalize_axis(axis, nd, fname)]
     return tuple(sorted(set(axes))) if ndim else ()

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fastact import _validate as d
+from fastact import _validate
 from fastact.preprocessing import reduced_axes, two_phase
 
 # the functions along an axis that apply offers besides the elementwise ones
@@ -415,7 +415,7 @@ def _check_axes(plan: _Plan) -> None:
             if s.global_stats:
                 s.phases = two_phase(s.name, {**_defaults(s.func), **s.params, "axis": s.axis})
         elif s.kind in ("axis", "glu", "maxout"):
-            s.axis = d.normalize_axis(s.params.get("axis", -1), max(nd, 1), s.name)
+            s.axis = _validate.normalize_axis(s.params.get("axis", -1), max(nd, 1), s.name)
             if nd and s.axis == plan.cax and plan.nchunks > 1:
                 order = (
                     "Fortran-order file is chunked along its last"
