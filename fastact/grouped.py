@@ -320,21 +320,11 @@ def maxout(
     k = group_size(k, blk[1], axis, fname)
     m = blk[1] // k
     oshape = with_len(a.shape, ax, m)
-    vout, iout = split_maxout_out(out, return_indices, fname)
-    if vout is not None:
-        _validate.check_out(vout, oshape, rdt, fname)
-    if iout is not None:
-        _check_index_out(iout, oshape, fname)
+    vout, iout = _maxout_outs(out, return_indices, oshape, rdt, fname)
     oblk = (blk[0], m, blk[2])
     (xin,) = _inputs([a], blk, cdt)
     dst, direct = _target(vout, oblk, cdt, [xin])
-    idst = idirect = None
-    if return_indices:
-        idst, idirect = (
-            (iout.reshape(oblk), True)
-            if iout is not None and iout.flags.c_contiguous
-            else (np.empty(oblk, I64), False)
-        )
+    idst, idirect = _index_target(iout, oblk) if return_indices else (None, None)
     # with k == 1 the values out may be x itself (each element is read, then
     # written in place); anything else overlapping is read from a copy
     (xin,) = _separate(dst, [xin], allow_same=True)
@@ -347,6 +337,69 @@ def maxout(
     if not return_indices:
         return vals
     return vals, _deliver(idst, idirect, iout, oshape, I64)
+
+
+def _maxout_outs(out, return_indices: bool, oshape: tuple, rdt, fname: str) -> tuple:
+    """maxout's (values out, indices out), each None or checked."""
+    vout, iout = split_maxout_out(out, return_indices, fname)
+    if vout is not None:
+        _validate.check_out(vout, oshape, rdt, fname)
+    if iout is not None:
+        _check_index_out(iout, oshape, fname)
+    return vout, iout
+
+
+def _index_target(iout, oblk: tuple) -> tuple[np.ndarray, bool]:
+    """Where the kernel writes the indices, and whether that is `iout` itself."""
+    if iout is not None and iout.flags.c_contiguous:
+        return iout.reshape(oblk), True
+    return np.empty(oblk, I64), False
+
+
+def _backward_group(n, m: int, g: np.ndarray, axis, fname: str) -> int:
+    """k, the group size: n (the forward axis length) over m (grad_output's)."""
+    if n < m or (m == 0 and n != 0) or (m > 0 and n % m) or (not g.shape and n != 1):
+        raise ValueError(
+            f"fastact.{fname}: n={n} is not a multiple of the length {m} of "
+            f"grad_output's axis {axis}" + (" (0-d grad_output needs n=1)" if not g.shape else "")
+        )
+    return n // m if m else 1
+
+
+def _index_array(indices, g: np.ndarray, fname: str) -> np.ndarray:
+    idx = indices if type(indices) is np.ndarray else np.asarray(indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"fastact.{fname}: indices must have an integer dtype, got {idx.dtype}")
+    if idx.shape != g.shape:
+        raise ValueError(
+            f"fastact.{fname}: indices has shape {idx.shape} but grad_output has shape {g.shape}"
+        )
+    return idx
+
+
+def _indices_in_groups(idx, g: np.ndarray, gblk: tuple, k: int, n: int, fname: str):
+    """`idx` as int64 blocks, every index checked to lie in its own group."""
+    if idx.dtype == np.uint64 and idx.size and idx.max() > np.iinfo(np.int64).max:
+        raise ValueError(
+            f"fastact.{fname}: index {idx.max()} is out of range for an axis of length n={n}"
+        )
+    iin = np.ascontiguousarray(idx, dtype=I64).reshape(gblk)
+    bad = kernels.maxout_check_indices(iin, k, threads_for(iin.size, gblk[0], openmp=True))
+    if bad is not None:
+        pos = (
+            bad
+            if g.ndim == 3
+            else np.unravel_index(np.ravel_multi_index(bad, gblk), g.shape or (1,))
+        )
+        o, gi, _ = bad
+        v = int(iin[bad])
+        raise ValueError(
+            f"fastact.{fname}: indices[{', '.join(map(str, map(int, pos)))}] = "
+            f"{v} is not in its group [{gi * k}, {gi * k + k}) of an axis of "
+            f"length n={n} (k={k}); indices must come from "
+            "maxout(..., return_indices=True)"
+        )
+    return iin
 
 
 @array_function("maxout_backward", ("grad_output", "indices"))
@@ -407,43 +460,13 @@ def maxout_backward(
     n = int_param(n, "n", fname)
     gblk = _validate.blocks(g.shape, ax)
     m = gblk[1]
-    if n < m or (m == 0 and n != 0) or (m > 0 and n % m) or (not g.shape and n != 1):
-        raise ValueError(
-            f"fastact.{fname}: n={n} is not a multiple of the length {m} of "
-            f"grad_output's axis {axis}" + (" (0-d grad_output needs n=1)" if not g.shape else "")
-        )
-    k = n // m if m else 1
-    idx = indices if type(indices) is np.ndarray else np.asarray(indices)
-    if idx.dtype.kind not in "iu":
-        raise TypeError(f"fastact.{fname}: indices must have an integer dtype, got {idx.dtype}")
-    if idx.shape != g.shape:
-        raise ValueError(
-            f"fastact.{fname}: indices has shape {idx.shape} but grad_output has shape {g.shape}"
-        )
+    k = _backward_group(n, m, g, axis, fname)
+    idx = _index_array(indices, g, fname)
     shape = with_len(g.shape, ax, n)
     if out is not None:
         _validate.check_out(out, shape, rdt, fname)
-    if idx.dtype == np.uint64 and idx.size and idx.max() > np.iinfo(np.int64).max:
-        raise ValueError(
-            f"fastact.{fname}: index {idx.max()} is out of range for an axis of length n={n}"
-        )
+    iin = _indices_in_groups(idx, g, gblk, k, n, fname)
     (gin,) = _inputs([g], gblk, cdt)
-    iin = np.ascontiguousarray(idx, dtype=I64).reshape(gblk)
-    bad = kernels.maxout_check_indices(iin, k, threads_for(iin.size, gblk[0], openmp=True))
-    if bad is not None:
-        pos = (
-            bad
-            if g.ndim == 3
-            else np.unravel_index(np.ravel_multi_index(bad, gblk), g.shape or (1,))
-        )
-        o, gi, _ = bad
-        v = int(iin[bad])
-        raise ValueError(
-            f"fastact.{fname}: indices[{', '.join(map(str, map(int, pos)))}] = "
-            f"{v} is not in its group [{gi * k}, {gi * k + k}) of an axis of "
-            f"length n={n} (k={k}); indices must come from "
-            "maxout(..., return_indices=True)"
-        )
     blk = (gblk[0], n, gblk[2])
     dst, direct = _target(out, blk, cdt, [gin, iin])
     # with k == 1 out may be grad_output itself (element read, then written)

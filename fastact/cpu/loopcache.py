@@ -342,81 +342,103 @@ def store(name: str, k: dict, loops, n_arrays: int, n_params: int) -> bool:
     return True
 
 
-def _store(name, k, loops, n_arrays, n_params):
-    import shutil
-    import subprocess
-    import tempfile
-
+def _target_machine(k: dict):
     import llvmlite.binding as ll
     from numba.core import config
 
-    cc = _compiler()
-    if cc is None:
-        raise RuntimeError("no C compiler")
-    cpu, feats = k["cpu"], k["features"]
     # The large code model: with the default (small) one a constant costs a
     # single RIP-relative load, so the register allocator rematerializes the
     # kernels' many broadcast constants inside the loop instead of spilling
     # them once, as numba's JIT code (large model) does: a dozen extra
     # instructions per vector.  With the large model the cached loops and
     # numba's own time the same.
-    tm = ll.Target.from_triple(ll.get_process_triple()).create_target_machine(
-        cpu=cpu, features=feats, opt=int(config.OPT), reloc="pic", codemodel="large"
+    return ll.Target.from_triple(ll.get_process_triple()).create_target_machine(
+        cpu=k["cpu"], features=k["features"], opt=int(config.OPT), reloc="pic", codemodel="large"
     )
+
+
+def _emit_objects(loops, k: dict, work: str) -> tuple[list, set, list]:
+    """One object file per loop: (paths, dead-path helpers to stub, (types, symbol))."""
+    import llvmlite.binding as ll
+
+    tm = _target_machine(k)
+    objs, stubs, syms = [], set(), []
+    for i, (tys, cf) in enumerate(loops):
+        lib = cf._library
+        cg = lib.codegen
+        # compile for exactly what numba compiled for, or not at all
+        if (cg._get_host_cpu_name(), cg._tm_features) != (k["cpu"], k["features"]):
+            raise _Unsupported("numba's target differs from the key")
+        # the optimized module numba keeps for linking (also rebuilt from
+        # numba's cache on a cache hit); re-parsed so edits stay local
+        mod = ll.parse_bitcode(lib._get_module_for_linking().as_bitcode())
+        entry = cf.native_name
+        mod.get_function(entry).linkage = "external"
+        why = _check_module(mod, entry)
+        if why:
+            raise _Unsupported(f"{entry}: {why}")
+        stubs |= {
+            f.name for f in mod.functions if f.is_declaration and f.name in _DEAD_PATH_HELPERS
+        }
+        obj = os.path.join(work, f"loop{i}.o")
+        with open(obj, "wb") as f:
+            f.write(tm.emit_object(mod))
+        objs.append(obj)
+        syms.append((list(tys), entry))
+    return objs, stubs, syms
+
+
+def _link(cc: list[str], work: str, objs: list, stubs: set) -> str:
+    import subprocess
+
+    stub_c = os.path.join(work, "stubs.c")
+    with open(stub_c, "w") as f:
+        f.write(
+            "#include <stdlib.h>\n/* reached only through the error branch of numba's cfunc\n"
+            "   wrapper, which the IR check proved dead */\n"
+        )
+        f.write("".join(_STUB.format(s) for s in sorted(stubs)))
+    tmp_so = os.path.join(work, "lib.so")
+    # -Bsymbolic: calls between the loops' functions stay inside this library
+    r = subprocess.run(
+        cc + ["-shared", "-fPIC", "-O1", "-o", tmp_so, *objs, stub_c, "-lm", "-Wl,-Bsymbolic"],
+        capture_output=True,
+        text=True,
+    )
+    if r.returncode != 0:
+        raise RuntimeError(f"linking failed: {r.stderr.strip()[-500:]}")
+    return tmp_so
+
+
+def _load_verified(tmp_so: str, loops, syms: list, n_arrays: int, n_params: int):
+    """The library loaded here and its loops compared with numba's, before anyone
+    else can load it."""
+    built = ctypes.CDLL(tmp_so, mode=os.RTLD_NOW | os.RTLD_LOCAL)
+    for (tys, cf), (_, sym) in zip(loops, syms):
+        addr = ctypes.cast(built[sym], ctypes.c_void_p).value
+        for strided in (False, True):
+            if _run_loop(addr, tys, n_arrays, n_params, strided) != _run_loop(
+                cf.address, tys, n_arrays, n_params, strided
+            ):
+                raise _Unsupported(f"{sym}: library loop differs from numba's")
+    return built
+
+
+def _store(name, k, loops, n_arrays, n_params):
+    import shutil
+    import tempfile
+
+    cc = _compiler()
+    if cc is None:
+        raise RuntimeError("no C compiler")
     d = cache_dir()
     os.makedirs(d, exist_ok=True)
     so, meta = _paths(name, k)
     work = tempfile.mkdtemp(prefix=f".{name}-", dir=d)
     try:
-        objs, stubs, syms = [], set(), []
-        for i, (tys, cf) in enumerate(loops):
-            lib = cf._library
-            cg = lib.codegen
-            # compile for exactly what numba compiled for, or not at all
-            if (cg._get_host_cpu_name(), cg._tm_features) != (cpu, feats):
-                raise _Unsupported("numba's target differs from the key")
-            # the optimized module numba keeps for linking (also rebuilt from
-            # numba's cache on a cache hit); re-parsed so edits stay local
-            mod = ll.parse_bitcode(lib._get_module_for_linking().as_bitcode())
-            entry = cf.native_name
-            mod.get_function(entry).linkage = "external"
-            why = _check_module(mod, entry)
-            if why:
-                raise _Unsupported(f"{entry}: {why}")
-            stubs |= {
-                f.name for f in mod.functions if f.is_declaration and f.name in _DEAD_PATH_HELPERS
-            }
-            obj = os.path.join(work, f"loop{i}.o")
-            with open(obj, "wb") as f:
-                f.write(tm.emit_object(mod))
-            objs.append(obj)
-            syms.append((list(tys), entry))
-        stub_c = os.path.join(work, "stubs.c")
-        with open(stub_c, "w") as f:
-            f.write(
-                "#include <stdlib.h>\n/* reached only through the error branch of numba's cfunc\n"
-                "   wrapper, which the IR check proved dead */\n"
-            )
-            f.write("".join(_STUB.format(s) for s in sorted(stubs)))
-        tmp_so = os.path.join(work, "lib.so")
-        # -Bsymbolic: calls between the loops' functions stay inside this library
-        r = subprocess.run(
-            cc + ["-shared", "-fPIC", "-O1", "-o", tmp_so, *objs, stub_c, "-lm", "-Wl,-Bsymbolic"],
-            capture_output=True,
-            text=True,
-        )
-        if r.returncode != 0:
-            raise RuntimeError(f"linking failed: {r.stderr.strip()[-500:]}")
-        # load it here and compare with numba's loops before anyone else can
-        built = ctypes.CDLL(tmp_so, mode=os.RTLD_NOW | os.RTLD_LOCAL)
-        for (tys, cf), (_, sym) in zip(loops, syms):
-            addr = ctypes.cast(built[sym], ctypes.c_void_p).value
-            for strided in (False, True):
-                if _run_loop(addr, tys, n_arrays, n_params, strided) != _run_loop(
-                    cf.address, tys, n_arrays, n_params, strided
-                ):
-                    raise _Unsupported(f"{sym}: library loop differs from numba's")
-        _libs.append(built)
+        objs, stubs, syms = _emit_objects(loops, k, work)
+        tmp_so = _link(cc, work, objs, stubs)
+        _libs.append(_load_verified(tmp_so, loops, syms, n_arrays, n_params))
         os.replace(tmp_so, so)
         tmp_meta = os.path.join(work, "meta.json")
         with open(tmp_meta, "w") as f:
