@@ -168,6 +168,15 @@ FA_INLINE v4d fa_hi4(v8f v)
     return (v4d){v[4], v[5], v[6], v[7]};
 }
 
+/* HI + LO = V - M exactly (TwoSum of V and -M), on vectors of either
+ * precision: softmax's x - max, whose rounding exp would amplify */
+#define FA_TWO_DIFF(HI, LO, V, M) do {                                     \
+    __typeof__(V) bb_;                                                    \
+    HI = (V) - (M);                                                       \
+    bb_ = HI - (V);                                                       \
+    LO = ((V) - (HI - bb_)) + (-(M) - bb_);                               \
+} while (0)
+
 /* e^(v - m) for a float vector v and its (row or column) max m.  v - m is
  * carried as hi + lo (TwoSum) and applied to first order, since exp would
  * amplify its rounding by |v - m|. */
@@ -180,8 +189,8 @@ FA_INLINE v8f fa_diff_exp8f(v8f v, v8f m, int fast)
         const v8f floor = m - 110.0f;
         v = fa_select8(v < floor, floor, v);
     }
-    v8f hi = v - m, bb = hi - v;
-    v8f lo = (v - (hi - bb)) + (-m - bb);
+    v8f hi, lo;
+    FA_TWO_DIFF(hi, lo, v, m);
     if (!fast)                                  /* inf/NaN: no error term */
         lo = fa_select8(hi - hi == 0.0f, lo, fa_splat8(0.0f));
     v8f e = fa_exp8f(hi, fast);
@@ -575,8 +584,8 @@ FA_INLINE void fa_row_backward_d(const double *g, const double *y, double *out, 
 FA_INLINE v4d fa_diff_exp_f(v4d v, v4d m) { return fa_exp4(v - m, 8); }
 FA_INLINE v4d fa_diff_exp_d(v4d v, v4d m)
 {
-    v4d hi = v - m, bb = hi - v;
-    v4d lo = (v - (hi - bb)) + (-m - bb);
+    v4d hi, lo;
+    FA_TWO_DIFF(hi, lo, v, m);
     lo = fa_select(hi - hi == 0.0, lo, fa_splat(0.0));     /* inf/NaN: no error term */
     v4d e = fa_exp4_le0(hi);
     return e + e * lo;
