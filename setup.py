@@ -4,10 +4,11 @@ In ``fastact/cpu``: ``ufunc`` turns numba-compiled loop pointers into real
 NumPy ufuncs; ``axis`` (softmax family), ``grouped`` (glu, maxout) and
 ``preprocessing`` (normalization statistics) hold the fused-type
 (float32/float64) loops over an axis, parallel over rows with OpenMP; their C
-lives in ``fastact/cpu/src``.  A
-compiler without OpenMP gets a serial build and a warning.
+lives in headers in ``fastact/cpu/src``.  A compiler without OpenMP gets a
+serial build and a warning.
 """
 
+import glob
 import os
 import subprocess
 import tempfile
@@ -20,7 +21,12 @@ from setuptools.command.build_ext import build_ext
 
 # -O3 without -ffast-math: -ffast-math implies -ffinite-math-only, which breaks
 # the -inf masks and NaN propagation the kernels promise.
-BASE_FLAGS = ["-O3", "-fno-finite-math-only"]
+# -Wno-psabi: the kernels' vector helpers (fastact/cpu/src/vec.h) return
+# 32-byte vectors, whose ABI differs without AVX (the baseline clone); they
+# are all static and inlined, so no such value crosses between differently
+# built code, and gcc's note about it is noise.  (A pragma in the header
+# cannot silence it: gcc reports it at the end of the translation unit.)
+BASE_FLAGS = ["-O3", "-fno-finite-math-only", "-Wno-psabi"]
 
 # Extensions whose loops use cython.parallel.prange: they get -fopenmp.
 OPENMP_EXTENSIONS = ("axis", "grouped", "preprocessing")
@@ -65,12 +71,18 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
+# The C headers the kernels include.  Every extension depends on all of them
+# (they include one another), so editing any header rebuilds what uses it.
+HEADERS = sorted(glob.glob("fastact/cpu/src/*.h"))
+
+
 def _ext(name: str) -> Extension:
     return Extension(
         f"fastact.cpu.{name}",
         [f"fastact/cpu/{name}.pyx"],
         include_dirs=[np.get_include(), "fastact/cpu/src"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        depends=HEADERS,
     )
 
 

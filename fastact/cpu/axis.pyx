@@ -3,10 +3,10 @@
 """Fused-type (float32/float64) softmax-family loops along an axis, OpenMP
 over independent rows or column blocks.
 
-The Python layer (``_softmax.py``) hands over C-contiguous (outer, n, inner)
+The Python layer (``fastact/axis.py``) hands over C-contiguous (outer, n, inner)
 blocks: the axis of length n sits between `outer` and `inner`, so the last
 axis is inner == 1 and a middle axis needs no transposed copy.  The row math
-lives in ``_rows.h`` (C, so that gcc vectorizes its exp); these loops only
+lives in ``src/rows.h`` (C, so that gcc vectorizes its exp); these loops only
 cut the work into tasks -- one per (outer index, block of columns)
 -- and run them without the GIL.  A block is sized so that its n x block
 elements stay in L2 through the three passes.
@@ -32,12 +32,11 @@ SOFTMAX, LOG_SOFTMAX = 0, 1
 
 
 # A task's columns (n x block elements) are read in two or three passes.
-# Their runs along each row must be long enough to stream: softmax along axis
-# 0 of 1024x16384 float32 took 36-40 ms with 32 columns (128 B runs, the task
-# within L2) and 14-18 ms with 128 (512 B runs, the task in L3); 64 and 256
-# columns were in between (2 threads, interleaved with torch in one run).
-# With the rows prefetched (_rows.h, FA_COL_AHEAD) 128 took 13.1 ms and 256
-# 12.8 ms forward, but the backward went 10.7 -> 11.3 ms: kept at 128.
+# Their runs along each row must be long enough to stream: 32 columns
+# (128 B runs, the task within L2) were far slower than 128 (512 B runs, the
+# task in L3) along axis 0 of a tall float32 array, with 64 and 256 in
+# between.  With the rows prefetched (src/rows.h, FA_COL_AHEAD) 256 gained
+# little forward and lost as much backward: kept at 128.
 cdef Py_ssize_t TASK_BYTES = 1 << 19
 
 

@@ -38,9 +38,9 @@ ctypedef struct LoopInfo:
 
 
 # Outputs of at least this many bytes in one loop call of a ufunc marked by
-# set_streaming are written with streaming stores (see _stream.h).  One call
-# covers one thread's chunk, so the default (16 MiB, half this machine's L3)
-# leaves alone anything whose result may still be read from cache.  Tests
+# set_streaming are written with streaming stores (see src/stream.h).  One
+# call covers one thread's chunk, so the default (16 MiB, a large share of a
+# common L3) leaves alone anything whose result may still be read from cache.  Tests
 # lower it to reach the path.
 cdef Py_ssize_t _stream_min_bytes = 16 << 20
 # block the numba loop writes into: small enough to stay in L1 while the

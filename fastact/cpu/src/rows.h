@@ -4,12 +4,10 @@
  * vector expf is only used under -ffast-math, which implies
  * -ffinite-math-only and breaks the -inf/NaN semantics softmax promises, and
  * gcc does not vectorize reductions (max, sum) without -ffast-math either.
- * So the exp is written here on 4-lane double vectors (range reduction by a
- * magic-number rint, a Taylor polynomial, 2^n built from bits) and the
- * reductions keep explicit vector accumulators.  The build stays portable:
- * the kernels are compiled twice (target_clones: x86-64-v3 = AVX2+FMA, and
- * the baseline, where gcc lowers the same vectors to SSE2) and the loader
- * picks one per CPU.
+ * So the exp is written here on vectors (range reduction by a magic-number
+ * rint, a polynomial, 2^n built from bits; constants and polynomials from
+ * exp.h) and the reductions keep explicit vector accumulators.  Vector
+ * types, helpers and the target_clones build are vec.h's.
  *
  * Layout: a call handles `width` columns of length n, element j of column t
  * at x[j*stride + t].  width == stride == 1 is the common "last axis" row;
@@ -32,29 +30,20 @@
 
 #include "exp.h"
 #include "stream.h"
+#include "vec.h"
 
 /* Backward rows up to this long can have their output streamed (`stream`:
- * the whole output is too large for the cache, see _stream.h): the last pass
+ * the whole output is too large for the cache, see stream.h): the last pass
  * writes a stack buffer in L1 and fa_stream_out moves it out.  (The forward
- * rows do not: their exp pass is compute-bound, and streaming measured
- * slower there.) */
+ * rows do not: their exp pass is compute-bound, so the stores are not what
+ * bounds them.) */
 #define FA_STREAM_ROW 4096
-
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 12 \
-    && !defined(FASTACT_NO_CLONES)
-#define FA_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define FA_CLONES
-#endif
-/* helpers must be inlined into each clone to be compiled for its target */
-#define FA_INLINE static inline __attribute__((always_inline))
 
 #define FA_BLOCK 256        /* columns per task when the axis is not the last */
 
 /* Column passes read `width` floats of each of n rows a stride apart: runs
  * too short for the hardware prefetchers to follow from one row to the next.
- * So each pass prefetches its rows this many rows ahead (softmax along axis
- * 0 of 1024x16384 float32, one thread: 1.79 -> 1.48 ns/el). */
+ * So each pass prefetches its rows this many rows ahead. */
 #define FA_COL_AHEAD 4
 
 /* prefetch row j + FA_COL_AHEAD of a column block (for writing if `write`) */
@@ -69,25 +58,14 @@ FA_INLINE void fa_col_prefetch(const float *p, ptrdiff_t j, ptrdiff_t n, ptrdiff
     }
 }
 
-typedef double v4d __attribute__((vector_size(32)));
-typedef int64_t v4i __attribute__((vector_size(32)));
-typedef float v4f __attribute__((vector_size(16)));
-
-FA_INLINE v4d fa_splat(double v) { return (v4d){v, v, v, v}; }
-FA_INLINE v4d fa_select(v4i mask, v4d a, v4d b)      /* mask ? a : b, lanewise */
-{
-    return (v4d)((mask & (v4i)a) | (~mask & (v4i)b));
-}
-
 /* e^x lanewise after reduction to |r| <= ln2/2: deg >= 13 gives the
  * double-accurate minimax form (within an ULP), deg 8 Taylor terms to degree 8
  * (within 3e-10, enough for a float result).  -inf -> 0, NaN -> NaN, overflow -> inf, gradual
  * underflow rounded once. */
 FA_INLINE v4d fa_exp4(v4d x, int deg)
 {
-    /* LN2_HI has 11 trailing zero bits: n * LN2_HI is exact for |n| < 2^11 */
-    const v4d LOG2E = fa_splat(1.4426950408889634), LN2_HI = fa_splat(0x1.62e42fee00000p-1),
-              LN2_LO = fa_splat(0x1.a39ef35793c76p-33), MAGIC = fa_splat(6755399441055744.0),
+    const v4d LOG2E = fa_splat(FA_LOG2E), LN2_HI = fa_splat(FA_LN2_HI),
+              LN2_LO = fa_splat(FA_LN2_LO), MAGIC = fa_splat(FA_RINT_MAGIC),
               LO = fa_splat(-746.0), HI = fa_splat(710.0);
     v4d xc = fa_select(x < LO, LO, x);
     xc = fa_select(xc > HI, HI, xc);
@@ -116,8 +94,8 @@ FA_INLINE v4d fa_exp4(v4d x, int deg)
  * and log-probabilities. */
 FA_INLINE v4d fa_exp4_le0(v4d x)
 {
-    const v4d LOG2E = fa_splat(1.4426950408889634), LN2_HI = fa_splat(0x1.62e42fee00000p-1),
-              LN2_LO = fa_splat(0x1.a39ef35793c76p-33), MAGIC = fa_splat(6755399441055744.0),
+    const v4d LOG2E = fa_splat(FA_LOG2E), LN2_HI = fa_splat(FA_LN2_HI),
+              LN2_LO = fa_splat(FA_LN2_LO), MAGIC = fa_splat(FA_RINT_MAGIC),
               LO = fa_splat(-746.0);
     v4d xc = fa_select(x < LO, LO, x);
     v4d fn = (xc * LOG2E + MAGIC) - MAGIC;
@@ -129,15 +107,6 @@ FA_INLINE v4d fa_exp4_le0(v4d x)
 }
 
 FA_INLINE double fa_hsum(v4d v) { return (v[0] + v[1]) + (v[2] + v[3]); }
-
-typedef float v8f __attribute__((vector_size(32)));
-typedef int32_t v8i __attribute__((vector_size(32)));
-
-FA_INLINE v8f fa_splat8(float v) { return (v8f){v, v, v, v, v, v, v, v}; }
-FA_INLINE v8f fa_select8(v8i mask, v8f a, v8f b)
-{
-    return (v8f)((mask & (v8i)a) | (~mask & (v8i)b));
-}
 
 /* e^x on eight floats, float arithmetic only (twice the lanes of the double
  * version): Cody-Waite reduction to |r| <= ln2/2, Taylor to degree 7
@@ -152,22 +121,16 @@ FA_INLINE v8f fa_select8(v8i mask, v8f a, v8f b)
  * is two normal factors. */
 FA_INLINE v8f fa_exp8f(v8f x, int neg)
 {
-    const v8f LOG2E = fa_splat8(1.44269504f), LN2_HI = fa_splat8(0x1.62ep-1f),
-              LN2_LO = fa_splat8(0x1.0bfbe8p-15f), MAGIC = fa_splat8(12582912.0f),
+    const v8f LOG2E = fa_splat8(FA_LOG2E_F), LN2_HI = fa_splat8(FA_LN2_HI_F),
+              LN2_LO = fa_splat8(FA_LN2_LO_F), MAGIC = fa_splat8(FA_RINT_MAGIC_F),
               LO = fa_splat8(-104.0f), HI = fa_splat8(89.0f);
     const v8i MB = (v8i)MAGIC;
     v8f xc = neg ? x : fa_select8(x < LO, LO, x);
     xc = neg ? xc : fa_select8(xc > HI, HI, xc);
     v8f t = xc * LOG2E + MAGIC, fn = t - MAGIC;
-    v8f r = (xc - fn * LN2_HI) - fn * LN2_LO;     /* LN2_HI has 13 bits: n * LN2_HI exact */
-    v8f p = fa_splat8(1.0f / 5040.0f);
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
+    v8f r = (xc - fn * LN2_HI) - fn * LN2_LO;
+    v8f p = fa_splat8(FA_EXPF_C7);
+    FA_EXPF_TAYLOR7(p, r);
     if (neg)    /* bits(t) - bits(MAGIC) = n for |n| < 2^22 */
         return (p * (v8f)(((v8i)t - MB + (127 + 64)) << 23)) * 0x1p-64f;
     v8f fn1 = (fn * 0.5f + MAGIC) - MAGIC, fn2 = fn - fn1;
@@ -205,6 +168,15 @@ FA_INLINE v4d fa_hi4(v8f v)
     return (v4d){v[4], v[5], v[6], v[7]};
 }
 
+/* HI + LO = V - M exactly (TwoSum of V and -M), on vectors of either
+ * precision: softmax's x - max, whose rounding exp would amplify */
+#define FA_TWO_DIFF(HI, LO, V, M) do {                                     \
+    __typeof__(V) bb_;                                                    \
+    HI = (V) - (M);                                                       \
+    bb_ = HI - (V);                                                       \
+    LO = ((V) - (HI - bb_)) + (-(M) - bb_);                               \
+} while (0)
+
 /* e^(v - m) for a float vector v and its (row or column) max m.  v - m is
  * carried as hi + lo (TwoSum) and applied to first order, since exp would
  * amplify its rounding by |v - m|. */
@@ -217,8 +189,8 @@ FA_INLINE v8f fa_diff_exp8f(v8f v, v8f m, int fast)
         const v8f floor = m - 110.0f;
         v = fa_select8(v < floor, floor, v);
     }
-    v8f hi = v - m, bb = hi - v;
-    v8f lo = (v - (hi - bb)) + (-m - bb);
+    v8f hi, lo;
+    FA_TWO_DIFF(hi, lo, v, m);
     if (!fast)                                  /* inf/NaN: no error term */
         lo = fa_select8(hi - hi == 0.0f, lo, fa_splat8(0.0f));
     v8f e = fa_exp8f(hi, fast);
@@ -373,10 +345,8 @@ FA_INLINE void fa_cols_forward_f(const float *x, float *y, ptrdiff_t n, ptrdiff_
  * offset within a page is far from those of a and b.  The rows of a, b and
  * the buffer keep their page offsets from row to row (rows of 1024 floats
  * are 4 KiB), and a store whose address matches a later load's in its low
- * 12 bits stalls the load (4K aliasing).  log_softmax's backward at
- * 16384x1024 float32 ran at 0.77x torch with fastact bench's placement of
- * the arrays and 0.95-1.10x with another; with the buffer placed here the
- * former went to 0.89-0.93x (softmax's backward 0.96x -> 1.09-1.15x). */
+ * 12 bits stalls the load (4K aliasing), so the backward rows' speed
+ * depended on where the caller's arrays happened to lie. */
 FA_INLINE float *fa_away_from(float *space, const void *a, const void *b)
 {
     size_t pa = (uintptr_t)a & 4095, pb = (uintptr_t)b & 4095;
@@ -531,7 +501,7 @@ FA_INLINE void fa_untail_d(double *p, ptrdiff_t k, v4d v)
 /* The row sum of a double backward, sum(g*y) (mode 0) or sum(g) (mode 1,
  * which also finds the largest y, NaN ignored), two accumulators of four
  * lanes: the generic column loop did one vector at a time with a masked
- * load each and ran at 0.74x torch at 16384x1024. */
+ * load each. */
 FA_INLINE double fa_row_sum_d(const double *g, const double *y, ptrdiff_t n, int mode,
                               double *ymax)
 {
@@ -614,8 +584,8 @@ FA_INLINE void fa_row_backward_d(const double *g, const double *y, double *out, 
 FA_INLINE v4d fa_diff_exp_f(v4d v, v4d m) { return fa_exp4(v - m, 8); }
 FA_INLINE v4d fa_diff_exp_d(v4d v, v4d m)
 {
-    v4d hi = v - m, bb = hi - v;
-    v4d lo = (v - (hi - bb)) + (-m - bb);
+    v4d hi, lo;
+    FA_TWO_DIFF(hi, lo, v, m);
     lo = fa_select(hi - hi == 0.0, lo, fa_splat(0.0));     /* inf/NaN: no error term */
     v4d e = fa_exp4_le0(hi);
     return e + e * lo;
@@ -759,7 +729,7 @@ FA_CLONES static void fa_backward_##S(const T *g, const T *y, T *out, ptrdiff_t 
             v4d gv = fa_get_##S(g + o, k, (T)0);                                            \
             if (mode == 1) {                                                                \
                 v4d yv = fa_get_##S(y + o, k, (T)-INFINITY);                                \
-                ymax = fa_select(yv > ymax | yv != yv, yv, ymax);                           \
+                ymax = fa_select((yv > ymax) | (yv != yv), yv, ymax);                       \
             }                                                                               \
             acc[row ? 0 : q] += mode == 0 ? gv * fa_get_##S(y + o, k, (T)0) : gv;           \
         }                                                                                   \

@@ -5,9 +5,9 @@
  * reads one array and writes another moves three arrays' worth of bytes
  * through the memory bus, not two.  When the output is larger than the last
  * level cache it will not be read back from cache anyway, and stores that
- * bypass the cache (movnt*) skip the read: measured here, a 16M-element
- * float32 kernel at the bandwidth floor got ~1.3x faster.  glibc's memcpy
- * does the same above a size threshold; torch's kernels do not.
+ * bypass the cache (movnt*) skip the read: a kernel at the bandwidth floor
+ * moves a third fewer bytes.  glibc's memcpy does the same above a size
+ * threshold; torch's kernels do not.
  *
  * fa_stream_copy writes `nbytes` from a cached buffer to `dst` with 16-byte
  * streaming stores (SSE2, part of the x86-64 baseline, so no CPU dispatch is

@@ -1,0 +1,240 @@
+/* glu and maxout over (outer, n, inner) blocks, and their backward passes:
+ * the C loops behind cpu/grouped.pyx, which hands each call one task.
+ *
+ * C rather than Cython expressions for two reasons: gcc vectorizes plain C
+ * loops over pointers reliably, and target_clones builds each kernel for
+ * AVX2 and the baseline, the loader picking one per CPU, so the build stays
+ * portable.  The loops are scalar C that gcc vectorizes; the sigmoid and
+ * its exp are exp.h's.  (Built with -fno-trapping-math, see setup.py, so
+ * that gcc if-converts the sigmoid's and the NaN handling's selects.)
+ */
+#ifndef FASTACT_GROUPED_H
+#define FASTACT_GROUPED_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include <stddef.h>
+
+#include "exp.h"
+
+#if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__i386__)) \
+    && !defined(FASTACT_NO_CLONES)
+/* x86-64-v3 (AVX2, FMA) is chosen by CPU features; "arch=haswell" would
+ * test the CPU model and fall back to the baseline on AMD */
+#define FG_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define FG_CLONES
+#endif
+/* (the helpers are FA_INLINE, always inlined: gcc's heuristics decline
+ * fa_sigmoid, and the loops do not vectorize around a call) */
+
+/* elements per glu task and input elements per maxout task: large
+ * enough that a task amortizes its scheduling, small enough that a
+ * modest array still splits over the threads */
+#define FG_GLU_CHUNK 16384
+#define FG_MAX_CHUNK 32768
+/* columns per maxout task when inner > 1: the running maxima of a block
+ * stay in L1 */
+#define FG_COLS 1024
+/* groups per index scratch block in the inner == 1 maxout loop */
+#define FG_ID_BLOCK 1024
+
+/* glu and its backward on one contiguous run of each half: float with
+ * the float helpers, double with the double ones and the long
+ * polynomial.  The split scale (ss, s2) keeps c * sigmoid(b) accurate
+ * where sigmoid(b) alone would be subnormal. */
+#define FG_GLU(SUF, T, SIG, ...)                                                   \
+FG_CLONES static void fg_glu_##SUF(const T *a, const T *b, T *y, ptrdiff_t len)    \
+{                                                                                  \
+    for (ptrdiff_t i = 0; i < len; i++) {                                          \
+        T ss, dsh, s2;                                                             \
+        T sh = SIG(b[i], __VA_ARGS__ &ss, &dsh, &s2);                              \
+        y[i] = (a[i] * sh) * ss;                                                   \
+    }                                                                              \
+}                                                                                  \
+/* ga, gb may be a, b themselves (in place): element i is read before written */  \
+FG_CLONES static void fg_glu_bwd_##SUF(const T *g, const T *a, const T *b,         \
+                                       T *ga, T *gb, ptrdiff_t len)                \
+{                                                                                  \
+    for (ptrdiff_t i = 0; i < len; i++) {                                          \
+        T ss, dsh, s2, gi = g[i], ai = a[i];                                       \
+        T sh = SIG(b[i], __VA_ARGS__ &ss, &dsh, &s2);                              \
+        ga[i] = (gi * sh) * ss;                                                    \
+        gb[i] = ((gi * ai) * dsh) * s2;                                            \
+    }                                                                              \
+}
+FG_GLU(f, float, fa_sigmoidf)
+FG_GLU(d, double, fa_sigmoid, 13,)
+
+/* The scans run j DOWN from k-1 to 0 with single-compare selects, which
+ * gcc vectorizes (a compound "v > m, or v is the first NaN" condition it
+ * does not):  m = v >= m ? v : m  ends at the lowest j holding the
+ * maximum -- the first on ties, so max(-0.0, +0.0) is -0.0 -- and
+ * nv = v != v ? v : nv  ends at the first NaN, which wins if there is one
+ * (its value and position, as torch.max). */
+
+/* ---- maxout, inner == 1: ng groups of k adjacent elements ----
+ * IT: the within-group index while scanning, as wide as T so that the
+ * value and index selects vectorize together (int32 only for small
+ * constant k) */
+#define FG_MAX_ROW_K(SUF, T, IT)                                                   \
+FA_INLINE void fg_max_row_k_##SUF(const T *x, T *y, int64_t *ix, ptrdiff_t ng,     \
+                                  ptrdiff_t k, int64_t base)                       \
+{                                                                                  \
+    if (ix) {                                                                      \
+        /* the ids go to a scratch block of IT first and are widened after:  */   \
+        /* one loop mixing T and int64 vectorizes badly without AVX2         */   \
+        IT tmp[FG_ID_BLOCK];                                                       \
+        for (ptrdiff_t g0 = 0; g0 < ng; g0 += FG_ID_BLOCK) {                       \
+            ptrdiff_t nb = ng - g0 < FG_ID_BLOCK ? ng - g0 : FG_ID_BLOCK;          \
+            for (ptrdiff_t g = 0; g < nb; g++) {                                   \
+                const T *xg = x + (g0 + g) * k;                                    \
+                T m = xg[k - 1], nv = m != m ? m : (T)0;                           \
+                IT id = (IT)(k - 1), nid = (IT)(k - 1);                            \
+                for (ptrdiff_t j = k - 2; j >= 0; j--) {                           \
+                    T v = xg[j];                                                   \
+                    id = v >= m ? (IT)j : id;                                      \
+                    m = v >= m ? v : m;                                            \
+                    nid = v != v ? (IT)j : nid;                                    \
+                    nv = v != v ? v : nv;                                          \
+                }                                                                  \
+                y[g0 + g] = nv != nv ? nv : m;                                     \
+                tmp[g] = nv != nv ? nid : id;                                      \
+            }                                                                      \
+            for (ptrdiff_t g = 0; g < nb; g++)                                     \
+                ix[g0 + g] = base + (g0 + g) * k + tmp[g];                         \
+        }                                                                          \
+    } else {                                                                       \
+        for (ptrdiff_t g = 0; g < ng; g++) {                                       \
+            const T *xg = x + g * k;                                               \
+            T m = xg[k - 1], nv = m != m ? m : (T)0;                               \
+            for (ptrdiff_t j = k - 2; j >= 0; j--) {                               \
+                T v = xg[j];                                                       \
+                m = v >= m ? v : m;                                                \
+                nv = v != v ? v : nv;                                              \
+            }                                                                      \
+            y[g] = nv != nv ? nv : m;                                              \
+        }                                                                          \
+    }                                                                              \
+}
+FG_MAX_ROW_K(f_wide, float, int64_t)
+FG_MAX_ROW_K(f, float, int32_t)
+FG_MAX_ROW_K(d, double, int64_t)
+#define fg_max_row_k_d_wide fg_max_row_k_d
+
+#define FG_MAX(SUF, T)                                                             \
+/* k as a constant for the common group sizes: the inner loop unrolls and   */   \
+/* gcc vectorizes across groups with interleaved loads                       */   \
+FG_CLONES static void fg_max_row_##SUF(const T *x, T *y, int64_t *ix, ptrdiff_t ng,\
+                                      ptrdiff_t k, int64_t base)                   \
+{                                                                                  \
+    switch (k) {                                                                   \
+    case 2: fg_max_row_k_##SUF(x, y, ix, ng, 2, base); break;                      \
+    case 3: fg_max_row_k_##SUF(x, y, ix, ng, 3, base); break;                      \
+    case 4: fg_max_row_k_##SUF(x, y, ix, ng, 4, base); break;                      \
+    case 8: fg_max_row_k_##SUF(x, y, ix, ng, 8, base); break;                      \
+    default: fg_max_row_k_##SUF##_wide(x, y, ix, ng, k, base);                     \
+    }                                                                              \
+}                                                                                  \
+/* ---- maxout, inner > 1: group g is rows g*k .. g*k+k-1 of `stride`   */        \
+/* elements; w <= FG_COLS columns of them, vectorized along the columns */        \
+/* with the running maximum and index kept in y and ix themselves.      */        \
+/* k == 1 with y == x (in place) reads each element before writing it.  */        \
+FG_CLONES static void fg_max_cols_##SUF(const T *x, T *y, int64_t *ix, ptrdiff_t ng, \
+                                       ptrdiff_t k, ptrdiff_t w, ptrdiff_t stride,  \
+                                       int64_t base)                              \
+{                                                                                  \
+    T nv[FG_COLS];                                                                 \
+    int64_t nid[FG_COLS];                                                          \
+    for (ptrdiff_t g = 0; g < ng; g++) {                                           \
+        const T *xl = x + (g * k + k - 1) * stride;                                \
+        T *yg = y + g * stride;                                                    \
+        int64_t *ig = ix ? ix + g * stride : NULL;                                 \
+        int64_t p0 = base + g * k;                                                 \
+        for (ptrdiff_t t = 0; t < w; t++) {                                        \
+            T v = xl[t];                                                           \
+            yg[t] = v;                                                             \
+            nv[t] = v != v ? v : (T)0;                                             \
+        }                                                                          \
+        if (ig) for (ptrdiff_t t = 0; t < w; t++) ig[t] = nid[t] = p0 + k - 1;     \
+        for (ptrdiff_t j = k - 2; j >= 0; j--) {                                   \
+            const T *xr = x + (g * k + j) * stride;                                \
+            if (ig) {                                                              \
+                for (ptrdiff_t t = 0; t < w; t++) {                                \
+                    T v = xr[t], m = yg[t];                                        \
+                    ig[t] = v >= m ? p0 + j : ig[t];                               \
+                    yg[t] = v >= m ? v : m;                                        \
+                    nid[t] = v != v ? p0 + j : nid[t];                             \
+                    nv[t] = v != v ? v : nv[t];                                    \
+                }                                                                  \
+            } else {                                                               \
+                for (ptrdiff_t t = 0; t < w; t++) {                                \
+                    T v = xr[t], m = yg[t];                                        \
+                    yg[t] = v >= m ? v : m;                                        \
+                    nv[t] = v != v ? v : nv[t];                                    \
+                }                                                                  \
+            }                                                                      \
+        }                                                                          \
+        if (ig) for (ptrdiff_t t = 0; t < w; t++) ig[t] = nv[t] != nv[t] ? nid[t] : ig[t]; \
+        for (ptrdiff_t t = 0; t < w; t++) yg[t] = nv[t] != nv[t] ? nv[t] : yg[t];  \
+    }                                                                              \
+}                                                                                  \
+/* ---- maxout backward: out[g*k + j] = g_out[g] where j is the argmax ---- */    \
+/* (indices already validated), zero elsewhere; each position written once. */   \
+/* With k == 1 out may be go itself: element t is read before it is written. */   \
+FA_INLINE void fg_max_bwd_row_k_##SUF(const T *go, const int64_t *ix, T *out,  \
+                                          ptrdiff_t ng, ptrdiff_t k, int64_t base) \
+{                                                                                  \
+    for (ptrdiff_t g = 0; g < ng; g++) {                                           \
+        T gv = go[g];                                                              \
+        int64_t id = ix[g] - (base + g * k);                                       \
+        for (ptrdiff_t j = 0; j < k; j++) out[g * k + j] = j == id ? gv : (T)0;    \
+    }                                                                              \
+}                                                                                  \
+FG_CLONES static void fg_max_bwd_##SUF(const T *go, const int64_t *ix, T *out,     \
+                                      ptrdiff_t ng, ptrdiff_t k, ptrdiff_t w,      \
+                                      ptrdiff_t stride, int64_t base)              \
+{                                                                                  \
+    if (stride == 1) {                                                             \
+        switch (k) {                                                               \
+        case 2: fg_max_bwd_row_k_##SUF(go, ix, out, ng, 2, base); break;           \
+        case 4: fg_max_bwd_row_k_##SUF(go, ix, out, ng, 4, base); break;           \
+        default: fg_max_bwd_row_k_##SUF(go, ix, out, ng, k, base);                 \
+        }                                                                          \
+        return;                                                                    \
+    }                                                                              \
+    for (ptrdiff_t g = 0; g < ng; g++) {                                           \
+        const T *gg = go + g * stride;                                             \
+        const int64_t *ig = ix + g * stride;                                       \
+        T *og = out + g * k * stride;                                              \
+        int64_t p0 = base + g * k;                                                 \
+        for (ptrdiff_t j = 0; j < k; j++) {                                        \
+            T *orow = og + j * stride;                                             \
+            for (ptrdiff_t t = 0; t < w; t++)                                      \
+                orow[t] = ig[t] == p0 + j ? gg[t] : (T)0;                          \
+        }                                                                          \
+    }                                                                              \
+}
+FG_MAX(f, float)
+FG_MAX(d, double)
+
+/* first position (in the ng*w block) whose index lies outside its group,
+ * or -1.  Unsigned compare: also catches negatives. */
+static ptrdiff_t fg_check_idx(const int64_t *ix, ptrdiff_t ng, ptrdiff_t k, ptrdiff_t w,
+                              ptrdiff_t stride, int64_t base)
+{
+    for (ptrdiff_t g = 0; g < ng; g++) {
+        const int64_t *ig = ix + g * stride;
+        int64_t p0 = base + g * k;
+        int bad = 0;
+        for (ptrdiff_t t = 0; t < w; t++)
+            bad |= (uint64_t)(ig[t] - p0) >= (uint64_t)k;
+        if (bad)
+            for (ptrdiff_t t = 0; t < w; t++)
+                if ((uint64_t)(ig[t] - p0) >= (uint64_t)k) return g * stride + t;
+    }
+    return -1;
+}
+
+#endif
