@@ -73,15 +73,15 @@ cdef int _kind(cnp.ndarray out, arrays) except -1:
     cdef int t = cnp.PyArray_TYPE(out)
     cdef cnp.ndarray a
     if t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64:
-        raise TypeError(f"_axis: dtype {out.dtype} is not float32 or float64")
+        raise TypeError(f"fastact.cpu.axis: dtype {out.dtype} is not float32 or float64")
     shape = (<object>out).shape
     for a in arrays + [out]:
         if (cnp.PyArray_TYPE(a) != t or cnp.PyArray_NDIM(a) != 3
                 or (<object>a).shape != shape or not cnp.PyArray_IS_C_CONTIGUOUS(a)):
-            raise ValueError("_axis: arrays must be C-contiguous (outer, n, inner) blocks "
+            raise ValueError("fastact.cpu.axis: arrays must be C-contiguous (outer, n, inner) blocks "
                              "of one shape and dtype")
     if not cnp.PyArray_ISWRITEABLE(out):
-        raise ValueError("_axis: out is read-only")
+        raise ValueError("fastact.cpu.axis: out is read-only")
     return 0 if t == cnp.NPY_FLOAT32 else 1
 
 
