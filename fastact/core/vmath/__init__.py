@@ -3,8 +3,9 @@
 pip's numba has no SVML, so ``math.exp`` and friends compile to scalar libm
 calls and any loop that uses them stays scalar.  The functions here are
 written so that LLVM can vectorize a loop calling them: range reduction by
-``np.rint`` and FMA, polynomials in Horner form, 2**n built by an int <-> float
-bitcast, and every "branch" computed on both sides and chosen with a select.
+``np.rint`` and FMA, polynomials by FMAs (Horner's scheme, or shorter chains
+for float64's long ones), 2**n built by an int <-> float bitcast, and every
+"branch" computed on both sides and chosen with a select.
 Inputs are clamped before range reduction so that the unused side of a
 select never turns into inf or NaN where the true result is finite.
 
@@ -26,8 +27,13 @@ Modules:
 - ``hyperbolic``: tanh;
 - ``error_function``: erf, erfc, erfc_dd_scaled.
 
-Each function module has a factory ``kernels(ft)`` (cached) that instantiates
-its algorithms for float type `ft` as numba-inlinable functions.
+A function module writes its algorithms once, as closures in factories such
+as ``kernels(ft)`` that bind the constants of float type `ft` (np.float32 or
+np.float64); numba compiles the closed-over values as constants and inlines
+the closures (``register_jitable``, LLVM alwaysinline) into the calling loop.
+The factories are cached, so a helper shared by two functions (exp's range
+reduction in tanh and erfc, say) is one numba function.  ``core.typed.retype``
+leaves these functions alone: the argument's type picks the instantiation.
 
 Accuracy is measured by tests/core/test_vmath.py and, for every float32 input,
 by tools/sweep_f32.py (results in docs/accuracy-core.md).  The polynomial

@@ -3,8 +3,8 @@ stay normal).
 
 Below a threshold erf(x) = x (c0 + x^2 P(x^2)) (and erfc = 1 - erf where
 erfc >= 1/2, so the subtraction loses nothing); above it the erfcx form
-erfc(a) = exp(-a^2) / (1 + 2a) * S(u), u = (a - 2)/(a + 2), with S a
-polynomial that is flat in u, and erf = 1 - erfc.
+erfc(a) = exp(-a^2) / (1 + 2a) * S(u), S a polynomial (flat) in
+u = (a - 2)/(a + 2) less a centre, and erf = 1 - erfc.
 """
 
 from __future__ import annotations

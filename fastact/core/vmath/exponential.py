@@ -1,7 +1,7 @@
 """exp and its relatives: exp, exp_below, exp_below_2k (bounded arguments, no
 overflow handling) and expm1.
 
-exp(x) = 2**n exp(r) with n = rint(x / ln2) and r = x - n ln2 (ln2 split in
+exp(x) = 2**n exp(r) with n = rint(x log2(e)) and r = x - n ln2 (ln2 split in
 two, the first product exact by FMA), exp(r) a polynomial, and 2**n built from
 its bits.  The reduction and the polynomial (``reduction(ft)``) also serve
 tanh and erfc.

@@ -5,7 +5,7 @@
   ``llvm.fma``), nothing CPU specific, so the same source compiles for CUDA;
 - polynomial evaluation: ``horner``, and for float64's long polynomials
   ``estrin`` and ``horner_pieces`` (shorter dependency chains);
-- ``constants(ft)``: the constants of float type `ft` every function uses;
+- ``constants(ft)``: the constants of float type `ft` the functions share;
 - ``ldexp_kernels(ft)``: 2**n built by an int <-> float bitcast, and y * 2**n
   rounded once (``ldexp``, ``ldexp_below``);
 - the public stubs' machinery (``call``, ``register``): a stub is a plain
@@ -335,9 +335,9 @@ def coefficients(ft, f32_table, f64_table) -> tuple:
 @functools.cache
 def ldexp_kernels(ft) -> dict:
     """pow2 (2**kf), ldexp and ldexp_below for float type `ft`."""
-    k = constants(ft)
-    I32, IT, MANT, BIAS, E = k.I32, k.IT, k.MANT, k.BIAS, k.E
-    f32 = k.f32
+    cst = constants(ft)
+    I32, IT, MANT, BIAS, E = cst.I32, cst.IT, cst.MANT, cst.BIAS, cst.E
+    f32 = cst.f32
     LDB_K = ft(40 if f32 else 64)
     LDB_SCALE = ft(2.0 ** -(40 if f32 else 64))
     # scale: n is clamped to [-2E, 2E + 1] and split as n1 + n2 with
