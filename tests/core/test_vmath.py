@@ -402,6 +402,19 @@ def test_bitcasts_and_fma():
         assert fm == -(np.finfo(dt).eps ** 2) and vm.fma(x, y, z) == fm
 
 
+def test_package_exports():
+    """The names the other layers, the tools and the C header generator import
+    from fastact.core.vmath (the package re-exports its modules' names)."""
+    names = (
+        "exp exp_below exp_below_2k expm1 log log1p log1p_unit tanh erf erfc erfc_dd_scaled"
+        " ldexp ldexp_below fma select horner float_as_int int_as_float"
+        " EXPQ_F EXPQ_D EXPP_F EXPP_D LOGR_F LOGR_D TANHP_F TANHP_D ERFP_F ERFP_D"
+        " ERFCF_F ERFCF_D ERFC_T0_F ERFC_T0_D ERFC_C0_F ERFC_C0_D ERFC_TC_D ERFC_C0C_D ERFCF_DC"
+    ).split()
+    assert [n for n in names if not hasattr(vm, n)] == []
+    assert set(vm.__all__) <= set(names)
+
+
 @pytest.mark.parametrize("scheme", ["horner", "estrin", "horner_pieces"])
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 10, 11, 23])
 def test_polynomial_schemes(scheme, n):

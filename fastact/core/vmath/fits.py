@@ -2,9 +2,10 @@
 (weighted minimax fits in mpmath, rounded to the target precision).  See that
 script for the function each table approximates and on which interval.
 
-``_F`` tables are float32's, ``_D`` float64's.  The erfc tail constants
-``ERFC_C0_*`` are strings: they hold more digits than a float64 and are split
-into a high and a low part where they are used.
+``_F`` tables are float32's, ``_D`` (and ``ERFCF_DC``) float64's.  The erfc
+tail's constant terms ``ERFC_C0_F``, ``ERFC_C0_D`` and ``ERFC_C0C_D`` are
+strings: they hold more digits than a float64 and are split into a high and a
+low part where they are used.
 """
 
 # ---- begin: output of tools/fit_vmath.py ----
