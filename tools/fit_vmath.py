@@ -1,4 +1,4 @@
-"""Derive the polynomial coefficients used by fastact/_vmath.py.
+"""Derive the polynomial coefficients used by fastact/core/vmath.
 
 Weighted minimax (Remez exchange) fits done in mpmath at high precision, then
 rounded to the target precision.  Run:
@@ -6,10 +6,10 @@ rounded to the target precision.  Run:
     python tools/fit_vmath.py            # all fits
     python tools/fit_vmath.py exp erfc   # some of them
 
-and paste the printed tables into fastact/_vmath.py.  Each fit also reports
-the weighted error of the *rounded* coefficients (evaluated exactly), which
-is the approximation part of the error budget; arithmetic rounding comes on
-top of it.
+and paste the printed tables into fastact/core/vmath/fits.py.  Each fit also
+reports the weighted error of the *rounded* coefficients (evaluated exactly),
+which is the approximation part of the error budget; arithmetic rounding comes
+on top of it.
 """
 
 from __future__ import annotations
@@ -264,7 +264,7 @@ def recenter(c0: str, c, t0: float, t1: float, dtype=np.float64):
 
 
 def center_erfc():
-    # float64's tail fit (fit_erfc, as stored in fastact/_vmath.py)
+    # float64's tail fit (fit_erfc, as stored in fastact/core/vmath/fits.py)
     # re-expanded around its middle; float32's interval is shorter and its
     # exhaustive sweep within target, so it keeps the fit as it is
     sys.path.insert(0, __file__.rsplit("/tools/", 1)[0])

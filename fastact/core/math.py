@@ -1,8 +1,8 @@
 """Scalar math shared by every kernel, written once for float32 and float64.
 
-The elementary functions are those of ``_vmath`` (polynomials, no libm
+The elementary functions are those of ``core.vmath`` (polynomials, no libm
 calls), so a ufunc loop calling a kernel vectorizes.  Kernels and helpers are
-compiled per loop type by ``_typed.retype``: plain literals become constants
+compiled per loop type by ``core.typed.retype``: plain literals become constants
 of that type, and ``per_type(f32, f64)`` marks the constants whose value must
 differ (underflow and saturation thresholds, low parts of split constants,
 root fits).  A float32 loop therefore computes in float32 throughout.
@@ -24,7 +24,7 @@ those kernels carry the low part of the product.
 Where a derivative has a real root, every direct formula for it cancels near
 the root (its relative error grows like 1/|x - x0|): there the kernels switch
 to a polynomial in x - x0 (``near_root``/``poly_at_root``) whose coefficients
-``tools/gen_coeffs.py`` fits with mpmath into ``_coeffs``.
+``tools/gen_coeffs.py`` fits with mpmath into ``core.coefficients``.
 
 Where exp(z) is subnormal (z < exp_split()) but x * exp(z) is still a normal
 number, exp(z) has lost bits: the kernels compute (x * h) * h with
@@ -43,7 +43,6 @@ from fastact.core.typed import per_type
 
 # the registry's kernels call these through this module (m.exp, m.tanh ...)
 from fastact.core.vmath import (  # noqa: F401 (exp, expm1, log, log1p, tanh: for m.NAME)
-    _horner,
     erfc,
     erfc_dd_scaled,
     exp,
@@ -51,6 +50,7 @@ from fastact.core.vmath import (  # noqa: F401 (exp, expm1, log, log1p, tanh: fo
     exp_below_2k,
     expm1,
     fma,
+    horner,
     ldexp_below,
     log,
     log1p,
@@ -229,7 +229,7 @@ def tanhshrink_poly(x):
     """x - tanh(x) = x^3 R(x^2) for |x| <= TANHSHRINK_X_MAX (any x: finite or
     inf/NaN garbage, for a select to discard)."""
     t = x * x
-    return x * t * _horner(t, C.TANHSHRINK_R)
+    return x * t * horner(t, C.TANHSHRINK_R)
 
 
 @_jit
@@ -270,12 +270,13 @@ def poly_at_root(xh, xl, root, c):
     """f'(x) = sum_k c[k-1] d^k (k >= 1) near a root of f', d = (xh + xl) - root.
 
     `root` is split (hi, lo) in the loop's type and `c` the coefficients from
-    _coeffs.  xh - root_hi is exact (Sterbenz) for xh within a factor 2 of the
-    root, so d carries no cancellation error and f'(root) = 0 exactly; xl is
-    the low part of an argument computed as a product (swish: b * x).
+    core.coefficients.  xh - root_hi is exact (Sterbenz) for xh within a
+    factor 2 of the root, so d carries no cancellation error and f'(root) = 0
+    exactly; xl is the low part of an argument computed as a product (swish:
+    b * x).
     """
     d = ((xh - root[0]) - root[1]) + xl
-    return _horner(d, c) * d
+    return horner(d, c) * d
 
 
 @_jit
@@ -439,7 +440,7 @@ def horner_split0(u, c0, c):
     """(c0[0] + c0[1]) + u (c[0] + u (c[1] + ...)), the constant term carried
     as hi + lo (the fitted float32 tables of gelu: rounding it was most of
     their error)."""
-    return c0[0] + fma(u, _horner(u, c), c0[1])
+    return c0[0] + fma(u, horner(u, c), c0[1])
 
 
 @_jit
@@ -454,7 +455,7 @@ def two_diff(a, b):
 def gelu_f32(x):
     """float32 x Phi(x) = max(x, 0) - e S(a): a = |x|, e = exp(-a^2/2),
     S(a) = a Phi(-a) / e (for x < 0 that is x Phi(x) = -a Phi(-a); for
-    x >= 0, x (1 - Phi(-a))).  S is a fitted polynomial (``_coeffs``,
+    x >= 0, x (1 - Phi(-a))).  S is a fitted polynomial (``core.coefficients``,
     GAUSS32_*) in a near 0 and in t = 1/(1 + a/2) beyond, so the whole
     function costs one exp, one division and two short polynomials, with
     no cancellation: e S <= x/2 where x > 0.  a^2 is split exactly and its
@@ -465,7 +466,7 @@ def gelu_f32(x):
     e = fma(e, -0.5 * sl, e)
     s_near = a * horner_split0(a - C.GAUSS32_A_MID, C.GAUSS32_A0, C.GAUSS32_A)
     t = 1.0 / (1.0 + C.GAUSS32_B_P * a)
-    s = select(a < C.GAUSS32_SPLIT, s_near, _horner(t - C.GAUSS32_B_TMID, C.GAUSS32_B))
+    s = select(a < C.GAUSS32_SPLIT, s_near, horner(t - C.GAUSS32_B_TMID, C.GAUSS32_B))
     # 0 * x keeps the sign of a zero x, as torch's x * Phi(x)
     r = fma(-e, s, select(x > 0.0, x, 0.0 * x))
     r = select(x < -C.GAUSS32_MAX, -0.0, r)
@@ -511,7 +512,7 @@ def dgelu_f32(x):
     t = 1.0 / (1.0 + C.GAUSS32_B_P * a)
     # c a with c split: its rounding would be amplified by the subtraction
     ca = fma(INV_SQRT_2PI, a, INV_SQRT_2PI_LO32 * a)
-    cd_far = t * _horner(t - C.DGAUSS32_B_TMID, C.DGAUSS32_B) - ca
+    cd_far = t * horner(t - C.DGAUSS32_B_TMID, C.DGAUSS32_B) - ca
     ed = (e * select(a < C.DGAUSS32_SPLIT, cd_near, cd_far)) * select(tail, 2.0**-32, 1.0)
     r = select(x >= 0.0, 1.0 - ed, ed)
     r = select(x < -C.GAUSS32_MAX, -0.0, r)

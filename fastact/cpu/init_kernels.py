@@ -32,7 +32,8 @@ import numpy as np
 from numba import njit
 
 from fastact.core import source_tag
-from fastact.core.vmath import _horner, log, select
+from fastact.core.vmath import horner as _horner
+from fastact.core.vmath import log, select
 
 # numba's disk cache only watches this file; the kernels inline core's log,
 # so core's text is part of each cached kernel's name

@@ -14,6 +14,7 @@ import pytest
 from numba import njit
 
 import fastact.core.vmath as vm
+from fastact.core.vmath import intrinsics
 
 # name -> (mpmath reference, float64 libm reference for float32 results)
 FUNCS = {
@@ -401,14 +402,27 @@ def test_bitcasts_and_fma():
         assert fm == -(np.finfo(dt).eps ** 2) and vm.fma(x, y, z) == fm
 
 
-@pytest.mark.parametrize("scheme", ["_horner", "_estrin", "_horner_pieces"])
+def test_package_exports():
+    """The names the other layers, the tools and the C header generator import
+    from fastact.core.vmath (the package re-exports its modules' names)."""
+    names = (
+        "exp exp_below exp_below_2k expm1 log log1p log1p_unit tanh erf erfc erfc_dd_scaled"
+        " ldexp ldexp_below fma select horner float_as_int int_as_float"
+        " EXPQ_F EXPQ_D EXPP_F EXPP_D LOGR_F LOGR_D TANHP_F TANHP_D ERFP_F ERFP_D"
+        " ERFCF_F ERFCF_D ERFC_T0_F ERFC_T0_D ERFC_C0_F ERFC_C0_D ERFC_TC_D ERFC_C0C_D ERFCF_DC"
+    ).split()
+    assert [n for n in names if not hasattr(vm, n)] == []
+    assert set(vm.__all__) <= set(names)
+
+
+@pytest.mark.parametrize("scheme", ["horner", "estrin", "horner_pieces"])
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 10, 11, 23])
 def test_polynomial_schemes(scheme, n):
     """Every evaluation order gives the polynomial to a few roundings of the
     sum of its terms' magnitudes, compiled and in Python alike."""
     rng = np.random.default_rng(n)
     c = tuple(float(v) for v in rng.standard_normal(n))
-    fn = getattr(vm, scheme)
+    fn = getattr(intrinsics, scheme)
     ns = {"njit": njit, "fn": fn}
     exec("@njit\ndef jitted(x, c):\n    return fn(x, c)\n", ns)
     for x in rng.uniform(-1.0, 1.0, 25):

@@ -1,0 +1,177 @@
+"""exp and its relatives: exp, exp_below, exp_below_2k (bounded arguments, no
+overflow handling) and expm1.
+
+exp(x) = 2**n exp(r) with n = rint(x log2(e)) and r = x - n ln2 (ln2 split in
+two, the first product exact by FMA), exp(r) a polynomial, and 2**n built from
+its bits.  The reduction and the polynomial (``reduction(ft)``) also serve
+tanh and erfc.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from numba.extending import register_jitable
+
+from fastact.core.vmath.fits import EXPP_D, EXPP_F, EXPQ_D, EXPQ_F
+from fastact.core.vmath.intrinsics import (
+    JIT,
+    call,
+    call_scaled,
+    coefficients,
+    constants,
+    fma,
+    horner,
+    ldexp_kernels,
+    register,
+    register_scaled,
+    select,
+)
+
+
+def limits(ft):
+    """(EXP_LO, EXP_HI): below EXP_LO e**x is 0 (after rounding), above
+    EXP_HI inf; clamping there keeps n inside what ldexp takes."""
+    return (ft(-104), ft(89)) if ft == np.float32 else (ft(-746), ft(710))
+
+
+@functools.cache
+def reduction(ft) -> dict:
+    """exp_reduce (x + lo = n ln2 + r) and exp_poly (exp(r)) for float type `ft`."""
+    cst = constants(ft)
+    ONE, LOG2E, LN2HI, LN2LO, poly = cst.ONE, cst.LOG2E, cst.LN2HI, cst.LN2LO, cst.poly
+    EXPP = coefficients(ft, EXPP_F, EXPP_D)
+
+    @register_jitable(**JIT)
+    def exp_reduce(x, lo):
+        # x + lo = n ln2 + r, |r| <= ln2/2 (+ rounding).  fma(n, -LN2HI, x)
+        # is exact: its result is a multiple of min(ulp(x), ulp(LN2HI)) below
+        # 1/2 in magnitude.
+        n = np.rint(x * LOG2E)
+        r = fma(n, -LN2HI, x)
+        return fma(n, -LN2LO, r) + lo, n
+
+    @register_jitable(**JIT)
+    def exp_poly(r):
+        # exp(r) = 1 + r (1 + r P(r))
+        return fma(fma(poly(r, EXPP), r, ONE), r, ONE)
+
+    return dict(exp_reduce=exp_reduce, exp_poly=exp_poly)
+
+
+@functools.cache
+def kernels(ft) -> dict:
+    """exp, exp_below and exp_below_2k for float type `ft`."""
+    cst = constants(ft)
+    NZERO, LN2HI = cst.NZERO, cst.LN2HI
+    f32 = cst.f32
+    EXP_LO, EXP_HI = limits(ft)
+    # exp_below: n + EXPB_K >= -E for n >= EXP_LO * log2(e), and
+    # n + EXPB_K <= BIAS for x <= 64 (float32) or 640 (float64), less k for
+    # exp_below_2k
+    EXPB_K = ft(26 if f32 else 56)
+    EXPB_SCALE = ft(2.0 ** -(26 if f32 else 56))
+    exp_reduce, exp_poly = reduction(ft)["exp_reduce"], reduction(ft)["exp_poly"]
+    pow2, scale = ldexp_kernels(ft)["pow2"], ldexp_kernels(ft)["ldexp"]
+
+    @register_jitable(**JIT)
+    def exp_(x):
+        xc = select(x < EXP_HI, x, EXP_HI)  # NaN -> EXP_HI, fixed below
+        xc = select(xc > EXP_LO, xc, EXP_LO)
+        r, n = exp_reduce(xc, NZERO)
+        return select(x == x, scale(exp_poly(r), n), x)
+
+    @register_jitable(**JIT)
+    def exp_below_(x):
+        # exp for x <= EXPB_HI (the caller's guarantee): no overflow to
+        # handle, so 2**n is one power, 2**(n + EXPB_K) (normal for every n
+        # down to EXP_LO) times 2**-EXPB_K, which rounds a subnormal result
+        # once.  Half the work of exp_'s two-factor scale.
+        xc = select(x > EXP_LO, x, EXP_LO)  # NaN -> EXP_LO, fixed below
+        r, n = exp_reduce(xc, NZERO)
+        return select(x == x, (exp_poly(r) * pow2(n + EXPB_K)) * EXPB_SCALE, x)
+
+    @register_jitable(**JIT)
+    def exp_below_2k_(x, k):
+        # e**x * 2**k (k integral, 0 <= k <= 64): exp_below scaled before it
+        # rounds, so a kernel can keep e**x normal where it is subnormal.  The
+        # clamp moves down with k (2**(n + k + EXPB_K) stays normal): e**x 2**k
+        # is right down to where it rounds to 0.
+        xlo = fma(k, -LN2HI, EXP_LO)
+        xc = select(x > xlo, x, xlo)
+        r, n = exp_reduce(xc, NZERO)
+        return select(x == x, (exp_poly(r) * pow2(n + (k + EXPB_K))) * EXPB_SCALE, x)
+
+    return dict(exp=exp_, exp_below=exp_below_, exp_below_2k=exp_below_2k_)
+
+
+@functools.cache
+def expm1_kernels(ft) -> dict:
+    """expm1 for float type `ft`."""
+    cst = constants(ft)
+    ZERO, ONE, LOG2E, LN2HI, LN2LO = cst.ZERO, cst.ONE, cst.LOG2E, cst.LN2HI, cst.LN2LO
+    EXP_HI = limits(ft)[1]
+    # expm1 is -1 (rounded) below EXPM1_LO, so 2**n stays normal.
+    EXPM1_LO = ft(-30) if cst.f32 else ft(-40)
+    BIASF = ft(cst.BIAS)
+    EXPQ = coefficients(ft, EXPQ_F, EXPQ_D)
+    pow2 = ldexp_kernels(ft)["pow2"]
+
+    @register_jitable(**JIT)
+    def expm1_(x):
+        xc = select(x < EXP_HI, x, EXP_HI)
+        xc = select(xc > EXPM1_LO, xc, EXPM1_LO)
+        n = np.rint(xc * LOG2E)
+        # The reduced argument stays split, rhi (exact) + rlo: rounding it
+        # would cost up to 0.7 ulp where n = 1.
+        rhi = fma(n, -LN2HI, xc)
+        rlo = n * -LN2LO
+        r = rhi + rlo
+        elo = fma(r * r, horner(r, EXPQ), rlo)  # expm1(r) - rhi
+        # expm1(x) = t (rhi + elo) + (t - 1), t = 2**n.  n = BIAS + 1 has no
+        # float 2**n: use 2**BIAS and double at the end (exact or overflowing).
+        nn = select(n < BIASF, n, BIASF)
+        t = pow2(nn)
+        tm1 = t - ONE
+        # t - 1 is inexact for n > precision: t e + (t - 1) = t (e - c) + tm1
+        # with c = (tm1 - t + 1) / t, exact (0 or +-1 times a power of 2).
+        elo = elo - ((tm1 - t) + ONE) * pow2(-nn)
+        # w + werr = t rhi + tm1 exactly (tm1 - w is exact by Sterbenz, and
+        # the error of w is a float), so the sum rounds about once.
+        w = fma(t, rhi, tm1)
+        werr = fma(t, rhi, tm1 - w)
+        res = (w + fma(t, elo, werr)) * (ONE + (n - nn))
+        res = select(x == ZERO, x, res)  # keeps the sign of -0
+        return select(x == x, res, x)
+
+    return dict(expm1=expm1_)
+
+
+def exp(x):
+    """e**x."""
+    return call(kernels, "exp", x)
+
+
+def exp_below(x):
+    """e**x for x <= 64 (float32) / 640 (float64) only (larger x: garbage, not
+    inf): the cheaper exp for kernels whose argument is bounded, e.g. -|x|."""
+    return call(kernels, "exp_below", x)
+
+
+def exp_below_2k(x, k):
+    """e**x * 2**k for integral 0 <= k <= 64 and x <= 64 - k (float32; float64:
+    640 - k): e**x scaled before it rounds, normal where e**x is subnormal
+    (and right, subnormal or 0, below)."""
+    return call_scaled(kernels, "exp_below_2k", x, k)
+
+
+def expm1(x):
+    """e**x - 1, accurate near 0."""
+    return call(expm1_kernels, "expm1", x)
+
+
+register(exp, kernels)
+register(exp_below, kernels)
+register_scaled(exp_below_2k, kernels)
+register(expm1, expm1_kernels)
