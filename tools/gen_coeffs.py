@@ -1,6 +1,6 @@
-"""Generate fastact/_coeffs.py: the polynomial coefficients the kernels use.
+"""Generate fastact/core/coefficients.py: the polynomial coefficients the kernels use.
 
-    python tools/gen_coeffs.py            # rewrites fastact/_coeffs.py
+    python tools/gen_coeffs.py            # rewrites fastact/core/coefficients.py
 
 Two kinds of tables, all computed with mpmath from the mathematical
 definitions (written out below, independently of the kernels):
@@ -27,7 +27,7 @@ definitions (written out below, independently of the kernels):
   1.5 <= a <= 15 (c = 1/sqrt(2 pi)), each of the smallest degree whose
   relative error is below 2**-28 (measured result: at most 3.4 ULP).  With
   e = exp(-a^2/2), gelu(x) = max(x, 0) - e S(|x|) for every x: one exp, one
-  division, no cancellation (see fastact/_math.gelu_f32).  Both variables are centred on their interval, so
+  division, no cancellation (see fastact/core/math.py: gelu_f32).  Both variables are centred on their interval, so
   that Horner's rule in float32 does not cancel, and the constant terms of
   the polynomials in a (NAME_A0) are split as float32 hi + lo: rounding them
   to float32 was most of those polynomials' error.  Its derivative is
@@ -41,7 +41,7 @@ come in a shorter float32 version (NAME_POLY_F32, relative error below
 than float32 needs, but exact enough).
 Each root is also written split for float32, NAME_ROOT_F32 = (hi, lo) with
 hi, lo float32 values: the kernels pick the split of their loop type
-(``per_type`` in fastact/_typed.py), since d = (x - hi) - lo needs a hi that
+(``per_type`` in fastact/core/typed.py), since d = (x - hi) - lo needs a hi that
 is a float of that type for f'(root) = 0 to be exact.
 """
 
@@ -58,7 +58,7 @@ TOL_F32 = mp.mpf(2) ** -(24 + 4)  # the root fits' float32 versions
 N_CHECK = 400  # verification points per table
 
 OUT = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fastact", "_coeffs.py"
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fastact", "core", "coefficients.py"
 )
 
 # torch's constants of the tanh-approximated GELU, as the doubles the kernels use
@@ -104,7 +104,7 @@ def tanhshrink_r(t):
 
 
 # name: (f', starting guess for the root, interval of d = x - root, weight).
-# The intervals are where the kernel's direct formula (fastact/_math.py) is
+# The intervals are where the kernel's direct formula (fastact/core/math.py) is
 # worse than about 2.5 ULP against mpmath.  With a weight w the polynomial
 # fits f'/w, and the kernel multiplies by w: gelu' = phi(x) (R(-x) + x), R
 # the Mills ratio, and R(-x) + x is close to linear over the long interval

@@ -1,6 +1,6 @@
 """One scalar kernel, compiled for each floating type.
 
-Kernels and the helpers in ``_math`` are written once, in plain Python with
+Kernels and the helpers in ``core.math`` are written once, in plain Python with
 plain float literals.  Under numba a literal ``0.5`` is a float64, and
 ``float32 * float64`` is float64, so a float32 loop would silently compute in
 float64 (half the SIMD width, and not what the float32 accuracy proof
