@@ -58,7 +58,10 @@ TOL_F32 = mp.mpf(2) ** -(24 + 4)  # the root fits' float32 versions
 N_CHECK = 400  # verification points per table
 
 OUT = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fastact", "core", "coefficients.py"
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    "fastact",
+    "core",
+    "coefficients.py",
 )
 
 # torch's constants of the tanh-approximated GELU, as the doubles the kernels use
