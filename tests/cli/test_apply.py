@@ -403,6 +403,9 @@ def test_interrupted_run_leaves_nothing_finished_looking(big_input, tmp_path, si
         ],
         stderr=subprocess.PIPE,
         text=True,
+        # the child starts with SIGINT's default action whatever this process
+        # inherited (ignored under nohup, in background jobs, on some runners)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # until the first chunks are written
