@@ -17,6 +17,16 @@ from fastact.cpu import axis as kernels
 from fastact.cpu.threads import threads_for
 from fastact.cpu.ufunc import stream_threshold
 
+# What the row kernels compute for each function of the family, on the CPU
+# (cpu/axis.pyx) and on the GPU (backends/cuda) alike: (negate x, mode).  A
+# new member that is one of these rows needs only its entry here, its public
+# pair below and its test and benchmark rows.
+ROWS = {
+    "softmax": (False, kernels.SOFTMAX),
+    "log_softmax": (False, kernels.LOG_SOFTMAX),
+    "softmin": (True, kernels.SOFTMAX),
+}
+
 __all__ = [
     "softmax",
     "log_softmax",
@@ -62,15 +72,15 @@ def _run(
     return out
 
 
-def _forward(kernel, x, axis, out, fname: str, extra: tuple):
+def _forward(x, axis, out, fname: str):
     a, rdt, cdt = _validate.float_array(x, fname)
     ax = _validate.axis_of(a, axis, fname)
     if out is not None:
         _validate.check_out(out, a.shape, rdt, fname)
-    return _run(kernel, [a], a.shape, ax, rdt, cdt, out, extra)
+    return _run(kernels.forward, [a], a.shape, ax, rdt, cdt, out, ROWS[fname])
 
 
-def _backward(kernel, grad_output, y, axis, out, fname: str, extra: tuple):
+def _backward(grad_output, y, axis, out, fname: str):
     gt = _validate.float_array(grad_output, fname, "grad_output")
     yt = _validate.float_array(y, fname, "y")
     _validate.same_shape(fname, gt[0], yt[0], "grad_output", "y")
@@ -78,7 +88,10 @@ def _backward(kernel, grad_output, y, axis, out, fname: str, extra: tuple):
     ax = _validate.axis_of(yt[0], axis, fname)
     if out is not None:
         _validate.check_out(out, yt[0].shape, rdt, fname)
-    return _run(kernel, [gt[0], yt[0]], yt[0].shape, ax, rdt, cdt, out, extra, streams=True)
+    extra = ROWS[fname.removesuffix("_backward")]
+    return _run(
+        kernels.backward, [gt[0], yt[0]], yt[0].shape, ax, rdt, cdt, out, extra, streams=True
+    )
 
 
 @array_function("axis")
@@ -118,7 +131,7 @@ def softmax(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None) -> n
     array([[0.5, 0.5],
            [1. , 0. ]])
     """
-    return _forward(kernels.forward, x, axis, out, "softmax", (False, kernels.SOFTMAX))
+    return _forward(x, axis, out, "softmax")
 
 
 @array_function("axis")
@@ -145,7 +158,7 @@ def softmin(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None) -> n
     >>> fastact.softmin([1.0, 2.0, 3.0])
     array([0.66524096, 0.24472847, 0.09003057])
     """
-    return _forward(kernels.forward, x, axis, out, "softmin", (True, kernels.SOFTMAX))
+    return _forward(x, axis, out, "softmin")
 
 
 @array_function("axis")
@@ -175,40 +188,28 @@ def log_softmax(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None) 
     >>> fastact.log_softmax([0.0, -1000.0])
     array([    0., -1000.])
     """
-    return _forward(kernels.forward, x, axis, out, "log_softmax", (False, kernels.LOG_SOFTMAX))
+    return _forward(x, axis, out, "log_softmax")
 
 
 @array_function("axis_backward", ("grad_output", "y"))
 def softmax_backward(
     grad_output: ArrayLike, y: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None
 ) -> np.ndarray:
-    return _backward(
-        kernels.backward, grad_output, y, axis, out, "softmax_backward", (False, kernels.SOFTMAX)
-    )
+    return _backward(grad_output, y, axis, out, "softmax_backward")
 
 
 @array_function("axis_backward", ("grad_output", "y"))
 def softmin_backward(
     grad_output: ArrayLike, y: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None
 ) -> np.ndarray:
-    return _backward(
-        kernels.backward, grad_output, y, axis, out, "softmin_backward", (True, kernels.SOFTMAX)
-    )
+    return _backward(grad_output, y, axis, out, "softmin_backward")
 
 
 @array_function("axis_backward", ("grad_output", "y"))
 def log_softmax_backward(
     grad_output: ArrayLike, y: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None
 ) -> np.ndarray:
-    return _backward(
-        kernels.backward,
-        grad_output,
-        y,
-        axis,
-        out,
-        "log_softmax_backward",
-        (False, kernels.LOG_SOFTMAX),
-    )
+    return _backward(grad_output, y, axis, out, "log_softmax_backward")
 
 
 _BACKWARD_DOC = """Gradient of :func:`{name}` from its output y: ``{formula}``.

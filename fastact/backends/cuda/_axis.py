@@ -47,6 +47,7 @@ from fastact.backends.cuda._compat import SIMULATOR
 from fastact.core import math as m
 from fastact.core.typed import retype
 from fastact.core.vmath import exp, log, select
+from fastact.cpu.axis import SOFTMAX  # the mode numbers the CPU row kernels use
 
 WARP = 32
 # rows up to this long get one warp, longer ones a block (not tuned on a GPU)
@@ -58,9 +59,6 @@ COLS_MIN_ROWS = 2048
 _MAX_WARPS = 32  # of a block: 1024 threads
 _SIM_BUF = 1024 if SIMULATOR else 1
 _FULL = 0xFFFFFFFF
-
-SOFTMAX, LOG_SOFTMAX = 0, 1
-
 
 if SIMULATOR:
 

@@ -15,6 +15,7 @@ import numpy as np
 from numba import cuda
 
 from fastact import _validate, activations, grouped
+from fastact.axis import ROWS as AXIS_ROWS
 from fastact.backends.cuda import _axis
 from fastact.backends.cuda._arrays import (
     Caller,
@@ -256,7 +257,7 @@ def _prelu(spec, a, caller):
 def _axis_call(spec, a, caller):
     fname = spec.name
     base = fname.removesuffix("_backward")
-    negate, mode = base == "softmin", _axis.LOG_SOFTMAX if base == "log_softmax" else _axis.SOFTMAX
+    negate, mode = AXIS_ROWS[base]
     if spec.kind == "axis":
         typed = [gpu_input(a["x"], fname, "x")]
     else:
