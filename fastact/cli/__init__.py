@@ -1,5 +1,5 @@
-"""The fastact command line: time the kernels against NumPy and torch, or
-stream a .npy file through them."""
+"""The fastact command line: time the kernels against NumPy and torch,
+stream a .npy file through them, or inspect the loop cache."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ APPLY_HELP = "stream a .npy file through fastact functions (see fastact apply --
 
 
 def _parser() -> argparse.ArgumentParser:
-    from fastact.cli import bench
+    from fastact.cli import bench, cache
 
     ap = argparse.ArgumentParser(
         prog="fastact",
@@ -20,11 +20,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
     sub.add_parser("apply", help=APPLY_HELP, add_help=False)
     bench.add_parser(sub)
+    cache.add_parser(sub)
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The ``fastact`` command: dispatch to ``fastact bench`` or ``fastact apply``."""
+    """The ``fastact`` command: dispatch to ``fastact bench``, ``apply`` or ``cache``."""
     if argv is None and sys.argv[1:2] == ["bench"]:
         from fastact.bench.config import require_passive_waits
 
@@ -35,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return apply_main(argv[1:])
     args = _parser().parse_args(argv)
+    if args.cmd == "cache":
+        from fastact.cli import cache
+
+        return cache.main(args)
     from fastact.cli import bench
 
     return bench.main(args)

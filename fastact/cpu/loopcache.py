@@ -27,10 +27,17 @@ Correctness guards (anything that fails means "use numba", never an error):
 * Before a library is published the builder runs each loop from it and the
   numba-compiled loop on the same special values (fast and strided paths) and
   publishes only when the outputs are bit-identical.
+* The sidecar holds the library's size and sha256, checked (with the ELF
+  header: magic, class and byte order of this process) before ``dlopen``:
+  ``dlopen`` maps a truncated library without complaint and the process
+  then dies of SIGBUS when it touches the missing pages.  A damaged,
+  foreign or half-missing entry is reported once per process (a
+  RuntimeWarning) and rebuilt; it is never loaded.
 * Files are written under temporary names and renamed into place, so racing
   processes (threads are serialized by the caller's lock) never see half a
-  file; every builder of one key produces equivalent code, so whichever
-  rename wins is fine.
+  file.  Publishing (library, then sidecar) holds an exclusive ``flock`` on
+  the cache directory and is skipped when a valid entry is already there,
+  so two builders never leave one's library beside the other's sidecar.
 
 Linux only (ELF, ``cc -shared``); elsewhere this module does nothing.
 """
@@ -48,8 +55,19 @@ import numpy as np
 # (subprocess, tempfile, ... are imported where a library is built: the warm
 # path must not pay for them)
 
-# Counters for tests and debugging: how each ufunc was obtained in this process.
-stats = {"loaded": 0, "built": 0, "failed": 0, "last_error": None}
+# Counters for tests and debugging: how each ufunc was obtained in this process
+# ("rejected": entries found on disk but not loaded because they were damaged).
+stats = {"loaded": 0, "built": 0, "failed": 0, "rejected": 0, "last_error": None}
+
+# the ELF identification bytes a library loadable by this process has
+_ELF_CLASS = 2 if sys.maxsize > 2**32 else 1
+_ELF_DATA = 1 if sys.byteorder == "little" else 2
+_ET_DYN = 3
+
+# Entry file names: <ufunc name>-<16 hex digits of the key's hash>.so / .json
+_ENTRY_RE = r"^(?P<name>[A-Za-z0-9_]+)-(?P<hash>[0-9a-f]{16})\.(?P<ext>so|json)$"
+
+_warned = False  # one RuntimeWarning per process about damaged entries
 
 # numba C helpers that the cfunc wrapper calls only after the body returned an
 # error status (see the module docstring).  They get aborting stubs.
@@ -142,34 +160,135 @@ def key(tag: str) -> dict:
     return k
 
 
+def _key_hash(k: dict) -> str:
+    return hashlib.sha1(json.dumps(k, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def _paths(name: str, k: dict) -> tuple[str, str]:
-    h = hashlib.sha1(json.dumps(k, sort_keys=True).encode()).hexdigest()[:16]
-    base = os.path.join(cache_dir(), f"{name}-{h}")
+    base = os.path.join(cache_dir(), f"{name}-{_key_hash(k)}")
     return base + ".so", base + ".json"
 
 
+def _elf_problem(data: bytes) -> str | None:
+    """Why `data` is not a shared library this process can load, or None."""
+    if len(data) < 64 or data[:4] != b"\x7fELF":
+        return "not an ELF file"
+    if data[4] != _ELF_CLASS:
+        return f"ELF class {data[4]}, this {32 * _ELF_CLASS}-bit process loads class {_ELF_CLASS}"
+    if data[5] != _ELF_DATA:
+        return "ELF byte order differs from this process's"
+    if int.from_bytes(data[16:18], sys.byteorder) != _ET_DYN:
+        return "not an ELF shared object"
+    return None
+
+
+def _library_problem(data: bytes, m) -> str | None:
+    """Why the library bytes `data` do not match their sidecar `m`, or None."""
+    if not (
+        isinstance(m, dict)
+        and isinstance(m.get("size"), int)
+        and isinstance(m.get("sha256"), str)
+        and isinstance(m.get("loops"), list)
+    ):
+        return "sidecar lacks size, sha256 or loops"
+    if len(data) != m["size"]:
+        return f"library has {len(data)} bytes, its sidecar says {m['size']} (truncated?)"
+    why = _elf_problem(data)
+    if why:
+        return why
+    if hashlib.sha256(data).hexdigest() != m["sha256"]:
+        return "library's sha256 differs from its sidecar's"
+    return None
+
+
+def _key_problem(found, k: dict) -> str | None:
+    if found == k:
+        return None
+    if not isinstance(found, dict):
+        return "sidecar has no key"
+    diff = sorted(f for f in set(found) | set(k) if found.get(f) != k.get(f))
+    return f"key is for another CPU or build (differs in {', '.join(diff)})"
+
+
+def _read_entry(so: str, meta: str, k: dict | None):
+    """(sidecar, None) for a usable entry, (None, why) for a damaged one, (None,
+    None) when there is none.  `k` None: the key is not checked.
+
+    Reads the library once: it is small, and its bytes are what is checked.
+    """
+    try:
+        with open(meta, "rb") as f:
+            raw = f.read()
+    except (FileNotFoundError, NotADirectoryError):
+        raw = None
+    except OSError as e:
+        return None, f"unreadable sidecar ({e.strerror or e})"
+    try:
+        with open(so, "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, NotADirectoryError):
+        return None, (None if raw is None else "sidecar without its library")
+    except OSError as e:
+        return None, f"unreadable library ({e.strerror or e})"
+    if raw is None:
+        return None, "library without its sidecar"
+    try:
+        m = json.loads(raw)
+    except ValueError:
+        return None, "unreadable sidecar (not JSON)"
+    why = _library_problem(data, m) or (None if k is None else _key_problem(m.get("key"), k))
+    return (None, why) if why else (m, None)
+
+
+def _reject(path: str, why: str) -> None:
+    """Record a damaged entry; the first one in this process is also a warning."""
+    global _warned
+    stats["rejected"] += 1
+    stats["last_error"] = f"load {path}: {why}"
+    if not _warned:
+        _warned = True
+        import warnings
+
+        warnings.warn(
+            f"fastact: ignoring the loop library {path}: {why}; using numba's loops and "
+            "rebuilding it ('fastact cache info' checks the cache, 'fastact cache clear' "
+            "empties it)",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+
+
 def load(name: str, k: dict):
-    """The loops [(type numbers, address)] of ufunc `name` from its library, or None."""
+    """The loops [(type numbers, address)] of ufunc `name` from its library, or None.
+
+    None (and at most one RuntimeWarning per process) for anything but an
+    intact library whose sidecar key is `k`; the caller then uses numba.
+    """
     if not enabled():
         return None
     so, meta = _paths(name, k)
-    try:
-        with open(meta) as f:
-            m = json.load(f)
-    except (OSError, ValueError):
+    m, why = _read_entry(so, meta, k)
+    if why is not None:
+        # a publisher may be between its two renames: look once more
+        import time
+
+        time.sleep(0.05)
+        m, why = _read_entry(so, meta, k)
+    if m is None:
+        if why is not None:
+            _reject(so, why)
         return None
     try:
-        if m.get("key") != k:
-            return None
         # RTLD_NOW: an unresolvable symbol fails here, not inside a loop
         lib = ctypes.CDLL(so, mode=os.RTLD_NOW | os.RTLD_LOCAL)
         loops = [
             (list(tys), ctypes.cast(lib[sym], ctypes.c_void_p).value) for tys, sym in m["loops"]
         ]
-    except Exception as e:  # corrupt or foreign file: numba rebuilds it
-        stats["last_error"] = f"load {so}: {e!r}"
+    except Exception as e:  # removed meanwhile, or a foreign file that passed the checks
+        _reject(so, f"dlopen failed ({e})")
         return None
     if any(not a for _, a in loops):
+        _reject(so, "a loop symbol is null")
         return None
     _libs.append(lib)
     stats["loaded"] += 1
@@ -424,6 +543,29 @@ def _load_verified(tmp_so: str, loops, syms: list, n_arrays: int, n_params: int)
     return built
 
 
+class _DirLock:
+    """An exclusive flock on the cache directory (best effort: without one,
+    e.g. on a file system that refuses locks, publishing is still atomic per
+    file)."""
+
+    def __init__(self, d: str):
+        self.d, self.fd = d, None
+
+    def __enter__(self):
+        import fcntl
+
+        try:
+            self.fd = os.open(self.d, os.O_RDONLY)
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except OSError:
+            pass
+        return self
+
+    def __exit__(self, *exc):
+        if self.fd is not None:
+            os.close(self.fd)  # releases the lock
+
+
 def _store(name, k, loops, n_arrays, n_params):
     import shutil
     import tempfile
@@ -439,11 +581,124 @@ def _store(name, k, loops, n_arrays, n_params):
         objs, stubs, syms = _emit_objects(loops, k, work)
         tmp_so = _link(cc, work, objs, stubs)
         _libs.append(_load_verified(tmp_so, loops, syms, n_arrays, n_params))
-        os.replace(tmp_so, so)
+        with open(tmp_so, "rb") as f:
+            data = f.read()
         tmp_meta = os.path.join(work, "meta.json")
         with open(tmp_meta, "w") as f:
-            json.dump({"key": k, "loops": syms}, f)
-        # the sidecar goes last: a reader that sees it also sees the library
-        os.replace(tmp_meta, meta)
+            json.dump(
+                {
+                    "key": k,
+                    "loops": syms,
+                    "size": len(data),
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                },
+                f,
+            )
+        with _DirLock(d):
+            # another process may have published this key while we built: keep
+            # its entry (replacing it would race with its readers for nothing)
+            if _read_entry(so, meta, k)[0] is None:
+                os.replace(tmp_so, so)
+                # the sidecar goes last: a reader that sees it also sees the library
+                os.replace(tmp_meta, meta)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+# ---- inspection and clearing (the ``fastact cache`` command) ----------------
+
+
+def _entry_files(d: str) -> dict[str, dict[str, str]]:
+    """{entry base name: {"so"/"json": path}} of the fastact files in `d`."""
+    import re
+
+    out: dict[str, dict[str, str]] = {}
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return out
+    for f in names:
+        mo = re.match(_ENTRY_RE, f)
+        if mo and os.path.isfile(os.path.join(d, f)):
+            base = f"{mo['name']}-{mo['hash']}"
+            out.setdefault(base, {})[mo["ext"]] = os.path.join(d, f)
+    return out
+
+
+def _check_one(base: str, files: dict[str, str], d: str, source: str | None) -> dict:
+    so = files.get("so", os.path.join(d, base + ".so"))
+    meta = files.get("json", os.path.join(d, base + ".json"))
+    m, why = _read_entry(so, meta, None)
+    entry = {
+        "entry": base,
+        "files": sorted(os.path.basename(p) for p in files.values()),
+        "bytes": sum(os.path.getsize(p) for p in files.values() if os.path.exists(p)),
+        "valid": False,
+        "current": False,
+        "problem": why,
+    }
+    if m is None:
+        return entry
+    k = m.get("key")
+    if not isinstance(k, dict) or not isinstance(k.get("source"), str):
+        entry["problem"] = "sidecar has no key"
+    elif base.rsplit("-", 1)[1] != _key_hash(k):
+        entry["problem"] = "file name does not match the sidecar's key"
+    else:
+        try:
+            entry["problem"] = _key_problem(k, key(k["source"]))
+        except Exception as e:  # numba unusable here: the key cannot be computed
+            entry["problem"] = f"cannot compute this process's key ({e!r})"
+    entry["valid"] = entry["problem"] is None
+    entry["current"] = entry["valid"] and k.get("source") == source
+    return entry
+
+
+def info(source: str | None = None) -> dict:
+    """Where the loop cache is and the state of each entry in it.
+
+    Each entry (one ufunc's library and sidecar) is valid when both files are
+    there, the library's size, sha256 and ELF header match and its key is this
+    process's key for the entry's sources (same CPU, numba, Python, ...);
+    ``current`` when it is also built from the sources hashed as `source` (what
+    ``fastact.cpu.activations`` keys its loops with).
+
+    >>> r = info()
+    >>> sorted(r) == ["bytes", "dir", "entries", "is_dir"]
+    True
+    """
+    d = cache_dir()
+    files = _entry_files(d)
+    entries = [_check_one(b, files[b], d, source) for b in sorted(files)]
+    return {
+        "dir": d,
+        "is_dir": os.path.isdir(d),
+        "bytes": sum(e["bytes"] for e in entries),
+        "entries": entries,
+    }
+
+
+def clear() -> list[str]:
+    """Remove fastact's loop libraries and sidecars from the cache; the removed paths.
+
+    Other files in the directory are left alone; a process that already loaded
+    a library keeps using it (unlinking does not unmap it).
+
+    Example: ``loopcache.clear()`` -> ``['/.../gelu_forward-0d34899cdfb63d97.json', ...]``
+    """
+    d = cache_dir()
+    removed = []
+    if not os.path.isdir(d):
+        return removed
+    with _DirLock(d):  # not between another process's two renames
+        for _base, files in sorted(_entry_files(d).items()):
+            # (a reader caught in between sees a half entry, looks again, and
+            # then finds none: no warning)
+            for ext in ("json", "so"):
+                if ext in files:
+                    try:
+                        os.remove(files[ext])
+                        removed.append(files[ext])
+                    except FileNotFoundError:
+                        pass
+    return removed

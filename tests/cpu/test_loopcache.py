@@ -75,7 +75,13 @@ def test_warm_process_loads_library_without_numba(tmp_path):
     assert cold["refresh"] > 0  # the cold process did go through numba
     assert len([f for f in _library_files(tmp_path) if f.endswith(".so")]) == 1
     warm = _run(_GELU, tmp_path)
-    assert warm["stats"] == {"loaded": 1, "built": 0, "failed": 0, "last_error": None}
+    assert warm["stats"] == {
+        "loaded": 1,
+        "built": 0,
+        "failed": 0,
+        "rejected": 0,
+        "last_error": None,
+    }
     # numba's target context was never set up: no compile, no numba cache load
     assert warm["refresh"] == 0
     assert warm["r"] == cold["r"]
