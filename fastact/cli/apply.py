@@ -50,6 +50,7 @@ import sys
 import tempfile
 import threading
 import time
+import tokenize
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -284,7 +285,7 @@ def _open_npy(path: str) -> _NpyInput:
                     f"{path}: .npy format version {version[0]}.{version[1]} is "
                     "not supported (3.0 holds structured dtypes)"
                 )
-        except ValueError as exc:
+        except _HEADER_ERRORS as exc:
             raise ApplyError(f"{path}: unreadable .npy header ({exc})") from None
         _check_dtype(path, dtype)
         _check_shape(path, shape)
@@ -299,6 +300,20 @@ def _open_npy(path: str) -> _NpyInput:
     except BaseException:
         f.close()
         raise
+
+
+# numpy parses a header with ast and tokenize: a malformed one raises more
+# than ValueError (an unclosed bracket is a TokenError, deep nesting a
+# RecursionError)
+_HEADER_ERRORS = (
+    ValueError,
+    TypeError,
+    SyntaxError,
+    tokenize.TokenError,
+    RecursionError,
+    MemoryError,
+    OverflowError,
+)
 
 
 def _check_shape(path: str, shape: tuple) -> None:
@@ -981,10 +996,10 @@ def main(argv: list[str] | None = None) -> int:
             pass
         res = _run(plan, progress=not args.no_progress)
     except ApplyError as exc:
-        print(f"fastact apply: {exc}", file=sys.stderr)
+        _error(exc)
         return 2
     except IOFault as exc:
-        print(f"fastact apply: {exc}", file=sys.stderr)
+        _error(exc)
         return 1
     except KeyboardInterrupt:
         print("fastact apply: interrupted; no output written", file=sys.stderr)
@@ -993,7 +1008,7 @@ def main(argv: list[str] | None = None) -> int:
         print("fastact apply: terminated; no output written", file=sys.stderr)
         return 143
     except OSError as exc:
-        print(f"fastact apply: {exc}", file=sys.stderr)
+        _error(exc)
         return 1
     finally:
         set_num_threads(old_threads)
@@ -1003,6 +1018,11 @@ def main(argv: list[str] | None = None) -> int:
             plan.src.file.close()
     _summary(args, plan, res)
     return 0
+
+
+def _error(exc: BaseException) -> None:
+    # one line whatever the message holds (a header or a value quoted from the input)
+    print("fastact apply: " + " ".join(str(exc).splitlines()), file=sys.stderr)
 
 
 def _summary(args: argparse.Namespace, plan, res: dict) -> None:
