@@ -25,8 +25,12 @@ from hypothesis import strategies as st  # noqa: E402
 import fastact  # noqa: E402
 from fastact.cli import apply  # noqa: E402
 
+# the same examples in every run (a test suite that passes passes again);
+# FASTACT_FUZZ_EXAMPLES=N draws N fresh ones instead, for a longer hunt
+_HUNT = int(os.environ.get("FASTACT_FUZZ_EXAMPLES", "0"))
 FUZZ = settings(
-    max_examples=60,
+    max_examples=_HUNT or 60,
+    derandomize=not _HUNT,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
