@@ -3,6 +3,7 @@ NumPy calls on the whole array; atomic output; one-line errors."""
 
 import errno
 import glob
+import io
 import os
 import shlex
 import shutil
@@ -645,3 +646,22 @@ def test_bad_input_removes_no_stale_file(tmp_path, capsys):
     stale.write_bytes(b"")
     assert run("nosuch", save(tmp_path / "in.npy", data()), tmp_path / "out.npy") == 2
     assert stale.exists()
+
+
+def test_read_fault_one_line_exit_1(tmp_path, monkeypatch, capsys):
+    # an I/O error reading the input mid-stream (a failing disk): one line
+    # naming the input, exit 1, nothing left behind
+    class Failing(io.FileIO):
+        def readinto(self, b):
+            if self.tell() > 2000:
+                raise OSError(errno.EIO, os.strerror(errno.EIO))
+            return super().readinto(b)
+
+    src = save(tmp_path / "in.npy", data())
+    before_in = _snapshot(src)
+    monkeypatch.setattr(apply, "open", lambda path, mode, buffering: Failing(path, mode), False)
+    status = run("relu", src, tmp_path / "out.npy", "--chunk-bytes", SMALL)
+    monkeypatch.undo()
+    assert status == 1
+    assert capsys.readouterr().err == f"fastact apply: cannot read {src}: Input/output error\n"
+    assert files(tmp_path) == ["in.npy"] and _snapshot(src) == before_in
