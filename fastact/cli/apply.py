@@ -10,7 +10,10 @@ files) or its last axis (Fortran-order files), each chunk goes through the
 chain, and the result is written to a temporary file beside OUT.npy that is
 renamed to OUT.npy only once it is complete and synced: an interrupted run
 leaves no file that looks finished (a killed one leaves at most a
-``.OUT.npy.partial-XXXX``).  Memory stays bounded by a few chunks whatever
+``.OUT.npy.partial-PID-XXXX``, PID being the writer's process id).  A run
+first removes the partial files of the same output whose writer is no longer
+running on this machine (one line on stderr); a live run's file, and any
+other name, is left alone.  Memory stays bounded by a few chunks whatever
 the file's size: chunks are read into one reused buffer and written with
 ``write()``, never memory-mapped.
 
@@ -21,25 +24,33 @@ first reads the file once to merge per-chunk statistics
 along the chunked axis (softmax, glu, maxout) is refused unless the file
 fits in one chunk.
 
-Bad input (a missing file, not an .npy, an unsupported dtype, an unknown
-function or parameter, an axis out of range or across chunks) gives a
-one-line error and exit status 2.
+Exit status: 0 done.  2 bad arguments or input (a missing file, not an .npy,
+a malformed header, an unsupported dtype, an unknown function or parameter,
+an axis out of range or across chunks): one line on stderr, nothing written.
+1 the output could not be written or the input not read (disk full, file too
+large for RLIMIT_FSIZE, permission denied, an I/O error): one line naming the
+file and the cause, e.g. ``fastact apply: cannot write OUT.npy: File too
+large``; the partial file is removed, an older OUT.npy and the input are left
+as they were.  130 or 143 interrupted by SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import errno
 import inspect
 import io
 import math
 import os
 import queue
+import re
 import signal
 import sys
 import tempfile
 import threading
 import time
+import tokenize
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -61,6 +72,18 @@ DEFAULT_CHUNK_BYTES = 32 << 20
 
 class ApplyError(Exception):
     """A problem with the command line or the input: one line, exit status 2."""
+
+
+class IOFault(Exception):
+    """The output could not be written or the input not read: one line, exit status 1."""
+
+    @classmethod
+    def writing(cls, path: str, exc: OSError) -> IOFault:
+        return cls(f"cannot write {path}: {exc.strerror or exc}")
+
+    @classmethod
+    def reading(cls, path: str, exc: OSError) -> IOFault:
+        return cls(f"cannot read {path}: {exc.strerror or exc}")
 
 
 def offered() -> dict[str, Callable]:
@@ -262,9 +285,10 @@ def _open_npy(path: str) -> _NpyInput:
                     f"{path}: .npy format version {version[0]}.{version[1]} is "
                     "not supported (3.0 holds structured dtypes)"
                 )
-        except ValueError as exc:
+        except _HEADER_ERRORS as exc:
             raise ApplyError(f"{path}: unreadable .npy header ({exc})") from None
         _check_dtype(path, dtype)
+        _check_shape(path, shape)
         npy = _NpyInput(path, tuple(shape), bool(fortran), dtype, f.tell(), f)
         size = os.fstat(f.fileno()).st_size
         if size != npy.offset + npy.nbytes:
@@ -276,6 +300,30 @@ def _open_npy(path: str) -> _NpyInput:
     except BaseException:
         f.close()
         raise
+
+
+# numpy parses a header with ast and tokenize: a malformed one raises more
+# than ValueError (an unclosed bracket is a TokenError, deep nesting a
+# RecursionError)
+_HEADER_ERRORS = (
+    ValueError,
+    TypeError,
+    SyntaxError,
+    tokenize.TokenError,
+    RecursionError,
+    MemoryError,
+    OverflowError,
+)
+
+
+def _check_shape(path: str, shape: tuple) -> None:
+    # numpy reads any tuple of ints; an array needs non-negative dimensions
+    # whose product (zeros aside, as numpy counts) fits an index, in the
+    # widest dtype a chunk may be computed in
+    if len(shape) > 64 or any(d < 0 for d in shape):
+        raise ApplyError(f"{path}: shape {shape} in the header is not an array shape")
+    if math.prod(max(d, 1) for d in shape) * 8 > np.iinfo(np.intp).max:
+        raise ApplyError(f"{path}: shape {shape} in the header is too large for an array")
 
 
 def _check_dtype(path: str, dtype: np.dtype) -> None:
@@ -318,7 +366,10 @@ def _write_all(fd: int, data) -> None:
 
 def _read_all(f, mv: memoryview, path: str) -> None:
     while mv:
-        n = f.readinto(mv)
+        try:
+            n = f.readinto(mv)
+        except OSError as exc:
+            raise IOFault.reading(path, exc) from None
         if not n:
             raise ApplyError(f"{path}: the file ended early (was it changed while being read?)")
         mv = mv[n:]
@@ -506,6 +557,9 @@ def _chunks(plan: _Plan, bar, nbuf: int = 1):
     `nbuf` more have been read (the write pass hands chunks to a writer
     thread, so it needs three)."""
     src = plan.src
+    if plan.n == 0 and plan.cax is not None:
+        yield np.empty(plan.chunk_shape(0), plan.cdt)
+        return
     row = math.prod(plan.chunk_shape(1))
     raws = [np.empty(plan.rows * row * src.dtype.itemsize, np.uint8) for _ in range(nbuf)]
     convs = [
@@ -532,8 +586,6 @@ def _chunks(plan: _Plan, bar, nbuf: int = 1):
             x = y
         yield x
         bar.update(nbytes)
-    if plan.n == 0 and plan.cax is not None:
-        yield np.empty(plan.chunk_shape(0), plan.cdt)
 
 
 def _statistics(plan: _Plan, k: int, progress: _Progress) -> None:
@@ -559,8 +611,9 @@ class _Writer:
     next one (os.write releases the GIL): the write pass then runs at the
     speed of its slowest part instead of the sum of all three."""
 
-    def __init__(self, fd: int):
+    def __init__(self, fd: int, dst: str):
         self.fd = fd
+        self.dst = dst
         self.error = None
         self.queue = queue.Queue(maxsize=1)  # with 3 chunk buffers: see _chunks
         self.thread = threading.Thread(target=self._loop, name="fastact-apply-writer", daemon=True)
@@ -571,6 +624,8 @@ class _Writer:
             if self.error is None:
                 try:
                     _write_all(self.fd, data)
+                except OSError as exc:  # disk full, RLIMIT_FSIZE, EIO
+                    self.error = IOFault.writing(self.dst, exc)
                 except BaseException as exc:  # reported to the main thread
                     self.error = exc
 
@@ -594,7 +649,7 @@ class _Writer:
 
 def _write(plan: _Plan, fd: int, progress: _Progress) -> tuple:
     bar = progress.bar(plan.src.nbytes, f"pass {plan.passes}/{plan.passes} write")
-    writer = _Writer(fd)
+    writer = _Writer(fd, plan.dst)
     shape = dtype = None
     order = "F" if plan.src.fortran else "C"
     try:
@@ -607,8 +662,9 @@ def _write(plan: _Plan, fd: int, progress: _Progress) -> tuple:
                 if plan.cax is not None and plan.nchunks > 1:
                     shape[plan.cax] = plan.n
                 shape = tuple(shape)
-                _check_space(plan.dst, fd, math.prod(shape) * dtype.itemsize)
-                writer.put(_header(shape, dtype, plan.src.fortran))
+                header = _header(shape, dtype, plan.src.fortran)
+                _check_space(plan.dst, fd, len(header) + math.prod(shape) * dtype.itemsize)
+                writer.put(header)
             flat = np.asfortranarray(x) if plan.src.fortran else np.ascontiguousarray(x)
             writer.put(flat.reshape(-1, order=order).view(np.uint8))
         writer.close()
@@ -621,33 +677,50 @@ def _write(plan: _Plan, fd: int, progress: _Progress) -> tuple:
 
 
 def _check_space(dst: str, fd: int, nbytes: int) -> None:
+    """Fail before writing the first byte when the file system cannot hold
+    the output (another writer may still fill it later: the write then fails)."""
     st = os.fstatvfs(fd)
-    if st.f_bavail * st.f_frsize < nbytes:
-        raise ApplyError(
-            f"{dst}: needs {nbytes / 1e9:.2f} GB but its file system has "
-            f"{st.f_bavail * st.f_frsize / 1e9:.2f} GB free"
+    free = st.f_bavail * st.f_frsize
+    if free < nbytes:
+        raise IOFault(
+            f"cannot write {dst}: {os.strerror(errno.ENOSPC)} (needs {_size(nbytes)}, "
+            f"its file system has {_size(free)} free)"
         )
+
+
+def _size(nbytes: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.2f} {unit}"
+    return f"{nbytes} bytes"
 
 
 def _run(plan: _Plan, progress: bool = True) -> dict:
     """Stream the file through the chain into plan.dst (atomically)."""
     prog = _Progress(progress)
     t0 = time.perf_counter()
+    folder = os.path.dirname(os.path.abspath(plan.dst))
+    _remove_stale(plan.dst)
     for k in range(plan.passes - 1):
         _params_checked(lambda k=k: _statistics(plan, k, prog))
-    folder = os.path.dirname(os.path.abspath(plan.dst))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(plan.dst)}.partial-", dir=folder)
+    prefix = f"{_partial_prefix(plan.dst)}{os.getpid()}-"
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=prefix, dir=folder)
+    except OSError as exc:
+        raise IOFault.writing(plan.dst, exc) from None
     try:
         umask = os.umask(0)
         os.umask(umask)
         os.fchmod(fd, 0o666 & ~umask)  # what open() would have given the file
         shape, dtype = _params_checked(lambda: _write(plan, fd, prog))
-        os.fsync(fd)
+        os.fsync(fd)  # a full disk may only show here (delayed allocation, NFS)
         os.close(fd)
         fd = -1
         os.replace(tmp, plan.dst)
         tmp = None
         _sync_dir(folder)
+    except OSError as exc:
+        raise IOFault.writing(plan.dst, exc) from None
     finally:
         if fd >= 0:
             os.close(fd)
@@ -657,6 +730,88 @@ def _run(plan: _Plan, progress: bool = True) -> dict:
             except OSError:
                 pass
     return {"seconds": time.perf_counter() - t0, "shape": shape, "dtype": dtype}
+
+
+def _partial_prefix(dst: str) -> str:
+    return f".{os.path.basename(dst)}.partial-"
+
+
+def stale_partials(dst: str) -> list[str]:
+    """The partial files of `dst` whose writer is no longer running.
+
+    A run writes ``.OUT.npy.partial-PID-XXXXXXXX`` beside OUT.npy; a run
+    killed by SIGKILL (or a power cut) leaves it behind.  A file counts as
+    stale when no process PID exists on this machine; a live writer's file
+    (the PID exists, even under another user) and any name that does not
+    match the pattern are not listed.
+
+    Parameters
+    ----------
+    dst : str
+        The output path, OUT.npy.
+
+    Returns
+    -------
+    list of str
+        Paths of the stale partial files, sorted.
+
+    Examples
+    --------
+    >>> import os, subprocess, sys, tempfile
+    >>> from fastact.cli.apply import stale_partials
+    >>> d = tempfile.mkdtemp()
+    >>> dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+    ...                       capture_output=True, text=True).stdout.strip()
+    >>> for pid in (dead, os.getpid()):
+    ...     open(os.path.join(d, f".y.npy.partial-{pid}-abc123"), "w").close()
+    >>> [os.path.basename(p) == f".y.npy.partial-{dead}-abc123"
+    ...  for p in stale_partials(os.path.join(d, "y.npy"))]
+    [True]
+    >>> import shutil; shutil.rmtree(d)
+    """
+    folder = os.path.dirname(os.path.abspath(dst))
+    pattern = re.compile(re.escape(_partial_prefix(dst)) + r"([0-9]+)-[a-z0-9_]+\Z")
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    stale = []
+    for name in sorted(names):
+        m = pattern.match(name)
+        if m and _dead(int(m.group(1))):
+            stale.append(os.path.join(folder, name))
+    return stale
+
+
+def _dead(pid: int) -> bool:
+    """Whether no process `pid` exists here: only then is its file ours to remove."""
+    if pid <= 0:  # kill(0) and kill(-n) signal process groups: never a writer's id
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (OverflowError, OSError):  # another user's process (EPERM); beyond any pid
+        return False
+    return False
+
+
+def _remove_stale(dst: str) -> None:
+    removed = []
+    for path in stale_partials(dst):
+        try:
+            os.unlink(path)
+            removed.append(os.path.basename(path))
+        except FileNotFoundError:  # another run removed it first
+            pass
+        except OSError:
+            pass  # not ours to remove (permissions): the run goes on
+    if removed:
+        print(
+            f"fastact apply: removed {len(removed)} partial file(s) of {dst} left by runs "
+            f"no longer running: {', '.join(removed)}",
+            file=sys.stderr,
+        )
 
 
 def _sync_dir(folder: str) -> None:
@@ -715,6 +870,13 @@ def _epilog() -> str:
         "FUNCS: comma-separated, each with its own parameters after colons, e.g.",
         "  'standardize,gelu:approximate=tanh'  'elu:alpha=0.5,softmax'",
         "  'minmax_scale:feature_range=(-1,1)'  'maxout:k=4'  'rrelu:training=True:rng=0'",
+        "",
+        "OUT.npy is written as .OUT.npy.partial-PID-XXXXXXXX beside it and renamed once",
+        "complete; a run first removes such files whose process PID no longer runs.",
+        "",
+        "exit status: 0 done; 2 bad arguments or input (nothing written); 1 OUT.npy could",
+        "not be written or IN.npy not read (disk full, file too large, permissions, I/O",
+        "error: the partial file removed, an older OUT.npy kept); 130/143 SIGINT/SIGTERM.",
     ]
     return "\n".join(lines)
 
@@ -783,8 +945,11 @@ def main(argv: list[str] | None = None) -> int:
     -------
     int
         The exit status: 0 done; 2 bad arguments or input (one line on
-        stderr, nothing written); 1 an I/O error while writing; 130 or 143
-        interrupted by SIGINT or SIGTERM (the partial output removed).
+        stderr, nothing written); 1 the output could not be written or the
+        input not read, e.g. disk full or file too large (one line naming
+        the file and the cause; the partial output removed, an older OUT.npy
+        kept); 130 or 143 interrupted by SIGINT or SIGTERM (the partial
+        output removed).
 
     Examples
     --------
@@ -831,8 +996,11 @@ def main(argv: list[str] | None = None) -> int:
             pass
         res = _run(plan, progress=not args.no_progress)
     except ApplyError as exc:
-        print(f"fastact apply: {exc}", file=sys.stderr)
+        _error(exc)
         return 2
+    except IOFault as exc:
+        _error(exc)
+        return 1
     except KeyboardInterrupt:
         print("fastact apply: interrupted; no output written", file=sys.stderr)
         return 130
@@ -840,7 +1008,7 @@ def main(argv: list[str] | None = None) -> int:
         print("fastact apply: terminated; no output written", file=sys.stderr)
         return 143
     except OSError as exc:
-        print(f"fastact apply: {exc}", file=sys.stderr)
+        _error(exc)
         return 1
     finally:
         set_num_threads(old_threads)
@@ -850,6 +1018,11 @@ def main(argv: list[str] | None = None) -> int:
             plan.src.file.close()
     _summary(args, plan, res)
     return 0
+
+
+def _error(exc: BaseException) -> None:
+    # one line whatever the message holds (a header or a value quoted from the input)
+    print("fastact apply: " + " ".join(str(exc).splitlines()), file=sys.stderr)
 
 
 def _summary(args: argparse.Namespace, plan, res: dict) -> None:

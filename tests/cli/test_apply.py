@@ -1,8 +1,12 @@
 """`fastact apply`: chains streamed through .npy files in chunks, equal to the
 NumPy calls on the whole array; atomic output; one-line errors."""
 
+import errno
 import glob
+import io
 import os
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -420,8 +424,20 @@ def test_interrupted_run_leaves_nothing_finished_looking(big_input, tmp_path, si
     left = files(tmp_path)
     assert "out.npy" not in left
     if sig == signal.SIGKILL:  # no chance to clean up: only a name that is not OUT.npy
-        assert len(left) == 1 and left[0].startswith(".out.npy.partial-")
+        assert left == [f".out.npy.partial-{p.pid}-" + left[0].rsplit("-", 1)[1]]
         assert not left[0].endswith(".npy")
+        # the next run to the same output removes it, and says so
+        small = save(tmp_path.parent / f"small-{sig}.npy", data())
+        r = subprocess.run(
+            [sys.executable, "-m", "fastact.cli", "apply", "relu", small, str(out)],
+            capture_output=True,
+            text=True,
+        )
+        assert r.returncode == 0, r.stderr
+        assert files(tmp_path) == ["out.npy"]
+        assert f"removed 1 partial file(s) of {out} left by runs no longer running: {left[0]}" in (
+            r.stderr
+        )
     else:
         assert left == [] and err.count("\n") == 1 and "no output written" in err
 
@@ -452,3 +468,200 @@ def test_docstring_examples():
 
     res = doctest.testmod(apply, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert res.attempted >= 4 and res.failed == 0
+
+
+# ------------------------------------------------- faults while writing
+
+
+def _snapshot(path):
+    st = os.stat(path)
+    return open(path, "rb").read(), st.st_mtime_ns, st.st_size
+
+
+def _older_output(folder):
+    np.save(folder / "out.npy", np.zeros(3))
+    return _snapshot(folder / "out.npy")
+
+
+def _fault_after(n_calls, err):
+    """A stand-in for _write_all whose call number `n_calls` fails with `err`."""
+    calls = []
+    real = apply._write_all
+
+    def write_all(fd, data):
+        calls.append(len(memoryview(data).cast("B")))
+        if len(calls) == n_calls:
+            raise OSError(err, os.strerror(err))
+        real(fd, data)
+
+    return write_all
+
+
+FAULTS = {
+    "disk full mid-write": (
+        "_write_all",
+        lambda: _fault_after(3, errno.ENOSPC),
+        "No space left on device",
+    ),
+    "file too large": ("_write_all", lambda: _fault_after(2, errno.EFBIG), "File too large"),
+    "I/O error on fsync": ("os.fsync", lambda: _raise(errno.EIO), "Input/output error"),
+    "read-only directory": ("os.replace", lambda: _raise(errno.EROFS), "Read-only file system"),
+    "no partial file": ("tempfile.mkstemp", lambda: _raise(errno.EACCES), "Permission denied"),
+}
+
+
+def _raise(err):
+    def fail(*args, **kwargs):
+        raise OSError(err, os.strerror(err))
+
+    return fail
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_write_fault_one_line_exit_1_nothing_left(tmp_path, monkeypatch, capsys, fault):
+    where, make, cause = FAULTS[fault]
+    x = data((80, 24), np.float64)
+    x[~np.isfinite(x)] = 0  # standardize refuses infinities
+    src = save(tmp_path / "in.npy", x)
+    before_in, before_out = _snapshot(src), _older_output(tmp_path)
+    owner, _, name = where.rpartition(".")
+    monkeypatch.setattr({"": apply, "os": os, "tempfile": apply.tempfile}[owner], name, make())
+    status = run("standardize,gelu", src, tmp_path / "out.npy", "--chunk-bytes", SMALL)
+    monkeypatch.undo()
+    err = capsys.readouterr().err
+    assert status == 1
+    assert err == f"fastact apply: cannot write {tmp_path / 'out.npy'}: {cause}\n", err
+    assert files(tmp_path) == ["in.npy", "out.npy"]  # the partial file removed
+    assert _snapshot(src) == before_in and _snapshot(tmp_path / "out.npy") == before_out
+
+
+def test_file_size_limit_in_a_child(tmp_path):
+    # RLIMIT_FSIZE below the output's size: write() fails with EFBIG (SIGXFSZ
+    # ignored, as CPython itself does; its default would kill the process)
+    import resource
+
+    src = save(tmp_path / "in.npy", data((512, 256), np.float32))  # 512 KiB of output
+    before_in, before_out = _snapshot(src), _older_output(tmp_path)
+    assert run("sigmoid", src, tmp_path / "warm.npy") == 0  # numba's cache is written now
+    os.unlink(tmp_path / "warm.npy")
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+
+    r = subprocess.run(
+        [sys.executable, "-m", "fastact.cli", "apply", "sigmoid", "in.npy", "out.npy"]
+        + ["--chunk-bytes", "64K", "--no-progress"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        preexec_fn=limit,
+        timeout=300,
+    )
+    assert r.returncode == 1
+    assert r.stderr == "fastact apply: cannot write out.npy: File too large\n", r.stderr
+    assert files(tmp_path) == ["in.npy", "out.npy"]
+    assert _snapshot(src) == before_in and _snapshot(tmp_path / "out.npy") == before_out
+
+
+def test_disk_full_on_a_small_tmpfs(tmp_path):
+    # a 256 KiB tmpfs, mounted in a user and mount namespace of the child's own
+    # (no root needed where unprivileged user namespaces are allowed)
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("a small tmpfs needs unshare(1) from util-linux; not installed")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    probe = subprocess.run(
+        [unshare, "-rm", "sh", "-c", f"mount -t tmpfs -o size=256k tmpfs {mnt}"],
+        capture_output=True,
+        text=True,
+    )
+    if probe.returncode:
+        pytest.skip(f"cannot mount a tmpfs in a user namespace here: {probe.stderr.strip()}")
+    src = save(tmp_path / "in.npy", data((512, 256), np.float32))
+    before_in = _snapshot(src)
+    script = (
+        f"mount -t tmpfs -o size=256k tmpfs {mnt} && cd {tmp_path} && "
+        f"{shlex.quote(sys.executable)} -m fastact.cli apply sigmoid in.npy mnt/out.npy "
+        "--no-progress; echo status=$?; ls -A mnt"
+    )
+    r = subprocess.run([unshare, "-rm", "sh", "-c", script], capture_output=True, text=True)
+    assert r.stdout.split() == ["status=1"], r.stdout  # no file left on the tmpfs
+    assert r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith("fastact apply: cannot write mnt/out.npy: No space left on device")
+    assert _snapshot(src) == before_in
+
+
+# --------------------------------------------------- stale partial files
+
+
+def _dead_pid():
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_stale_partial_files_of_dead_runs_are_removed(tmp_path, capsys):
+    src = save(tmp_path / "in.npy", data())
+    out = tmp_path / "out.npy"
+    live = subprocess.Popen(["sleep", "300"])
+    try:
+        dead = _dead_pid()
+        keep = [
+            f".out.npy.partial-{live.pid}-abc123",  # a live run's file
+            f".out.npy.partial-{os.getpid()}-k_1",  # this process's own
+            ".out.npy.partial-xyz12345",  # the old name, without a pid
+            f".out.npy.partial-{dead}-ABC",  # not a name mkstemp makes
+            f".out.npy.partial-{dead}-",
+            f".out.npy.partial-{dead}-abc.npy",
+            f"out.npy.partial-{dead}-abc",
+            f".other.npy.partial-{dead}-abc",  # another output's
+            ".out.npy.partial-0-abc",  # process-group ids, never a writer's
+            ".out.npy.partial-99999999999999999999-abc",
+        ]
+        gone = [f".out.npy.partial-{dead}-abc_12", f".out.npy.partial-{dead}-zz9"]
+        for name in keep + gone:
+            (tmp_path / name).write_bytes(b"partial")
+        assert sorted(os.path.basename(p) for p in apply.stale_partials(str(out))) == sorted(gone)
+        capsys.readouterr()
+        assert run("relu", src, out) == 0
+        err = capsys.readouterr().err.splitlines()
+        assert len(err) == 2 and "pass(es)" in err[1]
+        assert err[0] == (
+            f"fastact apply: removed 2 partial file(s) of {out} left by runs no longer "
+            f"running: {', '.join(sorted(gone))}"
+        )
+        assert files(tmp_path) == sorted(keep + ["in.npy", "out.npy"])
+        assert run("relu", src, out) == 0  # nothing more to remove: no line about it
+        assert "removed" not in capsys.readouterr().err
+    finally:
+        live.kill()
+        live.wait()
+
+
+def test_bad_input_removes_no_stale_file(tmp_path, capsys):
+    # a run that stops at its arguments writes nothing, removes nothing
+    stale = tmp_path / f".out.npy.partial-{_dead_pid()}-abc"
+    stale.write_bytes(b"")
+    assert run("nosuch", save(tmp_path / "in.npy", data()), tmp_path / "out.npy") == 2
+    assert stale.exists()
+
+
+def test_read_fault_one_line_exit_1(tmp_path, monkeypatch, capsys):
+    # an I/O error reading the input mid-stream (a failing disk): one line
+    # naming the input, exit 1, nothing left behind
+    class Failing(io.FileIO):
+        def readinto(self, b):
+            if self.tell() > 2000:
+                raise OSError(errno.EIO, os.strerror(errno.EIO))
+            return super().readinto(b)
+
+    src = save(tmp_path / "in.npy", data())
+    before_in = _snapshot(src)
+    monkeypatch.setattr(apply, "open", lambda path, mode, buffering: Failing(path, mode), False)
+    status = run("relu", src, tmp_path / "out.npy", "--chunk-bytes", SMALL)
+    monkeypatch.undo()
+    assert status == 1
+    assert capsys.readouterr().err == f"fastact apply: cannot read {src}: Input/output error\n"
+    assert files(tmp_path) == ["in.npy"] and _snapshot(src) == before_in
