@@ -350,3 +350,37 @@ def test_cold_processes_racing_on_an_empty_cache(tmp_path, reference):
     assert [e["valid"] and e["current"] for e in info["entries"]] == [True] * len(_KERNELS), info
     warm = _run(cache)
     assert warm["stats"]["loaded"] == 2 and warm["r"] == reference
+
+
+def _unshare_mount_works(where) -> bool:
+    try:
+        p = subprocess.run(
+            ["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o noexec tmpfs {where}"],
+            capture_output=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return p.returncode == 0
+
+
+def test_cache_on_a_noexec_mount(tmp_path, reference):
+    # dlopen refuses a library on a noexec file system: the loops come from
+    # numba, nothing is left behind, no crash
+    mnt = tmp_path / "noexec"
+    mnt.mkdir()
+    if not _unshare_mount_works(mnt):
+        pytest.skip("cannot mount a noexec tmpfs here (unshare -rm and mount -t tmpfs refused)")
+    script = f'mount -t tmpfs -o noexec tmpfs {mnt} && exec "{sys.executable}" -c "$CHILD"'
+    p = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script],
+        env=_env(mnt, CHILD=textwrap.dedent(_CHILD)),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    r = _check(p)
+    assert r["r"] == reference
+    assert r["stats"]["loaded"] == r["stats"]["built"] == 0 and r["stats"]["failed"] >= 1, r
+    assert len(r["warnings"]) <= 1, r["warnings"]
