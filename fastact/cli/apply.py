@@ -975,21 +975,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = None
     try:
         args = _parser().parse_args(argv)
-        if args.threads is not None:
-            if args.threads < 1:
-                raise ApplyError(f"--threads must be >= 1, got {args.threads}")
-            set_num_threads(args.threads)
-        plan = _params_checked(
-            lambda: _make_plan(
-                args.funcs,
-                args.src,
-                args.dst,
-                axis=args.axis,
-                dtype=args.dtype,
-                chunk_bytes=args.chunk_bytes,
-                params=args.param,
-            )
-        )
+        plan = _plan_from(args, set_num_threads)
         try:
             old_term = signal.signal(signal.SIGTERM, _on_sigterm)
         except ValueError:  # not the main thread: SIGTERM stays as it was
@@ -1018,6 +1004,25 @@ def main(argv: list[str] | None = None) -> int:
             plan.src.file.close()
     _summary(args, plan, res)
     return 0
+
+
+def _plan_from(args: argparse.Namespace, set_num_threads: Callable[[int], None]) -> _Plan:
+    """The thread count set and the plan made from the parsed arguments."""
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ApplyError(f"--threads must be >= 1, got {args.threads}")
+        set_num_threads(args.threads)
+    return _params_checked(
+        lambda: _make_plan(
+            args.funcs,
+            args.src,
+            args.dst,
+            axis=args.axis,
+            dtype=args.dtype,
+            chunk_bytes=args.chunk_bytes,
+            params=args.param,
+        )
+    )
 
 
 def _error(exc: BaseException) -> None:
