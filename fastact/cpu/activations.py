@@ -29,7 +29,7 @@ from numba.extending import intrinsic
 from fastact.core import source_tag
 from fastact.core.registry import REGISTRY
 from fastact.core.typed import retype
-from fastact.cpu import loopcache
+from fastact.cpu import build, loopcache
 from fastact.cpu.ufunc import make_ufunc, set_streaming
 
 LOOP_DTYPES: tuple[type[np.floating], ...] = (np.float32, np.float64)
@@ -132,7 +132,12 @@ def _numba_loops(name: str, kernel, n_arrays: int, n_params: int, tag: str):
     return loops
 
 
-def _build(name: str, kernel, n_arrays: int, n_params: int, doc: str) -> np.ufunc:
+def _build(entry: str, which: str) -> np.ufunc:
+    e = REGISTRY[entry]
+    name = f"{entry}_{which}"
+    n_arrays = 1 if which == "forward" else 2
+    kernel = e.forward if which == "forward" else e.backward
+    n_params = len(e.params)
     tag = _source_hash()
     # Warm path: the loops as a shared library built by an earlier process
     # (see cpu.loopcache: loading through numba's cache pays for numba's
@@ -142,14 +147,28 @@ def _build(name: str, kernel, n_arrays: int, n_params: int, doc: str) -> np.ufun
     except Exception:
         key = None
     loops = loopcache.load(name, key) if key is not None else None
+    here = key is not None and (key["cpu"], key["features"]) == loopcache.numba_target()
+    if loops is None and key is not None and not here:
+        # the active ISA path is not what numba compiles for in this
+        # process (and must not become it: numba's target is the user's too)
+        if build.in_child([(entry, which)]):
+            loops = loopcache.load(name, key)
     if loops is None:
         cfuncs = _numba_loops(name, kernel, n_arrays, n_params, tag)
-        if key is not None:
+        if here:
             loopcache.store(name, key, cfuncs, n_arrays, n_params)
+        else:
+            fallbacks.add(name)
         loops = [(tys, cf.address) for tys, cf in cfuncs]
-    uf = make_ufunc(name, doc, n_arrays + n_params, 1, loops)
+    uf = make_ufunc(name, e.summary, n_arrays + n_params, 1, loops)
     set_streaming(uf, _memory_bound(uf, n_arrays, n_params))
     return uf
+
+
+# ufuncs whose loops are numba's in-process ones (compiled for the host CPU)
+# although the active ISA path asked for others: the library for the path
+# could not be built here (show_config reports them)
+fallbacks: set[str] = set()
 
 
 # A kernel that costs at most this much per element (one thread, data in
@@ -188,9 +207,6 @@ def get(name: str, which: str) -> np.ufunc:
         with _lock:
             uf = _cache.get(key)
             if uf is None:
-                e = REGISTRY[name]
-                n_arrays = 1 if which == "forward" else 2
-                kernel = e.forward if which == "forward" else e.backward
-                uf = _build(f"{name}_{which}", kernel, n_arrays, len(e.params), e.summary)
+                uf = _build(name, which)
                 _cache[key] = uf
     return uf

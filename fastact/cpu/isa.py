@@ -124,19 +124,14 @@ def reason() -> str:
     return _choice()[1]
 
 
-def native() -> bool:
-    """Whether the active path is the best this CPU supports (then loops are
-    compiled for the host CPU itself)."""
-    return active() == supported()[0]
-
-
 def target(name: str | None = None) -> tuple[str, str]:
     """(LLVM CPU name, feature string) the numba loops of path `name` (default:
-    the active one) are compiled for."""
+    the active one) are compiled for: the host CPU for the best path it
+    supports, the path's generic CPU for a lower one."""
     import llvmlite.binding as ll
 
     p = by_name(name or active())
-    if (name is None or name == active()) and native() or p.cpu == "":
+    if p.name == supported()[0] or p.cpu == "":
         from numba.core import codegen
 
         host = codegen.get_host_cpu_features()

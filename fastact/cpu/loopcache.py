@@ -122,15 +122,23 @@ def cache_dir() -> str:
     return os.path.join(base, "fastact", "loops")
 
 
-def _cpu() -> tuple[str, str]:
-    # the same CPU name and features numba's JIT codegen targets
-    # (JITCPUCodegen._get_host_cpu_name / _get_host_cpu_features)
+def numba_target() -> tuple[str, str]:
+    """The CPU name and features numba's JIT codegen targets in this process
+    (JITCPUCodegen._get_host_cpu_name / _get_host_cpu_features)."""
     import llvmlite.binding as ll
     from numba.core import codegen, config
 
     name = ll.get_host_cpu_name() if config.CPU_NAME is None else config.CPU_NAME
     feats = codegen.get_host_cpu_features() if config.CPU_FEATURES is None else config.CPU_FEATURES
     return name, feats
+
+
+def _cpu() -> tuple[str, str]:
+    # what the active ISA path compiles for (cpu/isa.py); numba's in-process
+    # target when that is what the path asks for
+    from fastact.cpu import isa
+
+    return isa.target()
 
 
 def key(tag: str) -> dict:
