@@ -18,6 +18,7 @@ from fastact.axis import (
 from fastact.cpu.threads import get_num_threads, set_num_threads
 from fastact.grouped import glu, glu_backward, maxout, maxout_backward
 from fastact.preprocessing import minmax_scale, normalize, standardize
+from fastact.runtime import show_config
 
 globals().update(_PUBLIC)
 
@@ -40,6 +41,7 @@ __all__ = sorted(_PUBLIC) + [
     "standardize",
     "normalize",
     "init",
+    "show_config",
 ]
 
 

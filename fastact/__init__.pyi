@@ -83,6 +83,7 @@ __all__ = [
     "standardize",
     "normalize",
     "init",
+    "show_config",
 ]
 
 # elementwise: a forward and a backward per public registry entry
@@ -469,3 +470,6 @@ def normalize(
     out: _Array | None = None,
 ) -> _Array:
     """Divide each slice of `x` along `axis` by its p-norm: ``x / max(||x||_p, eps)``."""
+
+def show_config(mode: Literal["stdout", "dicts"] = "stdout") -> dict[str, Any] | None:
+    """Print (or with ``mode="dicts"`` return) what fastact runs on here:"""

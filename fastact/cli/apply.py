@@ -520,7 +520,8 @@ def _on_sigterm(signum, frame):
 
 
 class _Progress:
-    """A tqdm bar per pass (bytes of input, GB/s), or nothing."""
+    """A tqdm bar per pass (bytes of input, GB/s) on a terminal, plain lines
+    elsewhere (a log, a pipe, a terminal that reports no size), or nothing."""
 
     def __init__(self, show: bool):
         self.show = show
@@ -528,6 +529,14 @@ class _Progress:
     def bar(self, total: int, desc: str):
         if not self.show:
             return _NoBar()
+        import os
+
+        try:
+            width = os.get_terminal_size(sys.stderr.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            width = 0
+        if not (sys.stderr.isatty() and width > 0):
+            return _LineBar(total, desc)
         from tqdm import tqdm
 
         return tqdm(
@@ -540,6 +549,33 @@ class _Progress:
             mininterval=0.5,
             dynamic_ncols=True,
         )
+
+
+class _LineBar:
+    """Progress as whole lines: one per tenth of the pass, and the end."""
+
+    def __init__(self, total: int, desc: str):
+        self.total, self.desc, self.done, self.shown = total, desc, 0, -1
+        self.t0 = time.perf_counter()
+
+    def update(self, n: int) -> None:
+        self.done += n
+        tenth = 10 * self.done // self.total if self.total else 10
+        if tenth > self.shown and tenth < 10:
+            self.shown = tenth
+            self._line()
+
+    def _line(self) -> None:
+        dt = max(time.perf_counter() - self.t0, 1e-9)
+        pct = 100 * self.done // self.total if self.total else 100
+        print(
+            f"{self.desc}: {pct}% of {self.total / 1e9:.3g} GB, {self.done / dt / 1e9:.2f} GB/s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def close(self) -> None:
+        self._line()
 
 
 class _NoBar:

@@ -27,6 +27,22 @@ def add_parser(sub) -> None:
     )
     i.add_argument("--json", action="store_true", help="print the report as JSON")
     csub.add_parser("clear", help="remove fastact's loop libraries and sidecars")
+    w = csub.add_parser(
+        "warm",
+        help="compile every loop library now, so that first calls load instead of compile",
+    )
+    w.add_argument(
+        "--isa",
+        default="active",
+        help="the ISA path to build: 'active' (default: the one this process uses), "
+        "'all' (every path this CPU supports), or a path name (see fastact.show_config())",
+    )
+    w.add_argument(
+        "--jobs",
+        type=int,
+        default=0,
+        help="compiler processes at a time (default: the CPUs fastact may use)",
+    )
 
 
 def _print_info(r: dict) -> None:
@@ -45,8 +61,36 @@ def _print_info(r: dict) -> None:
         print(f"  {e['entry']}  {e['bytes']} bytes  {status}")
 
 
+def _warm(args: argparse.Namespace) -> int:
+    import time
+
+    from fastact.cpu import compiler, isa, threads
+
+    if args.isa == "all":
+        paths = isa.supported()
+    elif args.isa == "active":
+        paths = [isa.active()]
+    else:
+        paths = [isa.by_name(args.isa).name]
+        if paths[0] not in isa.supported():
+            print(f"fastact cache warm: this CPU cannot run the {paths[0]!r} path")
+            return 2
+    jobs = args.jobs if args.jobs > 0 else threads.get_num_threads()
+    t0 = time.perf_counter()
+    reports = compiler.warm(paths, jobs)
+    bad = [r for r in reports if r["returncode"] != 0]
+    for r in bad:
+        print(f"path {r['path']}: a compiler process failed:\n{r['error']}")
+    n = sum(r["entries"] for r in reports) * 2  # float32 and float64 loops
+    print(
+        f"warmed {', '.join(paths)}: {n} loops in {time.perf_counter() - t0:.1f} s "
+        f"({jobs} processes) into {compiler.loopcache_dir()}"
+    )
+    return 1 if bad else 0
+
+
 def main(args: argparse.Namespace) -> int:
-    """Run ``fastact cache info|clear``; the exit status.
+    """Run ``fastact cache info|clear|warm``; the exit status.
 
     Example: ``main(argparse.Namespace(cache_cmd="info", json=False))`` prints the report.
     """
@@ -58,6 +102,8 @@ def main(args: argparse.Namespace) -> int:
             print(f"removed {p}")
         print(f"removed {len(removed)} files from {loopcache.cache_dir()}")
         return 0
+    if args.cache_cmd == "warm":
+        return _warm(args)
     from fastact.cpu.activations import _source_hash
 
     r = loopcache.info(_source_hash())

@@ -29,7 +29,7 @@ from numba.extending import intrinsic
 from fastact.core import source_tag
 from fastact.core.registry import REGISTRY
 from fastact.core.typed import retype
-from fastact.cpu import build, loopcache
+from fastact.cpu import compiler, loopcache
 from fastact.cpu.ufunc import make_ufunc, set_streaming
 
 LOOP_DTYPES: tuple[type[np.floating], ...] = (np.float32, np.float64)
@@ -151,7 +151,7 @@ def _build(entry: str, which: str) -> np.ufunc:
     if loops is None and key is not None and not here:
         # the active ISA path is not what numba compiles for in this
         # process (and must not become it: numba's target is the user's too)
-        if build.in_child([(entry, which)]):
+        if compiler.in_child([(entry, which)]):
             loops = loopcache.load(name, key)
     if loops is None:
         cfuncs = _numba_loops(name, kernel, n_arrays, n_params, tag)

@@ -2,9 +2,9 @@
 
 Three groups, by how the tests run:
 
-- under numba-cuda's simulator (``NUMBA_ENABLE_CUDASIM=1``, the second
-  pytest run of ``.ci/run``): every registry kernel through a ``cuda.jit``
-  kernel against the CPU ufunc, the axis kernels (each thread layout) against
+- under numba-cuda's simulator (``pip install -e '.[test-cuda]'``, then
+  ``NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/backends/test_cuda.py``):
+  every registry kernel through a ``cuda.jit`` kernel against the CPU ufunc, the axis kernels (each thread layout) against
   the CPU functions, and the dispatch (dtypes, ``out=``, layouts, errors) on
   simulated device arrays;
 - without the simulator, where NVVM is installed: every kernel compiled to
@@ -36,7 +36,7 @@ from fastact._dispatch import SPECS
 from fastact.core.registry import REGISTRY
 
 numba_cuda = pytest.importorskip(
-    "numba_cuda", reason="numba-cuda not installed (pip install '.[test]' or '.[cuda]')"
+    "numba_cuda", reason="numba-cuda not installed: pip install -e '.[test-cuda]' (no GPU needed)"
 )
 
 from numba import config, cuda  # noqa: E402
@@ -45,7 +45,7 @@ SIM = bool(config.ENABLE_CUDASIM)
 sim_only = pytest.mark.skipif(
     not SIM,
     reason="runs under numba-cuda's simulator: "
-    "NUMBA_ENABLE_CUDASIM=1 (the second pytest run of .ci/run)",
+    "NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/backends/test_cuda.py",
 )
 DTYPES = ("float32", "float64")
 

@@ -272,6 +272,10 @@ def test_progress_bar_and_threads(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "pass 1/2 standardize statistics" in err and "pass 2/2 write" in err
     assert "B/s" in err and "100%" in err
+    # captured stderr is no terminal: whole lines, none of them empty
+    lines = err.splitlines()
+    assert lines and all(ln.strip() for ln in lines), lines
+    assert lines[-1].startswith("pass 2/2 write: 100% of"), lines[-1]
 
 
 def test_cli_dispatch(tmp_path, capsys):

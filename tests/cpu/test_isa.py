@@ -1,0 +1,130 @@
+"""ISA paths: the choice (auto, FASTACT_ISA, fallback), every path this CPU
+runs giving the same results, and the paths it cannot run still compiling
+to their instruction sets."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from fastact.cpu import compiler, isa
+
+# The registry's kernels on values that reach every branch (special values,
+# overflow edges, subnormals, random), hashed per (function, dtype).
+_HASHES = r"""
+import hashlib, json
+import numpy as np
+import fastact
+from fastact.core.registry import REGISTRY
+from fastact.cpu import activations, isa
+rng = np.random.default_rng(0)
+sp = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-310, -1e-310, 1e-40, -1e-40, 88.7, -88.7,
+      89.0, -104.0, 709.0, -745.0, 20.0, -20.0, 1.0, -1.0, 3.0, -3.0, 1e-8, -1e-8]
+out = {"active": isa.active(), "fallbacks": sorted(activations.fallbacks)}
+for dt in (np.float32, np.float64):
+    x = np.concatenate([sp, 5 * rng.standard_normal(3000), rng.uniform(-100, 100, 1000)]).astype(dt)
+    g = rng.standard_normal(x.size).astype(dt)
+    for name, e in REGISTRY.items():
+        params = [0.3 + 0.1 * i for i in range(len(e.params))]
+        for which, args in (("forward", [x]), ("backward", [g, x])):
+            uf = activations.get(name, which)
+            y = uf(*args, *params)
+            ys = uf(*[a[::-3] for a in args], *params)  # the strided loop too
+            h = hashlib.sha1(y.tobytes() + ys.tobytes()).hexdigest()
+            out[f"{name}/{which}/{np.dtype(dt).name}"] = h
+out["fallbacks"] = sorted(activations.fallbacks)
+print(json.dumps(out))
+"""
+
+
+def _run(code: str, **env) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+
+
+def test_paths_named_and_supported():
+    names = [p.name for p in isa.paths()]
+    assert isa.active() in isa.supported()
+    assert set(isa.supported()) <= set(names)
+    assert isa.supported()[-1] == isa.by_name("baseline").name  # every CPU runs the lowest
+    with pytest.raises(ValueError, match="'sse9'"):
+        isa.by_name("sse9")
+
+
+def test_unknown_value_fails_the_import():
+    r = _run("import fastact", FASTACT_ISA="sse9")
+    assert r.returncode != 0
+    assert "ValueError" in r.stderr and "FASTACT_ISA='sse9'" in r.stderr
+
+
+@pytest.mark.skipif(
+    "avx512" not in [p.name for p in isa.paths()] or "avx512" in isa.supported(),
+    reason="needs an x86-64 CPU without AVX-512 (to force a path it cannot run)",
+)
+def test_unsupported_path_falls_back_with_a_warning():
+    code = "import fastact; print(fastact.show_config(mode='dicts')['isa']['active'])"
+    r = _run(code, FASTACT_ISA="avx512")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == isa.supported()[0]
+    assert "RuntimeWarning" in r.stderr and "lacks AVX512F" in r.stderr
+
+
+def test_every_supported_path_gives_identical_results():
+    # explicit fma calls and no reassociation: the vector width and the ISA
+    # may change how fast, never what
+    results = {}
+    for path in isa.supported():
+        r = _run(_HASHES, FASTACT_ISA=path)
+        assert r.returncode == 0, r.stderr[-3000:]
+        results[path] = json.loads(r.stdout.strip().splitlines()[-1])
+        assert results[path].pop("active") == path
+        # the path's own loops, not numba's host loops as a fallback
+        assert results[path].pop("fallbacks") == []
+    first, *rest = isa.supported()
+    for path in rest:
+        diff = sorted(k for k in results[first] if results[first][k] != results[path][k])
+        assert diff == [], f"{path} differs from {first} in {diff}"
+
+
+def _vector_registers(so: str) -> dict[str, int]:
+    asm = subprocess.run(["objdump", "-d", so], capture_output=True, text=True).stdout
+    return {r: len(re.findall(rf"%{r}\d", asm)) for r in ("xmm", "ymm", "zmm")}
+
+
+@pytest.mark.skipif(shutil.which("objdump") is None, reason="objdump (binutils) is not installed")
+@pytest.mark.parametrize("path", [p.name for p in isa.paths() if p.name in ("avx512", "baseline")])
+def test_paths_compile_to_their_vector_width(path, tmp_path):
+    # compiled only (the CPU may lack the path): gelu and tanh forward, and
+    # sigmoid's backward, must use the path's widest registers
+    pairs = [("gelu", "forward"), ("tanh", "forward"), ("sigmoid", "backward")]
+    (rep,) = compiler.warm([path], 1, pairs, emit=str(tmp_path))
+    assert rep["returncode"] == 0, rep["error"]
+    for entry, which in pairs:
+        regs = _vector_registers(str(tmp_path / f"{entry}_{which}.so"))
+        if path == "avx512":
+            assert regs["zmm"] > 10 * regs["ymm"], regs
+        else:
+            assert regs["ymm"] == regs["zmm"] == 0 < regs["xmm"], regs
+
+
+def test_show_config_reports_the_path(capsys):
+    import fastact
+
+    cfg = fastact.show_config(mode="dicts")
+    assert cfg["isa"]["active"] == isa.active()
+    assert cfg["threads"]["num_threads"] == fastact.get_num_threads()
+    assert fastact.show_config() is None
+    assert f"active: {isa.active()}" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="'yaml'"):
+        fastact.show_config(mode="yaml")
