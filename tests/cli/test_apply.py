@@ -275,7 +275,7 @@ def test_progress_bar_and_threads(tmp_path, capsys):
     # captured stderr is no terminal: whole lines, none of them empty
     lines = err.splitlines()
     assert lines and all(ln.strip() for ln in lines), lines
-    assert lines[-1].startswith("pass 2/2 write: 100% of"), lines[-1]
+    assert lines[-2].startswith("pass 2/2 write: 100% of"), lines[-2]  # then the summary
 
 
 def test_cli_dispatch(tmp_path, capsys):
