@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-HELP = "show (info) or empty (clear) the cache of compiled loop libraries"
+HELP = "inspect (info), empty (clear) or fill (warm) the cache of compiled loop libraries"
 
 
 def add_parser(sub) -> None:
