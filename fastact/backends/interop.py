@@ -29,6 +29,7 @@ array-api-strict array, any library that speaks DLPack.
 
 from __future__ import annotations
 
+import math
 import sys
 
 import numpy as np
@@ -75,7 +76,8 @@ def call(spec: Spec, bound):
         views = (args["out"],)
     elif out is not None:
         args["out"] = views if type(out) is tuple else views[0]
-    res = spec.func(*bound.args, **bound.kwargs)
+    # every parameter of a public function can be given by name
+    res = spec.func(**args)
     given = {id(v): o for v, o in zip(views, outs) if v is not None and out is not None}
     if type(res) is tuple:
         return tuple(_back(r, given, back) for r in res)
@@ -168,11 +170,12 @@ def _aligned_out(spec: Spec, args: dict):
     cannot be known (bad input: the function itself then says what is wrong)."""
     try:
         typed = [_validate.float_array(args[n], spec.name, n) for n in spec.arrays]
-        rdt, _ = _validate.common_dtypes(spec.name, *typed)
+        rdt = typed[0][1] if len(typed) == 1 else _validate.common_dtypes(spec.name, *typed)[0]
     except (TypeError, ValueError):
         return None
     shape = typed[0][0].shape
-    n = int(np.prod(shape, dtype=np.int64)) * rdt.itemsize
+    n = math.prod(shape) * rdt.itemsize
     buf = np.empty(n + _ALIGN, np.uint8)
-    start = -buf.ctypes.data % _ALIGN
+    # not buf.ctypes: building its ctypes object costs more than the call
+    start = -buf.__array_interface__["data"][0] % _ALIGN
     return buf[start : start + n].view(rdt).reshape(shape)
