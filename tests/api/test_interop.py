@@ -395,3 +395,24 @@ def test_gpu_and_dask_arrays_keep_their_backends(monkeypatch):
         _dispatch.foreign_call(spec, (torch.ones(3),), {"out": FakeGPU()})
     with pytest.raises(Sentinel, match="cuda"):
         _dispatch.foreign_call(spec, (FakeGPU(),), {"out": torch.ones(3)})
+
+
+class _NamespaceOnly:
+    """An array API object without DLPack: read with np.asarray (which may copy)."""
+
+    def __init__(self, a):
+        self._a = a
+
+    def __array__(self, dtype=None, copy=None):
+        return self._a
+
+    def __array_namespace__(self, api_version=None):
+        return np
+
+
+def test_namespace_without_dlpack():
+    r = fastact.elu(_NamespaceOnly(X))
+    assert type(r) is np.ndarray  # what its namespace's from_dlpack returns
+    np.testing.assert_array_equal(r, fastact.elu(X), strict=True)
+    with pytest.raises(TypeError, match="out is a .*_NamespaceOnly, which has no __dlpack__"):
+        fastact.elu(X, out=_NamespaceOnly(np.empty_like(X)))
