@@ -15,6 +15,7 @@ from fastact.axis import (
     softmin,
     softmin_backward,
 )
+from fastact.cpu import threadpool as _threadpool
 from fastact.cpu.threads import get_num_threads, set_num_threads
 from fastact.grouped import glu, glu_backward, maxout, maxout_backward
 from fastact.preprocessing import minmax_scale, normalize, standardize
@@ -23,6 +24,10 @@ from fastact.runtime import show_config
 globals().update(_PUBLIC)
 
 __version__ = "0.1.0"
+
+# threadpoolctl.threadpool_info() / threadpool_limits() reach fastact's pool
+# (a pure-Python import of a few milliseconds, next to numba's hundreds)
+_threadpool.register()
 __all__ = sorted(_PUBLIC) + [
     "functions",
     "get_num_threads",
