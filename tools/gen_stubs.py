@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import pathlib
+import re
 import sys
 
 import fastact
@@ -75,6 +76,8 @@ def _type(annotation: object, name: str) -> str:
             raise ValueError(f"{name} has no annotation: annotate it or add it to UNANNOTATED")
         return UNANNOTATED[name]
     text = annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
+    # string literals in double quotes, as the formatter writes them
+    text = re.sub(r"'([^'\"]*)'", r'"\1"', text)
     return TYPES.get(text, text)
 
 
