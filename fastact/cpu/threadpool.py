@@ -19,17 +19,10 @@ cap it; a limit on ``"blas"`` or ``"openmp"`` alone does not.
 from __future__ import annotations
 
 import os
-import sys
 
-from fastact.cpu import ufunc
+from fastact.cpu import threads, ufunc
 
-_controller = None
-
-
-def _fastact():
-    # the public functions, whatever module implements them; called only
-    # after `import fastact` has registered the controller
-    return sys.modules["fastact"]
+_controller: type | None = None
 
 
 def _controller_class(base: type) -> type:
@@ -45,16 +38,21 @@ def _controller_class(base: type) -> type:
         filename_prefixes = (os.path.basename(ours).partition(".")[0] + ".",)
 
         def get_num_threads(self) -> int:
-            return _fastact().get_num_threads()
+            return threads.get_num_threads()
 
         def set_num_threads(self, num_threads) -> None:
-            _fastact().set_num_threads(int(num_threads))
+            threads.set_num_threads(int(num_threads))
 
         def get_version(self) -> str:
             if os.path.realpath(self.filepath) != ours:
                 # threadpoolctl skips a library whose controller raises OSError
                 raise OSError(f"{self.filepath} is not fastact's {ours}")
-            return _fastact().__version__
+            from importlib.metadata import PackageNotFoundError, version
+
+            try:
+                return version("fastact")
+            except PackageNotFoundError:  # a source tree that was never installed
+                return "unknown"
 
     return FastactController
 
