@@ -1,7 +1,8 @@
 """NumPy ufuncs generated from the registry's scalar kernels.
 
 For every entry two ufuncs are built on first use: ``forward`` with inputs
-(x, *params) and ``backward`` with inputs (g, x, *params).  Each has a float32
+(x, *params) and ``backward`` with inputs (g, x, *params); entries with a
+``from_y`` kernel also get ``backward_y`` with inputs (g, y, *params).  Each has a float32
 and a float64 loop; array inputs take the loop's dtype, parameters are always
 float64 and are rounded to the loop type in the loop, which computes in that
 type throughout (see core.typed.retype; torch also rounds a scalar to the tensor type).
@@ -181,7 +182,8 @@ _lock = threading.Lock()
 
 
 def get(name: str, which: str) -> np.ufunc:
-    """The ufunc for registry entry `name`, `which` in {'forward', 'backward'}."""
+    """The ufunc for registry entry `name`, `which` in registry.WHICH:
+    'forward' (x), 'backward' (g, x) or 'backward_y' (g, y: from the output)."""
     key = (name, which)
     uf = _cache.get(key)
     if uf is None:
@@ -189,8 +191,9 @@ def get(name: str, which: str) -> np.ufunc:
             uf = _cache.get(key)
             if uf is None:
                 e = REGISTRY[name]
-                n_arrays = 1 if which == "forward" else 2
-                kernel = e.forward if which == "forward" else e.backward
-                uf = _build(f"{name}_{which}", kernel, n_arrays, len(e.params), e.summary)
+                n_params = len(e.params)
+                kernel = e.kernel(which)
+                n_arrays = e.arity(which) - n_params
+                uf = _build(f"{name}_{which}", kernel, n_arrays, n_params, e.summary)
                 _cache[key] = uf
     return uf
