@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fastact.core import math as m
+from fastact.core.typed import per_type
 
 
 @dataclass(frozen=True)
@@ -434,9 +435,16 @@ class elu:
             return aten.elu_backward(g, alpha, 1.0, 1.0, True, y)
 
 
-_SELU_SCALE = 1.0507009873554804934193349852946
-_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE_TEXT = "1.0507009873554804934193349852946"
+_SELU_ALPHA_TEXT = "1.6732632423543772848170429916717"
+_SELU_SCALE = float(_SELU_SCALE_TEXT)
+_SELU_ALPHA = float(_SELU_ALPHA_TEXT)
 _SELU_SA = 1.7580993408473768  # round(scale * alpha)
+# scale * alpha (of the decimal constants) - _SELU_SA rounded to each type:
+# y + scale * alpha cancels as y nears -scale * alpha, where the rounding of
+# the constant would be all that is left
+_SELU_SA_LO32 = 2.3296717444054593e-08
+_SELU_SA_LO64 = 1.41535193800845e-17
 
 
 @elementwise
@@ -471,10 +479,10 @@ class selu:
         torch_differs = "torch gives grad_output * scale at y = NaN; fastact gives NaN"
 
         def backward(g, y):
-            return g * _SELU_SCALE if y > 0.0 else g * (y + _SELU_SA)
+            return g * _SELU_SCALE if y > 0.0 else g * ((y + _SELU_SA) + per_type(_SELU_SA_LO32, _SELU_SA_LO64))
 
         def dreference(mp, y):
-            s, a = mp.mpf(_SELU_SCALE), mp.mpf(_SELU_ALPHA)
+            s, a = mp.mpf(_SELU_SCALE_TEXT), mp.mpf(_SELU_ALPHA_TEXT)
             return s if y > 0 else y + s * a
 
         def torch(aten, g, y):
