@@ -213,8 +213,9 @@ class BenchCase:
     torch_forward: Callable | None = None  # (F, t) -> tensor
     torch_backward: Callable | None = None  # (aten, g, x, y) -> tensor
     axis: bool = False  # works along the last axis of (size/1024, 1024) rows
-    saved: str = "x"  # what the backward takes: "x", "y" (forward output), or
-    # "" (no benchmarked backward: maxout's takes indices)
+    saved: str = "x"  # what the backward takes: "x", "y" (forward output), "y="
+    # (the forward's output by keyword, in place of x: a backward-only row),
+    # or "" (no benchmarked backward: maxout's takes indices)
 
 
 # the parameters a benchmark uses where the function has no default
@@ -335,5 +336,35 @@ def _axis_cases() -> list[BenchCase]:
     ]
 
 
-CASES: list[BenchCase] = _elementwise_cases() + _axis_cases()
+# ---------------------------------------------------------------------------
+# Elementwise backwards from the forward's output (``NAME_backward(g, y=y)``),
+# each against torch's op from the result: (function, torch op) pairs, at
+# the default parameters.  Rows "NAME[y] bwd"; backward only.
+
+FROM_Y_TORCH: dict[str, Callable] = {
+    "sigmoid": lambda a, g, x, y: a.sigmoid_backward(g, y),
+    "tanh": lambda a, g, x, y: a.tanh_backward(g, y),
+    "elu": lambda a, g, x, y: a.elu_backward(g, 1.0, 1.0, 1.0, True, y),
+    "selu": lambda a, g, x, y: a.elu_backward(g, _ALPHA, _SCALE, 1.0, True, y),
+    "celu": lambda a, g, x, y: a.elu_backward(g, 1.0, 1.0, 1.0, True, y),
+    "relu": lambda a, g, x, y: a.threshold_backward(g, y, 0),
+    "leaky_relu": lambda a, g, x, y: a.leaky_relu_backward(g, y, 0.01, True),
+    "hardtanh": lambda a, g, x, y: a.hardtanh_backward(g, y, -1.0, 1.0),
+    "relu6": lambda a, g, x, y: a.hardtanh_backward(g, y, 0.0, 6.0),
+}
+
+
+def _from_y_cases() -> list[BenchCase]:
+    cases = []
+    for name, op in FROM_Y_TORCH.items():
+        e = REGISTRY[name]
+        kwargs = {p.name: p.default for p in e.params}
+        fwd = (lambda ent, ps: lambda F, t: ent.torch(F, t, *ps))(e, list(kwargs.values()))
+        cases.append(
+            BenchCase(f"{name}[y]", name, kwargs, torch_forward=fwd, torch_backward=op, saved="y=")
+        )
+    return cases
+
+
+CASES: list[BenchCase] = _elementwise_cases() + _axis_cases() + _from_y_cases()
 BY_ID: dict[str, BenchCase] = {c.id: c for c in CASES}
