@@ -479,7 +479,11 @@ class selu:
         torch_differs = "torch gives grad_output * scale at y = NaN; fastact gives NaN"
 
         def backward(g, y):
-            return g * _SELU_SCALE if y > 0.0 else g * ((y + _SELU_SA) + per_type(_SELU_SA_LO32, _SELU_SA_LO64))
+            return (
+                g * _SELU_SCALE
+                if y > 0.0
+                else g * ((y + _SELU_SA) + per_type(_SELU_SA_LO32, _SELU_SA_LO64))
+            )
 
         def dreference(mp, y):
             s, a = mp.mpf(_SELU_SCALE_TEXT), mp.mpf(_SELU_ALPHA_TEXT)

@@ -205,9 +205,10 @@ def test_dtypes_layouts_and_out(case):
     h = from_y(case, g.astype(np.float16), y.astype(np.float16))
     assert h.dtype == np.float16
     np.testing.assert_array_equal(
-        h, from_y(case, g.astype(np.float16).astype(np.float32), y.astype(np.float16)).astype(
+        h,
+        from_y(case, g.astype(np.float16).astype(np.float32), y.astype(np.float16)).astype(
             np.float16
-        )
+        ),
     )
     assert from_y(case, g.astype(np.float64), y.astype(np.float64)).dtype == np.float64
     # strided, reversed and 0-d

@@ -131,6 +131,7 @@ def _params(e):
 
 # ----------------------------------------------- registry kernels (simulator)
 
+
 def kernels(name: str) -> tuple[str, ...]:
     """The kernels of registry entry `name`: from x, and from y where it has one."""
     return ("forward", "backward") + (("backward_y",) if REGISTRY[name].from_y else ())
