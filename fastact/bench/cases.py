@@ -338,30 +338,24 @@ def _axis_cases() -> list[BenchCase]:
 
 # ---------------------------------------------------------------------------
 # Elementwise backwards from the forward's output (``NAME_backward(g, y=y)``),
-# each against torch's op from the result: (function, torch op) pairs, at
+# each against torch's op from the result: the (function, torch op) pairs
+# are the registry's from_y entries that name one (``from_y.torch``), at
 # the default parameters.  Rows "NAME[y] bwd"; backward only.
-
-FROM_Y_TORCH: dict[str, Callable] = {
-    "sigmoid": lambda a, g, x, y: a.sigmoid_backward(g, y),
-    "tanh": lambda a, g, x, y: a.tanh_backward(g, y),
-    "elu": lambda a, g, x, y: a.elu_backward(g, 1.0, 1.0, 1.0, True, y),
-    "selu": lambda a, g, x, y: a.elu_backward(g, _ALPHA, _SCALE, 1.0, True, y),
-    "celu": lambda a, g, x, y: a.elu_backward(g, 1.0, 1.0, 1.0, True, y),
-    "relu": lambda a, g, x, y: a.threshold_backward(g, y, 0),
-    "leaky_relu": lambda a, g, x, y: a.leaky_relu_backward(g, y, 0.01, True),
-    "hardtanh": lambda a, g, x, y: a.hardtanh_backward(g, y, -1.0, 1.0),
-    "relu6": lambda a, g, x, y: a.hardtanh_backward(g, y, 0.0, 6.0),
-}
 
 
 def _from_y_cases() -> list[BenchCase]:
     cases = []
-    for name, op in FROM_Y_TORCH.items():
-        e = REGISTRY[name]
+    for e in REGISTRY.values():
+        if not (e.public and e.from_y is not None and e.from_y.torch is not None):
+            continue
         kwargs = {p.name: p.default for p in e.params}
-        fwd = (lambda ent, ps: lambda F, t: ent.torch(F, t, *ps))(e, list(kwargs.values()))
+        params = list(kwargs.values())
+        fwd = (lambda ent, vs: lambda F, t: ent.torch(F, t, *vs))(e, params)
+        op = (lambda ent, vs: lambda a, g, x, y: ent.from_y.torch(a, g, y, *vs))(e, params)
         cases.append(
-            BenchCase(f"{name}[y]", name, kwargs, torch_forward=fwd, torch_backward=op, saved="y=")
+            BenchCase(
+                f"{e.name}[y]", e.name, kwargs, torch_forward=fwd, torch_backward=op, saved="y="
+            )
         )
     return cases
 
