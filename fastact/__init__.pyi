@@ -92,7 +92,12 @@ def celu(x: ArrayLike, alpha: float = 1.0, *, out: _Array | None = None) -> _Arr
     """Continuously differentiable ELU."""
 
 def celu_backward(
-    grad_output: ArrayLike, x: ArrayLike, alpha: float = 1.0, *, out: _Array | None = None
+    grad_output: ArrayLike,
+    x: ArrayLike | None = None,
+    alpha: float = 1.0,
+    *,
+    y: ArrayLike | None = None,
+    out: _Array | None = None,
 ) -> _Array:
     """Gradient of :func:`celu`: ``grad_output * celu'(x)`` (what autograd computes)."""
 
@@ -100,7 +105,12 @@ def elu(x: ArrayLike, alpha: float = 1.0, *, out: _Array | None = None) -> _Arra
     """Exponential linear unit."""
 
 def elu_backward(
-    grad_output: ArrayLike, x: ArrayLike, alpha: float = 1.0, *, out: _Array | None = None
+    grad_output: ArrayLike,
+    x: ArrayLike | None = None,
+    alpha: float = 1.0,
+    *,
+    y: ArrayLike | None = None,
+    out: _Array | None = None,
 ) -> _Array:
     """Gradient of :func:`elu`: ``grad_output * elu'(x)`` (what autograd computes)."""
 
@@ -108,7 +118,12 @@ def gelu(x: ArrayLike, approximate: str = "none", *, out: _Array | None = None) 
     """Gaussian error linear unit, exact form."""
 
 def gelu_backward(
-    grad_output: ArrayLike, x: ArrayLike, approximate: str = "none", *, out: _Array | None = None
+    grad_output: ArrayLike,
+    x: ArrayLike,
+    approximate: str = "none",
+    *,
+    y: None = None,
+    out: _Array | None = None,
 ) -> _Array:
     """Gradient of :func:`gelu`: ``grad_output * gelu'(x)`` (what autograd computes)."""
 
@@ -116,7 +131,12 @@ def hardshrink(x: ArrayLike, lambd: float = 0.5, *, out: _Array | None = None) -
     """Hard shrinkage."""
 
 def hardshrink_backward(
-    grad_output: ArrayLike, x: ArrayLike, lambd: float = 0.5, *, out: _Array | None = None
+    grad_output: ArrayLike,
+    x: ArrayLike | None = None,
+    lambd: float = 0.5,
+    *,
+    y: ArrayLike | None = None,
+    out: _Array | None = None,
 ) -> _Array:
     """Gradient of :func:`hardshrink`: ``grad_output * hardshrink'(x)`` (what autograd computes)."""
 
@@ -124,7 +144,7 @@ def hardsigmoid(x: ArrayLike, *, out: _Array | None = None) -> _Array:
     """Hard sigmoid, a piecewise-linear sigmoid."""
 
 def hardsigmoid_backward(
-    grad_output: ArrayLike, x: ArrayLike, *, out: _Array | None = None
+    grad_output: ArrayLike, x: ArrayLike, *, y: None = None, out: _Array | None = None
 ) -> _Array:
     """Gradient of :func:`hardsigmoid`: ``grad_output * hardsigmoid'(x)`` (what autograd computes)."""
 
@@ -132,7 +152,7 @@ def hardswish(x: ArrayLike, *, out: _Array | None = None) -> _Array:
     """Hard swish: x * hardsigmoid(x)."""
 
 def hardswish_backward(
-    grad_output: ArrayLike, x: ArrayLike, *, out: _Array | None = None
+    grad_output: ArrayLike, x: ArrayLike, *, y: None = None, out: _Array | None = None
 ) -> _Array:
     """Gradient of :func:`hardswish`: ``grad_output * hardswish'(x)`` (what autograd computes)."""
 
@@ -143,10 +163,11 @@ def hardtanh(
 
 def hardtanh_backward(
     grad_output: ArrayLike,
-    x: ArrayLike,
+    x: ArrayLike | None = None,
     min_val: float = -1.0,
     max_val: float = 1.0,
     *,
+    y: ArrayLike | None = None,
     out: _Array | None = None,
 ) -> _Array:
     """Gradient of :func:`hardtanh`: ``grad_output * hardtanh'(x)`` (what autograd computes)."""
@@ -154,14 +175,25 @@ def hardtanh_backward(
 def identity(x: ArrayLike, *, out: _Array | None = None) -> _Array:
     """Identity: returns x unchanged (a copy)."""
 
-def identity_backward(grad_output: ArrayLike, x: ArrayLike, *, out: _Array | None = None) -> _Array:
+def identity_backward(
+    grad_output: ArrayLike,
+    x: ArrayLike | None = None,
+    *,
+    y: ArrayLike | None = None,
+    out: _Array | None = None,
+) -> _Array:
     """Gradient of :func:`identity`: ``grad_output * identity'(x)`` (what autograd computes)."""
 
 def leaky_relu(x: ArrayLike, negative_slope: float = 0.01, *, out: _Array | None = None) -> _Array:
     """Leaky ReLU."""
 
 def leaky_relu_backward(
-    grad_output: ArrayLike, x: ArrayLike, negative_slope: float = 0.01, *, out: _Array | None = None
+    grad_output: ArrayLike,
+    x: ArrayLike | None = None,
+    negative_slope: float = 0.01,
+    *,
+    y: ArrayLike | None = None,
+    out: _Array | None = None,
 ) -> _Array:
     """Gradient of :func:`leaky_relu`: ``grad_output * leaky_relu'(x)`` (what autograd computes)."""
 
@@ -169,14 +201,16 @@ def logsigmoid(x: ArrayLike, *, out: _Array | None = None) -> _Array:
     """Logarithm of the sigmoid."""
 
 def logsigmoid_backward(
-    grad_output: ArrayLike, x: ArrayLike, *, out: _Array | None = None
+    grad_output: ArrayLike, x: ArrayLike, *, y: None = None, out: _Array | None = None
 ) -> _Array:
     """Gradient of :func:`logsigmoid`: ``grad_output * logsigmoid'(x)`` (what autograd computes)."""
 
 def mish(x: ArrayLike, *, out: _Array | None = None) -> _Array:
     """Mish: a self-regularized non-monotonic activation."""
 
-def mish_backward(grad_output: ArrayLike, x: ArrayLike, *, out: _Array | None = None) -> _Array:
+def mish_backward(
+    grad_output: ArrayLike, x: ArrayLike, *, y: None = None, out: _Array | None = None
+) -> _Array:
     """Gradient of :func:`mish`: ``grad_output * mish'(x)`` (what autograd computes)."""
 
 @overload
@@ -231,13 +265,25 @@ def prelu_backward(
 def relu(x: ArrayLike, *, out: _Array | None = None) -> _Array:
     """Rectified linear unit."""
 
-def relu_backward(grad_output: ArrayLike, x: ArrayLike, *, out: _Array | None = None) -> _Array:
+def relu_backward(
+    grad_output: ArrayLike,
+    x: ArrayLike | None = None,
+    *,
+    y: ArrayLike | None = None,
+    out: _Array | None = None,
+) -> _Array:
     """Gradient of :func:`relu`: ``grad_output * relu'(x)`` (what autograd computes)."""
 
 def relu6(x: ArrayLike, *, out: _Array | None = None) -> _Array:
     """ReLU capped at 6."""
 
-def relu6_backward(grad_output: ArrayLike, x: ArrayLike, *, out: _Array | None = None) -> _Array:
+def relu6_backward(
+    grad_output: ArrayLike,
+    x: ArrayLike | None = None,
+    *,
+    y: ArrayLike | None = None,
+    out: _Array | None = None,
+) -> _Array:
     """Gradient of :func:`relu6`: ``grad_output * relu6'(x)`` (what autograd computes)."""
 
 @overload
@@ -288,19 +334,33 @@ def rrelu_backward(
 def selu(x: ArrayLike, *, out: _Array | None = None) -> _Array:
     """Scaled exponential linear unit (torch's constants)."""
 
-def selu_backward(grad_output: ArrayLike, x: ArrayLike, *, out: _Array | None = None) -> _Array:
+def selu_backward(
+    grad_output: ArrayLike,
+    x: ArrayLike | None = None,
+    *,
+    y: ArrayLike | None = None,
+    out: _Array | None = None,
+) -> _Array:
     """Gradient of :func:`selu`: ``grad_output * selu'(x)`` (what autograd computes)."""
 
 def sigmoid(x: ArrayLike, *, out: _Array | None = None) -> _Array:
     """Logistic sigmoid."""
 
-def sigmoid_backward(grad_output: ArrayLike, x: ArrayLike, *, out: _Array | None = None) -> _Array:
+def sigmoid_backward(
+    grad_output: ArrayLike,
+    x: ArrayLike | None = None,
+    *,
+    y: ArrayLike | None = None,
+    out: _Array | None = None,
+) -> _Array:
     """Gradient of :func:`sigmoid`: ``grad_output * sigmoid'(x)`` (what autograd computes)."""
 
 def silu(x: ArrayLike, *, out: _Array | None = None) -> _Array:
     """Sigmoid-weighted linear unit (swish with beta = 1)."""
 
-def silu_backward(grad_output: ArrayLike, x: ArrayLike, *, out: _Array | None = None) -> _Array:
+def silu_backward(
+    grad_output: ArrayLike, x: ArrayLike, *, y: None = None, out: _Array | None = None
+) -> _Array:
     """Gradient of :func:`silu`: ``grad_output * silu'(x)`` (what autograd computes)."""
 
 def softplus(
@@ -314,6 +374,7 @@ def softplus_backward(
     beta: float = 1.0,
     threshold: float = 20.0,
     *,
+    y: None = None,
     out: _Array | None = None,
 ) -> _Array:
     """Gradient of :func:`softplus`: ``grad_output * softplus'(x)`` (what autograd computes)."""
@@ -322,35 +383,57 @@ def softshrink(x: ArrayLike, lambd: float = 0.5, *, out: _Array | None = None) -
     """Soft shrinkage."""
 
 def softshrink_backward(
-    grad_output: ArrayLike, x: ArrayLike, lambd: float = 0.5, *, out: _Array | None = None
+    grad_output: ArrayLike,
+    x: ArrayLike | None = None,
+    lambd: float = 0.5,
+    *,
+    y: ArrayLike | None = None,
+    out: _Array | None = None,
 ) -> _Array:
     """Gradient of :func:`softshrink`: ``grad_output * softshrink'(x)`` (what autograd computes)."""
 
 def softsign(x: ArrayLike, *, out: _Array | None = None) -> _Array:
     """Softsign."""
 
-def softsign_backward(grad_output: ArrayLike, x: ArrayLike, *, out: _Array | None = None) -> _Array:
+def softsign_backward(
+    grad_output: ArrayLike,
+    x: ArrayLike | None = None,
+    *,
+    y: ArrayLike | None = None,
+    out: _Array | None = None,
+) -> _Array:
     """Gradient of :func:`softsign`: ``grad_output * softsign'(x)`` (what autograd computes)."""
 
 def swish(x: ArrayLike, beta: float = 1.0, *, out: _Array | None = None) -> _Array:
     """Swish with a slope: x * sigmoid(beta * x)."""
 
 def swish_backward(
-    grad_output: ArrayLike, x: ArrayLike, beta: float = 1.0, *, out: _Array | None = None
+    grad_output: ArrayLike,
+    x: ArrayLike,
+    beta: float = 1.0,
+    *,
+    y: None = None,
+    out: _Array | None = None,
 ) -> _Array:
     """Gradient of :func:`swish`: ``grad_output * swish'(x)`` (what autograd computes)."""
 
 def tanh(x: ArrayLike, *, out: _Array | None = None) -> _Array:
     """Hyperbolic tangent."""
 
-def tanh_backward(grad_output: ArrayLike, x: ArrayLike, *, out: _Array | None = None) -> _Array:
+def tanh_backward(
+    grad_output: ArrayLike,
+    x: ArrayLike | None = None,
+    *,
+    y: ArrayLike | None = None,
+    out: _Array | None = None,
+) -> _Array:
     """Gradient of :func:`tanh`: ``grad_output * tanh'(x)`` (what autograd computes)."""
 
 def tanhshrink(x: ArrayLike, *, out: _Array | None = None) -> _Array:
     """Tanh shrink."""
 
 def tanhshrink_backward(
-    grad_output: ArrayLike, x: ArrayLike, *, out: _Array | None = None
+    grad_output: ArrayLike, x: ArrayLike, *, y: None = None, out: _Array | None = None
 ) -> _Array:
     """Gradient of :func:`tanhshrink`: ``grad_output * tanhshrink'(x)`` (what autograd computes)."""
 
@@ -363,6 +446,7 @@ def threshold_backward(
     threshold: float,
     value: float,
     *,
+    y: None = None,
     out: _Array | None = None,
 ) -> _Array:
     """Gradient of :func:`threshold`: ``grad_output * threshold'(x)`` (what autograd computes)."""

@@ -1,12 +1,16 @@
 """The public elementwise functions, generated from the registry.
 
 Each public entry gets ``NAME(x, *params, out=None)`` and
-``NAME_backward(grad_output, x, *params, out=None)`` with a real signature
+``NAME_backward(grad_output, x, *params, y=None, out=None)`` with a real signature
 (generated source, like ``collections.namedtuple``: argument binding stays at
 C speed) and a numpydoc docstring whose example the test suite runs.  The few
 functions whose parameters are not plain scalars (gelu's ``approximate``,
 prelu's weight, the random rrelu and noisy_relu) are written out below on top
 of the same kernels.
+
+An entry with a ``from_y`` kernel takes the forward's output ``y=`` in place
+of ``x`` (then ``x`` defaults to None: exactly one of the two is given); the
+others take ``y: None`` only to say clearly that they do not accept it.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from numpy.typing import ArrayLike
 
 from fastact import _validate
 from fastact._dispatch import SPECS, array_function, foreign_call, register
-from fastact.core.registry import REGISTRY, Elementwise
+from fastact.core.registry import REGISTRY, WHICH, Elementwise
 from fastact.cpu import pool
 from fastact.cpu.activations import get
 from fastact.cpu.threads import PARALLEL_MIN_SIZE
@@ -45,9 +49,46 @@ def _forward(e: Elementwise, x, params: tuple, out, fname: str | None = None):
     return _run_forward(e.name, x, checked_params(e, params, fname), out, fname)
 
 
-def _backward(e: Elementwise, g, x, params: tuple, out, fname: str | None = None):
+def backward_input(e: Elementwise, x, y, fname: str) -> tuple[str, str, object]:
+    """(kernel, argument name, array) of a backward given x (the forward's
+    input) or y (its output): exactly one of them, y only where the entry
+    has a from-y kernel."""
+    if y is None:
+        if x is None:
+            alt = " (or y=, its output)" if e.from_y is not None else ""
+            raise TypeError(f"fastact.{fname}: missing x, the forward's input{alt}")
+        return "backward", "x", x
+    if e.from_y is None:
+        raise TypeError(no_from_y(fname))
+    if x is not None:
+        raise TypeError(
+            f"fastact.{fname}: pass either x (the forward's input) or y= (its output), not both"
+        )
+    return "backward_y", "y", y
+
+
+def no_from_y(fname: str) -> str:
+    return (
+        f"fastact.{fname}: y= (the forward's output) is not accepted: this derivative "
+        f"is not determined by y as cheaply as by x; {fname} takes x, the forward's input"
+    )
+
+
+def backward_params(e: Elementwise, which: str, params, fname: str) -> tuple:
+    """checked_params, and for a from-y backward the parameter rules of y."""
+    p = checked_params(e, params, fname)
+    if which == "backward_y" and e.from_y.check is not None:
+        msg = e.from_y.check(*(float(v) for v in p))
+        if msg:
+            raise ValueError(f"fastact.{fname}: {msg}")
+    return p
+
+
+def _backward(e: Elementwise, g, x, params: tuple, out, fname: str | None = None, y=None):
     fname = fname or e.name + "_backward"
-    return _run_backward(e.name, g, x, checked_params(e, params, fname), out, fname)
+    which, argname, a = backward_input(e, x, y, fname)
+    p = backward_params(e, which, params, fname)
+    return _run_backward(e.name, g, a, p, out, fname, which, argname)
 
 
 def _call(uf: np.ufunc, arrays, params, rdt: np.dtype, cdt: np.dtype, out):
@@ -74,14 +115,17 @@ def _run_forward(kernel: str, x, p: tuple, out, fname: str):
     return _call(get(kernel, "forward"), (a,), p, rdt, cdt, out)
 
 
-def _run_backward(kernel: str, g, x, p: tuple, out, fname: str):
+def _run_backward(
+    kernel: str, g, x, p: tuple, out, fname: str, which: str = "backward", argname: str = "x"
+):
+    """Kernel `which` ('backward' or 'backward_y') on grad_output and x (or y)."""
     gt = _validate.float_array(g, fname, "grad_output")
-    xt = _validate.float_array(x, fname, "x")
-    _validate.same_shape(fname, gt[0], xt[0], "grad_output", "x")
+    xt = _validate.float_array(x, fname, argname)
+    _validate.same_shape(fname, gt[0], xt[0], "grad_output", argname)
     rdt, cdt = _validate.common_dtypes(fname, gt, xt)
     if out is not None:
         _validate.check_out(out, xt[0].shape, rdt, fname)
-    return _call(get(kernel, "backward"), (gt[0], xt[0]), p, rdt, cdt, out)
+    return _call(get(kernel, which), (gt[0], xt[0]), p, rdt, cdt, out)
 
 
 # --------------------------------------------------------------------------
@@ -137,10 +181,42 @@ Examples
 """
 
 
+def _y_doc(e: Elementwise) -> str:
+    """The docs of the ``y`` parameter."""
+    fy = e.from_y
+    if fy is None:
+        return (
+            "y : None\n    Not accepted: this derivative is not determined by the\n"
+            "    forward's output as cheaply as by its input; pass ``x``.\n"
+        )
+    return (
+        "y : array_like, optional, keyword-only\n"
+        "    The forward's output, in place of ``x`` (give exactly one): the\n"
+        f"    derivative is then ``{fy.formula}``, computed from ``y``\n"
+        "    alone.  A ``y`` outside the forward's range is not rejected: the\n"
+        "    result is that formula's value there (as torch computes it); NaN\n"
+        "    gives NaN.\n"
+    )
+
+
+def _y_example(e: Elementwise, name: str) -> str:
+    if e.from_y is None:
+        return ""
+    inp, kw, _ = e.example
+    return f"""
+From the forward's output instead of its input:
+
+>>> y = {_call_text(name, repr(inp), kw)}
+>>> {_call_text(name + "_backward", "np.ones(3), y=y", kw)}
+{_fmt(e.dexample)}
+"""
+
+
 def backward_doc(e: Elementwise, name: str | None = None, params_doc: str | None = None) -> str:
     name = name or e.name
     inp, kw, _ = e.example
     pdoc = _param_doc(e) if params_doc is None else params_doc
+    xdoc = "The forward input." if e.from_y is None else "The forward input (or give ``y``)."
     return f"""Gradient of :func:`{name}`: ``grad_output * {name}'(x)`` (what autograd computes).
 
 Parameters
@@ -148,8 +224,8 @@ Parameters
 grad_output : array_like
     Gradient with respect to the output, same shape as ``x``.
 x : array_like
-    The forward input.
-{pdoc + chr(10) if pdoc else ""}out : ndarray, optional
+    {xdoc}
+{pdoc + chr(10) if pdoc else ""}{_y_doc(e)}out : ndarray, optional
     Output array with ``x``'s shape and the result dtype.
 
 Returns
@@ -163,7 +239,7 @@ Examples
 >>> import numpy as np, fastact
 >>> {_call_text(name + "_backward", f"np.ones({len(inp)}), {inp!r}", kw)}
 {_fmt(e.dexample)}
-"""
+{_y_example(e, name)}"""
 
 
 # --------------------------------------------------------------------------
@@ -190,10 +266,10 @@ def {name}(x: ArrayLike{psig}, *, out: np.ndarray | None = None) -> np.ndarray:
             return r
     return _forward(_e, x, ({pargs}), out)
 
-def {name}_backward(grad_output: ArrayLike, x: ArrayLike{psig}, *,
-                    out: np.ndarray | None = None) -> np.ndarray:
+def {name}_backward(grad_output: ArrayLike, x: ArrayLike{xsig}{psig}, *,
+                    y: {ytype} = None, out: np.ndarray | None = None) -> np.ndarray:
     g = grad_output
-    if (type(x) is _nd and type(g) is _nd and x.ndim and x.size < _SMALL
+    if (type(x) is _nd and type(g) is _nd and y is None and x.ndim and x.size < _SMALL
             and (x.dtype is _F32 or x.dtype is _F64) and g.dtype is x.dtype
             and g.shape == x.shape {pdef}):
         uf = _U[1] or _load(1)
@@ -202,11 +278,26 @@ def {name}_backward(grad_output: ArrayLike, x: ArrayLike{psig}, *,
         if (type(out) is _nd and out.dtype is x.dtype and out.shape == x.shape
                 and out.flags.writeable):
             return uf(g, x{pvals}, out=out)
-    if type(x) is not _nd or type(g) is not _nd or type(out) is not _nd and out is not None:
-        r = _foreign(_sb, (g, x, {pargs}), {{"out": out}})
+{yfast}    if (type(g) is not _nd or type(x) is not _nd and x is not None
+            or type(y) is not _nd and y is not None or type(out) is not _nd and out is not None):
+        r = _foreign(_sb, (g, x, {pargs}), {{"y": y, "out": out}})
         if r is not NotImplemented:
             return r
-    return _backward(_e, grad_output, x, ({pargs}), out)
+    return _backward(_e, grad_output, x, ({pargs}), out, y=y)
+"""
+
+# the same fast path from y, for the entries with a from-y kernel (whose
+# default parameters pass its checks: asserted in _generate)
+_Y_FAST = """\
+    if (x is None and type(y) is _nd and type(g) is _nd and y.ndim and y.size < _SMALL
+            and (y.dtype is _F32 or y.dtype is _F64) and g.dtype is y.dtype
+            and g.shape == y.shape {pdef}):
+        uf = _U[2] or _load(2)
+        if out is None:
+            return uf(g, y{pvals})
+        if (type(out) is _nd and out.dtype is y.dtype and out.shape == y.shape
+                and out.flags.writeable):
+            return uf(g, y{pvals}, out=out)
 """
 
 
@@ -224,10 +315,10 @@ def _generate(e: Elementwise, specs: tuple | None = None) -> tuple:
         for i, p in enumerate(ps)
     )
     pvals = "".join(f", _p{i}" for i in range(len(ps)))
-    ufuncs: list = [None, None]
+    ufuncs: list = [None, None, None]
 
     def load(k: int):
-        ufuncs[k] = get(e.name, ("forward", "backward")[k])
+        ufuncs[k] = get(e.name, WHICH[k])
         return ufuncs[k]
 
     ns = {
@@ -250,12 +341,25 @@ def _generate(e: Elementwise, specs: tuple | None = None) -> tuple:
             {f"_p{i}": v for i, v in enumerate(checked_params(e, [p.default for p in ps], e.name))}
         )
     ns.update({f"_d{i}": p.default for i, p in enumerate(ps)})
-    exec(_TEMPLATE.format(name=e.name, psig=psig, pargs=pargs, pdef=pdef, pvals=pvals), ns)
+    fy = e.from_y
+    if fy is not None and fy.check is not None:
+        assert fy.check(*(p.default for p in ps)) is None, e.name
+    text = _TEMPLATE.format(
+        name=e.name,
+        psig=psig,
+        pargs=pargs,
+        pdef=pdef,
+        pvals=pvals,
+        xsig="" if fy is None else " | None = None",
+        ytype="None" if fy is None else "ArrayLike | None",
+        yfast="" if fy is None else _Y_FAST.format(pdef=pdef, pvals=pvals),
+    )
+    exec(text, ns)
     fwd, bwd = ns[e.name], ns[e.name + "_backward"]
     if specs is None:
         specs = (
             register(fwd, "elementwise", ("x",), e.name),
-            register(bwd, "elementwise_backward", ("grad_output", "x"), e.name),
+            register(bwd, "elementwise_backward", ("grad_output", "x", "y"), e.name),
         )
     ns["_sf"], ns["_sb"] = specs
     fwd.__doc__, bwd.__doc__ = forward_doc(e), backward_doc(e)
@@ -298,8 +402,11 @@ def gelu_backward(
     x: ArrayLike,
     approximate: str = "none",
     *,
+    y: None = None,
     out: np.ndarray | None = None,
 ) -> np.ndarray:
+    if y is not None:
+        raise TypeError(no_from_y("gelu_backward"))
     if approximate == "none":
         return _GELU[1](grad_output, x, out=out)
     if approximate == "tanh":

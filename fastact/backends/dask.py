@@ -207,7 +207,12 @@ def _aligned(arrays: dict) -> dict:
 
 
 def _elementwise(spec: Spec, args: dict):
-    arrays = _arrays(spec, args)
+    # a backward takes x or the forward's output y: the one left None stays a
+    # plain argument (the NumPy function reports a call with neither or both)
+    names = spec.arrays
+    if "y" in names:
+        names = tuple(n for n in names if n not in ("x", "y") or args.get(n) is not None)
+    arrays = _arrays(spec, args, names)
     res = _probe(spec, arrays, args)
     return _map(spec, args, _aligned(arrays), _meta(_ndim(arrays), res.dtype))
 

@@ -213,8 +213,9 @@ class BenchCase:
     torch_forward: Callable | None = None  # (F, t) -> tensor
     torch_backward: Callable | None = None  # (aten, g, x, y) -> tensor
     axis: bool = False  # works along the last axis of (size/1024, 1024) rows
-    saved: str = "x"  # what the backward takes: "x", "y" (forward output), or
-    # "" (no benchmarked backward: maxout's takes indices)
+    saved: str = "x"  # what the backward takes: "x", "y" (forward output), "y="
+    # (the forward's output by keyword, in place of x: a backward-only row),
+    # or "" (no benchmarked backward: maxout's takes indices)
 
 
 # the parameters a benchmark uses where the function has no default
@@ -335,5 +336,29 @@ def _axis_cases() -> list[BenchCase]:
     ]
 
 
-CASES: list[BenchCase] = _elementwise_cases() + _axis_cases()
+# ---------------------------------------------------------------------------
+# Elementwise backwards from the forward's output (``NAME_backward(g, y=y)``),
+# each against torch's op from the result: the (function, torch op) pairs
+# are the registry's from_y entries that name one (``from_y.torch``), at
+# the default parameters.  Rows "NAME[y] bwd"; backward only.
+
+
+def _from_y_cases() -> list[BenchCase]:
+    cases = []
+    for e in REGISTRY.values():
+        if not (e.public and e.from_y is not None and e.from_y.torch is not None):
+            continue
+        kwargs = {p.name: p.default for p in e.params}
+        params = list(kwargs.values())
+        fwd = (lambda ent, vs: lambda F, t: ent.torch(F, t, *vs))(e, params)
+        op = (lambda ent, vs: lambda a, g, x, y: ent.from_y.torch(a, g, y, *vs))(e, params)
+        cases.append(
+            BenchCase(
+                f"{e.name}[y]", e.name, kwargs, torch_forward=fwd, torch_backward=op, saved="y="
+            )
+        )
+    return cases
+
+
+CASES: list[BenchCase] = _elementwise_cases() + _axis_cases() + _from_y_cases()
 BY_ID: dict[str, BenchCase] = {c.id: c for c in CASES}

@@ -53,6 +53,8 @@ def calls(
     saved = y if case.saved == "y" else x  # softmax family: the forward's output
     fb, gx = getattr(fastact, case.name + "_backward"), placed(x.shape, x.dtype, 2)
     fns = {"fastact": lambda: fb(g, saved, **case.kwargs, out=gx)}
+    if case.saved == "y=":  # from the forward's output, by keyword
+        fns = {"fastact": lambda: fb(g, y=y, **case.kwargs, out=gx)}
     if case.numpy_backward is not None:
         fns["numpy"] = lambda: case.numpy_backward(g, saved)
     kind = None
@@ -120,7 +122,8 @@ def bench(
         for size in sizes:
             x = placed_sample(size, dtype)
             for name in functions:
-                todo = [False] + ([True] if backward and BY_ID[name].saved else [])
+                saved = BY_ID[name].saved
+                todo = ([] if saved == "y=" else [False]) + ([True] if backward and saved else [])
                 for bwd in todo:
                     row = bench_one(BY_ID[name], size, x, torch, min_time, bwd)
                     echo(format_row(row))

@@ -44,7 +44,7 @@ class Run:
 def measure(run: Run) -> list[dict]:
     """The CPU rows, each the best of `run.repeat` repetitions, printed as
     they come; the table of the first dtype also goes into `run.markdown`."""
-    per_size = len(run.functions)
+    per_size = sum(1 for f in run.functions if BY_ID[f].saved != "y=")  # [y]: backward only
     if run.backward:
         per_size += sum(1 for f in run.functions if BY_ID[f].saved)
     total = per_size * len(run.sizes) * len(run.dtypes) * run.repeat

@@ -14,7 +14,10 @@ Each entry is a class body holding, side by side:
 - ``params``, a one-line ``summary``, the ``formula``, and an ``example``;
 - optionally ``breakpoints(*params)``: the x where the definition switches
   branch (kinks, clips, thresholds), so that the tests can check torch's
-  choice there, exactly at the point and one ULP either side.
+  choice there, exactly at the point and one ULP either side;
+- optionally a nested class ``from_y``: the backward computed from the
+  forward's output y instead of x (see ``FromOutput``), for the entries whose
+  derivative is as cheap or cheaper from y and is determined by y.
 
 Kinks follow torch's choice of derivative.  Comparisons are written so that
 NaN falls through to the branch that propagates it.
@@ -27,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fastact.core import math as m
+from fastact.core.typed import per_type
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,48 @@ class Param:
     default: object
     # finite | any (inf allowed) | positive | nonneg | nonzero
     check: str = "finite"
+
+
+@dataclass(frozen=True)
+class FromOutput:
+    """The backward from the forward's output y: ``backward(g, y, *params)``.
+
+    Offered where y determines the derivative (y tells which branch x was on)
+    and computing it from y costs no more than from x.  ``dreference(mp, y,
+    *params)`` is the derivative as a function of y, in high precision: the
+    kernel is measured against it at the given y (what y lost of x is lost).
+    A y outside the forward's range is not rejected: the result is the
+    formula's value there, as torch computes it; y = NaN gives NaN.
+    """
+
+    formula: str  # the derivative in terms of y, for the docs
+    backward: Callable
+    dreference: Callable
+    # check(*params) -> error message or None: parameters for which y does
+    # not tell the branch of x (elu's alpha < 0, leaky_relu's slope < 0)
+    check: Callable | None = None
+    # torch(aten, g, y, *params): torch's backward from the result
+    # (``aten`` is ``torch.ops.aten``), or absent where torch has none
+    torch: Callable | None = None
+    torch_differs: str = ""
+
+
+def _from_output(cls) -> FromOutput | None:
+    if cls is None:
+        return None
+    ns = vars(cls)
+    return FromOutput(
+        formula=ns["formula"],
+        backward=ns["backward"],
+        dreference=ns["dreference"],
+        check=ns.get("check"),
+        torch=ns.get("torch"),
+        torch_differs=ns.get("torch_differs", ""),
+    )
+
+
+# the scalar kernels of an entry, by the name its ufuncs are built under
+WHICH = ("forward", "backward", "backward_y")
 
 
 @dataclass(frozen=True)
@@ -60,6 +106,21 @@ class Elementwise:
     aliases: tuple[str, ...] = field(default=())
     # breakpoints(*params) -> the x where the definition switches branch
     breakpoints: Callable | None = None
+    from_y: FromOutput | None = None
+
+    def kernel(self, which: str) -> Callable:
+        """The scalar kernel `which` (one of ``WHICH``)."""
+        if which == "forward":
+            return self.forward
+        if which == "backward":
+            return self.backward
+        if which == "backward_y" and self.from_y is not None:
+            return self.from_y.backward
+        raise ValueError(f"{self.name} has no {which!r} kernel")
+
+    def arity(self, which: str) -> int:
+        """Number of inputs of kernel `which`: the arrays, then the parameters."""
+        return (1 if which == "forward" else 2) + len(self.params)
 
 
 REGISTRY: dict[str, Elementwise] = {}
@@ -85,6 +146,7 @@ def elementwise(cls) -> Elementwise:
         check=ns.get("check"),
         aliases=tuple(ns.get("aliases", ())),
         breakpoints=ns.get("breakpoints"),
+        from_y=_from_output(ns.get("from_y")),
     )
     REGISTRY[entry.name] = entry
     return entry
@@ -120,6 +182,12 @@ def _mp_softplus(mp, x):
     return max(x, 0) + mp.log1p(mp.exp(-abs(x)))
 
 
+def _g_where_y_nonzero(g, y, lambd):
+    # the shrink functions: y == 0 exactly where |x| <= lambd (x - lambd of
+    # two different floats is never 0), so y alone gives the branch
+    return 0.0 if y == 0.0 else (g if y == y else y)
+
+
 # --------------------------------------------------------------------------
 
 
@@ -145,6 +213,15 @@ class identity:
     def torch(F, x):
         return x * 1
 
+    class from_y:
+        formula = "1"
+
+        def backward(g, y):
+            return g if y == y else y
+
+        def dreference(mp, y):
+            return mp.mpf(1)
+
 
 @elementwise
 class sigmoid:
@@ -168,6 +245,19 @@ class sigmoid:
     def torch(F, x):
         return F.sigmoid(x)
 
+    class from_y:
+        formula = "y * (1 - y)"
+
+        def backward(g, y):
+            # torch's order: (g * (1 - y)) * y; 1 - y is exact for y >= 0.5
+            return g * (1.0 - y) * y
+
+        def dreference(mp, y):
+            return y * (1 - y)
+
+        def torch(aten, g, y):
+            return aten.sigmoid_backward(g, y)
+
 
 @elementwise
 class tanh:
@@ -190,6 +280,20 @@ class tanh:
 
     def torch(F, x):
         return F.tanh(x)
+
+    class from_y:
+        formula = "1 - y**2"
+
+        def backward(g, y):
+            # one rounding for 1 - y*y: rounding y*y first would cost up to
+            # ~|y|^2 / (1 - y^2) ULP as |y| nears 1
+            return g * m.fma(-y, y, 1.0)
+
+        def dreference(mp, y):
+            return 1 - y**2
+
+        def torch(aten, g, y):
+            return aten.tanh_backward(g, y)
 
 
 @elementwise
@@ -216,6 +320,19 @@ class relu:
 
     def torch(F, x):
         return F.relu(x)
+
+    class from_y:
+        formula = "1 if y > 0 else 0"
+        torch_differs = "torch's threshold_backward gives grad_output at y = NaN; fastact gives NaN"
+
+        def backward(g, y):
+            return g if y > 0.0 else (0.0 if y <= 0.0 else y)
+
+        def dreference(mp, y):
+            return mp.mpf(1 if y > 0 else 0)
+
+        def torch(aten, g, y):
+            return aten.threshold_backward(g, y, 0)
 
 
 @elementwise
@@ -245,6 +362,28 @@ class leaky_relu:
     def torch(F, x, a):
         return F.leaky_relu(x, a)
 
+    class from_y:
+        formula = "1 if y > 0 else negative_slope (negative_slope >= 0)"
+        torch_differs = "torch gives grad_output * negative_slope at y = NaN; fastact gives NaN"
+
+        def check(a):
+            # a >= 0 keeps the sign of x in y (a = 0 included: y = 0 for x <= 0)
+            if a >= 0:
+                return None
+            return (
+                f"y= needs negative_slope >= 0, got {a}: with a negative slope y > 0 "
+                "for x < 0 too, so y does not tell the branch; pass x"
+            )
+
+        def backward(g, y, a):
+            return g if y > 0.0 else (g * a if y <= 0.0 else y)
+
+        def dreference(mp, y, a):
+            return mp.mpf(1) if y > 0 else mp.mpf(a)
+
+        def torch(aten, g, y, a):
+            return aten.leaky_relu_backward(g, y, a, True)
+
 
 @elementwise
 class elu:
@@ -273,10 +412,39 @@ class elu:
     def torch(F, x, alpha):
         return F.elu(x, alpha)
 
+    class from_y:
+        formula = "1 if y > 0 else y + alpha (alpha >= 0)"
+        torch_differs = "torch gives grad_output at y = NaN; fastact gives NaN"
 
-_SELU_SCALE = 1.0507009873554804934193349852946
-_SELU_ALPHA = 1.6732632423543772848170429916717
+        def check(alpha):
+            if alpha >= 0:
+                return None
+            return (
+                f"y= needs alpha >= 0, got {alpha}: with a negative alpha y > 0 for "
+                "x < 0 too, so y does not tell the branch; pass x"
+            )
+
+        def backward(g, y, alpha):
+            # alpha e^x = y + alpha: exact where it cancels (y near -alpha)
+            return g if y > 0.0 else g * (y + alpha)
+
+        def dreference(mp, y, alpha):
+            return mp.mpf(1) if y > 0 else y + alpha
+
+        def torch(aten, g, y, alpha):
+            return aten.elu_backward(g, alpha, 1.0, 1.0, True, y)
+
+
+_SELU_SCALE_TEXT = "1.0507009873554804934193349852946"
+_SELU_ALPHA_TEXT = "1.6732632423543772848170429916717"
+_SELU_SCALE = float(_SELU_SCALE_TEXT)
+_SELU_ALPHA = float(_SELU_ALPHA_TEXT)
 _SELU_SA = 1.7580993408473768  # round(scale * alpha)
+# scale * alpha (of the decimal constants) - _SELU_SA rounded to each type:
+# y + scale * alpha cancels as y nears -scale * alpha, where the rounding of
+# the constant would be all that is left
+_SELU_SA_LO32 = 2.3296717444054593e-08
+_SELU_SA_LO64 = 1.41535193800845e-17
 
 
 @elementwise
@@ -306,6 +474,24 @@ class selu:
     def torch(F, x):
         return F.selu(x)
 
+    class from_y:
+        formula = "scale if y > 0 else y + scale * alpha"
+        torch_differs = "torch gives grad_output * scale at y = NaN; fastact gives NaN"
+
+        def backward(g, y):
+            return (
+                g * _SELU_SCALE
+                if y > 0.0
+                else g * ((y + _SELU_SA) + per_type(_SELU_SA_LO32, _SELU_SA_LO64))
+            )
+
+        def dreference(mp, y):
+            s, a = mp.mpf(_SELU_SCALE_TEXT), mp.mpf(_SELU_ALPHA_TEXT)
+            return s if y > 0 else y + s * a
+
+        def torch(aten, g, y):
+            return aten.elu_backward(g, _SELU_ALPHA, _SELU_SCALE, 1.0, True, y)
+
 
 @elementwise
 class celu:
@@ -334,6 +520,22 @@ class celu:
 
     def torch(F, x, alpha):
         return F.celu(x, alpha)
+
+    class from_y:
+        # any alpha != 0: for x <= 0, y = alpha (exp(x / alpha) - 1) <= 0 for
+        # either sign of alpha, and y = x > 0 for x > 0
+        formula = "1 if y > 0 else (y + alpha) / alpha"
+        torch_differs = "torch gives grad_output at y = NaN; fastact gives NaN"
+
+        def backward(g, y, alpha):
+            # exp(x / alpha) = (y + alpha) / alpha, y + alpha exact where it cancels
+            return g if y > 0.0 else g * ((y + alpha) / alpha)
+
+        def dreference(mp, y, alpha):
+            return mp.mpf(1) if y > 0 else (y + alpha) / alpha
+
+        def torch(aten, g, y, alpha):
+            return aten.elu_backward(g, alpha, 1.0, 1.0 / alpha, True, y)
 
 
 @elementwise
@@ -675,6 +877,17 @@ class softsign:
     def torch(F, x):
         return F.softsign(x)
 
+    class from_y:
+        # two multiplies instead of the two divisions from x
+        formula = "(1 - |y|)**2"
+
+        def backward(g, y):
+            d = 1.0 - abs(y)
+            return g * d * d
+
+        def dreference(mp, y):
+            return (1 - abs(y)) ** 2
+
 
 @elementwise
 class mish:
@@ -740,6 +953,21 @@ class hardtanh:
     def torch(F, x, lo, hi):
         return F.hardtanh(x, lo, hi)
 
+    class from_y:
+        # y is strictly inside (min_val, max_val) exactly where x is: the clip
+        # gives the bounds themselves
+        formula = "1 if min_val < y < max_val else 0"
+        torch_differs = "torch's hardtanh_backward gives grad_output at y = NaN; fastact NaN"
+
+        def backward(g, y, lo, hi):
+            return g if (y > lo and y < hi) else (0.0 if y == y else y)
+
+        def dreference(mp, y, lo, hi):
+            return mp.mpf(1 if lo < y < hi else 0)
+
+        def torch(aten, g, y, lo, hi):
+            return aten.hardtanh_backward(g, y, lo, hi)
+
 
 @elementwise
 class relu6:
@@ -769,6 +997,19 @@ class relu6:
 
     def torch(F, x):
         return F.relu6(x)
+
+    class from_y:
+        formula = "1 if 0 < y < 6 else 0"
+        torch_differs = "torch's hardtanh_backward gives grad_output at y = NaN; fastact NaN"
+
+        def backward(g, y):
+            return g if (y > 0.0 and y < 6.0) else (0.0 if y == y else y)
+
+        def dreference(mp, y):
+            return mp.mpf(1 if 0 < y < 6 else 0)
+
+        def torch(aten, g, y):
+            return aten.hardtanh_backward(g, y, 0.0, 6.0)
 
 
 @elementwise
@@ -890,6 +1131,13 @@ class softshrink:
     def torch(F, x, lambd):
         return F.softshrink(x, lambd)
 
+    class from_y:
+        formula = "0 if y == 0 else 1"
+        backward = _g_where_y_nonzero
+
+        def dreference(mp, y, lambd):
+            return mp.mpf(0 if y == 0 else 1)
+
 
 @elementwise
 class hardshrink:
@@ -917,6 +1165,13 @@ class hardshrink:
 
     def torch(F, x, lambd):
         return F.hardshrink(x, lambd)
+
+    class from_y:
+        formula = "0 if y == 0 else 1"
+        backward = _g_where_y_nonzero
+
+        def dreference(mp, y, lambd):
+            return mp.mpf(0 if y == 0 else 1)
 
 
 @elementwise

@@ -1,7 +1,8 @@
 """NumPy ufuncs generated from the registry's scalar kernels.
 
 For every entry two ufuncs are built on first use: ``forward`` with inputs
-(x, *params) and ``backward`` with inputs (g, x, *params).  Each has a float32
+(x, *params) and ``backward`` with inputs (g, x, *params); entries with a
+``from_y`` kernel also get ``backward_y`` with inputs (g, y, *params).  Each has a float32
 and a float64 loop; array inputs take the loop's dtype, parameters are always
 float64 and are rounded to the loop type in the loop, which computes in that
 type throughout (see core.typed.retype; torch also rounds a scalar to the tensor type).
@@ -135,9 +136,9 @@ def _numba_loops(name: str, kernel, n_arrays: int, n_params: int, tag: str):
 def _build(entry: str, which: str) -> np.ufunc:
     e = REGISTRY[entry]
     name = f"{entry}_{which}"
-    n_arrays = 1 if which == "forward" else 2
-    kernel = e.forward if which == "forward" else e.backward
     n_params = len(e.params)
+    kernel = e.kernel(which)
+    n_arrays = e.arity(which) - n_params
     tag = _source_hash()
     # Warm path: the loops as a shared library built by an earlier process
     # (see cpu.loopcache: loading through numba's cache pays for numba's
@@ -200,7 +201,8 @@ _lock = threading.Lock()
 
 
 def get(name: str, which: str) -> np.ufunc:
-    """The ufunc for registry entry `name`, `which` in {'forward', 'backward'}."""
+    """The ufunc for registry entry `name`, `which` in registry.WHICH:
+    'forward' (x), 'backward' (g, x) or 'backward_y' (g, y: from the output)."""
     key = (name, which)
     uf = _cache.get(key)
     if uf is None:

@@ -27,10 +27,11 @@ def _emit(pairs, outdir: str) -> None:
     os.makedirs(outdir, exist_ok=True)
     for entry, which in pairs:
         e = REGISTRY[entry]
-        kernel = e.forward if which == "forward" else e.backward
         name = f"{entry}_{which}"
-        n_arrays = 1 if which == "forward" else 2
-        loops = _numba_loops(name, kernel, n_arrays, len(e.params), _source_hash())
+        n_params = len(e.params)
+        loops = _numba_loops(
+            name, e.kernel(which), e.arity(which) - n_params, n_params, _source_hash()
+        )
         work = tempfile.mkdtemp(prefix=f".{name}-", dir=outdir)
         try:
             objs, stubs, _ = loopcache._emit_objects(loops, k, work)

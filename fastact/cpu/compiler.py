@@ -63,9 +63,14 @@ def in_child(pairs, path: str | None = None) -> bool:
 
 def all_pairs() -> list[tuple[str, str]]:
     """Every (entry, which) a ufunc is built for."""
-    from fastact.core.registry import REGISTRY
+    from fastact.core.registry import REGISTRY, WHICH
 
-    return [(e, w) for e in REGISTRY for w in ("forward", "backward")]
+    return [
+        (name, w)
+        for name, e in REGISTRY.items()
+        for w in WHICH
+        if w != "backward_y" or e.from_y is not None
+    ]
 
 
 def warm(paths: list[str], jobs: int, pairs=None, emit: str | None = None) -> list[dict]:

@@ -131,7 +131,13 @@ def _params(e):
 
 # ----------------------------------------------- registry kernels (simulator)
 
-CASES = [(n, w, dt) for n in REGISTRY for w in ("forward", "backward") for dt in DTYPES]
+
+def kernels(name: str) -> tuple[str, ...]:
+    """The kernels of registry entry `name`: from x, and from y where it has one."""
+    return ("forward", "backward") + (("backward_y",) if REGISTRY[name].from_y else ())
+
+
+CASES = [(n, w, dt) for n in REGISTRY for w in kernels(n) for dt in DTYPES]
 
 
 @sim_only
@@ -184,6 +190,52 @@ def test_elementwise_dispatch(name, args, dtype):
         host(gpu_call(name + "_backward", dg, dx, *args)),
         getattr(fastact, name + "_backward")(g, x, *args),
     )
+
+
+FROM_Y = [n for n, e in REGISTRY.items() if e.from_y is not None]
+
+
+@sim_only
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("name", FROM_Y)
+def test_backward_from_y_dispatch(name):
+    """y= on the GPU: the CPU's from-y result, strided and 0-d inputs, out=,
+    and the CPU's argument errors (nothing written)."""
+    e = REGISTRY[name]
+    params = _params(e)
+    x = (np.random.default_rng(8).standard_normal((3, 8)) * 4).astype(np.float32)
+    g = np.random.default_rng(9).standard_normal((3, 8)).astype(np.float32)
+    y = getattr(fastact, name)(x, *params)
+    dg, dy = cuda.to_device(g), cuda.to_device(y)
+    want = getattr(fastact, name + "_backward")(g, None, *params, y=y)
+    ulp_close(host(gpu_call(name + "_backward", dg, None, *params, y=dy)), want)
+    # strided views are copied on the device; 0-d
+    got = gpu_call(name + "_backward", dg[:, ::2], None, *params, y=dy[:, ::2])
+    ulp_close(host(got), want[:, ::2])
+    y0 = cuda.to_device(np.float32(y[0, 0]))
+    got0 = gpu_call(name + "_backward", cuda.to_device(np.float32(g[0, 0])), y=y0)
+    assert got0.shape == ()
+    ulp_close(host(got0), getattr(fastact, name + "_backward")(g[0, 0], y=y[0, 0]))
+    o = cuda.to_device(np.full((3, 8), 7, np.float32))
+    assert gpu_call(name + "_backward", dg, *[None, *params], y=dy, out=o) is o
+    ulp_close(host(o), want)
+    o = cuda.to_device(np.full((3, 8), 7, np.float32))
+    with pytest.raises(TypeError, match=f"fastact.{name}_backward: pass either x"):
+        gpu_call(name + "_backward", dg, dy, *params, y=dy, out=o)
+    with pytest.raises(TypeError, match=f"fastact.{name}_backward: missing x"):
+        gpu_call(name + "_backward", dg, None, *params, out=o)
+    assert (host(o) == 7).all()
+
+
+@sim_only
+def test_backward_from_y_errors_on_device():
+    dx = cuda.to_device(np.ones((3, 4), np.float32))
+    with pytest.raises(TypeError, match="fastact.mish_backward: y= .* is not accepted"):
+        gpu_call("mish_backward", dx, dx, y=dx)
+    with pytest.raises(ValueError, match="fastact.elu_backward: y= needs alpha >= 0"):
+        gpu_call("elu_backward", dx, None, -0.5, y=dx)
+    with pytest.raises(ValueError, match="y has shape"):
+        gpu_call("tanh_backward", dx, y=cuda.to_device(np.ones(3, np.float32)))
 
 
 @sim_only
@@ -549,7 +601,7 @@ def test_registry_kernels_compile_to_ptx(name, dtype, no_device):
     import fastact.backends.cuda  # noqa: F401  (numba-cuda compatibility: np.rint)
     from fastact.backends.cuda._ufuncs import arity, retyped
 
-    for which in ("forward", "backward"):
+    for which in kernels(name):
         ty = getattr(types, dtype)
         ptx = _ptx(retyped(name, which, dtype), (ty,) * arity(name, which), device=True)
         body = _instructions(ptx)

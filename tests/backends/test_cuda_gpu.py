@@ -68,6 +68,11 @@ def test_elementwise_cuda_ufuncs(e, dtype):
     assert_ulp(y.copy_to_host(), getattr(fastact, e.name)(x, *args))
     gx = getattr(fastact, e.name + "_backward")(dg, dx, *args)
     assert_ulp(gx.copy_to_host(), getattr(fastact, e.name + "_backward")(g, x, *args))
+    if e.from_y is not None:  # from the forward's output, routed by y alone
+        gy = getattr(fastact, e.name + "_backward")(dg, None, *args, y=y)
+        assert isinstance(gy, type(dx))
+        want = getattr(fastact, e.name + "_backward")(g, None, *args, y=y.copy_to_host())
+        assert_ulp(gy.copy_to_host(), want)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -16,6 +16,7 @@ import dask  # noqa: E402
 
 import fastact  # noqa: E402
 from fastact._dispatch import SPECS  # noqa: E402
+from fastact.core.registry import REGISTRY  # noqa: E402
 
 KINDS = {n: s.kind for n, s in SPECS.items()}
 ELEMENTWISE = sorted(n for n, k in KINDS.items() if k == "elementwise")
@@ -86,6 +87,24 @@ def test_elementwise_blockwise_equals_numpy(name, dtype):
     # grad_output as NumPy, x as dask with other chunks: aligned blockwise
     same(fb(g, chunked(x, (6, 23)), **kw), fb(g, x, **kw))
     same(fb(chunked(g, (9, 4)), chunked(x), **kw), fb(g, x, **kw))
+
+
+FROM_Y = sorted(n for n, e in REGISTRY.items() if e.from_y is not None and n in ELEMENTWISE)
+
+
+@pytest.mark.parametrize("name", FROM_Y)
+def test_backward_from_y_blockwise_equals_numpy(name):
+    kw = PARAMS.get(name, {})
+    y = getattr(fastact, name)(data(), **kw)
+    g = data(seed=1, special=False)
+    fb = getattr(fastact, name + "_backward")
+    want = fb(g, y=y, **kw)
+    same(fb(chunked(g, (9, 4)), y=chunked(y), **kw), want)
+    same(fb(g, y=chunked(y, (6, 23)), **kw), want)
+    with pytest.raises(TypeError, match="pass either x"):
+        fb(g, chunked(y), y=chunked(y), **kw)
+    with pytest.raises(TypeError, match="missing x"):
+        fb(chunked(g), **kw)
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.int32, np.bool_, np.uint8])
@@ -372,6 +391,9 @@ ERRORS = [
         r"grad_output has shape \(8, 5\) but x has shape \(8, 6\)",
     ),
     (lambda: fastact.tanh_backward(lazy((7, 6)), lazy()), ValueError, "has shape"),
+    (lambda: fastact.tanh_backward(lazy((7, 6)), y=lazy()), ValueError, "y has shape"),
+    (lambda: fastact.mish_backward(lazy(), lazy(), y=lazy()), TypeError, "not accepted"),
+    (lambda: fastact.elu_backward(lazy(), alpha=-1.0, y=lazy()), ValueError, "alpha >= 0"),
     (lambda: fastact.rrelu(lazy(), training=True, rng="seed"), TypeError, "rng must be"),
     (lambda: fastact.rrelu_backward(lazy(), lazy(), training=True), ValueError, "noise="),
     (lambda: fastact.standardize(lazy(), ddof=-1), ValueError, "ddof must be >= 0"),

@@ -58,6 +58,21 @@ def test_calls_per_library():
     assert len(BY_ID) == len(CASES)
 
 
+@pytest.mark.parametrize("case", [c for c in CASES if c.saved == "y="], ids=lambda c: c.id)
+def test_from_y_rows_time_the_backward_from_y(case):
+    """A NAME[y] row times NAME_backward(g, y=NAME(x)) and torch's op from the
+    result on the same y: both give NAME_backward(g, x) (to rounding)."""
+    import fastact
+
+    torch = pytest.importorskip("torch", reason="torch baseline not installed")
+    x = cpu.case_input(case, cpu.placed_sample("1K", "float32"))
+    fns, kind = cpu.calls(case, x, torch, backward=True)
+    assert list(fns) == ["fastact", "torch"] and kind == "aten backward op"
+    want = getattr(fastact, case.name + "_backward")(np.ones_like(x), x, **case.kwargs)
+    for f in fns.values():
+        np.testing.assert_allclose(np.asarray(f()), want, rtol=1e-5, atol=1e-6)
+
+
 def test_write_between_markers(tmp_path):
     p = tmp_path / "doc.md"
     p.write_text(

@@ -32,7 +32,10 @@ for dt in (np.float32, np.float64):
     g = rng.standard_normal(x.size).astype(dt)
     for name, e in REGISTRY.items():
         params = [0.3 + 0.1 * i for i in range(len(e.params))]
-        for which, args in (("forward", [x]), ("backward", [g, x])):
+        whiches = [("forward", [x]), ("backward", [g, x])]
+        if e.from_y is not None:
+            whiches.append(("backward_y", [g, x]))
+        for which, args in whiches:
             uf = activations.get(name, which)
             y = uf(*args, *params)
             ys = uf(*[a[::-3] for a in args], *params)  # the strided loop too

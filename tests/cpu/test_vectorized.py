@@ -69,7 +69,11 @@ def _has_avx2() -> bool:
     return bool(feats.get("avx2")) and bool(feats.get("fma"))
 
 
-ENTRIES = [(name, which) for name in REGISTRY for which in ("forward", "backward")]
+ENTRIES = [
+    (name, which)
+    for name, e in REGISTRY.items()
+    for which in ("forward", "backward") + (("backward_y",) if e.from_y else ())
+]
 _built: dict[tuple[str, str], list] = {}
 
 
@@ -82,9 +86,9 @@ def _loops(name: str, which: str, monkeypatch) -> list:
             activations, "cfunc", lambda *a, **kw: real(*a, **dict(kw, cache=False))
         )
         e = REGISTRY[name]
-        n_arrays = 1 if which == "forward" else 2
+        n_arrays = e.arity(which) - len(e.params)
         loops = activations._numba_loops(
-            f"{name}_{which}", getattr(e, which), n_arrays, len(e.params), "vectest"
+            f"{name}_{which}", e.kernel(which), n_arrays, len(e.params), "vectest"
         )
         monkeypatch.undo()
         assert [np.dtype(d).name for d in activations.LOOP_DTYPES] == ["float32", "float64"]

@@ -104,13 +104,17 @@ def _entry(spec, a):
 
 
 def _run_entry(e, forward: bool, a, fname: str, caller):
-    p = activations.checked_params(e, [a[q.name] for q in e.params], fname)
+    values = [a[q.name] for q in e.params]
     if forward:
+        p = activations.checked_params(e, values, fname)
         return run_elementwise(e.name, "forward", [("x", a["x"])], p, a["out"], fname, caller)
+    # from x or from the forward's output y (random kinds have no y)
+    which, argname, arr = activations.backward_input(e, a["x"], a.get("y"), fname)
+    p = activations.backward_params(e, which, values, fname)
     return run_elementwise(
         e.name,
-        "backward",
-        [("grad_output", a["grad_output"]), ("x", a["x"])],
+        which,
+        [("grad_output", a["grad_output"]), (argname, arr)],
         p,
         a["out"],
         fname,

@@ -40,13 +40,12 @@ _ufuncs: dict = {}
 
 
 def scalar_kernel(name: str, which: str):
-    e = REGISTRY[name]
-    return e.forward if which == "forward" else e.backward
+    return REGISTRY[name].kernel(which)
 
 
 def arity(name: str, which: str) -> int:
-    """Number of inputs: the arrays (x, or g and x) and the parameters."""
-    return (1 if which == "forward" else 2) + len(REGISTRY[name].params)
+    """Number of inputs: the arrays (x, or g and x or y) and the parameters."""
+    return REGISTRY[name].arity(which)
 
 
 def retyped(name: str, which: str, dtype) -> object:
@@ -55,7 +54,7 @@ def retyped(name: str, which: str, dtype) -> object:
 
 
 def device_function(name: str, which: str, dtype):
-    """Registry kernel `name` ('forward' or 'backward') for `dtype`, to call
+    """Registry kernel `name` (`which`: 'forward', 'backward' or 'backward_y') for `dtype`, to call
     from CUDA kernels.  It is the retyped numba function itself: numba-cuda
     compiles a numba dispatcher called from a kernel as a device function (as
     it does the helpers the kernel calls), and the simulator runs it compiled
