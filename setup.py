@@ -1,18 +1,15 @@
-"""Build the Cython extensions; OpenMP where the compiler has it.
+"""Build the Cython extensions.
 
 In ``fastact/cpu``: ``ufunc`` turns numba-compiled loop pointers into real
-NumPy ufuncs; ``axis`` (softmax family), ``grouped`` (glu, maxout) and
-``preprocessing`` (normalization statistics) hold the fused-type
-(float32/float64) loops over an axis, parallel over rows with OpenMP; their C
-lives in headers in ``fastact/cpu/src``.  A compiler without OpenMP gets a
-serial build and a warning.
+NumPy ufuncs and owns fastact's thread pool (``src/pool.h``, pthreads);
+``axis`` (softmax family), ``grouped`` (glu, maxout) and ``preprocessing``
+(normalization statistics) hold the fused-type (float32/float64) loops over
+an axis, run over rows on that pool; their C lives in headers in
+``fastact/cpu/src``.  No OpenMP: one pool serves every kernel, survives
+fork() and needs no wait policy.
 """
 
 import glob
-import os
-import subprocess
-import tempfile
-import warnings
 
 import numpy as np
 from Cython.Build import cythonize
@@ -28,8 +25,6 @@ from setuptools.command.build_ext import build_ext
 # cannot silence it: gcc reports it at the end of the translation unit.)
 BASE_FLAGS = ["-O3", "-fno-finite-math-only", "-Wno-psabi"]
 
-# Extensions whose loops use cython.parallel.prange: they get -fopenmp.
-OPENMP_EXTENSIONS = ("axis", "grouped", "preprocessing")
 # Per-extension extras.  grouped: under the default -ftrapping-math
 # gcc refuses to if-convert a select whose arm it has sunk a multiply into,
 # so the sigmoid and NaN selects would stop the loops vectorizing.  The flag
@@ -38,36 +33,12 @@ OPENMP_EXTENSIONS = ("axis", "grouped", "preprocessing")
 EXTRA_FLAGS = {"grouped": ["-fno-trapping-math"]}
 
 
-def _has_openmp(compiler_cmd: list[str]) -> bool:
-    src = "#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n"
-    with tempfile.TemporaryDirectory() as d:
-        c = os.path.join(d, "t.c")
-        with open(c, "w") as f:
-            f.write(src)
-        try:
-            r = subprocess.run(
-                compiler_cmd + ["-fopenmp", c, "-o", os.path.join(d, "t")], capture_output=True
-            )
-        except OSError:
-            return False
-        return r.returncode == 0
-
-
 class BuildExt(build_ext):
     def build_extensions(self):
-        cc = getattr(self.compiler, "compiler_so", None) or ["cc"]
-        omp = os.environ.get("FASTACT_NO_OPENMP") is None and _has_openmp([cc[0]])
-        if not omp:
-            warnings.warn(
-                "fastact: compiler has no OpenMP; building the axis kernels serially", stacklevel=2
-            )
         for ext in self.extensions:
             short = ext.name.rsplit(".", 1)[-1]
-            par = omp and short in OPENMP_EXTENSIONS
-            ext.extra_compile_args = (
-                BASE_FLAGS + EXTRA_FLAGS.get(short, []) + (["-fopenmp"] if par else [])
-            )
-            ext.extra_link_args = ["-fopenmp"] if par else []
+            ext.extra_compile_args = BASE_FLAGS + EXTRA_FLAGS.get(short, []) + ["-pthread"]
+            ext.extra_link_args = ["-pthread"]
         super().build_extensions()
 
 

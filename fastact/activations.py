@@ -246,19 +246,20 @@ Examples
 # generated functions
 
 # The generated functions first try a fast path for the common call: a small
-# native float32/float64 ndarray of at least one dimension, parameters left
-# at their defaults (checked once, here), and `out` absent or exactly right.
-# It goes straight to the ufunc, skipping ~2 us of generic checks; anything
-# else takes the generic path, which validates everything.
+# or C-contiguous native float32/float64 ndarray of at least one dimension,
+# parameters left at their defaults (checked once, here), and `out` absent or
+# exactly right.  It goes straight to the ufunc (whose loop splits a large
+# contiguous call over the thread pool itself), skipping ~2 us of generic
+# checks; anything else takes the generic path, which validates everything.
 _TEMPLATE = """
 def {name}(x: ArrayLike{psig}, *, out: np.ndarray | None = None) -> np.ndarray:
-    if (type(x) is _nd and x.ndim and x.size < _SMALL and (x.dtype is _F32 or x.dtype is _F64)
-            {pdef}):
+    if (type(x) is _nd and x.ndim and (x.size < _SMALL or x.flags.c_contiguous)
+            and (x.dtype is _F32 or x.dtype is _F64) {pdef}):
         uf = _U[0] or _load(0)
         if out is None:
             return uf(x{pvals})
         if (type(out) is _nd and out.dtype is x.dtype and out.shape == x.shape
-                and out.flags.writeable):
+                and out.flags.writeable and (x.size < _SMALL or out.flags.c_contiguous)):
             return uf(x{pvals}, out=out)
     if type(x) is not _nd or type(out) is not _nd and out is not None:
         r = _foreign(_sf, (x, {pargs}), {{"out": out}})
@@ -269,14 +270,15 @@ def {name}(x: ArrayLike{psig}, *, out: np.ndarray | None = None) -> np.ndarray:
 def {name}_backward(grad_output: ArrayLike, x: ArrayLike{xsig}{psig}, *,
                     y: {ytype} = None, out: np.ndarray | None = None) -> np.ndarray:
     g = grad_output
-    if (type(x) is _nd and type(g) is _nd and y is None and x.ndim and x.size < _SMALL
+    if (type(x) is _nd and type(g) is _nd and y is None and x.ndim
+            and (x.size < _SMALL or x.flags.c_contiguous and g.flags.c_contiguous)
             and (x.dtype is _F32 or x.dtype is _F64) and g.dtype is x.dtype
             and g.shape == x.shape {pdef}):
         uf = _U[1] or _load(1)
         if out is None:
             return uf(g, x{pvals})
         if (type(out) is _nd and out.dtype is x.dtype and out.shape == x.shape
-                and out.flags.writeable):
+                and out.flags.writeable and (x.size < _SMALL or out.flags.c_contiguous)):
             return uf(g, x{pvals}, out=out)
 {yfast}    if (type(g) is not _nd or type(x) is not _nd and x is not None
             or type(y) is not _nd and y is not None or type(out) is not _nd and out is not None):
@@ -289,14 +291,15 @@ def {name}_backward(grad_output: ArrayLike, x: ArrayLike{xsig}{psig}, *,
 # the same fast path from y, for the entries with a from-y kernel (whose
 # default parameters pass its checks: asserted in _generate)
 _Y_FAST = """\
-    if (x is None and type(y) is _nd and type(g) is _nd and y.ndim and y.size < _SMALL
+    if (x is None and type(y) is _nd and type(g) is _nd and y.ndim
+            and (y.size < _SMALL or y.flags.c_contiguous and g.flags.c_contiguous)
             and (y.dtype is _F32 or y.dtype is _F64) and g.dtype is y.dtype
             and g.shape == y.shape {pdef}):
         uf = _U[2] or _load(2)
         if out is None:
             return uf(g, y{pvals})
         if (type(out) is _nd and out.dtype is y.dtype and out.shape == y.shape
-                and out.flags.writeable):
+                and out.flags.writeable and (y.size < _SMALL or out.flags.c_contiguous)):
             return uf(g, y{pvals}, out=out)
 """
 

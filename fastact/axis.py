@@ -3,7 +3,7 @@
 The Python side only validates and arranges memory: a C-contiguous array is
 viewed as (outer, n, inner) around the working axis, so the Cython loops in
 ``cpu/axis.pyx`` (row math in ``cpu/src/rows.h``) handle any axis without a
-transposed copy and run OpenMP-parallel over rows or column blocks.
+transposed copy and run over rows or column blocks on fastact's thread pool.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Both functions change the length of their axis (glu halves it, maxout divides
 it by k).  The Python side validates and arranges memory; a C-contiguous
 array is viewed as (outer, n, inner) around the working axis, so the loops in
-``cpu/grouped.pyx`` handle any axis without a transposed copy, OpenMP-parallel
-with the GIL released.  Any other layout is copied once to C order.
+``cpu/grouped.pyx`` handle any axis without a transposed copy, on fastact's
+thread pool with the GIL released.  Any other layout is copied once to C order.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False
-"""Fused-type (float32/float64) softmax-family loops along an axis, OpenMP
-over independent rows or column blocks.
+"""Fused-type (float32/float64) softmax-family loops along an axis, on
+fastact's thread pool (src/pool.h) over independent rows or column blocks.
 
 The Python layer (``fastact/axis.py``) hands over C-contiguous (outer, n, inner)
 blocks: the axis of length n sits between `outer` and `inner`, so the last
@@ -12,9 +12,19 @@ cut the work into tasks -- one per (outer index, block of columns)
 elements stay in L2 through the three passes.
 """
 cimport numpy as cnp
-from cython.parallel cimport parallel, prange
 
 cnp.import_array()
+
+cdef extern from "pool.h" nogil:
+    ctypedef void (*fa_task_fn)(void* ctx, Py_ssize_t begin, Py_ssize_t end) noexcept nogil
+    ctypedef struct fa_cost:
+        double ns
+        int samples
+    int fa_pool_import() except -1
+    void fa_run(fa_cost* cost, double units, fa_task_fn fn, void* ctx, Py_ssize_t n_tasks,
+                Py_ssize_t grain, int max_threads)
+
+fa_pool_import()
 
 cdef extern from "rows.h" nogil:
     const int FA_BLOCK
@@ -85,26 +95,50 @@ cdef int _kind(cnp.ndarray out, arrays) except -1:
     return 0 if t == cnp.NPY_FLOAT32 else 1
 
 
+ctypedef struct Job:
+    int kind, negate, mode, stream
+    char* a
+    char* b
+    char* c
+    Py_ssize_t n, inner, blk, nb, size
+
+
+cdef void _tasks(void* ctx, Py_ssize_t t0, Py_ssize_t t1) noexcept nogil:
+    cdef Job* j = <Job*>ctx
+    cdef Py_ssize_t k, c0, off
+    for k in range(t0, t1):
+        c0 = (k % j.nb) * j.blk
+        off = ((k // j.nb) * j.n * j.inner + c0) * j.size
+        _task(j.kind, j.a + off, j.b + off, j.c + off, j.n, min(j.blk, j.inner - c0), j.inner,
+              j.negate, j.mode, j.stream)
+    if j.stream:
+        # once per range: its streaming stores are visible before the pool
+        # hands the results back
+        fa_stream_fence()
+
+
+# the cost model's measured ns per element, per kernel (forward/backward x
+# dtype x mode)
+cdef fa_cost _costs[8]
+
+
 cdef _run(int kind, cnp.ndarray a, cnp.ndarray b, cnp.ndarray out, bint negate, int mode,
           int nthreads, bint stream):
-    cdef Py_ssize_t outer = out.shape[0], n = out.shape[1], inner = out.shape[2]
-    if outer == 0 or n == 0 or inner == 0:
+    cdef Job j
+    cdef Py_ssize_t outer = out.shape[0]
+    j.n, j.inner = out.shape[1], out.shape[2]
+    if outer == 0 or j.n == 0 or j.inner == 0:
         return
-    cdef Py_ssize_t size = cnp.PyArray_ITEMSIZE(out)
-    cdef char* pa = <char*>cnp.PyArray_DATA(a)
-    cdef char* pb = <char*>cnp.PyArray_DATA(b)
-    cdef char* pc = <char*>cnp.PyArray_DATA(out)
-    cdef Py_ssize_t blk = _block(n, size), nb = (inner + blk - 1) // blk, k, off, t0
-    with nogil, parallel(num_threads=nthreads):
-        for k in prange(outer * nb, schedule="static"):
-            t0 = (k % nb) * blk
-            off = ((k // nb) * n * inner + t0) * size
-            _task(kind, pa + off, pb + off, pc + off, n, min(blk, inner - t0), inner, negate,
-                  mode, stream)
-        if stream:
-            # once per thread: its streaming stores are visible before the
-            # results are handed back
-            fa_stream_fence()
+    j.kind, j.negate, j.mode, j.stream = kind, negate, mode, stream
+    j.size = cnp.PyArray_ITEMSIZE(out)
+    j.a = <char*>cnp.PyArray_DATA(a)
+    j.b = <char*>cnp.PyArray_DATA(b)
+    j.c = <char*>cnp.PyArray_DATA(out)
+    j.blk = _block(j.n, j.size)
+    j.nb = (j.inner + j.blk - 1) // j.blk
+    with nogil:
+        fa_run(&_costs[kind * 2 + (mode & 1)], <double>(outer * j.n * j.inner), _tasks, &j,
+               outer * j.nb, 1, nthreads)
 
 
 def forward(cnp.ndarray x, cnp.ndarray out, bint negate, int mode, int nthreads):

@@ -1,7 +1,8 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False
 """Fused-type (float32/float64) loops for glu and maxout and their backward
-passes, OpenMP over independent tasks with the GIL released.
+passes, on fastact's thread pool (src/pool.h) over independent tasks with the
+GIL released.
 
 Layout: the Python layer (``fastact/grouped.py``) hands over C-contiguous
 (outer, n, inner) blocks -- the working axis of length n sits between
@@ -21,8 +22,22 @@ vectorizes plain C loops over pointers reliably, and target_clones builds
 each kernel for AVX2 and the baseline, the loader picking one per CPU, so the
 build stays portable.
 """
-from cython.parallel cimport prange
 from libc.stdint cimport int64_t
+
+cdef extern from "pool.h" nogil:
+    ctypedef void (*fa_task_fn)(void* ctx, Py_ssize_t begin, Py_ssize_t end) noexcept nogil
+    ctypedef struct fa_cost:
+        double ns
+        int samples
+    int fa_pool_import() except -1
+    void fa_run(fa_cost* cost, double units, fa_task_fn fn, void* ctx, Py_ssize_t n_tasks,
+                Py_ssize_t grain, int max_threads)
+
+fa_pool_import()
+
+# the cost model's measured ns per element, per kernel and dtype:
+# glu, glu backward, maxout, maxout backward, index check
+cdef fa_cost _costs[10]
 
 cdef extern from "grouped.h":
     const int FG_GLU_CHUNK
@@ -61,27 +76,61 @@ def glu_tasks(Py_ssize_t outer, Py_ssize_t half_len):
     return outer * ((half_len + FG_GLU_CHUNK - 1) // FG_GLU_CHUNK)
 
 
+ctypedef struct GluJob:
+    int isf, backward
+    char* g
+    char* x
+    char* out
+    Py_ssize_t L, nc, size
+
+
+cdef void _glu_range(void* ctx, Py_ssize_t t0, Py_ssize_t t1) noexcept nogil:
+    cdef GluJob* j = <GluJob*>ctx
+    cdef Py_ssize_t k, o, i0, w, L = j.L, sz = j.size
+    cdef char* x
+    cdef char* g
+    cdef char* y
+    for k in range(t0, t1):
+        o = k // j.nc
+        i0 = (k % j.nc) * FG_GLU_CHUNK
+        w = min(<Py_ssize_t>FG_GLU_CHUNK, L - i0)
+        x = j.x + (o * 2 * L + i0) * sz       # rows of x: 2L
+        if j.backward:
+            g = j.g + (o * L + i0) * sz       # rows of g: L, of out: 2L
+            y = j.out + (o * 2 * L + i0) * sz
+            if j.isf:
+                fg_glu_bwd_f(<float*>g, <float*>x, <float*>(x + L * sz), <float*>y,
+                             <float*>(y + L * sz), w)
+            else:
+                fg_glu_bwd_d(<double*>g, <double*>x, <double*>(x + L * sz), <double*>y,
+                             <double*>(y + L * sz), w)
+        else:
+            y = j.out + (o * L + i0) * sz     # rows of out: L
+            if j.isf:
+                fg_glu_f(<float*>x, <float*>(x + L * sz), <float*>y, w)
+            else:
+                fg_glu_d(<double*>x, <double*>(x + L * sz), <double*>y, w)
+
+
 cdef void _glu_tasks(const real[:, ::1] g, const real[:, ::1] x, real[:, ::1] out,
                      Py_ssize_t L, bint backward, int nthreads) noexcept:
     """The task loop of both directions: chunks of FG_GLU_CHUNK elements of
-    each half-row pair, OpenMP-parallel without the GIL."""
+    each half-row pair, on the pool without the GIL."""
+    cdef GluJob j
     cdef Py_ssize_t outer = x.shape[0]
-    cdef Py_ssize_t nc = (L + FG_GLU_CHUNK - 1) // FG_GLU_CHUNK, k, o, i0, w
     if outer == 0 or L == 0:
         return
-    for k in prange(outer * nc, nogil=True, schedule="static", num_threads=nthreads):
-        o = k // nc
-        i0 = (k % nc) * FG_GLU_CHUNK
-        w = min(<Py_ssize_t>FG_GLU_CHUNK, L - i0)
-        if backward:
-            if real is float:
-                fg_glu_bwd_f(&g[o, i0], &x[o, i0], &x[o, L + i0], &out[o, i0], &out[o, L + i0], w)
-            else:
-                fg_glu_bwd_d(&g[o, i0], &x[o, i0], &x[o, L + i0], &out[o, i0], &out[o, L + i0], w)
-        elif real is float:
-            fg_glu_f(&x[o, i0], &x[o, L + i0], &out[o, i0], w)
-        else:
-            fg_glu_d(&x[o, i0], &x[o, L + i0], &out[o, i0], w)
+    j.isf = real is float
+    j.backward = backward
+    j.g = <char*>&g[0, 0]
+    j.x = <char*>&x[0, 0]
+    j.out = <char*>&out[0, 0]
+    j.L = L
+    j.nc = (L + FG_GLU_CHUNK - 1) // FG_GLU_CHUNK
+    j.size = sizeof(real)
+    with nogil:
+        fa_run(&_costs[2 * backward + j.isf], <double>(outer * L), _glu_range, &j, outer * j.nc,
+               1, nthreads)
 
 
 def glu(const real[:, ::1] x, real[:, ::1] out, int nthreads):
@@ -118,37 +167,102 @@ def maxout_tasks(Py_ssize_t outer, Py_ssize_t m, Py_ssize_t k, Py_ssize_t inner)
     return outer * ngc * ncc
 
 
+ctypedef struct MaxJob:
+    int isf
+    char* x                 # maxout: input (outer, m*k, inner); backward: output
+    char* y                 # maxout: output (outer, m, inner); backward: grad
+    int64_t* ix             # (outer, m, inner), or NULL
+    Py_ssize_t* first       # index check: per task, the first bad position or -1
+    Py_ssize_t m, k, inner, G, ngc, cw, ncc, size
+
+
+cdef inline void _where(MaxJob* j, Py_ssize_t task, Py_ssize_t* o, Py_ssize_t* g0,
+                        Py_ssize_t* t0) noexcept nogil:
+    cdef Py_ssize_t r = task % (j.ngc * j.ncc)
+    o[0] = task // (j.ngc * j.ncc)
+    g0[0] = (r // j.ncc) * j.G
+    t0[0] = (r % j.ncc) * j.cw
+
+
+cdef void _max_range(void* ctx, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    cdef MaxJob* j = <MaxJob*>ctx
+    cdef Py_ssize_t task, o, g0, t0, ng, w, k = j.k, inner = j.inner
+    cdef char* xp
+    cdef char* yp
+    cdef int64_t* ip
+    for task in range(a, b):
+        _where(j, task, &o, &g0, &t0)
+        ng = min(j.G, j.m - g0)
+        w = min(j.cw, inner - t0)
+        xp = j.x + ((o * j.m * k + g0 * k) * inner + t0) * j.size
+        yp = j.y + ((o * j.m + g0) * inner + t0) * j.size
+        ip = j.ix + (o * j.m + g0) * inner + t0 if j.ix != NULL else NULL
+        if inner == 1:
+            if j.isf:
+                fg_max_row_f(<float*>xp, <float*>yp, ip, ng, k, g0 * k)
+            else:
+                fg_max_row_d(<double*>xp, <double*>yp, ip, ng, k, g0 * k)
+        elif j.isf:
+            fg_max_cols_f(<float*>xp, <float*>yp, ip, ng, k, w, inner, g0 * k)
+        else:
+            fg_max_cols_d(<double*>xp, <double*>yp, ip, ng, k, w, inner, g0 * k)
+
+
+cdef void _max_bwd_range(void* ctx, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    cdef MaxJob* j = <MaxJob*>ctx
+    cdef Py_ssize_t task, o, g0, t0, ng, w, k = j.k, inner = j.inner
+    cdef char* op
+    cdef char* gp
+    cdef int64_t* ip
+    for task in range(a, b):
+        _where(j, task, &o, &g0, &t0)
+        ng = min(j.G, j.m - g0)
+        w = min(j.cw, inner - t0)
+        op = j.x + ((o * j.m * k + g0 * k) * inner + t0) * j.size
+        gp = j.y + ((o * j.m + g0) * inner + t0) * j.size
+        ip = j.ix + (o * j.m + g0) * inner + t0
+        if j.isf:
+            fg_max_bwd_f(<float*>gp, ip, <float*>op, ng, k, w, inner, g0 * k)
+        else:
+            fg_max_bwd_d(<double*>gp, ip, <double*>op, ng, k, w, inner, g0 * k)
+
+
+cdef void _check_range(void* ctx, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    cdef MaxJob* j = <MaxJob*>ctx
+    cdef Py_ssize_t task, o, g0, t0
+    for task in range(a, b):
+        _where(j, task, &o, &g0, &t0)
+        j.first[task] = fg_check_idx(j.ix + (o * j.m + g0) * j.inner + t0, min(j.G, j.m - g0),
+                                     j.k, min(j.cw, j.inner - t0), j.inner, g0 * j.k)
+
+
+cdef Py_ssize_t _max_job(MaxJob* j, Py_ssize_t outer, Py_ssize_t m, Py_ssize_t k,
+                         Py_ssize_t inner, Py_ssize_t size) noexcept:
+    """Fill the plan of `j`; returns its number of tasks."""
+    j.m, j.k, j.inner, j.size = m, k, inner, size
+    j.ix = NULL
+    j.first = NULL
+    _plan(m, k, inner, &j.G, &j.ngc, &j.cw, &j.ncc)
+    return outer * j.ngc * j.ncc
+
+
 def maxout(const real[:, :, ::1] x, real[:, :, ::1] y, int64_t[:, :, ::1] idx,
            Py_ssize_t k, int nthreads):
     """y[o, g, t] = max_j x[o, g*k + j, t] (NaN wins, first on ties); idx (may be
     None) the argmax as a position along axis 1 of x."""
-    cdef Py_ssize_t outer = y.shape[0], m = y.shape[1], inner = y.shape[2]
-    cdef Py_ssize_t G, ngc, cw, ncc, task, o, r, gi, ci, g0, ng, t0, w
-    cdef int64_t* ip
-    cdef int with_idx = idx is not None
+    cdef Py_ssize_t outer = y.shape[0], m = y.shape[1], inner = y.shape[2], ntasks
+    cdef MaxJob j
     if outer == 0 or m == 0 or inner == 0:
         return
-    _plan(m, k, inner, &G, &ngc, &cw, &ncc)
-    for task in prange(outer * ngc * ncc, nogil=True, schedule="static", num_threads=nthreads):
-        o = task // (ngc * ncc)
-        r = task % (ngc * ncc)
-        gi = r // ncc
-        ci = r % ncc
-        g0 = gi * G
-        ng = min(G, m - g0)
-        t0 = ci * cw
-        w = min(cw, inner - t0)
-        ip = &idx[o, g0, t0] if with_idx else NULL
-        if inner == 1:
-            if real is float:
-                fg_max_row_f(&x[o, g0 * k, 0], &y[o, g0, 0], ip, ng, k, g0 * k)
-            else:
-                fg_max_row_d(&x[o, g0 * k, 0], &y[o, g0, 0], ip, ng, k, g0 * k)
-        else:
-            if real is float:
-                fg_max_cols_f(&x[o, g0 * k, t0], &y[o, g0, t0], ip, ng, k, w, inner, g0 * k)
-            else:
-                fg_max_cols_d(&x[o, g0 * k, t0], &y[o, g0, t0], ip, ng, k, w, inner, g0 * k)
+    ntasks = _max_job(&j, outer, m, k, inner, sizeof(real))
+    j.isf = real is float
+    j.x = <char*>&x[0, 0, 0]
+    j.y = <char*>&y[0, 0, 0]
+    if idx is not None:
+        j.ix = &idx[0, 0, 0]
+    with nogil:
+        fa_run(&_costs[4 + j.isf], <double>(outer * m * k * inner), _max_range, &j, ntasks, 1,
+               nthreads)
 
 
 cdef Py_ssize_t[::1] _filled(Py_ssize_t n):
@@ -159,49 +273,37 @@ cdef Py_ssize_t[::1] _filled(Py_ssize_t n):
 def maxout_check_indices(const int64_t[:, :, ::1] idx, Py_ssize_t k, int nthreads):
     """The first (o, g, t) whose index is not in [g*k, g*k + k), or None."""
     cdef Py_ssize_t outer = idx.shape[0], m = idx.shape[1], inner = idx.shape[2]
-    cdef Py_ssize_t G, ngc, cw, ncc, task, o, r, gi, ci, g0, t0, p, ntasks
+    cdef Py_ssize_t task, o, g0, t0, p, ntasks
+    cdef MaxJob j
     if outer == 0 or m == 0 or inner == 0:
         return None
-    _plan(m, k, inner, &G, &ngc, &cw, &ncc)
-    ntasks = outer * ngc * ncc
+    ntasks = _max_job(&j, outer, m, k, inner, 8)
     # one slot per task; the first bad task in order gives the first bad index
     cdef Py_ssize_t[::1] first = _filled(ntasks)
-    for task in prange(ntasks, nogil=True, schedule="static", num_threads=nthreads):
-        o = task // (ngc * ncc)
-        r = task % (ngc * ncc)
-        gi = r // ncc
-        ci = r % ncc
-        g0 = gi * G
-        t0 = ci * cw
-        first[task] = fg_check_idx(&idx[o, g0, t0], min(G, m - g0), k, min(cw, inner - t0),
-                                   inner, g0 * k)
+    j.ix = <int64_t*>&idx[0, 0, 0]
+    j.first = &first[0]
+    with nogil:
+        fa_run(&_costs[8], <double>(outer * m * inner), _check_range, &j, ntasks, 1, nthreads)
     for task in range(ntasks):
         p = first[task]
         if p >= 0:
-            o = task // (ngc * ncc)
-            r = task % (ngc * ncc)
-            return (o, (r // ncc) * G + p // inner, (r % ncc) * cw + p % inner)
+            _where(&j, task, &o, &g0, &t0)
+            return (o, g0 + p // inner, t0 + p % inner)
     return None
 
 
 def maxout_backward(const real[:, :, ::1] go, const int64_t[:, :, ::1] idx,
                     real[:, :, ::1] out, Py_ssize_t k, int nthreads):
     """out[o, i, t] = go[o, i // k, t] if idx[o, i // k, t] == i else 0."""
-    cdef Py_ssize_t outer = go.shape[0], m = go.shape[1], inner = go.shape[2]
-    cdef Py_ssize_t G, ngc, cw, ncc, task, o, r, gi, ci, g0, t0
+    cdef Py_ssize_t outer = go.shape[0], m = go.shape[1], inner = go.shape[2], ntasks
+    cdef MaxJob j
     if outer == 0 or m == 0 or inner == 0:
         return
-    _plan(m, k, inner, &G, &ngc, &cw, &ncc)
-    for task in prange(outer * ngc * ncc, nogil=True, schedule="static", num_threads=nthreads):
-        o = task // (ngc * ncc)
-        r = task % (ngc * ncc)
-        gi = r // ncc
-        ci = r % ncc
-        g0 = gi * G
-        t0 = ci * cw
-        if real is float:
-            fg_max_bwd_f(&go[o, g0, t0], &idx[o, g0, t0], &out[o, g0 * k, t0], min(G, m - g0),
-                         k, min(cw, inner - t0), inner, g0 * k)
-        else:
-            fg_max_bwd_d(&go[o, g0, t0], &idx[o, g0, t0], &out[o, g0 * k, t0], min(G, m - g0),
-                         k, min(cw, inner - t0), inner, g0 * k)
+    ntasks = _max_job(&j, outer, m, k, inner, sizeof(real))
+    j.isf = real is float
+    j.x = <char*>&out[0, 0, 0]
+    j.y = <char*>&go[0, 0, 0]
+    j.ix = <int64_t*>&idx[0, 0, 0]
+    with nogil:
+        fa_run(&_costs[6 + j.isf], <double>(outer * m * k * inner), _max_bwd_range, &j, ntasks,
+               1, nthreads)

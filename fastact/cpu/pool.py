@@ -1,12 +1,13 @@
-"""Large elementwise calls split into chunks over a small thread pool.
+"""Elementwise calls that NumPy cuts into many inner-loop calls, split over
+Python threads.
 
-The generated ufunc loops release the GIL, so plain Python threads running
-the single-threaded 'cpu' ufunc on disjoint chunks scale with the cores.
-(numba's target='parallel' is far slower and aborts when entered from
-concurrent threads, and OpenMP inside the loop hangs a forked child: see
-docs/design.md and cpu/threads.py.)  Every element
-is computed by the same loop whatever the chunking, so results are
-bit-identical for any thread count.
+A contiguous (or 1-D) call reaches the ufunc loop in one piece, and the loop
+itself splits it over fastact's C thread pool (cpu/ufunc.pyx, src/pool.h).
+A strided or broadcast n-D call reaches the loop row by row, too finely for
+that: this module cuts such a call along one axis into a few sub-calls run
+on a small Python thread pool (the loops release the GIL).  Every element
+is computed by the same loop whatever the cut, so results are bit-identical
+for any thread count.  The pool also serves cpu/init.py's parallel fills.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def _forget_pool() -> None:
     # a forked child inherits the pool object but none of its threads
     global _pool, _pool_size, _lock
     _pool, _pool_size, _lock = None, 0, threading.Lock()
+    _rt.clear()
 
 
 os.register_at_fork(after_in_child=_forget_pool)
@@ -72,16 +74,36 @@ def _ranges(n: int, parts: int, align: int) -> list[tuple[int, int]]:
     return [(i, min(i + step, n)) for i in range(0, n, step)]
 
 
-# Handing chunks to the pool has a fixed cost (submit, wake-up, result), so a
-# call goes parallel only when one thread would take clearly longer than
-# that.  How long depends on the kernel (gelu costs many times relu per
-# element), so each ufunc's single-thread cost per element is measured on its
-# own calls and the decision uses that.
-PARALLEL_MIN_SECONDS = 200e-6
-# a size at which every kernel, even the cheapest (relu), gains from two
-# threads: used until a kernel's cost is known
-_UNMEASURED_MIN_SIZE = 1 << 20
+# Handing sub-calls to the pool has a fixed cost (submit, wake-up, result),
+# measured once per process (_round_trip); each ufunc's single-thread cost
+# per element is measured on its own serial calls.  The decision is the C
+# pool's (src/pool.h): k threads take about W/k + rt*(k-1) for W of serial
+# work, and a thread is added while it saves twice its hand-off.
 _cost: dict[np.ufunc, float] = {}  # seconds per element, single thread, best seen
+_rt: list[float] = []  # the pool's measured round trip (seconds), once known
+
+
+def _round_trip() -> float:
+    if not _rt:
+        pool = _get_pool(1)
+        best = math.inf
+        for _ in range(8):
+            t0 = time.perf_counter()
+            pool.submit(int).result()
+            best = min(best, time.perf_counter() - t0)
+        _rt.append(best)
+    return _rt[0]
+
+
+def _threads(uf: np.ufunc, size: int) -> int:
+    nt = threads.threads_for(size, size)
+    cost = _cost.get(uf)
+    if nt == 1 or cost is None or size < threads.PARALLEL_MIN_SIZE:
+        return 1
+    work, rt, k = size * cost, _round_trip(), 1
+    while k < nt and work >= 2 * rt * k * (k + 1):
+        k += 1
+    return k
 
 
 def _serial(uf, arrays, params, out) -> None:
@@ -95,20 +117,30 @@ def _serial(uf, arrays, params, out) -> None:
         _cost[uf] = per
 
 
+def _one_piece(arrays: list[np.ndarray], params: tuple, out: np.ndarray) -> bool:
+    """NumPy hands the call to the loop whole: scalar parameters, and every
+    array 1-D or all contiguous in one order."""
+    if any(isinstance(p, np.ndarray) and p.ndim for p in params):
+        return False
+    ops = [*arrays, out]
+    return (
+        out.ndim <= 1
+        or all(a.flags.c_contiguous for a in ops)
+        or all(a.flags.f_contiguous for a in ops)
+    )
+
+
 def call(uf: np.ufunc, arrays: list[np.ndarray], params: tuple, out: np.ndarray) -> None:
     """uf(*arrays, *params, out=out), on several threads when that is faster.
 
     `arrays` have out's shape; `params` are scalars or arrays broadcastable
     to it (a per-channel weight, a per-element slope).
     """
-    nt = threads.threads_for(out.size, out.size)
-    cost = _cost.get(uf)
-    worth = (
-        out.size * cost >= PARALLEL_MIN_SECONDS
-        if cost is not None
-        else out.size >= _UNMEASURED_MIN_SIZE
-    )
-    if nt == 1 or not worth or any(_overlap(a, out) for a in arrays):
+    if _one_piece(arrays, params, out):
+        uf(*arrays, *params, out=out)  # the loop splits it on the C pool
+        return
+    nt = _threads(uf, out.size)
+    if nt == 1 or any(_overlap(a, out) for a in arrays):
         # (numpy buffers a partial overlap of out and an input within one
         # call; chunks on several threads could read what another wrote)
         _serial(uf, arrays, params, out)

@@ -39,9 +39,22 @@ The arithmetic is C in ``src/norm.h`` (GCC vector extensions, as in
 -ffast-math, whose -ffinite-math-only would break the NaN semantics), built
 for AVX2 and the baseline by target_clones.
 """
-from cython.parallel cimport prange
-
 import numpy as np
+
+cdef extern from "pool.h" nogil:
+    ctypedef void (*fa_task_fn)(void* ctx, Py_ssize_t begin, Py_ssize_t end) noexcept nogil
+    ctypedef struct fa_cost:
+        double ns
+        int samples
+    int fa_pool_import() except -1
+    void fa_run(fa_cost* cost, double units, fa_task_fn fn, void* ctx, Py_ssize_t n_tasks,
+                Py_ssize_t grain, int max_threads)
+
+fa_pool_import()
+
+# the cost model's measured ns per element, per kernel (minmax, moments,
+# norms, apply, normalize_rows) and dtype
+cdef fa_cost _costs[10]
 
 cdef extern from "norm.h":
     const int FN_COLS
@@ -103,8 +116,9 @@ cdef inline void _grid(Py_ssize_t n, Py_ssize_t inner, Py_ssize_t itemsize, Py_s
 
 cdef inline Py_ssize_t _per_grab(Py_ssize_t n, Py_ssize_t R, Py_ssize_t W,
                                  Py_ssize_t itemsize) noexcept nogil:
-    # Tasks are handed out dynamically (a thread preempted on a shared
-    # machine does not hold up the others), about a chunk's worth per grab.
+    # Tasks are handed out dynamically by the pool (a thread preempted on a
+    # shared machine does not hold up the others), about a chunk's worth per
+    # grab.
     # Which task writes which slot is fixed, so the result is not affected.
     return max(<Py_ssize_t>1, FN_CHUNK_BYTES // (max(<Py_ssize_t>1, min(R, n)) * W * itemsize))
 
@@ -138,91 +152,118 @@ def grid(Py_ssize_t n, Py_ssize_t inner, Py_ssize_t itemsize):
 # Each takes the input as (outer, n, inner) and partial arrays
 # (outer, nch, inner); on return slot [:, 0, :] holds the merged statistics.
 
+ctypedef struct StatJob:
+    int what, isf                 # what: 0 minmax, 1 moments, 2 norms
+    const char* x
+    double* a                     # lo / counts / norms, (outer, nch, inner)
+    double* b                     # hi / means
+    double* c                     # m2
+    const double* shift           # (outer, inner)
+    double p
+    Py_ssize_t n, inner, R, nch, W, ncb, size
+
+
+cdef void _stat_range(void* ctx, Py_ssize_t t0, Py_ssize_t t1) noexcept nogil:
+    cdef StatJob* j = <StatJob*>ctx
+    cdef Py_ssize_t task, rows, w, po, n = j.n, inner = j.inner
+    cdef Task t
+    cdef const void* xp
+    for task in range(t0, t1):
+        t = _task(task, j.nch, j.ncb, j.R, j.W)
+        rows = min(j.R, n - t.r0)
+        w = min(j.W, inner - t.j0)
+        xp = <const void*>(j.x + ((t.o * n + t.r0) * inner + t.j0) * j.size)
+        po = (t.o * j.nch + t.ci) * inner + t.j0          # partial slot
+        if j.what == 0:
+            if inner == 1:
+                fn_mm_run(xp, rows, j.isf, j.a + po, j.b + po)
+            else:
+                fn_mm_cols(xp, rows, w, inner, j.isf, j.a + po, j.b + po)
+        elif j.what == 1:
+            if inner == 1:
+                fn_mom_run(xp, rows, j.isf, j.shift[t.o], j.a + po, j.b + po, j.c + po)
+            else:
+                fn_mom_cols(xp, rows, w, inner, j.isf, j.shift + t.o * inner + t.j0, j.a + po,
+                            j.b + po, j.c + po)
+        elif inner == 1:
+            fn_nrm_run(xp, rows, j.isf, j.p, j.a + po)
+        else:
+            fn_nrm_cols(xp, rows, w, inner, j.isf, j.p, j.a + po)
+
+
+cdef int _stats(StatJob* j, Py_ssize_t outer, int nthreads) except -1:
+    """Run the statistics tasks of `j` (x, outputs and `what` set) on the pool;
+    returns 0 if there was nothing to do, else 1 (the partials need merging
+    when j.nch > 1)."""
+    if outer == 0 or j.n == 0 or j.inner == 0:
+        return 0
+    _grid(j.n, j.inner, j.size, &j.R, &j.nch, &j.W, &j.ncb)
+    cdef Py_ssize_t cs = _per_grab(j.n, j.R, j.W, j.size)
+    with nogil:
+        fa_run(&_costs[2 * j.what + j.isf], <double>(outer * j.n * j.inner), _stat_range, j,
+               outer * j.nch * j.ncb, cs, nthreads)
+    return 1
+
+
+cdef inline void _job(StatJob* j, int what, const char* x, Py_ssize_t n, Py_ssize_t inner,
+                      int isf, Py_ssize_t size) noexcept:
+    j.what, j.x, j.n, j.inner, j.isf, j.size = what, x, n, inner, isf, size
+
+
 def minmax_stats(const real[:, :, ::1] x, double[:, :, ::1] lo, double[:, :, ::1] hi,
                  int nthreads):
-    cdef Py_ssize_t outer = x.shape[0], n = x.shape[1], inner = x.shape[2]
-    cdef Py_ssize_t R, nch, W, ncb, task, o, ci, r0, j0, cs
-    cdef Task t
-    cdef int isf = real is float
-    if outer == 0 or n == 0 or inner == 0:
+    cdef Py_ssize_t outer = x.shape[0], o
+    cdef StatJob j
+    if outer == 0 or x.shape[1] == 0 or x.shape[2] == 0:
         return
-    _grid(n, inner, sizeof(real), &R, &nch, &W, &ncb)
-    cs = _per_grab(n, R, W, sizeof(real))
-    for task in prange(outer * nch * ncb, nogil=True, schedule="dynamic", chunksize=cs,
-                       num_threads=nthreads):
-        t = _task(task, nch, ncb, R, W)
-        o, ci, r0, j0 = t.o, t.ci, t.r0, t.j0
-        if inner == 1:
-            fn_mm_run(<const void*>&x[o, r0, 0], min(R, n - r0), isf, &lo[o, ci, 0],
-                      &hi[o, ci, 0])
-        else:
-            fn_mm_cols(<const void*>&x[o, r0, j0], min(R, n - r0), min(W, inner - j0), inner,
-                       isf, &lo[o, ci, j0], &hi[o, ci, j0])
-    if nch > 1:
-        # serial: a few merges per slice, and a second parallel region would
-        # cost a thread wake-up (milliseconds on a loaded machine)
+    _job(&j, 0, <const char*>&x[0, 0, 0], x.shape[1], x.shape[2], real is float, sizeof(real))
+    j.a, j.b = &lo[0, 0, 0], &hi[0, 0, 0]
+    _stats(&j, outer, nthreads)
+    if j.nch > 1:
+        # serial: a few merges per slice, and a second parallel job would
+        # cost a thread hand-off
         with nogil:
             for o in range(outer):
-                fn_mm_merge(&lo[o, 0, 0], &hi[o, 0, 0], nch, inner)
+                fn_mm_merge(&lo[o, 0, 0], &hi[o, 0, 0], j.nch, j.inner)
 
 
 def moment_stats(const real[:, :, ::1] x, double[:, ::1] shift, double[:, :, ::1] cnt,
                  double[:, :, ::1] mu, double[:, :, ::1] m2, int nthreads):
     """Counts, means relative to `shift` and m2, with `shift` (outer, inner)
     set here to each slice's first non-NaN value (NaN if it has none)."""
-    cdef Py_ssize_t outer = x.shape[0], n = x.shape[1], inner = x.shape[2]
-    cdef Py_ssize_t R, nch, W, ncb, task, o, ci, r0, j0, cs
-    cdef Task t
+    cdef Py_ssize_t outer = x.shape[0], n = x.shape[1], inner = x.shape[2], o
     cdef int isf = real is float
+    cdef StatJob j
     if outer == 0 or n == 0 or inner == 0:
         return
     with nogil:     # usually one element or one row per slice: serial
         for o in range(outer):
             fn_first_valid(<const void*>&x[o, 0, 0], n, inner, isf, &shift[o, 0])
-    _grid(n, inner, sizeof(real), &R, &nch, &W, &ncb)
-    cs = _per_grab(n, R, W, sizeof(real))
-    for task in prange(outer * nch * ncb, nogil=True, schedule="dynamic", chunksize=cs,
-                       num_threads=nthreads):
-        t = _task(task, nch, ncb, R, W)
-        o, ci, r0, j0 = t.o, t.ci, t.r0, t.j0
-        if inner == 1:
-            fn_mom_run(<const void*>&x[o, r0, 0], min(R, n - r0), isf, shift[o, 0],
-                       &cnt[o, ci, 0], &mu[o, ci, 0], &m2[o, ci, 0])
-        else:
-            fn_mom_cols(<const void*>&x[o, r0, j0], min(R, n - r0), min(W, inner - j0), inner,
-                        isf, &shift[o, j0], &cnt[o, ci, j0], &mu[o, ci, j0], &m2[o, ci, j0])
-    if nch > 1:
-        # serial: a few merges per slice, and a second parallel region would
-        # cost a thread wake-up (milliseconds on a loaded machine)
+    _job(&j, 1, <const char*>&x[0, 0, 0], n, inner, isf, sizeof(real))
+    j.a, j.b, j.c, j.shift = &cnt[0, 0, 0], &mu[0, 0, 0], &m2[0, 0, 0], &shift[0, 0]
+    _stats(&j, outer, nthreads)
+    if j.nch > 1:
+        # serial: a few merges per slice, and a second parallel job would
+        # cost a thread hand-off
         with nogil:
             for o in range(outer):
-                fn_mom_merge(&cnt[o, 0, 0], &mu[o, 0, 0], &m2[o, 0, 0], nch, inner)
+                fn_mom_merge(&cnt[o, 0, 0], &mu[o, 0, 0], &m2[o, 0, 0], j.nch, inner)
 
 
 def norm_stats(const real[:, :, ::1] x, double p, double[:, :, ::1] acc, int nthreads):
-    cdef Py_ssize_t outer = x.shape[0], n = x.shape[1], inner = x.shape[2]
-    cdef Py_ssize_t R, nch, W, ncb, task, o, ci, r0, j0, cs
-    cdef Task t
-    cdef int isf = real is float
-    if outer == 0 or n == 0 or inner == 0:
+    cdef Py_ssize_t outer = x.shape[0], o
+    cdef StatJob j
+    if outer == 0 or x.shape[1] == 0 or x.shape[2] == 0:
         return
-    _grid(n, inner, sizeof(real), &R, &nch, &W, &ncb)
-    cs = _per_grab(n, R, W, sizeof(real))
-    for task in prange(outer * nch * ncb, nogil=True, schedule="dynamic", chunksize=cs,
-                       num_threads=nthreads):
-        t = _task(task, nch, ncb, R, W)
-        o, ci, r0, j0 = t.o, t.ci, t.r0, t.j0
-        if inner == 1:
-            fn_nrm_run(<const void*>&x[o, r0, 0], min(R, n - r0), isf, p, &acc[o, ci, 0])
-        else:
-            fn_nrm_cols(<const void*>&x[o, r0, j0], min(R, n - r0), min(W, inner - j0), inner,
-                        isf, p, &acc[o, ci, j0])
-    if nch > 1:
-        # serial: a few merges per slice, and a second parallel region would
-        # cost a thread wake-up (milliseconds on a loaded machine)
+    _job(&j, 2, <const char*>&x[0, 0, 0], x.shape[1], x.shape[2], real is float, sizeof(real))
+    j.a, j.p = &acc[0, 0, 0], p
+    _stats(&j, outer, nthreads)
+    if j.nch > 1:
+        # serial: a few merges per slice, and a second parallel job would
+        # cost a thread hand-off
         with nogil:
             for o in range(outer):
-                fn_nrm_merge(&acc[o, 0, 0], nch, inner, p)
+                fn_nrm_merge(&acc[o, 0, 0], j.nch, j.inner, p)
 
 
 # ------------------------------------------------------------ merges
@@ -289,17 +330,44 @@ def apply_tasks(Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner, Py_ssize_t ite
     return outer * nch * ncb
 
 
+ctypedef struct ApplyJob:
+    int isf, lerp, stream
+    const char* x
+    char* y
+    const double* c
+    const double* d
+    double lo, hi, p, eps
+    Py_ssize_t n, inner, R, nch, W, ncb, size, ntasks
+
+
+cdef void _apply_range(void* ctx, Py_ssize_t t0, Py_ssize_t t1) noexcept nogil:
+    cdef ApplyJob* j = <ApplyJob*>ctx
+    cdef Py_ssize_t task, off, n = j.n, inner = j.inner
+    cdef Task t
+    for task in range(t0, t1):
+        # last chunk first: the statistics pass that came before ended there,
+        # so the first tasks here find their input still in cache
+        t = _task(j.ntasks - 1 - task, j.nch, j.ncb, j.R, j.W)
+        off = ((t.o * n + t.r0) * inner + t.j0) * j.size
+        if inner == 1:
+            fn_apply(<const void*>(j.x + off), <void*>(j.y + off), 1, min(j.R, n - t.r0), 0,
+                     j.c + t.o, j.d + t.o, 0, j.lo, j.hi, j.lerp, j.isf, j.stream)
+        else:
+            fn_apply(<const void*>(j.x + off), <void*>(j.y + off), min(j.R, n - t.r0),
+                     min(j.W, inner - t.j0), inner, j.c + t.o * inner + t.j0,
+                     j.d + t.o * inner + t.j0, 1, j.lo, j.hi, j.lerp, j.isf, j.stream)
+
+
 def apply(const real[:, :, ::1] x, real[:, :, ::1] y, const double[:, ::1] c,
           const double[:, ::1] den, double lo, double hi, bint lerp, int nthreads):
     """y = t or lerp(lo, hi, t), t = (x - c) / den, c and den per (outer, inner) slot."""
-    cdef Py_ssize_t outer = x.shape[0], n = x.shape[1], inner = x.shape[2]
-    cdef Py_ssize_t R, nch, W, ncb, task, o, ci, r0, j0, cs, ntasks
-    cdef Task t
-    cdef int isf = real is float
+    cdef Py_ssize_t outer = x.shape[0], n = x.shape[1], inner = x.shape[2], cs
+    cdef ApplyJob j
     cdef double[::1] recips
     cdef const double* dp = &den[0, 0] if den.shape[0] * den.shape[1] else NULL
     if outer == 0 or n == 0 or inner == 0:
         return
+    j.isf = real is float
     if real is float:
         # float32 multiplies by 1/den (see fn_ap)
         recips = np.empty(outer * inner)
@@ -307,29 +375,39 @@ def apply(const real[:, :, ::1] x, real[:, :, ::1] y, const double[:, ::1] c,
         dp = &recips[0]
     # streamed stores for an output much larger than the caches that is not
     # the input itself (in place, the lines are in cache already)
-    cdef int stream = (outer * n * inner * <Py_ssize_t>sizeof(real) >= STREAM_BYTES
-                       and <const void*>&x[0, 0, 0] != <void*>&y[0, 0, 0])
-    _apply_grid(n, inner, sizeof(real), &R, &nch, &W, &ncb)
-    cs = _per_grab(n, R, W, sizeof(real))
-    ntasks = outer * nch * ncb
-    for task in prange(ntasks, nogil=True, schedule="dynamic", chunksize=cs,
-                       num_threads=nthreads):
-        # last chunk first: the statistics pass that came before ended there,
-        # so the first tasks here find their input still in cache
-        t = _task(ntasks - 1 - task, nch, ncb, R, W)
-        o, ci, r0, j0 = t.o, t.ci, t.r0, t.j0
-        if inner == 1:
-            fn_apply(<const void*>&x[o, r0, 0], <void*>&y[o, r0, 0], 1, min(R, n - r0), 0,
-                     &c[o, 0], dp + o, 0, lo, hi, lerp, isf, stream)
-        else:
-            fn_apply(<const void*>&x[o, r0, j0], <void*>&y[o, r0, j0], min(R, n - r0),
-                     min(W, inner - j0), inner, &c[o, j0], dp + o * inner + j0, 1, lo, hi,
-                     lerp, isf, stream)
+    j.stream = (outer * n * inner * <Py_ssize_t>sizeof(real) >= STREAM_BYTES
+                and <const void*>&x[0, 0, 0] != <void*>&y[0, 0, 0])
+    j.x, j.y, j.c, j.d = <const char*>&x[0, 0, 0], <char*>&y[0, 0, 0], &c[0, 0], dp
+    j.lo, j.hi, j.lerp, j.n, j.inner, j.size = lo, hi, lerp, n, inner, sizeof(real)
+    _apply_grid(n, inner, sizeof(real), &j.R, &j.nch, &j.W, &j.ncb)
+    cs = _per_grab(n, j.R, j.W, sizeof(real))
+    j.ntasks = outer * j.nch * j.ncb
+    with nogil:
+        fa_run(&_costs[6 + j.isf], <double>(outer * n * inner), _apply_range, &j, j.ntasks, cs,
+               nthreads)
 
 
 def row_limit(Py_ssize_t itemsize):
     """The longest slice that normalize_rows takes: one task, one chunk."""
     return FN_CHUNK_BYTES // itemsize
+
+
+cdef void _rows_range(void* ctx, Py_ssize_t t0, Py_ssize_t t1) noexcept nogil:
+    cdef ApplyJob* j = <ApplyJob*>ctx
+    cdef Py_ssize_t o, off
+    cdef double acc, c, den, d
+    for o in range(t0, t1):
+        acc = 0.0
+        c = 0.0
+        den = 0.0
+        off = o * j.n * j.size
+        fn_nrm_run(<const void*>(j.x + off), j.n, j.isf, j.p, &acc)
+        fn_coef_norm(&acc, 1, j.eps, &c, &den)
+        d = den
+        if j.isf:
+            fn_recips(&den, 1, &d)
+        fn_apply(<const void*>(j.x + off), <void*>(j.y + off), 1, j.n, 0, &c, &d, 0, 0.0, 1.0,
+                 0, j.isf, j.stream)
 
 
 def normalize_rows(const real[:, :, ::1] x, real[:, :, ::1] y, double p, double eps,
@@ -338,25 +416,14 @@ def normalize_rows(const real[:, :, ::1] x, real[:, :, ::1] y, double p, double 
     n <= row_limit: per row, the same norm (fn_nrm_run over one chunk, no
     merge), coefficient and apply calls as the two-phase path, while the row
     is in cache."""
-    cdef Py_ssize_t outer = x.shape[0], n = x.shape[1], o
-    cdef int isf = real is float
-    cdef double acc, c, den, d
-    cdef int stream = (outer * n * <Py_ssize_t>sizeof(real) >= STREAM_BYTES
-                       and <const void*>&x[0, 0, 0] != <void*>&y[0, 0, 0])
+    cdef Py_ssize_t outer = x.shape[0], n = x.shape[1]
+    cdef ApplyJob j
     if outer == 0 or n == 0:
         return
-    for o in prange(outer, nogil=True, schedule="dynamic",
-                    chunksize=max(<Py_ssize_t>1, FN_CHUNK_BYTES // (n * <Py_ssize_t>sizeof(real))),
-                    num_threads=nthreads):
-        # assigned here so that Cython makes them thread-private (the calls
-        # below write them through pointers)
-        acc = 0.0
-        c = 0.0
-        den = 0.0
-        fn_nrm_run(<const void*>&x[o, 0, 0], n, isf, p, &acc)
-        fn_coef_norm(&acc, 1, eps, &c, &den)
-        d = den
-        if real is float:
-            fn_recips(&den, 1, &d)
-        fn_apply(<const void*>&x[o, 0, 0], <void*>&y[o, 0, 0], 1, n, 0, &c, &d, 0, 0.0, 1.0,
-                 0, isf, stream)
+    j.stream = (outer * n * <Py_ssize_t>sizeof(real) >= STREAM_BYTES
+                and <const void*>&x[0, 0, 0] != <void*>&y[0, 0, 0])
+    j.isf, j.x, j.y, j.p, j.eps = real is float, <const char*>&x[0, 0, 0], <char*>&y[0, 0, 0], p, eps
+    j.n, j.size = n, sizeof(real)
+    with nogil:
+        fa_run(&_costs[8 + j.isf], <double>(outer * n), _rows_range, &j, outer,
+               max(<Py_ssize_t>1, FN_CHUNK_BYTES // (n * <Py_ssize_t>sizeof(real))), nthreads)

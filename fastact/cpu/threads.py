@@ -3,15 +3,21 @@
 The default is the number of CPUs this process may run on
 (``os.sched_getaffinity``), or ``NUMBA_NUM_THREADS`` / ``OMP_NUM_THREADS``
 when set, so that fastact shares a machine the way the rest of the
-scientific stack is told to.
+scientific stack is told to.  The count is a ceiling: how many threads a
+call actually wakes is the thread pool's cost model's choice
+(``src/pool.h``), from measurements made in this process.
 """
 
 from __future__ import annotations
 
 import os
 
-# Below this many elements a call stays on one thread: starting the OpenMP
-# team (or a pool task) costs more than the loop itself.
+from fastact.cpu import ufunc
+
+# The Python-level splitter (cpu/pool.py, for calls NumPy cuts into many
+# rows) never splits fewer elements than this: below it one Python-level
+# hand-off costs more than any kernel's work.  The generated functions'
+# small-call fast path uses it too.
 PARALLEL_MIN_SIZE = 1 << 15
 
 
@@ -27,19 +33,7 @@ def _default() -> int:
 
 
 _num_threads = _default()
-# GNU OpenMP keeps its worker team across fork() but not its threads: a forked
-# child that starts a parallel region with more than one thread hangs (gcc's
-# libgomp does).  The Cython loops therefore run on one thread in a forked
-# child; the elementwise thread pool (cpu/pool.py) is rebuilt there instead.
-_forked = False
-
-
-def _after_fork_in_child() -> None:
-    global _forked
-    _forked = True
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
+ufunc.set_max_threads(_num_threads)
 
 
 def get_num_threads() -> int:
@@ -55,6 +49,8 @@ def get_num_threads() -> int:
 def set_num_threads(n: int) -> None:
     """Use at most `n` threads (n >= 1) for large arrays.
 
+    With 1, no thread is ever started.
+
     >>> import fastact
     >>> old = fastact.get_num_threads()
     >>> fastact.set_num_threads(1)
@@ -66,11 +62,12 @@ def set_num_threads(n: int) -> None:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"fastact.set_num_threads: n must be an integer >= 1, got {n!r}")
     _num_threads = n
+    ufunc.set_max_threads(n)
 
 
 def threads_for(size: int, rows: int, openmp: bool = False) -> int:
-    """Threads for a call over `size` elements in `rows` independent rows
-    (`openmp`: the call starts an OpenMP parallel region)."""
-    if size < PARALLEL_MIN_SIZE or (openmp and _forked):
-        return 1
+    """The most threads a call over `size` elements in `rows` independent
+    rows may use; the pool's cost model picks how many of them it wakes.
+    (`openmp` is accepted for old callers and ignored: there is no OpenMP.)"""
+    del size, openmp
     return max(1, min(_num_threads, rows))

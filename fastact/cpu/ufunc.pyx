@@ -6,6 +6,7 @@ numba's @vectorize rebuilds its ufunc wrapper with LLVM in every process
 cfunc loop is cached whole, so a warm first call only loads object code.
 """
 cimport cython
+from cpython.pycapsule cimport PyCapsule_New
 from libc.stdlib cimport malloc
 cimport numpy as cnp
 from numpy cimport PyUFuncGenericFunction, PyUFunc_FromFuncAndData, PyUFunc_None
@@ -23,6 +24,39 @@ cdef extern from "<fenv.h>" nogil:
 
 ctypedef void (*loop_t)(char**, cnp.npy_intp*, cnp.npy_intp*, void*) noexcept nogil
 
+# this module owns the process's thread pool (src/pool.h); the other
+# extensions reach it through the _pool_api capsule
+cdef extern from *:
+    """
+    #define FA_POOL_IMPL
+    static inline void fa_atomic_inc(long *p) { __atomic_fetch_add(p, 1, __ATOMIC_SEQ_CST); }
+    """
+    void fa_atomic_inc(long* p) nogil
+
+cdef extern from "pool.h" nogil:
+    ctypedef void (*fa_task_fn)(void* ctx, Py_ssize_t begin, Py_ssize_t end) noexcept nogil
+    ctypedef struct fa_cost:
+        double ns
+        int samples
+    ctypedef struct fa_pool_api:
+        pass
+    const fa_pool_api* fa_pool_ptr
+    int fa_max_threads
+    int fa_force_split
+    void fa_parallel_for(fa_task_fn fn, void* ctx, Py_ssize_t n_tasks, Py_ssize_t grain,
+                         int n_threads)
+    int fa_threads_for_impl(fa_cost* cost, double units, int max_threads)
+    int fa_worth_timing(const fa_cost* cost, double units)
+    double fa_now_ns_impl()
+    void fa_record_impl(fa_cost* cost, double units, double ns)
+    double fa_task_ns_impl()
+    double fa_get_rt()
+    struct fa_pool_state_s:
+        int n_workers
+        long jobs
+        long worker_tasks
+    fa_pool_state_s fa_pool_state
+
 
 cdef extern from "stream.h" nogil:
     int FA_HAVE_STREAM
@@ -35,6 +69,7 @@ ctypedef struct LoopInfo:
     int nargs           # inputs + the output
     int itemsize        # of the output
     int stream          # large outputs go through _streamed (set_streaming)
+    fa_cost cost        # measured single-thread ns per element (the pool's cost model)
 
 
 # Outputs of at least this many bytes in one loop call of a ufunc marked by
@@ -50,6 +85,7 @@ cdef enum:
     BLOCK_BYTES = 4096
     BLOCK_DOUBLES = 512             # BLOCK_BYTES / 8
     MAX_ARGS = 16
+    ALIGN = 16                      # split calls are cut every ALIGN elements
 
 
 def set_stream_threshold(Py_ssize_t nbytes):
@@ -119,8 +155,68 @@ cdef void _streamed(LoopInfo* info, char** args, cnp.npy_intp n, cnp.npy_intp* s
     fa_stream_fence()
 
 
+cdef inline bint _streams(LoopInfo* info, char** args, cnp.npy_intp n,
+                          cnp.npy_intp* steps) noexcept nogil:
+    # decided on the whole call, so that the split does not change it
+    return (FA_HAVE_STREAM and info.stream and _stream_min_bytes >= 0
+            and n * info.itemsize >= _stream_min_bytes
+            and steps[info.nargs - 1] == info.itemsize
+            and (<size_t>args[info.nargs - 1]) % info.itemsize == 0)
+
+
+cdef inline void _run(LoopInfo* info, char** args, cnp.npy_intp n, cnp.npy_intp* steps,
+                      bint stream) noexcept nogil:
+    if stream:
+        _streamed(info, args, n, steps)
+    else:
+        info.fn(args, &n, steps, NULL)
+
+
+ctypedef struct Split:
+    LoopInfo* info
+    char** args
+    cnp.npy_intp* steps
+    cnp.npy_intp n, chunk
+    bint stream
+
+
+@cython.cdivision(True)
+cdef void _chunks(void* ctx, Py_ssize_t b, Py_ssize_t e) noexcept nogil:
+    """Tasks b..e of a split call: chunk t is elements [t*chunk, (t+1)*chunk)."""
+    cdef Split* s = <Split*>ctx
+    cdef char* a[MAX_ARGS]
+    cdef cnp.npy_intp i0, m
+    cdef Py_ssize_t t
+    cdef int k
+    for t in range(b, e):
+        i0 = t * s.chunk
+        m = min(s.chunk, s.n - i0)
+        for k in range(s.info.nargs):
+            a[k] = s.args[k] + i0 * s.steps[k]
+        _run(s.info, a, m, s.steps, s.stream)
+
+
+@cython.cdivision(True)
+cdef void _split(LoopInfo* info, char** args, cnp.npy_intp n, cnp.npy_intp* steps,
+                 int k, bint stream) noexcept nogil:
+    """The call on k threads, in chunks that start ALIGN elements apart (64-byte
+    boundaries of a contiguous array: every element is computed by the same
+    code at the same alignment whatever the split, and no cache line is
+    written by two threads)."""
+    cdef Split s
+    cdef double per = info.cost.ns if info.cost.samples else 0.0
+    # chunks of about fa_task_ns of work each, at least one per thread
+    cdef cnp.npy_intp tasks = <cnp.npy_intp>(n * per / fa_task_ns_impl()) if per > 0 else k
+    tasks = max(<cnp.npy_intp>k, min(tasks, <cnp.npy_intp>16 * k))
+    s.info, s.args, s.steps, s.n, s.stream = info, args, steps, n, stream
+    s.chunk = (n + tasks - 1) // tasks
+    s.chunk = (s.chunk + ALIGN - 1) // ALIGN * ALIGN
+    fa_parallel_for(_chunks, &s, (n + s.chunk - 1) // s.chunk, 1, k)
+
+
 cdef void _quiet_loop(char** args, cnp.npy_intp* dims, cnp.npy_intp* steps, void* data) noexcept nogil:
-    """Run the numba loop in `data` without leaving floating-point flags behind.
+    """Run the numba loop in `data`, on the thread pool when the cost model
+    says so, without leaving floating-point flags behind.
 
     The kernels are branch-free: both sides of a select are computed and one
     is kept, so the discarded side may overflow, underflow or compare a NaN
@@ -128,19 +224,99 @@ cdef void _quiet_loop(char** args, cnp.npy_intp* dims, cnp.npy_intp* steps, void
     flags into spurious RuntimeWarnings.  The flags carry no information
     about the result (NaN only comes from NaN input, +-inf only where the
     true value is beyond the float range, as in torch), so the ones this loop
-    raised are dropped; flags set before the loop are left alone.
+    raised are dropped; flags set before the loop are left alone (workers'
+    flags stay in the workers).
+
+    NumPy hands a contiguous (or 1-D strided) call over in one piece, so the
+    split happens here, without the GIL; calls NumPy cuts into many rows
+    (strided 2-D views) are split by cpu/pool.py instead.
     """
     cdef int mask = FE_INVALID | FE_OVERFLOW | FE_UNDERFLOW | FE_DIVBYZERO
     cdef int before = fetestexcept(mask)
     cdef LoopInfo* info = <LoopInfo*>data
     cdef cnp.npy_intp n = dims[0]
-    if (FA_HAVE_STREAM and info.stream and _stream_min_bytes >= 0 and n * info.itemsize >= _stream_min_bytes
-            and steps[info.nargs - 1] == info.itemsize
-            and (<size_t>args[info.nargs - 1]) % info.itemsize == 0):
-        _streamed(info, args, n, steps)
+    cdef bint stream = _streams(info, args, n, steps)
+    cdef int k = 1
+    cdef double t0
+    if fa_max_threads > 1 and n >= 2 * ALIGN:
+        k = fa_threads_for_impl(&info.cost, <double>n, fa_max_threads)
+    if k > 1:
+        _split(info, args, n, steps, k, stream)
+    elif fa_worth_timing(&info.cost, <double>n):
+        t0 = fa_now_ns_impl()
+        _run(info, args, n, steps, stream)
+        fa_record_impl(&info.cost, <double>n, fa_now_ns_impl() - t0)
     else:
-        info.fn(args, dims, steps, NULL)
+        _run(info, args, n, steps, stream)
     feclearexcept(mask & ~before)
+
+
+# the pool's functions, for the other extensions (src/pool.h, fa_pool_import)
+_pool_api = PyCapsule_New(<void*>fa_pool_ptr, "fastact.cpu.ufunc._pool_api", NULL)
+
+
+def set_max_threads(int n):
+    """Threads a ufunc call may use (threads.set_num_threads keeps it in step)."""
+    global fa_max_threads
+    if n < 1:
+        raise ValueError(f"set_max_threads: n must be >= 1, got {n}")
+    fa_max_threads = n
+
+
+def set_force_split(bint on):
+    """Split every call that can be split, on all allowed threads, whatever the
+    cost model says (for tests); returns the old setting."""
+    global fa_force_split
+    old = bool(fa_force_split)
+    fa_force_split = on
+    return old
+
+
+def pool_info():
+    """The pool's state: workers started, measured round trip (ns, 0 if not
+    measured yet), jobs run in parallel and tasks run by workers so far."""
+    return {
+        "workers": fa_pool_state.n_workers,
+        "round_trip_ns": fa_get_rt(),
+        "jobs": fa_pool_state.jobs,
+        "worker_tasks": fa_pool_state.worker_tasks,
+    }
+
+
+def loop_cost(cnp.ufunc uf):
+    """(ns per element, samples) the cost model holds for each loop of `uf`."""
+    return [((<LoopInfo*>uf.data[i]).cost.ns, (<LoopInfo*>uf.data[i]).cost.samples)
+            for i in range(uf.ntypes)]
+
+
+ctypedef struct SelfTest:
+    long* hits
+    int nested
+
+
+cdef void _inner_task(void* ctx, Py_ssize_t b, Py_ssize_t e) noexcept nogil:
+    cdef long* slot = <long*>ctx
+    for _ in range(b, e):
+        fa_atomic_inc(slot)
+
+
+cdef void _test_task(void* ctx, Py_ssize_t b, Py_ssize_t e) noexcept nogil:
+    cdef SelfTest* st = <SelfTest*>ctx
+    for t in range(b, e):
+        fa_atomic_inc(&st.hits[t])
+        if st.nested:
+            fa_parallel_for(_inner_task, &st.hits[t], 8, 1, 2)
+
+
+def _pool_selftest(long[::1] hits, Py_ssize_t grain, int n_threads, bint nested):
+    """Run a job of len(hits) tasks on the pool, without the GIL: task t adds 1
+    to hits[t], and (nested) runs a job of 8 tasks each adding 1 to it."""
+    cdef SelfTest st
+    st.hits = &hits[0]
+    st.nested = nested
+    with nogil:
+        fa_parallel_for(_test_task, &st, hits.shape[0], grain, n_threads)
+
 
 # The ufunc keeps raw pointers to its name and doc: keep the bytes alive.
 _keepalive = []
@@ -170,6 +346,8 @@ def make_ufunc(str name, str doc, int nin, int nout, list loops):
         infos[i].nargs = nargs
         infos[i].itemsize = cnp.PyArray_DescrFromType(tys[nargs - 1]).itemsize
         infos[i].stream = 0
+        infos[i].cost.ns = 0.0
+        infos[i].cost.samples = 0
         data[i] = <void*>&infos[i]
         for j in range(nargs):
             types[i * nargs + j] = <char>tys[j]

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import fastact
-from fastact.cpu import pool, threads
+from fastact.cpu import pool, threads, ufunc
 
 BIG = 1 << 18  # above every parallel threshold
 MIXED = ["sigmoid", "gelu", "relu", "softplus", "tanh", "softmax"]
@@ -32,15 +32,20 @@ def _expected(name: str, x: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(autouse=True)
 def always_parallel(monkeypatch):
-    # the pool normally waits until a kernel's measured cost makes a split
+    # the pools normally wait until a kernel's measured cost makes a split
     # worth it; these tests want every large call split
-    monkeypatch.setattr(pool, "PARALLEL_MIN_SECONDS", 0.0)
-    monkeypatch.setattr(pool, "_UNMEASURED_MIN_SIZE", 0)
+    old = ufunc.set_force_split(True)
+    monkeypatch.setattr(pool, "_threads", lambda uf, size: threads.threads_for(size, size))
+    yield
+    ufunc.set_force_split(old)
 
 
 @pytest.fixture
 def threads_2(monkeypatch):
-    monkeypatch.setattr(threads, "_num_threads", 2)
+    old = fastact.get_num_threads()
+    fastact.set_num_threads(2)
+    yield
+    fastact.set_num_threads(old)
 
 
 def test_set_num_threads_validates():
@@ -87,19 +92,27 @@ def chunks(monkeypatch):
 
 @pytest.mark.parametrize("name", MIXED)
 @pytest.mark.parametrize("nt", [1, 2, 3, 7])
-def test_bits_do_not_depend_on_thread_count(name, nt, monkeypatch, chunks):
+def test_bits_do_not_depend_on_thread_count(name, nt, chunks):
     x = np.random.default_rng(0).standard_normal((BIG // 512, 512)).astype(np.float32) * 4
     want = _expected(name, x)
-    monkeypatch.setattr(threads, "_num_threads", nt)
-    chunks.clear()
-    np.testing.assert_array_equal(getattr(fastact, name)(x), want)
-    # strided views split along an axis instead of a flat range
-    np.testing.assert_array_equal(getattr(fastact, name)(x[:, ::2]), _expected(name, x[:, ::2]))
-    if name != "softmax":  # elementwise: the pool splits each of the 2 calls into nt
-        # chunks, the caller running one and the pool's threads the others
+    want_strided = _expected(name, x[:, ::2])
+    old = fastact.get_num_threads()
+    fastact.set_num_threads(nt)
+    try:
+        chunks.clear()
+        jobs = ufunc.pool_info()["jobs"]
+        # contiguous: the ufunc loop (or the row kernel) splits it on the C pool
+        np.testing.assert_array_equal(getattr(fastact, name)(x), want)
+        assert ufunc.pool_info()["jobs"] - jobs == (1 if nt > 1 else 0)
+        # strided views: split along an axis by the Python pool
+        np.testing.assert_array_equal(getattr(fastact, name)(x[:, ::2]), want_strided)
+    finally:
+        fastact.set_num_threads(old)
+    if name != "softmax":  # elementwise: the Python pool cut the strided call
+        # into nt sub-calls, the caller running one and the pool's threads the others
         me = threading.current_thread().name
-        assert len(chunks) == (2 * nt if nt > 1 else 0)
-        assert sum(t != me for t in chunks) == 2 * (nt - 1)
+        assert len(chunks) == (nt if nt > 1 else 0)
+        assert sum(t != me for t in chunks) == nt - 1
 
 
 def test_eight_python_threads_at_once(threads_2):

@@ -1,0 +1,469 @@
+/* fastact's thread pool and its cost model: one per process.
+ *
+ * fa_parallel_for(fn, ctx, n_tasks, grain, n_threads) runs fn(ctx, b, e) over
+ * [0, n_tasks) in ranges of `grain` tasks, on the calling thread and up to
+ * n_threads - 1 pool workers, and returns when every range is done.  Ranges
+ * are handed out one at a time from a shared counter, so a worker that is
+ * late (asleep, or preempted on a busy machine) takes fewer; the caller never
+ * waits for a worker that has not joined.  Callers make a task's result
+ * independent of the thread that runs it, so results do not depend on the
+ * thread count or on timing.
+ *
+ * Calls run inline (serially, on the calling thread) when the pool is busy
+ * with another caller's job, when made from a pool worker (nested), or when
+ * n_threads is 1: a process that never asks for two threads starts none.
+ *
+ * Workers spin for a short while after a job (a burst of calls finds them
+ * awake: a hand-off costs about a cache-line round trip), then sleep on a
+ * condition variable (an idle pool costs nothing).  A forked child starts
+ * with no workers (pthread_atfork) and creates new ones on first use.
+ *
+ * The cost model (fa_threads_for) picks the thread count from two measured
+ * quantities: the pool's round trip (timed once per process, on first need)
+ * and the caller's single-thread cost per unit of work (an fa_cost, updated
+ * from the caller's own serial runs).  See docs/design.md, "Threads".
+ *
+ * One translation unit (cpu/ufunc.pyx) defines FA_POOL_IMPL and owns the
+ * pool; it exports the functions in a capsule, which the other extensions
+ * load with fa_pool_import(), so that all of them share one pool.
+ */
+#ifndef FA_POOL_H
+#define FA_POOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef void (*fa_task_fn)(void *ctx, ptrdiff_t begin, ptrdiff_t end);
+
+/* a caller's measured single-thread cost: best ns per unit of work over
+ * `samples` timed serial runs (fields read and written without locks: a
+ * torn or stale value only changes one decision, never a result) */
+typedef struct {
+    double ns;
+    int samples;
+} fa_cost;
+
+typedef struct {
+    int version;
+    void (*parallel_for)(fa_task_fn fn, void *ctx, ptrdiff_t n_tasks, ptrdiff_t grain,
+                         int n_threads);
+    int (*threads_for)(fa_cost *cost, double units, int max_threads);
+    void (*run)(fa_cost *cost, double units, fa_task_fn fn, void *ctx, ptrdiff_t n_tasks,
+                ptrdiff_t grain, int max_threads);
+    double (*now_ns)(void);
+    void (*record)(fa_cost *cost, double units, double ns);
+    double (*task_ns)(void);
+} fa_pool_api;
+
+#define FA_POOL_API_VERSION 1
+
+#ifdef FA_POOL_IMPL
+/* ------------------------------------------------------------------ impl */
+
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <time.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define FA_PAUSE() _mm_pause()
+#define FA_HAVE_CSR 1
+#else
+#define FA_PAUSE() ((void)0)
+#define FA_HAVE_CSR 0
+#endif
+
+#define FA_LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define FA_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+
+/* How long a worker keeps polling for the next job before it sleeps, and
+ * how long a caller polls for its workers to finish before it sleeps.  Not
+ * a speed tuning: it bounds the CPU an idle worker burns after each call,
+ * and covers the gap between the calls of a loop (microseconds). */
+#define FA_SPIN_NS 50000.0
+/* No hand-off between cores takes less than this: work below it stays on
+ * the calling thread without the round trip being measured. */
+#define FA_MIN_PARALLEL_NS 1000.0
+/* serial runs timed before the model trusts a cost (the first ones carry
+ * page faults and cold caches) */
+#define FA_MIN_SAMPLES 3
+#define FA_MAX_WORKERS 255
+/* the round trip is measured again when a decision needs it this long after */
+#define FA_RT_MAX_AGE_NS 2e9
+
+typedef struct {
+    fa_task_fn fn;
+    void *ctx;
+    ptrdiff_t n_tasks, grain;
+    ptrdiff_t next;      /* atomic: first task not handed out */
+    int open;            /* workers may still join (under mu) */
+    int max_join, joined;
+    int active;          /* atomic: workers inside the job */
+    unsigned csr;        /* the caller's SSE control word */
+} fa_job;
+
+static struct fa_pool_state_s {
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv, done_cv;
+    unsigned long gen;   /* atomic: bumped per published job */
+    int owner;           /* atomic: a caller holds the pool */
+    int n_workers, sleepers, caller_sleeping;
+    fa_job job;
+    double rt_ns;        /* measured round trip; 0 = not yet */
+    double rt_at;        /* when it was measured */
+    int calibrating;
+    /* counters for tests */
+    long jobs, worker_tasks;
+    int stop_generation; /* bumped by fork: old workers never existed */
+} fa_pool_state = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+                   PTHREAD_COND_INITIALIZER};
+
+static __thread int fa_tls_worker;
+
+/* the round trip is written once and read by every thread */
+static double fa_get_rt(void) {
+    double v;
+    __atomic_load(&fa_pool_state.rt_ns, &v, __ATOMIC_ACQUIRE);
+    return v;
+}
+
+static void fa_set_rt(double v) { __atomic_store(&fa_pool_state.rt_ns, &v, __ATOMIC_RELEASE); }
+static int fa_max_threads = 1;
+static int fa_force_split;
+static pthread_once_t fa_atfork_once = PTHREAD_ONCE_INIT;
+
+static double fa_now_ns_impl(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static void fa_run_tasks(fa_job *j) {
+    ptrdiff_t b;
+    while ((b = __atomic_fetch_add(&j->next, j->grain, __ATOMIC_RELAXED)) < j->n_tasks) {
+        ptrdiff_t e = b + j->grain < j->n_tasks ? b + j->grain : j->n_tasks;
+        j->fn(j->ctx, b, e);
+        if (fa_tls_worker)
+            __atomic_fetch_add(&fa_pool_state.worker_tasks, 1, __ATOMIC_RELAXED);
+    }
+}
+
+static void *fa_worker(void *arg) {
+    unsigned long seen = (unsigned long)(uintptr_t)arg;
+    fa_tls_worker = 1;
+    for (;;) {
+        /* poll, then sleep, until a new job is published */
+        double t0 = 0.0;
+        unsigned spins = 0;
+        while (FA_LOAD(&fa_pool_state.gen) == seen) {
+            FA_PAUSE();
+            if ((++spins & 255) == 0) {
+                double t = fa_now_ns_impl();
+                if (t0 == 0.0)
+                    t0 = t;
+                else if (t - t0 > FA_SPIN_NS)
+                    break;
+            }
+        }
+        pthread_mutex_lock(&fa_pool_state.mu);
+        while (FA_LOAD(&fa_pool_state.gen) == seen) {
+            fa_pool_state.sleepers++;
+            pthread_cond_wait(&fa_pool_state.work_cv, &fa_pool_state.mu);
+            fa_pool_state.sleepers--;
+        }
+        seen = FA_LOAD(&fa_pool_state.gen);
+        fa_job *j = &fa_pool_state.job;
+        int join = j->open && j->joined < j->max_join;
+        if (join) {
+            j->joined++;
+            __atomic_fetch_add(&j->active, 1, __ATOMIC_SEQ_CST);
+        }
+        pthread_mutex_unlock(&fa_pool_state.mu);
+        if (!join)
+            continue;
+#if FA_HAVE_CSR
+        if ((_mm_getcsr() & ~0x3Fu) != j->csr)
+            _mm_setcsr(j->csr);
+#endif
+        fa_run_tasks(j);
+        if (__atomic_sub_fetch(&j->active, 1, __ATOMIC_SEQ_CST) == 0) {
+            pthread_mutex_lock(&fa_pool_state.mu);
+            if (fa_pool_state.caller_sleeping)
+                pthread_cond_signal(&fa_pool_state.done_cv);
+            pthread_mutex_unlock(&fa_pool_state.mu);
+        }
+    }
+    return NULL;
+}
+
+static void fa_after_fork_child(void) {
+    /* the workers (and any caller that held the pool) stayed in the parent */
+    pthread_mutex_init(&fa_pool_state.mu, NULL);
+    pthread_cond_init(&fa_pool_state.work_cv, NULL);
+    pthread_cond_init(&fa_pool_state.done_cv, NULL);
+    fa_pool_state.n_workers = 0;
+    fa_pool_state.sleepers = 0;
+    fa_pool_state.caller_sleeping = 0;
+    fa_pool_state.owner = 0;
+    fa_pool_state.calibrating = 0;
+    fa_pool_state.job.open = 0;
+    fa_pool_state.job.active = 0;
+}
+
+static void fa_register_atfork(void) { pthread_atfork(NULL, NULL, fa_after_fork_child); }
+
+/* start workers up to `want` (called by the owner); returns how many exist */
+static int fa_ensure_workers(int want) {
+    if (want > FA_MAX_WORKERS)
+        want = FA_MAX_WORKERS;
+    if (fa_pool_state.n_workers >= want)
+        return fa_pool_state.n_workers;
+    pthread_once(&fa_atfork_once, fa_register_atfork);
+    sigset_t all, old;
+    sigfillset(&all);
+    /* workers never take signals: Python handles them on the main thread */
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    unsigned long gen = FA_LOAD(&fa_pool_state.gen);
+    while (fa_pool_state.n_workers < want) {
+        pthread_t t;
+        if (pthread_create(&t, &attr, fa_worker, (void *)(uintptr_t)gen) != 0)
+            break;
+        fa_pool_state.n_workers++;
+    }
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return fa_pool_state.n_workers;
+}
+
+static void fa_parallel_for_impl(fa_task_fn fn, void *ctx, ptrdiff_t n_tasks, ptrdiff_t grain,
+                                 int n_threads) {
+    if (n_tasks <= 0)
+        return;
+    if (grain < 1)
+        grain = 1;
+    ptrdiff_t ranges = (n_tasks + grain - 1) / grain;
+    if (n_threads > ranges)
+        n_threads = (int)ranges;
+    int free_ = 0;
+    if (n_threads <= 1 || fa_tls_worker ||
+        !__atomic_compare_exchange_n(&fa_pool_state.owner, &free_, 1, 0, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED)) {
+        fn(ctx, 0, n_tasks);
+        return;
+    }
+    int workers = fa_ensure_workers(n_threads - 1);
+    if (workers == 0) {
+        FA_STORE(&fa_pool_state.owner, 0);
+        fn(ctx, 0, n_tasks);
+        return;
+    }
+    fa_job *j = &fa_pool_state.job;
+    pthread_mutex_lock(&fa_pool_state.mu);
+    j->fn = fn;
+    j->ctx = ctx;
+    j->n_tasks = n_tasks;
+    j->grain = grain;
+    j->next = 0;
+    j->open = 1;
+    j->max_join = n_threads - 1;
+    j->joined = 0;
+    j->active = 0;
+#if FA_HAVE_CSR
+    j->csr = _mm_getcsr() & ~0x3Fu;
+#endif
+    fa_pool_state.jobs++;
+    __atomic_add_fetch(&fa_pool_state.gen, 1, __ATOMIC_RELEASE);
+    int wake = fa_pool_state.sleepers < j->max_join ? fa_pool_state.sleepers : j->max_join;
+    for (int i = 0; i < wake; i++)
+        pthread_cond_signal(&fa_pool_state.work_cv);
+    pthread_mutex_unlock(&fa_pool_state.mu);
+
+    fa_run_tasks(j);
+
+    pthread_mutex_lock(&fa_pool_state.mu);
+    j->open = 0;
+    pthread_mutex_unlock(&fa_pool_state.mu);
+    if (__atomic_load_n(&j->active, __ATOMIC_SEQ_CST)) {
+        double t0 = fa_now_ns_impl();
+        unsigned spins = 0;
+        while (__atomic_load_n(&j->active, __ATOMIC_SEQ_CST)) {
+            FA_PAUSE();
+            if ((++spins & 255) == 0 && fa_now_ns_impl() - t0 > FA_SPIN_NS)
+                break;
+        }
+        pthread_mutex_lock(&fa_pool_state.mu);
+        fa_pool_state.caller_sleeping = 1;
+        while (__atomic_load_n(&j->active, __ATOMIC_SEQ_CST))
+            pthread_cond_wait(&fa_pool_state.done_cv, &fa_pool_state.mu);
+        fa_pool_state.caller_sleeping = 0;
+        pthread_mutex_unlock(&fa_pool_state.mu);
+    }
+    FA_STORE(&fa_pool_state.owner, 0);
+}
+
+/* -- calibration: the round trip of a job one worker must take part in */
+
+typedef struct {
+    int arrived;
+    int worker; /* a worker ran a task */
+} fa_calib;
+
+static void fa_calib_task(void *ctx, ptrdiff_t b, ptrdiff_t e) {
+    fa_calib *c = (fa_calib *)ctx;
+    __atomic_add_fetch(&c->arrived, (int)(e - b), __ATOMIC_SEQ_CST);
+    /* wait (boundedly) for the other side: then the job measured a real
+     * hand-off rather than the caller running both tasks */
+    double t0 = fa_now_ns_impl();
+    unsigned spins = 0;
+    while (__atomic_load_n(&c->arrived, __ATOMIC_SEQ_CST) < 2) {
+        FA_PAUSE();
+        if ((++spins & 255) == 0 && fa_now_ns_impl() - t0 > FA_SPIN_NS)
+            break;
+    }
+    if (fa_tls_worker)
+        c->worker = 1;
+}
+
+static void fa_calibrate(void) {
+    double best = 1e300;
+    int ok = 0;
+    for (int i = 0; i < 16 && ok < 6; i++) {
+        fa_calib c = {0, 0};
+        double t0 = fa_now_ns_impl();
+        fa_parallel_for_impl(fa_calib_task, &c, 2, 1, 2);
+        double t = fa_now_ns_impl() - t0;
+        /* the first trials also wake the worker */
+        if (c.worker && i >= 2) {
+            ok++;
+            if (t < best)
+                best = t;
+        }
+    }
+    /* no worker joined in time (a saturated machine): parallel calls would
+     * wait as long, so count a full spin as the price */
+    fa_set_rt(best < 1e300 ? best : FA_SPIN_NS);
+    fa_pool_state.rt_at = fa_now_ns_impl();
+}
+
+static double fa_round_trip(void) {
+    double rt = fa_get_rt();
+    /* measured again now and then: how busy the machine is changes */
+    if (rt > 0.0 && fa_now_ns_impl() - fa_pool_state.rt_at < FA_RT_MAX_AGE_NS)
+        return rt;
+    int no = 0;
+    if (!__atomic_compare_exchange_n(&fa_pool_state.calibrating, &no, 1, 0, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED))
+        return rt; /* another thread is measuring it (0 the first time: serial) */
+    fa_calibrate();
+    __atomic_store_n(&fa_pool_state.calibrating, 0, __ATOMIC_RELEASE);
+    return fa_get_rt();
+}
+
+/* Threads for `units` of work whose serial cost is `cost`: k threads take
+ * about W/k + rt*(k-1) (W the serial time, rt the measured round trip); a
+ * thread is added while it saves at least twice its hand-off, i.e. while
+ * W/k - W/(k+1) >= 2*rt. */
+static int fa_threads_for_impl(fa_cost *cost, double units, int max_threads) {
+    if (max_threads <= 1 || fa_tls_worker)
+        return 1;
+    if (fa_force_split)
+        return max_threads;
+    if (cost->samples < FA_MIN_SAMPLES)
+        return 1;
+    double W = units * cost->ns;
+    if (W < 4.0 * FA_MIN_PARALLEL_NS)
+        return 1;
+    double rt = fa_round_trip();
+    if (rt <= 0.0)
+        return 1;
+    int k = 1;
+    while (k < max_threads && W >= 2.0 * rt * k * (k + 1))
+        k++;
+    return k;
+}
+
+static void fa_record_impl(fa_cost *cost, double units, double ns) {
+    if (units <= 0)
+        return;
+    double per = ns / units;
+    if (cost->samples == 0 || per < cost->ns)
+        cost->ns = per;
+    if (cost->samples < FA_MIN_SAMPLES)
+        cost->samples++;
+}
+
+/* Serial runs are timed while the cost is unknown and near the decision
+ * point; far below it (small calls) the clock is not read at all. */
+static int fa_worth_timing(const fa_cost *cost, double units) {
+    if (fa_tls_worker || units < 4096)
+        return 0;
+    return cost->samples < FA_MIN_SAMPLES || units * cost->ns >= FA_MIN_PARALLEL_NS;
+}
+
+/* A task of a split call should take a few round trips: its hand-out (one
+ * atomic add) is then negligible, and there are still several tasks per
+ * thread for the ones that start late to even out. */
+static double fa_task_ns_impl(void) {
+    double rt = fa_get_rt();
+    return 4.0 * (rt > 0.0 ? rt : FA_MIN_PARALLEL_NS);
+}
+
+static void fa_run_impl(fa_cost *cost, double units, fa_task_fn fn, void *ctx,
+                        ptrdiff_t n_tasks, ptrdiff_t grain, int max_threads) {
+    int k = fa_threads_for_impl(cost, units, max_threads);
+    if (k > 1) {
+        fa_parallel_for_impl(fn, ctx, n_tasks, grain, k);
+        return;
+    }
+    if (!fa_worth_timing(cost, units)) {
+        fn(ctx, 0, n_tasks);
+        return;
+    }
+    double t0 = fa_now_ns_impl();
+    fn(ctx, 0, n_tasks);
+    fa_record_impl(cost, units, fa_now_ns_impl() - t0);
+}
+
+static const fa_pool_api fa_pool_api_impl = {
+    FA_POOL_API_VERSION, fa_parallel_for_impl, fa_threads_for_impl, fa_run_impl,
+    fa_now_ns_impl,      fa_record_impl,       fa_task_ns_impl,
+};
+
+#define fa_pool_ptr (&fa_pool_api_impl)
+
+#else /* ------------------------------------------------------ users */
+
+static const fa_pool_api *fa_pool_ptr;
+
+/* load the pool from fastact.cpu.ufunc (with the GIL; -1 and an exception
+ * on failure) */
+static int fa_pool_import(void) {
+    fa_pool_ptr = (const fa_pool_api *)PyCapsule_Import("fastact.cpu.ufunc._pool_api", 0);
+    if (fa_pool_ptr == NULL)
+        return -1;
+    if (fa_pool_ptr->version != FA_POOL_API_VERSION) {
+        PyErr_SetString(PyExc_ImportError, "fastact.cpu.ufunc: pool API version mismatch");
+        fa_pool_ptr = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+#endif
+
+static inline void fa_parallel_for(fa_task_fn fn, void *ctx, ptrdiff_t n_tasks, ptrdiff_t grain,
+                                   int n_threads) {
+    fa_pool_ptr->parallel_for(fn, ctx, n_tasks, grain, n_threads);
+}
+
+/* run fn over the tasks on as many of max_threads as the cost model
+ * chooses for `units` of work; serial runs update `cost` */
+static inline void fa_run(fa_cost *cost, double units, fa_task_fn fn, void *ctx,
+                          ptrdiff_t n_tasks, ptrdiff_t grain, int max_threads) {
+    fa_pool_ptr->run(cost, units, fn, ctx, n_tasks, grain, max_threads);
+}
+
+#endif

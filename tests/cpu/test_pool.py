@@ -1,0 +1,145 @@
+"""fastact's C thread pool (cpu/src/pool.h): every task run once, from many
+caller threads at once, nested, in a forked child; no thread started when one
+is asked for; the cost model keeps small calls on the calling thread."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import fastact
+from fastact.cpu import ufunc
+
+
+@pytest.fixture
+def threads_2():
+    old = fastact.get_num_threads()
+    fastact.set_num_threads(2)
+    yield
+    fastact.set_num_threads(old)
+
+
+@pytest.mark.parametrize("n_tasks", [1, 2, 7, 1000])
+@pytest.mark.parametrize("grain", [1, 3, 64])
+@pytest.mark.parametrize("n_threads", [1, 2, 4])
+def test_every_task_runs_once(n_tasks, grain, n_threads):
+    hits = np.zeros(n_tasks, np.int64)
+    ufunc._pool_selftest(hits, grain, n_threads, False)
+    np.testing.assert_array_equal(hits, 1)
+
+
+def test_workers_take_tasks():
+    # with tasks that each wait for the other thread (calibration) or simply
+    # many of them, a worker joins at least once
+    before = ufunc.pool_info()["worker_tasks"]
+    for _ in range(200):
+        ufunc._pool_selftest(np.zeros(4096, np.int64), 1, 2, False)
+        if ufunc.pool_info()["worker_tasks"] > before:
+            break
+    assert ufunc.pool_info()["worker_tasks"] > before
+
+
+def test_nested_calls_run_inline():
+    # a task that itself calls the pool (from a worker, or from the caller
+    # while it holds the pool) runs the inner job on its own thread
+    hits = np.zeros(500, np.int64)
+    ufunc._pool_selftest(hits, 1, 3, True)
+    np.testing.assert_array_equal(hits, 9)
+
+
+def test_many_threads_call_at_once():
+    errors: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def worker(k: int) -> None:
+        barrier.wait()
+        for i in range(100):
+            hits = np.zeros(64 + 37 * k + i, np.int64)
+            ufunc._pool_selftest(hits, 1 + i % 5, 2 + k % 3, bool(i % 2))
+            want = 9 if i % 2 else 1
+            if not (hits == want).all():
+                errors.append(f"thread {k} call {i}")
+
+    ts = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in ts), "a caller hung"
+    assert not errors, errors[:5]
+
+
+def _child_after_fork() -> tuple:
+    workers = ufunc.pool_info()["workers"]
+    hits = np.zeros(1000, np.int64)
+    ufunc._pool_selftest(hits, 1, 2, True)
+    old = ufunc.set_force_split(True)
+    x = np.linspace(-5, 5, 1 << 18, dtype=np.float32)
+    y = fastact.tanh(x)
+    s = fastact.softmax(x.reshape(512, 512))
+    ufunc.set_force_split(old)
+    return workers, bool((hits == 9).all()), y.tobytes(), s.tobytes()
+
+
+@pytest.mark.skipif("fork" not in mp.get_all_start_methods(), reason="no fork on this platform")
+def test_forked_child_rebuilds_the_pool(threads_2):
+    ufunc._pool_selftest(np.zeros(100, np.int64), 1, 2, False)
+    assert ufunc.pool_info()["workers"] >= 1
+    x = np.linspace(-5, 5, 1 << 18, dtype=np.float32)
+    want = (fastact.tanh(x).tobytes(), fastact.softmax(x.reshape(512, 512)).tobytes())
+    with mp.get_context("fork").Pool(1) as p:
+        workers, ok, y, s = p.apply_async(_child_after_fork).get(timeout=120)
+    assert workers == 0  # the parent's workers did not come along
+    assert ok
+    assert (y, s) == want
+
+
+_ONE_THREAD = """
+import os, numpy as np, fastact
+from fastact.cpu import ufunc
+fastact.set_num_threads(1)
+ufunc.set_force_split(True)
+before = len(os.listdir("/proc/self/task"))
+x = np.random.default_rng(0).standard_normal((1024, 1024)).astype(np.float32)
+for _ in range(3):
+    fastact.relu(x); fastact.sigmoid_backward(x, x); fastact.softmax(x)
+    fastact.glu(x); fastact.maxout(x, 4); fastact.standardize(x); fastact.normalize(x)
+    fastact.relu(x[:, ::2])
+print(before, len(os.listdir("/proc/self/task")), ufunc.pool_info()["workers"])
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
+def test_one_thread_starts_no_threads():
+    r = subprocess.run(
+        [sys.executable, "-c", _ONE_THREAD], capture_output=True, text=True, check=True
+    )
+    before, after, workers = map(int, r.stdout.split())
+    assert (after, workers) == (before, 0)
+
+
+def test_small_calls_stay_on_the_calling_thread(threads_2):
+    # the cost model: a 1K call costs far less than any hand-off between
+    # cores, whatever was measured
+    x = np.ones(1024, np.float32)
+    for _ in range(5):
+        fastact.sigmoid(np.ones(1 << 16, np.float32))  # costs measured
+    jobs = ufunc.pool_info()["jobs"]
+    for _ in range(100):
+        fastact.sigmoid(x)
+    assert ufunc.pool_info()["jobs"] == jobs
+
+
+def test_serial_calls_are_measured(threads_2):
+    uf = fastact.cpu.activations.get("softplus", "forward")
+    x = np.ones(1 << 14)
+    for _ in range(5):
+        fastact.softplus(x)
+    ns, samples = ufunc.loop_cost(uf)[[t.endswith("->d") for t in uf.types].index(True)]
+    assert samples >= 3 and 0 < ns < 1e4
