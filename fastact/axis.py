@@ -105,9 +105,9 @@ def softmax(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None) -> n
     Parameters
     ----------
     x : array_like
-        Input of any shape (0-d counts as one element).  float16 is computed
-        in float32 and returned as float16; integer and bool input is
-        promoted to float64.
+        Input of any shape (0-d counts as one element).  float16 and
+        bfloat16 are computed in float32 and returned in their own type;
+        integer and bool input is promoted to float64.
     axis : int, default -1
         The axis to normalize over.
     out : ndarray, optional

@@ -106,9 +106,9 @@ def glu(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None) -> np.nd
     Parameters
     ----------
     x : array_like
-        Input whose `axis` has even length.  float16 is computed in float32
-        and returned as float16; integer and bool input is promoted to
-        float64.
+        Input whose `axis` has even length.  float16 and bfloat16 are
+        computed in float32 and returned in their own type; integer and
+        bool input is promoted to float64.
     axis : int, default -1
         The axis to split.
     out : ndarray, optional
@@ -272,8 +272,8 @@ def maxout(
     Parameters
     ----------
     x : array_like
-        Input.  float16 is computed in float32 and returned as float16;
-        integer and bool input is promoted to float64.
+        Input.  float16 and bfloat16 are computed in float32 and returned
+        in their own type; integer and bool input is promoted to float64.
     k : int
         Group size, >= 1, dividing the length of `axis`.
     axis : int, default -1

@@ -703,8 +703,9 @@ def minmax_scale(
     Parameters
     ----------
     x : array_like
-        Real input.  float16 is computed in float32 and returned as float16;
-        integer and bool input is promoted to float64.
+        Real input.  float16 and bfloat16 are computed in float32 and
+        returned in their own type; integer and bool input is promoted to
+        float64.
     axis : None, int or tuple of ints, default None
         Axes whose slices are scaled together; None scales the whole array
         as one.  (scikit-learn's ``axis=0`` -- per feature -- is ``axis=0``
@@ -765,8 +766,9 @@ def standardize(
     Parameters
     ----------
     x : array_like
-        Real input.  float16 is computed in float32 and returned as float16;
-        integer and bool input is promoted to float64.
+        Real input.  float16 and bfloat16 are computed in float32 and
+        returned in their own type; integer and bool input is promoted to
+        float64.
     axis : None, int or tuple of ints, default None
         Axes whose slices are standardized together; None: the whole array.
     ddof : float, default 0
@@ -827,8 +829,9 @@ def normalize(
     Parameters
     ----------
     x : array_like
-        Real input.  float16 is computed in float32 and returned as float16;
-        integer and bool input is promoted to float64.
+        Real input.  float16 and bfloat16 are computed in float32 and
+        returned in their own type; integer and bool input is promoted to
+        float64.
     p : float, default 2
         Exponent of the norm, >= 1, or ``inf``.
     axis : None, int or tuple of ints, default -1

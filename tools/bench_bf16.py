@@ -16,6 +16,7 @@ casts), which is the reference the native loops must match bit for bit.
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import time
@@ -40,36 +41,62 @@ def _cases():
 
     def fwd(name, tname=None, **kw):
         t = _aten(tname or name).out
-        return (name, lambda i, o: getattr(fastact, name)(i[0], out=o, **kw),
-                lambda i, o: t(i[0], out=o), "x")
+        return (
+            name,
+            lambda i, o: getattr(fastact, name)(i[0], out=o, **kw),
+            lambda i, o: t(i[0], out=o),
+            "x",
+        )
 
     def bwd(name, tcall):
-        return (name + "_backward",
-                lambda i, o: getattr(fastact, name + "_backward")(i[0], i[1], out=o),
-                tcall, "gx")
+        return (
+            name + "_backward",
+            lambda i, o: getattr(fastact, name + "_backward")(i[0], i[1], out=o),
+            tcall,
+            "gx",
+        )
 
     return [
         fwd("relu", "relu"),
         fwd("sigmoid"),
         fwd("tanh"),
         fwd("silu"),
-        ("gelu", lambda i, o: fastact.gelu(i[0], out=o),
-         lambda i, o: a.gelu.out(i[0], out=o), "x"),
-        ("gelu[tanh]", lambda i, o: fastact.gelu(i[0], "tanh", out=o),
-         lambda i, o: a.gelu.out(i[0], approximate="tanh", out=o), "x"),
-        ("elu", lambda i, o: fastact.elu(i[0], out=o),
-         lambda i, o: a.elu.out(i[0], 1.0, 1.0, 1.0, out=o), "x"),
-        ("softplus", lambda i, o: fastact.softplus(i[0], out=o),
-         lambda i, o: a.softplus.out(i[0], 1.0, 20.0, out=o), "x"),
+        ("gelu", lambda i, o: fastact.gelu(i[0], out=o), lambda i, o: a.gelu.out(i[0], out=o), "x"),
+        (
+            "gelu[tanh]",
+            lambda i, o: fastact.gelu(i[0], "tanh", out=o),
+            lambda i, o: a.gelu.out(i[0], approximate="tanh", out=o),
+            "x",
+        ),
+        (
+            "elu",
+            lambda i, o: fastact.elu(i[0], out=o),
+            lambda i, o: a.elu.out(i[0], 1.0, 1.0, 1.0, out=o),
+            "x",
+        ),
+        (
+            "softplus",
+            lambda i, o: fastact.softplus(i[0], out=o),
+            lambda i, o: a.softplus.out(i[0], 1.0, 20.0, out=o),
+            "x",
+        ),
         fwd("mish"),
         bwd("relu", lambda i, o: a.threshold_backward.grad_input(i[0], i[1], 0, grad_input=o)),
         bwd("sigmoid", lambda i, o: a.sigmoid_backward.grad_input(i[0], i[1], grad_input=o)),
         bwd("silu", lambda i, o: a.silu_backward.grad_input(i[0], i[1], grad_input=o)),
         bwd("gelu", lambda i, o: a.gelu_backward.grad_input(i[0], i[1], grad_input=o)),
-        ("softmax", lambda i, o: fastact.softmax(i[0], out=o),
-         lambda i, o: a._softmax.out(i[0], -1, False, out=o), "x"),
-        ("log_softmax", lambda i, o: fastact.log_softmax(i[0], out=o),
-         lambda i, o: a._log_softmax.out(i[0], -1, False, out=o), "x"),
+        (
+            "softmax",
+            lambda i, o: fastact.softmax(i[0], out=o),
+            lambda i, o: a._softmax.out(i[0], -1, False, out=o),
+            "x",
+        ),
+        (
+            "log_softmax",
+            lambda i, o: fastact.log_softmax(i[0], out=o),
+            lambda i, o: a._log_softmax.out(i[0], -1, False, out=o),
+            "x",
+        ),
     ]
 
 
@@ -109,12 +136,11 @@ def measure(size: int, rounds: int, naive: bool, only: list[str]) -> list[dict]:
             continue
         ins, tins = ((x,), (tx,)) if kind == "x" else ((g, x), (tg, tx))
         sides = {
-            "torch": lambda: tcall(tins, tout),
-            "fastact": lambda: fcall(ins, out),
+            "torch": functools.partial(tcall, tins, tout),
+            "fastact": functools.partial(fcall, ins, out),
         }
         if naive:
-            nc = _naive(fcall)
-            sides["naive"] = lambda: nc(ins, out)
+            sides["naive"] = functools.partial(_naive(fcall), ins, out)
         for k, f in list(sides.items()):  # warm-up: first calls load loops, size pools
             try:
                 f()
