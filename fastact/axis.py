@@ -14,6 +14,7 @@ from numpy.typing import ArrayLike
 from fastact import _validate
 from fastact._dispatch import array_function
 from fastact.cpu import axis as kernels
+from fastact.cpu import bf16
 from fastact.cpu.threads import threads_for
 from fastact.cpu.ufunc import stream_threshold
 
@@ -46,7 +47,7 @@ def _run(
     C-contiguous inputs are used in place whatever the axis; anything else is
     copied once to C order (the kernels read columns, never a transpose)."""
     blk = _validate.blocks(shape, ax)
-    ins = [np.ascontiguousarray(a, dtype=cdt).reshape(blk) for a in arrays]
+    ins = [bf16.contiguous(a, cdt).reshape(blk) for a in arrays]
     dst = None
     if out is not None and rdt == cdt and out.flags.c_contiguous:
         dst = out.reshape(blk)
@@ -67,9 +68,8 @@ def _run(
         return out
     res = work.reshape(shape)
     if out is None:
-        return res if rdt == cdt else res.astype(rdt)
-    np.copyto(out, res, casting="same_kind")
-    return out
+        return res if rdt == cdt else bf16.astype(res, rdt)
+    return bf16.astype(res, rdt, out)
 
 
 def _forward(x, axis, out, fname: str):

@@ -52,6 +52,7 @@ from numpy.typing import ArrayLike
 
 from fastact import _validate
 from fastact._dispatch import array_function
+from fastact.cpu import bf16
 from fastact.cpu import preprocessing as kernels  # type: ignore[attr-defined]  # Cython, no stub
 from fastact.cpu.threads import threads_for
 
@@ -295,7 +296,7 @@ def _reduce(
     parts = [np.full((outer, max(nch, 1), inner), e) for e in empty]
     args = [p[:, 0, :] if shifted and i == 0 else p for i, p in enumerate(parts)]
     if outer * n * inner:
-        x3 = np.ascontiguousarray(a.transpose(perm), dtype=cdt).reshape(blk)
+        x3 = bf16.contiguous(a.transpose(perm), cdt).reshape(blk)
         kernel(x3, *extra, *args, threads_for(x3.size, outer * per_outer, openmp=True))
     keep = tuple(1 if red[i] else a.shape[i] for i in perm)
     inv = np.argsort(perm)
@@ -372,7 +373,7 @@ def _transform(
 def _target(a: np.ndarray, out, perm: list, blk: tuple, cdt):
     """(x as a C-contiguous (outer, n, inner) block, the block the kernel
     writes, whether that block is `out` itself)."""
-    x3 = np.ascontiguousarray(a.transpose(perm), dtype=cdt).reshape(blk)
+    x3 = bf16.contiguous(a.transpose(perm), cdt).reshape(blk)
     direct = out is not None and out.dtype == cdt and out.transpose(perm).flags.c_contiguous
     dst = out.transpose(perm).reshape(blk) if direct else np.empty(blk, cdt)
     if direct and np.may_share_memory(dst, x3) and dst.ctypes.data != x3.ctypes.data:
@@ -391,9 +392,8 @@ def _deliver(a: np.ndarray, out, perm: list, dst: np.ndarray, direct: bool, rdt,
         # a transposed view of that copy (x's own memory order is kept)
         res = np.ascontiguousarray(res)
     if out is None:
-        return res if rdt == cdt else res.astype(rdt)
-    np.copyto(out, res, casting="same_kind")
-    return out
+        return res if rdt == cdt else bf16.astype(res, rdt)
+    return bf16.astype(res, rdt, out)
 
 
 # ----------------------------------------------------- statistics phase

@@ -313,3 +313,50 @@ def test_everything_else_works_without_ml_dtypes():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "unsupported dtype complex128" in r.stdout
+
+
+# --------------------------------------------------------------------------
+# the loops' own pieces: the casts, streaming stores
+
+
+@needs_ml_dtypes
+def test_casts_are_ml_dtypes_casts():
+    from fastact.cpu import bf16
+
+    every = np.arange(1 << 16, dtype=np.uint16)
+    # float32 patterns: every 97th, and around every rounding tie (low halves
+    # 0x7fff, 0x8000, 0x8001 under every high half), NaNs and infs included
+    hi = every.astype(np.uint32) << 16
+    f = np.concatenate(
+        [np.arange(0, 1 << 32, 97, dtype=np.uint64).astype(np.uint32)]
+        + [hi | low for low in (0x7FFF, 0x8000, 0x8001, 0x0001, 0xFFFF)]
+    ).view(F32)
+    with np.errstate(invalid="ignore"):
+        want = f.astype(B)
+        np.testing.assert_array_equal(bits(bf16.astype(f, B)), bits(want))
+        x = every.view(B)
+        np.testing.assert_array_equal(
+            bf16.contiguous(x[::-3], F32).view(np.uint32), x[::-3].astype(F32).view(np.uint32)
+        )
+    out = np.empty(2 * f.size, B)[1::2]  # strided
+    bf16.astype(f, B, out)
+    np.testing.assert_array_equal(bits(out), bits(want))
+
+
+@needs_ml_dtypes
+@pytest.mark.parametrize("offset", [0, 1, 5])
+def test_streamed_output_is_bit_identical(offset):
+    from fastact.cpu import ufunc
+
+    rng = np.random.default_rng(9)
+    x = (rng.standard_normal(40_000, F32) * 4).astype(B)
+    want = {n: bits(getattr(fastact, n)(x.astype(F32)).astype(B)) for n in ("relu", "gelu")}
+    buf = np.empty(x.size + offset, B)
+    out = buf[offset:]  # off the 16-byte boundary by `offset` elements
+    old = ufunc.set_stream_threshold(0)
+    try:
+        for name, w in want.items():
+            getattr(fastact, name)(x, out=out)
+            np.testing.assert_array_equal(bits(out), w, name)
+    finally:
+        ufunc.set_stream_threshold(old)
