@@ -2,6 +2,7 @@
 
     python tools/bench_bf16.py                      # 16M elements, 2 threads
     python tools/bench_bf16.py --size 1M --naive    # also the astype round trip
+    python tools/bench_bf16.py --accuracy           # max ULP per function instead
 
 Every side writes into a preallocated output (torch through its out=
 overloads, fastact through out=), the sides run alternately, round after
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import statistics
 import sys
 import time
@@ -158,6 +160,25 @@ def measure(size: int, rounds: int, naive: bool, only: list[str]) -> list[dict]:
     return rows
 
 
+def accuracy() -> None:
+    """The largest error in bfloat16 ULPs of every elementwise forward and
+    backward over all 65536 bfloat16 inputs (tests/accuracy.py's
+    bf16_against_f64: against the float64 loop's result correctly rounded)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+    from accuracy import CASES, bf16_against_f64
+
+    x = np.arange(1 << 16, dtype=np.uint16).view(BF16)
+    print("bfloat16: max error in ULPs over all 65536 inputs (NaN mismatches)")
+    print(f"{'case':<34}{'forward':>10}{'backward':>10}")
+    worst = 0
+    for case in CASES:
+        r = [bf16_against_f64(case, w, x) for w in ("forward", "backward")]
+        worst = max(worst, *(v["max_ulp"] for v in r))
+        cells = "".join(f"{v['max_ulp']:>7} ({v['n_nan']})" for v in r)
+        print(f"{case.id:<34}{cells}")
+    print(f"largest: {worst} ULP")
+
+
 def _size(text: str) -> int:
     mult = {"K": 1 << 10, "M": 1 << 20}
     return int(text[:-1]) * mult[text[-1]] if text[-1] in mult else int(text)
@@ -169,8 +190,12 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--naive", action="store_true", help="also time the astype round trip")
+    ap.add_argument("--accuracy", action="store_true", help="print max ULP per function")
     ap.add_argument("cases", nargs="*", help="case labels (default: all)")
     args = ap.parse_args(argv)
+    if args.accuracy:
+        accuracy()
+        return 0
     size = _size(args.size)
     torch.set_num_threads(args.threads)
     fastact.set_num_threads(args.threads)

@@ -45,13 +45,38 @@ FA_CLONES static void fa_bf16_widen(const char *src, ptrdiff_t step, uint32_t *d
     }
 }
 
-/* n float32 bits at src -> bfloat16 at dst (byte stride step), rounded */
+typedef uint32_t fa_v8u __attribute__((vector_size(32)));
+typedef uint16_t fa_v16h __attribute__((vector_size(32)));
+
+/* fa_bf16_round on 8 lanes (NaN lanes: the sign, the all-ones exponent and
+ * the quiet bit) */
+FA_INLINE fa_v8u fa_bf16_round8(fa_v8u u)
+{
+    fa_v8u hi = u >> 16;
+    fa_v8u r = (u + 0x7fffu + (hi & 1u)) >> 16;
+    v8i nan = (v8i)(u & 0x7fffffffu) > 0x7f800000;
+    fa_v8u q = (hi | 0x40u) & 0xffc0u;
+    return (fa_v8u)(((v8i)q & nan) | ((v8i)r & ~nan));
+}
+
+/* n float32 bits at src -> bfloat16 at dst (byte stride step), rounded.
+ * The contiguous case is written in vectors: gcc's own vectorization of the
+ * scalar loop packs the halves back through 16-bit lanes, at about twice
+ * the instructions. */
 FA_CLONES static void fa_bf16_narrow(const uint32_t *src, char *dst, ptrdiff_t step, ptrdiff_t n)
 {
-    ptrdiff_t i;
+    ptrdiff_t i = 0;
     if (step == 2) {
+        const fa_v16h even = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
         fa_u16 *d = (fa_u16 *)dst;
-        for (i = 0; i < n; i++)
+        for (; i + 16 <= n; i += 16) {
+            fa_v8u a, b;
+            memcpy(&a, src + i, sizeof a);
+            memcpy(&b, src + i + 8, sizeof b);
+            fa_v16h h = __builtin_shuffle((fa_v16h)fa_bf16_round8(a), (fa_v16h)fa_bf16_round8(b), even);
+            memcpy(dst + 2 * i, &h, sizeof h);
+        }
+        for (; i < n; i++)
             d[i] = fa_bf16_round(src[i]);
     } else {
         for (i = 0; i < n; i++)
