@@ -54,7 +54,15 @@ def _run(
         if any(np.may_share_memory(dst, i) and dst.ctypes.data != i.ctypes.data for i in ins):
             # the loops are safe when out is an input, not for a partial overlap
             ins = [i.copy() for i in ins]
-    work = dst if dst is not None else np.empty(blk, cdt)
+    if dst is not None:
+        work = dst
+    elif _validate.is_bf16(arrays[0].dtype):
+        # the first input was widened into a new float32 array: the kernels
+        # may write over their first input, which saves the result's
+        # allocation and a pass over memory
+        work = ins[0]
+    else:
+        work = np.empty(blk, cdt)
     if work.size:
         nt = threads_for(work.size, kernels.tasks(*blk, work.itemsize), openmp=True)
         if streams:

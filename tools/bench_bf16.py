@@ -169,13 +169,13 @@ def accuracy() -> None:
 
     x = np.arange(1 << 16, dtype=np.uint16).view(BF16)
     print("bfloat16: max error in ULPs over all 65536 inputs (NaN mismatches)")
-    print(f"{'case':<34}{'forward':>10}{'backward':>10}")
+    print(f"{'case':<42}{'forward':>10}{'backward':>10}")
     worst = 0
     for case in CASES:
         r = [bf16_against_f64(case, w, x) for w in ("forward", "backward")]
         worst = max(worst, *(v["max_ulp"] for v in r))
         cells = "".join(f"{v['max_ulp']:>7} ({v['n_nan']})" for v in r)
-        print(f"{case.id:<34}{cells}")
+        print(f"{case.id:<42}{cells}")
     print(f"largest: {worst} ULP")
 
 
