@@ -9,7 +9,8 @@ cimport cython
 from libc.stdlib cimport malloc
 from libc.string cimport memcpy
 cimport numpy as cnp
-from numpy cimport PyUFuncGenericFunction, PyUFunc_FromFuncAndData, PyUFunc_None
+from numpy cimport (PyUFuncGenericFunction, PyUFunc_FromFuncAndData, PyUFunc_None,
+                   PyUFunc_RegisterLoopForType)
 
 cnp.import_array()
 cnp.import_ufunc()
@@ -187,9 +188,6 @@ def make_ufunc(str name, str doc, int nin, int nout, list loops):
 cdef extern from "bf16.h" nogil:
     void fa_bf16_widen(const char* src, cnp.npy_intp step, unsigned int* dst, cnp.npy_intp n)
     void fa_bf16_narrow(const unsigned int* src, char* dst, cnp.npy_intp step, cnp.npy_intp n)
-
-cdef extern from "numpy/ufuncobject.h":
-    int PyUFunc_RegisterLoopForType(cnp.ufunc, int, PyUFuncGenericFunction, int*, void*) except -1
 
 
 ctypedef struct BF16Info:
