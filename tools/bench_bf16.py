@@ -3,6 +3,7 @@
     python tools/bench_bf16.py                      # 16M elements, 2 threads
     python tools/bench_bf16.py --size 1M --naive    # also the astype round trip
     python tools/bench_bf16.py --accuracy           # max ULP per function instead
+    python tools/bench_bf16.py --overhead           # what a bfloat16 loop adds, in cache
 
 Every side writes into a preallocated output (torch through its out=
 overloads, fastact through out=), the sides run alternately, round after
@@ -179,6 +180,35 @@ def accuracy() -> None:
     print(f"largest: {worst} ULP")
 
 
+def overhead(n: int = 1 << 15) -> None:
+    """What the bfloat16 loop (widen, float32 loop, round) adds to the float32
+    loop per element: both ufuncs called directly on data in cache, one
+    thread, timed in thread CPU time (what other processes do not inflate)."""
+    from fastact.cpu import bf16
+    from fastact.cpu.activations import get
+
+    x = np.random.default_rng(0).standard_normal(n).astype(np.float32)
+    xb = x.astype(BF16)
+    o, ob = np.empty_like(x), np.empty_like(xb)
+    print(f"in cache, one thread, {n} elements, thread CPU time (best of 200 x 10 calls)")
+    print(f"{'kernel':<20}{'float32 ns':>12}{'bfloat16 ns':>12}{'added':>8}")
+    for name, which in [(k, "forward") for k in ("relu", "sigmoid", "silu", "gelu")] + [
+        (k, "backward") for k in ("relu", "silu")
+    ]:
+        uf = get(name, which)
+        na = 1 if which == "forward" else 2
+        bu = bf16.ufunc_for(uf, BF16, na)
+        best = {}
+        for _ in range(200):
+            for k, f, args, out in (("f32", uf, [x] * na, o), ("bf16", bu, [xb] * na, ob)):
+                t = time.thread_time_ns()
+                for _ in range(10):
+                    f(*args, out=out)
+                best[k] = min(best.get(k, float("inf")), (time.thread_time_ns() - t) / 10 / n)
+        a, b = best["f32"], best["bf16"]
+        print(f"{name + '_' + which:<20}{a:>12.3f}{b:>12.3f}{b - a:>8.3f}")
+
+
 def _size(text: str) -> int:
     mult = {"K": 1 << 10, "M": 1 << 20}
     return int(text[:-1]) * mult[text[-1]] if text[-1] in mult else int(text)
@@ -191,10 +221,14 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--naive", action="store_true", help="also time the astype round trip")
     ap.add_argument("--accuracy", action="store_true", help="print max ULP per function")
+    ap.add_argument("--overhead", action="store_true", help="print the bfloat16 loops' cost")
     ap.add_argument("cases", nargs="*", help="case labels (default: all)")
     args = ap.parse_args(argv)
     if args.accuracy:
         accuracy()
+        return 0
+    if args.overhead:
+        overhead()
         return 0
     size = _size(args.size)
     torch.set_num_threads(args.threads)
