@@ -1,9 +1,10 @@
 """Argument checking, dtype promotion and `out=` handling for every kernel.
 
 The rules (docs/spec.md): float32 and float64 are computed
-natively; float16 is computed in float32 and returned as float16; integer and
-bool input is promoted to float64; anything else raises TypeError naming the
-dtype.  Every check runs before anything is written to `out`.
+natively; float16 and bfloat16 (``ml_dtypes.bfloat16``) are computed in
+float32 and returned in their own type; integer and bool input is promoted to
+float64; anything else raises TypeError naming the dtype.  Every check runs
+before anything is written to `out`.
 """
 
 from __future__ import annotations
@@ -11,10 +12,28 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+import sys
 
 import numpy as np
 
 F16, F32, F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
+
+
+def bf16() -> np.dtype | None:
+    """ml_dtypes' bfloat16 dtype, or None when ml_dtypes is not imported.
+
+    ml_dtypes is optional and never imported here (it would cost every
+    ``import fastact``): an array can only have its dtype once ml_dtypes is
+    loaded, so looking in sys.modules finds it whenever it matters.
+    """
+    mod = sys.modules.get("ml_dtypes")
+    t = getattr(mod, "bfloat16", None)
+    return None if t is None else np.dtype(t)
+
+
+def is_bf16(dt: np.dtype) -> bool:
+    # a user dtype: its type number is past the builtin ones
+    return dt.num >= 256 and dt == bf16()
 
 
 def float_array(x, fname: str, argname: str = "x") -> tuple[np.ndarray, np.dtype, np.dtype]:
@@ -27,13 +46,13 @@ def float_array(x, fname: str, argname: str = "x") -> tuple[np.ndarray, np.dtype
         a = a.astype(dt)
     if dt is F32 or dt is F64 or dt == F32 or dt == F64:
         return a, dt, dt
-    if dt == F16:
-        return a, F16, F32
+    if dt == F16 or is_bf16(dt):
+        return a, dt, F32
     if dt.kind in "biu":
         return a, F64, F64
     raise TypeError(
         f"fastact.{fname}: {argname} has unsupported dtype {dt}; "
-        "expected float16, float32, float64, integer or bool"
+        "expected float16, bfloat16, float32, float64, integer or bool"
     )
 
 
@@ -44,10 +63,11 @@ def common_dtypes(fname: str, *typed) -> tuple[np.dtype, np.dtype]:
     as for a single input), then NumPy's promotion joins them: so
     (float32, float64) -> float64, (float16, float16) -> float16 computed in
     float32, and (bool or int, float32) -> float64 -- the gradient of an
-    integer input has the dtype its forward result has.
+    integer input has the dtype its forward result has.  bfloat16 joins as
+    ml_dtypes defines: with itself bfloat16, with float16 or float32 float32.
     """
     rdt = np.result_type(*[r for _, r, _ in typed])
-    return rdt, (F32 if rdt == F16 else rdt)
+    return rdt, (F32 if rdt == F16 or is_bf16(rdt) else rdt)
 
 
 def same_shape(fname: str, a: np.ndarray, b: np.ndarray, aname: str, bname: str) -> None:

@@ -21,13 +21,14 @@ from numpy.typing import ArrayLike
 from fastact import _validate
 from fastact._dispatch import SPECS, array_function, foreign_call, register
 from fastact.core.registry import REGISTRY, WHICH, Elementwise
-from fastact.cpu import pool
+from fastact.cpu import bf16, pool
 from fastact.cpu.activations import get
 from fastact.cpu.threads import PARALLEL_MIN_SIZE
 
 _DTYPE_RULES = (
-    "float16 is computed in float32 and returned as float16; integer and bool\n"
-    "    input is promoted to float64."
+    "float16 and bfloat16 (``ml_dtypes.bfloat16``) are computed in\n"
+    "    float32 and returned in their own type; integer and bool input is\n"
+    "    promoted to float64."
 )
 
 
@@ -93,6 +94,11 @@ def _backward(e: Elementwise, g, x, params: tuple, out, fname: str | None = None
 
 def _call(uf: np.ufunc, arrays, params, rdt: np.dtype, cdt: np.dtype, out):
     """Run `uf` on arrays (cast to the compute dtype) and float64 params into out."""
+    if rdt is not cdt and _validate.is_bf16(rdt) and all(a.dtype == rdt for a in arrays):
+        # bfloat16 loops widen, compute in float32 and round block by block
+        res = out if out is not None else np.empty(arrays[0].shape, rdt)
+        pool.call(bf16.ufunc_for(uf, rdt, len(arrays)), list(arrays), params, res)
+        return res
     ins = [a if a.dtype == cdt else a.astype(cdt) for a in arrays]
     if out is not None and rdt == cdt:
         pool.call(uf, ins, params, out)

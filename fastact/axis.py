@@ -14,6 +14,7 @@ from numpy.typing import ArrayLike
 from fastact import _validate
 from fastact._dispatch import array_function
 from fastact.cpu import axis as kernels
+from fastact.cpu import bf16
 from fastact.cpu.threads import threads_for
 from fastact.cpu.ufunc import stream_threshold
 
@@ -46,14 +47,22 @@ def _run(
     C-contiguous inputs are used in place whatever the axis; anything else is
     copied once to C order (the kernels read columns, never a transpose)."""
     blk = _validate.blocks(shape, ax)
-    ins = [np.ascontiguousarray(a, dtype=cdt).reshape(blk) for a in arrays]
+    ins = [bf16.contiguous(a, cdt).reshape(blk) for a in arrays]
     dst = None
     if out is not None and rdt == cdt and out.flags.c_contiguous:
         dst = out.reshape(blk)
         if any(np.may_share_memory(dst, i) and dst.ctypes.data != i.ctypes.data for i in ins):
             # the loops are safe when out is an input, not for a partial overlap
             ins = [i.copy() for i in ins]
-    work = dst if dst is not None else np.empty(blk, cdt)
+    if dst is not None:
+        work = dst
+    elif _validate.is_bf16(arrays[0].dtype):
+        # the first input was widened into a new float32 array: the kernels
+        # may write over their first input, which saves the result's
+        # allocation and a pass over memory
+        work = ins[0]
+    else:
+        work = np.empty(blk, cdt)
     if work.size:
         nt = threads_for(work.size, kernels.tasks(*blk, work.itemsize), openmp=True)
         if streams:
@@ -67,9 +76,8 @@ def _run(
         return out
     res = work.reshape(shape)
     if out is None:
-        return res if rdt == cdt else res.astype(rdt)
-    np.copyto(out, res, casting="same_kind")
-    return out
+        return res if rdt == cdt else bf16.astype(res, rdt)
+    return bf16.astype(res, rdt, out)
 
 
 def _forward(x, axis, out, fname: str):
@@ -105,9 +113,9 @@ def softmax(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None) -> n
     Parameters
     ----------
     x : array_like
-        Input of any shape (0-d counts as one element).  float16 is computed
-        in float32 and returned as float16; integer and bool input is
-        promoted to float64.
+        Input of any shape (0-d counts as one element).  float16 and
+        bfloat16 are computed in float32 and returned in their own type;
+        integer and bool input is promoted to float64.
     axis : int, default -1
         The axis to normalize over.
     out : ndarray, optional

@@ -16,6 +16,7 @@ from numpy.typing import ArrayLike
 
 from fastact import _validate
 from fastact._dispatch import array_function
+from fastact.cpu import bf16
 from fastact.cpu import grouped as kernels
 from fastact.cpu.threads import threads_for
 
@@ -40,7 +41,7 @@ def int_param(value, name: str, fname: str) -> int:
 
 def _inputs(arrays: list, blk: tuple, cdt) -> list:
     """The inputs as C-contiguous (outer, n, inner) arrays of the compute dtype."""
-    return [np.ascontiguousarray(a, dtype=cdt).reshape(blk) for a in arrays]
+    return [bf16.contiguous(a, cdt).reshape(blk) for a in arrays]
 
 
 def _target(out, blk: tuple, cdt, ins: list):
@@ -74,9 +75,8 @@ def _deliver(work: np.ndarray, direct: bool, out, shape: tuple, rdt):
         return out
     res = work.reshape(shape)
     if out is None:
-        return res if res.dtype == rdt else res.astype(rdt)
-    np.copyto(out, res, casting="same_kind")
-    return out
+        return res if res.dtype == rdt else bf16.astype(res, rdt)
+    return bf16.astype(res, rdt, out)
 
 
 # ------------------------------------------------------------------- glu
@@ -106,9 +106,9 @@ def glu(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None) -> np.nd
     Parameters
     ----------
     x : array_like
-        Input whose `axis` has even length.  float16 is computed in float32
-        and returned as float16; integer and bool input is promoted to
-        float64.
+        Input whose `axis` has even length.  float16 and bfloat16 are
+        computed in float32 and returned in their own type; integer and
+        bool input is promoted to float64.
     axis : int, default -1
         The axis to split.
     out : ndarray, optional
@@ -272,8 +272,8 @@ def maxout(
     Parameters
     ----------
     x : array_like
-        Input.  float16 is computed in float32 and returned as float16;
-        integer and bool input is promoted to float64.
+        Input.  float16 and bfloat16 are computed in float32 and returned
+        in their own type; integer and bool input is promoted to float64.
     k : int
         Group size, >= 1, dividing the length of `axis`.
     axis : int, default -1

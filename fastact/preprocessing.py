@@ -52,6 +52,7 @@ from numpy.typing import ArrayLike
 
 from fastact import _validate
 from fastact._dispatch import array_function
+from fastact.cpu import bf16
 from fastact.cpu import preprocessing as kernels  # type: ignore[attr-defined]  # Cython, no stub
 from fastact.cpu.threads import threads_for
 
@@ -295,7 +296,7 @@ def _reduce(
     parts = [np.full((outer, max(nch, 1), inner), e) for e in empty]
     args = [p[:, 0, :] if shifted and i == 0 else p for i, p in enumerate(parts)]
     if outer * n * inner:
-        x3 = np.ascontiguousarray(a.transpose(perm), dtype=cdt).reshape(blk)
+        x3 = bf16.contiguous(a.transpose(perm), cdt).reshape(blk)
         kernel(x3, *extra, *args, threads_for(x3.size, outer * per_outer, openmp=True))
     keep = tuple(1 if red[i] else a.shape[i] for i in perm)
     inv = np.argsort(perm)
@@ -372,7 +373,7 @@ def _transform(
 def _target(a: np.ndarray, out, perm: list, blk: tuple, cdt):
     """(x as a C-contiguous (outer, n, inner) block, the block the kernel
     writes, whether that block is `out` itself)."""
-    x3 = np.ascontiguousarray(a.transpose(perm), dtype=cdt).reshape(blk)
+    x3 = bf16.contiguous(a.transpose(perm), cdt).reshape(blk)
     direct = out is not None and out.dtype == cdt and out.transpose(perm).flags.c_contiguous
     dst = out.transpose(perm).reshape(blk) if direct else np.empty(blk, cdt)
     if direct and np.may_share_memory(dst, x3) and dst.ctypes.data != x3.ctypes.data:
@@ -391,9 +392,8 @@ def _deliver(a: np.ndarray, out, perm: list, dst: np.ndarray, direct: bool, rdt,
         # a transposed view of that copy (x's own memory order is kept)
         res = np.ascontiguousarray(res)
     if out is None:
-        return res if rdt == cdt else res.astype(rdt)
-    np.copyto(out, res, casting="same_kind")
-    return out
+        return res if rdt == cdt else bf16.astype(res, rdt)
+    return bf16.astype(res, rdt, out)
 
 
 # ----------------------------------------------------- statistics phase
@@ -703,8 +703,9 @@ def minmax_scale(
     Parameters
     ----------
     x : array_like
-        Real input.  float16 is computed in float32 and returned as float16;
-        integer and bool input is promoted to float64.
+        Real input.  float16 and bfloat16 are computed in float32 and
+        returned in their own type; integer and bool input is promoted to
+        float64.
     axis : None, int or tuple of ints, default None
         Axes whose slices are scaled together; None scales the whole array
         as one.  (scikit-learn's ``axis=0`` -- per feature -- is ``axis=0``
@@ -765,8 +766,9 @@ def standardize(
     Parameters
     ----------
     x : array_like
-        Real input.  float16 is computed in float32 and returned as float16;
-        integer and bool input is promoted to float64.
+        Real input.  float16 and bfloat16 are computed in float32 and
+        returned in their own type; integer and bool input is promoted to
+        float64.
     axis : None, int or tuple of ints, default None
         Axes whose slices are standardized together; None: the whole array.
     ddof : float, default 0
@@ -827,8 +829,9 @@ def normalize(
     Parameters
     ----------
     x : array_like
-        Real input.  float16 is computed in float32 and returned as float16;
-        integer and bool input is promoted to float64.
+        Real input.  float16 and bfloat16 are computed in float32 and
+        returned in their own type; integer and bool input is promoted to
+        float64.
     p : float, default 2
         Exponent of the norm, >= 1, or ``inf``.
     axis : None, int or tuple of ints, default -1

@@ -177,6 +177,37 @@ def f32_against_f64(case: Case, which: str, x: np.ndarray) -> dict:
     return out
 
 
+def bf16_ulps(y: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Distance in bfloat16 ULPs between bfloat16 arrays (not NaN): the
+    difference of their bit patterns read as sign and magnitude, so that the
+    largest finite value is one ULP from inf and +0 is -0."""
+    a, b = (v.view(np.uint16).astype(np.int64) for v in (y, ref))
+    a, b = (np.where(v & 0x8000, -(v & 0x7FFF), v) for v in (a, b))
+    return np.abs(a - b)
+
+
+def bf16_against_f64(case: Case, which: str, x: np.ndarray) -> dict:
+    """The public call on bfloat16 `x` (the backward with grad_output = 1)
+    against the correctly rounded bfloat16 of the float64 loop's result on
+    the same points, with the parameters rounded to float32 as the float32
+    loop that bfloat16 computes in uses them (see f32_against_f64).
+
+    Returns the largest error in bfloat16 ULPs where the reference is not NaN
+    (and its x), and the number of points where exactly one side is NaN.
+    """
+    f64 = {k: float(np.float32(v)) if isinstance(v, float) else v for k, v in case.kwargs.items()}
+    with np.errstate(all="ignore"):
+        ref = call(case, which, x.astype(np.float64), f64).astype(x.dtype)
+        y = call(case, which, x, case.kwargs)
+    yn, rn = np.isnan(y.astype(np.float32)), np.isnan(ref.astype(np.float32))
+    e = bf16_ulps(y[~rn & ~yn], ref[~rn & ~yn])
+    out = dict(max_ulp=0, x_ulp=None, n_nan=int(np.sum(yn != rn)))
+    if e.size:
+        i = int(e.argmax())
+        out.update(max_ulp=int(e[i]), x_ulp=float(x[~rn & ~yn][i].astype(np.float32)))
+    return out
+
+
 def float32_patterns(start: int, stop: int, stride: int) -> np.ndarray:
     """The finite float32 numbers with bit patterns start, start + stride, ... < stop."""
     x = np.arange(start, stop, stride, dtype=np.uint64).astype(np.uint32).view(np.float32)

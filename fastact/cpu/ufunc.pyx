@@ -8,8 +8,10 @@ cfunc loop is cached whole, so a warm first call only loads object code.
 cimport cython
 from cpython.pycapsule cimport PyCapsule_New
 from libc.stdlib cimport malloc
+from libc.string cimport memcpy
 cimport numpy as cnp
-from numpy cimport PyUFuncGenericFunction, PyUFunc_FromFuncAndData, PyUFunc_None
+from numpy cimport (PyUFuncGenericFunction, PyUFunc_FromFuncAndData, PyUFunc_None,
+                   PyUFunc_RegisterLoopForType)
 
 cnp.import_array()
 cnp.import_ufunc()
@@ -356,3 +358,175 @@ def make_ufunc(str name, str doc, int nin, int nout, list loops):
     _keepalive.append((bname, bdoc))
     return PyUFunc_FromFuncAndData(funcs, data, types, ntypes, nin, nout,
                                    PyUFunc_None, bname, bdoc, 0)
+
+
+# --------------------------------------------------------------------------
+# bfloat16: a ufunc whose loop runs a float32 loop block by block
+
+cdef extern from "bf16.h" nogil:
+    void fa_bf16_widen(const char* src, cnp.npy_intp step, unsigned int* dst, cnp.npy_intp n)
+    void fa_bf16_narrow(const unsigned int* src, char* dst, cnp.npy_intp step, cnp.npy_intp n)
+
+
+ctypedef struct BF16Info:
+    loop_t fn           # the float32 loop (a numba loop of make_ufunc)
+    int nargs           # inputs + the output
+    int narrays         # leading inputs that are bfloat16 arrays; the rest are float64
+    int stream          # the float32 ufunc streams its large outputs (set_streaming)
+
+
+cdef enum:
+    # elements per block: the widened inputs and the float32 result of a
+    # block (4 KiB each at most) stay in L1 between the three passes
+    BF16_BLOCK = 1024
+    BF16_MAX_ARRAYS = 3
+    # rows of the block buffer are BF16_BLOCK + this many floats apart: rows
+    # exactly 4 KiB apart would put an input element and the result element
+    # the loop stores beside it at the same address modulo 4 KiB, which the
+    # CPU's store-to-load disambiguation takes for a conflict (4K aliasing)
+    BF16_PAD = 16
+
+
+cdef void _bf16_loop(char** args, cnp.npy_intp* dims, cnp.npy_intp* steps, void* data) noexcept nogil:
+    """Widen a block of each bfloat16 input to float32, run the float32 loop
+    on the block, round its result to bfloat16; float64 inputs (parameters)
+    go to the float32 loop as they are.  Every element is computed by the
+    float32 loop exactly as in a float32 call, then rounded once.  A large
+    contiguous output of a ufunc marked by set_streaming is written with
+    streaming stores, as _streamed does."""
+    cdef unsigned int buf[BF16_MAX_ARRAYS + 1][BF16_BLOCK + BF16_PAD]
+    cdef unsigned short out16[BF16_BLOCK]
+    cdef char* a[MAX_ARGS]
+    cdef cnp.npy_intp st[MAX_ARGS]
+    cdef BF16Info* info = <BF16Info*>data
+    cdef int k, na = info.narrays, no = info.nargs - 1
+    cdef cnp.npy_intp n = dims[0], i = 0, m, head = 0
+    cdef char* out = args[no]
+    cdef int mask = FE_INVALID | FE_OVERFLOW | FE_UNDERFLOW | FE_DIVBYZERO
+    cdef int before = fetestexcept(mask)
+    cdef bint stream = (FA_HAVE_STREAM and info.stream and _stream_min_bytes >= 0
+                        and n * 2 >= _stream_min_bytes and steps[no] == 2
+                        and (<size_t>out) % 2 == 0)
+    if stream:
+        # blocks are stored from the first 16-byte boundary of the output on
+        head = (<cnp.npy_intp>((-<size_t>out) & 15)) // 2
+    for k in range(na):
+        a[k] = <char*>buf[k]
+        st[k] = 4
+    for k in range(na, no):
+        st[k] = steps[k]
+    a[no] = <char*>buf[BF16_MAX_ARRAYS]
+    st[no] = 4
+    while i < n:
+        m = n - i
+        if m > BF16_BLOCK:
+            m = BF16_BLOCK
+        if i < head and m > head - i:
+            m = head - i
+        for k in range(na):
+            fa_bf16_widen(args[k] + i * steps[k], steps[k], buf[k], m)
+        for k in range(na, no):
+            a[k] = args[k] + i * steps[k]
+        info.fn(a, &m, st, NULL)
+        if stream and i >= head:
+            fa_bf16_narrow(buf[BF16_MAX_ARRAYS], <char*>out16, 2, m)
+            fa_stream_copy(out + i * 2, <char*>out16, m * 2)
+        else:
+            fa_bf16_narrow(buf[BF16_MAX_ARRAYS], out + i * steps[no], steps[no], m)
+        i += m
+    if stream:
+        fa_stream_fence()
+    feclearexcept(mask & ~before)
+
+
+def make_bf16_ufunc(cnp.ufunc uf, int bf16_num, int narrays):
+    """A ufunc on bfloat16 (NumPy type number `bf16_num`, a user dtype) for
+    `uf`, a ufunc made by make_ufunc: its first `narrays` inputs and its
+    output are bfloat16, the other inputs float64, and it computes with
+    uf's float32 loop (and streams large outputs if uf does, as set by
+    set_streaming before this call)."""
+    cdef int nargs = uf.nin + uf.nout, i, j, found = -1
+    cdef int want
+    if uf.nout != 1 or not 0 < narrays <= min(uf.nin, BF16_MAX_ARRAYS):
+        raise ValueError(f"make_bf16_ufunc: unsupported arguments for {uf.__name__}")
+    for i in range(uf.ntypes):
+        if uf.functions[i] != <PyUFuncGenericFunction>_quiet_loop:
+            raise ValueError(f"{uf.__name__} was not made by make_ufunc")
+        for j in range(nargs):
+            want = cnp.NPY_FLOAT if j < narrays or j == nargs - 1 else cnp.NPY_DOUBLE
+            if <int>uf.types[i * nargs + j] != want:
+                break
+        else:
+            found = i
+    if found < 0:
+        raise ValueError(f"{uf.__name__} has no float32 loop with float64 parameters")
+    # Never freed, as in make_ufunc.
+    cdef BF16Info* info = <BF16Info*>malloc(sizeof(BF16Info))
+    cdef int* types = <int*>malloc(nargs * sizeof(int))
+    if info == NULL or types == NULL:
+        raise MemoryError()
+    info.fn = (<LoopInfo*>uf.data[found]).fn
+    info.stream = (<LoopInfo*>uf.data[found]).stream
+    info.nargs = nargs
+    info.narrays = narrays
+    for j in range(nargs):
+        types[j] = bf16_num if j < narrays or j == nargs - 1 else cnp.NPY_DOUBLE
+    bname = (uf.__name__ + "_bfloat16").encode()
+    bdoc = (uf.__doc__ or "").encode()
+    _keepalive.append((bname, bdoc))
+    new = PyUFunc_FromFuncAndData(NULL, NULL, NULL, 0, uf.nin, 1, PyUFunc_None, bname, bdoc, 0)
+    PyUFunc_RegisterLoopForType(<cnp.ufunc>new, bf16_num, <PyUFuncGenericFunction>_bf16_loop,
+                                types, info)
+    return new
+
+
+cdef void _widen_loop(char** args, cnp.npy_intp* dims, cnp.npy_intp* steps, void* data) noexcept nogil:
+    """bfloat16 -> float32 (exact)."""
+    cdef unsigned int buf[BF16_BLOCK]
+    cdef cnp.npy_intp n = dims[0], i = 0, m, j
+    if steps[1] == 4:
+        fa_bf16_widen(args[0], steps[0], <unsigned int*>args[1], n)
+        return
+    while i < n:
+        m = min(n - i, <cnp.npy_intp>BF16_BLOCK)
+        fa_bf16_widen(args[0] + i * steps[0], steps[0], buf, m)
+        for j in range(m):
+            memcpy(args[1] + (i + j) * steps[1], &buf[j], 4)
+        i += m
+
+
+cdef void _narrow_loop(char** args, cnp.npy_intp* dims, cnp.npy_intp* steps, void* data) noexcept nogil:
+    """float32 -> bfloat16, rounded to nearest even (NaN stays NaN)."""
+    cdef unsigned int buf[BF16_BLOCK]
+    cdef cnp.npy_intp n = dims[0], i = 0, m, j
+    if steps[0] == 4:
+        fa_bf16_narrow(<unsigned int*>args[0], args[1], steps[1], n)
+        return
+    while i < n:
+        m = min(n - i, <cnp.npy_intp>BF16_BLOCK)
+        for j in range(m):
+            memcpy(&buf[j], args[0] + (i + j) * steps[0], 4)
+        fa_bf16_narrow(buf, args[1] + i * steps[1], steps[1], m)
+        i += m
+
+
+def make_bf16_casts(int bf16_num):
+    """(widen, narrow): ufuncs casting bfloat16 (NumPy type number
+    `bf16_num`) to float32 and float32 to bfloat16 as ml_dtypes' casts do,
+    on the vectorized conversions of the bfloat16 loops."""
+    cdef int* types = <int*>malloc(4 * sizeof(int))
+    if types == NULL:
+        raise MemoryError()
+    types[0], types[1], types[2], types[3] = bf16_num, cnp.NPY_FLOAT, cnp.NPY_FLOAT, bf16_num
+    cdef PyUFuncGenericFunction loops[2]
+    loops[0] = <PyUFuncGenericFunction>_widen_loop
+    loops[1] = <PyUFuncGenericFunction>_narrow_loop
+    cdef int k
+    cdef bytes name
+    res = []
+    for k, name in enumerate((b"bfloat16_to_float32", b"float32_to_bfloat16")):
+        _keepalive.append(name)
+        uf = PyUFunc_FromFuncAndData(NULL, NULL, NULL, 0, 1, 1, PyUFunc_None, name, b"", 0)
+        PyUFunc_RegisterLoopForType(<cnp.ufunc>uf, bf16_num, loops[k], types + 2 * k, NULL)
+        res.append(uf)
+    return tuple(res)
