@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from fastact.cpu import threads
+from fastact.cpu import threads, ufunc
 
 # chunks start on 64-byte boundaries of a contiguous array: no cache line is
 # written by two threads
@@ -130,13 +130,23 @@ def _one_piece(arrays: list[np.ndarray], params: tuple, out: np.ndarray) -> bool
     )
 
 
+_self_split: dict[np.ufunc, bool] = {}
+
+
+def _splits_itself(uf: np.ufunc) -> bool:
+    r = _self_split.get(uf)
+    if r is None:
+        r = _self_split[uf] = ufunc.splits_itself(uf)
+    return r
+
+
 def call(uf: np.ufunc, arrays: list[np.ndarray], params: tuple, out: np.ndarray) -> None:
     """uf(*arrays, *params, out=out), on several threads when that is faster.
 
     `arrays` have out's shape; `params` are scalars or arrays broadcastable
     to it (a per-channel weight, a per-element slope).
     """
-    if _one_piece(arrays, params, out):
+    if _one_piece(arrays, params, out) and _splits_itself(uf):
         uf(*arrays, *params, out=out)  # the loop splits it on the C pool
         return
     nt = _threads(uf, out.size)

@@ -117,6 +117,12 @@ def set_streaming(cnp.ufunc uf, bint on):
         (<LoopInfo*>uf.data[i]).stream = on
 
 
+def splits_itself(cnp.ufunc uf):
+    """Whether `uf`'s loops split a long call over the C pool themselves
+    (ufuncs made by make_ufunc; not the bfloat16 companions)."""
+    return uf.ntypes > 0 and uf.functions[0] == <PyUFuncGenericFunction>_quiet_loop
+
+
 def streaming(cnp.ufunc uf):
     """Whether set_streaming turned streaming on for `uf`."""
     return bool((<LoopInfo*>uf.data[0]).stream)
