@@ -33,6 +33,10 @@
 #include <string.h>
 #include <stddef.h>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "exp.h"
 #include "stream.h"
 #include "vec.h"
@@ -43,6 +47,9 @@
  * rows do not: their exp pass is compute-bound, so the stores are not what
  * bounds them.) */
 #define FA_STREAM_ROW 4096
+
+/* floats per chunk of a log_softmax row's exps (a stack buffer in L1) */
+#define FA_ROW_CHUNK 1024
 
 #define FA_BLOCK 256        /* columns per task when the axis is not the last */
 

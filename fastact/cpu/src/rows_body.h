@@ -5,6 +5,11 @@
  * Every name defined here is suffixed with the path (FA_SFX), the helpers
  * by the #defines below, which are undone at the end. */
 #define fa_vsplat FA_SFX(fa_vsplat)
+#define fa_vexp_row FA_SFX(fa_vexp_row)
+#define fa_vclamp FA_SFX(fa_vclamp)
+#define fa_vmax FA_SFX(fa_vmax)
+#define fa_vsum FA_SFX(fa_vsum)
+#define fa_vsplati FA_SFX(fa_vsplati)
 #define fa_vsplatd FA_SFX(fa_vsplatd)
 #define fa_vsel FA_SFX(fa_vsel)
 #define fa_vhsum FA_SFX(fa_vhsum)
@@ -44,9 +49,28 @@ FA_INLINE VD fa_vsplatd(double s)
     for (int i = 0; i < FA_ND; i++) v[i] = s;
     return v;
 }
+FA_INLINE VI fa_vsplati(int32_t s)
+{
+    VI v;
+    for (int i = 0; i < FA_NF; i++) v[i] = s;
+    return v;
+}
 FA_INLINE VF fa_vsel(VI mask, VF a, VF b)       /* mask ? a : b, lanewise */
 {
     return (VF)((mask & (VI)a) | (~mask & (VI)b));
+}
+/* a below lo raised to lo; NaN stays NaN */
+/* (one vmaxps where the path has it, whose NaN operand rule is this one:
+ * gcc makes a compare and a blend of the select) */
+FA_INLINE VF fa_vclamp(VF a, VF lo)
+{
+#if FA_NF == 16 && defined(__AVX512F__)
+    return (VF)_mm512_max_ps((__m512)lo, (__m512)a);
+#elif FA_NF == 8 && defined(__AVX__)
+    return (VF)_mm256_max_ps((__m256)lo, (__m256)a);
+#else
+    return fa_vsel(a < lo, lo, a);
+#endif
 }
 /* adjacent pairs first, then pairs of those: ((v0 + v1) + (v2 + v3)) + ... */
 FA_INLINE double fa_vhsum(VD v)
@@ -127,6 +151,39 @@ FA_INLINE VF fa_vjoin(VD lo, VD hi)
     return v;
 }
 
+/* the larger of a and m, m where a is NaN (m never is) */
+FA_INLINE VF fa_vmax(VF a, VF m)
+{
+#if FA_NF == 16 && defined(__AVX512F__)
+    return (VF)_mm512_max_ps((__m512)a, (__m512)m);
+#elif FA_NF == 8 && defined(__AVX__)
+    return (VF)_mm256_max_ps((__m256)a, (__m256)m);
+#else
+    return fa_vsel(a > m, a, m);
+#endif
+}
+/* the sum of n floats at w in double, each pair summed in float first (one
+ * rounding, relative to the pair: half the conversions); two sets of
+ * accumulators, so that the adds do not wait on each other */
+FA_INLINE double fa_vsum(const float *w, ptrdiff_t n)
+{
+    VD a0 = fa_vsplatd(0.0), a1 = a0, b0 = a0, b1 = a0;
+    ptrdiff_t j = 0;
+    for (; j + 4 * FA_NF <= n; j += 4 * FA_NF) {
+        VF e = fa_vload(w + j, FA_NF, 0.0f) + fa_vload(w + j + FA_NF, FA_NF, 0.0f);
+        VF f = fa_vload(w + j + 2 * FA_NF, FA_NF, 0.0f) + fa_vload(w + j + 3 * FA_NF, FA_NF, 0.0f);
+        a0 += fa_vlo(e);
+        a1 += fa_vhi(e);
+        b0 += fa_vlo(f);
+        b1 += fa_vhi(f);
+    }
+    for (; j < n; j += FA_NF) {
+        VF e = fa_vload(w + j, n - j, 0.0f);
+        a0 += fa_vlo(e);
+        a1 += fa_vhi(e);
+    }
+    return fa_vhsum((a0 + b0) + (a1 + b1));
+}
 /* e^(v - m) for a float vector v and its (row or column) max m.  v - m is
  * carried as hi + lo (TwoSum) and applied to first order, since exp would
  * amplify its rounding by |v - m|. */
@@ -147,45 +204,122 @@ FA_INLINE VF fa_vdiff_exp(VF v, VF m, int fast)
     return e + e * lo;
 }
 
-/* One float row, eight lanes along it; the sum of the exps is kept in double,
- * so every output is within a couple of ULP.  Called with constant `negate`
- * and `mode` (see fa_row_forward_f), so each combination is its own loop. */
+/* e^a * 2^(64 - K) for a float row's a (the sign already applied) and
+ * K = rint(m log2 e), m the row's max: e^(a - m) times a row constant,
+ * 2^64 e^(m - K ln2), which softmax's normalization cancels.  Why: the exp
+ * reduces a itself, n = rint(a log2 e), r = a - n ln2 (Cody-Waite, exact),
+ * and the row's shift only enters as the integer K in the exponent: a - m
+ * is never rounded (which exp would amplify by |a - m|), without the TwoSum
+ * and error term that carrying a - m as hi + lo costs.  2^(n - K + 64) is
+ * added to e^r's exponent bits (an integer add, not a multiply: the fma
+ * units are what bound this loop); `kb` holds 64 - K - bits(MAGIC), so
+ * that bits(t) + kb = n - K + 64.  Needs |m| <= 1000 (|n| < 2^11 keeps
+ * n LN2_HI exact), a in [m - 110, m] (the caller clamps: e^-110 is 0 in
+ * float after the normalization, and the exponent stays in 29..192) and no
+ * NaN (the bit add would not keep it: the caller checks). */
+FA_INLINE VF fa_vexp_row(VF a, VI kb)
+{
+    const VF LOG2E = fa_vsplat(FA_LOG2E_F), LN2_HI = fa_vsplat(FA_LN2_HI_F),
+             LN2_LO = fa_vsplat(FA_LN2_LO_F), MAGIC = fa_vsplat(FA_RINT_MAGIC_F);
+    VF t = a * LOG2E + MAGIC, fn = t - MAGIC;
+    VF r = (a - fn * LN2_HI) - fn * LN2_LO;
+    VF p;
+    FA_EXPF_POLY6(p, r);
+    return (VF)((VI)p + (((VI)t + kb) << 23));
+}
+
+/* One float row, FA_NF lanes along it: the max, then the exps (stored for
+ * softmax) and their sum, kept in double so that every output is within a
+ * couple of ULP, then the normalization.  Called with constant `negate` and
+ * `mode` (see fa_row_forward_f), so each combination is its own loop. */
 FA_INLINE void fa_row_forward_fk(const float *x, float *y, ptrdiff_t n, int negate, int mode)
 {
     const VF sg = fa_vsplat(negate ? -1.0f : 1.0f);
     const float pad = negate ? INFINITY : -INFINITY;     /* sg * pad = -inf: adds 0 */
     float *w = y;
     VF m8 = fa_vsplat(-INFINITY);
+    VI nan8 = fa_vsplati(0);
     for (ptrdiff_t j = 0; j < n; j += FA_NF) {
         VF a = sg * fa_vload(x + j, n - j, pad);
-        m8 = fa_vsel(a > m8, a, m8);
+        m8 = fa_vmax(a, m8);
+        nan8 |= a != a;
     }
     float mx = m8[0];
-    for (int k = 1; k < FA_NF; k++) mx = m8[k] > mx ? m8[k] : mx;
+    int nan = 0;
+    for (int k = 0; k < FA_NF; k++) {
+        mx = m8[k] > mx ? m8[k] : mx;
+        nan |= nan8[k];
+    }
     const VF m = fa_vsplat(mx);
     VD s0 = fa_vsplatd(0.0), s1 = fa_vsplatd(0.0);
-    /* the exp pass is compute-bound: fetch the next row (rows are
-     * consecutive in every call that takes this path) meanwhile */
-#define FA_ROW_PASS(FAST)                                                   \
+    /* the exps: two vectors a step, their sum in float first (one rounding,
+     * relative to the pair: half the conversions to double).  The exp pass
+     * is compute-bound: fetch the next row (rows are consecutive in every
+     * call that takes this path) meanwhile */
+#define FA_ROW_PASS(EXP)                                                    \
     ptrdiff_t j = 0;                                                        \
-    for (; j + 2 * FA_NF <= n; j += 2 * FA_NF) {                                          \
+    for (; j + 2 * FA_NF <= n; j += 2 * FA_NF) {                            \
         __builtin_prefetch(x + n + j, 0, 3);                                \
-        VF e = fa_vdiff_exp(sg * fa_vload(x + j, FA_NF, pad), m, FAST);      \
-        VF f = fa_vdiff_exp(sg * fa_vload(x + j + FA_NF, FA_NF, pad), m, FAST); \
+        VF e = EXP(sg * fa_vload(x + j, FA_NF, pad));                       \
+        VF f = EXP(sg * fa_vload(x + j + FA_NF, FA_NF, pad));               \
         if (mode == 0) { fa_vstore(w + j, FA_NF, e); fa_vstore(w + j + FA_NF, FA_NF, f); } \
-        /* pairs summed in float first (one rounding, relative to the  \
-         * pair): half the conversions to double */                    \
         e += f;                                                             \
         s0 += fa_vlo(e);                                                    \
         s1 += fa_vhi(e);                                                    \
     }                                                                       \
-    for (; j < n; j += FA_NF) {                                                 \
-        VF e = fa_vdiff_exp(sg * fa_vload(x + j, n - j, pad), m, FAST);  \
+    for (; j < n; j += FA_NF) {                                             \
+        VF e = EXP(sg * fa_vload(x + j, n - j, pad));                       \
         if (mode == 0) fa_vstore(w + j, n - j, e);                          \
         s0 += fa_vlo(e);                                                    \
         s1 += fa_vhi(e);                                                    \
     }
-    if (fabsf(mx) < 1e9f) { FA_ROW_PASS(1) } else { FA_ROW_PASS(0) }
+    if (fabsf(mx) <= 1000.0f && !nan) {
+        const float kf = rintf(mx * FA_LOG2E_F);
+        const VF floor = m - 110.0f;
+        const VI kb = fa_vsplati(64 - (int32_t)kf - FA_RINT_MAGIC_F_BITS);
+        /* the exps stored, then summed from L1: a sum carried through the
+         * exp loop left too few registers for it */
+#define FA_EXPS(SRC, DST, LEN) do {                                           \
+        ptrdiff_t j_ = 0;                                                     \
+        for (; j_ + FA_NF <= (LEN); j_ += FA_NF) {                            \
+            if ((j_ & 15) == 0) __builtin_prefetch((SRC) + n + j_, 0, 3);     \
+            fa_vstore((DST) + j_, FA_NF,                                      \
+                      fa_vexp_row(fa_vclamp(sg * fa_vload((SRC) + j_, FA_NF, pad), floor), kb)); \
+        }                                                                     \
+        if (j_ < (LEN))                                                       \
+            fa_vstore((DST) + j_, (LEN) - j_,                                 \
+                      fa_vexp_row(fa_vclamp(sg * fa_vload((SRC) + j_, (LEN) - j_, pad), floor), kb)); \
+    } while (0)
+        if (mode == 0) {
+            FA_EXPS(x, w, n);
+            const float inv = (float)(1.0 / fa_vsum(w, n));
+            for (ptrdiff_t j = 0; j < n; j++) w[j] *= inv;
+            return;
+        }
+        /* log_softmax: the exps go through a buffer (y may be x itself),
+         * and the sum is taken relative to the max's own term as computed,
+         * so that it counts exactly 1 (a dominant max gives log-probability
+         * 0, not the exp's rounding); the others' ratios to it keep their
+         * few-ULP accuracy */
+        float buf[FA_ROW_CHUNK] __attribute__((aligned(64)));
+        double s = 0.0;
+        for (ptrdiff_t j0 = 0; j0 < n; j0 += FA_ROW_CHUNK) {
+            const ptrdiff_t len = n - j0 < FA_ROW_CHUNK ? n - j0 : FA_ROW_CHUNK;
+            FA_EXPS(x + j0, buf, len);
+            s += fa_vsum(buf, len);
+        }
+#undef FA_EXPS
+        /* (a - m) - lse in float: both terms <= 0, so each rounding is
+         * within half an ULP of the result */
+        const VF lse = fa_vsplat((float)log(s / (double)fa_vexp_row(m, kb)[0]));
+        for (ptrdiff_t j = 0; j < n; j += FA_NF)
+            fa_vstore(w + j, n - j, (sg * fa_vload(x + j, n - j, 0.0f) - m) - lse);
+        return;
+    }
+    /* otherwise a - m as hi + lo */
+#define FA_EXP_HL(A) fa_vdiff_exp(A, m, fabsf(mx) < 1e9f)
+    FA_ROW_PASS(FA_EXP_HL)
+#undef FA_EXP_HL
 #undef FA_ROW_PASS
     double s = fa_vhsum(s0 + s1);
     if (mode == 0) {
@@ -541,6 +675,11 @@ FA_ENTRIES(d, double)
 #undef FA_ENTRIES
 #undef FA_ND
 #undef fa_vsplat
+#undef fa_vexp_row
+#undef fa_vclamp
+#undef fa_vmax
+#undef fa_vsum
+#undef fa_vsplati
 #undef fa_vsplatd
 #undef fa_vsel
 #undef fa_vhsum
