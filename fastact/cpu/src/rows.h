@@ -17,13 +17,15 @@
  * Layout: a call handles `width` columns of length n, element j of column t
  * at x[j*stride + t].  width == stride == 1 is the common "last axis" row;
  * width > 1 is softmax over a middle axis, done without a transposed copy by
- * running the reductions down the columns, four columns per vector (the
- * caller cuts the columns into blocks of at most FA_BLOCK).
+ * running the reductions down the columns, one vector of columns at a time
+ * (the caller cuts the columns into blocks of at most FA_BLOCK).
  *
- * Arithmetic is in double for both dtypes: for float32 that makes x - max
- * exact and the sum exact enough that every output is within ~1.5 ULP; for
- * float64 x - max is carried as hi + lo so that exp does not amplify its
- * rounding.
+ * Accuracy: exp must not amplify the rounding of x - max.  float rows take
+ * the exp of x itself with the max entering only as an integer exponent
+ * shift (rows_body.h, fa_vexp_row), the sums in double, so every output is
+ * within a couple of ULP; where that does not apply (a max beyond +-1000,
+ * a NaN, columns, float64) x - max is carried as hi + lo (TwoSum) and its
+ * error applied to first order.
  */
 #ifndef FASTACT_ROWS_H
 #define FASTACT_ROWS_H
