@@ -629,17 +629,23 @@ static void fn_nrm_merge(double *v, ptrdiff_t nch, ptrdiff_t inner, double p)
 
 FA_DISPATCH(fn_mm_run, (const void *x, ptrdiff_t n, int isf, double *lo, double *hi),
             (x, n, isf, lo, hi))
-FA_DISPATCH(fn_mm_cols, (const void *x, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t stride, int isf, double *lo, double *hi),
+FA_DISPATCH(fn_mm_cols, (const void *x, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t stride, int isf,
+                         double *lo, double *hi),
             (x, rows, w, stride, isf, lo, hi))
-FA_DISPATCH(fn_mom_run, (const void *x, ptrdiff_t n, int isf, double k0, double *cnt, double *mu, double *m2),
+FA_DISPATCH(fn_mom_run, (const void *x, ptrdiff_t n, int isf, double k0, double *cnt,
+                         double *mu, double *m2),
             (x, n, isf, k0, cnt, mu, m2))
-FA_DISPATCH(fn_mom_cols, (const void *x, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t stride, int isf, const double *k0, double *cnt, double *mu, double *m2),
+FA_DISPATCH(fn_mom_cols, (const void *x, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t stride,
+                          int isf, const double *k0, double *cnt, double *mu, double *m2),
             (x, rows, w, stride, isf, k0, cnt, mu, m2))
 FA_DISPATCH(fn_nrm_run, (const void *x, ptrdiff_t n, int isf, double p, double *out),
             (x, n, isf, p, out))
-FA_DISPATCH(fn_nrm_cols, (const void *x, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t stride, int isf, double p, double *out),
+FA_DISPATCH(fn_nrm_cols, (const void *x, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t stride,
+                          int isf, double p, double *out),
             (x, rows, w, stride, isf, p, out))
-FA_DISPATCH(fn_apply, (const void *x, void *y, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t stride, const double *c, const double *d, int percol, double lo, double hi, int lerp, int isf, int stream),
+FA_DISPATCH(fn_apply, (const void *x, void *y, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t stride,
+                       const double *c, const double *d, int percol, double lo, double hi,
+                       int lerp, int isf, int stream),
             (x, y, rows, w, stride, c, d, percol, lo, hi, lerp, isf, stream))
 
 #endif
