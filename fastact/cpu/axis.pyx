@@ -13,6 +13,8 @@ elements stay in L2 through the three passes.
 """
 cimport numpy as cnp
 
+from fastact.cpu import isa as _isa
+
 cnp.import_array()
 
 cdef extern from "pool.h" nogil:
@@ -28,6 +30,8 @@ fa_pool_import()
 
 cdef extern from "rows.h" nogil:
     const int FA_BLOCK
+    void fa_set_isa(int level)
+    int fa_isa_level()
     void fa_stream_fence()
     void fa_forward_f(const float* x, float* y, Py_ssize_t n, Py_ssize_t width,
                       Py_ssize_t stride, int negate, int mode)
@@ -39,6 +43,15 @@ cdef extern from "rows.h" nogil:
                        Py_ssize_t width, Py_ssize_t stride, int negate, int mode, int stream)
 
 SOFTMAX, LOG_SOFTMAX = 0, 1
+
+# the instruction-set path of the row kernels, chosen once (cpu/isa.py)
+fa_set_isa(_isa.level())
+
+
+def isa_path():
+    """The instruction-set path this extension's kernels run: 'avx512',
+    'avx2', 'baseline', or 'default' (a build with one plain copy)."""
+    return _isa.PATH_NAMES.get(fa_isa_level(), "default")
 
 
 # A task's columns (n x block elements) are read in two or three passes.

@@ -18,10 +18,11 @@ needs no transposed copy:
   strided loads); for inner > 1 the loop runs along the contiguous columns.
 
 The arithmetic is C in ``src/grouped.h`` (not Cython expressions): gcc
-vectorizes plain C loops over pointers reliably, and target_clones builds
-each kernel for AVX2 and the baseline, the loader picking one per CPU, so the
-build stays portable.
+vectorizes plain C loops over pointers reliably, and src/clones.h builds
+each kernel once per instruction-set path, the one cpu/isa.py chose running,
+so the build stays portable.
 """
+from fastact.cpu import isa as _isa
 from libc.stdint cimport int64_t
 
 cdef extern from "pool.h" nogil:
@@ -40,6 +41,8 @@ fa_pool_import()
 cdef fa_cost _costs[10]
 
 cdef extern from "grouped.h":
+    void fa_set_isa(int level) nogil
+    int fa_isa_level() nogil
     const int FG_GLU_CHUNK
     const int FG_MAX_CHUNK
     const int FG_COLS
@@ -67,6 +70,16 @@ cdef extern from "grouped.h":
 ctypedef fused real:
     float
     double
+
+
+# the instruction-set path of the kernels, chosen once (cpu/isa.py)
+fa_set_isa(_isa.level())
+
+
+def isa_path():
+    """The instruction-set path this extension's kernels run: 'avx512',
+    'avx2', 'baseline', or 'default' (a build with one plain copy)."""
+    return _isa.PATH_NAMES.get(fa_isa_level(), "default")
 
 
 # ------------------------------------------------------------------ glu

@@ -139,6 +139,10 @@ def target(name: str | None = None) -> tuple[str, str]:
     return p.cpu, p.features
 
 
+# level() back to a name, for the C extensions' isa_path()
+PATH_NAMES = {2: "avx512", 1: "avx2", 0: "baseline"}
+
+
 def level() -> int:
     """The active path as a number for the C kernels' dispatch: 2 avx512,
     1 avx2, 0 anything else (their clones are x86-64 only)."""

@@ -37,8 +37,10 @@ scaled by a power of two near its largest magnitude.
 The arithmetic is C in ``src/norm.h`` (GCC vector extensions, as in
 ``src/rows.h``: gcc does not vectorize floating-point reductions without
 -ffast-math, whose -ffinite-math-only would break the NaN semantics), built
-for AVX2 and the baseline by target_clones.
+once per instruction-set path by src/clones.h.
 """
+from fastact.cpu import isa as _isa
+
 import numpy as np
 
 cdef extern from "pool.h" nogil:
@@ -57,6 +59,8 @@ fa_pool_import()
 cdef fa_cost _costs[10]
 
 cdef extern from "norm.h":
+    void fa_set_isa(int level) nogil
+    int fa_isa_level() nogil
     const int FN_COLS
     const int FN_CHUNK_BYTES
     void fn_mm_run(const void* x, Py_ssize_t n, int isf, double* lo, double* hi) nogil
@@ -94,6 +98,15 @@ ctypedef fused real:
     float
     double
 
+# the instruction-set path of the kernels, chosen once (cpu/isa.py)
+fa_set_isa(_isa.level())
+
+
+def isa_path():
+    """The instruction-set path this extension's kernels run: 'avx512',
+    'avx2', 'baseline', or 'default' (a build with one plain copy)."""
+    return _isa.PATH_NAMES.get(fa_isa_level(), "default")
+
 
 # ------------------------------------------------------------ task grid
 #
@@ -129,8 +142,7 @@ ctypedef struct Task:
 
 cdef inline Task _task(Py_ssize_t task, Py_ssize_t nch, Py_ssize_t ncb, Py_ssize_t R,
                        Py_ssize_t W) noexcept nogil:
-    # returned, not written through pointers: a variable assigned in a prange
-    # body is what Cython makes thread-private
+    # returned by value: each pool task keeps its own copy
     cdef Task t
     cdef Py_ssize_t r = task % (nch * ncb)
     t.o = task // (nch * ncb)

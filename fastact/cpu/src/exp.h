@@ -30,6 +30,7 @@
 
 #define FA_LOG2E_F 1.44269504f
 #define FA_RINT_MAGIC_F 12582912.0f /* 1.5 * 2^23 */
+#define FA_RINT_MAGIC_F_BITS 0x4B400000 /* its bits as an int32 */
 /* 13 significant bits: n * LN2_HI_F is exact for every float exponent */
 #define FA_LN2_HI_F 0x1.62ep-1f
 #define FA_LN2_LO_F 0x1.0bfbe8p-15f
@@ -69,6 +70,25 @@
     P = P * (R) + 1.0f / 24.0f;                                           \
     P = P * (R) + 1.0f / 6.0f;                                            \
     P = P * (R) + 0.5f;                                                   \
+    P = P * (R) + 1.0f;                                                   \
+    P = P * (R) + 1.0f;                                                   \
+} while (0)
+
+/* e^r = 1 + r + r^2 Q(r) on |r| <= ln2/2 (+1%) with Q of degree 4 in float
+ * coefficients: relative error 3.9e-9 (a Lawson-weighted least-squares fit
+ * to the minimax), one fma fewer than the Taylor form above; the softmax
+ * rows' exp, where that fma is a sixth of the work.  P receives e^r; R is a
+ * float vector. */
+#define FA_EXPF_Q0 0x1.fffff8p-2f
+#define FA_EXPF_Q1 0x1.555486p-3f
+#define FA_EXPF_Q2 0x1.555b88p-5f
+#define FA_EXPF_Q3 0x1.124198p-7f
+#define FA_EXPF_Q4 0x1.68744ep-10f
+#define FA_EXPF_POLY6(P, R) do {                                           \
+    P = (R) * FA_EXPF_Q4 + FA_EXPF_Q3;                                    \
+    P = P * (R) + FA_EXPF_Q2;                                             \
+    P = P * (R) + FA_EXPF_Q1;                                             \
+    P = P * (R) + FA_EXPF_Q0;                                             \
     P = P * (R) + 1.0f;                                                   \
     P = P * (R) + 1.0f;                                                   \
 } while (0)

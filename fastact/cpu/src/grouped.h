@@ -2,9 +2,9 @@
  * the C loops behind cpu/grouped.pyx, which hands each call one task.
  *
  * C rather than Cython expressions for two reasons: gcc vectorizes plain C
- * loops over pointers reliably, and target_clones builds each kernel for
- * AVX2 and the baseline, the loader picking one per CPU, so the build stays
- * portable.  The loops are scalar C that gcc vectorizes; the sigmoid and
+ * loops over pointers reliably, and clones.h builds each kernel once per
+ * instruction-set path (the 512-bit one included: gcc vectorizes these loops
+ * at the path's width), one chosen at import, so the build stays portable.  The loops are scalar C that gcc vectorizes; the sigmoid and
  * its exp are exp.h's.  (Built with -fno-trapping-math, see setup.py, so
  * that gcc if-converts the sigmoid's and the NaN handling's selects.)
  */
@@ -18,14 +18,6 @@
 
 #include "exp.h"
 
-#if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__i386__)) \
-    && !defined(FASTACT_NO_CLONES)
-/* x86-64-v3 (AVX2, FMA) is chosen by CPU features; "arch=haswell" would
- * test the CPU model and fall back to the baseline on AMD */
-#define FG_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define FG_CLONES
-#endif
 /* (the helpers are FA_INLINE, always inlined: gcc's heuristics decline
  * fa_sigmoid, and the loops do not vectorize around a call) */
 
@@ -45,7 +37,7 @@
  * polynomial.  The split scale (ss, s2) keeps c * sigmoid(b) accurate
  * where sigmoid(b) alone would be subnormal. */
 #define FG_GLU(SUF, T, SIG, ...)                                                   \
-FG_CLONES static void fg_glu_##SUF(const T *a, const T *b, T *y, ptrdiff_t len)    \
+FA_ENTRY void FA_SFX(fg_glu_##SUF)(const T *a, const T *b, T *y, ptrdiff_t len)  \
 {                                                                                  \
     for (ptrdiff_t i = 0; i < len; i++) {                                          \
         T ss, dsh, s2;                                                             \
@@ -54,7 +46,7 @@ FG_CLONES static void fg_glu_##SUF(const T *a, const T *b, T *y, ptrdiff_t len) 
     }                                                                              \
 }                                                                                  \
 /* ga, gb may be a, b themselves (in place): element i is read before written */  \
-FG_CLONES static void fg_glu_bwd_##SUF(const T *g, const T *a, const T *b,         \
+FA_ENTRY void FA_SFX(fg_glu_bwd_##SUF)(const T *g, const T *a, const T *b,       \
                                        T *ga, T *gb, ptrdiff_t len)                \
 {                                                                                  \
     for (ptrdiff_t i = 0; i < len; i++) {                                          \
@@ -64,8 +56,6 @@ FG_CLONES static void fg_glu_bwd_##SUF(const T *g, const T *a, const T *b,      
         gb[i] = ((gi * ai) * dsh) * s2;                                            \
     }                                                                              \
 }
-FG_GLU(f, float, fa_sigmoidf)
-FG_GLU(d, double, fa_sigmoid, 13,)
 
 /* The scans run j DOWN from k-1 to 0 with single-compare selects, which
  * gcc vectorizes (a compound "v > m, or v is the first NaN" condition it
@@ -126,7 +116,7 @@ FG_MAX_ROW_K(d, double, int64_t)
 #define FG_MAX(SUF, T)                                                             \
 /* k as a constant for the common group sizes: the inner loop unrolls and   */   \
 /* gcc vectorizes across groups with interleaved loads                       */   \
-FG_CLONES static void fg_max_row_##SUF(const T *x, T *y, int64_t *ix, ptrdiff_t ng,\
+FA_ENTRY void FA_SFX(fg_max_row_##SUF)(const T *x, T *y, int64_t *ix, ptrdiff_t ng,\
                                       ptrdiff_t k, int64_t base)                   \
 {                                                                                  \
     switch (k) {                                                                   \
@@ -141,7 +131,7 @@ FG_CLONES static void fg_max_row_##SUF(const T *x, T *y, int64_t *ix, ptrdiff_t 
 /* elements; w <= FG_COLS columns of them, vectorized along the columns */        \
 /* with the running maximum and index kept in y and ix themselves.      */        \
 /* k == 1 with y == x (in place) reads each element before writing it.  */        \
-FG_CLONES static void fg_max_cols_##SUF(const T *x, T *y, int64_t *ix, ptrdiff_t ng, \
+FA_ENTRY void FA_SFX(fg_max_cols_##SUF)(const T *x, T *y, int64_t *ix, ptrdiff_t ng, \
                                        ptrdiff_t k, ptrdiff_t w, ptrdiff_t stride,  \
                                        int64_t base)                              \
 {                                                                                  \
@@ -183,7 +173,7 @@ FG_CLONES static void fg_max_cols_##SUF(const T *x, T *y, int64_t *ix, ptrdiff_t
 /* ---- maxout backward: out[g*k + j] = g_out[g] where j is the argmax ---- */    \
 /* (indices already validated), zero elsewhere; each position written once. */   \
 /* With k == 1 out may be go itself: element t is read before it is written. */   \
-FA_INLINE void fg_max_bwd_row_k_##SUF(const T *go, const int64_t *ix, T *out,  \
+FA_INLINE void FA_SFX(fg_max_bwd_row_k_##SUF)(const T *go, const int64_t *ix, T *out,  \
                                           ptrdiff_t ng, ptrdiff_t k, int64_t base) \
 {                                                                                  \
     for (ptrdiff_t g = 0; g < ng; g++) {                                           \
@@ -192,15 +182,15 @@ FA_INLINE void fg_max_bwd_row_k_##SUF(const T *go, const int64_t *ix, T *out,  \
         for (ptrdiff_t j = 0; j < k; j++) out[g * k + j] = j == id ? gv : (T)0;    \
     }                                                                              \
 }                                                                                  \
-FG_CLONES static void fg_max_bwd_##SUF(const T *go, const int64_t *ix, T *out,     \
+FA_ENTRY void FA_SFX(fg_max_bwd_##SUF)(const T *go, const int64_t *ix, T *out,     \
                                       ptrdiff_t ng, ptrdiff_t k, ptrdiff_t w,      \
                                       ptrdiff_t stride, int64_t base)              \
 {                                                                                  \
     if (stride == 1) {                                                             \
         switch (k) {                                                               \
-        case 2: fg_max_bwd_row_k_##SUF(go, ix, out, ng, 2, base); break;           \
-        case 4: fg_max_bwd_row_k_##SUF(go, ix, out, ng, 4, base); break;           \
-        default: fg_max_bwd_row_k_##SUF(go, ix, out, ng, k, base);                 \
+        case 2: FA_SFX(fg_max_bwd_row_k_##SUF)(go, ix, out, ng, 2, base); break;           \
+        case 4: FA_SFX(fg_max_bwd_row_k_##SUF)(go, ix, out, ng, 4, base); break;           \
+        default: FA_SFX(fg_max_bwd_row_k_##SUF)(go, ix, out, ng, k, base);                 \
         }                                                                          \
         return;                                                                    \
     }                                                                              \
@@ -216,8 +206,25 @@ FG_CLONES static void fg_max_bwd_##SUF(const T *go, const int64_t *ix, T *out,  
         }                                                                          \
     }                                                                              \
 }
-FG_MAX(f, float)
-FG_MAX(d, double)
+
+#define FA_BODY "grouped_body.h"
+#include "clones.h"
+
+#define FG_DISPATCH(SUF, T)                                                        \
+FA_DISPATCH(fg_glu_##SUF, (const T *a, const T *b, T *y, ptrdiff_t len), (a, b, y, len)) \
+FA_DISPATCH(fg_glu_bwd_##SUF, (const T *g, const T *a, const T *b, T *ga, T *gb,   \
+                               ptrdiff_t len), (g, a, b, ga, gb, len))             \
+FA_DISPATCH(fg_max_row_##SUF, (const T *x, T *y, int64_t *ix, ptrdiff_t ng,        \
+                               ptrdiff_t k, int64_t base), (x, y, ix, ng, k, base)) \
+FA_DISPATCH(fg_max_cols_##SUF, (const T *x, T *y, int64_t *ix, ptrdiff_t ng,       \
+                                ptrdiff_t k, ptrdiff_t w, ptrdiff_t stride,        \
+                                int64_t base), (x, y, ix, ng, k, w, stride, base)) \
+FA_DISPATCH(fg_max_bwd_##SUF, (const T *go, const int64_t *ix, T *out, ptrdiff_t ng, \
+                               ptrdiff_t k, ptrdiff_t w, ptrdiff_t stride,         \
+                               int64_t base), (go, ix, out, ng, k, w, stride, base))
+FG_DISPATCH(f, float)
+FG_DISPATCH(d, double)
+#undef FG_DISPATCH
 
 /* first position (in the ng*w block) whose index lies outside its group,
  * or -1.  Unsigned compare: also catches negatives. */

@@ -202,16 +202,6 @@ FA_INLINE void fn_mm_cols_b(const void *x, ptrdiff_t rows, ptrdiff_t w, ptrdiff_
     FN_REDUCE(mm, x, rows, w, stride, isf, NAN, &a, 0, 0.0);
     for (ptrdiff_t j = 0; j < w; j++) { lo[j] = l[j]; hi[j] = h[j]; }
 }
-FA_CLONES static void fn_mm_run(const void *x, ptrdiff_t n, int isf, double *lo, double *hi)
-{
-    if (isf) fn_mm_run_b(x, n, 1, lo, hi); else fn_mm_run_b(x, n, 0, lo, hi);
-}
-FA_CLONES static void fn_mm_cols(const void *x, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t stride,
-                                 int isf, double *lo, double *hi)
-{
-    if (isf) fn_mm_cols_b(x, rows, w, stride, 1, lo, hi);
-    else fn_mm_cols_b(x, rows, w, stride, 0, lo, hi);
-}
 
 /* ------------------------------------------------------------ moments */
 
@@ -346,19 +336,6 @@ FA_INLINE void fn_mom_cols_b(const void *x, ptrdiff_t rows, ptrdiff_t w, ptrdiff
         fn_mom_out(k0[j], K[j], S[j], Q[j], C[j], mu + j, m2 + j);
     }
 }
-FA_CLONES static void fn_mom_run(const void *x, ptrdiff_t n, int isf, double k0, double *cnt,
-                                 double *mu, double *m2)
-{
-    if (isf) fn_mom_run_b(x, n, 1, k0, cnt, mu, m2);
-    else fn_mom_run_b(x, n, 0, k0, cnt, mu, m2);
-}
-FA_CLONES static void fn_mom_cols(const void *x, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t stride,
-                                  int isf, const double *k0, double *cnt, double *mu,
-                                  double *m2)
-{
-    if (isf) fn_mom_cols_b(x, rows, w, stride, 1, k0, cnt, mu, m2);
-    else fn_mom_cols_b(x, rows, w, stride, 0, k0, cnt, mu, m2);
-}
 
 /* ------------------------------------------------------------ p-norms */
 
@@ -478,17 +455,6 @@ FA_INLINE void fn_nr_cols_b(const void *x, ptrdiff_t rows, ptrdiff_t w, ptrdiff_
         else if (m_ == 2) CALL(0, 2); else CALL(0, 3);                            \
     }                                                                             \
 } while (0)
-FA_CLONES static void fn_nrm_run(const void *x, ptrdiff_t n, int isf, double p, double *out)
-{
-#define FN_NR_RUN_CALL(F, M) fn_nr_run_b(x, n, F, M, p, out)
-    FN_NR_DISPATCH(FN_NR_RUN_CALL);
-}
-FA_CLONES static void fn_nrm_cols(const void *x, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t stride,
-                                  int isf, double p, double *out)
-{
-#define FN_NR_COLS_CALL(F, M) fn_nr_cols_b(x, rows, w, stride, F, M, p, out)
-    FN_NR_DISPATCH(FN_NR_COLS_CALL);
-}
 
 /* ------------------------------------------------------------ apply */
 
@@ -573,23 +539,6 @@ FA_INLINE void fn_apply_b(const void *x, void *y, ptrdiff_t rows, ptrdiff_t w,
         }
     }
 }
-FA_CLONES static void fn_apply(const void *x, void *y, ptrdiff_t rows, ptrdiff_t w,
-                               ptrdiff_t stride, const double *c, const double *d, int percol,
-                               double lo, double hi, int lerp, int isf, int stream)
-{
-    stream = stream && FN_HAVE_STREAM;
-#define FN_AP_CALL(L, F, S) fn_apply_b(x, y, rows, w, stride, c, d, percol, lo, hi, L, F, S)
-    if (isf) {
-        if (lerp) { if (stream) FN_AP_CALL(1, 1, 1); else FN_AP_CALL(1, 1, 0); }
-        else { if (stream) FN_AP_CALL(0, 1, 1); else FN_AP_CALL(0, 1, 0); }
-    } else {
-        if (lerp) { if (stream) FN_AP_CALL(1, 0, 1); else FN_AP_CALL(1, 0, 0); }
-        else { if (stream) FN_AP_CALL(0, 0, 1); else FN_AP_CALL(0, 0, 0); }
-    }
-#if FN_HAVE_STREAM
-    if (stream) _mm_sfence();       /* streamed stores are weakly ordered */
-#endif
-}
 
 /* ------------------------------------------------- coefficients (c, den) */
 /* Each returns the first slice whose statistics cannot be applied, or -1;
@@ -672,5 +621,31 @@ static void fn_nrm_merge(double *v, ptrdiff_t nch, ptrdiff_t inner, double p)
                 v[a] = fn_norm_merge(v[a], v[b], p);
             }
 }
+
+/* --------------------------------------- the per-path entry points */
+
+#define FA_BODY "norm_body.h"
+#include "clones.h"
+
+FA_DISPATCH(fn_mm_run, (const void *x, ptrdiff_t n, int isf, double *lo, double *hi),
+            (x, n, isf, lo, hi))
+FA_DISPATCH(fn_mm_cols, (const void *x, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t stride, int isf,
+                         double *lo, double *hi),
+            (x, rows, w, stride, isf, lo, hi))
+FA_DISPATCH(fn_mom_run, (const void *x, ptrdiff_t n, int isf, double k0, double *cnt,
+                         double *mu, double *m2),
+            (x, n, isf, k0, cnt, mu, m2))
+FA_DISPATCH(fn_mom_cols, (const void *x, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t stride,
+                          int isf, const double *k0, double *cnt, double *mu, double *m2),
+            (x, rows, w, stride, isf, k0, cnt, mu, m2))
+FA_DISPATCH(fn_nrm_run, (const void *x, ptrdiff_t n, int isf, double p, double *out),
+            (x, n, isf, p, out))
+FA_DISPATCH(fn_nrm_cols, (const void *x, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t stride,
+                          int isf, double p, double *out),
+            (x, rows, w, stride, isf, p, out))
+FA_DISPATCH(fn_apply, (const void *x, void *y, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t stride,
+                       const double *c, const double *d, int percol, double lo, double hi,
+                       int lerp, int isf, int stream),
+            (x, y, rows, w, stride, c, d, percol, lo, hi, lerp, isf, stream))
 
 #endif

@@ -1,0 +1,723 @@
+/* The softmax family's kernels on vectors of FA_NF floats: compiled once
+ * per instruction-set path by clones.h (included from rows.h, which holds
+ * what every path shares and the dispatch).  No include guard.
+ *
+ * Every name defined here is suffixed with the path (FA_SFX), the helpers
+ * by the #defines below, which are undone at the end. */
+#define fa_vsplat FA_SFX(fa_vsplat)
+#define fa_vexp_row FA_SFX(fa_vexp_row)
+#define fa_vclamp FA_SFX(fa_vclamp)
+#define fa_vmax FA_SFX(fa_vmax)
+#define fa_vsum FA_SFX(fa_vsum)
+#define fa_vsplati FA_SFX(fa_vsplati)
+#define fa_vsplatd FA_SFX(fa_vsplatd)
+#define fa_vsel FA_SFX(fa_vsel)
+#define fa_vhsum FA_SFX(fa_vhsum)
+#define fa_vexp FA_SFX(fa_vexp)
+#define fa_vload FA_SFX(fa_vload)
+#define fa_vstore FA_SFX(fa_vstore)
+#define fa_vlo FA_SFX(fa_vlo)
+#define fa_vhi FA_SFX(fa_vhi)
+#define fa_vjoin FA_SFX(fa_vjoin)
+#define fa_vdiff_exp FA_SFX(fa_vdiff_exp)
+#define fa_row_forward_fk FA_SFX(fa_row_forward_fk)
+#define fa_row_forward_f FA_SFX(fa_row_forward_f)
+#define fa_cols_forward_fk FA_SFX(fa_cols_forward_fk)
+#define fa_cols_forward_f FA_SFX(fa_cols_forward_f)
+#define fa_row_sum_f FA_SFX(fa_row_sum_f)
+#define fa_row_backward_fk FA_SFX(fa_row_backward_fk)
+#define fa_row_backward_f FA_SFX(fa_row_backward_f)
+#define fa_cols_backward_f FA_SFX(fa_cols_backward_f)
+#define VF FA_SFX(VF)
+#define VI FA_SFX(VI)
+#define VD FA_SFX(VD)
+#define FA_ND (FA_NF / 2)
+
+typedef float VF __attribute__((vector_size(4 * FA_NF)));
+typedef int32_t VI __attribute__((vector_size(4 * FA_NF)));
+typedef double VD __attribute__((vector_size(4 * FA_NF)));     /* FA_ND doubles */
+
+FA_INLINE VF fa_vsplat(float s)
+{
+    VF v;
+    for (int i = 0; i < FA_NF; i++) v[i] = s;
+    return v;
+}
+FA_INLINE VD fa_vsplatd(double s)
+{
+    VD v;
+    for (int i = 0; i < FA_ND; i++) v[i] = s;
+    return v;
+}
+FA_INLINE VI fa_vsplati(int32_t s)
+{
+    VI v;
+    for (int i = 0; i < FA_NF; i++) v[i] = s;
+    return v;
+}
+FA_INLINE VF fa_vsel(VI mask, VF a, VF b)       /* mask ? a : b, lanewise */
+{
+    return (VF)((mask & (VI)a) | (~mask & (VI)b));
+}
+/* a below lo raised to lo; NaN stays NaN */
+/* (one vmaxps where the path has it, whose NaN operand rule is this one:
+ * gcc makes a compare and a blend of the select) */
+FA_INLINE VF fa_vclamp(VF a, VF lo)
+{
+#if FA_NF == 16 && defined(__AVX512F__)
+    return (VF)_mm512_max_ps((__m512)lo, (__m512)a);
+#elif FA_NF == 8 && defined(__AVX__)
+    return (VF)_mm256_max_ps((__m256)lo, (__m256)a);
+#else
+    return fa_vsel(a < lo, lo, a);
+#endif
+}
+/* adjacent pairs first, then pairs of those: ((v0 + v1) + (v2 + v3)) + ... */
+FA_INLINE double fa_vhsum(VD v)
+{
+    for (int w = FA_ND; w > 1; w /= 2)
+        for (int i = 0; i < w / 2; i++) v[i] = v[2 * i] + v[2 * i + 1];
+    return v[0];
+}
+
+/* e^x on FA_NF floats, float arithmetic only (twice the lanes of the double
+ * version): Cody-Waite reduction to |r| <= ln2/2, exp.h's degree-6
+ * polynomial (error 3.9e-9).  Within ~1 ULP; NaN -> NaN.
+ *
+ * neg (the softmax case): the caller guarantees x in [-110, 0] or NaN, so no
+ * clamp is needed and 2^n is built as 2^(n+64) (normal for every such n) times
+ * 2^-64: the product is exact where the result is normal and rounded once
+ * where it is subnormal.  The bits of 2^(n+64) come straight from the
+ * rounding sum t = x*log2(e) + 1.5*2^23, whose low bits hold n.
+ * Otherwise x is clamped to [-104, 89] (-inf -> 0, overflow -> inf) and 2^n
+ * is two normal factors. */
+FA_INLINE VF fa_vexp(VF x, int neg)
+{
+    const VF LOG2E = fa_vsplat(FA_LOG2E_F), LN2_HI = fa_vsplat(FA_LN2_HI_F),
+              LN2_LO = fa_vsplat(FA_LN2_LO_F), MAGIC = fa_vsplat(FA_RINT_MAGIC_F),
+              LO = fa_vsplat(-104.0f), HI = fa_vsplat(89.0f);
+    const VI MB = (VI)MAGIC;
+    VF xc = neg ? x : fa_vsel(x < LO, LO, x);
+    xc = neg ? xc : fa_vsel(xc > HI, HI, xc);
+    VF t = xc * LOG2E + MAGIC, fn = t - MAGIC;
+    VF r = (xc - fn * LN2_HI) - fn * LN2_LO;
+    VF p;
+    FA_EXPF_POLY6(p, r);
+    if (neg)    /* bits(t) - bits(MAGIC) = n for |n| < 2^22 */
+        return (p * (VF)(((VI)t - MB + (127 + 64)) << 23)) * 0x1p-64f;
+    VF fn1 = (fn * 0.5f + MAGIC) - MAGIC, fn2 = fn - fn1;
+    VF s1 = (VF)((((VI)(fn1 + MAGIC) - MB) + 127) << 23);
+    VF s2 = (VF)((((VI)(fn2 + MAGIC) - MB) + 127) << 23);
+    return fa_vsel(x != x, x, p * s1 * s2);
+}
+
+/* FA_NF floats at p, k of them valid (k < FA_NF pads with `pad`). */
+FA_INLINE VF fa_vload(const float *p, ptrdiff_t k, float pad)
+{
+    VF v;
+    if (k >= FA_NF) { memcpy(&v, p, sizeof v); return v; }
+    float b[FA_NF];
+    for (int i = 0; i < FA_NF; i++) b[i] = i < k ? p[i] : pad;
+    memcpy(&v, b, sizeof v);
+    return v;
+}
+FA_INLINE void fa_vstore(float *p, ptrdiff_t k, VF v)
+{
+    if (k >= FA_NF) { memcpy(p, &v, sizeof v); return; }
+    float b[FA_NF];
+    memcpy(b, &v, sizeof v);
+    for (ptrdiff_t i = 0; i < k; i++) p[i] = b[i];
+}
+/* the low and high halves of v, as doubles */
+/* (written lane by lane: gcc 12 turns __builtin_convertvector of a shuffled
+ * half into two 2-lane converts and an insert, this into one vcvtps2pd) */
+FA_INLINE VD fa_vlo(VF v)
+{
+    VD d;
+    for (int i = 0; i < FA_ND; i++) d[i] = v[i];
+    return d;
+}
+FA_INLINE VD fa_vhi(VF v)
+{
+    VD d;
+    for (int i = 0; i < FA_ND; i++) d[i] = v[FA_ND + i];
+    return d;
+}
+/* lo and hi rounded to float, side by side */
+FA_INLINE VF fa_vjoin(VD lo, VD hi)
+{
+    VF v;
+    for (int i = 0; i < FA_ND; i++) { v[i] = (float)lo[i]; v[FA_ND + i] = (float)hi[i]; }
+    return v;
+}
+
+/* the larger of a and m, m where a is NaN (m never is) */
+FA_INLINE VF fa_vmax(VF a, VF m)
+{
+#if FA_NF == 16 && defined(__AVX512F__)
+    return (VF)_mm512_max_ps((__m512)a, (__m512)m);
+#elif FA_NF == 8 && defined(__AVX__)
+    return (VF)_mm256_max_ps((__m256)a, (__m256)m);
+#else
+    return fa_vsel(a > m, a, m);
+#endif
+}
+/* the sum of n floats at w in double, each pair summed in float first (one
+ * rounding, relative to the pair: half the conversions); two sets of
+ * accumulators, so that the adds do not wait on each other */
+FA_INLINE double fa_vsum(const float *w, ptrdiff_t n)
+{
+    VD a0 = fa_vsplatd(0.0), a1 = a0, b0 = a0, b1 = a0;
+    ptrdiff_t j = 0;
+    for (; j + 4 * FA_NF <= n; j += 4 * FA_NF) {
+        VF e = fa_vload(w + j, FA_NF, 0.0f) + fa_vload(w + j + FA_NF, FA_NF, 0.0f);
+        VF f = fa_vload(w + j + 2 * FA_NF, FA_NF, 0.0f) + fa_vload(w + j + 3 * FA_NF, FA_NF, 0.0f);
+        a0 += fa_vlo(e);
+        a1 += fa_vhi(e);
+        b0 += fa_vlo(f);
+        b1 += fa_vhi(f);
+    }
+    for (; j < n; j += FA_NF) {
+        VF e = fa_vload(w + j, n - j, 0.0f);
+        a0 += fa_vlo(e);
+        a1 += fa_vhi(e);
+    }
+    return fa_vhsum((a0 + b0) + (a1 + b1));
+}
+/* e^(v - m) for a float vector v and its (row or column) max m.  v - m is
+ * carried as hi + lo (TwoSum) and applied to first order, since exp would
+ * amplify its rounding by |v - m|. */
+FA_INLINE VF fa_vdiff_exp(VF v, VF m, int fast)
+{
+    if (fast) {
+        /* |max| < 1e9 (finite, and m - 110 is not absorbed): v below m - 110
+         * gives 0 anyway, and raising it there keeps v - m in [-110, 0] or
+         * NaN, so the exp needs no clamps and the error term no guard */
+        const VF floor = m - 110.0f;
+        v = fa_vsel(v < floor, floor, v);
+    }
+    VF hi, lo;
+    FA_TWO_DIFF(hi, lo, v, m);
+    if (!fast)                                  /* inf/NaN: no error term */
+        lo = fa_vsel(hi - hi == 0.0f, lo, fa_vsplat(0.0f));
+    VF e = fa_vexp(hi, fast);
+    return e + e * lo;
+}
+
+/* e^a * 2^(64 - K) for a float row's a (the sign already applied) and
+ * K = rint(m log2 e), m the row's max: e^(a - m) times a row constant,
+ * 2^64 e^(m - K ln2), which softmax's normalization cancels.  Why: the exp
+ * reduces a itself, n = rint(a log2 e), r = a - n ln2 (Cody-Waite, exact),
+ * and the row's shift only enters as the integer K in the exponent: a - m
+ * is never rounded (which exp would amplify by |a - m|), without the TwoSum
+ * and error term that carrying a - m as hi + lo costs.  2^(n - K + 64) is
+ * added to e^r's exponent bits (an integer add, not a multiply: the fma
+ * units are what bound this loop); `kb` holds 64 - K - bits(MAGIC), so
+ * that bits(t) + kb = n - K + 64.  Needs |m| <= 1000 (|n| < 2^11 keeps
+ * n LN2_HI exact), a in [m - 110, m] (the caller clamps: e^-110 is 0 in
+ * float after the normalization, and the exponent stays in 29..192) and no
+ * NaN (the bit add would not keep it: the caller checks). */
+FA_INLINE VF fa_vexp_row(VF a, VI kb)
+{
+    const VF LOG2E = fa_vsplat(FA_LOG2E_F), LN2_HI = fa_vsplat(FA_LN2_HI_F),
+             LN2_LO = fa_vsplat(FA_LN2_LO_F), MAGIC = fa_vsplat(FA_RINT_MAGIC_F);
+    VF t = a * LOG2E + MAGIC, fn = t - MAGIC;
+    VF r = (a - fn * LN2_HI) - fn * LN2_LO;
+    VF p;
+    FA_EXPF_POLY6(p, r);
+    return (VF)((VI)p + (((VI)t + kb) << 23));
+}
+
+/* One float row, FA_NF lanes along it: the max, then the exps (stored for
+ * softmax) and their sum, kept in double so that every output is within a
+ * couple of ULP, then the normalization.  Called with constant `negate` and
+ * `mode` (see fa_row_forward_f), so each combination is its own loop. */
+FA_INLINE void fa_row_forward_fk(const float *x, float *y, ptrdiff_t n, int negate, int mode)
+{
+    const VF sg = fa_vsplat(negate ? -1.0f : 1.0f);
+    const float pad = negate ? INFINITY : -INFINITY;     /* sg * pad = -inf: adds 0 */
+    float *w = y;
+    VF m8 = fa_vsplat(-INFINITY);
+    VI nan8 = fa_vsplati(0);
+    for (ptrdiff_t j = 0; j < n; j += FA_NF) {
+        VF a = sg * fa_vload(x + j, n - j, pad);
+        m8 = fa_vmax(a, m8);
+        nan8 |= a != a;
+    }
+    float mx = m8[0];
+    int nan = 0;
+    for (int k = 0; k < FA_NF; k++) {
+        mx = m8[k] > mx ? m8[k] : mx;
+        nan |= nan8[k];
+    }
+    const VF m = fa_vsplat(mx);
+    VD s0 = fa_vsplatd(0.0), s1 = fa_vsplatd(0.0);
+    /* the exps: two vectors a step, their sum in float first (one rounding,
+     * relative to the pair: half the conversions to double).  The exp pass
+     * is compute-bound: fetch the next row (rows are consecutive in every
+     * call that takes this path) meanwhile */
+#define FA_ROW_PASS(EXP)                                                    \
+    ptrdiff_t j = 0;                                                        \
+    for (; j + 2 * FA_NF <= n; j += 2 * FA_NF) {                            \
+        __builtin_prefetch(x + n + j, 0, 3);                                \
+        VF e = EXP(sg * fa_vload(x + j, FA_NF, pad));                       \
+        VF f = EXP(sg * fa_vload(x + j + FA_NF, FA_NF, pad));               \
+        if (mode == 0) { fa_vstore(w + j, FA_NF, e); fa_vstore(w + j + FA_NF, FA_NF, f); } \
+        e += f;                                                             \
+        s0 += fa_vlo(e);                                                    \
+        s1 += fa_vhi(e);                                                    \
+    }                                                                       \
+    for (; j < n; j += FA_NF) {                                             \
+        VF e = EXP(sg * fa_vload(x + j, n - j, pad));                       \
+        if (mode == 0) fa_vstore(w + j, n - j, e);                          \
+        s0 += fa_vlo(e);                                                    \
+        s1 += fa_vhi(e);                                                    \
+    }
+    if (fabsf(mx) <= 1000.0f && !nan) {
+        const float kf = rintf(mx * FA_LOG2E_F);
+        const VF floor = m - 110.0f;
+        const VI kb = fa_vsplati(64 - (int32_t)kf - FA_RINT_MAGIC_F_BITS);
+        /* the exps stored, then summed from L1: a sum carried through the
+         * exp loop left too few registers for it */
+#define FA_EXPS(SRC, DST, LEN) do {                                           \
+        ptrdiff_t j_ = 0;                                                     \
+        for (; j_ + FA_NF <= (LEN); j_ += FA_NF) {                            \
+            if ((j_ & 15) == 0) __builtin_prefetch((SRC) + n + j_, 0, 3);     \
+            fa_vstore((DST) + j_, FA_NF,                                      \
+                      fa_vexp_row(fa_vclamp(sg * fa_vload((SRC) + j_, FA_NF, pad), floor), kb)); \
+        }                                                                     \
+        if (j_ < (LEN))                                                       \
+            fa_vstore((DST) + j_, (LEN) - j_,                                 \
+                      fa_vexp_row(fa_vclamp(sg * fa_vload((SRC) + j_, (LEN) - j_, pad), floor), kb)); \
+    } while (0)
+        if (mode == 0) {
+            FA_EXPS(x, w, n);
+            const float inv = (float)(1.0 / fa_vsum(w, n));
+            for (ptrdiff_t j = 0; j < n; j++) w[j] *= inv;
+            return;
+        }
+        /* log_softmax: the exps go through a buffer (y may be x itself),
+         * and the sum is taken relative to the max's own term as computed,
+         * so that it counts exactly 1 (a dominant max gives log-probability
+         * 0, not the exp's rounding); the others' ratios to it keep their
+         * few-ULP accuracy */
+        float buf[FA_ROW_CHUNK] __attribute__((aligned(64)));
+        double s = 0.0;
+        for (ptrdiff_t j0 = 0; j0 < n; j0 += FA_ROW_CHUNK) {
+            const ptrdiff_t len = n - j0 < FA_ROW_CHUNK ? n - j0 : FA_ROW_CHUNK;
+            FA_EXPS(x + j0, buf, len);
+            s += fa_vsum(buf, len);
+        }
+#undef FA_EXPS
+        /* (a - m) - lse in float: both terms <= 0, so each rounding is
+         * within half an ULP of the result */
+        const VF lse = fa_vsplat((float)log(s / (double)fa_vexp_row(m, kb)[0]));
+        for (ptrdiff_t j = 0; j < n; j += FA_NF)
+            fa_vstore(w + j, n - j, (sg * fa_vload(x + j, n - j, 0.0f) - m) - lse);
+        return;
+    }
+    /* otherwise a - m as hi + lo */
+#define FA_EXP_HL(A) fa_vdiff_exp(A, m, fabsf(mx) < 1e9f)
+    FA_ROW_PASS(FA_EXP_HL)
+#undef FA_EXP_HL
+#undef FA_ROW_PASS
+    double s = fa_vhsum(s0 + s1);
+    if (mode == 0) {
+        const float inv = (float)(1.0 / s);
+        for (ptrdiff_t j = 0; j < n; j++) w[j] *= inv;
+    } else {
+        /* (x - max) - log(sum): x - max in double is exact for floats */
+        const double lse = log(s), md = mx;
+        for (ptrdiff_t j = 0; j < n; j++)
+            w[j] = (float)(((double)(negate ? -x[j] : x[j]) - md) - lse);
+    }
+}
+
+FA_INLINE void fa_row_forward_f(const float *x, float *y, ptrdiff_t n, int negate, int mode)
+{
+    /* constant arguments: one specialized loop per combination */
+    if (mode == 0) {
+        if (negate) fa_row_forward_fk(x, y, n, 1, 0); else fa_row_forward_fk(x, y, n, 0, 0);
+    } else {
+        if (negate) fa_row_forward_fk(x, y, n, 1, 1); else fa_row_forward_fk(x, y, n, 0, 1);
+    }
+}
+
+/* `width` float columns of length n (element j of column t at x[j*stride+t]),
+ * eight columns per vector: the same arithmetic as a row, lanes across
+ * columns, so no horizontal reductions and no transposed copy. */
+FA_INLINE void fa_cols_forward_fk(const float *x, float *y, ptrdiff_t n, ptrdiff_t width,
+                                  ptrdiff_t stride, int negate, int mode)
+{
+    const VF sg = fa_vsplat(negate ? -1.0f : 1.0f);
+    const ptrdiff_t nq = (width + FA_NF - 1) / FA_NF;
+    VF m[FA_BLOCK / FA_NF];
+    VD s0[FA_BLOCK / FA_NF], s1[FA_BLOCK / FA_NF];
+    for (ptrdiff_t q = 0; q < nq; q++) {
+        m[q] = fa_vsplat(-INFINITY);
+        s0[q] = s1[q] = fa_vsplatd(0.0);
+    }
+    for (ptrdiff_t j = 0; j < n; j++) {
+        fa_col_prefetch(x, j, n, width, stride, 0);
+        for (ptrdiff_t q = 0; q < nq; q++) {
+            VF a = sg * fa_vload(x + j * stride + FA_NF * q, width - FA_NF * q, 0.0f);
+            m[q] = fa_vsel(a > m[q], a, m[q]);
+        }
+    }
+    int fast = 1;
+    for (ptrdiff_t q = 0; q < nq; q++)
+        for (int k = 0; k < FA_NF; k++) fast &= fabsf(m[q][k]) < 1e9f;
+#define FA_COLS_PASS(FAST)                                                   \
+    for (ptrdiff_t j = 0; j < n; j++) {                                      \
+        fa_col_prefetch(x, j, n, width, stride, 0);                          \
+        if (mode == 0) fa_col_prefetch(y, j, n, width, stride, 1);           \
+        for (ptrdiff_t q = 0; q < nq; q++) {                                 \
+            const ptrdiff_t o = j * stride + FA_NF * q, k = width - FA_NF * q;       \
+            VF e = fa_vdiff_exp(sg * fa_vload(x + o, k, 0.0f), m[q], FAST); \
+            if (mode == 0) fa_vstore(y + o, k, e);                           \
+            s0[q] += fa_vlo(e);                                              \
+            s1[q] += fa_vhi(e);                                              \
+        }                                                                    \
+    }
+    if (fast) { FA_COLS_PASS(1) } else { FA_COLS_PASS(0) }
+#undef FA_COLS_PASS
+    if (mode == 0) {
+        VF inv[FA_BLOCK / FA_NF];
+        for (ptrdiff_t q = 0; q < nq; q++) {
+            VD a = 1.0 / s0[q], b = 1.0 / s1[q];
+            inv[q] = fa_vjoin(a, b);
+        }
+        for (ptrdiff_t j = 0; j < n; j++)
+            for (ptrdiff_t q = 0; q < nq; q++) {
+                const ptrdiff_t o = j * stride + FA_NF * q, k = width - FA_NF * q;
+                fa_vstore(y + o, k, fa_vload(y + o, k, 0.0f) * inv[q]);
+            }
+    } else {
+        /* (x - max) - log(sum) in double: x - max is exact there */
+        VD l0[FA_BLOCK / FA_NF], l1[FA_BLOCK / FA_NF], m0[FA_BLOCK / FA_NF], m1[FA_BLOCK / FA_NF];
+        for (ptrdiff_t q = 0; q < nq; q++) {
+            for (int k = 0; k < FA_ND; k++) { l0[q][k] = log(s0[q][k]); l1[q][k] = log(s1[q][k]); }
+            m0[q] = fa_vlo(m[q]);
+            m1[q] = fa_vhi(m[q]);
+        }
+        for (ptrdiff_t j = 0; j < n; j++) {
+            fa_col_prefetch(x, j, n, width, stride, 0);
+            fa_col_prefetch(y, j, n, width, stride, 1);
+            for (ptrdiff_t q = 0; q < nq; q++) {
+                const ptrdiff_t o = j * stride + FA_NF * q, k = width - FA_NF * q;
+                VF v = sg * fa_vload(x + o, k, 0.0f);
+                VD a = (fa_vlo(v) - m0[q]) - l0[q], b = (fa_vhi(v) - m1[q]) - l1[q];
+                fa_vstore(y + o, k, fa_vjoin(a, b));
+            }
+        }
+    }
+}
+
+FA_INLINE void fa_cols_forward_f(const float *x, float *y, ptrdiff_t n, ptrdiff_t width,
+                                 ptrdiff_t stride, int negate, int mode)
+{
+    if (mode == 0) {
+        if (negate) fa_cols_forward_fk(x, y, n, width, stride, 1, 0);
+        else fa_cols_forward_fk(x, y, n, width, stride, 0, 0);
+    } else {
+        if (negate) fa_cols_forward_fk(x, y, n, width, stride, 1, 1);
+        else fa_cols_forward_fk(x, y, n, width, stride, 0, 1);
+    }
+}
+/* The row sum of a float backward: sum(g*y) (mode 0) or sum(g), accumulated
+ * in double; each product's float rounding is relative to that term, so the
+ * sum's error stays within an ULP of sum |g*y| (what the subtraction after
+ * it is accurate to anyway).  Mode 1 also finds the row's largest y (NaN
+ * ignored, -inf for an empty row). */
+FA_INLINE float fa_row_sum_f(const float *g, const float *y, ptrdiff_t n, int mode, float *ymax)
+{
+    VD s0 = fa_vsplatd(0.0), s1 = fa_vsplatd(0.0);
+    VF m8 = fa_vsplat(-INFINITY);
+    ptrdiff_t j = 0;
+    /* four vectors a step, their terms summed in float first (two roundings,
+     * relative to those four terms): a quarter of the conversions */
+    for (; j + 4 * FA_NF <= n; j += 4 * FA_NF) {
+        VF g0 = fa_vload(g + j, FA_NF, 0.0f), g1 = fa_vload(g + j + FA_NF, FA_NF, 0.0f);
+        VF g2 = fa_vload(g + j + 2 * FA_NF, FA_NF, 0.0f);
+        VF g3 = fa_vload(g + j + 3 * FA_NF, FA_NF, 0.0f);
+        if (mode == 0) {
+            g0 *= fa_vload(y + j, FA_NF, 0.0f);
+            g1 *= fa_vload(y + j + FA_NF, FA_NF, 0.0f);
+            g2 *= fa_vload(y + j + 2 * FA_NF, FA_NF, 0.0f);
+            g3 *= fa_vload(y + j + 3 * FA_NF, FA_NF, 0.0f);
+        } else {
+            for (int q = 0; q < 4; q++)
+                m8 = fa_vmax(fa_vload(y + j + q * FA_NF, FA_NF, 0.0f), m8);
+        }
+        VF t = (g0 + g1) + (g2 + g3);
+        s0 += fa_vlo(t);
+        s1 += fa_vhi(t);
+    }
+    for (; j < n; j += FA_NF) {
+        /* (padding y with 0 leaves the test ymax <= 0 as it was) */
+        VF gv = fa_vload(g + j, n - j, 0.0f), yv = fa_vload(y + j, n - j, 0.0f);
+        if (mode == 0) gv *= yv;
+        else m8 = fa_vmax(yv, m8);
+        s0 += fa_vlo(gv);
+        s1 += fa_vhi(gv);
+    }
+    float mx = m8[0];
+    for (int k = 1; k < FA_NF; k++) mx = m8[k] > mx ? m8[k] : mx;
+    *ymax = mx;
+    return (float)fa_vhsum(s0 + s1);
+}
+
+/* A float row's backward, eight float lanes, the elementwise part in float
+ * (one rounding per operation, as torch).  Called with constant mode,
+ * negate, stream and `nonpos` (log_softmax whose row has no y > 0, as
+ * log-probabilities: exp(y) then needs no overflow handling, only the
+ * clamp that sends y < -104 to 0), so each combination is its own loop. */
+FA_INLINE void fa_row_backward_fk(const float *g, const float *y, float *out, ptrdiff_t n,
+                                  float total, int negate, int mode, int stream, int nonpos)
+{
+    float space[stream ? FA_STREAM_ROW + 1024 : 1] __attribute__((aligned(64)));
+    float *buf = stream ? fa_away_from(space, g, y) : space;
+    float *w = stream ? buf : out;
+    const VF tot = fa_vsplat(total), lo = fa_vsplat(-104.0f);
+    for (ptrdiff_t j = 0; j < n; j += FA_NF) {
+        /* the next row meanwhile (rows are consecutive on this path) */
+        if ((j & 15) == 0) {
+            __builtin_prefetch(g + n + j, 0, 3);
+            __builtin_prefetch(y + n + j, 0, 3);
+        }
+        VF gv = fa_vload(g + j, n - j, 0.0f), yv = fa_vload(y + j, n - j, 0.0f), v;
+        if (mode == 0)
+            v = negate ? -(yv * (gv - tot)) : yv * (gv - tot);
+        else if (nonpos)
+            v = gv - fa_vexp(fa_vsel(yv < lo, lo, yv), 1) * tot;
+        else
+            v = gv - fa_vexp(yv, 0) * tot;
+        fa_vstore(w + j, n - j, v);
+    }
+    if (stream)         /* the caller fences once after its rows */
+        fa_stream_out(out, buf, n * sizeof(float));
+}
+
+FA_INLINE void fa_row_backward_f(const float *g, const float *y, float *out, ptrdiff_t n,
+                                 int negate, int mode, int stream)
+{
+    float ymax;
+    const float tot = fa_row_sum_f(g, y, n, mode, &ymax);
+    stream = stream && n <= FA_STREAM_ROW;
+#define FA_BWD(ST)                                                                        \
+    if (mode == 0) {                                                                      \
+        if (negate) fa_row_backward_fk(g, y, out, n, tot, 1, 0, ST, 0);                   \
+        else fa_row_backward_fk(g, y, out, n, tot, 0, 0, ST, 0);                          \
+    } else if (ymax <= 0.0f) {                                                            \
+        fa_row_backward_fk(g, y, out, n, tot, 0, 1, ST, 1);                               \
+    } else {                                                                              \
+        fa_row_backward_fk(g, y, out, n, tot, 0, 1, ST, 0);                               \
+    }
+    if (stream) { FA_BWD(1) } else { FA_BWD(0) }
+#undef FA_BWD
+}
+
+/* `width` float columns of length n (as fa_cols_forward_fk): the row
+ * backward's arithmetic with the lanes across columns, so a non-last axis
+ * gets eight float lanes too instead of the generic four double ones. */
+FA_INLINE void fa_cols_backward_f(const float *g, const float *y, float *out, ptrdiff_t n,
+                                  ptrdiff_t width, ptrdiff_t stride, int negate, int mode)
+{
+    const ptrdiff_t nq = (width + FA_NF - 1) / FA_NF;
+    VD s0[FA_BLOCK / FA_NF], s1[FA_BLOCK / FA_NF];
+    for (ptrdiff_t q = 0; q < nq; q++) s0[q] = s1[q] = fa_vsplatd(0.0);
+    for (ptrdiff_t j = 0; j < n; j++) {
+        fa_col_prefetch(g, j, n, width, stride, 0);
+        if (mode == 0) fa_col_prefetch(y, j, n, width, stride, 0);
+        for (ptrdiff_t q = 0; q < nq; q++) {
+            const ptrdiff_t o = j * stride + FA_NF * q, k = width - FA_NF * q;
+            VF gv = fa_vload(g + o, k, 0.0f);
+            if (mode == 0) gv *= fa_vload(y + o, k, 0.0f);
+            s0[q] += fa_vlo(gv);
+            s1[q] += fa_vhi(gv);
+        }
+    }
+    VF tot[FA_BLOCK / FA_NF];
+    for (ptrdiff_t q = 0; q < nq; q++) {
+        const VD a = s0[q], b = s1[q];
+        tot[q] = fa_vjoin(a, b);
+    }
+    const VF sg = fa_vsplat(negate ? -1.0f : 1.0f);
+    for (ptrdiff_t j = 0; j < n; j++) {
+        fa_col_prefetch(g, j, n, width, stride, 0);
+        fa_col_prefetch(y, j, n, width, stride, 0);
+        fa_col_prefetch(out, j, n, width, stride, 1);
+        for (ptrdiff_t q = 0; q < nq; q++) {
+            const ptrdiff_t o = j * stride + FA_NF * q, k = width - FA_NF * q;
+            VF gv = fa_vload(g + o, k, 0.0f), yv = fa_vload(y + o, k, 0.0f);
+            VF v = mode == 0 ? sg * (yv * (gv - tot[q])) : gv - fa_vexp(yv, 0) * tot[q];
+            fa_vstore(out + o, k, v);
+        }
+    }
+}
+/* the entry points of this path: floats take the kernels above; doubles four
+ * double lanes (v4d, the same on every path) */
+#define FA_ENTRIES(S, T)/* mode 0: softmax (negate: softmin), 1: log_softmax */                                    \
+FA_ENTRY void FA_SFX(fa_forward_##S)(const T *x, T *y, ptrdiff_t n, ptrdiff_t width, \
+                                     ptrdiff_t stride, int negate, int mode)               \
+{                                                                                           \
+    const v4d sg = fa_splat(negate ? -1.0 : 1.0), ninf = fa_splat(-INFINITY);               \
+    const T pad = negate ? (T)INFINITY : (T)-INFINITY;    /* sg * pad = -inf: adds 0 */    \
+    if (sizeof(T) == 4) {                       /* floats: 8 float lanes */                 \
+        if (width == 1 && stride == 1)                                                      \
+            fa_row_forward_f((const float *)x, (float *)y, n, negate, mode);                \
+        else                                                                                \
+            fa_cols_forward_f((const float *)x, (float *)y, n, width, stride, negate, mode);\
+        return;                                                                             \
+    }                                                                                       \
+    if (width == 1 && stride == 1) {          /* one row: lanes run along it */             \
+        v4d m0 = ninf, m1 = ninf;                                                           \
+        ptrdiff_t j = 0;                                                                    \
+        for (; j + 8 <= n; j += 8) {                                                        \
+            v4d a = sg * fa_load_##S(x + j), b = sg * fa_load_##S(x + j + 4);               \
+            m0 = fa_select(a > m0, a, m0);                                                  \
+            m1 = fa_select(b > m1, b, m1);                                                  \
+        }                                                                                   \
+        for (; j < n; j += 4) {                                                             \
+            v4d a = sg * fa_get_##S(x + j, n - j, pad);                            \
+            m0 = fa_select(a > m0, a, m0);                                                  \
+        }                                                                                   \
+        m0 = fa_select(m1 > m0, m1, m0);                                                    \
+        double mx = m0[0];                                                                  \
+        for (int k = 1; k < 4; k++) mx = m0[k] > mx ? m0[k] : mx;                           \
+        const v4d m = fa_splat(mx);                                                         \
+        v4d s0 = fa_splat(0.0), s1 = fa_splat(0.0);                                         \
+        for (j = 0; j + 8 <= n; j += 8) {                                                   \
+            v4d e0 = fa_diff_exp_##S(sg * fa_load_##S(x + j), m);                           \
+            v4d e1 = fa_diff_exp_##S(sg * fa_load_##S(x + j + 4), m);                       \
+            if (mode == 0) { fa_store_##S(y + j, e0); fa_store_##S(y + j + 4, e1); }        \
+            s0 += e0; s1 += e1;                                                             \
+        }                                                                                   \
+        for (; j < n; j += 4) {                                                             \
+            v4d e0 = fa_diff_exp_##S(sg * fa_get_##S(x + j, n - j, pad), m);       \
+            if (mode == 0) fa_put_##S(y + j, n - j, e0);                                    \
+            s0 += e0;           /* padded lanes: exp(-inf) = 0 */                          \
+        }                                                                                   \
+        double s = fa_hsum(s0 + s1);                                                        \
+        if (mode == 0) {                                                                    \
+            const T inv = (T)(1.0 / s);                                                     \
+            for (j = 0; j < n; j++) y[j] *= inv;                                            \
+        } else {                                                                            \
+            const v4d lse = fa_splat(log(s));                                               \
+            for (j = 0; j < n; j += 4)                                                      \
+                fa_put_##S(y + j, n - j,                                                    \
+                           (sg * fa_get_##S(x + j, n - j, (T)0) - m) - lse);                \
+        }                                                                                   \
+        return;                                                                             \
+    }                                                                                       \
+    /* columns: row by row across the block (contiguous), one vector per four \
+     * columns, so every pass streams memory; the per-column state is small */ \
+    v4d m[FA_BLOCK / 4], s[FA_BLOCK / 4];                                                   \
+    const ptrdiff_t nq = (width + 3) / 4;                                                   \
+    for (ptrdiff_t q = 0; q < nq; q++) { m[q] = ninf; s[q] = fa_splat(0.0); }               \
+    for (ptrdiff_t j = 0; j < n; j++)                                                       \
+        for (ptrdiff_t q = 0; q < nq; q++) {                                                \
+            v4d a = sg * fa_get_##S(x + j * stride + 4 * q, width - 4 * q, (T)0);          \
+            m[q] = fa_select(a > m[q], a, m[q]);                                            \
+        }                                                                                   \
+    for (ptrdiff_t j = 0; j < n; j++)                                                       \
+        for (ptrdiff_t q = 0; q < nq; q++) {                                                \
+            const ptrdiff_t o = j * stride + 4 * q, k = width - 4 * q;                      \
+            v4d e = fa_diff_exp_##S(sg * fa_get_##S(x + o, k, (T)0), m[q]);                 \
+            if (mode == 0) fa_put_##S(y + o, k, e);                                         \
+            s[q] += e;                                                                      \
+        }                                                                                   \
+    for (ptrdiff_t q = 0; q < nq; q++)                                                      \
+        s[q] = mode == 0 ? 1.0 / s[q]                                                       \
+                         : (v4d){log(s[q][0]), log(s[q][1]), log(s[q][2]), log(s[q][3])};   \
+    for (ptrdiff_t j = 0; j < n; j++)                                                       \
+        for (ptrdiff_t q = 0; q < nq; q++) {                                                \
+            const ptrdiff_t o = j * stride + 4 * q, k = width - 4 * q;                      \
+            fa_put_##S(y + o, k, mode == 0 ? fa_get_##S(y + o, k, (T)0) * s[q]              \
+                                           : (sg * fa_get_##S(x + o, k, (T)0) - m[q]) - s[q]); \
+        }                                                                                   \
+}                                                                                           \
+                                                                                            \
+/* mode 0: out = sign * y * (g - sum(g*y));  mode 1: out = g - exp(y) * sum(g) */         \
+FA_ENTRY void FA_SFX(fa_backward_##S)(const T *g, const T *y, T *out, ptrdiff_t n,   \
+                                      ptrdiff_t width, ptrdiff_t stride, int negate,        \
+                                      int mode, int stream)                                 \
+{                                                                                           \
+    if (sizeof(T) == 4) {                       /* floats: 8 float lanes */                 \
+        if (width == 1 && stride == 1)                                                      \
+            fa_row_backward_f((const float *)g, (const float *)y, (float *)out, n, negate,  \
+                              mode, stream);                                                \
+        else                                                                                \
+            fa_cols_backward_f((const float *)g, (const float *)y, (float *)out, n, width,  \
+                               stride, negate, mode);                                       \
+        return;                                                                             \
+    }                                                                                       \
+    if (width == 1 && stride == 1) {            /* one double row */                        \
+        fa_row_backward_d((const double *)g, (const double *)y, (double *)out, n, negate,   \
+                          mode, stream);                                                    \
+        return;                                                                             \
+    }                                                                                       \
+    const v4d sg = fa_splat(negate ? -1.0 : 1.0);                                           \
+    /* columns; (a contiguous row would be n/4 "columns" of one row's lanes) */             \
+    const int row = width == 1 && stride == 1;                                              \
+    const ptrdiff_t rows = row ? 1 : n, cols = row ? n : width;                             \
+    const ptrdiff_t nq = (cols + 3) / 4, qmax = row ? 1 : nq;                               \
+    v4d acc[FA_BLOCK / 4];                                                                  \
+    /* the largest y of a log_softmax row: where it is <= 0 (log-probabilities, \
+     * the normal case) exp(y) takes fa_exp4_le0 */                                        \
+    v4d ymax = fa_splat(-INFINITY);                                                         \
+    for (ptrdiff_t q = 0; q < qmax; q++) acc[q] = fa_splat(0.0);                            \
+    for (ptrdiff_t j = 0; j < rows; j++)                                                    \
+        for (ptrdiff_t q = 0; q < nq; q++) {                                                \
+            const ptrdiff_t o = j * stride + 4 * q, k = cols - 4 * q;                       \
+            v4d gv = fa_get_##S(g + o, k, (T)0);                                            \
+            if (mode == 1) {                                                                \
+                v4d yv = fa_get_##S(y + o, k, (T)-INFINITY);                                \
+                ymax = fa_select((yv > ymax) | (yv != yv), yv, ymax);                       \
+            }                                                                               \
+            acc[row ? 0 : q] += mode == 0 ? gv * fa_get_##S(y + o, k, (T)0) : gv;           \
+        }                                                                                   \
+    if (row) acc[0] = fa_splat(fa_hsum(acc[0]));                                            \
+    const int le0 = mode == 1 && ymax[0] <= 0 && ymax[1] <= 0 && ymax[2] <= 0 && ymax[3] <= 0; \
+    for (ptrdiff_t j = 0; j < rows; j++)                                                    \
+        for (ptrdiff_t q = 0; q < nq; q++) {                                                \
+            const ptrdiff_t o = j * stride + 4 * q, k = cols - 4 * q;                       \
+            const v4d tot = acc[row ? 0 : q];                                               \
+            v4d gv = fa_get_##S(g + o, k, (T)0), yv = fa_get_##S(y + o, k, (T)0);           \
+            v4d v = mode == 0 ? sg * (yv * (gv - tot))                                      \
+                    : gv - (le0 ? fa_exp4_le0(yv) : fa_exp4(yv, FA_EXP_DEG_##S)) * tot;     \
+            fa_put_##S(out + o, k, v);                                                      \
+        }                                                                                   \
+}
+
+FA_ENTRIES(f, float)
+FA_ENTRIES(d, double)
+#undef FA_ENTRIES
+#undef FA_ND
+#undef fa_vsplat
+#undef fa_vexp_row
+#undef fa_vclamp
+#undef fa_vmax
+#undef fa_vsum
+#undef fa_vsplati
+#undef fa_vsplatd
+#undef fa_vsel
+#undef fa_vhsum
+#undef fa_vexp
+#undef fa_vload
+#undef fa_vstore
+#undef fa_vlo
+#undef fa_vhi
+#undef fa_vjoin
+#undef fa_vdiff_exp
+#undef fa_row_forward_fk
+#undef fa_row_forward_f
+#undef fa_cols_forward_fk
+#undef fa_cols_forward_f
+#undef fa_row_sum_f
+#undef fa_row_backward_fk
+#undef fa_row_backward_f
+#undef fa_cols_backward_f
+#undef VF
+#undef VI
+#undef VD
