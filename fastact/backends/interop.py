@@ -169,7 +169,12 @@ def _aligned_out(spec: Spec, args: dict):
     return (what JAX needs to take it without a copy), or None where they
     cannot be known (bad input: the function itself then says what is wrong)."""
     try:
-        typed = [_validate.float_array(args[n], spec.name, n) for n in spec.arrays]
+        # (a backward takes x or y: the one left out is None)
+        typed = [
+            _validate.float_array(args[n], spec.name, n)
+            for n in spec.arrays
+            if args.get(n) is not None
+        ]
         rdt = typed[0][1] if len(typed) == 1 else _validate.common_dtypes(spec.name, *typed)[0]
     except (TypeError, ValueError):
         return None

@@ -139,7 +139,7 @@ def test_a_built_ufunc_streams_as_measured(monkeypatch, memory_bound):
     # _build turns streaming on exactly for the loops _memory_bound calls cheap
     monkeypatch.setattr(activations, "_memory_bound", lambda uf, a, p: memory_bound)
     e = REGISTRY["relu"]
-    uf = activations._build("relu_forward", e.forward, 1, 0, e.summary)
+    uf = activations._build("relu", "forward")
     assert ufunc.streaming(uf) is memory_bound
 
 

@@ -9,8 +9,10 @@
  * own cast makes it, so a result is bit for bit what float32 computation
  * followed by ``astype(bfloat16)`` gives.
  *
- * Plain integer loops that gcc vectorizes; built for x86-64-v3 and the
- * baseline (vec.h's FA_CLONES) like the other kernels.
+ * Plain integer loops that gcc vectorizes.  Integer bit operations give the
+ * same bits on every instruction set, so these are cloned by gcc's
+ * target_clones (resolved by CPU) rather than through clones.h's
+ * FASTACT_ISA-driven dispatch: which clone runs changes only the speed.
  */
 #ifndef FASTACT_BF16_H
 #define FASTACT_BF16_H
@@ -20,6 +22,12 @@
 #include <string.h>
 
 #include "vec.h"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define FA_BF16_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define FA_BF16_CLONES
+#endif
 
 /* element access that tolerates any alignment and aliasing */
 typedef uint16_t fa_u16 __attribute__((may_alias, aligned(1)));
@@ -32,7 +40,7 @@ FA_INLINE uint16_t fa_bf16_round(uint32_t u)
 }
 
 /* n bfloat16 at src (byte stride step) -> float32 bits at dst */
-FA_CLONES static void fa_bf16_widen(const char *src, ptrdiff_t step, uint32_t *dst, ptrdiff_t n)
+FA_BF16_CLONES static void fa_bf16_widen(const char *src, ptrdiff_t step, uint32_t *dst, ptrdiff_t n)
 {
     ptrdiff_t i;
     if (step == 2) {
@@ -63,7 +71,7 @@ FA_INLINE fa_v8u fa_bf16_round8(fa_v8u u)
  * The contiguous case is written in vectors: gcc's own vectorization of the
  * scalar loop packs the halves back through 16-bit lanes, at about twice
  * the instructions. */
-FA_CLONES static void fa_bf16_narrow(const uint32_t *src, char *dst, ptrdiff_t step, ptrdiff_t n)
+FA_BF16_CLONES static void fa_bf16_narrow(const uint32_t *src, char *dst, ptrdiff_t step, ptrdiff_t n)
 {
     ptrdiff_t i = 0;
     if (step == 2) {
