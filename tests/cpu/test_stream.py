@@ -138,7 +138,6 @@ def test_streaming_is_chosen_for_loops_measured_cheap(monkeypatch, runs, memory_
 def test_a_built_ufunc_streams_as_measured(monkeypatch, memory_bound):
     # _build turns streaming on exactly for the loops _memory_bound calls cheap
     monkeypatch.setattr(activations, "_memory_bound", lambda uf, a, p: memory_bound)
-    e = REGISTRY["relu"]
     uf = activations._build("relu", "forward")
     assert ufunc.streaming(uf) is memory_bound
 
