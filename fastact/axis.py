@@ -64,7 +64,7 @@ def _run(
     else:
         work = np.empty(blk, cdt)
     if work.size:
-        nt = threads_for(work.size, kernels.tasks(*blk, work.itemsize), openmp=True)
+        nt = _threads(blk, work.itemsize)
         if streams:
             # each thread's share of a large result is streamed out, as the
             # elementwise loops do past stream_threshold()
@@ -80,7 +80,47 @@ def _run(
     return bf16.astype(res, rdt, out)
 
 
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
+def _rows(a, axis, out) -> tuple | None:
+    """(outer, n, 1) when the call is the common one, which skips the general
+    checks: native float32/float64 C-contiguous ndarrays, the last axis, and
+    out absent or exactly right (the input itself, or no shared memory).
+    (No .ctypes here: building that object costs more than a small call.)"""
+    if not (
+        type(a) is np.ndarray
+        and (a.dtype is _F32 or a.dtype is _F64)
+        and a.ndim
+        and a.flags.c_contiguous
+        and a.size
+        and (axis == -1 or axis == a.ndim - 1)
+        and type(axis) is int
+    ):
+        return None
+    if out is not None and not (
+        type(out) is np.ndarray
+        and out.dtype is a.dtype
+        and out.shape == a.shape
+        and out.flags.c_contiguous
+        and out.flags.writeable
+        and (out is a or not np.may_share_memory(out, a))
+    ):
+        return None
+    n = a.shape[-1]
+    return (a.size // n, n, 1)
+
+
+def _threads(blk: tuple, itemsize: int) -> int:
+    return threads_for(blk[0] * blk[1], kernels.tasks(*blk, itemsize), openmp=True)
+
+
 def _forward(x, axis, out, fname: str):
+    blk = _rows(x, axis, out)
+    if blk is not None:
+        work = np.empty(x.shape, x.dtype) if out is None else out
+        kernels.forward(x.reshape(blk), work.reshape(blk), *ROWS[fname], _threads(blk, x.itemsize))
+        return work
     a, rdt, cdt = _validate.float_array(x, fname)
     ax = _validate.axis_of(a, axis, fname)
     if out is not None:
@@ -89,6 +129,29 @@ def _forward(x, axis, out, fname: str):
 
 
 def _backward(grad_output, y, axis, out, fname: str):
+    g = grad_output
+    blk = _rows(y, axis, out)
+    if (
+        blk is not None
+        and type(g) is np.ndarray
+        and g.dtype is y.dtype
+        and g.shape == y.shape
+        and g.flags.c_contiguous
+        and (out is None or out is g or not np.may_share_memory(out, g))
+    ):
+        work = np.empty(y.shape, y.dtype) if out is None else out
+        nt = _threads(blk, y.itemsize)
+        lim = stream_threshold()
+        extra = ROWS[fname.removesuffix("_backward")]
+        kernels.backward(
+            g.reshape(blk),
+            y.reshape(blk),
+            work.reshape(blk),
+            *extra,
+            nt,
+            0 <= lim <= work.nbytes // nt,
+        )
+        return work
     gt = _validate.float_array(grad_output, fname, "grad_output")
     yt = _validate.float_array(y, fname, "y")
     _validate.same_shape(fname, gt[0], yt[0], "grad_output", "y")
