@@ -14,7 +14,16 @@ Each entry is a class body holding, side by side:
 - ``params``, a one-line ``summary``, the ``formula``, and an ``example``;
 - optionally ``breakpoints(*params)``: the x where the definition switches
   branch (kinks, clips, thresholds), so that the tests can check torch's
-  choice there, exactly at the point and one ULP either side.
+  choice there, exactly at the point and one ULP either side;
+- optionally a fast path: ``fast_range(*params)`` -> (lo, hi) and
+  ``fast_forward`` / ``fast_backward`` with the signatures of ``forward`` /
+  ``backward``, bit-equal to them for every x in [lo, hi] (no NaN) and
+  cheaper (no handling of tails, special values or subnormal results).
+  The ufunc loops check each block of inputs and take the fast kernel for
+  a block whose x all lie in the range, the full one otherwise; since both
+  give the same bits there, the result does not depend on how a call is
+  split into blocks or threads (tests/cpu/test_fastpath.py checks the
+  equality).
 
 Kinks follow torch's choice of derivative.  Comparisons are written so that
 NaN falls through to the branch that propagates it.
@@ -60,6 +69,10 @@ class Elementwise:
     aliases: tuple[str, ...] = field(default=())
     # breakpoints(*params) -> the x where the definition switches branch
     breakpoints: Callable | None = None
+    # the fast path (see the module docstring): fast_range(*params) -> (lo, hi)
+    fast_range: Callable | None = None
+    fast_forward: Callable | None = None
+    fast_backward: Callable | None = None
 
 
 REGISTRY: dict[str, Elementwise] = {}
@@ -85,6 +98,9 @@ def elementwise(cls) -> Elementwise:
         check=ns.get("check"),
         aliases=tuple(ns.get("aliases", ())),
         breakpoints=ns.get("breakpoints"),
+        fast_range=ns.get("fast_range"),
+        fast_forward=ns.get("fast_forward"),
+        fast_backward=ns.get("fast_backward"),
     )
     REGISTRY[entry.name] = entry
     return entry
@@ -481,6 +497,12 @@ class silu:
     def backward(g, x):
         return g * m.dsilu_dd(x, 0.0)
 
+    def fast_range():
+        return m.dsilu_fast_range()
+
+    def fast_backward(g, x):
+        return g * m.dsilu_fast(x, 0.0)
+
     def reference(mp, x):
         return x * _mp_sigmoid(mp, x)
 
@@ -511,6 +533,13 @@ class swish:
         # of swish' is silu's root over beta, and silu's fit serves
         zh, zl = m.two_prod(beta, x)
         return g * m.dsilu_dd(zh, zl)
+
+    def fast_range(beta):
+        return m.swish_fast_range(beta)
+
+    def fast_backward(g, x, beta):
+        zh, zl = m.two_prod(beta, x)
+        return g * m.dsilu_fast(zh, zl)
 
     def reference(mp, x, beta):
         return x * _mp_sigmoid(mp, beta * x)

@@ -70,12 +70,69 @@ def _source_hash() -> str:
     return hashlib.sha1(source_tag().encode() + own).hexdigest()[:12]
 
 
+# Inputs per block of the fast-path check: long enough that the check (one
+# compare and add per element) and the branch are small beside the kernel,
+# short enough that one special value only sends a few elements to the
+# full kernel.
+FAST_BLOCK = 256
+
+
+def _fast_of(fname: str):
+    """(entry name, which) when the loop `fname` (``{entry}_{which}_{dtype}_{tag}``)
+    belongs to a registry entry with a fast path for `which`, else None."""
+    name = fname.rsplit("_", 2)[0]
+    entry, _, which = name.rpartition("_")
+    e = REGISTRY.get(entry)
+    if e is None or e.fast_range is None or getattr(e, f"fast_{which}", None) is None:
+        return None
+    return entry, which
+
+
+def _fast_prelude(entry: str, which: str, dtype: str) -> list[str]:
+    """Module-level lines binding `fast` and `fast_range` for the loop."""
+    return [
+        "from fastact.core.registry import REGISTRY as _REG",
+        "from fastact.core.typed import retype as _retype",
+        f"fast = _retype(_REG[{entry!r}].fast_{which}, {dtype!r})",
+        f"fast_range = _retype(_REG[{entry!r}].fast_range, {dtype!r})",
+    ]
+
+
+def _fast_blocks(n_arrays: int, n_params: int, dtype: str) -> list[str]:
+    """The contiguous loop in blocks: `fast` for a block whose x (the last
+    array input) all lie in fast_range, `kernel` otherwise.  The check is an
+    and-reduction of two compares per element (vectorized); NaN fails it.  Each block is sliced so that its loops count from 0, which lets
+    LLVM drop the negative-index wraparound (and vectorize)."""
+    par = [f"q{i}" for i in range(n_arrays, n_arrays + n_params)]
+    call = ", ".join([f"b{i}[j]" for i in range(n_arrays)] + par)
+    x = f"b{n_arrays - 1}"
+    return [
+        f"        lo, hi = fast_range({', '.join(par)})",
+        f"        for i in range(0, n, {FAST_BLOCK}):",
+        f"            m = min(n - i, {FAST_BLOCK})",
+        *[f"            b{k} = a{k}[i:i + m]" for k in range(n_arrays)],
+        "            ob = o[i:i + m]",
+        "            ok = True",
+        "            for j in range(m):",
+        f"                ok &= ({x}[j] >= lo) & ({x}[j] <= hi)",
+        "            if ok:",
+        "                for j in range(m):",
+        f"                    ob[j] = {dtype}(fast({call}))",
+        "            else:",
+        "                for j in range(m):",
+        f"                    ob[j] = {dtype}(kernel({call}))",
+    ]
+
+
 def _loop_source(fname: str, n_arrays: int, n_params: int, dtype: str) -> str:
     """Source of a ufunc loop calling `kernel` on n_arrays + n_params inputs.
 
     The fast path (contiguous arrays, scalar parameters) indexes carrays so
     that LLVM sees a plain counted loop; everything else goes through
-    byte-strided loads and stores.
+    byte-strided loads and stores.  Where the registry entry has a fast
+    kernel (``fast_range``, ``fast_forward`` / ``fast_backward``) the
+    contiguous loop runs in blocks, each through the fast kernel when all
+    its x lie in the range (the last array input is x).
     """
     nin = n_arrays + n_params
     arr = range(n_arrays)
@@ -84,15 +141,20 @@ def _loop_source(fname: str, n_arrays: int, n_params: int, dtype: str) -> str:
     fast = " and ".join(
         [f"s{i} == {size}" for i in arr] + [f"s{nin} == {size}"] + [f"s{i} == 0" for i in par]
     )
-    L = [f"def {fname}(args, dims, steps, data):", "    n = dims[0]"]
+    has_fast = _fast_of(fname)
+    L = _fast_prelude(*has_fast, dtype) if has_fast else []
+    L += [f"def {fname}(args, dims, steps, data):", "    n = dims[0]"]
     L += [f"    p{i} = args[{i}]; s{i} = steps[{i}]" for i in range(nin + 1)]
     L.append(f"    if {fast}:")
     L += [f"        a{i} = carray(p{i}, n, {dtype})" for i in arr]
     L += [f"        q{i} = {dtype}(_load(p{i}, 0, float64))" for i in par]
     L.append(f"        o = carray(p{nin}, n, {dtype})")
-    call = ", ".join([f"a{i}[i]" for i in arr] + [f"q{i}" for i in par])
-    L.append("        for i in range(n):")
-    L.append(f"            o[i] = {dtype}(kernel({call}))")
+    if has_fast:
+        L += _fast_blocks(n_arrays, n_params, dtype)
+    else:
+        call = ", ".join([f"a{i}[i]" for i in arr] + [f"q{i}" for i in par])
+        L.append("        for i in range(n):")
+        L.append(f"            o[i] = {dtype}(kernel({call}))")
     L.append("    else:")
     call = ", ".join(
         [f"_load(p{i}, i * s{i}, {dtype})" for i in arr]
