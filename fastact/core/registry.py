@@ -19,11 +19,11 @@ Each entry is a class body holding, side by side:
   ``fast_forward`` / ``fast_backward`` with the signatures of ``forward`` /
   ``backward``, bit-equal to them for every x in [lo, hi] (no NaN) and
   cheaper (no handling of tails, special values or subnormal results).
-  The ufunc loops check each block of inputs and take the fast kernel for
-  a block whose x all lie in the range, the full one otherwise; since both
-  give the same bits there, the result does not depend on how a call is
-  split into blocks or threads (tests/cpu/test_fastpath.py checks the
-  equality).
+  The ufunc loops check the inputs of each call (a thread's chunk) and
+  take the fast kernel when all its x lie in the range, the full one
+  otherwise; since both give the same bits there, the result does not
+  depend on how a call is split into chunks or threads
+  (tests/cpu/test_fastpath.py checks the equality).
 
 Kinks follow torch's choice of derivative.  Comparisons are written so that
 NaN falls through to the branch that propagates it.
@@ -175,6 +175,12 @@ class sigmoid:
     def backward(g, x):
         return g * m.dsigmoid(x)
 
+    def fast_range():
+        return m.exp_range()
+
+    def fast_backward(g, x):
+        return g * m.dsigmoid_fast(x)
+
     def reference(mp, x):
         return _mp_sigmoid(mp, x)
 
@@ -197,6 +203,12 @@ class tanh:
 
     def backward(g, x):
         return g * m.dtanh(x)
+
+    def fast_range():
+        return m.dtanh_fast_range()
+
+    def fast_backward(g, x):
+        return g * m.dtanh_fast(x)
 
     def reference(mp, x):
         return mp.tanh(x)

@@ -70,13 +70,6 @@ def _source_hash() -> str:
     return hashlib.sha1(source_tag().encode() + own).hexdigest()[:12]
 
 
-# Inputs per block of the fast-path check: long enough that the check (one
-# compare and add per element) and the branch are small beside the kernel,
-# short enough that one special value only sends a few elements to the
-# full kernel.
-FAST_BLOCK = 256
-
-
 def _fast_of(fname: str):
     """(entry name, which) when the loop `fname` (``{entry}_{which}_{dtype}_{tag}``)
     belongs to a registry entry with a fast path for `which`, else None."""
@@ -98,29 +91,29 @@ def _fast_prelude(entry: str, which: str, dtype: str) -> list[str]:
     ]
 
 
-def _fast_blocks(n_arrays: int, n_params: int, dtype: str) -> list[str]:
-    """The contiguous loop in blocks: `fast` for a block whose x (the last
-    array input) all lie in fast_range, `kernel` otherwise.  The check is an
-    and-reduction of two compares per element (vectorized); NaN fails it.  Each block is sliced so that its loops count from 0, which lets
-    LLVM drop the negative-index wraparound (and vectorize)."""
+def _fast_loop(n_arrays: int, n_params: int, dtype: str) -> list[str]:
+    """The contiguous loop through `fast` when all x (the last array input)
+    of this call lie in fast_range, else through `kernel`.  The check is an
+    and-reduction of two compares per element (vectorized; NaN fails it).
+    A call is one thread's chunk (cpu.pool) or NumPy's whole inner loop.
+    Checking per block of a few hundred elements instead nests the kernel
+    loop in the block loop, and that compiles worse (LLVM reloads the
+    constants in every iteration instead of keeping them in registers):
+    measured slower than the full kernel for the short kernels."""
     par = [f"q{i}" for i in range(n_arrays, n_arrays + n_params)]
-    call = ", ".join([f"b{i}[j]" for i in range(n_arrays)] + par)
-    x = f"b{n_arrays - 1}"
+    call = ", ".join([f"a{i}[i]" for i in range(n_arrays)] + par)
+    x = f"a{n_arrays - 1}"
     return [
         f"        lo, hi = fast_range({', '.join(par)})",
-        f"        for i in range(0, n, {FAST_BLOCK}):",
-        f"            m = min(n - i, {FAST_BLOCK})",
-        *[f"            b{k} = a{k}[i:i + m]" for k in range(n_arrays)],
-        "            ob = o[i:i + m]",
-        "            ok = True",
-        "            for j in range(m):",
-        f"                ok &= ({x}[j] >= lo) & ({x}[j] <= hi)",
-        "            if ok:",
-        "                for j in range(m):",
-        f"                    ob[j] = {dtype}(fast({call}))",
-        "            else:",
-        "                for j in range(m):",
-        f"                    ob[j] = {dtype}(kernel({call}))",
+        "        ok = True",
+        "        for i in range(n):",
+        f"            ok &= ({x}[i] >= lo) & ({x}[i] <= hi)",
+        "        if ok:",
+        "            for i in range(n):",
+        f"                o[i] = {dtype}(fast({call}))",
+        "        else:",
+        "            for i in range(n):",
+        f"                o[i] = {dtype}(kernel({call}))",
     ]
 
 
@@ -131,8 +124,8 @@ def _loop_source(fname: str, n_arrays: int, n_params: int, dtype: str) -> str:
     that LLVM sees a plain counted loop; everything else goes through
     byte-strided loads and stores.  Where the registry entry has a fast
     kernel (``fast_range``, ``fast_forward`` / ``fast_backward``) the
-    contiguous loop runs in blocks, each through the fast kernel when all
-    its x lie in the range (the last array input is x).
+    contiguous loop runs it when all of the call's x lie in the range (the
+    last array input is x).
     """
     nin = n_arrays + n_params
     arr = range(n_arrays)
@@ -150,7 +143,7 @@ def _loop_source(fname: str, n_arrays: int, n_params: int, dtype: str) -> str:
     L += [f"        q{i} = {dtype}(_load(p{i}, 0, float64))" for i in par]
     L.append(f"        o = carray(p{nin}, n, {dtype})")
     if has_fast:
-        L += _fast_blocks(n_arrays, n_params, dtype)
+        L += _fast_loop(n_arrays, n_params, dtype)
     else:
         call = ", ".join([f"a{i}[i]" for i in arr] + [f"q{i}" for i in par])
         L.append("        for i in range(n):")
