@@ -210,33 +210,6 @@ def dsigmoid(x):
 
 
 @_jit
-def dsigmoid_fast(x):
-    """dsigmoid for |x| <= exp_range(): exp without its range handling, so
-    the same bits (for the ufunc loops' fast blocks)."""
-    e = exp_within(-abs(x))
-    return e / fma(e, 2.0 + e, 1.0)
-
-
-@_jit
-def exp_range():
-    """(lo, hi): the x for which exp_within(-|x|) is exp_below(-|x|)."""
-    return per_type(-104.0, -746.0), per_type(104.0, 746.0)
-
-
-@_jit
-def dtanh_fast(x):
-    """dtanh for |x| <= exp_range() / 2, as dsigmoid_fast."""
-    e = exp_within(-2.0 * abs(x))
-    return 4.0 * e / fma(e, 2.0 + e, 1.0)
-
-
-@_jit
-def dtanh_fast_range():
-    lo, hi = exp_range()
-    return 0.5 * lo, 0.5 * hi
-
-
-@_jit
 def softplus_dd(hi, lo):
     """softplus(hi + lo) = max(z, 0) + log1p(e^-|z|), plus lo sigmoid(hi)
     (softplus' = sigmoid), both from one exp.  NaN propagates through log1p."""

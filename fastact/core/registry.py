@@ -175,12 +175,6 @@ class sigmoid:
     def backward(g, x):
         return g * m.dsigmoid(x)
 
-    def fast_range():
-        return m.exp_range()
-
-    def fast_backward(g, x):
-        return g * m.dsigmoid_fast(x)
-
     def reference(mp, x):
         return _mp_sigmoid(mp, x)
 
@@ -203,12 +197,6 @@ class tanh:
 
     def backward(g, x):
         return g * m.dtanh(x)
-
-    def fast_range():
-        return m.dtanh_fast_range()
-
-    def fast_backward(g, x):
-        return g * m.dtanh_fast(x)
 
     def reference(mp, x):
         return mp.tanh(x)
