@@ -23,7 +23,9 @@ Each entry is a class body holding, side by side:
   take the fast kernel when all its x lie in the range, the full one
   otherwise; since both give the same bits there, the result does not
   depend on how a call is split into chunks or threads
-  (tests/cpu/test_fastpath.py checks the equality).
+  (tests/cpu/test_fastpath.py checks the equality).  ``fast_blocks = True``
+  retries the check per block of such a call (where the full kernel costs
+  far more than the fast one).
 
 Kinks follow torch's choice of derivative.  Comparisons are written so that
 NaN falls through to the branch that propagates it.
@@ -73,6 +75,9 @@ class Elementwise:
     fast_range: Callable | None = None
     fast_forward: Callable | None = None
     fast_backward: Callable | None = None
+    # retry the fast kernel block by block where a call's x are not all in
+    # the range (pays where the full kernel costs far more than the fast one)
+    fast_blocks: bool = False
 
 
 REGISTRY: dict[str, Elementwise] = {}
@@ -101,6 +106,7 @@ def elementwise(cls) -> Elementwise:
         fast_range=ns.get("fast_range"),
         fast_forward=ns.get("fast_forward"),
         fast_backward=ns.get("fast_backward"),
+        fast_blocks=ns.get("fast_blocks", False),
     )
     REGISTRY[entry.name] = entry
     return entry
@@ -497,6 +503,8 @@ class silu:
     def backward(g, x):
         return g * m.dsilu_dd(x, 0.0)
 
+    fast_blocks = True
+
     def fast_range():
         return m.dsilu_fast_range()
 
@@ -533,6 +541,8 @@ class swish:
         # of swish' is silu's root over beta, and silu's fit serves
         zh, zl = m.two_prod(beta, x)
         return g * m.dsilu_dd(zh, zl)
+
+    fast_blocks = True
 
     def fast_range(beta):
         return m.swish_fast_range(beta)
