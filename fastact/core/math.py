@@ -48,6 +48,7 @@ from fastact.core.vmath import (  # noqa: F401 (exp, expm1, log, log1p, tanh: fo
     exp,
     exp_below,
     exp_below_2k,
+    exp_within,
     expm1,
     fma,
     horner,
@@ -331,6 +332,43 @@ def x_sigmoid_of(x, zh, split, low, xe, e):
 
 
 @_jit
+def dsilu_fast(zh, zl):
+    """silu'(z) at z = zh + zl for |zh| <= -exp_split() (no NaN), where dsilu_dd takes its result: n / q^2 with
+    q = 1 + e, e = exp(-|z|), n = q + z e (z >= 0) or e (1 + z) + e (zl + e),
+    q^2 = 1 + e (2 + e), each rounded plainly (dsilu_dd's double-word q and split exp are for
+    the tails), and the root fit where n cancels.  The ufunc loops call it
+    alone for blocks whose inputs all lie there (the registry's
+    fast_range), which skips dsilu_dd's tail handling."""
+    pos = zh >= 0.0
+    e = exp_within(-abs(zh))
+    e = fma(e, select(pos, -zl, zl), e)
+    q = 1.0 + e
+    n_pos = fma(zh, e, q)
+    n_neg = fma(e, 1.0 + zh, e * (zl + e))
+    # q^2 as 1 + e (2 + e) in one fma (as dsigmoid): squaring the rounded
+    # q would double its rounding
+    r = select(pos, n_pos, n_neg) / fma(e, 2.0 + e, 1.0)
+    root = per_type(C.DSILU_ROOT_F32, C.DSILU_ROOT)
+    poly = per_type(C.DSILU_POLY_F32, C.DSILU_POLY)
+    return select(near_root(zh, root, C.DSILU_ZONE), poly_at_root(zh, zl, root, poly), r)
+
+
+@_jit
+def dsilu_fast_range():
+    """(lo, hi): the z where dsilu_fast holds, -exp_split() <= |z|."""
+    return exp_split(), -exp_split()
+
+
+@_jit
+def swish_fast_range(beta):
+    """(lo, hi): x in it gives |beta x| below dsilu_fast_range()'s bound (the
+    rounded product too: its bound is a little smaller)."""
+    b = (-exp_split() - 1.0) / abs(beta)
+    b = select(b < per_type(F32_MAX, F64_MAX), b, per_type(F32_MAX, F64_MAX))
+    return -b, b
+
+
+@_jit
 def dsilu_dd(zh, zl):
     """silu'(z) = s(z) (1 + z s(-z)) at z = zh + zl; swish'(x; b) = silu'(b x).
 
@@ -363,6 +401,10 @@ def dsilu_dd(zh, zl):
     root = per_type(C.DSILU_ROOT_F32, C.DSILU_ROOT)
     poly = per_type(C.DSILU_POLY_F32, C.DSILU_POLY)
     r = select(near_root(zh, root, C.DSILU_ZONE), poly_at_root(zh, zl, root, poly), r)
+    # the common range takes dsilu_fast's result, so that a block of the
+    # ufunc loop that runs dsilu_fast alone gives the same bits
+    lo, hi = dsilu_fast_range()
+    r = select((zh >= lo) & (zh <= hi), dsilu_fast(zh, zl), r)
     # a NaN z as itself: which NaN the arithmetic yields (-|z| flips its
     # sign) depends on instruction order, which differs between the vector
     # body and the scalar remainder of a loop
@@ -474,6 +516,23 @@ def gelu_f32(x):
 
 
 @_jit
+def gelu_f32_fast(x):
+    """gelu_f32 for |x| <= 14 (no NaN): the same operations without the
+    clamp, exp's range handling and the final selects, which change nothing
+    there (exp's argument stays above its clamp at -104), so the same bits.
+    For the loops' fast path."""
+    a = abs(x)
+    sh = a * a
+    sl = fma(a, a, -sh)
+    e = exp_within(-0.5 * sh)
+    e = fma(e, -0.5 * sl, e)
+    s_near = a * horner_split0(a - C.GAUSS32_A_MID, C.GAUSS32_A0, C.GAUSS32_A)
+    t = 1.0 / (1.0 + C.GAUSS32_B_P * a)
+    s = select(a < C.GAUSS32_SPLIT, s_near, horner(t - C.GAUSS32_B_TMID, C.GAUSS32_B))
+    return fma(-e, s, select(x > 0.0, x, 0.0 * x))
+
+
+@_jit
 def gelu(x):
     """x Phi(x) = x erfc(z) / 2, z = -x/sqrt2 carried as zh + zl: erfc's
     first-order correction for zl and its scaled form (m 2^n, m normal, so
@@ -488,6 +547,20 @@ def gelu(x):
     mh, n = erfc_dd_scaled(zh, zl)
     # 1 - Phi(x) < 1e-23 beyond 10: x (inf too)
     return gauss_limits(x, ldexp_below(xc * (0.5 * mh), n), x, -0.0)
+
+
+@_jit
+def gelu_fast(x):
+    """gelu's fast kernel: gelu_f32_fast in float32; float64 keeps gelu."""
+    if per_type(1.0, 0.0) > 0.5:
+        return gelu_f32_fast(x)
+    return gelu(x)
+
+
+@_jit
+def gelu_fast_range():
+    """(lo, hi) of gelu_fast's x: |x| <= 14 in float32, any number in float64."""
+    return per_type(-14.0, -F64_MAX), per_type(14.0, F64_MAX)
 
 
 @_jit

@@ -18,6 +18,17 @@ Each entry is a class body holding, side by side:
 - optionally a nested class ``from_y``: the backward computed from the
   forward's output y instead of x (see ``FromOutput``), for the entries whose
   derivative is as cheap or cheaper from y and is determined by y.
+- optionally a fast path: ``fast_range(*params)`` -> (lo, hi) and
+  ``fast_forward`` / ``fast_backward`` with the signatures of ``forward`` /
+  ``backward``, bit-equal to them for every x in [lo, hi] (no NaN) and
+  cheaper (no handling of tails, special values or subnormal results).
+  The ufunc loops check the inputs of each call (a thread's chunk) and
+  take the fast kernel when all its x lie in the range, the full one
+  otherwise; since both give the same bits there, the result does not
+  depend on how a call is split into chunks or threads
+  (tests/cpu/test_fastpath.py checks the equality).  ``fast_blocks = True``
+  retries the check per block of such a call (where the full kernel costs
+  far more than the fast one).
 
 Kinks follow torch's choice of derivative.  Comparisons are written so that
 NaN falls through to the branch that propagates it.
@@ -107,6 +118,13 @@ class Elementwise:
     # breakpoints(*params) -> the x where the definition switches branch
     breakpoints: Callable | None = None
     from_y: FromOutput | None = None
+    # the fast path (see the module docstring): fast_range(*params) -> (lo, hi)
+    fast_range: Callable | None = None
+    fast_forward: Callable | None = None
+    fast_backward: Callable | None = None
+    # retry the fast kernel block by block where a call's x are not all in
+    # the range (pays where the full kernel costs far more than the fast one)
+    fast_blocks: bool = False
 
     def kernel(self, which: str) -> Callable:
         """The scalar kernel `which` (one of ``WHICH``)."""
@@ -147,6 +165,10 @@ def elementwise(cls) -> Elementwise:
         aliases=tuple(ns.get("aliases", ())),
         breakpoints=ns.get("breakpoints"),
         from_y=_from_output(ns.get("from_y")),
+        fast_range=ns.get("fast_range"),
+        fast_forward=ns.get("fast_forward"),
+        fast_backward=ns.get("fast_backward"),
+        fast_blocks=ns.get("fast_blocks", False),
     )
     REGISTRY[entry.name] = entry
     return entry
@@ -683,6 +705,14 @@ class silu:
     def backward(g, x):
         return g * m.dsilu_dd(x, 0.0)
 
+    fast_blocks = True
+
+    def fast_range():
+        return m.dsilu_fast_range()
+
+    def fast_backward(g, x):
+        return g * m.dsilu_fast(x, 0.0)
+
     def reference(mp, x):
         return x * _mp_sigmoid(mp, x)
 
@@ -714,6 +744,15 @@ class swish:
         zh, zl = m.two_prod(beta, x)
         return g * m.dsilu_dd(zh, zl)
 
+    fast_blocks = True
+
+    def fast_range(beta):
+        return m.swish_fast_range(beta)
+
+    def fast_backward(g, x, beta):
+        zh, zl = m.two_prod(beta, x)
+        return g * m.dsilu_fast(zh, zl)
+
     def reference(mp, x, beta):
         return x * _mp_sigmoid(mp, beta * x)
 
@@ -736,6 +775,12 @@ class gelu:
 
     def forward(x):
         return m.gelu(x)
+
+    def fast_range():
+        return m.gelu_fast_range()
+
+    def fast_forward(x):
+        return m.gelu_fast(x)
 
     def backward(g, x):
         return g * m.dgelu(x)

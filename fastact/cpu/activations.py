@@ -71,12 +71,93 @@ def _source_hash() -> str:
     return hashlib.sha1(source_tag().encode() + own).hexdigest()[:12]
 
 
+def _fast_of(fname: str):
+    """(entry name, which, blocks) when the loop `fname`
+    (``{entry}_{which}_{dtype}_{tag}``) belongs to a registry entry with a
+    fast path for `which`, else None."""
+    name = fname.rsplit("_", 2)[0]
+    entry, _, which = name.rpartition("_")
+    e = REGISTRY.get(entry)
+    if e is None or e.fast_range is None or getattr(e, f"fast_{which}", None) is None:
+        return None
+    return entry, which, e.fast_blocks
+
+
+def _fast_prelude(entry: str, which: str, dtype: str) -> list[str]:
+    """Module-level lines binding `fast` and `fast_range` for the loop."""
+    return [
+        "from fastact.core.registry import REGISTRY as _REG",
+        "from fastact.core.typed import retype as _retype",
+        f"fast = _retype(_REG[{entry!r}].fast_{which}, {dtype!r})",
+        f"fast_range = _retype(_REG[{entry!r}].fast_range, {dtype!r})",
+    ]
+
+
+# Elements per block where a call's inputs are not all in the fast range:
+# each block is checked again, so that one special value sends only its
+# block through the full kernel.
+FAST_BLOCK = 1024
+
+
+def _fast_loop(n_arrays: int, n_params: int, dtype: str, blocks: bool) -> list[str]:
+    """The contiguous loop through `fast` when all x (the last array input)
+    of this call lie in fast_range; otherwise through `kernel`, or, where
+    the entry asks for it (`fast_blocks`), block by block, each through
+    `fast` or `kernel` by the same check.  The check is an and-reduction of
+    two compares per element (vectorized; NaN fails it).  A call is one
+    thread's chunk (cpu.pool) or NumPy's whole inner loop.  The whole-call
+    check comes first because a kernel loop nested in the block loop
+    compiles worse (LLVM reloads the constants in every iteration instead of
+    keeping them in registers): for the short kernels (gelu, sigmoid')
+    slower than the flat loop of the full kernel, which is why the blocks
+    are only for entries whose full kernel costs far more than the fast
+    one (silu')."""
+    par = [f"q{i}" for i in range(n_arrays, n_arrays + n_params)]
+    call = ", ".join([f"a{i}[i]" for i in range(n_arrays)] + par)
+    bcall = ", ".join([f"b{i}[j]" for i in range(n_arrays)] + par)
+    x = f"a{n_arrays - 1}"
+    bx = f"b{n_arrays - 1}"
+    head = [
+        f"        lo, hi = fast_range({', '.join(par)})",
+        "        ok = True",
+        "        for i in range(n):",
+        f"            ok &= ({x}[i] >= lo) & ({x}[i] <= hi)",
+        "        if ok:",
+        "            for i in range(n):",
+        f"                o[i] = {dtype}(fast({call}))",
+        "        else:",
+    ]
+    if not blocks:
+        return head + [
+            "            for i in range(n):",
+            f"                o[i] = {dtype}(kernel({call}))",
+        ]
+    return head + [
+        f"            for i0 in range(0, n, {FAST_BLOCK}):",
+        f"                m = min(n - i0, {FAST_BLOCK})",
+        *[f"                b{k} = a{k}[i0:i0 + m]" for k in range(n_arrays)],
+        "                ob = o[i0:i0 + m]",
+        "                ok = True",
+        "                for j in range(m):",
+        f"                    ok &= ({bx}[j] >= lo) & ({bx}[j] <= hi)",
+        "                if ok:",
+        "                    for j in range(m):",
+        f"                        ob[j] = {dtype}(fast({bcall}))",
+        "                else:",
+        "                    for j in range(m):",
+        f"                        ob[j] = {dtype}(kernel({bcall}))",
+    ]
+
+
 def _loop_source(fname: str, n_arrays: int, n_params: int, dtype: str) -> str:
     """Source of a ufunc loop calling `kernel` on n_arrays + n_params inputs.
 
     The fast path (contiguous arrays, scalar parameters) indexes carrays so
     that LLVM sees a plain counted loop; everything else goes through
-    byte-strided loads and stores.
+    byte-strided loads and stores.  Where the registry entry has a fast
+    kernel (``fast_range``, ``fast_forward`` / ``fast_backward``) the
+    contiguous loop runs it when all of the call's x lie in the range (the
+    last array input is x).
     """
     nin = n_arrays + n_params
     arr = range(n_arrays)
@@ -85,15 +166,20 @@ def _loop_source(fname: str, n_arrays: int, n_params: int, dtype: str) -> str:
     fast = " and ".join(
         [f"s{i} == {size}" for i in arr] + [f"s{nin} == {size}"] + [f"s{i} == 0" for i in par]
     )
-    L = [f"def {fname}(args, dims, steps, data):", "    n = dims[0]"]
+    has_fast = _fast_of(fname)
+    L = _fast_prelude(*has_fast[:2], dtype) if has_fast else []
+    L += [f"def {fname}(args, dims, steps, data):", "    n = dims[0]"]
     L += [f"    p{i} = args[{i}]; s{i} = steps[{i}]" for i in range(nin + 1)]
     L.append(f"    if {fast}:")
     L += [f"        a{i} = carray(p{i}, n, {dtype})" for i in arr]
     L += [f"        q{i} = {dtype}(_load(p{i}, 0, float64))" for i in par]
     L.append(f"        o = carray(p{nin}, n, {dtype})")
-    call = ", ".join([f"a{i}[i]" for i in arr] + [f"q{i}" for i in par])
-    L.append("        for i in range(n):")
-    L.append(f"            o[i] = {dtype}(kernel({call}))")
+    if has_fast:
+        L += _fast_loop(n_arrays, n_params, dtype, has_fast[2])
+    else:
+        call = ", ".join([f"a{i}[i]" for i in arr] + [f"q{i}" for i in par])
+        L.append("        for i in range(n):")
+        L.append(f"            o[i] = {dtype}(kernel({call}))")
     L.append("    else:")
     call = ", ".join(
         [f"_load(p{i}, i * s{i}, {dtype})" for i in arr]

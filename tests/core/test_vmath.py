@@ -402,11 +402,30 @@ def test_bitcasts_and_fma():
         assert fm == -(np.finfo(dt).eps ** 2) and vm.fma(x, y, z) == fm
 
 
+@pytest.mark.parametrize("dt, lo, hi", [(np.float32, -104.0, 64.0), (np.float64, -746.0, 640.0)])
+def test_exp_within_is_exp_below_in_its_range(dt, lo, hi):
+    """exp_within skips exp_below's range handling: the same bits inside the
+    range (the ufunc loops' fast blocks rely on it)."""
+
+    @njit
+    def both(x):
+        a, b = np.empty_like(x), np.empty_like(x)
+        for i in range(x.size):
+            a[i] = vm.exp_within(x[i])
+            b[i] = vm.exp_below(x[i])
+        return a, b
+
+    x = np.linspace(lo, hi, 200_001).astype(dt)
+    x = np.concatenate([x, np.array([lo, hi, 0.0, -0.0], dt)])
+    a, b = both(x)
+    np.testing.assert_array_equal(a.view(f"u{a.itemsize}"), b.view(f"u{b.itemsize}"))
+
+
 def test_package_exports():
     """The names the other layers, the tools and the C header generator import
     from fastact.core.vmath (the package re-exports its modules' names)."""
     names = (
-        "exp exp_below exp_below_2k expm1 log log1p log1p_unit tanh erf erfc erfc_dd_scaled"
+        "exp exp_below exp_within exp_below_2k expm1 log log1p log1p_unit tanh erf erfc erfc_dd_scaled"
         " ldexp ldexp_below fma select horner float_as_int int_as_float"
         " EXPQ_F EXPQ_D EXPP_F EXPP_D LOGR_F LOGR_D TANHP_F TANHP_D ERFP_F ERFP_D"
         " ERFCF_F ERFCF_D ERFC_T0_F ERFC_T0_D ERFC_C0_F ERFC_C0_D ERFC_TC_D ERFC_C0C_D ERFCF_DC"

@@ -103,7 +103,16 @@ def kernels(ft) -> dict:
         r, n = exp_reduce(xc, NZERO)
         return select(x == x, (exp_poly(r) * pow2(n + (k + EXPB_K))) * EXPB_SCALE, x)
 
-    return dict(exp=exp_, exp_below=exp_below_, exp_below_2k=exp_below_2k_)
+    @register_jitable(**JIT)
+    def exp_within_(x):
+        # exp_below for EXP_LO <= x <= EXPB_HI only (no NaN): the same
+        # operations without the clamp and the NaN select, so bit-equal to
+        # exp_below (and to exp_below_2k with k = 0) there.  For the fast
+        # blocks of the ufunc loops, whose inputs are checked to lie there.
+        r, n = exp_reduce(x, NZERO)
+        return (exp_poly(r) * pow2(n + EXPB_K)) * EXPB_SCALE
+
+    return dict(exp=exp_, exp_below=exp_below_, exp_below_2k=exp_below_2k_, exp_within=exp_within_)
 
 
 @functools.cache
@@ -159,6 +168,13 @@ def exp_below(x):
     return call(kernels, "exp_below", x)
 
 
+def exp_within(x):
+    """exp_below for arguments known to lie in [EXP_LO, 64] (float32; float64:
+    [EXP_LO, 640]) and not NaN: bit-equal to exp_below there, without its
+    range handling; anything else gives garbage."""
+    return call(kernels, "exp_within", x)
+
+
 def exp_below_2k(x, k):
     """e**x * 2**k for integral 0 <= k <= 64 and x <= 64 - k (float32; float64:
     640 - k): e**x scaled before it rounds, normal where e**x is subnormal
@@ -173,5 +189,6 @@ def expm1(x):
 
 register(exp, kernels)
 register(exp_below, kernels)
+register(exp_within, kernels)
 register_scaled(exp_below_2k, kernels)
 register(expm1, expm1_kernels)

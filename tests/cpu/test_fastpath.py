@@ -1,0 +1,75 @@
+"""The fast path of the ufunc loops gives the full kernel's bits.
+
+An entry with ``fast_range`` and ``fast_forward`` / ``fast_backward`` has its
+contiguous loop run the fast kernel when all of the call's x lie in the
+range.  That keeps results independent of how a call is split (chunks,
+threads) only if the fast kernel equals the full one bit for bit there: the
+contiguous loop is compared with the strided loop, which always runs the
+full kernel, on inputs all in the range (the fast kernel runs) and on the
+same inputs with a few special values (the full kernel runs).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fastact.core.registry import REGISTRY
+from fastact.core.typed import retype
+from fastact.cpu import activations
+from fastact.cpu.activations import LOOP_DTYPES
+
+CASES = [
+    (name, which, params)
+    for name, e in REGISTRY.items()
+    if e.fast_range is not None
+    for which in ("forward", "backward")
+    if getattr(e, f"fast_{which}") is not None
+    for params in ({p.name: p.default for p in e.params}, *e.test_params)
+]
+
+
+def test_some_entry_has_a_fast_path():
+    assert CASES, "no registry entry declares a fast path: the blocked loop is untested"
+
+
+def _inputs(dtype, specials: bool):
+    """3 randn (in any sensible fast range), with or without special values
+    (NaN, +-inf, huge and tiny x) at random places."""
+    rng = np.random.default_rng(7)
+    x = (3 * rng.standard_normal(10_037)).astype(dtype)
+    if specials:
+        info = np.finfo(dtype)
+        vals = [np.nan, np.inf, -np.inf, info.max, -info.max, 1e4, -1e4, info.tiny / 4]
+        x[rng.choice(x.size, len(vals), replace=False)] = vals
+    return x
+
+
+def _strided(a):
+    s = np.zeros(2 * a.size, a.dtype)[::2]
+    s[...] = a
+    return s
+
+
+@pytest.mark.parametrize("specials", [False, True], ids=["in-range", "specials"])
+@pytest.mark.parametrize("dtype", LOOP_DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("name, which, params", CASES, ids=lambda v: str(v))
+def test_fast_path_equals_the_full_kernel(name, which, params, dtype, specials):
+    uf = activations.get(name, which)
+    x = _inputs(dtype, specials)
+    g = np.random.default_rng(3).standard_normal(x.size).astype(dtype)
+    arrays = [x] if which == "forward" else [g, x]
+    pv = list(params.values())
+    contiguous = uf(*arrays, *pv)
+    out = _strided(np.empty_like(x))
+    uf(*[_strided(a) for a in arrays], *pv, out=out)
+    np.testing.assert_array_equal(contiguous.view(f"u{x.itemsize}"), out.view(f"u{x.itemsize}"))
+    # the sample exercises the path it is meant for
+    lo, hi = (float(v) for v in _range(name, pv, dtype))
+    assert bool(((x >= lo) & (x <= hi)).all()) is not specials
+
+
+def _range(name, pv, dtype):
+    return retype(REGISTRY[name].fast_range, np.dtype(dtype).name)(
+        *[np.dtype(dtype).type(v) for v in pv]
+    )
