@@ -157,6 +157,9 @@ class Library:
         if lib not in LIBRARIES:
             raise ValueError(f"unknown library {lib!r}: expected one of {LIBRARIES}")
         self.lib, self.threads = lib, threads
+        # the environment the harness gave this worker, before the library
+        # is imported (what hello reports)
+        self.env = dict(os.environ)
         self.missing = self._setup()
         self._job: tuple | None = None
         self._calls: dict | None = None
@@ -205,7 +208,7 @@ class Library:
             "version": version,
             "pid": os.getpid(),
             "threads": self.threads,
-            "env": dict(os.environ),
+            "env": self.env,
         }
 
     def calls(self, job: dict) -> dict[str, Callable] | None:
@@ -309,6 +312,10 @@ class Process:
             stdout=subprocess.PIPE,
             stderr=self._log,
             text=True,
+            # os.environ as it is, nothing added or removed (rather than the C
+            # environment, where a library such as readline may have set
+            # variables the caller never sees)
+            env=dict(os.environ),
         )
 
     def ask(self, req: dict) -> dict:
