@@ -153,10 +153,10 @@ class Library:
     """One library's side of the protocol, inside its worker (or, for tests
     of the harness, inside the caller: InProcess)."""
 
-    def __init__(self, lib: str, threads: int):
+    def __init__(self, lib: str, threads: int, pin: bool = True):
         if lib not in LIBRARIES:
             raise ValueError(f"unknown library {lib!r}: expected one of {LIBRARIES}")
-        self.lib, self.threads = lib, threads
+        self.lib, self.threads, self._pin = lib, threads, pin
         # the environment the harness gave this worker, before the library
         # is imported (what hello reports)
         self.env = dict(os.environ)
@@ -168,10 +168,12 @@ class Library:
         """Import the library and give it the run's threads; the reason it is
         missing, or None."""
         lib, n = self.lib, self.threads
-        if lib == "jax" and n < (os.cpu_count() or n) and hasattr(os, "sched_setaffinity"):
+        if lib == "jax" and self._pin and n < (os.cpu_count() or n):
             # XLA sizes its thread pool by the CPUs the process may run on
             # and has no other thread setting: this worker gets n of them
-            os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:n])
+            # (pin=False: a process shared with other libraries keeps its CPUs)
+            if hasattr(os, "sched_setaffinity"):
+                os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:n])
         try:
             if lib == "fastact":
                 import fastact
