@@ -142,7 +142,7 @@ def add_parser(sub) -> None:
         "1K per-call overhead (default: when a CUDA GPU, numba-cuda and torch "
         "CUDA are there; --gpu says why there are no rows)",
     )
-    b.add_argument("--min-time", type=float, default=0.02, help=argparse.SUPPRESS)
+    b.add_argument("--min-time", type=float, default=None, help=argparse.SUPPRESS)
     b.add_argument("--passes", type=int, default=2, help=argparse.SUPPRESS)
 
 
@@ -188,7 +188,8 @@ def main(args: argparse.Namespace) -> int:
         backward=args.backward or args.full,
         full=args.full,
         repeat=args.repeat,
-        min_time=args.min_time,
+        # the quick run's rounds are shorter: it is a look, --full the figures
+        min_time=args.min_time or (0.02 if args.full else 0.01),
         passes=args.passes,
         libraries=libs,
         markdown=args.markdown,
