@@ -66,6 +66,7 @@ def measure(run: Run) -> list[dict]:
     workers, run.info = cpu.start_workers(run.libraries, run.threads, run.start or Process)
     done = 0
     last_dtype = None
+    so_far: list[dict] = []
 
     def echo(row: dict) -> None:
         nonlocal done, last_dtype
@@ -75,6 +76,11 @@ def measure(run: Run) -> list[dict]:
             print(f"{'':10}{HEADER}")
         done += 1
         print(f"[{done:>3}/{total}] {format_row(row)}", flush=True)
+        so_far.append(row)
+        if run.json and run.json != "-":
+            # a long run stopped early still leaves the rows it finished
+            meta = {**run_meta(run.threads, run.info, run.passes), "partial": True}
+            write_json(run.json, so_far, meta)
 
     try:
         for _ in range(run.repeat):

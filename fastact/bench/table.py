@@ -3,6 +3,7 @@ they come, and the markdown written into the README and ``bench.md``."""
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 
@@ -95,6 +96,7 @@ def _cpuinfo() -> dict[str, str]:
     return info
 
 
+@functools.lru_cache(maxsize=1)
 def cpu_model() -> str:
     """The CPU's model name (lscpu's 'Model name'), or the platform's guess."""
     import shutil
