@@ -362,7 +362,8 @@ class InProcess:
 
     def __init__(self, lib: str, threads: int):
         self.lib = lib
-        self._library = Library(lib, threads)
+        # never pin the caller's process to fewer CPUs (see Library._setup)
+        self._library = Library(lib, threads, pin=False)
 
     def ask(self, req: dict) -> dict:
         try:
