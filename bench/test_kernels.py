@@ -24,7 +24,7 @@ def _call(case, lib, size, dtype, threads, backward):
     """`lib`'s call of `case`; skips where the library or the function is missing."""
     library = _LOADED.get(lib)
     if library is None:
-        library = _LOADED[lib] = Library(lib, threads, pin=False)
+        library = _LOADED[lib] = Library(lib, threads)
     if library.missing:
         pytest.skip(library.missing)
     job = {"case": case.id, "backward": backward, "size": size, "dtype": dtype}

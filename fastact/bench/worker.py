@@ -153,7 +153,7 @@ class Library:
     """One library's side of the protocol, inside its worker (or, for tests
     of the harness, inside the caller: InProcess)."""
 
-    def __init__(self, lib: str, threads: int, pin: bool = True):
+    def __init__(self, lib: str, threads: int, pin: bool = False):
         if lib not in LIBRARIES:
             raise ValueError(f"unknown library {lib!r}: expected one of {LIBRARIES}")
         self.lib, self.threads, self._pin = lib, threads, pin
@@ -172,7 +172,8 @@ class Library:
         if lib == "jax" and self._pin and n < (os.cpu_count() or n):
             # XLA sizes its thread pool by the CPUs the process may run on
             # and has no other thread setting: this worker gets n of them
-            # (pin=False: a process shared with other libraries keeps its CPUs)
+            # (only in a worker process, pin=True: a process shared with
+            # other libraries keeps its CPUs)
             if hasattr(os, "sched_setaffinity"):
                 os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:n])
         try:
@@ -211,6 +212,7 @@ class Library:
             "version": version,
             "pid": os.getpid(),
             "threads": self.threads,
+            "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
             "env": self.env,
         }
 
@@ -282,7 +284,7 @@ def serve(lib: str, threads: int) -> None:
     channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # whatever a library prints goes to stderr
     sys.stdout = sys.stderr
-    library = Library(lib, threads)
+    library = Library(lib, threads, pin=True)
     for line in sys.stdin:
         req = json.loads(line)
         if req.get("op") == "quit":
@@ -362,8 +364,7 @@ class InProcess:
 
     def __init__(self, lib: str, threads: int):
         self.lib = lib
-        # never pin the caller's process to fewer CPUs (see Library._setup)
-        self._library = Library(lib, threads, pin=False)
+        self._library = Library(lib, threads)  # never pins the caller
 
     def ask(self, req: dict) -> dict:
         try:

@@ -39,6 +39,21 @@ def test_workers_run_apart_in_the_callers_environment(lib, monkeypatch):
     assert hello["env"] == dict(os.environ)
 
 
+@pytest.mark.parametrize("lib", ["jax", "numpy"])
+def test_only_jax_is_held_to_the_run_threads_cpus(lib):
+    # XLA has no thread setting: its worker may run on `threads` CPUs only
+    if not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs a choice of at least 2 CPUs (sched_getaffinity)")
+    if not _installed(lib):
+        pytest.skip(f"{lib} is not installed (the peers extra)")
+    w = worker.Process(lib, 1)
+    try:
+        cpus = w.ask({"op": "hello"})["cpus"]
+    finally:
+        w.close()
+    assert cpus == (1 if lib == "jax" else len(os.sched_getaffinity(0)))
+
+
 def test_a_wait_policy_the_user_sets_is_passed_on(monkeypatch):
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     w = worker.Process("numpy", 1)
