@@ -143,7 +143,13 @@ def ort_forward(
     io = sess.io_binding()
     io.bind_cpu_input("X", x)
     io.bind_output("Y", "cpu", 0, out.dtype, out.shape, out.ctypes.data)
-    return lambda: sess.run_with_iobinding(io)
+
+    def call():
+        # ORT holds out's address only: the call keeps the array alive
+        sess.run_with_iobinding(io)
+        return out
+
+    return call
 
 
 def _jax_functions(case_id: str) -> Callable | None:

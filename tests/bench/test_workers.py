@@ -222,6 +222,27 @@ def test_onnxruntime_writes_into_the_preallocated_output(case):
     np.testing.assert_allclose(outs[0], want, rtol=2e-6, atol=1e-6)
 
 
+def test_onnxruntime_output_outlives_its_maker():
+    # ORT is handed the output's address alone: the call must keep it alive
+    pytest.importorskip("onnxruntime", reason="ONNX Runtime is in the peers extra")
+    pytest.importorskip("onnx", reason="ONNX is in the peers extra")
+    import gc
+    import weakref
+
+    made = []
+
+    def like(shape, dtype):
+        out = np.empty(shape, dtype)
+        made.append(weakref.ref(out))
+        return out
+
+    x = np.linspace(-3, 3, 1 << 16, dtype=np.float32)
+    fn = peers.ort_forward(BY_ID["sigmoid"], x, like, 1)
+    gc.collect()
+    assert made[0]() is not None
+    np.testing.assert_allclose(fn(), 1 / (1 + np.exp(-x)), rtol=2e-6)
+
+
 def test_onnxruntime_lacking_a_kernel_is_no_call():
     pytest.importorskip("onnxruntime", reason="ONNX Runtime is in the peers extra")
     pytest.importorskip("onnx", reason="ONNX is in the peers extra")
