@@ -88,8 +88,8 @@ def _add_regression(b: argparse.ArgumentParser, refs: list[str]) -> None:
     b.add_argument(
         "--compare",
         metavar="NAME",
-        help="compare with a saved run (normalized by a copy and by torch, timed "
-        "in the same rounds)",
+        help="compare with a saved run (normalized by a copy timed in the same "
+        "rounds and by torch timed in the same pass)",
     )
     # 20%: above the spread of two runs of unchanged code on a shared
     # machine, below a planted 30% slowdown (see bench/regress)
