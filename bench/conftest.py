@@ -1,40 +1,31 @@
-"""pytest-benchmark suite: every public kernel against NumPy and torch.
+"""pytest-benchmark suite: every public kernel against NumPy, torch, ONNX
+Runtime and JAX.
 
     pytest bench/ --benchmark-only                    # everything
-    pytest bench/ --benchmark-only --sizes 1K,64K     # a quicker subset
+    pytest bench/ --benchmark-only --sizes 64K        # a quicker subset
     pytest bench/ --benchmark-only -k "sigmoid and float32"
-    pytest bench/test_table.py --markdown README.md --sizes 1K,1M --dtypes float32
+    pytest bench/test_table.py --markdown README.md
 
 Every library gets the same thread count (``--threads``, default fastact's);
 each benchmark group is one case (function, direction, size, dtype), so
 pytest-benchmark's table compares the libraries side by side.  The cases,
-sizes, input data, page placement and OpenMP wait policy are the harness's in
-fastact.bench, the ones ``fastact bench`` uses; test_table.py runs
-``fastact bench``'s own interleaved table.
+sizes, input data and page placement are the harness's in fastact.bench,
+the ones ``fastact bench`` uses, and nothing is forced on the environment.
+The benchmark protocol times each library in a process of its own, which
+``--libraries`` gives the suite (one pytest run per library, saved and
+compared with pytest-benchmark's own tools); run with several, the suite
+times each library's benchmarks as one block, one library after the other.
+test_table.py runs ``fastact bench``'s own table (a worker process per
+library).
 """
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 import fastact
-from fastact.bench.config import DTYPES, FULL_SIZES, SIZES, WAIT, require_passive_waits
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_configure(config):
-    """The whole session under the harness's wait policy: a process of its
-    own when the caller set none (see config.require_passive_waits)."""
-    if WAIT in os.environ:
-        return
-    # the new process must write to the terminal, not into this one's
-    # capture files (pytest captures output while it loads conftest files)
-    capman = config.pluginmanager.getplugin("capturemanager")
-    if capman is not None:
-        capman.suspend_global_capture(in_=True)
-    require_passive_waits()
+from fastact.bench.config import DTYPES, FULL_SIZES, SIZES
+from fastact.bench.worker import LIBRARIES
 
 
 def pytest_addoption(parser):
@@ -49,7 +40,13 @@ def pytest_addoption(parser):
         "--threads",
         type=int,
         default=fastact.get_num_threads(),
-        help="threads for fastact and torch alike",
+        help="threads for every library",
+    )
+    g.addoption(
+        "--libraries",
+        default=",".join(LIBRARIES),
+        help="test_kernels.py: the libraries timed, comma-separated (one a run: "
+        "each in a process of its own)",
     )
     g.addoption(
         "--markdown",
@@ -66,6 +63,20 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("size", [s for s in opt("--sizes").split(",") if s])
     if "dtype" in metafunc.fixturenames:
         metafunc.parametrize("dtype", [d for d in opt("--dtypes").split(",") if d])
+    if "lib" in metafunc.fixturenames:
+        metafunc.parametrize("lib", [x for x in opt("--libraries").split(",") if x])
+
+
+def pytest_collection_modifyitems(items):
+    """Each library's benchmarks in one block (a stable sort by library):
+    another library's threads, idle since its block ended, then cost nothing."""
+    order = {lib: i for i, lib in enumerate(LIBRARIES)}
+
+    def key(item):
+        spec = getattr(item, "callspec", None)
+        return order.get(spec.params.get("lib"), -1) if spec else -1
+
+    items.sort(key=key)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,29 +1,37 @@
 """One benchmark per (kernel, direction, size, dtype, library), generated from
 fastact.bench.cases.CASES (itself generated from the registry).  Each call
-is the one ``fastact bench`` times (fastact.bench.cpu.calls): the same
-input, outputs preallocated at the same page offsets."""
+is the one ``fastact bench``'s worker for that library times
+(fastact.bench.worker.Library): the same input, outputs preallocated at the
+same page offsets.  For the benchmark protocol (each library in a process of
+its own) run one library a session:
+
+    for lib in fastact numpy torch onnxruntime jax; do
+        pytest bench/test_kernels.py --benchmark-only --libraries $lib --benchmark-save $lib
+    done
+"""
 
 from __future__ import annotations
 
 import pytest
 
 from fastact.bench.cases import CASES
-from fastact.bench.cpu import calls, case_input, placed_sample
+from fastact.bench.worker import Library
 
-LIBRARIES = ["fastact", "numpy", "torch"]
-_NAMES = {"numpy": "NumPy", "torch": "torch"}
+_LOADED: dict[str, Library] = {}
 
 
-def _call(case, library, size, dtype, request, backward):
-    """`library`'s call of `case`; skips where it has none."""
-    if backward and not case.saved:
-        pytest.skip(f"{case.id}: its backward takes indices, not an array like x")
-    torch = request.getfixturevalue("torch") if library == "torch" else None
-    x = case_input(case, placed_sample(size, dtype))
-    fns, kind = calls(case, x, torch, backward)
-    if library not in fns:
-        pytest.skip(f"no {_NAMES[library]} baseline for {case.id}")
-    return fns[library], kind
+def _call(case, lib, size, dtype, threads, backward):
+    """`lib`'s call of `case`; skips where the library or the function is missing."""
+    library = _LOADED.get(lib)
+    if library is None:
+        library = _LOADED[lib] = Library(lib, threads)
+    if library.missing:
+        pytest.skip(library.missing)
+    job = {"case": case.id, "backward": backward, "size": size, "dtype": dtype}
+    fns = library.calls(job)
+    if fns is None:
+        pytest.skip(f"{lib} has no {case.id} {'backward' if backward else 'forward'}")
+    return fns[lib]
 
 
 def _run(benchmark, fn):
@@ -31,21 +39,15 @@ def _run(benchmark, fn):
     benchmark(fn)
 
 
-@pytest.mark.parametrize("library", LIBRARIES)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_forward(benchmark, case, library, size, dtype, request):
+def test_forward(benchmark, case, lib, size, dtype, threads):
     if case.saved == "y=":
         pytest.skip(f"{case.id}: a backward-only row (its forward is {case.name}'s)")
     benchmark.group = f"{case.id} forward {size} {dtype}"
-    fn, _ = _call(case, library, size, dtype, request, False)
-    _run(benchmark, fn)
+    _run(benchmark, _call(case, lib, size, dtype, threads, False))
 
 
-@pytest.mark.parametrize("library", LIBRARIES)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_backward(benchmark, case, library, size, dtype, request):
+def test_backward(benchmark, case, lib, size, dtype, threads):
     benchmark.group = f"{case.id} backward {size} {dtype}"
-    fn, kind = _call(case, library, size, dtype, request, True)
-    if library == "torch":
-        benchmark.extra_info["torch baseline"] = kind
-    _run(benchmark, fn)
+    _run(benchmark, _call(case, lib, size, dtype, threads, True))

@@ -4,8 +4,12 @@
   (tests/cpu/test_stream.py checks the choice on a clock of its own);
 - a fresh process loads its loops from the disk cache in well under a second
   and a half (tests/cpu/test_threads.py checks that nothing is compiled);
-- ``fastact bench --compare`` passes the same code on real timings
-  (tests/cli/test_cli.py checks the gate on a clock of its own).
+- ``fastact bench --compare`` passes the same code on real timings, its
+  libraries in worker processes of their own (tests/cli/test_cli.py checks
+  the gate on a clock of its own).
+
+Each goal here times fastact alone, or fastact in a fresh process: no
+ratio between libraries is taken in one process.
 
     pytest bench/test_speed_goals.py --benchmark-only
 """
@@ -58,6 +62,7 @@ def test_first_call_in_a_fresh_process(benchmark):
 
 def test_regression_gate_passes_the_same_code(benchmark, tmp_path):
     quick = ["bench", "--functions", "relu,softmax", "--sizes", "1K", "--min-time", "0.001"]
+    quick += ["--libraries", "fastact,torch", "--no-gpu"]
     store = ["--store", str(tmp_path), "--repeat", "3"]
     assert cli.main(quick + store + ["--save", "base"]) == 0
     status = benchmark.pedantic(

@@ -1,11 +1,11 @@
 """The README's benchmark table from pytest: ``fastact bench``'s own run
-(fastact.bench.runner, interleaved rounds against a copy of the same array),
-so the table is the one ``fastact bench --markdown FILE`` writes.
+(fastact.bench.runner: a worker process per library, taking turns case by
+case), so the table is the one ``fastact bench --markdown FILE`` writes.
 
-    pytest bench/test_table.py --markdown README.md --sizes 1K,1M --dtypes float32
+    pytest bench/test_table.py --markdown README.md --sizes 1M --dtypes float32
 
-Skipped without ``--markdown`` (and under ``--benchmark-only``: it times in
-interleaved rounds, not through pytest-benchmark).
+Skipped without ``--markdown`` (and under ``--benchmark-only``: it times
+through its workers, not through pytest-benchmark).
 """
 
 from __future__ import annotations
@@ -20,8 +20,11 @@ def test_table(request, threads):
     path = opt("--markdown")
     if not path:
         pytest.skip("pass --markdown FILE to write fastact bench's table into FILE")
+    sizes = [s for s in opt("--sizes").split(",") if s]
     run = Run(
-        sizes=[s for s in opt("--sizes").split(",") if s],
+        sizes=sizes,
+        axis_sizes=sizes,
+        libraries=[x for x in opt("--libraries").split(",") if x],
         dtypes=[d for d in opt("--dtypes").split(",") if d],
         threads=threads,
         backward=opt("--backward"),
@@ -29,3 +32,4 @@ def test_table(request, threads):
     )
     rows = measure(run)
     assert rows and all(r["fastact"] > 0 and r["copy"] > 0 for r in rows)
+    assert all("ratio" in r for r in rows if "best_peer" in r)

@@ -1,12 +1,14 @@
-"""What fastact is timed against: for every public kernel, the idiomatic NumPy
-formula a user would write by hand, and torch's own CPU kernel.
+"""What fastact is timed against: for every public kernel, the NumPy formula a
+user would write by hand, and torch's own CPU kernel (ONNX Runtime's and
+JAX's are in fastact.bench.peers).
 
 Torch backward baselines call the aten backward op that autograd runs (with
 the saved tensor autograd would pass it: the output for sigmoid and tanh,
 the input elsewhere), so a row compares one kernel with one kernel.  Where
-aten has no such op the baseline is autograd's whole backward pass.  Torch
-writes into a preallocated result wherever aten has an out= overload, as
-fastact does with ``out=``.
+aten has no such op torch has no backward baseline: autograd's whole
+forward-and-backward pass is not one kernel.  Torch writes into a
+preallocated result wherever aten has an out= overload, as fastact does
+with ``out=``, and NumPy into one through its ufuncs' out=.
 ``fastact bench`` and the pytest-benchmark suite in ``bench/`` both read
 this table.
 """
@@ -21,74 +23,214 @@ import numpy as np
 from fastact.core.registry import REGISTRY
 
 _SCALE, _ALPHA = 1.0507009873554805, 1.6732632423543772
+_RRELU = (0.125 + 1 / 3) / 2  # rrelu's slope outside training
 
 
-def _sig(x):
-    return 1.0 / (1.0 + np.exp(-x))
+# The NumPy baselines write into a preallocated `o`, as fastact's out= does,
+# computing in place there where NumPy allows it (a temporary only where a
+# formula needs two live arrays): what a user who cares for speed writes.
+def _copy(x, o):
+    np.copyto(o, x)
+    return o
 
 
-def _softplus(x):
-    return np.logaddexp(0, x)
+def _sig(x, o):
+    np.negative(x, out=o)
+    np.exp(o, out=o)
+    o += 1
+    return np.reciprocal(o, out=o)
 
 
-# name -> (forward(x), backward(g, x)) at the default parameters
+def _dsig(g, x, o):
+    _sig(x, o)
+    o *= 1 - o
+    o *= g
+    return o
+
+
+def _slope(x, o, a):  # x where x > 0, else a * x (0 <= a < 1)
+    np.multiply(x, a, out=o)
+    return np.maximum(x, o, out=o)
+
+
+def _dslope(g, x, o, a):
+    np.multiply(g, a, out=o)
+    np.copyto(o, g, where=x > 0)
+    return o
+
+
+def _elu(x, o, scale=1.0, alpha=1.0):
+    np.expm1(x, out=o)
+    if alpha != 1.0:
+        o *= alpha
+    np.copyto(o, x, where=x > 0)
+    if scale != 1.0:
+        o *= scale
+    return o
+
+
+def _delu(g, x, o, scale=1.0, alpha=1.0):
+    np.exp(x, out=o)
+    o *= alpha
+    np.copyto(o, 1.0, where=x > 0)
+    o *= scale
+    o *= g
+    return o
+
+
+def _mask(g, m, o, scale=1.0):  # g where m, else 0
+    np.multiply(g, m, out=o)
+    if scale != 1.0:
+        o *= scale
+    return o
+
+
+def _silu(x, o):
+    _sig(x, o)
+    o *= x
+    return o
+
+
+def _dsilu(g, x, o):
+    _sig(x, o)
+    t = 1 - o
+    t *= x
+    t += 1
+    o *= t
+    o *= g
+    return o
+
+
+def _logsigmoid(x, o):
+    np.negative(x, out=o)
+    np.logaddexp(0, o, out=o)
+    return np.negative(o, out=o)
+
+
+def _dlogsigmoid(g, x, o):  # g * sigmoid(-x)
+    np.exp(x, out=o)
+    o += 1
+    np.divide(g, o, out=o)
+    return o
+
+
+def _softsign(x, o):
+    np.abs(x, out=o)
+    o += 1
+    return np.divide(x, o, out=o)
+
+
+def _dsoftsign(g, x, o):
+    np.abs(x, out=o)
+    o += 1
+    np.square(o, out=o)
+    return np.divide(g, o, out=o)
+
+
+def _mish(x, o):
+    np.logaddexp(0, x, out=o)
+    np.tanh(o, out=o)
+    o *= x
+    return o
+
+
+def _dmish(g, x, o):  # g * (t + x * sigmoid(x) * (1 - t^2)), t = tanh(softplus(x))
+    t = np.tanh(np.logaddexp(0, x))
+    _sig(x, o)
+    o *= x
+    o *= 1 - t * t
+    o += t
+    o *= g
+    return o
+
+
+def _hardsigmoid(x, o):
+    np.add(x, 3, out=o)
+    np.clip(o, 0, 6, out=o)
+    o /= 6
+    return o
+
+
+def _dhardswish(g, x, o):
+    np.divide(x, 3, out=o)
+    o += 0.5
+    np.copyto(o, 0.0, where=x < -3)
+    np.copyto(o, 1.0, where=x > 3)
+    o *= g
+    return o
+
+
+def _hardswish(x, o):
+    _hardsigmoid(x, o)
+    o *= x
+    return o
+
+
+def _tanhshrink(x, o):
+    np.tanh(x, out=o)
+    return np.subtract(x, o, out=o)
+
+
+def _dtanhshrink(g, x, o):
+    np.tanh(x, out=o)
+    np.square(o, out=o)
+    o *= g
+    return o
+
+
+def _dtanh(g, x, o):
+    np.tanh(x, out=o)
+    np.square(o, out=o)
+    np.subtract(1, o, out=o)
+    o *= g
+    return o
+
+
+def _softshrink(x, o):  # x - clip(x, -l, l): x -+ l outside [-l, l], 0 inside
+    np.clip(x, -0.5, 0.5, out=o)
+    return np.subtract(x, o, out=o)
+
+
+# name -> (forward(x, o), backward(g, x, o)) at the default parameters
 NUMPY: dict[str, tuple[Callable, Callable]] = {
-    "identity": (lambda x: x.copy(), lambda g, x: g.copy()),
-    "sigmoid": (_sig, lambda g, x: g * (s := _sig(x)) * (1 - s)),
-    "tanh": (np.tanh, lambda g, x: g * (1 - np.tanh(x) ** 2)),
-    "relu": (lambda x: np.maximum(x, 0), lambda g, x: np.where(x > 0, g, 0)),
-    "leaky_relu": (
-        lambda x: np.where(x > 0, x, 0.01 * x),
-        lambda g, x: np.where(x > 0, g, 0.01 * g),
-    ),
-    "elu": (
-        lambda x: np.where(x > 0, x, np.expm1(x)),
-        lambda g, x: np.where(x > 0, g, g * np.exp(x)),
-    ),
+    "identity": (lambda x, o: _copy(x, o), lambda g, x, o: _copy(g, o)),
+    "sigmoid": (_sig, _dsig),
+    "tanh": (lambda x, o: np.tanh(x, out=o), _dtanh),
+    "relu": (lambda x, o: np.maximum(x, 0, out=o), lambda g, x, o: _mask(g, x > 0, o)),
+    "leaky_relu": (lambda x, o: _slope(x, o, 0.01), lambda g, x, o: _dslope(g, x, o, 0.01)),
+    "elu": (_elu, _delu),
     "selu": (
-        lambda x: _SCALE * np.where(x > 0, x, _ALPHA * np.expm1(x)),
-        lambda g, x: g * _SCALE * np.where(x > 0, 1, _ALPHA * np.exp(x)),
+        lambda x, o: _elu(x, o, _SCALE, _ALPHA),
+        lambda g, x, o: _delu(g, x, o, _SCALE, _ALPHA),
     ),
-    "celu": (
-        lambda x: np.where(x > 0, x, np.expm1(x)),
-        lambda g, x: np.where(x > 0, g, g * np.exp(x)),
-    ),
-    "prelu": (lambda x: np.where(x > 0, x, 0.25 * x), lambda g, x: np.where(x > 0, g, 0.25 * g)),
-    "rrelu": (
-        lambda x: np.where(x >= 0, x, x * (0.125 + 1 / 3) / 2),
-        lambda g, x: np.where(x > 0, g, g * (0.125 + 1 / 3) / 2),
-    ),
-    "noisy_relu": (lambda x: np.maximum(x, 0), lambda g, x: np.where(x > 0, g, 0)),
-    "silu": (lambda x: x * _sig(x), lambda g, x: g * (s := _sig(x)) * (1 + x * (1 - s))),
-    "swish": (lambda x: x * _sig(x), lambda g, x: g * (s := _sig(x)) * (1 + x * (1 - s))),
+    "celu": (_elu, _delu),
+    "prelu": (lambda x, o: _slope(x, o, 0.25), lambda g, x, o: _dslope(g, x, o, 0.25)),
+    "rrelu": (lambda x, o: _slope(x, o, _RRELU), lambda g, x, o: _dslope(g, x, o, _RRELU)),
+    "noisy_relu": (lambda x, o: np.maximum(x, 0, out=o), lambda g, x, o: _mask(g, x > 0, o)),
+    "silu": (_silu, _dsilu),
+    "swish": (_silu, _dsilu),
     "gelu": (None, None),  # needs erf: NumPy has none
-    "softplus": (_softplus, lambda g, x: g * _sig(x)),
-    "logsigmoid": (lambda x: -_softplus(-x), lambda g, x: g * _sig(-x)),
-    "softsign": (lambda x: x / (1 + np.abs(x)), lambda g, x: g / (1 + np.abs(x)) ** 2),
-    "mish": (
-        lambda x: x * np.tanh(_softplus(x)),
-        lambda g, x: g * ((t := np.tanh(_softplus(x))) + x * _sig(x) * (1 - t * t)),
+    "softplus": (lambda x, o: np.logaddexp(0, x, out=o), lambda g, x, o: _mask(g, _sig(x, o), o)),
+    "logsigmoid": (_logsigmoid, _dlogsigmoid),
+    "softsign": (_softsign, _dsoftsign),
+    "mish": (_mish, _dmish),
+    "hardtanh": (
+        lambda x, o: np.clip(x, -1, 1, out=o),
+        lambda g, x, o: _mask(g, (x > -1) & (x < 1), o),
     ),
-    "hardtanh": (lambda x: np.clip(x, -1, 1), lambda g, x: np.where((x > -1) & (x < 1), g, 0)),
-    "relu6": (lambda x: np.clip(x, 0, 6), lambda g, x: np.where((x > 0) & (x < 6), g, 0)),
-    "hardsigmoid": (
-        lambda x: np.clip(x + 3, 0, 6) / 6,
-        lambda g, x: np.where((x > -3) & (x < 3), g / 6, 0),
+    "relu6": (
+        lambda x, o: np.clip(x, 0, 6, out=o),
+        lambda g, x, o: _mask(g, (x > 0) & (x < 6), o),
     ),
-    "hardswish": (
-        lambda x: x * np.clip(x + 3, 0, 6) / 6,
-        lambda g, x: np.where(x < -3, 0, np.where(x <= 3, g * (x / 3 + 0.5), g)),
-    ),
-    "tanhshrink": (lambda x: x - np.tanh(x), lambda g, x: g * np.tanh(x) ** 2),
-    "softshrink": (
-        lambda x: np.where(x > 0.5, x - 0.5, np.where(x < -0.5, x + 0.5, 0)),
-        lambda g, x: np.where(np.abs(x) > 0.5, g, 0),
-    ),
+    "hardsigmoid": (_hardsigmoid, lambda g, x, o: _mask(g, (x > -3) & (x < 3), o, 1 / 6)),
+    "hardswish": (_hardswish, _dhardswish),
+    "tanhshrink": (_tanhshrink, _dtanhshrink),
+    "softshrink": (_softshrink, lambda g, x, o: _mask(g, np.abs(x) > 0.5, o)),
     "hardshrink": (
-        lambda x: np.where(np.abs(x) > 0.5, x, 0),
-        lambda g, x: np.where(np.abs(x) > 0.5, g, 0),
+        lambda x, o: _mask(x, np.abs(x) > 0.5, o),
+        lambda g, x, o: _mask(g, np.abs(x) > 0.5, o),
     ),
-    "threshold": (lambda x: np.where(x > 0.5, x, 0.0), lambda g, x: np.where(x > 0.5, g, 0)),
+    "threshold": (lambda x, o: _mask(x, x > 0.5, o), lambda g, x, o: _mask(g, x > 0.5, o)),
 }
 
 # name -> torch backward (aten, g, x, y) -> tensor, for the aten op autograd calls
@@ -120,7 +262,6 @@ TORCH_BACKWARD: dict[str, Callable] = {
     "hardshrink": lambda a, g, x, y: a.hardshrink_backward(g, x, 0.5),
     "noisy_relu": lambda a, g, x, y: a.threshold_backward(g, y, 0),
     "logsigmoid": lambda a, g, x, y: a.log_sigmoid_backward(g, x, y),
-    "softmin": lambda a, g, x, y: a.neg(a._softmax_backward_data(g, y, -1, y.dtype)),
 }
 _PRELU_WEIGHT: dict = {}
 
@@ -168,54 +309,59 @@ class _Preallocated:
         return getattr(t.nn.functional, name, None) or getattr(t, name)
 
 
-def torch_forward_call(case: BenchCase, torch, x, empty=None) -> Callable[[], object]:
-    """A zero-argument call of torch's forward for `case` on tensor x, into a
-    preallocated output (made by `empty(like)`, default torch.empty_like)
-    where aten has an out= overload."""
+def torch_forward_call(
+    case: BenchCase, torch, x, empty=None, axis: int = -1
+) -> Callable[[], object]:
+    """A zero-argument call of torch's forward for `case` on tensor x (along
+    `axis` for an axis function), into a preallocated output (made by
+    `empty(like)`, default torch.empty_like) where aten has an out= overload."""
     empty = empty or torch.empty_like
+    fwd = case.torch_forward
+    if case.axis:
+        fwd = (lambda f: lambda F, t: f(F, t, axis))(fwd)
     with torch.no_grad():
-        buf = empty(case.torch_forward(_Preallocated(torch, None), x))
+        buf = empty(fwd(_Preallocated(torch, None), x))
     F = _Preallocated(torch, buf)
-    return lambda: case.torch_forward(F, x)
+    return lambda: fwd(F, x)
 
 
 def torch_backward_call(
-    case: BenchCase, torch, g, x, empty=None
-) -> tuple[Callable[[], object], str]:
-    """A zero-argument call of torch's backward for `case` on tensors g, x,
-    and what it measures: the aten op alone (into a preallocated gradient
-    made by `empty`, as in torch_forward_call), or autograd's forward +
-    backward."""
+    case: BenchCase, torch, g, x, empty=None, axis: int = -1
+) -> Callable[[], object] | None:
+    """A zero-argument call of the aten backward op autograd runs for `case`
+    on tensors g, x, into a preallocated gradient (made by `empty`, as in
+    torch_forward_call); None where aten has no such op.  (Autograd's whole
+    forward-and-backward pass is no baseline for one backward kernel.)"""
+    if case.torch_backward is None:
+        return None
     empty = empty or torch.empty_like
     F, a = _Preallocated(torch, None), torch.ops.aten
+    fwd, bwd = case.torch_forward, case.torch_backward
+    if case.axis:
+        fwd = (lambda f: lambda F, t: f(F, t, axis))(fwd)
+        bwd = (lambda f: lambda a, g, x, y: f(a, g, x, y, axis))(bwd)
     with torch.no_grad():
-        saved = TORCH_SAVED.get(case.id, lambda a, t: case.torch_forward(F, t))(a, x)
-    if case.torch_backward is not None:
-        pa = _Preallocated(torch, empty(x))
-        return (lambda: case.torch_backward(pa, g, x, saved)), "aten backward op"
-    t = x.detach().clone().requires_grad_(True)
-
-    def autograd():
-        return torch.autograd.grad(case.torch_forward(F, t), t, g)[0]
-
-    return autograd, "autograd forward + backward"
+        saved = TORCH_SAVED.get(case.id, lambda a, t: fwd(F, t))(a, x)
+    pa = _Preallocated(torch, empty(x))
+    return lambda: bwd(pa, g, x, saved)
 
 
 @dataclass(frozen=True)
 class BenchCase:
-    """One public kernel at fixed parameters, with its baselines."""
+    """One public kernel at fixed parameters, with its torch and NumPy baselines
+    (the ONNX Runtime and JAX ones are fastact.bench.peers')."""
 
     id: str  # row label, e.g. "gelu" or "gelu[tanh]"
     name: str  # fastact function
     kwargs: dict = field(default_factory=dict)
-    numpy_forward: Callable | None = None
-    numpy_backward: Callable | None = None
-    torch_forward: Callable | None = None  # (F, t) -> tensor
-    torch_backward: Callable | None = None  # (aten, g, x, y) -> tensor
-    axis: bool = False  # works along the last axis of (size/1024, 1024) rows
-    saved: str = "x"  # what the backward takes: "x", "y" (forward output), "y="
-    # (the forward's output by keyword, in place of x: a backward-only row),
-    # or "" (no benchmarked backward: maxout's takes indices)
+    numpy_forward: Callable | None = None  # (x, o[, axis]): writes o
+    numpy_backward: Callable | None = None  # (g, saved, o[, axis]): writes o
+    torch_forward: Callable | None = None  # (F, t[, axis]) -> tensor
+    torch_backward: Callable | None = None  # (aten, g, x, y[, axis]) -> tensor
+    axis: bool = False  # works along an axis of (size/1024, 1024) rows
+    saved: str = "x"  # what the backward takes: "x", "y" (the forward's
+    # output), "y=" (the forward's output by keyword, in place of x: a
+    # backward-only row) or "indices" (maxout's argmax indices)
 
 
 # the parameters a benchmark uses where the function has no default
@@ -251,30 +397,72 @@ def _elementwise_cases() -> list[BenchCase]:
     return cases
 
 
-def _np_softmax(x):
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+def _np_softmax(x, o, axis, sign=1):
+    if sign != 1:
+        x = np.negative(x, out=o)
+    np.subtract(x, x.max(axis=axis, keepdims=True), out=o)
+    np.exp(o, out=o)
+    o /= o.sum(axis=axis, keepdims=True)
+    return o
 
 
-def _np_log_softmax(x):
-    z = x - x.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+def _np_log_softmax(x, o, axis):
+    np.subtract(x, x.max(axis=axis, keepdims=True), out=o)
+    o -= np.log(np.exp(o).sum(axis=axis, keepdims=True))
+    return o
 
 
-def _np_glu(x):
-    a, b = np.split(x, 2, axis=-1)
-    return a * _sig(b)
+def _np_softmax_backward(g, y, o, axis, sign=1):
+    np.multiply(g, y, out=o)
+    s = o.sum(axis=axis, keepdims=True)
+    np.subtract(g, s, out=o)
+    o *= y
+    if sign != 1:
+        np.negative(o, out=o)
+    return o
 
 
-def _np_glu_backward(g, x):
-    a, b = np.split(x, 2, axis=-1)
-    s = _sig(b)
-    return np.concatenate([g * s, g * a * s * (1 - s)], axis=-1)
+def _np_log_softmax_backward(g, y, o, axis):
+    s = g.sum(axis=axis, keepdims=True)
+    np.exp(y, out=o)
+    o *= s
+    return np.subtract(g, o, out=o)
+
+
+def _np_glu(x, o, axis):
+    a, b = np.split(x, 2, axis=axis)
+    _sig(b, o)
+    o *= a
+    return o
+
+
+def _np_glu_backward(g, x, o, axis):
+    a, b = np.split(x, 2, axis=axis)
+    oa, ob = np.split(o, 2, axis=axis)
+    _sig(b, oa)  # s
+    np.subtract(1, oa, out=ob)
+    ob *= oa
+    ob *= a
+    ob *= g  # g a s (1 - s)
+    oa *= g  # g s
+    return o
+
+
+def _np_maxout(x, o, axis):
+    return np.max(x.reshape(*x.shape[:-1], -1, 4), axis=-1, out=o)
+
+
+def _np_maxout_backward(g, idx, o, axis):
+    o[...] = 0
+    np.put_along_axis(o, idx, g, axis=-1)
+    return o
 
 
 def _axis_cases() -> list[BenchCase]:
-    def data_op(name):
-        return lambda a, g, x, y: getattr(a, name)(g, y, -1, y.dtype)
+    def data_op(name, sign=1):
+        if sign == 1:
+            return lambda a, g, x, y, ax: getattr(a, name)(g, y, ax, y.dtype)
+        return lambda a, g, x, y, ax: a.neg(getattr(a, name)(g, y, ax, y.dtype))
 
     return [
         BenchCase(
@@ -282,8 +470,8 @@ def _axis_cases() -> list[BenchCase]:
             "softmax",
             {},
             _np_softmax,
-            lambda g, y: y * (g - (g * y).sum(axis=-1, keepdims=True)),
-            lambda F, t: F._softmax(t, -1, False),
+            _np_softmax_backward,
+            lambda F, t, ax: F._softmax(t, ax, False),
             data_op("_softmax_backward_data"),
             True,
             "y",
@@ -293,8 +481,8 @@ def _axis_cases() -> list[BenchCase]:
             "log_softmax",
             {},
             _np_log_softmax,
-            lambda g, y: g - np.exp(y) * g.sum(axis=-1, keepdims=True),
-            lambda F, t: F._log_softmax(t, -1, False),
+            _np_log_softmax_backward,
+            lambda F, t, ax: F._log_softmax(t, ax, False),
             data_op("_log_softmax_backward_data"),
             True,
             "y",
@@ -303,10 +491,10 @@ def _axis_cases() -> list[BenchCase]:
             "softmin",
             "softmin",
             {},
-            lambda x: _np_softmax(-x),
-            lambda g, y: -y * (g - (g * y).sum(axis=-1, keepdims=True)),
-            lambda F, t: F.softmin(t, dim=-1),
-            TORCH_BACKWARD["softmin"],
+            lambda x, o, ax: _np_softmax(x, o, ax, -1),
+            lambda g, y, o, ax: _np_softmax_backward(g, y, o, ax, -1),
+            lambda F, t, ax: F.softmin(t, dim=ax),
+            data_op("_softmax_backward_data", -1),
             True,
             "y",
         ),
@@ -316,22 +504,23 @@ def _axis_cases() -> list[BenchCase]:
             {},
             _np_glu,
             _np_glu_backward,
-            lambda F, t: F.glu(t, dim=-1),
-            lambda a, g, x, y: a.glu_backward(g, x, -1),
+            lambda F, t, ax: F.glu(t, dim=ax),
+            lambda a, g, x, y, ax: a.glu_backward(g, x, ax),
             True,
             "x",
         ),
-        # torch's fastest maxout is a view and amax over the groups
+        # torch's fastest maxout is a view and amax over the groups; its
+        # backward has no aten op (autograd's is a scatter): NumPy only
         BenchCase(
             "maxout[k=4]",
             "maxout",
             {"k": 4},
-            lambda x: x.reshape(*x.shape[:-1], -1, 4).max(axis=-1),
-            None,
-            lambda F, t: F.amax(t.view(*t.shape[:-1], -1, 4), -1),
+            _np_maxout,
+            _np_maxout_backward,
+            lambda F, t, ax: F.amax(t.view(*t.shape[:-1], -1, 4), -1),
             None,
             True,
-            "",
+            "indices",
         ),
     ]
 

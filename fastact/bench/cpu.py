@@ -1,135 +1,156 @@
-"""The CPU rows of ``fastact bench``: every case against its NumPy and torch
-baselines and a copy of the same array, in interleaved rounds.  The calls
-timed are the pytest-benchmark suite's too (``bench/test_kernels.py``)."""
+"""The CPU rows of ``fastact bench``: every case timed by one worker process
+per library (fastact.bench.worker), the workers taking turns.
+
+For each case every worker times it in turn (fastact, NumPy, torch, ONNX
+Runtime, JAX), then all of them again: two passes, and each library keeps
+the better of its two medians.  A slow spell of a shared machine then costs
+a library one pass, not the row.  fastact's worker times a copy of the same
+array in the same rounds (the memory floor, and the regression gate's
+reference).
+"""
 
 from __future__ import annotations
 
 import statistics
+import sys
 from collections.abc import Callable
 
-import numpy as np
+from fastact.bench.cases import BY_ID
+from fastact.bench.config import AXIS0_SIZE, SIZES
+from fastact.bench.worker import LIBRARIES, Process, shape_of
 
-from fastact.bench.cases import BY_ID, BenchCase, torch_backward_call, torch_forward_call
-from fastact.bench.config import ROW, sample
-from fastact.bench.table import format_row
-from fastact.bench.timing import interleaved, placed, placed_empty, placed_like
-
-
-def placed_sample(size: str, dtype) -> np.ndarray:
-    """config.sample's data placed at slot 0: the input of every case."""
-    return placed_like(sample(size, dtype), 0)
+PEERS = tuple(lib for lib in LIBRARIES if lib != "fastact")
 
 
-def case_input(case: BenchCase, x: np.ndarray) -> np.ndarray:
-    """x as `case` takes it: the axis functions work over rows of ROW."""
-    return x.reshape(-1, ROW) if case.axis else x
+def plan(
+    functions: list[str],
+    sizes: list[str],
+    axis_sizes: list[str],
+    dtypes: list[str],
+    backward: bool,
+) -> list[dict]:
+    """The jobs of a run, in the order they are timed: by dtype, size, then
+    function; elementwise functions at `sizes`, axis functions at
+    `axis_sizes` (rows of ROW), plus softmax down the columns of the
+    AXIS0_SIZE case; each forward followed by its backward (`backward`)."""
+    jobs = []
+    for dt in dtypes:
+        for size in sorted(set(sizes) | set(axis_sizes), key=SIZES.__getitem__):
+            for name in functions:
+                case = BY_ID[name]
+                if size not in (axis_sizes if case.axis else sizes):
+                    continue
+                axes = [-1, 0] if name == "softmax" and size == AXIS0_SIZE else [-1]
+                for axis in axes:
+                    todo = (False, True) if backward else (False,)
+                    if case.saved == "y=":  # a backward-only row (NAME[y])
+                        todo = (True,) if backward else ()
+                    for bwd in todo:
+                        job = {"case": name, "backward": bwd, "size": size, "dtype": dt}
+                        jobs.append({**job, "axis": axis})
+    return jobs
 
 
-def calls(
-    case: BenchCase, x: np.ndarray, torch=None, backward: bool = False
-) -> tuple[dict[str, Callable[[], object]], str | None]:
-    """Each library's zero-argument call of `case` on x ('fastact', and
-    'numpy' and 'torch' where there is a baseline; torch None: no torch
-    call), every output preallocated and placed; and, for `backward`, what
-    torch's call measures (the aten op alone, or autograd)."""
-    import fastact
-
-    f = getattr(fastact, case.name)
-    # every array at its own offset into a page, the outputs of both
-    # libraries at the same one (see timing.placed)
-    y = placed_like(f(x, **case.kwargs), 1)
-    empty = placed_empty(torch, 2) if torch is not None else None
-    has_torch = torch is not None and case.torch_forward is not None
-    if not backward:
-        out = placed(y.shape, y.dtype, 2)  # glu and maxout shorten the axis
-        fns = {"fastact": lambda: f(x, **case.kwargs, out=out)}
-        if case.numpy_forward is not None:
-            fns["numpy"] = lambda: case.numpy_forward(x)
-        if has_torch:
-            fns["torch"] = torch_forward_call(case, torch, torch.from_numpy(x), empty)
-        return fns, None
-    g = placed(y.shape, y.dtype, 5)
-    g[...] = 1
-    saved = y if case.saved == "y" else x  # softmax family: the forward's output
-    fb, gx = getattr(fastact, case.name + "_backward"), placed(x.shape, x.dtype, 2)
-    fns = {"fastact": lambda: fb(g, saved, **case.kwargs, out=gx)}
-    if case.saved == "y=":  # from the forward's output, by keyword
-        fns = {"fastact": lambda: fb(g, y=y, **case.kwargs, out=gx)}
-    if case.numpy_backward is not None:
-        fns["numpy"] = lambda: case.numpy_backward(g, saved)
-    kind = None
-    if has_torch:
-        fns["torch"], kind = torch_backward_call(
-            case, torch, torch.from_numpy(g), torch.from_numpy(x), empty
-        )
-    return fns, kind
+def label(job: dict) -> str:
+    """A job's row label: the case id, its axis if not the last, ' bwd'."""
+    axis = "[axis=0]" if job.get("axis", -1) == 0 else ""
+    return job["case"] + axis + (" bwd" if job["backward"] else "")
 
 
-def bench_one(
-    case: BenchCase, size: str, x: np.ndarray, torch=None, min_time=0.02, backward=False
-) -> dict:
-    """One row: the case's forward, or (`backward`) its backward, on x (the
-    placed sample of `size`) against the baselines and a copy of the same
-    array, in interleaved rounds."""
-    x = case_input(case, x)
-    fns, _ = calls(case, x, torch, backward)
-    xc = placed(x.shape, x.dtype, 3)
-    # the order in which they take turns: fastact, copy, numpy, torch
-    fns = {"fastact": fns.pop("fastact"), "copy": lambda: np.copyto(xc, x), **fns}
-    times = interleaved(fns, min_time)
+def _arrays(job: dict) -> int:
+    # arrays a call moves: x read, the result written; a backward reads grad_output too
+    return 3 if job["backward"] else 2
+
+
+def row_of(job: dict, passes: list[dict]) -> dict:
+    """One table row from the answers of every pass ({library: answer})."""
+    shape = shape_of(BY_ID[job["case"]], job["size"], job.get("axis", -1))
     row = {
-        "function": case.id + (" bwd" if backward else ""),
-        "size": size,
-        "dtype": x.dtype.name,
-        "arrays": 3 if backward else 2,
+        "function": label(job),
+        "case": job["case"],
+        "backward": job["backward"],
+        "axis": job.get("axis", -1),
+        "size": job["size"],
+        "shape": "x".join(map(str, shape)),
+        "dtype": job["dtype"],
+        "arrays": _arrays(job),
     }
-    row.update({k: statistics.median(v) for k, v in times.items()})
-    row["fastact_best"], row["copy_best"] = min(times["fastact"]), min(times["copy"])
-    # the regression gate's figure: fastact over copy, round by round (see regress)
-    row["per_copy"] = statistics.median(a / b for a, b in zip(times["fastact"], times["copy"]))
-    if "torch" in times:
-        row["per_torch"] = statistics.median(
-            a / b for a, b in zip(times["fastact"], times["torch"])
+    med: dict[str, list[float]] = {}
+    for answers in passes:
+        for ans in answers.values():
+            for k, v in ans.get("times", {}).items():
+                med.setdefault(k, []).append(statistics.median(v))
+    for k, v in med.items():
+        row[k] = min(v)
+    fa = [a["fastact"]["times"] for a in passes if "times" in a.get("fastact", {})]
+    if fa:
+        row["fastact_best"] = min(min(t["fastact"]) for t in fa)
+        row["copy_best"] = min(min(t["copy"]) for t in fa)
+        # the regression gate's figures (see regress): fastact over the copy
+        # round by round, and over torch pass by pass
+        row["per_copy"] = min(
+            statistics.median(a / b for a, b in zip(t["fastact"], t["copy"])) for t in fa
         )
+    if "fastact" in row and "torch" in row:
+        row["per_torch"] = min(
+            statistics.median(a["fastact"]["times"]["fastact"])
+            / statistics.median(a["torch"]["times"]["torch"])
+            for a in passes
+            if "times" in a.get("fastact", {}) and "times" in a.get("torch", {})
+        )
+    peers = {p: row[p] for p in PEERS if p in row}
+    if peers and "fastact" in row:
+        best = min(peers, key=peers.__getitem__)
+        row["best_peer"], row["ratio"] = best, peers[best] / row["fastact"]
     return row
 
 
+def start_workers(
+    libraries: list[str], threads: int, start: Callable = Process, warn=print
+) -> tuple[dict, dict]:
+    """One worker per library; returns (workers of the libraries there,
+    {library: hello answer} for all)."""
+    workers, info = {}, {}
+    for lib in libraries:
+        w = start(lib, threads)
+        hello = w.ask({"op": "hello"})
+        info[lib] = hello
+        if hello.get("missing") or "error" in hello:
+            warn(f"fastact bench: no {lib} column: {hello.get('missing') or hello['error']}")
+            w.close()
+        else:
+            workers[lib] = w
+    return workers, info
+
+
 def bench(
-    functions,
-    sizes,
-    dtype,
-    threads: int,
-    echo=print,
+    jobs: list[dict],
+    workers: dict,
+    echo: Callable[[dict], None],
     min_time: float = 0.02,
-    sink: list | None = None,
-    backward: bool = False,
+    rounds: int = 7,
+    passes: int = 2,
 ) -> list[dict]:
-    """Time each function (a case id) at each size (a key of config.SIZES);
-    every library gets `threads` threads.  Rows are echoed by `echo` (as
-    lines of the text table) and appended to `sink` as they come (for a progress count)."""
-    import fastact
-
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-    except ImportError:
-        torch = None
-    old = fastact.get_num_threads()
-    fastact.set_num_threads(threads)
+    """Time every job with every worker, `passes` times in turn; each row is
+    handed to `echo` as it is done.  A worker that fails a job leaves its cell
+    blank (and is dropped if it died)."""
+    if "fastact" in workers:
+        workers["fastact"].ask({"op": "warm", "jobs": jobs})
     rows = []
-    try:
-        for size in sizes:
-            x = placed_sample(size, dtype)
-            for name in functions:
-                saved = BY_ID[name].saved
-                todo = ([] if saved == "y=" else [False]) + ([True] if backward and saved else [])
-                for bwd in todo:
-                    row = bench_one(BY_ID[name], size, x, torch, min_time, bwd)
-                    echo(format_row(row))
-                    rows.append(row)
-                    if sink is not None:
-                        sink.append(row)
-    finally:
-        fastact.set_num_threads(old)
+    for job in jobs:
+        req = {"op": "time", "job": {**job, "min_time": min_time, "rounds": rounds}}
+        answers: list[dict] = []
+        for _ in range(passes):
+            got = {}
+            for lib, w in list(workers.items()):
+                ans = w.ask(req)
+                if "error" in ans:
+                    print(f"fastact bench: {lib}, {label(job)}: {ans['error']}", file=sys.stderr)
+                    if "worker exited" in ans["error"]:
+                        workers.pop(lib).close()
+                got[lib] = ans
+            answers.append(got)
+        row = row_of(job, answers)
+        echo(row)
+        rows.append(row)
     return rows

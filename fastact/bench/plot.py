@@ -34,6 +34,8 @@ def charts(rows: list[dict], directory: str, sizes: dict[str, int]) -> list[str]
         "fastact": ("C0", "o-"),
         "torch": ("C3", "s-"),
         "numpy": ("C2", "^-"),
+        "onnxruntime": ("C1", "D-"),
+        "jax": ("C4", "v-"),
         "copy": ("0.4", "--"),
     }
     for (func, dtype), rs in sorted(groups.items()):

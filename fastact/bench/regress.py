@@ -2,13 +2,15 @@
 
 Absolute times move with the load of a shared machine and differ between
 machines, so runs are compared through figures normalized within each run:
-fastact's time divided by a reference timed in the same rounds (a copy of
-the same array, the memory floor no kernel can beat, or torch on the same
-case).  Timing the two separately is not enough on a shared machine: its
-load moves between the measurements, and two runs of the same code can
-differ by more per row than any slowdown worth catching.
-fastact.bench.timing.interleaved therefore times them in turns within every
-round, and the figure is the median of the per-round ratios.  Each row's
+fastact's time divided by a reference timed beside it (a copy of the same
+array, the memory floor no kernel can beat, or torch on the same case).
+Timing the two far apart is not enough on a shared machine: its load moves
+between the measurements, and two runs of the same code can differ by more
+per row than any slowdown worth catching.  fastact's worker therefore times
+the copy in turns with fastact within every round (the figure: the median of
+the per-round ratios), and torch's worker takes its turn right after
+fastact's in each pass (the figure: the lower of the per-pass ratios of
+medians; torch runs in a process of its own, see fastact.bench.worker).  Each row's
 change is also taken relative to the median change of its (size, dtype)
 group: what the whole group shares cancels, and a kernel that really got
 slower stands out from its neighbours.
@@ -38,7 +40,7 @@ import os
 import statistics
 import time
 
-SCHEMA = 2
+SCHEMA = 3  # 3: torch timed in its own worker process, per_torch pass by pass
 
 
 def _key(row: dict) -> str:

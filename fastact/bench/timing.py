@@ -30,13 +30,22 @@ def calls_per_round(fn, min_time: float, sync=_no_sync) -> int:
 
 
 def interleaved(
-    fns: dict, min_time: float = 0.02, rounds: int = 7, sync=_no_sync
+    fns: dict, min_time: float = 0.02, rounds: int = 7, sync=_no_sync, calls: dict | None = None
 ) -> dict[str, list[float]]:
     """Seconds per call of each function, round by round, the functions taking
     turns within every round: a slow spell of a shared machine then hits all
     of them in the same round, and per-round ratios cancel it.  `sync` ends
-    every batch of calls (GPU work is asynchronous: torch.cuda.synchronize)."""
-    calls = {k: calls_per_round(f, min_time, sync) for k, f in fns.items()}
+    every batch of calls (GPU work is asynchronous: torch.cuda.synchronize).
+    `calls`: the calls per round of each function, where already known (a
+    warm-up call is made all the same); those found are added to it."""
+    known = {} if calls is None else calls
+    for k, f in fns.items():
+        if k in known:
+            f()
+            sync()
+        else:
+            known[k] = calls_per_round(f, min_time, sync)
+    calls = known
     times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(rounds):
         for k, f in fns.items():

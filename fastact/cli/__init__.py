@@ -1,4 +1,4 @@
-"""The fastact command line: time the kernels against NumPy and torch,
+"""The fastact command line: time the kernels against NumPy, torch and peers,
 stream a .npy file through them, or inspect the loop cache."""
 
 from __future__ import annotations
@@ -26,10 +26,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """The ``fastact`` command: dispatch to ``fastact bench``, ``apply`` or ``cache``."""
-    if argv is None and sys.argv[1:2] == ["bench"]:
-        from fastact.bench.config import require_passive_waits
-
-        require_passive_waits()  # returns only once a wait policy is set
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["apply"]:
         from fastact.cli.apply import main as apply_main  # its own parser: fastact apply --help

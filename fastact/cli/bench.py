@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fastact.bench.config import FULL_SIZES, QUICK_SIZES, SIZES
+from fastact.bench.config import FULL_SIZES, QUICK_AXIS_SIZES, QUICK_SIZES, SIZES
 
-HELP = "time the kernels against NumPy and torch"
+HELP = "time the kernels against NumPy, torch, ONNX Runtime and JAX"
 
 
 def _percent(text: str) -> float:
@@ -19,6 +19,8 @@ def _percent(text: str) -> float:
 
 
 def _add_selection(b: argparse.ArgumentParser, functions: list[str], threads: int) -> None:
+    from fastact.bench.worker import LIBRARIES
+
     b.add_argument(
         "--functions",
         default=",".join(functions),
@@ -27,7 +29,9 @@ def _add_selection(b: argparse.ArgumentParser, functions: list[str], threads: in
     b.add_argument(
         "--sizes",
         default=None,
-        help=f"comma-separated, from {list(SIZES)} (default {QUICK_SIZES}; --full: {FULL_SIZES})",
+        help=f"comma-separated, from {list(SIZES)} (default: elementwise functions at "
+        f"{QUICK_SIZES}, axis functions at {QUICK_AXIS_SIZES}, i.e. 64x1024; --full: "
+        f"{FULL_SIZES} for both, plus softmax down the columns of 1024x16384)",
     )
     b.add_argument(
         "--dtype",
@@ -41,14 +45,21 @@ def _add_selection(b: argparse.ArgumentParser, functions: list[str], threads: in
     b.add_argument(
         "--backward",
         action="store_true",
-        help="also time each backward (against torch's aten backward op, or "
-        "autograd where there is none)",
+        help="also time each backward (against torch's aten backward op where "
+        "there is one, and JAX's jit(vjp))",
     )
     b.add_argument(
         "--threads",
         type=int,
         default=threads,
-        help="threads for fastact and torch alike (default: fastact's default)",
+        help="threads for every library (default: fastact's default)",
+    )
+    b.add_argument(
+        "--libraries",
+        default=",".join(LIBRARIES),
+        help="comma-separated, each timed in a worker process of its own (default: "
+        "all; a library that is not installed is a blank column: pip install "
+        "'fastact[peers]' for ONNX Runtime and JAX)",
     )
 
 
@@ -64,6 +75,12 @@ def _add_outputs(b: argparse.ArgumentParser) -> None:
         help="write bench.md, bench.json and (with matplotlib: the plot extra) "
         "one PNG chart of throughput vs size per function into DIR",
     )
+    b.add_argument(
+        "--json",
+        metavar="FILE",
+        help="write the rows (every library's time, the best peer, the ratio) and "
+        "where they were measured as JSON into FILE ('-': stdout)",
+    )
 
 
 def _add_regression(b: argparse.ArgumentParser, refs: list[str]) -> None:
@@ -71,8 +88,8 @@ def _add_regression(b: argparse.ArgumentParser, refs: list[str]) -> None:
     b.add_argument(
         "--compare",
         metavar="NAME",
-        help="compare with a saved run (normalized by a copy and by torch, timed "
-        "in the same rounds)",
+        help="compare with a saved run (normalized by a copy timed in the same "
+        "rounds and by torch timed in the same pass)",
     )
     # 20%: above the spread of two runs of unchanged code on a shared
     # machine, below a planted 30% slowdown (see bench/regress)
@@ -94,7 +111,7 @@ def _add_regression(b: argparse.ArgumentParser, refs: list[str]) -> None:
         choices=refs,
         default="both",
         help="--compare's reference: np.copyto of the same array, torch on the "
-        "same case, timed in interleaved rounds, or both (default: a row "
+        "same case (timed in the other worker, pass by pass), or both (default: a row "
         "fails only if slower against each)",
     )
     b.add_argument(
@@ -125,7 +142,8 @@ def add_parser(sub) -> None:
         "1K per-call overhead (default: when a CUDA GPU, numba-cuda and torch "
         "CUDA are there; --gpu says why there are no rows)",
     )
-    b.add_argument("--min-time", type=float, default=0.02, help=argparse.SUPPRESS)
+    b.add_argument("--min-time", type=float, default=None, help=argparse.SUPPRESS)
+    b.add_argument("--passes", type=int, default=2, help=argparse.SUPPRESS)
 
 
 def _error(message: str) -> int:
@@ -133,32 +151,50 @@ def _error(message: str) -> int:
     return 2
 
 
+def _sizes(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """(elementwise sizes, axis sizes) of the run."""
+    split = lambda text: [s for s in text.split(",") if s]  # noqa: E731
+    if args.sizes:
+        return split(args.sizes), split(args.sizes)
+    if args.full:
+        return split(FULL_SIZES), split(FULL_SIZES)
+    return split(QUICK_SIZES), split(QUICK_AXIS_SIZES)
+
+
 def main(args: argparse.Namespace) -> int:
     """Run ``fastact bench`` with the parsed `args`; returns the exit status
     (2: bad arguments)."""
     from fastact.bench.cases import BY_ID
     from fastact.bench.runner import Run, execute
+    from fastact.bench.worker import LIBRARIES
 
     funcs = [f for f in args.functions.split(",") if f]
+    libs = [lib for lib in args.libraries.split(",") if lib]
+    sizes, axis_sizes = _sizes(args)
     bad = [f for f in funcs if f not in BY_ID]
-    sizes = [s for s in (args.sizes or (FULL_SIZES if args.full else QUICK_SIZES)).split(",") if s]
-    bad += [s for s in sizes if s not in SIZES]
+    bad += [s for s in dict.fromkeys(sizes + axis_sizes) if s not in SIZES]
+    bad += [lib for lib in libs if lib not in LIBRARIES]
     if bad:
-        return _error(f"unknown function or size: {', '.join(bad)}")
-    if args.threads < 1 or args.repeat < 1:
+        return _error(f"unknown function, size or library: {', '.join(bad)}")
+    if args.threads < 1 or args.repeat < 1 or args.passes < 1:
         return _error(f"--threads and --repeat must be >= 1, got {args.threads} and {args.repeat}")
     dtypes = [args.dtype] if args.dtype else (["float32", "float64"] if args.full else ["float32"])
     run = Run(
         functions=funcs,
         sizes=sizes,
+        axis_sizes=axis_sizes,
         dtypes=dtypes,
         threads=args.threads,
         backward=args.backward or args.full,
         full=args.full,
         repeat=args.repeat,
-        min_time=args.min_time,
+        # the quick run's rounds are shorter: it is a look, --full the figures
+        min_time=args.min_time or (0.02 if args.full else 0.01),
+        passes=args.passes,
+        libraries=libs,
         markdown=args.markdown,
         output=args.output,
+        json=args.json,
         gpu=args.gpu,
         save=args.save,
         compare=args.compare,
