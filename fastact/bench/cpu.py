@@ -123,6 +123,16 @@ def start_workers(
     return workers, info
 
 
+def _compile_ahead() -> None:
+    """Every loop library of this CPU's path built at once, by parallel
+    compiler processes (``fastact cache warm``), where the loop cache is on:
+    on a cold cache the worker would otherwise compile kernel after kernel."""
+    from fastact.cpu import compiler, isa, loopcache, threads
+
+    if loopcache.enabled():
+        compiler.warm([isa.active()], threads.get_num_threads())
+
+
 def bench(
     jobs: list[dict],
     workers: dict,
@@ -135,6 +145,7 @@ def bench(
     handed to `echo` as it is done.  A worker that fails a job leaves its cell
     blank (and is dropped if it died)."""
     if "fastact" in workers:
+        _compile_ahead()
         workers["fastact"].ask({"op": "warm", "jobs": jobs})
     rows = []
     for job in jobs:

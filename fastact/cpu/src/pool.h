@@ -41,6 +41,7 @@ typedef void (*fa_task_fn)(void *ctx, ptrdiff_t begin, ptrdiff_t end);
 typedef struct {
     double ns;
     int samples;
+    double units; /* the size of the call `ns` was measured on */
 } fa_cost;
 
 typedef struct {
@@ -389,8 +390,18 @@ static void fa_record_impl(fa_cost *cost, double units, double ns) {
     if (units <= 0)
         return;
     double per = ns / units;
-    if (cost->samples == 0 || per < cost->ns)
+    /* The cost per unit of a call that fits in cache says little about one
+     * that streams from memory (a cheap kernel is then bandwidth-bound and
+     * several times slower per element), and the decisions that matter are
+     * about large calls: a call four times larger than the one measured
+     * replaces it, a call four times smaller only counts as a sample, and
+     * calls of a similar size keep the best. */
+    if (cost->samples == 0 || units >= 4.0 * cost->units) {
         cost->ns = per;
+        cost->units = units;
+    } else if (units * 4.0 > cost->units && per < cost->ns) {
+        cost->ns = per;
+    }
     if (cost->samples < FA_MIN_SAMPLES)
         cost->samples++;
 }
@@ -400,7 +411,8 @@ static void fa_record_impl(fa_cost *cost, double units, double ns) {
 static int fa_worth_timing(const fa_cost *cost, double units) {
     if (fa_tls_worker || units < 4096)
         return 0;
-    return cost->samples < FA_MIN_SAMPLES || units * cost->ns >= FA_MIN_PARALLEL_NS;
+    return cost->samples < FA_MIN_SAMPLES || units * cost->ns >= FA_MIN_PARALLEL_NS ||
+           units >= 4.0 * cost->units;
 }
 
 /* A task of a split call should take a few round trips: its hand-out (one
