@@ -17,14 +17,7 @@ from fastact.cpu import isa as _isa
 
 cnp.import_array()
 
-cdef extern from "pool.h" nogil:
-    ctypedef void (*fa_task_fn)(void* ctx, Py_ssize_t begin, Py_ssize_t end) noexcept nogil
-    ctypedef struct fa_cost:
-        double ns
-        int samples
-    int fa_pool_import() except -1
-    void fa_run(fa_cost* cost, double units, fa_task_fn fn, void* ctx, Py_ssize_t n_tasks,
-                Py_ssize_t grain, int max_threads)
+from fastact.cpu.pool_api cimport fa_cost, fa_pool_import, fa_run, fa_task_fn
 
 fa_pool_import()
 
