@@ -9,7 +9,7 @@ targets it; the child publishes the libraries in the loop cache
 warm the cache ahead of use (``fastact cache warm``), and emit the libraries
 of a path this CPU cannot run, for inspection only (``--emit``).
 
-The child is ``python -m fastact.cpu.build [--emit DIR] PATH ENTRY:WHICH...``
+The child runs ``fastact.cpu.build.main([--emit DIR] PATH ENTRY:WHICH...)``
 (cpu/build.py).
 """
 
@@ -27,16 +27,26 @@ TIMEOUT = 1800  # seconds for one child; a compile of every loop takes minutes
 
 def _child_env(path: str) -> dict[str, str]:
     cpu, feats = isa.target(path)
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ, NUMBA_CPU_NAME=cpu, NUMBA_CPU_FEATURES=feats, **{CHILD: "1"})
     env[isa.ENV] = path
-    # the child imports fastact from where this process did
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
     return env
 
 
+# The child imports fastact from where this process did: `python -m` (and a
+# bare `-c`) would put the working directory first on the path, and in a
+# source checkout that is the unbuilt package.
+_CHILD = (
+    "import sys; sys.path.insert(0, sys.argv.pop(1)); "
+    "from fastact.cpu.build import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
+def _root() -> str:
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
 def _command(path: str, pairs, emit: str | None = None) -> list[str]:
-    cmd = [sys.executable, "-m", "fastact.cpu.build"]
+    cmd = [sys.executable, "-c", _CHILD, _root()]
     if emit:
         cmd += ["--emit", emit]
     return cmd + [path] + [f"{e}:{w}" for e, w in pairs]

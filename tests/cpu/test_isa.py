@@ -131,3 +131,14 @@ def test_show_config_reports_the_path(capsys):
     assert f"active: {isa.active()}" in capsys.readouterr().out
     with pytest.raises(ValueError, match="'yaml'"):
         fastact.show_config(mode="yaml")
+
+
+def test_compiler_children_import_this_fastact(tmp_path, monkeypatch):
+    # run from a folder holding another (here: broken) fastact, as from a
+    # source checkout beside an installed package: the child must still
+    # import the fastact its parent runs
+    (tmp_path / "fastact").mkdir()
+    (tmp_path / "fastact" / "__init__.py").write_text("raise ImportError('the wrong fastact')\n")
+    monkeypatch.chdir(tmp_path)
+    (rep,) = compiler.warm([isa.active()], 1, [("relu", "forward")])
+    assert rep["returncode"] == 0, rep["error"]
