@@ -182,64 +182,72 @@ ctypedef struct MaxJob:
     Py_ssize_t m, k, inner, G, ngc, cw, ncc, size
 
 
-cdef inline void _where(MaxJob* j, Py_ssize_t task, Py_ssize_t* o, Py_ssize_t* g0,
-                        Py_ssize_t* t0) noexcept nogil:
+ctypedef struct Block:
+    Py_ssize_t o, g0, t0     # outer slot, first group, first column of the task's block
+    Py_ssize_t ng, w         # its groups and columns
+    Py_ssize_t xoff, yoff    # elements into x (and its k-wide groups) and into y/ix
+
+
+cdef inline Block _block(MaxJob* j, Py_ssize_t task) noexcept nogil:
+    """Where task `task` works: returned by value, each pool task its own."""
+    cdef Block b
     cdef Py_ssize_t r = task % (j.ngc * j.ncc)
-    o[0] = task // (j.ngc * j.ncc)
-    g0[0] = (r // j.ncc) * j.G
-    t0[0] = (r % j.ncc) * j.cw
+    b.o = task // (j.ngc * j.ncc)
+    b.t0 = (r % j.ncc) * j.cw
+    b.g0 = (r // j.ncc) * j.G
+    b.ng = min(j.G, j.m - b.g0)
+    b.w = min(j.cw, j.inner - b.t0)
+    b.xoff = (b.o * j.m * j.k + b.g0 * j.k) * j.inner + b.t0
+    b.yoff = (b.o * j.m + b.g0) * j.inner + b.t0
+    return b
 
 
-cdef void _max_range(void* ctx, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+cdef void _max_range(void* ctx, Py_ssize_t a, Py_ssize_t c) noexcept nogil:
     cdef MaxJob* j = <MaxJob*>ctx
-    cdef Py_ssize_t task, o, g0, t0, ng, w, k = j.k, inner = j.inner
+    cdef Py_ssize_t task, k = j.k, inner = j.inner
+    cdef Block b
     cdef char* xp
     cdef char* yp
     cdef int64_t* ip
-    for task in range(a, b):
-        _where(j, task, &o, &g0, &t0)
-        ng = min(j.G, j.m - g0)
-        w = min(j.cw, inner - t0)
-        xp = j.x + ((o * j.m * k + g0 * k) * inner + t0) * j.size
-        yp = j.y + ((o * j.m + g0) * inner + t0) * j.size
-        ip = j.ix + (o * j.m + g0) * inner + t0 if j.ix != NULL else NULL
+    for task in range(a, c):
+        b = _block(j, task)
+        xp = j.x + b.xoff * j.size
+        yp = j.y + b.yoff * j.size
+        ip = j.ix + b.yoff if j.ix != NULL else NULL
         if inner == 1:
             if j.isf:
-                fg_max_row_f(<float*>xp, <float*>yp, ip, ng, k, g0 * k)
+                fg_max_row_f(<float*>xp, <float*>yp, ip, b.ng, k, b.g0 * k)
             else:
-                fg_max_row_d(<double*>xp, <double*>yp, ip, ng, k, g0 * k)
+                fg_max_row_d(<double*>xp, <double*>yp, ip, b.ng, k, b.g0 * k)
         elif j.isf:
-            fg_max_cols_f(<float*>xp, <float*>yp, ip, ng, k, w, inner, g0 * k)
+            fg_max_cols_f(<float*>xp, <float*>yp, ip, b.ng, k, b.w, inner, b.g0 * k)
         else:
-            fg_max_cols_d(<double*>xp, <double*>yp, ip, ng, k, w, inner, g0 * k)
+            fg_max_cols_d(<double*>xp, <double*>yp, ip, b.ng, k, b.w, inner, b.g0 * k)
 
 
-cdef void _max_bwd_range(void* ctx, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+cdef void _max_bwd_range(void* ctx, Py_ssize_t a, Py_ssize_t c) noexcept nogil:
     cdef MaxJob* j = <MaxJob*>ctx
-    cdef Py_ssize_t task, o, g0, t0, ng, w, k = j.k, inner = j.inner
+    cdef Py_ssize_t task, k = j.k, inner = j.inner
+    cdef Block b
     cdef char* op
     cdef char* gp
-    cdef int64_t* ip
-    for task in range(a, b):
-        _where(j, task, &o, &g0, &t0)
-        ng = min(j.G, j.m - g0)
-        w = min(j.cw, inner - t0)
-        op = j.x + ((o * j.m * k + g0 * k) * inner + t0) * j.size
-        gp = j.y + ((o * j.m + g0) * inner + t0) * j.size
-        ip = j.ix + (o * j.m + g0) * inner + t0
+    for task in range(a, c):
+        b = _block(j, task)
+        op = j.x + b.xoff * j.size
+        gp = j.y + b.yoff * j.size
         if j.isf:
-            fg_max_bwd_f(<float*>gp, ip, <float*>op, ng, k, w, inner, g0 * k)
+            fg_max_bwd_f(<float*>gp, j.ix + b.yoff, <float*>op, b.ng, k, b.w, inner, b.g0 * k)
         else:
-            fg_max_bwd_d(<double*>gp, ip, <double*>op, ng, k, w, inner, g0 * k)
+            fg_max_bwd_d(<double*>gp, j.ix + b.yoff, <double*>op, b.ng, k, b.w, inner, b.g0 * k)
 
 
-cdef void _check_range(void* ctx, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+cdef void _check_range(void* ctx, Py_ssize_t a, Py_ssize_t c) noexcept nogil:
     cdef MaxJob* j = <MaxJob*>ctx
-    cdef Py_ssize_t task, o, g0, t0
-    for task in range(a, b):
-        _where(j, task, &o, &g0, &t0)
-        j.first[task] = fg_check_idx(j.ix + (o * j.m + g0) * j.inner + t0, min(j.G, j.m - g0),
-                                     j.k, min(j.cw, j.inner - t0), j.inner, g0 * j.k)
+    cdef Block b
+    cdef Py_ssize_t task
+    for task in range(a, c):
+        b = _block(j, task)
+        j.first[task] = fg_check_idx(j.ix + b.yoff, b.ng, j.k, b.w, j.inner, b.g0 * j.k)
 
 
 cdef Py_ssize_t _max_job(MaxJob* j, Py_ssize_t outer, Py_ssize_t m, Py_ssize_t k,
@@ -279,8 +287,9 @@ cdef Py_ssize_t[::1] _filled(Py_ssize_t n):
 def maxout_check_indices(const int64_t[:, :, ::1] idx, Py_ssize_t k, int nthreads):
     """The first (o, g, t) whose index is not in [g*k, g*k + k), or None."""
     cdef Py_ssize_t outer = idx.shape[0], m = idx.shape[1], inner = idx.shape[2]
-    cdef Py_ssize_t task, o, g0, t0, p, ntasks
+    cdef Py_ssize_t task, p, ntasks
     cdef MaxJob j
+    cdef Block b
     if outer == 0 or m == 0 or inner == 0:
         return None
     ntasks = _max_job(&j, outer, m, k, inner, 8)
@@ -293,8 +302,8 @@ def maxout_check_indices(const int64_t[:, :, ::1] idx, Py_ssize_t k, int nthread
     for task in range(ntasks):
         p = first[task]
         if p >= 0:
-            _where(&j, task, &o, &g0, &t0)
-            return (o, g0 + p // inner, t0 + p % inner)
+            b = _block(&j, task)
+            return (b.o, b.g0 + p // inner, b.t0 + p % inner)
     return None
 
 
