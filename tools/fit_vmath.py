@@ -183,12 +183,65 @@ def fit_log():
 TANH_T = mp.mpf("0.5493") * mp.mpf("1.001")  # atanh(1/2)
 
 
+def rational(f, m, n, b, samples=12000, iters=60):
+    """(p, q), p[0] = q[0] = 1: P(t)/Q(t) of degrees m, n near-minimax in
+    relative error to f on [0, b] (f(0) = 1), by Loeb's linearized least
+    squares (weights 1/(f Q) from the previous step) and Lawson's reweighting
+    by the error.  float64 arithmetic on a scaled variable is plenty for a
+    float32 fit; f's values come from mpmath."""
+    x = np.unique(
+        np.concatenate([np.linspace(0, 1, samples), 1 - np.cos(np.linspace(0, np.pi / 2, samples))])
+    )
+    u = x * x  # dense near 0 in t = b u
+    fu = np.array([float(f(mp.mpf(b) * mp.mpf(float(v)))) for v in u])
+    Ap = np.vstack([u**k for k in range(1, m + 1)]).T
+    Aq = np.vstack([u**k for k in range(1, n + 1)]).T
+    Q, lw = np.ones_like(u), np.ones_like(u)
+    for it in range(iters):
+        W = lw / (fu * Q)
+        c, *_ = np.linalg.lstsq(
+            np.hstack([Ap, -fu[:, None] * Aq]) * W[:, None], (fu - 1) * W, rcond=None
+        )
+        P, Q = 1 + Ap @ c[:m], 1 + Aq @ c[m:]
+        err = np.abs(P / Q - fu) / fu
+        if it > 5:
+            lw = lw * np.sqrt(err) + 1e-300
+            lw /= lw.sum()
+    scale = [float(b) ** -k for k in range(max(m, n) + 1)]
+    p = [1.0] + [c[k - 1] * scale[k] for k in range(1, m + 1)]
+    q = [1.0] + [c[m + k - 1] * scale[k] for k in range(1, n + 1)]
+    return p, q, err.max()
+
+
+def print_rational(name, f, m, n, b, dtype):
+    p, q, e = rational(f, m, n, b)
+    ts = np.linspace(0, b, 200001)
+    ft = np.array([float(f(mp.mpf(float(t)))) for t in ts[::50]])
+    rp = np.polyval([float(dtype(v)) for v in p[::-1]], ts[::50])
+    rq = np.polyval([float(dtype(v)) for v in q[::-1]], ts[::50])
+    er = np.max(np.abs(rp / rq - ft) / ft)
+    eps = float(np.finfo(dtype).eps)
+    print(
+        f"# {name}: relative error {e / eps:.3g} eps, {er / eps:.3g} eps with the rounded coefficients"
+    )
+    for tag, c in (("P", p), ("Q", q)):
+        print(f"{name.upper()}_{tag}_{'F' if dtype == np.float32 else 'D'} = (")
+        for v in c:
+            print(f"    {float(dtype(v))!r},")
+        print(")", flush=True)
+
+
+TANHR_X = 9.2  # float32 tanh rounds to 1 from 9.011 on
+
+
 def fit_tanh():
-    # tanh(x) = x + x^3 P(x^2) for |x| <= atanh(1/2), relative error.
+    # float64: tanh(x) = x + x^3 P(x^2) for |x| <= atanh(1/2), relative error.
     f = lambda t: (mp.tanh(mp.sqrt(nz(t))) - mp.sqrt(nz(t))) / mp.sqrt(nz(t)) ** 3
     w = lambda t: (t + TANH_T**2 / 20) * mp.sqrt(nz(t)) / mp.tanh(mp.sqrt(nz(t)))
-    for dt, n in ((np.float32, 5), (np.float64, 11)):
-        fit("tanhp", f, w, n, 0, TANH_T**2, dt)
+    fit("tanhp", f, w, 11, 0, TANH_T**2, np.float64)
+    # float32: tanh(x) = x P(t) / Q(t), t = x^2 <= TANHR_X^2, degrees 4 and 4.
+    g = lambda t: mp.tanh(mp.sqrt(t)) / mp.sqrt(t) if t else mp.mpf(1)
+    print_rational("tanhr", g, 4, 4, TANHR_X**2, np.float32)
 
 
 ERF_T = mp.mpf("0.75") * mp.mpf("1.001")
