@@ -5,6 +5,9 @@ JAX's are in fastact.bench.peers).
 Torch backward baselines call the aten backward op that autograd runs (with
 the saved tensor autograd would pass it: the output for sigmoid and tanh,
 the input elsewhere), so a row compares one kernel with one kernel.  Where
+that op takes the output (TORCH_FROM_OUTPUT) and fastact's row takes x, the
+torch side is its forward into a preallocated y plus the op, the work a
+gradient from x costs it; the "NAME[y]" rows compare the ops from y alone.  Where
 aten has no such op torch has no backward baseline: autograd's whole
 forward-and-backward pass is not one kernel.  Torch writes into a
 preallocated result wherever aten has an out= overload, as fastact does
@@ -233,6 +236,9 @@ NUMPY: dict[str, tuple[Callable, Callable]] = {
     "threshold": (lambda x, o: _mask(x, x > 0.5, o), lambda g, x, o: _mask(g, x > 0.5, o)),
 }
 
+# torch backward ops that take the forward's output y where fastact's row takes x
+TORCH_FROM_OUTPUT = frozenset({"sigmoid", "tanh"})
+
 # name -> torch backward (aten, g, x, y) -> tensor, for the aten op autograd calls
 _SELF = {
     "silu": "silu_backward",
@@ -343,6 +349,9 @@ def torch_backward_call(
     with torch.no_grad():
         saved = TORCH_SAVED.get(case.id, lambda a, t: fwd(F, t))(a, x)
     pa = _Preallocated(torch, empty(x))
+    if case.id in TORCH_FROM_OUTPUT:
+        Fy = _Preallocated(torch, saved)
+        return lambda: bwd(pa, g, x, fwd(Fy, x))
     return lambda: bwd(pa, g, x, saved)
 
 

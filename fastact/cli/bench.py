@@ -46,7 +46,8 @@ def _add_selection(b: argparse.ArgumentParser, functions: list[str], threads: in
         "--backward",
         action="store_true",
         help="also time each backward (against torch's aten backward op where "
-        "there is one, and JAX's jit(vjp))",
+        "there is one, with its forward where that op takes the output and "
+        "fastact's row x, and JAX's jit(vjp))",
     )
     b.add_argument(
         "--threads",
