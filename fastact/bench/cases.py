@@ -5,9 +5,10 @@ JAX's are in fastact.bench.peers).
 Torch backward baselines call the aten backward op that autograd runs (with
 the saved tensor autograd would pass it: the output for sigmoid and tanh,
 the input elsewhere), so a row compares one kernel with one kernel.  Where
-that op takes the output (TORCH_FROM_OUTPUT) and fastact's row takes x, the
-torch side is its forward into a preallocated y plus the op, the work a
-gradient from x costs it; the "NAME[y]" rows compare the ops from y alone.  Where
+that op takes what only the forward computes (TORCH_FROM_FORWARD: the
+output, log_sigmoid's buffer) and fastact's row takes x, the torch side is
+its forward into preallocated tensors plus the op, the work a gradient from
+x costs it; the "NAME[y]" rows compare the ops from y alone.  Where
 aten has no such op torch has no backward baseline: autograd's whole
 forward-and-backward pass is not one kernel.  Torch writes into a
 preallocated result wherever aten has an out= overload, as fastact does
@@ -236,8 +237,9 @@ NUMPY: dict[str, tuple[Callable, Callable]] = {
     "threshold": (lambda x, o: _mask(x, x > 0.5, o), lambda g, x, o: _mask(g, x > 0.5, o)),
 }
 
-# torch backward ops that take the forward's output y where fastact's row takes x
-TORCH_FROM_OUTPUT = frozenset({"sigmoid", "tanh"})
+# torch backward ops that take what only the forward computes (the output y,
+# log_sigmoid's buffer) where fastact's row takes x
+TORCH_FROM_FORWARD = frozenset({"sigmoid", "tanh", "logsigmoid"})
 
 # name -> torch backward (aten, g, x, y) -> tensor, for the aten op autograd calls
 _SELF = {
@@ -284,7 +286,12 @@ def _prelu_backward(a, g, x):
 
 # what autograd saves for the backward op, when it is not the forward output
 TORCH_SAVED: dict[str, Callable] = {
-    "logsigmoid": lambda a, x: a.log_sigmoid_forward(x)[1],
+    # (aten, x, out): written into the preallocated pair `out` where given
+    "logsigmoid": lambda a, x, out=None: (
+        a.log_sigmoid_forward(x)
+        if out is None
+        else a.log_sigmoid_forward.output(x, output=out[0], buffer=out[1])
+    )[1],
 }
 
 
@@ -347,12 +354,15 @@ def torch_backward_call(
         fwd = (lambda f: lambda F, t: f(F, t, axis))(fwd)
         bwd = (lambda f: lambda a, g, x, y: f(a, g, x, y, axis))(bwd)
     with torch.no_grad():
-        saved = TORCH_SAVED.get(case.id, lambda a, t: fwd(F, t))(a, x)
+        saved = TORCH_SAVED[case.id](a, x) if case.id in TORCH_SAVED else fwd(F, x)
     pa = _Preallocated(torch, empty(x))
-    if case.id in TORCH_FROM_OUTPUT:
-        Fy = _Preallocated(torch, saved)
-        return lambda: bwd(pa, g, x, fwd(Fy, x))
-    return lambda: bwd(pa, g, x, saved)
+    if case.id not in TORCH_FROM_FORWARD:
+        return lambda: bwd(pa, g, x, saved)
+    if case.id in TORCH_SAVED:
+        out = (empty(x), saved)
+        return lambda: bwd(pa, g, x, TORCH_SAVED[case.id](a, x, out))
+    Fy = _Preallocated(torch, saved)
+    return lambda: bwd(pa, g, x, fwd(Fy, x))
 
 
 @dataclass(frozen=True)

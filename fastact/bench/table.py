@@ -147,7 +147,7 @@ def caption(dtype: str, threads: int, info: dict | None = None, passes: int = 2)
         f"processes taking turns case by case, {passes} passes, the better median of "
         "7 rounds kept; outputs preallocated (fastact, NumPy and torch out=, ONNX "
         "Runtime IOBinding; JAX cannot write in place: a new array every call); "
-        "backward: torch's aten backward op (sigmoid, tanh from x: torch's forward + its op from y), "
+        "backward: torch's aten backward op (sigmoid, tanh, logsigmoid from x: torch's forward + its op), "
         "JAX's jit(vjp) from x, no ORT (no "
         "gradient kernels); blank: the library lacks the function; peer/fastact = "
         "best peer's time / fastact's (>1: fastact faster); GB/s = bytes read + "
