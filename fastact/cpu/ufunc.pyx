@@ -53,8 +53,11 @@ cdef extern from "pool.h" nogil:
     void fa_record_impl(fa_cost* cost, double units, double ns)
     double fa_task_ns_impl()
     double fa_get_rt()
+    void fa_note_rt(double rt)
     struct fa_pool_state_s:
         int n_workers
+        double rt_best
+        double rt_age
         long jobs
         long worker_tasks
     fa_pool_state_s fa_pool_state
@@ -289,6 +292,15 @@ def pool_info():
         "jobs": fa_pool_state.jobs,
         "worker_tasks": fa_pool_state.worker_tasks,
     }
+
+
+def note_round_trip(double ns):
+    """Record `ns` as a measured round trip, as a calibration does (for tests:
+    the policy of how long a measurement is trusted); returns
+    {"round_trip_ns", "best_ns", "trusted_ns"} after it."""
+    fa_note_rt(ns)
+    return {"round_trip_ns": fa_get_rt(), "best_ns": fa_pool_state.rt_best,
+            "trusted_ns": fa_pool_state.rt_age}
 
 
 def loop_cost(cnp.ufunc uf):

@@ -89,8 +89,11 @@ typedef struct {
  * page faults and cold caches) */
 #define FA_MIN_SAMPLES 3
 #define FA_MAX_WORKERS 255
-/* the round trip is measured again when a decision needs it this long after */
+/* the round trip is measured again when a decision needs it this long after;
+ * sooner (from FA_RT_MIN_AGE_NS on, doubling) while the last measurement is
+ * well above the best one of the process */
 #define FA_RT_MAX_AGE_NS 2e9
+#define FA_RT_MIN_AGE_NS 2e7
 
 typedef struct {
     fa_task_fn fn;
@@ -112,6 +115,9 @@ static struct fa_pool_state_s {
     fa_job job;
     double rt_ns;        /* measured round trip; 0 = not yet */
     double rt_at;        /* when it was measured */
+    double rt_best;      /* the smallest measured; 0 = none yet */
+    double rt_age;       /* how long rt_ns is trusted */
+    int rt_high;         /* rt_ns is well above rt_best */
     int calibrating;
     /* counters for tests */
     long jobs, worker_tasks;
@@ -307,6 +313,22 @@ static void fa_parallel_for_impl(fa_task_fn fn, void *ctx, ptrdiff_t n_tasks, pt
 
 /* -- calibration: the round trip of a job one worker must take part in */
 
+/* Store a measured round trip and how long to trust it.  Measured while
+ * something else held the cores (another process's threads spinning after
+ * their own call, say), the round trip would keep calls serial long after
+ * that ended: one well above the best of the process is looked at again
+ * soon, backing off while it stays high. */
+static void fa_note_rt(double rt) {
+    fa_set_rt(rt);
+    fa_pool_state.rt_at = fa_now_ns_impl();
+    if (fa_pool_state.rt_best <= 0.0 || rt < fa_pool_state.rt_best)
+        fa_pool_state.rt_best = rt;
+    int high = rt > 2.0 * fa_pool_state.rt_best;
+    double age = fa_pool_state.rt_high ? 2.0 * fa_pool_state.rt_age : FA_RT_MIN_AGE_NS;
+    fa_pool_state.rt_age = !high ? FA_RT_MAX_AGE_NS : age > FA_RT_MAX_AGE_NS ? FA_RT_MAX_AGE_NS : age;
+    fa_pool_state.rt_high = high;
+}
+
 typedef struct {
     int arrived;
     int worker; /* a worker ran a task */
@@ -345,14 +367,13 @@ static void fa_calibrate(void) {
     }
     /* no worker joined in time (a saturated machine): parallel calls would
      * wait as long, so count a full spin as the price */
-    fa_set_rt(best < 1e300 ? best : FA_SPIN_NS);
-    fa_pool_state.rt_at = fa_now_ns_impl();
+    fa_note_rt(best < 1e300 ? best : FA_SPIN_NS);
 }
 
 static double fa_round_trip(void) {
     double rt = fa_get_rt();
     /* measured again now and then: how busy the machine is changes */
-    if (rt > 0.0 && fa_now_ns_impl() - fa_pool_state.rt_at < FA_RT_MAX_AGE_NS)
+    if (rt > 0.0 && fa_now_ns_impl() - fa_pool_state.rt_at < fa_pool_state.rt_age)
         return rt;
     int no = 0;
     if (!__atomic_compare_exchange_n(&fa_pool_state.calibrating, &no, 1, 0, __ATOMIC_ACQUIRE,
