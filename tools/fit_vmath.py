@@ -235,11 +235,13 @@ TANHR_X = 9.2  # float32 tanh rounds to 1 from 9.011 on
 
 
 def fit_tanh():
-    # float64: tanh(x) = x + x^3 P(x^2) for |x| <= atanh(1/2), relative error.
+    # tanh(x) = x + x^3 P(x^2) for |x| <= atanh(1/2), relative error (float64;
+    # float32 on GPUs)
     f = lambda t: (mp.tanh(mp.sqrt(nz(t))) - mp.sqrt(nz(t))) / mp.sqrt(nz(t)) ** 3
     w = lambda t: (t + TANH_T**2 / 20) * mp.sqrt(nz(t)) / mp.tanh(mp.sqrt(nz(t)))
-    fit("tanhp", f, w, 11, 0, TANH_T**2, np.float64)
-    # float32: tanh(x) = x P(t) / Q(t), t = x^2 <= TANHR_X^2, degrees 4 and 4.
+    for dt, n in ((np.float32, 5), (np.float64, 11)):
+        fit("tanhp", f, w, n, 0, TANH_T**2, dt)
+    # float32 on CPUs: tanh(x) = x P(t) / Q(t), t = x^2 <= TANHR_X^2, degrees 4/4.
     g = lambda t: mp.tanh(mp.sqrt(t)) / mp.sqrt(t) if t else mp.mpf(1)
     print_rational("tanhr", g, 4, 4, TANHR_X**2, np.float32)
 

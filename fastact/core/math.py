@@ -51,11 +51,13 @@ from fastact.core.vmath import (  # noqa: F401 (exp, expm1, log, log1p, tanh: fo
     exp_within,
     expm1,
     fma,
+    gelu_tanh_wide,
     horner,
     ldexp_below,
     log,
     log1p,
     log1p_unit,
+    on_cpu,
     select,
     tanh,
 )

@@ -1,4 +1,5 @@
-"""What the math core needs from numba-cuda's CUDA target and numba-cuda lacks.
+"""What the math core needs from numba-cuda's CUDA target and numba-cuda lacks,
+and where it compiles differently for the CUDA target.
 
 ``core.vmath`` reduces arguments with ``np.rint`` (it vectorizes on the CPU).
 numba-cuda 0.30 types ``np.rint`` on the CUDA target but its table of ufunc
@@ -28,5 +29,18 @@ def _add_rint() -> None:
     ufuncs.ufunc_db().setdefault(np.rint, {"f->f": rint, "d->d": rint})
 
 
-if not SIMULATOR:  # the simulator runs np.rint itself
+def _gpu_branches() -> None:
+    # core.vmath.on_cpu() is False in CUDA code: the float32 kernels that
+    # compute partly in float64 on CPUs take their float32 form on GPUs
+    from numba.extending import overload
+
+    from fastact.core.vmath.intrinsics import JIT, on_cpu
+
+    @overload(on_cpu, target="cuda", jit_options=JIT)
+    def _ov_on_cpu_cuda():
+        return lambda: False
+
+
+if not SIMULATOR:  # the simulator runs np.rint and on_cpu() as Python
     _add_rint()
+    _gpu_branches()

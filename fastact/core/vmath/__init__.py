@@ -25,7 +25,8 @@ Modules:
 - ``exponential``: exp, exp_below, exp_within, exp_below_2k, expm1;
 - ``logarithm``: log, log1p, log1p_unit;
 - ``hyperbolic``: tanh;
-- ``error_function``: erf, erfc, erfc_dd_scaled.
+- ``error_function``: erf, erfc, erfc_dd_scaled;
+- ``widened``: gelu_tanh_wide (float32 computed partly in float64).
 
 A function module writes its algorithms once, as closures in factories such
 as ``kernels(ft)`` that bind the constants of float type `ft` (np.float32 or
@@ -53,9 +54,11 @@ from fastact.core.vmath.intrinsics import (
     int_as_float,
     ldexp,
     ldexp_below,
+    on_cpu,
     select,
 )
 from fastact.core.vmath.logarithm import log, log1p, log1p_unit
+from fastact.core.vmath.widened import gelu_tanh_wide
 
 __all__ = [
     "exp",
@@ -70,6 +73,7 @@ __all__ = [
     "erf",
     "erfc",
     "erfc_dd_scaled",
+    "gelu_tanh_wide",
     "fma",
     "select",
     "horner",
@@ -77,4 +81,5 @@ __all__ = [
     "int_as_float",
     "ldexp",
     "ldexp_below",
+    "on_cpu",
 ]

@@ -1,20 +1,21 @@
 """tanh.
 
-float32: x P(t) / Q(t), t = x^2, one rational function of degrees 4/4 in t
-on |x| <= 9.2 (tanh rounds to +-1 from 9.011 on; x is clamped there),
-computed in float64 and rounded once: 8 fmas, a division and three
-conversions per element, where an exp-based formula needs exp's reduction,
-polynomial, a compensated division and the small-|x| polynomial.  In
-float32 the roundings of P and Q (each Horner step weighs nearly fully where
-t is large) reach 5.4 ULP next to 1, and a float32 quotient of P and Q
+float32 on CPUs: x P(t) / Q(t), t = x^2, one rational function of degrees
+4/4 in t on |x| <= 9.2 (tanh rounds to +-1 from 9.011 on; x is clamped
+there), computed in float64 and rounded once: 8 fmas, a division and three
+conversions per element, where the exp-based formula below needs exp's
+reduction, polynomial, a compensated division and the small-|x| polynomial.
+In float32 the roundings of P and Q (each Horner step weighs nearly fully
+where t is large) reach 5.4 ULP next to 1, and a float32 quotient of P and Q
 rounded from float64 still 2.8 ULP and results past +-1; rounded once, the
 result is within 1.2 ULP (tools/sweep_f32.py) and |tanh| <= 1 (the rational
 stays below 1 + 2^-25).  NaN passes both clamps; -0 and subnormal x come back
-as themselves (x * 1 / 1).
+as themselves (x * 1 / 1).  GPUs, whose float64 units are slow, keep the
+exp-based formula in float32 (``on_cpu``).
 
-float64: x + x^3 P(x^2) below atanh(1/2), 1 - 2/(e**2|x| + 1) above (e**2|x|
-by exp's reduction and polynomial), with the roundings of the sum and the
-quotient put back.
+float64 (and float32 on GPUs): x + x^3 P(x^2) below atanh(1/2),
+1 - 2/(e**2|x| + 1) above (e**2|x| by exp's reduction and polynomial), with
+the roundings of the sum and the quotient put back.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 from numba.extending import register_jitable
 
 from fastact.core.vmath import exponential
-from fastact.core.vmath.fits import TANHP_D, TANHR_P_F, TANHR_Q_F
+from fastact.core.vmath.fits import TANHP_D, TANHP_F, TANHR_P_F, TANHR_Q_F
 from fastact.core.vmath.intrinsics import (
     JIT,
     call,
@@ -34,6 +35,7 @@ from fastact.core.vmath.intrinsics import (
     fma,
     horner,
     ldexp_kernels,
+    on_cpu,
     register,
     select,
 )
@@ -43,14 +45,12 @@ from fastact.core.vmath.intrinsics import (
 def kernels(ft) -> dict:
     """tanh for float type `ft`."""
     cst = constants(ft)
-    if cst.f32:
-        return dict(tanh=_rational_f32())
     ZERO, ONE, TWO, HALF, NZERO = cst.ZERO, cst.ONE, cst.TWO, cst.HALF, cst.NZERO
     # the polynomial below atanh(1/2), 1 - 2/(exp(2a) + 1) above; the
     # latter is 1 after rounding from TANH_SAT on.
     TANH_T = ft(0.5493)
     TANH_SAT = ft(9.5) if cst.f32 else ft(20)
-    TANHP = coefficients(ft, (), TANHP_D)
+    TANHP = coefficients(ft, TANHP_F, TANHP_D)
     exp_reduce = exponential.reduction(ft)["exp_reduce"]
     exp_poly = exponential.reduction(ft)["exp_poly"]
     pow2 = ldexp_kernels(ft)["pow2"]
@@ -76,7 +76,17 @@ def kernels(ft) -> dict:
         res = select(x == ZERO, x, res)  # keeps the sign of -0
         return select(x == x, res, x)
 
-    return dict(tanh=tanh_)
+    if not cst.f32:
+        return dict(tanh=tanh_)
+    rational = _rational_f32()
+
+    @register_jitable(**JIT)
+    def tanh_f32(x):
+        if on_cpu():
+            return rational(x)
+        return tanh_(x)
+
+    return dict(tanh=tanh_f32)
 
 
 def _rational_f32():

@@ -327,6 +327,20 @@ def constants(ft) -> SimpleNamespace:
     )
 
 
+def on_cpu() -> bool:
+    """True in code compiled for the CPU (and in Python); False where the CUDA
+    backend compiles it (fastact.backends.cuda._compat overloads it for that
+    target).  A constant after inlining, so the branch not taken is dropped:
+    it lets a float32 kernel compute in float64 on CPUs, where that costs two
+    vector lanes for one, without costing GPUs their slow float64 units."""
+    return True
+
+
+@overload(on_cpu, target="generic", jit_options=JIT)
+def _ov_on_cpu():
+    return lambda: True
+
+
 def coefficients(ft, f32_table, f64_table) -> tuple:
     """The table for float type `ft`, its entries of that type."""
     return tuple(ft(c) for c in (f32_table if ft == np.float32 else f64_table))
