@@ -298,12 +298,14 @@ FA_DEFINE_IO(d, double)
 #include "clones.h"
 
 /* mode 0: softmax (negate: softmin), 1: log_softmax */
+/* stream: float rows along the last axis may stream their output (see
+ * stream.h; the caller fences) */
 FA_DISPATCH(fa_forward_f, (const float *x, float *y, ptrdiff_t n, ptrdiff_t width,
-                           ptrdiff_t stride, int negate, int mode),
-            (x, y, n, width, stride, negate, mode))
+                           ptrdiff_t stride, int negate, int mode, int stream),
+            (x, y, n, width, stride, negate, mode, stream))
 FA_DISPATCH(fa_forward_d, (const double *x, double *y, ptrdiff_t n, ptrdiff_t width,
-                           ptrdiff_t stride, int negate, int mode),
-            (x, y, n, width, stride, negate, mode))
+                           ptrdiff_t stride, int negate, int mode, int stream),
+            (x, y, n, width, stride, negate, mode, stream))
 /* mode 0: out = sign * y * (g - sum(g*y));  mode 1: out = g - exp(y) * sum(g) */
 FA_DISPATCH(fa_backward_f, (const float *g, const float *y, float *out, ptrdiff_t n,
                             ptrdiff_t width, ptrdiff_t stride, int negate, int mode, int stream),

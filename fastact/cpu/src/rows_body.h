@@ -20,6 +20,9 @@
 #define fa_vhi FA_SFX(fa_vhi)
 #define fa_vjoin FA_SFX(fa_vjoin)
 #define fa_vdiff_exp FA_SFX(fa_vdiff_exp)
+#define fa_vunord FA_SFX(fa_vunord)
+#define fa_row_max FA_SFX(fa_row_max)
+#define fa_exps_sum FA_SFX(fa_exps_sum)
 #define fa_row_forward_fk FA_SFX(fa_row_forward_fk)
 #define fa_row_forward_f FA_SFX(fa_row_forward_f)
 #define fa_cols_forward_fk FA_SFX(fa_cols_forward_fk)
@@ -70,6 +73,17 @@ FA_INLINE VF fa_vclamp(VF a, VF lo)
     return (VF)_mm256_max_ps((__m256)lo, (__m256)a);
 #else
     return fa_vsel(a < lo, lo, a);
+#endif
+}
+/* lanes where a or b is NaN (one vcmpunordps where the path has it) */
+FA_INLINE VI fa_vunord(VF a, VF b)
+{
+#if FA_NF == 16 && defined(__AVX512F__)
+    return (VI)_mm512_movm_epi32(_mm512_cmp_ps_mask((__m512)a, (__m512)b, _CMP_UNORD_Q));
+#elif FA_NF == 8 && defined(__AVX__)
+    return (VI)_mm256_cmp_ps((__m256)a, (__m256)b, _CMP_UNORD_Q);
+#else
+    return (a != a) | (b != b);
 #endif
 }
 /* adjacent pairs first, then pairs of those: ((v0 + v1) + (v2 + v3)) + ... */
@@ -228,28 +242,83 @@ FA_INLINE VF fa_vexp_row(VF a, VI kb)
     return (VF)((VI)p + (((VI)t + kb) << 23));
 }
 
-/* One float row, FA_NF lanes along it: the max, then the exps (stored for
- * softmax) and their sum, kept in double so that every output is within a
- * couple of ULP, then the normalization.  Called with constant `negate` and
- * `mode` (see fa_row_forward_f), so each combination is its own loop. */
-FA_INLINE void fa_row_forward_fk(const float *x, float *y, ptrdiff_t n, int negate, int mode)
+/* The largest of sg * x over a row of n floats (padded lanes -inf), and
+ * whether any is NaN: four accumulators, so that the maxes do not wait on
+ * each other.  (The max is exact whatever the order; only which zero a row
+ * of +0 and -0 keeps could change, and no result depends on that sign.) */
+FA_INLINE float fa_row_max(const float *x, ptrdiff_t n, VF sg, float pad, int *nan)
+{
+    VF m0 = fa_vsplat(-INFINITY), m1 = m0, m2 = m0, m3 = m0;
+    VI bad = fa_vsplati(0);
+    ptrdiff_t j = 0;
+    for (; j + 4 * FA_NF <= n; j += 4 * FA_NF) {
+        VF a0 = sg * fa_vload(x + j, FA_NF, pad), a1 = sg * fa_vload(x + j + FA_NF, FA_NF, pad);
+        VF a2 = sg * fa_vload(x + j + 2 * FA_NF, FA_NF, pad);
+        VF a3 = sg * fa_vload(x + j + 3 * FA_NF, FA_NF, pad);
+        m0 = fa_vmax(a0, m0);
+        m1 = fa_vmax(a1, m1);
+        m2 = fa_vmax(a2, m2);
+        m3 = fa_vmax(a3, m3);
+        bad |= fa_vunord(a0, a1) | fa_vunord(a2, a3);
+    }
+    for (; j < n; j += FA_NF) {
+        VF a = sg * fa_vload(x + j, n - j, pad);
+        m0 = fa_vmax(a, m0);
+        bad |= fa_vunord(a, a);
+    }
+    m0 = fa_vmax(fa_vmax(m2, m0), fa_vmax(m3, m1));
+    float mx = m0[0];
+    int any = 0;
+    for (int k = 0; k < FA_NF; k++) {
+        mx = m0[k] > mx ? m0[k] : mx;
+        any |= bad[k];
+    }
+    *nan = any != 0;
+    return mx;
+}
+
+/* The exps of len floats at src (fa_vexp_row of sg * src raised to
+ * `floor`) stored at dst, and their sum in double (fa_vsum, from L1: a sum
+ * carried through the exp loop left too few registers for it).  `ahead`:
+ * where to prefetch from, relative to src (the next row). */
+FA_INLINE double fa_exps_sum(const float *src, float *dst, ptrdiff_t len, ptrdiff_t ahead,
+                             VF sg, float pad, VF floor, VI kb, int pairs)
+{
+#define FA_E(J) fa_vexp_row(fa_vclamp(sg * fa_vload(src + (J), FA_NF, pad), floor), kb)
+    ptrdiff_t j = 0;
+    if (pairs)
+        for (; j + 2 * FA_NF <= len; j += 2 * FA_NF) {
+            for (int q = 0; q < 2 * FA_NF; q += 16) __builtin_prefetch(src + ahead + j + q, 0, 3);
+            fa_vstore(dst + j, FA_NF, FA_E(j));
+            fa_vstore(dst + j + FA_NF, FA_NF, FA_E(j + FA_NF));
+        }
+    for (; j + FA_NF <= len; j += FA_NF) {
+        if ((j & 15) == 0) __builtin_prefetch(src + ahead + j, 0, 3);
+        fa_vstore(dst + j, FA_NF, FA_E(j));
+    }
+#undef FA_E
+    if (j < len)
+        fa_vstore(dst + j, len - j,
+                  fa_vexp_row(fa_vclamp(sg * fa_vload(src + j, len - j, pad), floor), kb));
+    return fa_vsum(dst, len);
+}
+
+/* One float row, FA_NF lanes along it: the max, then the exps and their
+ * sum, kept in double so that every output is within a couple of ULP, then
+ * the normalization.  Softmax rows up to FA_STREAM_ROW keep their exps in a
+ * stack buffer in L1 and write y once, in the last pass (a row written in
+ * the exp pass waited there on each line's read for ownership, when y was
+ * not in cache), streamed out when `stream` (see stream.h).  Called with
+ * constant `negate` and `mode` (see fa_row_forward_f), so each combination
+ * is its own loop. */
+FA_INLINE void fa_row_forward_fk(const float *x, float *y, ptrdiff_t n, int negate, int mode,
+                                 int stream)
 {
     const VF sg = fa_vsplat(negate ? -1.0f : 1.0f);
     const float pad = negate ? INFINITY : -INFINITY;     /* sg * pad = -inf: adds 0 */
     float *w = y;
-    VF m8 = fa_vsplat(-INFINITY);
-    VI nan8 = fa_vsplati(0);
-    for (ptrdiff_t j = 0; j < n; j += FA_NF) {
-        VF a = sg * fa_vload(x + j, n - j, pad);
-        m8 = fa_vmax(a, m8);
-        nan8 |= a != a;
-    }
-    float mx = m8[0];
-    int nan = 0;
-    for (int k = 0; k < FA_NF; k++) {
-        mx = m8[k] > mx ? m8[k] : mx;
-        nan |= nan8[k];
-    }
+    int nan;
+    const float mx = fa_row_max(x, n, sg, pad, &nan);
     const VF m = fa_vsplat(mx);
     VD s0 = fa_vsplatd(0.0), s1 = fa_vsplatd(0.0);
     /* the exps: two vectors a step, their sum in float first (one rounding,
@@ -277,43 +346,43 @@ FA_INLINE void fa_row_forward_fk(const float *x, float *y, ptrdiff_t n, int nega
         const float kf = rintf(mx * FA_LOG2E_F);
         const VF floor = m - 110.0f;
         const VI kb = fa_vsplati(64 - (int32_t)kf - FA_RINT_MAGIC_F_BITS);
-        /* the exps stored, then summed from L1: a sum carried through the
-         * exp loop left too few registers for it */
-#define FA_EXPS(SRC, DST, LEN) do {                                           \
-        ptrdiff_t j_ = 0;                                                     \
-        for (; j_ + FA_NF <= (LEN); j_ += FA_NF) {                            \
-            if ((j_ & 15) == 0) __builtin_prefetch((SRC) + n + j_, 0, 3);     \
-            fa_vstore((DST) + j_, FA_NF,                                      \
-                      fa_vexp_row(fa_vclamp(sg * fa_vload((SRC) + j_, FA_NF, pad), floor), kb)); \
-        }                                                                     \
-        if (j_ < (LEN))                                                       \
-            fa_vstore((DST) + j_, (LEN) - j_,                                 \
-                      fa_vexp_row(fa_vclamp(sg * fa_vload((SRC) + j_, (LEN) - j_, pad), floor), kb)); \
-    } while (0)
+        /* A streamed row goes through a buffer in L1 (placed away from x
+         * and y in the page, see fa_away_from), as do log_softmax's exps
+         * (y may be x itself).  Otherwise a softmax row is written where
+         * its exps are, in the exp pass: a last pass that only stores
+         * waited on each line's read for ownership, which the exp pass
+         * hides. */
+        const int streamed = stream && n <= FA_STREAM_ROW;
+        float space[streamed || mode == 1 ? FA_STREAM_ROW + 1024 : 1]
+            __attribute__((aligned(64)));
+        float *buf = streamed || mode == 1 ? fa_away_from(space, x, y) : y;
         if (mode == 0) {
-            FA_EXPS(x, w, n);
-            const float inv = (float)(1.0 / fa_vsum(w, n));
-            for (ptrdiff_t j = 0; j < n; j++) w[j] *= inv;
+            const float inv = (float)(1.0 / fa_exps_sum(x, buf, n, n, sg, pad, floor, kb, streamed));
+            for (ptrdiff_t j = 0; j < n; j++) buf[j] *= inv;
+            if (streamed)       /* the caller fences once after its rows */
+                fa_stream_out(y, buf, n * sizeof(float));
             return;
         }
-        /* log_softmax: the exps go through a buffer (y may be x itself),
-         * and the sum is taken relative to the max's own term as computed,
-         * so that it counts exactly 1 (a dominant max gives log-probability
-         * 0, not the exp's rounding); the others' ratios to it keep their
-         * few-ULP accuracy */
-        float buf[FA_ROW_CHUNK] __attribute__((aligned(64)));
+        /* log_softmax: the exps by chunks of FA_ROW_CHUNK, the sum taken
+         * relative to the max's own term as computed, so that it counts
+         * exactly 1 (a dominant max gives log-probability 0, not the exp's
+         * rounding); the others' ratios to it keep their few-ULP accuracy */
         double s = 0.0;
         for (ptrdiff_t j0 = 0; j0 < n; j0 += FA_ROW_CHUNK) {
             const ptrdiff_t len = n - j0 < FA_ROW_CHUNK ? n - j0 : FA_ROW_CHUNK;
-            FA_EXPS(x + j0, buf, len);
-            s += fa_vsum(buf, len);
+            s += fa_exps_sum(x + j0, buf, len, n, sg, pad, floor, kb, 1);
         }
-#undef FA_EXPS
         /* (a - m) - lse in float: both terms <= 0, so each rounding is
          * within half an ULP of the result */
         const VF lse = fa_vsplat((float)log(s / (double)fa_vexp_row(m, kb)[0]));
-        for (ptrdiff_t j = 0; j < n; j += FA_NF)
-            fa_vstore(w + j, n - j, (sg * fa_vload(x + j, n - j, 0.0f) - m) - lse);
+        float *dst = streamed ? buf : y;
+        ptrdiff_t j = 0;
+        for (; j + FA_NF <= n; j += FA_NF)
+            fa_vstore(dst + j, FA_NF, (sg * fa_vload(x + j, FA_NF, 0.0f) - m) - lse);
+        if (j < n)
+            fa_vstore(dst + j, n - j, (sg * fa_vload(x + j, n - j, 0.0f) - m) - lse);
+        if (streamed)
+            fa_stream_out(y, buf, n * sizeof(float));
         return;
     }
     /* otherwise a - m as hi + lo */
@@ -333,13 +402,16 @@ FA_INLINE void fa_row_forward_fk(const float *x, float *y, ptrdiff_t n, int nega
     }
 }
 
-FA_INLINE void fa_row_forward_f(const float *x, float *y, ptrdiff_t n, int negate, int mode)
+FA_INLINE void fa_row_forward_f(const float *x, float *y, ptrdiff_t n, int negate, int mode,
+                                int stream)
 {
     /* constant arguments: one specialized loop per combination */
     if (mode == 0) {
-        if (negate) fa_row_forward_fk(x, y, n, 1, 0); else fa_row_forward_fk(x, y, n, 0, 0);
+        if (negate) fa_row_forward_fk(x, y, n, 1, 0, stream);
+        else fa_row_forward_fk(x, y, n, 0, 0, stream);
     } else {
-        if (negate) fa_row_forward_fk(x, y, n, 1, 1); else fa_row_forward_fk(x, y, n, 0, 1);
+        if (negate) fa_row_forward_fk(x, y, n, 1, 1, stream);
+        else fa_row_forward_fk(x, y, n, 0, 1, stream);
     }
 }
 
@@ -559,13 +631,13 @@ FA_INLINE void fa_cols_backward_f(const float *g, const float *y, float *out, pt
  * double lanes (v4d, the same on every path) */
 #define FA_ENTRIES(S, T)/* mode 0: softmax (negate: softmin), 1: log_softmax */                                    \
 FA_ENTRY void FA_SFX(fa_forward_##S)(const T *x, T *y, ptrdiff_t n, ptrdiff_t width, \
-                                     ptrdiff_t stride, int negate, int mode)               \
+                                     ptrdiff_t stride, int negate, int mode, int stream)   \
 {                                                                                           \
     const v4d sg = fa_splat(negate ? -1.0 : 1.0), ninf = fa_splat(-INFINITY);               \
     const T pad = negate ? (T)INFINITY : (T)-INFINITY;    /* sg * pad = -inf: adds 0 */    \
     if (sizeof(T) == 4) {                       /* floats: 8 float lanes */                 \
         if (width == 1 && stride == 1)                                                      \
-            fa_row_forward_f((const float *)x, (float *)y, n, negate, mode);                \
+            fa_row_forward_f((const float *)x, (float *)y, n, negate, mode, stream);        \
         else                                                                                \
             fa_cols_forward_f((const float *)x, (float *)y, n, width, stride, negate, mode);\
         return;                                                                             \
@@ -710,6 +782,9 @@ FA_ENTRIES(d, double)
 #undef fa_vhi
 #undef fa_vjoin
 #undef fa_vdiff_exp
+#undef fa_vunord
+#undef fa_row_max
+#undef fa_exps_sum
 #undef fa_row_forward_fk
 #undef fa_row_forward_f
 #undef fa_cols_forward_fk
