@@ -551,21 +551,28 @@ FA_INLINE void fa_row_backward_fk(const float *g, const float *y, float *out, pt
     float *buf = stream ? fa_away_from(space, g, y) : space;
     float *w = stream ? buf : out;
     const VF tot = fa_vsplat(total), lo = fa_vsplat(-104.0f);
-    for (ptrdiff_t j = 0; j < n; j += FA_NF) {
-        /* the next row meanwhile (rows are consecutive on this path) */
+#define FA_BWD_F(J, K) do {                                                 \
+        VF gv = fa_vload(g + (J), K, 0.0f), yv = fa_vload(y + (J), K, 0.0f), v; \
+        if (mode == 0)                                                      \
+            v = negate ? -(yv * (gv - tot)) : yv * (gv - tot);              \
+        else if (nonpos)                                                    \
+            v = gv - fa_vexp(fa_vsel(yv < lo, lo, yv), 1) * tot;            \
+        else                                                                \
+            v = gv - fa_vexp(yv, 0) * tot;                                  \
+        fa_vstore(w + (J), K, v);                                           \
+    } while (0)
+    /* full vectors, prefetching each input's next row (rows are
+     * consecutive on this path), then the tail */
+    ptrdiff_t j = 0;
+    for (; j + FA_NF <= n; j += FA_NF) {
         if ((j & 15) == 0) {
             __builtin_prefetch(g + n + j, 0, 3);
             __builtin_prefetch(y + n + j, 0, 3);
         }
-        VF gv = fa_vload(g + j, n - j, 0.0f), yv = fa_vload(y + j, n - j, 0.0f), v;
-        if (mode == 0)
-            v = negate ? -(yv * (gv - tot)) : yv * (gv - tot);
-        else if (nonpos)
-            v = gv - fa_vexp(fa_vsel(yv < lo, lo, yv), 1) * tot;
-        else
-            v = gv - fa_vexp(yv, 0) * tot;
-        fa_vstore(w + j, n - j, v);
+        FA_BWD_F(j, FA_NF);
     }
+    for (; j < n; j += FA_NF) FA_BWD_F(j, n - j);
+#undef FA_BWD_F
     if (stream)         /* the caller fences once after its rows */
         fa_stream_out(out, buf, n * sizeof(float));
 }
