@@ -43,11 +43,11 @@
 #include "stream.h"
 #include "vec.h"
 
-/* Backward rows up to this long can have their output streamed (`stream`:
+/* Float rows up to this long can have their output streamed (`stream`:
  * the whole output is too large for the cache, see stream.h): the last pass
- * writes a stack buffer in L1 and fa_stream_out moves it out.  (The forward
- * rows do not: their exp pass is compute-bound, so the stores are not what
- * bounds them.) */
+ * writes a stack buffer in L1 and fa_stream_out moves it out.  The saved
+ * read of each output line is what a large call's memory traffic is bound
+ * by, the forward's exp pass included once two threads share the bus. */
 #define FA_STREAM_ROW 4096
 
 /* floats per chunk of a log_softmax row's exps (a stack buffer in L1) */
