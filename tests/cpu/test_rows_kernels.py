@@ -74,3 +74,22 @@ def test_log_softmax_of_a_dominant_max_is_exactly_zero():
     _check(
         "log_softmax", np.float32([[30.0, 0.0, -5.0]]), sm.log_softmax(np.float32([[30, 0, -5]]))
     )
+
+
+@pytest.mark.parametrize("n", [5, 37, 1024, 5000])
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin"])
+def test_a_row_does_not_depend_on_its_neighbours(name, n):
+    # consecutive rows share passes (a row's max is found within the previous
+    # row's last pass): rows of every kind next to each other give what each
+    # row gives alone
+    rng = np.random.default_rng(n)
+    x = (rng.standard_normal((8, n)) * 4).astype(np.float32)
+    x[1, n // 2] = np.nan
+    x[2] += 1500.0  # beyond the fast path's max
+    x[3, ::2] = -np.inf
+    x[4] = -np.inf
+    x[6] = rng.uniform(-300, 300, n)
+    f = getattr(sm, name)
+    whole = f(x)
+    for r in range(len(x)):
+        np.testing.assert_array_equal(whole[r], f(x[r : r + 1])[0], err_msg=f"row {r}")

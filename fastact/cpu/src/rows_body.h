@@ -24,7 +24,8 @@
 #define fa_row_max FA_SFX(fa_row_max)
 #define fa_exps_sum FA_SFX(fa_exps_sum)
 #define fa_row_forward_fk FA_SFX(fa_row_forward_fk)
-#define fa_row_forward_f FA_SFX(fa_row_forward_f)
+#define fa_rows_forward_fk FA_SFX(fa_rows_forward_fk)
+#define fa_rows_forward_f FA_SFX(fa_rows_forward_f)
 #define fa_cols_forward_fk FA_SFX(fa_cols_forward_fk)
 #define fa_cols_forward_f FA_SFX(fa_cols_forward_f)
 #define fa_row_sum_f FA_SFX(fa_row_sum_f)
@@ -277,6 +278,47 @@ FA_INLINE float fa_row_max(const float *x, ptrdiff_t n, VF sg, float pad, int *n
     return mx;
 }
 
+/* A row's last pass, OP(j, k) on the k <= FA_NF elements from j, run
+ * together with the max pass of the next row xn (fa_row_max's arithmetic
+ * and result: the max is exact in any order), which it leaves in *NMX and
+ * *NNAN.  Both passes are light (a load or two, a store); together they
+ * overlap, and the next row's reads prefetch it for its exp pass. */
+#define FA_PASS_WITH_MAX(OP, N, XN, SG, PAD, NMX, NNAN) do {                       \
+    VF m0_ = fa_vsplat(-INFINITY), m1_ = m0_, m2_ = m0_, m3_ = m0_;                \
+    VI bad_ = fa_vsplati(0);                                                      \
+    ptrdiff_t j_ = 0;                                                             \
+    for (; j_ + 4 * FA_NF <= (N); j_ += 4 * FA_NF) {                              \
+        VF a0_ = (SG) * fa_vload((XN) + j_, FA_NF, PAD);                          \
+        VF a1_ = (SG) * fa_vload((XN) + j_ + FA_NF, FA_NF, PAD);                  \
+        VF a2_ = (SG) * fa_vload((XN) + j_ + 2 * FA_NF, FA_NF, PAD);              \
+        VF a3_ = (SG) * fa_vload((XN) + j_ + 3 * FA_NF, FA_NF, PAD);              \
+        OP(j_, FA_NF);                                                            \
+        OP(j_ + FA_NF, FA_NF);                                                    \
+        OP(j_ + 2 * FA_NF, FA_NF);                                                \
+        OP(j_ + 3 * FA_NF, FA_NF);                                                \
+        m0_ = fa_vmax(a0_, m0_);                                                  \
+        m1_ = fa_vmax(a1_, m1_);                                                  \
+        m2_ = fa_vmax(a2_, m2_);                                                  \
+        m3_ = fa_vmax(a3_, m3_);                                                  \
+        bad_ |= fa_vunord(a0_, a1_) | fa_vunord(a2_, a3_);                        \
+    }                                                                             \
+    for (; j_ < (N); j_ += FA_NF) {                                               \
+        VF a_ = (SG) * fa_vload((XN) + j_, (N) - j_, PAD);                        \
+        OP(j_, (N) - j_);                                                         \
+        m0_ = fa_vmax(a_, m0_);                                                   \
+        bad_ |= fa_vunord(a_, a_);                                                \
+    }                                                                             \
+    m0_ = fa_vmax(fa_vmax(m2_, m0_), fa_vmax(m3_, m1_));                          \
+    float mx_ = m0_[0];                                                           \
+    int any_ = 0;                                                                 \
+    for (int k_ = 0; k_ < FA_NF; k_++) {                                          \
+        mx_ = m0_[k_] > mx_ ? m0_[k_] : mx_;                                      \
+        any_ |= bad_[k_];                                                         \
+    }                                                                             \
+    *(NMX) = mx_;                                                                 \
+    *(NNAN) = any_ != 0;                                                          \
+} while (0)
+
 /* The exps of len floats at src (fa_vexp_row of sg * src raised to
  * `floor`) stored at dst, and their sum in double (fa_vsum, from L1: a sum
  * carried through the exp loop left too few registers for it).  `ahead`:
@@ -312,13 +354,12 @@ FA_INLINE double fa_exps_sum(const float *src, float *dst, ptrdiff_t len, ptrdif
  * constant `negate` and `mode` (see fa_row_forward_f), so each combination
  * is its own loop. */
 FA_INLINE void fa_row_forward_fk(const float *x, float *y, ptrdiff_t n, int negate, int mode,
-                                 int stream)
+                                 int stream, float mx, int nan, const float *xn, float *nmx,
+                                 int *nnan)
 {
     const VF sg = fa_vsplat(negate ? -1.0f : 1.0f);
     const float pad = negate ? INFINITY : -INFINITY;     /* sg * pad = -inf: adds 0 */
     float *w = y;
-    int nan;
-    const float mx = fa_row_max(x, n, sg, pad, &nan);
     const VF m = fa_vsplat(mx);
     VD s0 = fa_vsplatd(0.0), s1 = fa_vsplatd(0.0);
     /* the exps: two vectors a step, their sum in float first (one rounding,
@@ -358,7 +399,14 @@ FA_INLINE void fa_row_forward_fk(const float *x, float *y, ptrdiff_t n, int nega
         float *buf = streamed || mode == 1 ? fa_away_from(space, x, y) : y;
         if (mode == 0) {
             const float inv = (float)(1.0 / fa_exps_sum(x, buf, n, n, sg, pad, floor, kb, streamed));
-            for (ptrdiff_t j = 0; j < n; j++) buf[j] *= inv;
+            if (xn) {
+                const VF iv = fa_vsplat(inv);
+#define FA_SCALE(J, K) fa_vstore(buf + (J), K, fa_vload(buf + (J), K, 0.0f) * iv)
+                FA_PASS_WITH_MAX(FA_SCALE, n, xn, sg, pad, nmx, nnan);
+#undef FA_SCALE
+            } else {
+                for (ptrdiff_t j = 0; j < n; j++) buf[j] *= inv;
+            }
             if (streamed)       /* the caller fences once after its rows */
                 fa_stream_out(y, buf, n * sizeof(float));
             return;
@@ -376,11 +424,15 @@ FA_INLINE void fa_row_forward_fk(const float *x, float *y, ptrdiff_t n, int nega
          * within half an ULP of the result */
         const VF lse = fa_vsplat((float)log(s / (double)fa_vexp_row(m, kb)[0]));
         float *dst = streamed ? buf : y;
-        ptrdiff_t j = 0;
-        for (; j + FA_NF <= n; j += FA_NF)
-            fa_vstore(dst + j, FA_NF, (sg * fa_vload(x + j, FA_NF, 0.0f) - m) - lse);
-        if (j < n)
-            fa_vstore(dst + j, n - j, (sg * fa_vload(x + j, n - j, 0.0f) - m) - lse);
+#define FA_LSM(J, K) fa_vstore(dst + (J), K, (sg * fa_vload(x + (J), K, 0.0f) - m) - lse)
+        if (xn) {
+            FA_PASS_WITH_MAX(FA_LSM, n, xn, sg, pad, nmx, nnan);
+        } else {
+            ptrdiff_t j = 0;
+            for (; j + FA_NF <= n; j += FA_NF) FA_LSM(j, FA_NF);
+            if (j < n) FA_LSM(j, n - j);
+        }
+#undef FA_LSM
         if (streamed)
             fa_stream_out(y, buf, n * sizeof(float));
         return;
@@ -400,18 +452,39 @@ FA_INLINE void fa_row_forward_fk(const float *x, float *y, ptrdiff_t n, int nega
         for (ptrdiff_t j = 0; j < n; j++)
             w[j] = (float)(((double)(negate ? -x[j] : x[j]) - md) - lse);
     }
+    if (xn) *nmx = fa_row_max(xn, n, sg, pad, nnan);
 }
 
-FA_INLINE void fa_row_forward_f(const float *x, float *y, ptrdiff_t n, int negate, int mode,
-                                int stream)
+/* `rows` consecutive float rows of n: each row's max pass runs within the
+ * previous row's last pass (FA_PASS_WITH_MAX), the first on its own.  A
+ * row's result does not depend on which rows it is called with. */
+FA_INLINE void fa_rows_forward_fk(const float *x, float *y, ptrdiff_t rows, ptrdiff_t n,
+                                  int negate, int mode, int stream)
+{
+    const VF sg = fa_vsplat(negate ? -1.0f : 1.0f);
+    int nan;
+    float mx = fa_row_max(x, n, sg, negate ? INFINITY : -INFINITY, &nan);
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        const float *xn = r + 1 < rows ? x + (r + 1) * n : NULL;
+        float nmx = 0.0f;
+        int nnan = 0;
+        fa_row_forward_fk(x + r * n, y + r * n, n, negate, mode, stream, mx, nan, xn, &nmx,
+                          &nnan);
+        mx = nmx;
+        nan = nnan;
+    }
+}
+
+FA_INLINE void fa_rows_forward_f(const float *x, float *y, ptrdiff_t rows, ptrdiff_t n,
+                                 int negate, int mode, int stream)
 {
     /* constant arguments: one specialized loop per combination */
     if (mode == 0) {
-        if (negate) fa_row_forward_fk(x, y, n, 1, 0, stream);
-        else fa_row_forward_fk(x, y, n, 0, 0, stream);
+        if (negate) fa_rows_forward_fk(x, y, rows, n, 1, 0, stream);
+        else fa_rows_forward_fk(x, y, rows, n, 0, 0, stream);
     } else {
-        if (negate) fa_row_forward_fk(x, y, n, 1, 1, stream);
-        else fa_row_forward_fk(x, y, n, 0, 1, stream);
+        if (negate) fa_rows_forward_fk(x, y, rows, n, 1, 1, stream);
+        else fa_rows_forward_fk(x, y, rows, n, 0, 1, stream);
     }
 }
 
@@ -644,7 +717,7 @@ FA_ENTRY void FA_SFX(fa_forward_##S)(const T *x, T *y, ptrdiff_t n, ptrdiff_t wi
     const T pad = negate ? (T)INFINITY : (T)-INFINITY;    /* sg * pad = -inf: adds 0 */    \
     if (sizeof(T) == 4) {                       /* floats: 8 float lanes */                 \
         if (width == 1 && stride == 1)                                                      \
-            fa_row_forward_f((const float *)x, (float *)y, n, negate, mode, stream);        \
+            fa_rows_forward_f((const float *)x, (float *)y, 1, n, negate, mode, stream);    \
         else                                                                                \
             fa_cols_forward_f((const float *)x, (float *)y, n, width, stride, negate, mode);\
         return;                                                                             \
@@ -772,6 +845,14 @@ FA_ENTRY void FA_SFX(fa_backward_##S)(const T *g, const T *y, T *out, ptrdiff_t 
 FA_ENTRIES(f, float)
 FA_ENTRIES(d, double)
 #undef FA_ENTRIES
+
+/* `rows` consecutive float rows of n along the last axis (fa_forward_f of
+ * each, with the max passes overlapped: fa_rows_forward_fk) */
+FA_ENTRY void FA_SFX(fa_forward_rows_f)(const float *x, float *y, ptrdiff_t rows, ptrdiff_t n,
+                                        int negate, int mode, int stream)
+{
+    fa_rows_forward_f(x, y, rows, n, negate, mode, stream);
+}
 #undef FA_ND
 #undef fa_vsplat
 #undef fa_vexp_row
@@ -793,7 +874,8 @@ FA_ENTRIES(d, double)
 #undef fa_row_max
 #undef fa_exps_sum
 #undef fa_row_forward_fk
-#undef fa_row_forward_f
+#undef fa_rows_forward_fk
+#undef fa_rows_forward_f
 #undef fa_cols_forward_fk
 #undef fa_cols_forward_f
 #undef fa_row_sum_f
