@@ -309,6 +309,9 @@ FA_DISPATCH(fa_forward_d, (const double *x, double *y, ptrdiff_t n, ptrdiff_t wi
 FA_DISPATCH(fa_forward_rows_f, (const float *x, float *y, ptrdiff_t rows, ptrdiff_t n,
                                 int negate, int mode, int stream),
             (x, y, rows, n, negate, mode, stream))
+FA_DISPATCH(fa_backward_rows_f, (const float *g, const float *y, float *out, ptrdiff_t rows,
+                                 ptrdiff_t n, int negate, int mode, int stream),
+            (g, y, out, rows, n, negate, mode, stream))
 /* mode 0: out = sign * y * (g - sum(g*y));  mode 1: out = g - exp(y) * sum(g) */
 FA_DISPATCH(fa_backward_f, (const float *g, const float *y, float *out, ptrdiff_t n,
                             ptrdiff_t width, ptrdiff_t stride, int negate, int mode, int stream),

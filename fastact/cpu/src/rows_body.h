@@ -31,6 +31,7 @@
 #define fa_row_sum_f FA_SFX(fa_row_sum_f)
 #define fa_row_backward_fk FA_SFX(fa_row_backward_fk)
 #define fa_row_backward_f FA_SFX(fa_row_backward_f)
+#define fa_rows_backward_f FA_SFX(fa_rows_backward_f)
 #define fa_cols_backward_f FA_SFX(fa_cols_backward_f)
 #define VF FA_SFX(VF)
 #define VI FA_SFX(VI)
@@ -612,13 +613,58 @@ FA_INLINE float fa_row_sum_f(const float *g, const float *y, ptrdiff_t n, int mo
     return (float)fa_vhsum(s0 + s1);
 }
 
+/* A backward row's last pass, OP(j, k) on the k <= FA_NF elements from j,
+ * run together with the next row's sum pass (fa_row_sum_f's arithmetic, in
+ * its order, so its result), which it leaves in *NTOT and *NYMAX. */
+#define FA_PASS_WITH_SUM(OP, N, GN, YN, MODE, NTOT, NYMAX) do {                    \
+    VD s0_ = fa_vsplatd(0.0), s1_ = fa_vsplatd(0.0);                               \
+    VF m8_ = fa_vsplat(-INFINITY);                                                 \
+    ptrdiff_t j_ = 0;                                                              \
+    for (; j_ + 4 * FA_NF <= (N); j_ += 4 * FA_NF) {                               \
+        VF g0_ = fa_vload((GN) + j_, FA_NF, 0.0f);                                 \
+        VF g1_ = fa_vload((GN) + j_ + FA_NF, FA_NF, 0.0f);                         \
+        VF g2_ = fa_vload((GN) + j_ + 2 * FA_NF, FA_NF, 0.0f);                     \
+        VF g3_ = fa_vload((GN) + j_ + 3 * FA_NF, FA_NF, 0.0f);                     \
+        if ((MODE) == 0) {                                                         \
+            g0_ *= fa_vload((YN) + j_, FA_NF, 0.0f);                               \
+            g1_ *= fa_vload((YN) + j_ + FA_NF, FA_NF, 0.0f);                       \
+            g2_ *= fa_vload((YN) + j_ + 2 * FA_NF, FA_NF, 0.0f);                   \
+            g3_ *= fa_vload((YN) + j_ + 3 * FA_NF, FA_NF, 0.0f);                   \
+        } else {                                                                   \
+            for (int q_ = 0; q_ < 4; q_++)                                         \
+                m8_ = fa_vmax(fa_vload((YN) + j_ + q_ * FA_NF, FA_NF, 0.0f), m8_); \
+        }                                                                          \
+        OP(j_, FA_NF);                                                             \
+        OP(j_ + FA_NF, FA_NF);                                                     \
+        OP(j_ + 2 * FA_NF, FA_NF);                                                 \
+        OP(j_ + 3 * FA_NF, FA_NF);                                                 \
+        VF t_ = (g0_ + g1_) + (g2_ + g3_);                                         \
+        s0_ += fa_vlo(t_);                                                         \
+        s1_ += fa_vhi(t_);                                                         \
+    }                                                                              \
+    for (; j_ < (N); j_ += FA_NF) {                                                \
+        VF gv_ = fa_vload((GN) + j_, (N) - j_, 0.0f);                              \
+        VF yv_ = fa_vload((YN) + j_, (N) - j_, 0.0f);                              \
+        if ((MODE) == 0) gv_ *= yv_;                                               \
+        else m8_ = fa_vmax(yv_, m8_);                                              \
+        OP(j_, (N) - j_);                                                          \
+        s0_ += fa_vlo(gv_);                                                        \
+        s1_ += fa_vhi(gv_);                                                        \
+    }                                                                              \
+    float mx_ = m8_[0];                                                            \
+    for (int k_ = 1; k_ < FA_NF; k_++) mx_ = m8_[k_] > mx_ ? m8_[k_] : mx_;        \
+    *(NYMAX) = mx_;                                                                \
+    *(NTOT) = (float)fa_vhsum(s0_ + s1_);                                          \
+} while (0)
+
 /* A float row's backward, eight float lanes, the elementwise part in float
  * (one rounding per operation, as torch).  Called with constant mode,
  * negate, stream and `nonpos` (log_softmax whose row has no y > 0, as
  * log-probabilities: exp(y) then needs no overflow handling, only the
  * clamp that sends y < -104 to 0), so each combination is its own loop. */
 FA_INLINE void fa_row_backward_fk(const float *g, const float *y, float *out, ptrdiff_t n,
-                                  float total, int negate, int mode, int stream, int nonpos)
+                                  float total, int negate, int mode, int stream, int nonpos,
+                                  const float *gn, const float *yn, float *ntot, float *nymax)
 {
     float space[stream ? FA_STREAM_ROW + 1024 : 1] __attribute__((aligned(64)));
     float *buf = stream ? fa_away_from(space, g, y) : space;
@@ -634,39 +680,82 @@ FA_INLINE void fa_row_backward_fk(const float *g, const float *y, float *out, pt
             v = gv - fa_vexp(yv, 0) * tot;                                  \
         fa_vstore(w + (J), K, v);                                           \
     } while (0)
-    /* full vectors, prefetching each input's next row (rows are
-     * consecutive on this path), then the tail */
-    ptrdiff_t j = 0;
-    for (; j + FA_NF <= n; j += FA_NF) {
-        if ((j & 15) == 0) {
-            __builtin_prefetch(g + n + j, 0, 3);
-            __builtin_prefetch(y + n + j, 0, 3);
+    if (gn) {
+        FA_PASS_WITH_SUM(FA_BWD_F, n, gn, yn, mode, ntot, nymax);
+    } else {
+        /* full vectors, prefetching each input's next row (rows are
+         * consecutive on this path), then the tail */
+        ptrdiff_t j = 0;
+        for (; j + FA_NF <= n; j += FA_NF) {
+            if ((j & 15) == 0) {
+                __builtin_prefetch(g + n + j, 0, 3);
+                __builtin_prefetch(y + n + j, 0, 3);
+            }
+            FA_BWD_F(j, FA_NF);
         }
-        FA_BWD_F(j, FA_NF);
+        for (; j < n; j += FA_NF) FA_BWD_F(j, n - j);
     }
-    for (; j < n; j += FA_NF) FA_BWD_F(j, n - j);
 #undef FA_BWD_F
     if (stream)         /* the caller fences once after its rows */
         fa_stream_out(out, buf, n * sizeof(float));
 }
 
+/* One float row's backward, its sum (tot, and ymax for mode 1) already
+ * taken; with a next row (gn, yn), that row's sum is taken within this
+ * row's last pass. */
 FA_INLINE void fa_row_backward_f(const float *g, const float *y, float *out, ptrdiff_t n,
-                                 int negate, int mode, int stream)
+                                 int negate, int mode, int stream, float tot, float ymax,
+                                 const float *gn, const float *yn, float *ntot, float *nymax)
 {
-    float ymax;
-    const float tot = fa_row_sum_f(g, y, n, mode, &ymax);
     stream = stream && n <= FA_STREAM_ROW;
 #define FA_BWD(ST)                                                                        \
     if (mode == 0) {                                                                      \
-        if (negate) fa_row_backward_fk(g, y, out, n, tot, 1, 0, ST, 0);                   \
-        else fa_row_backward_fk(g, y, out, n, tot, 0, 0, ST, 0);                          \
+        if (negate)                                                                       \
+            fa_row_backward_fk(g, y, out, n, tot, 1, 0, ST, 0, gn, yn, ntot, nymax);       \
+        else                                                                              \
+            fa_row_backward_fk(g, y, out, n, tot, 0, 0, ST, 0, gn, yn, ntot, nymax);       \
     } else if (ymax <= 0.0f) {                                                            \
-        fa_row_backward_fk(g, y, out, n, tot, 0, 1, ST, 1);                               \
+        fa_row_backward_fk(g, y, out, n, tot, 0, 1, ST, 1, gn, yn, ntot, nymax);           \
     } else {                                                                              \
-        fa_row_backward_fk(g, y, out, n, tot, 0, 1, ST, 0);                               \
+        fa_row_backward_fk(g, y, out, n, tot, 0, 1, ST, 0, gn, yn, ntot, nymax);           \
     }
     if (stream) { FA_BWD(1) } else { FA_BWD(0) }
 #undef FA_BWD
+}
+
+/* `rows` consecutive float rows of n: each softmax row's sum pass runs
+ * within the previous row's last pass (FA_PASS_WITH_SUM), the first on its
+ * own.  A row's result does not depend on which rows it is called with. */
+FA_INLINE void fa_rows_backward_f(const float *g, const float *y, float *out, ptrdiff_t rows,
+                                  ptrdiff_t n, int negate, int mode, int stream)
+{
+    float ymax, tot;
+    if (mode == 1) {
+        /* log_softmax's last pass takes an exp: with the next row's sum
+         * beside it, it ran out of registers and was slower, not faster */
+        for (ptrdiff_t r = 0; r < rows; r++) {
+            const ptrdiff_t o = r * n;
+            tot = fa_row_sum_f(g + o, y + o, n, 1, &ymax);
+            fa_row_backward_f(g + o, y + o, out + o, n, negate, 1, stream, tot, ymax, NULL, NULL,
+                              &tot, &ymax);
+        }
+        return;
+    }
+    /* the first row's sum by the same code as the others' (not
+     * fa_row_sum_f: gcc may contract its products into the sums otherwise,
+     * and a row's result would depend on where a range starts) */
+#define FA_NO_OP(J, K) do { } while (0)
+    FA_PASS_WITH_SUM(FA_NO_OP, n, g, y, 0, &tot, &ymax);
+#undef FA_NO_OP
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        const int more = r + 1 < rows;
+        const float *gn = more ? g + (r + 1) * n : NULL, *yn = more ? y + (r + 1) * n : NULL;
+        float ntot = 0.0f, nymax = 0.0f;
+        fa_row_backward_f(g + r * n, y + r * n, out + r * n, n, negate, mode, stream, tot, ymax,
+                          gn, yn, &ntot, &nymax);
+        tot = ntot;
+        ymax = nymax;
+    }
 }
 
 /* `width` float columns of length n (as fa_cols_forward_fk): the row
@@ -797,8 +886,8 @@ FA_ENTRY void FA_SFX(fa_backward_##S)(const T *g, const T *y, T *out, ptrdiff_t 
 {                                                                                           \
     if (sizeof(T) == 4) {                       /* floats: 8 float lanes */                 \
         if (width == 1 && stride == 1)                                                      \
-            fa_row_backward_f((const float *)g, (const float *)y, (float *)out, n, negate,  \
-                              mode, stream);                                                \
+            fa_rows_backward_f((const float *)g, (const float *)y, (float *)out, 1, n,      \
+                               negate, mode, stream);                                       \
         else                                                                                \
             fa_cols_backward_f((const float *)g, (const float *)y, (float *)out, n, width,  \
                                stride, negate, mode);                                       \
@@ -853,6 +942,15 @@ FA_ENTRY void FA_SFX(fa_forward_rows_f)(const float *x, float *y, ptrdiff_t rows
 {
     fa_rows_forward_f(x, y, rows, n, negate, mode, stream);
 }
+
+/* `rows` consecutive float rows of n along the last axis (fa_backward_f of
+ * each, with the sum passes overlapped: fa_rows_backward_f) */
+FA_ENTRY void FA_SFX(fa_backward_rows_f)(const float *g, const float *y, float *out,
+                                         ptrdiff_t rows, ptrdiff_t n, int negate, int mode,
+                                         int stream)
+{
+    fa_rows_backward_f(g, y, out, rows, n, negate, mode, stream);
+}
 #undef FA_ND
 #undef fa_vsplat
 #undef fa_vexp_row
@@ -881,6 +979,7 @@ FA_ENTRY void FA_SFX(fa_forward_rows_f)(const float *x, float *y, ptrdiff_t rows
 #undef fa_row_sum_f
 #undef fa_row_backward_fk
 #undef fa_row_backward_f
+#undef fa_rows_backward_f
 #undef fa_cols_backward_f
 #undef VF
 #undef VI
