@@ -119,7 +119,7 @@ def _forward(x, axis, out, fname: str):
     blk = _rows(x, axis, out)
     if blk is not None:
         work = np.empty(x.shape, x.dtype) if out is None else out
-        nt = _threads(blk, x.itemsize)
+        nt = threads_for(0, blk[0])  # rows along the last axis: one task each
         lim = stream_threshold()
         kernels.forward(
             x.reshape(blk), work.reshape(blk), *ROWS[fname], nt, 0 <= lim <= work.nbytes // nt
@@ -144,7 +144,7 @@ def _backward(grad_output, y, axis, out, fname: str):
         and (out is None or out is g or not np.may_share_memory(out, g))
     ):
         work = np.empty(y.shape, y.dtype) if out is None else out
-        nt = _threads(blk, y.itemsize)
+        nt = threads_for(0, blk[0])  # rows along the last axis: one task each
         lim = stream_threshold()
         extra = ROWS[fname.removesuffix("_backward")]
         kernels.backward(
