@@ -952,6 +952,8 @@ FA_ENTRY void FA_SFX(fa_backward_rows_f)(const float *g, const float *y, float *
     fa_rows_backward_f(g, y, out, rows, n, negate, mode, stream);
 }
 #undef FA_ND
+#undef FA_PASS_WITH_MAX
+#undef FA_PASS_WITH_SUM
 #undef fa_vsplat
 #undef fa_vexp_row
 #undef fa_vclamp
