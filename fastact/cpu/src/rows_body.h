@@ -346,14 +346,12 @@ FA_INLINE double fa_exps_sum(const float *src, float *dst, ptrdiff_t len, ptrdif
     return fa_vsum(dst, len);
 }
 
-/* One float row, FA_NF lanes along it: the max, then the exps and their
- * sum, kept in double so that every output is within a couple of ULP, then
- * the normalization.  Softmax rows up to FA_STREAM_ROW keep their exps in a
- * stack buffer in L1 and write y once, in the last pass (a row written in
- * the exp pass waited there on each line's read for ownership, when y was
- * not in cache), streamed out when `stream` (see stream.h).  Called with
- * constant `negate` and `mode` (see fa_row_forward_f), so each combination
- * is its own loop. */
+/* One float row, FA_NF lanes along it, its max (mx, and whether it holds
+ * a NaN) already found: the exps and their sum, kept in double so that
+ * every output is within a couple of ULP, then the normalization.  With a
+ * next row xn, that row's max is found within this row's last pass and
+ * left in *nmx, *nnan.  Called with constant `negate` and `mode` (see
+ * fa_rows_forward_f), so each combination is its own loop. */
 FA_INLINE void fa_row_forward_fk(const float *x, float *y, ptrdiff_t n, int negate, int mode,
                                  int stream, float mx, int nan, const float *xn, float *nmx,
                                  int *nnan)
@@ -615,7 +613,9 @@ FA_INLINE float fa_row_sum_f(const float *g, const float *y, ptrdiff_t n, int mo
 
 /* A backward row's last pass, OP(j, k) on the k <= FA_NF elements from j,
  * run together with the next row's sum pass (fa_row_sum_f's arithmetic, in
- * its order, so its result), which it leaves in *NTOT and *NYMAX. */
+ * its order), which it leaves in *NTOT and *NYMAX.  Every row that takes it
+ * takes it for its first row too (with an empty OP): gcc's contraction of
+ * the products into the sums is then the same for all of them. */
 #define FA_PASS_WITH_SUM(OP, N, GN, YN, MODE, NTOT, NYMAX) do {                    \
     VD s0_ = fa_vsplatd(0.0), s1_ = fa_vsplatd(0.0);                               \
     VF m8_ = fa_vsplat(-INFINITY);                                                 \
