@@ -119,13 +119,17 @@ def _forward(x, axis, out, fname: str):
     blk = _rows(x, axis, out)
     if blk is not None:
         work = np.empty(x.shape, x.dtype) if out is None else out
-        kernels.forward(x.reshape(blk), work.reshape(blk), *ROWS[fname], _threads(blk, x.itemsize))
+        nt = threads_for(0, blk[0])  # rows along the last axis: one task each
+        lim = stream_threshold()
+        kernels.forward(
+            x.reshape(blk), work.reshape(blk), *ROWS[fname], nt, 0 <= lim <= work.nbytes // nt
+        )
         return work
     a, rdt, cdt = _validate.float_array(x, fname)
     ax = _validate.axis_of(a, axis, fname)
     if out is not None:
         _validate.check_out(out, a.shape, rdt, fname)
-    return _run(kernels.forward, [a], a.shape, ax, rdt, cdt, out, ROWS[fname])
+    return _run(kernels.forward, [a], a.shape, ax, rdt, cdt, out, ROWS[fname], streams=True)
 
 
 def _backward(grad_output, y, axis, out, fname: str):
@@ -140,7 +144,7 @@ def _backward(grad_output, y, axis, out, fname: str):
         and (out is None or out is g or not np.may_share_memory(out, g))
     ):
         work = np.empty(y.shape, y.dtype) if out is None else out
-        nt = _threads(blk, y.itemsize)
+        nt = threads_for(0, blk[0])  # rows along the last axis: one task each
         lim = stream_threshold()
         extra = ROWS[fname.removesuffix("_backward")]
         kernels.backward(

@@ -27,9 +27,13 @@ cdef extern from "rows.h" nogil:
     int fa_isa_level()
     void fa_stream_fence()
     void fa_forward_f(const float* x, float* y, Py_ssize_t n, Py_ssize_t width,
-                      Py_ssize_t stride, int negate, int mode)
+                      Py_ssize_t stride, int negate, int mode, int stream)
     void fa_forward_d(const double* x, double* y, Py_ssize_t n, Py_ssize_t width,
-                      Py_ssize_t stride, int negate, int mode)
+                      Py_ssize_t stride, int negate, int mode, int stream)
+    void fa_forward_rows_f(const float* x, float* y, Py_ssize_t rows, Py_ssize_t n, int negate,
+                           int mode, int stream)
+    void fa_backward_rows_f(const float* g, const float* y, float* out, Py_ssize_t rows,
+                            Py_ssize_t n, int negate, int mode, int stream)
     void fa_backward_f(const float* g, const float* y, float* out, Py_ssize_t n,
                        Py_ssize_t width, Py_ssize_t stride, int negate, int mode, int stream)
     void fa_backward_d(const double* g, const double* y, double* out, Py_ssize_t n,
@@ -54,6 +58,10 @@ def isa_path():
 # between.  With the rows prefetched (src/rows.h, FA_COL_AHEAD) 256 gained
 # little forward and lost as much backward: kept at 128.
 cdef Py_ssize_t TASK_BYTES = 1 << 19
+# Tasks are handed out by the pool in grabs of about this many bytes of
+# output (and at least eight grabs per thread): one grab per row put an
+# atomic add on a cache line both threads write into every 4 KiB row.
+cdef Py_ssize_t GRAB_BYTES = 1 << 16
 
 
 cdef inline Py_ssize_t _block(Py_ssize_t n, Py_ssize_t itemsize) noexcept nogil:
@@ -72,9 +80,9 @@ def tasks(Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner, Py_ssize_t itemsize)
 cdef void _task(int kind, char* a, char* b, char* c, Py_ssize_t n, Py_ssize_t w,
                 Py_ssize_t inner, int negate, int mode, int stream) noexcept nogil:
     if kind == 0:
-        fa_forward_f(<const float*>a, <float*>c, n, w, inner, negate, mode)
+        fa_forward_f(<const float*>a, <float*>c, n, w, inner, negate, mode, stream)
     elif kind == 1:
-        fa_forward_d(<const double*>a, <double*>c, n, w, inner, negate, mode)
+        fa_forward_d(<const double*>a, <double*>c, n, w, inner, negate, mode, stream)
     elif kind == 2:
         fa_backward_f(<const float*>a, <const float*>b, <float*>c, n, w, inner, negate, mode,
                       stream)
@@ -112,6 +120,19 @@ ctypedef struct Job:
 cdef void _tasks(void* ctx, Py_ssize_t t0, Py_ssize_t t1) noexcept nogil:
     cdef Job* j = <Job*>ctx
     cdef Py_ssize_t k, c0, off
+    if (j.kind == 0 or j.kind == 2) and j.inner == 1:
+        # float rows: one call for the range, each row's first pass (max, or
+        # the backward's sum) overlapped with the previous row's last pass
+        off = t0 * j.n * j.size
+        if j.kind == 0:
+            fa_forward_rows_f(<const float*>(j.a + off), <float*>(j.c + off), t1 - t0, j.n,
+                              j.negate, j.mode, j.stream)
+        else:
+            fa_backward_rows_f(<const float*>(j.a + off), <const float*>(j.b + off),
+                               <float*>(j.c + off), t1 - t0, j.n, j.negate, j.mode, j.stream)
+        if j.stream:
+            fa_stream_fence()
+        return
     for k in range(t0, t1):
         c0 = (k % j.nb) * j.blk
         off = ((k // j.nb) * j.n * j.inner + c0) * j.size
@@ -142,14 +163,20 @@ cdef _run(int kind, cnp.ndarray a, cnp.ndarray b, cnp.ndarray out, bint negate, 
     j.c = <char*>cnp.PyArray_DATA(out)
     j.blk = _block(j.n, j.size)
     j.nb = (j.inner + j.blk - 1) // j.blk
+    cdef Py_ssize_t ntasks = outer * j.nb
+    cdef Py_ssize_t grab = min(GRAB_BYTES // (j.n * min(j.blk, j.inner) * j.size),
+                               ntasks // (8 * max(nthreads, 1)))
     with nogil:
         fa_run(&_costs[kind * 2 + (mode & 1)], <double>(outer * j.n * j.inner), _tasks, &j,
-               outer * j.nb, 1, nthreads)
+               ntasks, max(<Py_ssize_t>1, grab), nthreads)
 
 
-def forward(cnp.ndarray x, cnp.ndarray out, bint negate, int mode, int nthreads):
-    """out = softmax (mode 0) or log_softmax (mode 1) of x along axis 1; may alias."""
-    _run(_kind(out, [x]), x, x, out, negate, mode, nthreads, False)
+def forward(cnp.ndarray x, cnp.ndarray out, bint negate, int mode, int nthreads,
+            bint stream=False):
+    """out = softmax (mode 0) or log_softmax (mode 1) of x along axis 1; may alias.
+    `stream`: write float32 rows along the last axis with streaming stores
+    (for outputs that will not stay in cache)."""
+    _run(_kind(out, [x]), x, x, out, negate, mode, nthreads, stream)
 
 
 def backward(cnp.ndarray g, cnp.ndarray y, cnp.ndarray out, bint negate, int mode,

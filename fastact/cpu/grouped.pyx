@@ -134,9 +134,15 @@ cdef void _glu_tasks(const real[:, ::1] g, const real[:, ::1] x, real[:, ::1] ou
     j.L = L
     j.nc = (L + FG_GLU_CHUNK - 1) // FG_GLU_CHUNK
     j.size = sizeof(real)
+    # short rows are handed out several at a time, about a chunk's worth per
+    # grab (and at least eight grabs per thread): one row per grab put an
+    # atomic add on a line both threads write for every short row
+    cdef Py_ssize_t ntasks = outer * j.nc
+    cdef Py_ssize_t grab = min(FG_GLU_CHUNK // min(L, <Py_ssize_t>FG_GLU_CHUNK),
+                               ntasks // (8 * max(nthreads, 1)))
     with nogil:
-        fa_run(&_costs[2 * backward + j.isf], <double>(outer * L), _glu_range, &j, outer * j.nc,
-               1, nthreads)
+        fa_run(&_costs[2 * backward + j.isf], <double>(outer * L), _glu_range, &j, ntasks,
+               max(<Py_ssize_t>1, grab), nthreads)
 
 
 def glu(const real[:, ::1] x, real[:, ::1] out, int nthreads):

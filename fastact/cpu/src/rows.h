@@ -43,11 +43,11 @@
 #include "stream.h"
 #include "vec.h"
 
-/* Backward rows up to this long can have their output streamed (`stream`:
+/* Float rows up to this long can have their output streamed (`stream`:
  * the whole output is too large for the cache, see stream.h): the last pass
- * writes a stack buffer in L1 and fa_stream_out moves it out.  (The forward
- * rows do not: their exp pass is compute-bound, so the stores are not what
- * bounds them.) */
+ * writes a stack buffer in L1 and fa_stream_out moves it out.  The saved
+ * read of each output line is what a large call's memory traffic is bound
+ * by, the forward's exp pass included once two threads share the bus. */
 #define FA_STREAM_ROW 4096
 
 /* floats per chunk of a log_softmax row's exps (a stack buffer in L1) */
@@ -298,12 +298,20 @@ FA_DEFINE_IO(d, double)
 #include "clones.h"
 
 /* mode 0: softmax (negate: softmin), 1: log_softmax */
+/* stream: float rows along the last axis may stream their output (see
+ * stream.h; the caller fences) */
 FA_DISPATCH(fa_forward_f, (const float *x, float *y, ptrdiff_t n, ptrdiff_t width,
-                           ptrdiff_t stride, int negate, int mode),
-            (x, y, n, width, stride, negate, mode))
+                           ptrdiff_t stride, int negate, int mode, int stream),
+            (x, y, n, width, stride, negate, mode, stream))
 FA_DISPATCH(fa_forward_d, (const double *x, double *y, ptrdiff_t n, ptrdiff_t width,
-                           ptrdiff_t stride, int negate, int mode),
-            (x, y, n, width, stride, negate, mode))
+                           ptrdiff_t stride, int negate, int mode, int stream),
+            (x, y, n, width, stride, negate, mode, stream))
+FA_DISPATCH(fa_forward_rows_f, (const float *x, float *y, ptrdiff_t rows, ptrdiff_t n,
+                                int negate, int mode, int stream),
+            (x, y, rows, n, negate, mode, stream))
+FA_DISPATCH(fa_backward_rows_f, (const float *g, const float *y, float *out, ptrdiff_t rows,
+                                 ptrdiff_t n, int negate, int mode, int stream),
+            (g, y, out, rows, n, negate, mode, stream))
 /* mode 0: out = sign * y * (g - sum(g*y));  mode 1: out = g - exp(y) * sum(g) */
 FA_DISPATCH(fa_backward_f, (const float *g, const float *y, float *out, ptrdiff_t n,
                             ptrdiff_t width, ptrdiff_t stride, int negate, int mode, int stream),

@@ -20,13 +20,18 @@
 #define fa_vhi FA_SFX(fa_vhi)
 #define fa_vjoin FA_SFX(fa_vjoin)
 #define fa_vdiff_exp FA_SFX(fa_vdiff_exp)
+#define fa_vunord FA_SFX(fa_vunord)
+#define fa_row_max FA_SFX(fa_row_max)
+#define fa_exps_sum FA_SFX(fa_exps_sum)
 #define fa_row_forward_fk FA_SFX(fa_row_forward_fk)
-#define fa_row_forward_f FA_SFX(fa_row_forward_f)
+#define fa_rows_forward_fk FA_SFX(fa_rows_forward_fk)
+#define fa_rows_forward_f FA_SFX(fa_rows_forward_f)
 #define fa_cols_forward_fk FA_SFX(fa_cols_forward_fk)
 #define fa_cols_forward_f FA_SFX(fa_cols_forward_f)
 #define fa_row_sum_f FA_SFX(fa_row_sum_f)
 #define fa_row_backward_fk FA_SFX(fa_row_backward_fk)
 #define fa_row_backward_f FA_SFX(fa_row_backward_f)
+#define fa_rows_backward_f FA_SFX(fa_rows_backward_f)
 #define fa_cols_backward_f FA_SFX(fa_cols_backward_f)
 #define VF FA_SFX(VF)
 #define VI FA_SFX(VI)
@@ -70,6 +75,17 @@ FA_INLINE VF fa_vclamp(VF a, VF lo)
     return (VF)_mm256_max_ps((__m256)lo, (__m256)a);
 #else
     return fa_vsel(a < lo, lo, a);
+#endif
+}
+/* lanes where a or b is NaN (one vcmpunordps where the path has it) */
+FA_INLINE VI fa_vunord(VF a, VF b)
+{
+#if FA_NF == 16 && defined(__AVX512F__)
+    return (VI)_mm512_movm_epi32(_mm512_cmp_ps_mask((__m512)a, (__m512)b, _CMP_UNORD_Q));
+#elif FA_NF == 8 && defined(__AVX__)
+    return (VI)_mm256_cmp_ps((__m256)a, (__m256)b, _CMP_UNORD_Q);
+#else
+    return (a != a) | (b != b);
 #endif
 }
 /* adjacent pairs first, then pairs of those: ((v0 + v1) + (v2 + v3)) + ... */
@@ -228,28 +244,121 @@ FA_INLINE VF fa_vexp_row(VF a, VI kb)
     return (VF)((VI)p + (((VI)t + kb) << 23));
 }
 
-/* One float row, FA_NF lanes along it: the max, then the exps (stored for
- * softmax) and their sum, kept in double so that every output is within a
- * couple of ULP, then the normalization.  Called with constant `negate` and
- * `mode` (see fa_row_forward_f), so each combination is its own loop. */
-FA_INLINE void fa_row_forward_fk(const float *x, float *y, ptrdiff_t n, int negate, int mode)
+/* The largest of sg * x over a row of n floats (padded lanes -inf), and
+ * whether any is NaN: four accumulators, so that the maxes do not wait on
+ * each other.  (The max is exact whatever the order; only which zero a row
+ * of +0 and -0 keeps could change, and no result depends on that sign.) */
+FA_INLINE float fa_row_max(const float *x, ptrdiff_t n, VF sg, float pad, int *nan)
+{
+    VF m0 = fa_vsplat(-INFINITY), m1 = m0, m2 = m0, m3 = m0;
+    VI bad = fa_vsplati(0);
+    ptrdiff_t j = 0;
+    for (; j + 4 * FA_NF <= n; j += 4 * FA_NF) {
+        VF a0 = sg * fa_vload(x + j, FA_NF, pad), a1 = sg * fa_vload(x + j + FA_NF, FA_NF, pad);
+        VF a2 = sg * fa_vload(x + j + 2 * FA_NF, FA_NF, pad);
+        VF a3 = sg * fa_vload(x + j + 3 * FA_NF, FA_NF, pad);
+        m0 = fa_vmax(a0, m0);
+        m1 = fa_vmax(a1, m1);
+        m2 = fa_vmax(a2, m2);
+        m3 = fa_vmax(a3, m3);
+        bad |= fa_vunord(a0, a1) | fa_vunord(a2, a3);
+    }
+    for (; j < n; j += FA_NF) {
+        VF a = sg * fa_vload(x + j, n - j, pad);
+        m0 = fa_vmax(a, m0);
+        bad |= fa_vunord(a, a);
+    }
+    m0 = fa_vmax(fa_vmax(m2, m0), fa_vmax(m3, m1));
+    float mx = m0[0];
+    int any = 0;
+    for (int k = 0; k < FA_NF; k++) {
+        mx = m0[k] > mx ? m0[k] : mx;
+        any |= bad[k];
+    }
+    *nan = any != 0;
+    return mx;
+}
+
+/* A row's last pass, OP(j, k) on the k <= FA_NF elements from j, run
+ * together with the max pass of the next row xn (fa_row_max's arithmetic
+ * and result: the max is exact in any order), which it leaves in *NMX and
+ * *NNAN.  Both passes are light (a load or two, a store); together they
+ * overlap, and the next row's reads prefetch it for its exp pass. */
+#define FA_PASS_WITH_MAX(OP, N, XN, SG, PAD, NMX, NNAN) do {                       \
+    VF m0_ = fa_vsplat(-INFINITY), m1_ = m0_, m2_ = m0_, m3_ = m0_;                \
+    VI bad_ = fa_vsplati(0);                                                      \
+    ptrdiff_t j_ = 0;                                                             \
+    for (; j_ + 4 * FA_NF <= (N); j_ += 4 * FA_NF) {                              \
+        VF a0_ = (SG) * fa_vload((XN) + j_, FA_NF, PAD);                          \
+        VF a1_ = (SG) * fa_vload((XN) + j_ + FA_NF, FA_NF, PAD);                  \
+        VF a2_ = (SG) * fa_vload((XN) + j_ + 2 * FA_NF, FA_NF, PAD);              \
+        VF a3_ = (SG) * fa_vload((XN) + j_ + 3 * FA_NF, FA_NF, PAD);              \
+        OP(j_, FA_NF);                                                            \
+        OP(j_ + FA_NF, FA_NF);                                                    \
+        OP(j_ + 2 * FA_NF, FA_NF);                                                \
+        OP(j_ + 3 * FA_NF, FA_NF);                                                \
+        m0_ = fa_vmax(a0_, m0_);                                                  \
+        m1_ = fa_vmax(a1_, m1_);                                                  \
+        m2_ = fa_vmax(a2_, m2_);                                                  \
+        m3_ = fa_vmax(a3_, m3_);                                                  \
+        bad_ |= fa_vunord(a0_, a1_) | fa_vunord(a2_, a3_);                        \
+    }                                                                             \
+    for (; j_ < (N); j_ += FA_NF) {                                               \
+        VF a_ = (SG) * fa_vload((XN) + j_, (N) - j_, PAD);                        \
+        OP(j_, (N) - j_);                                                         \
+        m0_ = fa_vmax(a_, m0_);                                                   \
+        bad_ |= fa_vunord(a_, a_);                                                \
+    }                                                                             \
+    m0_ = fa_vmax(fa_vmax(m2_, m0_), fa_vmax(m3_, m1_));                          \
+    float mx_ = m0_[0];                                                           \
+    int any_ = 0;                                                                 \
+    for (int k_ = 0; k_ < FA_NF; k_++) {                                          \
+        mx_ = m0_[k_] > mx_ ? m0_[k_] : mx_;                                      \
+        any_ |= bad_[k_];                                                         \
+    }                                                                             \
+    *(NMX) = mx_;                                                                 \
+    *(NNAN) = any_ != 0;                                                          \
+} while (0)
+
+/* The exps of len floats at src (fa_vexp_row of sg * src raised to
+ * `floor`) stored at dst, and their sum in double (fa_vsum, from L1: a sum
+ * carried through the exp loop left too few registers for it).  `ahead`:
+ * where to prefetch from, relative to src (the next row). */
+FA_INLINE double fa_exps_sum(const float *src, float *dst, ptrdiff_t len, ptrdiff_t ahead,
+                             VF sg, float pad, VF floor, VI kb, int pairs)
+{
+#define FA_E(J) fa_vexp_row(fa_vclamp(sg * fa_vload(src + (J), FA_NF, pad), floor), kb)
+    ptrdiff_t j = 0;
+    if (pairs)
+        for (; j + 2 * FA_NF <= len; j += 2 * FA_NF) {
+            for (int q = 0; q < 2 * FA_NF; q += 16) __builtin_prefetch(src + ahead + j + q, 0, 3);
+            fa_vstore(dst + j, FA_NF, FA_E(j));
+            fa_vstore(dst + j + FA_NF, FA_NF, FA_E(j + FA_NF));
+        }
+    for (; j + FA_NF <= len; j += FA_NF) {
+        if ((j & 15) == 0) __builtin_prefetch(src + ahead + j, 0, 3);
+        fa_vstore(dst + j, FA_NF, FA_E(j));
+    }
+#undef FA_E
+    if (j < len)
+        fa_vstore(dst + j, len - j,
+                  fa_vexp_row(fa_vclamp(sg * fa_vload(src + j, len - j, pad), floor), kb));
+    return fa_vsum(dst, len);
+}
+
+/* One float row, FA_NF lanes along it, its max (mx, and whether it holds
+ * a NaN) already found: the exps and their sum, kept in double so that
+ * every output is within a couple of ULP, then the normalization.  With a
+ * next row xn, that row's max is found within this row's last pass and
+ * left in *nmx, *nnan.  Called with constant `negate` and `mode` (see
+ * fa_rows_forward_f), so each combination is its own loop. */
+FA_INLINE void fa_row_forward_fk(const float *x, float *y, ptrdiff_t n, int negate, int mode,
+                                 int stream, float mx, int nan, const float *xn, float *nmx,
+                                 int *nnan)
 {
     const VF sg = fa_vsplat(negate ? -1.0f : 1.0f);
     const float pad = negate ? INFINITY : -INFINITY;     /* sg * pad = -inf: adds 0 */
     float *w = y;
-    VF m8 = fa_vsplat(-INFINITY);
-    VI nan8 = fa_vsplati(0);
-    for (ptrdiff_t j = 0; j < n; j += FA_NF) {
-        VF a = sg * fa_vload(x + j, n - j, pad);
-        m8 = fa_vmax(a, m8);
-        nan8 |= a != a;
-    }
-    float mx = m8[0];
-    int nan = 0;
-    for (int k = 0; k < FA_NF; k++) {
-        mx = m8[k] > mx ? m8[k] : mx;
-        nan |= nan8[k];
-    }
     const VF m = fa_vsplat(mx);
     VD s0 = fa_vsplatd(0.0), s1 = fa_vsplatd(0.0);
     /* the exps: two vectors a step, their sum in float first (one rounding,
@@ -277,43 +386,54 @@ FA_INLINE void fa_row_forward_fk(const float *x, float *y, ptrdiff_t n, int nega
         const float kf = rintf(mx * FA_LOG2E_F);
         const VF floor = m - 110.0f;
         const VI kb = fa_vsplati(64 - (int32_t)kf - FA_RINT_MAGIC_F_BITS);
-        /* the exps stored, then summed from L1: a sum carried through the
-         * exp loop left too few registers for it */
-#define FA_EXPS(SRC, DST, LEN) do {                                           \
-        ptrdiff_t j_ = 0;                                                     \
-        for (; j_ + FA_NF <= (LEN); j_ += FA_NF) {                            \
-            if ((j_ & 15) == 0) __builtin_prefetch((SRC) + n + j_, 0, 3);     \
-            fa_vstore((DST) + j_, FA_NF,                                      \
-                      fa_vexp_row(fa_vclamp(sg * fa_vload((SRC) + j_, FA_NF, pad), floor), kb)); \
-        }                                                                     \
-        if (j_ < (LEN))                                                       \
-            fa_vstore((DST) + j_, (LEN) - j_,                                 \
-                      fa_vexp_row(fa_vclamp(sg * fa_vload((SRC) + j_, (LEN) - j_, pad), floor), kb)); \
-    } while (0)
+        /* A streamed row goes through a buffer in L1 (placed away from x
+         * and y in the page, see fa_away_from), as do log_softmax's exps
+         * (y may be x itself).  Otherwise a softmax row is written where
+         * its exps are, in the exp pass: a last pass that only stores
+         * waited on each line's read for ownership, which the exp pass
+         * hides. */
+        const int streamed = stream && n <= FA_STREAM_ROW;
+        float space[streamed || mode == 1 ? FA_STREAM_ROW + 1024 : 1]
+            __attribute__((aligned(64)));
+        float *buf = streamed || mode == 1 ? fa_away_from(space, x, y) : y;
         if (mode == 0) {
-            FA_EXPS(x, w, n);
-            const float inv = (float)(1.0 / fa_vsum(w, n));
-            for (ptrdiff_t j = 0; j < n; j++) w[j] *= inv;
+            const float inv = (float)(1.0 / fa_exps_sum(x, buf, n, n, sg, pad, floor, kb, streamed));
+            if (xn) {
+                const VF iv = fa_vsplat(inv);
+#define FA_SCALE(J, K) fa_vstore(buf + (J), K, fa_vload(buf + (J), K, 0.0f) * iv)
+                FA_PASS_WITH_MAX(FA_SCALE, n, xn, sg, pad, nmx, nnan);
+#undef FA_SCALE
+            } else {
+                for (ptrdiff_t j = 0; j < n; j++) buf[j] *= inv;
+            }
+            if (streamed)       /* the caller fences once after its rows */
+                fa_stream_out(y, buf, n * sizeof(float));
             return;
         }
-        /* log_softmax: the exps go through a buffer (y may be x itself),
-         * and the sum is taken relative to the max's own term as computed,
-         * so that it counts exactly 1 (a dominant max gives log-probability
-         * 0, not the exp's rounding); the others' ratios to it keep their
-         * few-ULP accuracy */
-        float buf[FA_ROW_CHUNK] __attribute__((aligned(64)));
+        /* log_softmax: the exps by chunks of FA_ROW_CHUNK, the sum taken
+         * relative to the max's own term as computed, so that it counts
+         * exactly 1 (a dominant max gives log-probability 0, not the exp's
+         * rounding); the others' ratios to it keep their few-ULP accuracy */
         double s = 0.0;
         for (ptrdiff_t j0 = 0; j0 < n; j0 += FA_ROW_CHUNK) {
             const ptrdiff_t len = n - j0 < FA_ROW_CHUNK ? n - j0 : FA_ROW_CHUNK;
-            FA_EXPS(x + j0, buf, len);
-            s += fa_vsum(buf, len);
+            s += fa_exps_sum(x + j0, buf, len, n, sg, pad, floor, kb, 1);
         }
-#undef FA_EXPS
         /* (a - m) - lse in float: both terms <= 0, so each rounding is
          * within half an ULP of the result */
         const VF lse = fa_vsplat((float)log(s / (double)fa_vexp_row(m, kb)[0]));
-        for (ptrdiff_t j = 0; j < n; j += FA_NF)
-            fa_vstore(w + j, n - j, (sg * fa_vload(x + j, n - j, 0.0f) - m) - lse);
+        float *dst = streamed ? buf : y;
+#define FA_LSM(J, K) fa_vstore(dst + (J), K, (sg * fa_vload(x + (J), K, 0.0f) - m) - lse)
+        if (xn) {
+            FA_PASS_WITH_MAX(FA_LSM, n, xn, sg, pad, nmx, nnan);
+        } else {
+            ptrdiff_t j = 0;
+            for (; j + FA_NF <= n; j += FA_NF) FA_LSM(j, FA_NF);
+            if (j < n) FA_LSM(j, n - j);
+        }
+#undef FA_LSM
+        if (streamed)
+            fa_stream_out(y, buf, n * sizeof(float));
         return;
     }
     /* otherwise a - m as hi + lo */
@@ -331,15 +451,39 @@ FA_INLINE void fa_row_forward_fk(const float *x, float *y, ptrdiff_t n, int nega
         for (ptrdiff_t j = 0; j < n; j++)
             w[j] = (float)(((double)(negate ? -x[j] : x[j]) - md) - lse);
     }
+    if (xn) *nmx = fa_row_max(xn, n, sg, pad, nnan);
 }
 
-FA_INLINE void fa_row_forward_f(const float *x, float *y, ptrdiff_t n, int negate, int mode)
+/* `rows` consecutive float rows of n: each row's max pass runs within the
+ * previous row's last pass (FA_PASS_WITH_MAX), the first on its own.  A
+ * row's result does not depend on which rows it is called with. */
+FA_INLINE void fa_rows_forward_fk(const float *x, float *y, ptrdiff_t rows, ptrdiff_t n,
+                                  int negate, int mode, int stream)
+{
+    const VF sg = fa_vsplat(negate ? -1.0f : 1.0f);
+    int nan;
+    float mx = fa_row_max(x, n, sg, negate ? INFINITY : -INFINITY, &nan);
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        const float *xn = r + 1 < rows ? x + (r + 1) * n : NULL;
+        float nmx = 0.0f;
+        int nnan = 0;
+        fa_row_forward_fk(x + r * n, y + r * n, n, negate, mode, stream, mx, nan, xn, &nmx,
+                          &nnan);
+        mx = nmx;
+        nan = nnan;
+    }
+}
+
+FA_INLINE void fa_rows_forward_f(const float *x, float *y, ptrdiff_t rows, ptrdiff_t n,
+                                 int negate, int mode, int stream)
 {
     /* constant arguments: one specialized loop per combination */
     if (mode == 0) {
-        if (negate) fa_row_forward_fk(x, y, n, 1, 0); else fa_row_forward_fk(x, y, n, 0, 0);
+        if (negate) fa_rows_forward_fk(x, y, rows, n, 1, 0, stream);
+        else fa_rows_forward_fk(x, y, rows, n, 0, 0, stream);
     } else {
-        if (negate) fa_row_forward_fk(x, y, n, 1, 1); else fa_row_forward_fk(x, y, n, 0, 1);
+        if (negate) fa_rows_forward_fk(x, y, rows, n, 1, 1, stream);
+        else fa_rows_forward_fk(x, y, rows, n, 0, 1, stream);
     }
 }
 
@@ -467,54 +611,151 @@ FA_INLINE float fa_row_sum_f(const float *g, const float *y, ptrdiff_t n, int mo
     return (float)fa_vhsum(s0 + s1);
 }
 
+/* A backward row's last pass, OP(j, k) on the k <= FA_NF elements from j,
+ * run together with the next row's sum pass (fa_row_sum_f's arithmetic, in
+ * its order), which it leaves in *NTOT and *NYMAX.  Every row that takes it
+ * takes it for its first row too (with an empty OP): gcc's contraction of
+ * the products into the sums is then the same for all of them. */
+#define FA_PASS_WITH_SUM(OP, N, GN, YN, MODE, NTOT, NYMAX) do {                    \
+    VD s0_ = fa_vsplatd(0.0), s1_ = fa_vsplatd(0.0);                               \
+    VF m8_ = fa_vsplat(-INFINITY);                                                 \
+    ptrdiff_t j_ = 0;                                                              \
+    for (; j_ + 4 * FA_NF <= (N); j_ += 4 * FA_NF) {                               \
+        VF g0_ = fa_vload((GN) + j_, FA_NF, 0.0f);                                 \
+        VF g1_ = fa_vload((GN) + j_ + FA_NF, FA_NF, 0.0f);                         \
+        VF g2_ = fa_vload((GN) + j_ + 2 * FA_NF, FA_NF, 0.0f);                     \
+        VF g3_ = fa_vload((GN) + j_ + 3 * FA_NF, FA_NF, 0.0f);                     \
+        if ((MODE) == 0) {                                                         \
+            g0_ *= fa_vload((YN) + j_, FA_NF, 0.0f);                               \
+            g1_ *= fa_vload((YN) + j_ + FA_NF, FA_NF, 0.0f);                       \
+            g2_ *= fa_vload((YN) + j_ + 2 * FA_NF, FA_NF, 0.0f);                   \
+            g3_ *= fa_vload((YN) + j_ + 3 * FA_NF, FA_NF, 0.0f);                   \
+        } else {                                                                   \
+            for (int q_ = 0; q_ < 4; q_++)                                         \
+                m8_ = fa_vmax(fa_vload((YN) + j_ + q_ * FA_NF, FA_NF, 0.0f), m8_); \
+        }                                                                          \
+        OP(j_, FA_NF);                                                             \
+        OP(j_ + FA_NF, FA_NF);                                                     \
+        OP(j_ + 2 * FA_NF, FA_NF);                                                 \
+        OP(j_ + 3 * FA_NF, FA_NF);                                                 \
+        VF t_ = (g0_ + g1_) + (g2_ + g3_);                                         \
+        s0_ += fa_vlo(t_);                                                         \
+        s1_ += fa_vhi(t_);                                                         \
+    }                                                                              \
+    for (; j_ < (N); j_ += FA_NF) {                                                \
+        VF gv_ = fa_vload((GN) + j_, (N) - j_, 0.0f);                              \
+        VF yv_ = fa_vload((YN) + j_, (N) - j_, 0.0f);                              \
+        if ((MODE) == 0) gv_ *= yv_;                                               \
+        else m8_ = fa_vmax(yv_, m8_);                                              \
+        OP(j_, (N) - j_);                                                          \
+        s0_ += fa_vlo(gv_);                                                        \
+        s1_ += fa_vhi(gv_);                                                        \
+    }                                                                              \
+    float mx_ = m8_[0];                                                            \
+    for (int k_ = 1; k_ < FA_NF; k_++) mx_ = m8_[k_] > mx_ ? m8_[k_] : mx_;        \
+    *(NYMAX) = mx_;                                                                \
+    *(NTOT) = (float)fa_vhsum(s0_ + s1_);                                          \
+} while (0)
+
 /* A float row's backward, eight float lanes, the elementwise part in float
  * (one rounding per operation, as torch).  Called with constant mode,
  * negate, stream and `nonpos` (log_softmax whose row has no y > 0, as
  * log-probabilities: exp(y) then needs no overflow handling, only the
  * clamp that sends y < -104 to 0), so each combination is its own loop. */
 FA_INLINE void fa_row_backward_fk(const float *g, const float *y, float *out, ptrdiff_t n,
-                                  float total, int negate, int mode, int stream, int nonpos)
+                                  float total, int negate, int mode, int stream, int nonpos,
+                                  const float *gn, const float *yn, float *ntot, float *nymax)
 {
     float space[stream ? FA_STREAM_ROW + 1024 : 1] __attribute__((aligned(64)));
     float *buf = stream ? fa_away_from(space, g, y) : space;
     float *w = stream ? buf : out;
     const VF tot = fa_vsplat(total), lo = fa_vsplat(-104.0f);
-    for (ptrdiff_t j = 0; j < n; j += FA_NF) {
-        /* the next row meanwhile (rows are consecutive on this path) */
-        if ((j & 15) == 0) {
-            __builtin_prefetch(g + n + j, 0, 3);
-            __builtin_prefetch(y + n + j, 0, 3);
+#define FA_BWD_F(J, K) do {                                                 \
+        VF gv = fa_vload(g + (J), K, 0.0f), yv = fa_vload(y + (J), K, 0.0f), v; \
+        if (mode == 0)                                                      \
+            v = negate ? -(yv * (gv - tot)) : yv * (gv - tot);              \
+        else if (nonpos)                                                    \
+            v = gv - fa_vexp(fa_vsel(yv < lo, lo, yv), 1) * tot;            \
+        else                                                                \
+            v = gv - fa_vexp(yv, 0) * tot;                                  \
+        fa_vstore(w + (J), K, v);                                           \
+    } while (0)
+    if (gn) {
+        FA_PASS_WITH_SUM(FA_BWD_F, n, gn, yn, mode, ntot, nymax);
+    } else {
+        /* full vectors, prefetching each input's next row (rows are
+         * consecutive on this path), then the tail */
+        ptrdiff_t j = 0;
+        for (; j + FA_NF <= n; j += FA_NF) {
+            if ((j & 15) == 0) {
+                __builtin_prefetch(g + n + j, 0, 3);
+                __builtin_prefetch(y + n + j, 0, 3);
+            }
+            FA_BWD_F(j, FA_NF);
         }
-        VF gv = fa_vload(g + j, n - j, 0.0f), yv = fa_vload(y + j, n - j, 0.0f), v;
-        if (mode == 0)
-            v = negate ? -(yv * (gv - tot)) : yv * (gv - tot);
-        else if (nonpos)
-            v = gv - fa_vexp(fa_vsel(yv < lo, lo, yv), 1) * tot;
-        else
-            v = gv - fa_vexp(yv, 0) * tot;
-        fa_vstore(w + j, n - j, v);
+        for (; j < n; j += FA_NF) FA_BWD_F(j, n - j);
     }
+#undef FA_BWD_F
     if (stream)         /* the caller fences once after its rows */
         fa_stream_out(out, buf, n * sizeof(float));
 }
 
+/* One float row's backward, its sum (tot, and ymax for mode 1) already
+ * taken; with a next row (gn, yn), that row's sum is taken within this
+ * row's last pass. */
 FA_INLINE void fa_row_backward_f(const float *g, const float *y, float *out, ptrdiff_t n,
-                                 int negate, int mode, int stream)
+                                 int negate, int mode, int stream, float tot, float ymax,
+                                 const float *gn, const float *yn, float *ntot, float *nymax)
 {
-    float ymax;
-    const float tot = fa_row_sum_f(g, y, n, mode, &ymax);
     stream = stream && n <= FA_STREAM_ROW;
 #define FA_BWD(ST)                                                                        \
     if (mode == 0) {                                                                      \
-        if (negate) fa_row_backward_fk(g, y, out, n, tot, 1, 0, ST, 0);                   \
-        else fa_row_backward_fk(g, y, out, n, tot, 0, 0, ST, 0);                          \
+        if (negate)                                                                       \
+            fa_row_backward_fk(g, y, out, n, tot, 1, 0, ST, 0, gn, yn, ntot, nymax);       \
+        else                                                                              \
+            fa_row_backward_fk(g, y, out, n, tot, 0, 0, ST, 0, gn, yn, ntot, nymax);       \
     } else if (ymax <= 0.0f) {                                                            \
-        fa_row_backward_fk(g, y, out, n, tot, 0, 1, ST, 1);                               \
+        fa_row_backward_fk(g, y, out, n, tot, 0, 1, ST, 1, gn, yn, ntot, nymax);           \
     } else {                                                                              \
-        fa_row_backward_fk(g, y, out, n, tot, 0, 1, ST, 0);                               \
+        fa_row_backward_fk(g, y, out, n, tot, 0, 1, ST, 0, gn, yn, ntot, nymax);           \
     }
     if (stream) { FA_BWD(1) } else { FA_BWD(0) }
 #undef FA_BWD
+}
+
+/* `rows` consecutive float rows of n: each softmax row's sum pass runs
+ * within the previous row's last pass (FA_PASS_WITH_SUM), the first on its
+ * own.  A row's result does not depend on which rows it is called with. */
+FA_INLINE void fa_rows_backward_f(const float *g, const float *y, float *out, ptrdiff_t rows,
+                                  ptrdiff_t n, int negate, int mode, int stream)
+{
+    float ymax, tot;
+    if (mode == 1) {
+        /* log_softmax's last pass takes an exp: with the next row's sum
+         * beside it, it ran out of registers and was slower, not faster */
+        for (ptrdiff_t r = 0; r < rows; r++) {
+            const ptrdiff_t o = r * n;
+            tot = fa_row_sum_f(g + o, y + o, n, 1, &ymax);
+            fa_row_backward_f(g + o, y + o, out + o, n, negate, 1, stream, tot, ymax, NULL, NULL,
+                              &tot, &ymax);
+        }
+        return;
+    }
+    /* the first row's sum by the same code as the others' (not
+     * fa_row_sum_f: gcc may contract its products into the sums otherwise,
+     * and a row's result would depend on where a range starts) */
+#define FA_NO_OP(J, K) do { } while (0)
+    FA_PASS_WITH_SUM(FA_NO_OP, n, g, y, 0, &tot, &ymax);
+#undef FA_NO_OP
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        const int more = r + 1 < rows;
+        const float *gn = more ? g + (r + 1) * n : NULL, *yn = more ? y + (r + 1) * n : NULL;
+        float ntot = 0.0f, nymax = 0.0f;
+        fa_row_backward_f(g + r * n, y + r * n, out + r * n, n, negate, mode, stream, tot, ymax,
+                          gn, yn, &ntot, &nymax);
+        tot = ntot;
+        ymax = nymax;
+    }
 }
 
 /* `width` float columns of length n (as fa_cols_forward_fk): the row
@@ -559,13 +800,13 @@ FA_INLINE void fa_cols_backward_f(const float *g, const float *y, float *out, pt
  * double lanes (v4d, the same on every path) */
 #define FA_ENTRIES(S, T)/* mode 0: softmax (negate: softmin), 1: log_softmax */                                    \
 FA_ENTRY void FA_SFX(fa_forward_##S)(const T *x, T *y, ptrdiff_t n, ptrdiff_t width, \
-                                     ptrdiff_t stride, int negate, int mode)               \
+                                     ptrdiff_t stride, int negate, int mode, int stream)   \
 {                                                                                           \
     const v4d sg = fa_splat(negate ? -1.0 : 1.0), ninf = fa_splat(-INFINITY);               \
     const T pad = negate ? (T)INFINITY : (T)-INFINITY;    /* sg * pad = -inf: adds 0 */    \
     if (sizeof(T) == 4) {                       /* floats: 8 float lanes */                 \
         if (width == 1 && stride == 1)                                                      \
-            fa_row_forward_f((const float *)x, (float *)y, n, negate, mode);                \
+            fa_rows_forward_f((const float *)x, (float *)y, 1, n, negate, mode, stream);    \
         else                                                                                \
             fa_cols_forward_f((const float *)x, (float *)y, n, width, stride, negate, mode);\
         return;                                                                             \
@@ -645,8 +886,8 @@ FA_ENTRY void FA_SFX(fa_backward_##S)(const T *g, const T *y, T *out, ptrdiff_t 
 {                                                                                           \
     if (sizeof(T) == 4) {                       /* floats: 8 float lanes */                 \
         if (width == 1 && stride == 1)                                                      \
-            fa_row_backward_f((const float *)g, (const float *)y, (float *)out, n, negate,  \
-                              mode, stream);                                                \
+            fa_rows_backward_f((const float *)g, (const float *)y, (float *)out, 1, n,      \
+                               negate, mode, stream);                                       \
         else                                                                                \
             fa_cols_backward_f((const float *)g, (const float *)y, (float *)out, n, width,  \
                                stride, negate, mode);                                       \
@@ -693,7 +934,26 @@ FA_ENTRY void FA_SFX(fa_backward_##S)(const T *g, const T *y, T *out, ptrdiff_t 
 FA_ENTRIES(f, float)
 FA_ENTRIES(d, double)
 #undef FA_ENTRIES
+
+/* `rows` consecutive float rows of n along the last axis (fa_forward_f of
+ * each, with the max passes overlapped: fa_rows_forward_fk) */
+FA_ENTRY void FA_SFX(fa_forward_rows_f)(const float *x, float *y, ptrdiff_t rows, ptrdiff_t n,
+                                        int negate, int mode, int stream)
+{
+    fa_rows_forward_f(x, y, rows, n, negate, mode, stream);
+}
+
+/* `rows` consecutive float rows of n along the last axis (fa_backward_f of
+ * each, with the sum passes overlapped: fa_rows_backward_f) */
+FA_ENTRY void FA_SFX(fa_backward_rows_f)(const float *g, const float *y, float *out,
+                                         ptrdiff_t rows, ptrdiff_t n, int negate, int mode,
+                                         int stream)
+{
+    fa_rows_backward_f(g, y, out, rows, n, negate, mode, stream);
+}
 #undef FA_ND
+#undef FA_PASS_WITH_MAX
+#undef FA_PASS_WITH_SUM
 #undef fa_vsplat
 #undef fa_vexp_row
 #undef fa_vclamp
@@ -710,13 +970,18 @@ FA_ENTRIES(d, double)
 #undef fa_vhi
 #undef fa_vjoin
 #undef fa_vdiff_exp
+#undef fa_vunord
+#undef fa_row_max
+#undef fa_exps_sum
 #undef fa_row_forward_fk
-#undef fa_row_forward_f
+#undef fa_rows_forward_fk
+#undef fa_rows_forward_f
 #undef fa_cols_forward_fk
 #undef fa_cols_forward_f
 #undef fa_row_sum_f
 #undef fa_row_backward_fk
 #undef fa_row_backward_f
+#undef fa_rows_backward_f
 #undef fa_cols_backward_f
 #undef VF
 #undef VI
