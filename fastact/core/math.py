@@ -48,6 +48,7 @@ from fastact.core.vmath import (  # noqa: F401 (exp, expm1, log, log1p, tanh: fo
     exp,
     exp_below,
     exp_below_2k,
+    exp_normal,
     exp_within,
     expm1,
     fma,
@@ -194,6 +195,22 @@ def sigmoid(x):
 
 
 @_jit
+def sigmoid_fast(x):
+    """sigmoid for |x| <= -exp_split() (no NaN), bit-equal to sigmoid there:
+    e^-|x| is normal, so exp_normal serves, without exp_below's clamp, NaN
+    select and two scalings (the ufunc loops call it for calls or blocks
+    whose inputs all lie there: the registry's fast_range)."""
+    return sigmoid_of(x, exp_normal(-abs(x)))
+
+
+@_jit
+def fast_range():
+    """(lo, hi): the x where the *_fast kernels of sigmoid, silu and silu'
+    hold, |x| <= -exp_split() (e^-|x| normal)."""
+    return exp_split(), -exp_split()
+
+
+@_jit
 def sigmoid_dd(hi, lo):
     """sigmoid(hi + lo), |lo| << |hi|: the low part goes into exp."""
     return sigmoid_of(hi, exp_dd(-abs(hi), select(hi >= 0.0, -lo, lo)))
@@ -206,6 +223,13 @@ def dsigmoid(x):
     would cost up to 1.5 ULP (as much as exp), and carrying 1 + e's rounding
     error lengthens the dependency chain, which is what limits these loops."""
     e = exp_below(-abs(x))
+    return e / fma(e, 2.0 + e, 1.0)
+
+
+@_jit
+def dsigmoid_fast(x):
+    """dsigmoid for x in fast_range() (no NaN), bit-equal to it there."""
+    e = exp_normal(-abs(x))
     return e / fma(e, 2.0 + e, 1.0)
 
 
@@ -316,6 +340,23 @@ def mul_sigmoid(x):
 
 
 @_jit
+def mul_sigmoid_fast(x):
+    """mul_sigmoid for x in fast_range() (no NaN), bit-equal to it there:
+    no split (e^-|x| is normal), no clamp of x, no NaN select."""
+    e = exp_normal(-abs(x))
+    return select(x >= 0.0, x, x * e) / (1.0 + e)
+
+
+@_jit
+def mul_sigmoid_dd_fast(x, zh, zl):
+    """mul_sigmoid_dd for zh in fast_range() (no NaN), bit-equal to it there."""
+    pos = zh >= 0.0
+    e = exp_normal(-abs(zh))
+    e = fma(e, select(pos, -zl, zl), e)
+    return select(pos, x, x * e) / (1.0 + e)
+
+
+@_jit
 def clamp_finite(x):
     """x clamped to the finite numbers: an infinite x meeting a vanishing e
     gives the limit, a zero of x's sign, and not inf * 0."""
@@ -340,7 +381,7 @@ def dsilu_fast(zh, zl):
     alone for blocks whose inputs all lie there (the registry's
     fast_range), which skips dsilu_dd's tail handling."""
     pos = zh >= 0.0
-    e = exp_within(-abs(zh))
+    e = exp_normal(-abs(zh))
     e = fma(e, select(pos, -zl, zl), e)
     q = 1.0 + e
     n_pos = fma(zh, e, q)
@@ -355,8 +396,8 @@ def dsilu_fast(zh, zl):
 
 @_jit
 def dsilu_fast_range():
-    """(lo, hi): the z where dsilu_fast holds, -exp_split() <= |z|."""
-    return exp_split(), -exp_split()
+    """(lo, hi): the z where dsilu_fast holds, |z| <= -exp_split()."""
+    return fast_range()
 
 
 @_jit

@@ -258,6 +258,15 @@ class sigmoid:
     def backward(g, x):
         return g * m.dsigmoid(x)
 
+    def fast_range():
+        return m.fast_range()
+
+    def fast_forward(x):
+        return m.sigmoid_fast(x)
+
+    def fast_backward(g, x):
+        return g * m.dsigmoid_fast(x)
+
     def reference(mp, x):
         return _mp_sigmoid(mp, x)
 
@@ -710,6 +719,9 @@ class silu:
     def fast_range():
         return m.dsilu_fast_range()
 
+    def fast_forward(x):
+        return m.mul_sigmoid_fast(x)
+
     def fast_backward(g, x):
         return g * m.dsilu_fast(x, 0.0)
 
@@ -748,6 +760,12 @@ class swish:
 
     def fast_range(beta):
         return m.swish_fast_range(beta)
+
+    def fast_forward(x, beta):
+        # beta x finite here: two_prod's guard for an overflowing product
+        # is not needed
+        zh = beta * x
+        return m.mul_sigmoid_dd_fast(x, zh, m.fma(beta, x, -zh))
 
     def fast_backward(g, x, beta):
         zh, zl = m.two_prod(beta, x)
