@@ -51,6 +51,7 @@ from fastact.core.vmath import (  # noqa: F401 (exp, expm1, log, log1p, tanh: fo
     exp_normal,
     exp_within,
     expm1,
+    float_as_int,
     fma,
     horner,
     ldexp_below,
@@ -195,12 +196,22 @@ def sigmoid(x):
 
 
 @_jit
+def sign_set(x):
+    """Whether x's sign bit is set: x < 0 or x = -0 (or a negative NaN).  A
+    select on it needs no compare: the blend takes its mask from x's sign
+    bit.  The fast kernels use it where -0 gives the bits of +0 either way."""
+    return float_as_int(x) < float_as_int(0.0)
+
+
+@_jit
 def sigmoid_fast(x):
     """sigmoid for |x| <= -exp_split() (no NaN), bit-equal to sigmoid there:
     e^-|x| is normal, so exp_normal serves, without exp_below's clamp, NaN
     select and two scalings (the ufunc loops call it for calls or blocks
     whose inputs all lie there: the registry's fast_range)."""
-    return sigmoid_of(x, exp_normal(-abs(x)))
+    e = exp_normal(-abs(x))
+    # x = -0: e = 1 on either side
+    return select(sign_set(x), e, 1.0) / (1.0 + e)
 
 
 @_jit
@@ -344,16 +355,18 @@ def mul_sigmoid_fast(x):
     """mul_sigmoid for x in fast_range() (no NaN), bit-equal to it there:
     no split (e^-|x| is normal), no clamp of x, no NaN select."""
     e = exp_normal(-abs(x))
-    return select(x >= 0.0, x, x * e) / (1.0 + e)
+    # x = -0: x e = x
+    return select(sign_set(x), x * e, x) / (1.0 + e)
 
 
 @_jit
 def mul_sigmoid_dd_fast(x, zh, zl):
     """mul_sigmoid_dd for zh in fast_range() (no NaN), bit-equal to it there."""
-    pos = zh >= 0.0
+    # zh = -0: e = 1 and x e = x (zl = 0)
+    neg = sign_set(zh)
     e = exp_normal(-abs(zh))
-    e = fma(e, select(pos, -zl, zl), e)
-    return select(pos, x, x * e) / (1.0 + e)
+    e = fma(e, select(neg, zl, -zl), e)
+    return select(neg, x * e, x) / (1.0 + e)
 
 
 @_jit
@@ -380,15 +393,16 @@ def dsilu_fast(zh, zl):
     the tails), and the root fit where n cancels.  The ufunc loops call it
     alone for blocks whose inputs all lie there (the registry's
     fast_range), which skips dsilu_dd's tail handling."""
-    pos = zh >= 0.0
+    # zh = -0: e = 1 and n_pos = n_neg = 2 (zl = 0)
+    neg = sign_set(zh)
     e = exp_normal(-abs(zh))
-    e = fma(e, select(pos, -zl, zl), e)
+    e = fma(e, select(neg, zl, -zl), e)
     q = 1.0 + e
     n_pos = fma(zh, e, q)
     n_neg = fma(e, 1.0 + zh, e * (zl + e))
     # q^2 as 1 + e (2 + e) in one fma (as dsigmoid): squaring the rounded
     # q would double its rounding
-    r = select(pos, n_pos, n_neg) / fma(e, 2.0 + e, 1.0)
+    r = select(neg, n_neg, n_pos) / fma(e, 2.0 + e, 1.0)
     root = per_type(C.DSILU_ROOT_F32, C.DSILU_ROOT)
     poly = per_type(C.DSILU_POLY_F32, C.DSILU_POLY)
     return select(near_root(zh, root, C.DSILU_ZONE), poly_at_root(zh, zl, root, poly), r)

@@ -88,6 +88,9 @@ def _fast_prelude(entry: str, which: str, dtype: str) -> list[str]:
     return [
         "from fastact.core.registry import REGISTRY as _REG",
         "from fastact.core.typed import retype as _retype",
+        "from fastact.core.vmath.intrinsics import float_as_int as _bits, select as _select",
+        "import numpy as _np",
+        f"_ZERO = _np.{dtype}(0.0)",
         f"fast = _retype(_REG[{entry!r}].fast_{which}, {dtype!r})",
         f"fast_range = _retype(_REG[{entry!r}].fast_range, {dtype!r})",
     ]
@@ -97,6 +100,27 @@ def _fast_prelude(entry: str, which: str, dtype: str) -> list[str]:
 # each block is checked again, so that one special value sends only its
 # block through the full kernel.
 FAST_BLOCK = 1024
+
+
+def _in_range(x: str, n: str, i: str, ind: str) -> list[str]:
+    """Lines setting `ok` to whether x[0:n] all lie in [lo, hi] (NaN: not).
+    For a symmetric range it is the largest |x| as an integer (the bits of
+    |x|: ordered as |x| is, NaN above inf) against hi's bits, an integer
+    max per vector, where the two compares of the general check and-reduce
+    through a pack per vector (the bits in the loop type's own width: a
+    wider integer would double the work)."""
+    return [
+        f"{ind}if lo == -hi:",
+        f"{ind}    amax = _bits(_ZERO)",
+        f"{ind}    for {i} in range({n}):",
+        f"{ind}        v = _bits(abs({x}[{i}]))",
+        f"{ind}        amax = _select(v > amax, v, amax)",
+        f"{ind}    ok = amax <= _bits(hi)",
+        f"{ind}else:",
+        f"{ind}    ok = True",
+        f"{ind}    for {i} in range({n}):",
+        f"{ind}        ok &= ({x}[{i}] >= lo) & ({x}[{i}] <= hi)",
+    ]
 
 
 def _fast_loop(n_arrays: int, n_params: int, dtype: str, blocks: bool) -> list[str]:
@@ -119,9 +143,7 @@ def _fast_loop(n_arrays: int, n_params: int, dtype: str, blocks: bool) -> list[s
     bx = f"b{n_arrays - 1}"
     head = [
         f"        lo, hi = fast_range({', '.join(par)})",
-        "        ok = True",
-        "        for i in range(n):",
-        f"            ok &= ({x}[i] >= lo) & ({x}[i] <= hi)",
+        *_in_range(x, "n", "i", "        "),
         "        if ok:",
         "            for i in range(n):",
         f"                o[i] = {dtype}(fast({call}))",
@@ -137,9 +159,7 @@ def _fast_loop(n_arrays: int, n_params: int, dtype: str, blocks: bool) -> list[s
         f"                m = min(n - i0, {FAST_BLOCK})",
         *[f"                b{k} = a{k}[i0:i0 + m]" for k in range(n_arrays)],
         "                ob = o[i0:i0 + m]",
-        "                ok = True",
-        "                for j in range(m):",
-        f"                    ok &= ({bx}[j] >= lo) & ({bx}[j] <= hi)",
+        *_in_range(bx, "m", "j", "                "),
         "                if ok:",
         "                    for j in range(m):",
         f"                        ob[j] = {dtype}(fast({bcall}))",
