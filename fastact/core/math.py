@@ -387,25 +387,46 @@ def x_sigmoid_of(x, zh, split, low, xe, e):
 
 @_jit
 def dsilu_fast(zh, zl):
-    """silu'(z) at z = zh + zl for |zh| <= -exp_split() (no NaN), where dsilu_dd takes its result: n / q^2 with
-    q = 1 + e, e = exp(-|z|), n = q + z e (z >= 0) or e (1 + z) + e (zl + e),
-    q^2 = 1 + e (2 + e), each rounded plainly (dsilu_dd's double-word q and split exp are for
-    the tails), and the root fit where n cancels.  The ufunc loops call it
+    """silu'(z) at z = zh + zl for |zh| <= -exp_split() (no NaN), where
+    dsilu_dd takes its result: n / q^2 with q = 1 + e, e = exp(-|z|),
+    n = q + z e (z >= 0) or e (1 + z) + e (zl + e), q^2 = 1 + e (2 + e), each
+    rounded plainly (dsilu_dd's double-word q and split exp are for the
+    tails), and the root fit where n cancels.  The ufunc loops call it
     alone for blocks whose inputs all lie there (the registry's
     fast_range), which skips dsilu_dd's tail handling."""
     # zh = -0: e = 1 and n_pos = n_neg = 2 (zl = 0)
     neg = sign_set(zh)
     e = exp_normal(-abs(zh))
     e = fma(e, select(neg, zl, -zl), e)
+    root = per_type(C.DSILU_ROOT_F32, C.DSILU_ROOT)
+    # poly_at_root's argument
+    d = ((zh - root[0]) - root[1]) + zl
+    return dsilu_fast_of(zh, neg, e, e * (zl + e), d)
+
+
+@_jit
+def dsilu_fast_x(x):
+    """dsilu_fast(x, 0) without the terms of zl (silu'): the same bits (e,
+    e (0 + e) and the root fit's argument are unchanged by a zero zl; that
+    argument is never 0, the root's low part being below its ulp)."""
+    root = per_type(C.DSILU_ROOT_F32, C.DSILU_ROOT)
+    e = exp_normal(-abs(x))
+    return dsilu_fast_of(x, sign_set(x), e, e * e, (x - root[0]) - root[1])
+
+
+@_jit
+def dsilu_fast_of(zh, neg, e, ee, d):
+    """dsilu_fast's last step from e = exp(-|z|), ee = e (zl + e) and the
+    root fit's argument d."""
     q = 1.0 + e
     n_pos = fma(zh, e, q)
-    n_neg = fma(e, 1.0 + zh, e * (zl + e))
+    n_neg = fma(e, 1.0 + zh, ee)
     # q^2 as 1 + e (2 + e) in one fma (as dsigmoid): squaring the rounded
     # q would double its rounding
     r = select(neg, n_neg, n_pos) / fma(e, 2.0 + e, 1.0)
     root = per_type(C.DSILU_ROOT_F32, C.DSILU_ROOT)
     poly = per_type(C.DSILU_POLY_F32, C.DSILU_POLY)
-    return select(near_root(zh, root, C.DSILU_ZONE), poly_at_root(zh, zl, root, poly), r)
+    return select(near_root(zh, root, C.DSILU_ZONE), horner(d, poly) * d, r)
 
 
 @_jit

@@ -723,7 +723,7 @@ class silu:
         return m.mul_sigmoid_fast(x)
 
     def fast_backward(g, x):
-        return g * m.dsilu_fast(x, 0.0)
+        return g * m.dsilu_fast_x(x)
 
     def reference(mp, x):
         return x * _mp_sigmoid(mp, x)
