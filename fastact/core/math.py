@@ -48,8 +48,10 @@ from fastact.core.vmath import (  # noqa: F401 (exp, expm1, log, log1p, tanh: fo
     exp,
     exp_below,
     exp_below_2k,
+    exp_normal,
     exp_within,
     expm1,
+    float_as_int,
     fma,
     gelu_tanh_wide,
     horner,
@@ -196,6 +198,32 @@ def sigmoid(x):
 
 
 @_jit
+def sign_set(x):
+    """Whether x's sign bit is set: x < 0 or x = -0 (or a negative NaN).  A
+    select on it needs no compare: the blend takes its mask from x's sign
+    bit.  The fast kernels use it where -0 gives the bits of +0 either way."""
+    return float_as_int(x) < float_as_int(0.0)
+
+
+@_jit
+def sigmoid_fast(x):
+    """sigmoid for |x| <= -exp_split() (no NaN), bit-equal to sigmoid there:
+    e^-|x| is normal, so exp_normal serves, without exp_below's clamp, NaN
+    select and two scalings (the ufunc loops call it for calls or blocks
+    whose inputs all lie there: the registry's fast_range)."""
+    e = exp_normal(-abs(x))
+    # x = -0: e = 1 on either side
+    return select(sign_set(x), e, 1.0) / (1.0 + e)
+
+
+@_jit
+def fast_range():
+    """(lo, hi): the x where the *_fast kernels of sigmoid, silu and silu'
+    hold, |x| <= -exp_split() (e^-|x| normal)."""
+    return exp_split(), -exp_split()
+
+
+@_jit
 def sigmoid_dd(hi, lo):
     """sigmoid(hi + lo), |lo| << |hi|: the low part goes into exp."""
     return sigmoid_of(hi, exp_dd(-abs(hi), select(hi >= 0.0, -lo, lo)))
@@ -208,6 +236,13 @@ def dsigmoid(x):
     would cost up to 1.5 ULP (as much as exp), and carrying 1 + e's rounding
     error lengthens the dependency chain, which is what limits these loops."""
     e = exp_below(-abs(x))
+    return e / fma(e, 2.0 + e, 1.0)
+
+
+@_jit
+def dsigmoid_fast(x):
+    """dsigmoid for x in fast_range() (no NaN), bit-equal to it there."""
+    e = exp_normal(-abs(x))
     return e / fma(e, 2.0 + e, 1.0)
 
 
@@ -318,6 +353,25 @@ def mul_sigmoid(x):
 
 
 @_jit
+def mul_sigmoid_fast(x):
+    """mul_sigmoid for x in fast_range() (no NaN), bit-equal to it there:
+    no split (e^-|x| is normal), no clamp of x, no NaN select."""
+    e = exp_normal(-abs(x))
+    # x = -0: x e = x
+    return select(sign_set(x), x * e, x) / (1.0 + e)
+
+
+@_jit
+def mul_sigmoid_dd_fast(x, zh, zl):
+    """mul_sigmoid_dd for zh in fast_range() (no NaN), bit-equal to it there."""
+    # zh = -0: e = 1 and x e = x (zl = 0)
+    neg = sign_set(zh)
+    e = exp_normal(-abs(zh))
+    e = fma(e, select(neg, zl, -zl), e)
+    return select(neg, x * e, x) / (1.0 + e)
+
+
+@_jit
 def clamp_finite(x):
     """x clamped to the finite numbers: an infinite x meeting a vanishing e
     gives the limit, a zero of x's sign, and not inf * 0."""
@@ -335,30 +389,52 @@ def x_sigmoid_of(x, zh, split, low, xe, e):
 
 @_jit
 def dsilu_fast(zh, zl):
-    """silu'(z) at z = zh + zl for |zh| <= -exp_split() (no NaN), where dsilu_dd takes its result: n / q^2 with
-    q = 1 + e, e = exp(-|z|), n = q + z e (z >= 0) or e (1 + z) + e (zl + e),
-    q^2 = 1 + e (2 + e), each rounded plainly (dsilu_dd's double-word q and split exp are for
-    the tails), and the root fit where n cancels.  The ufunc loops call it
+    """silu'(z) at z = zh + zl for |zh| <= -exp_split() (no NaN), where
+    dsilu_dd takes its result: n / q^2 with q = 1 + e, e = exp(-|z|),
+    n = q + z e (z >= 0) or e (1 + z) + e (zl + e), q^2 = 1 + e (2 + e), each
+    rounded plainly (dsilu_dd's double-word q and split exp are for the
+    tails), and the root fit where n cancels.  The ufunc loops call it
     alone for blocks whose inputs all lie there (the registry's
     fast_range), which skips dsilu_dd's tail handling."""
-    pos = zh >= 0.0
-    e = exp_within(-abs(zh))
-    e = fma(e, select(pos, -zl, zl), e)
+    # zh = -0: e = 1 and n_pos = n_neg = 2 (zl = 0)
+    neg = sign_set(zh)
+    e = exp_normal(-abs(zh))
+    e = fma(e, select(neg, zl, -zl), e)
+    root = per_type(C.DSILU_ROOT_F32, C.DSILU_ROOT)
+    # poly_at_root's argument
+    d = ((zh - root[0]) - root[1]) + zl
+    return dsilu_fast_of(zh, neg, e, e * (zl + e), d)
+
+
+@_jit
+def dsilu_fast_x(x):
+    """dsilu_fast(x, 0) without the terms of zl (silu'): the same bits (e,
+    e (0 + e) and the root fit's argument are unchanged by a zero zl; that
+    argument is never 0, the root's low part being below its ulp)."""
+    root = per_type(C.DSILU_ROOT_F32, C.DSILU_ROOT)
+    e = exp_normal(-abs(x))
+    return dsilu_fast_of(x, sign_set(x), e, e * e, (x - root[0]) - root[1])
+
+
+@_jit
+def dsilu_fast_of(zh, neg, e, ee, d):
+    """dsilu_fast's last step from e = exp(-|z|), ee = e (zl + e) and the
+    root fit's argument d."""
     q = 1.0 + e
     n_pos = fma(zh, e, q)
-    n_neg = fma(e, 1.0 + zh, e * (zl + e))
+    n_neg = fma(e, 1.0 + zh, ee)
     # q^2 as 1 + e (2 + e) in one fma (as dsigmoid): squaring the rounded
     # q would double its rounding
-    r = select(pos, n_pos, n_neg) / fma(e, 2.0 + e, 1.0)
+    r = select(neg, n_neg, n_pos) / fma(e, 2.0 + e, 1.0)
     root = per_type(C.DSILU_ROOT_F32, C.DSILU_ROOT)
     poly = per_type(C.DSILU_POLY_F32, C.DSILU_POLY)
-    return select(near_root(zh, root, C.DSILU_ZONE), poly_at_root(zh, zl, root, poly), r)
+    return select(near_root(zh, root, C.DSILU_ZONE), horner(d, poly) * d, r)
 
 
 @_jit
 def dsilu_fast_range():
-    """(lo, hi): the z where dsilu_fast holds, -exp_split() <= |z|."""
-    return exp_split(), -exp_split()
+    """(lo, hi): the z where dsilu_fast holds, |z| <= -exp_split()."""
+    return fast_range()
 
 
 @_jit

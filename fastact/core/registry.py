@@ -28,7 +28,10 @@ Each entry is a class body holding, side by side:
   depend on how a call is split into chunks or threads
   (tests/cpu/test_fastpath.py checks the equality).  ``fast_blocks = True``
   retries the check per block of such a call (where the full kernel costs
-  far more than the fast one).
+  far more than the fast one).  ``fast_fused = True`` (for cheap kernels,
+  whose large calls are bound by memory) checks a large call while running
+  the fast kernel over it and repairs the blocks that held values outside
+  the range, instead of reading x once more for a check ahead.
 
 Kinks follow torch's choice of derivative.  Comparisons are written so that
 NaN falls through to the branch that propagates it.
@@ -125,6 +128,8 @@ class Elementwise:
     # retry the fast kernel block by block where a call's x are not all in
     # the range (pays where the full kernel costs far more than the fast one)
     fast_blocks: bool = False
+    # check a large call's x in the fast kernel's own loop (cheap kernels)
+    fast_fused: bool = False
 
     def kernel(self, which: str) -> Callable:
         """The scalar kernel `which` (one of ``WHICH``)."""
@@ -169,6 +174,7 @@ def elementwise(cls) -> Elementwise:
         fast_forward=ns.get("fast_forward"),
         fast_backward=ns.get("fast_backward"),
         fast_blocks=ns.get("fast_blocks", False),
+        fast_fused=ns.get("fast_fused", False),
     )
     REGISTRY[entry.name] = entry
     return entry
@@ -257,6 +263,17 @@ class sigmoid:
 
     def backward(g, x):
         return g * m.dsigmoid(x)
+
+    fast_fused = True
+
+    def fast_range():
+        return m.fast_range()
+
+    def fast_forward(x):
+        return m.sigmoid_fast(x)
+
+    def fast_backward(g, x):
+        return g * m.dsigmoid_fast(x)
 
     def reference(mp, x):
         return _mp_sigmoid(mp, x)
@@ -706,12 +723,16 @@ class silu:
         return g * m.dsilu_dd(x, 0.0)
 
     fast_blocks = True
+    fast_fused = True
 
     def fast_range():
         return m.dsilu_fast_range()
 
+    def fast_forward(x):
+        return m.mul_sigmoid_fast(x)
+
     def fast_backward(g, x):
-        return g * m.dsilu_fast(x, 0.0)
+        return g * m.dsilu_fast_x(x)
 
     def reference(mp, x):
         return x * _mp_sigmoid(mp, x)
@@ -745,9 +766,16 @@ class swish:
         return g * m.dsilu_dd(zh, zl)
 
     fast_blocks = True
+    fast_fused = True
 
     def fast_range(beta):
         return m.swish_fast_range(beta)
+
+    def fast_forward(x, beta):
+        # beta x finite here: two_prod's guard for an overflowing product
+        # is not needed
+        zh = beta * x
+        return m.mul_sigmoid_dd_fast(x, zh, m.fma(beta, x, -zh))
 
     def fast_backward(g, x, beta):
         zh, zl = m.two_prod(beta, x)

@@ -63,6 +63,20 @@ def _store(typingctx, ptr, offset, val):
     return types.void(ptr, offset, val), codegen
 
 
+@intrinsic
+def _same(typingctx, p, q):
+    """Whether pointers p and q are equal (an in-place call's output is its input)."""
+
+    def codegen(context, builder, sig, args):
+        return builder.icmp_unsigned(
+            "==",
+            builder.ptrtoint(args[0], ir.IntType(64)),
+            builder.ptrtoint(args[1], ir.IntType(64)),
+        )
+
+    return types.boolean(p, q), codegen
+
+
 def _source_hash() -> str:
     # the loops inline the registry's kernels: core's text and this file's
     # (the loop template) key the cache
@@ -72,7 +86,7 @@ def _source_hash() -> str:
 
 
 def _fast_of(fname: str):
-    """(entry name, which, blocks) when the loop `fname`
+    """(entry name, which, blocks, fused) when the loop `fname`
     (``{entry}_{which}_{dtype}_{tag}``) belongs to a registry entry with a
     fast path for `which`, else None."""
     name = fname.rsplit("_", 2)[0]
@@ -80,7 +94,7 @@ def _fast_of(fname: str):
     e = REGISTRY.get(entry)
     if e is None or e.fast_range is None or getattr(e, f"fast_{which}", None) is None:
         return None
-    return entry, which, e.fast_blocks
+    return entry, which, e.fast_blocks, e.fast_fused
 
 
 def _fast_prelude(entry: str, which: str, dtype: str) -> list[str]:
@@ -88,6 +102,10 @@ def _fast_prelude(entry: str, which: str, dtype: str) -> list[str]:
     return [
         "from fastact.core.registry import REGISTRY as _REG",
         "from fastact.core.typed import retype as _retype",
+        "from fastact.cpu.activations import _same",
+        "from fastact.core.vmath.intrinsics import float_as_int as _bits, select as _select",
+        "import numpy as _np",
+        f"_ZERO = _np.{dtype}(0.0)",
         f"fast = _retype(_REG[{entry!r}].fast_{which}, {dtype!r})",
         f"fast_range = _retype(_REG[{entry!r}].fast_range, {dtype!r})",
     ]
@@ -97,55 +115,106 @@ def _fast_prelude(entry: str, which: str, dtype: str) -> list[str]:
 # each block is checked again, so that one special value sends only its
 # block through the full kernel.
 FAST_BLOCK = 1024
+# Elements from which a call of a `fast_fused` entry is checked in the fast
+# loop: below, x is still in cache for a check ahead, which costs less
+# than a repair of a call holding special values
+FUSED_MIN = 1 << 16
 
 
-def _fast_loop(n_arrays: int, n_params: int, dtype: str, blocks: bool) -> list[str]:
+def _in_range(x: str, n: str, i: str, ind: str) -> list[str]:
+    """Lines setting `ok` to whether x[0:n] all lie in [lo, hi] (NaN: not).
+    For a symmetric range it is the largest |x| as an integer (the bits of
+    |x|: ordered as |x| is, NaN above inf) against hi's bits, an integer
+    max per vector, where the two compares of the general check and-reduce
+    through a pack per vector (the bits in the loop type's own width: a
+    wider integer would double the work)."""
+    return [
+        f"{ind}if lo == -hi:",
+        f"{ind}    amax = _bits(_ZERO)",
+        f"{ind}    for {i} in range({n}):",
+        f"{ind}        v = _bits(abs({x}[{i}]))",
+        f"{ind}        amax = _select(v > amax, v, amax)",
+        f"{ind}    ok = amax <= _bits(hi)",
+        f"{ind}else:",
+        f"{ind}    ok = True",
+        f"{ind}    for {i} in range({n}):",
+        f"{ind}        ok &= ({x}[{i}] >= lo) & ({x}[{i}] <= hi)",
+    ]
+
+
+def _fast_loop(n_arrays: int, n_params: int, dtype: str, blocks: bool, fused: bool) -> list[str]:
     """The contiguous loop through `fast` when all x (the last array input)
     of this call lie in fast_range; otherwise through `kernel`, or, where
     the entry asks for it (`fast_blocks`), block by block, each through
-    `fast` or `kernel` by the same check.  The check is an and-reduction of
-    two compares per element (vectorized; NaN fails it).  A call is one
-    thread's chunk (cpu.pool) or NumPy's whole inner loop.  The whole-call
-    check comes first because a kernel loop nested in the block loop
-    compiles worse (LLVM reloads the constants in every iteration instead of
-    keeping them in registers): for the short kernels (gelu, sigmoid')
-    slower than the flat loop of the full kernel, which is why the blocks
-    are only for entries whose full kernel costs far more than the fast
-    one (silu')."""
+    `fast` or `kernel` by the same check (_in_range).  A call is one
+    thread's chunk or NumPy's whole inner loop.  The check of the whole
+    call comes first because a kernel loop nested in the block loop
+    compiles worse (LLVM keeps fewer constants in registers): for the short
+    kernels (gelu, sigmoid') slower than the flat loop of the full kernel,
+    which is why the blocks are only for entries whose full kernel costs
+    far more than the fast one (silu').
+
+    Where the entry asks for it (`fast_fused`: cheap kernels, whose large
+    calls are bound by memory), a call of at least FUSED_MIN elements with
+    a symmetric range is checked in the fast loop itself (the largest
+    |x|'s bits, an integer max per vector) instead of ahead of it: one pass
+    over x where the check ahead reads it from memory twice.  If some x
+    were out of range, the blocks holding them are computed again by the
+    full kernel.  Not for an in-place call (the output is an input: the
+    fast results would have overwritten what the repair reads)."""
     par = [f"q{i}" for i in range(n_arrays, n_arrays + n_params)]
     call = ", ".join([f"a{i}[i]" for i in range(n_arrays)] + par)
     bcall = ", ".join([f"b{i}[j]" for i in range(n_arrays)] + par)
     x = f"a{n_arrays - 1}"
     bx = f"b{n_arrays - 1}"
-    head = [
-        f"        lo, hi = fast_range({', '.join(par)})",
-        "        ok = True",
-        "        for i in range(n):",
-        f"            ok &= ({x}[i] >= lo) & ({x}[i] <= hi)",
-        "        if ok:",
-        "            for i in range(n):",
-        f"                o[i] = {dtype}(fast({call}))",
-        "        else:",
+    L = [f"        lo, hi = fast_range({', '.join(par)})"]
+    ind = "        "
+    if fused:
+        nin = n_arrays + n_params
+        inplace = " or ".join(f"_same(p{nin}, p{k})" for k in range(n_arrays))
+        L += [
+            f"        if n >= {FUSED_MIN} and lo == -hi and not ({inplace}):",
+            "            amax = _bits(_ZERO)",
+            "            for i in range(n):",
+            f"                v = _bits(abs({x}[i]))",
+            "                amax = _select(v > amax, v, amax)",
+            f"                o[i] = {dtype}(fast({call}))",
+            "            if amax > _bits(hi):",
+            f"                for i0 in range(0, n, {FAST_BLOCK}):",
+            f"                    m = min(n - i0, {FAST_BLOCK})",
+            *[f"                    b{k} = a{k}[i0:i0 + m]" for k in range(n_arrays)],
+            "                    ob = o[i0:i0 + m]",
+            *_in_range(bx, "m", "j", "                    "),
+            "                    if not ok:",
+            "                        for j in range(m):",
+            f"                            ob[j] = {dtype}(kernel({bcall}))",
+            "        else:",
+        ]
+        ind = "            "
+    L += [
+        *_in_range(x, "n", "i", ind),
+        f"{ind}if ok:",
+        f"{ind}    for i in range(n):",
+        f"{ind}        o[i] = {dtype}(fast({call}))",
+        f"{ind}else:",
     ]
     if not blocks:
-        return head + [
-            "            for i in range(n):",
-            f"                o[i] = {dtype}(kernel({call}))",
+        return L + [
+            f"{ind}    for i in range(n):",
+            f"{ind}        o[i] = {dtype}(kernel({call}))",
         ]
-    return head + [
-        f"            for i0 in range(0, n, {FAST_BLOCK}):",
-        f"                m = min(n - i0, {FAST_BLOCK})",
-        *[f"                b{k} = a{k}[i0:i0 + m]" for k in range(n_arrays)],
-        "                ob = o[i0:i0 + m]",
-        "                ok = True",
-        "                for j in range(m):",
-        f"                    ok &= ({bx}[j] >= lo) & ({bx}[j] <= hi)",
-        "                if ok:",
-        "                    for j in range(m):",
-        f"                        ob[j] = {dtype}(fast({bcall}))",
-        "                else:",
-        "                    for j in range(m):",
-        f"                        ob[j] = {dtype}(kernel({bcall}))",
+    return L + [
+        f"{ind}    for i0 in range(0, n, {FAST_BLOCK}):",
+        f"{ind}        m = min(n - i0, {FAST_BLOCK})",
+        *[f"{ind}        b{k} = a{k}[i0:i0 + m]" for k in range(n_arrays)],
+        f"{ind}        ob = o[i0:i0 + m]",
+        *_in_range(bx, "m", "j", f"{ind}        "),
+        f"{ind}        if ok:",
+        f"{ind}            for j in range(m):",
+        f"{ind}                ob[j] = {dtype}(fast({bcall}))",
+        f"{ind}        else:",
+        f"{ind}            for j in range(m):",
+        f"{ind}                ob[j] = {dtype}(kernel({bcall}))",
     ]
 
 
@@ -175,7 +244,7 @@ def _loop_source(fname: str, n_arrays: int, n_params: int, dtype: str) -> str:
     L += [f"        q{i} = {dtype}(_load(p{i}, 0, float64))" for i in par]
     L.append(f"        o = carray(p{nin}, n, {dtype})")
     if has_fast:
-        L += _fast_loop(n_arrays, n_params, dtype, has_fast[2])
+        L += _fast_loop(n_arrays, n_params, dtype, *has_fast[2:])
     else:
         call = ", ".join([f"a{i}[i]" for i in arr] + [f"q{i}" for i in par])
         L.append("        for i in range(n):")

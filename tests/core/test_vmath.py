@@ -421,12 +421,38 @@ def test_exp_within_is_exp_below_in_its_range(dt, lo, hi):
     np.testing.assert_array_equal(a.view(f"u{a.itemsize}"), b.view(f"u{b.itemsize}"))
 
 
+@pytest.mark.parametrize("dt, lo", [(np.float32, -86.0), (np.float64, -707.0)])
+def test_exp_normal_is_exp_within_in_its_range(dt, lo):
+    """exp_normal puts n into the exponent field instead of exp_within's two
+    scalings: the same bits where e**x is normal (the fast kernels of
+    sigmoid and silu rely on it), from numba and from Python."""
+
+    @njit
+    def both(x):
+        a, b = np.empty_like(x), np.empty_like(x)
+        for i in range(x.size):
+            a[i] = vm.exp_normal(x[i])
+            b[i] = vm.exp_within(x[i])
+        return a, b
+
+    x = np.linspace(lo, 0.0, 400_001).astype(dt)
+    if dt == np.float32:
+        # every 97th float32 in the range, and the ends
+        hi_bits = np.array(-lo, dt).view(np.uint32)
+        x = np.concatenate([x, np.arange(0, hi_bits, 97, dtype=np.uint32).view(dt) * -1])
+    x = np.concatenate([x, np.array([lo, 0.0, -0.0, -np.finfo(dt).tiny], dt)])
+    a, b = both(x)
+    np.testing.assert_array_equal(a.view(f"u{a.itemsize}"), b.view(f"u{b.itemsize}"))
+    for v in x[::40_001]:
+        assert vm.exp_normal(v) == vm.exp_within(v)
+
+
 def test_package_exports():
     """The names the other layers, the tools and the C header generator import
     from fastact.core.vmath (the package re-exports its modules' names)."""
     names = (
-        "exp exp_below exp_within exp_below_2k expm1 log log1p log1p_unit tanh erf erfc erfc_dd_scaled"
-        " gelu_tanh_wide"
+        "exp exp_below exp_within exp_normal exp_below_2k expm1 log log1p log1p_unit tanh erf erfc"
+        " erfc_dd_scaled gelu_tanh_wide"
         " ldexp ldexp_below fma select horner float_as_int int_as_float on_cpu"
         " EXPQ_F EXPQ_D EXPP_F EXPP_D LOGR_F LOGR_D TANHP_F TANHR_P_F TANHR_Q_F TANHP_D ERFP_F ERFP_D"
         " ERFCF_F ERFCF_D ERFC_T0_F ERFC_T0_D ERFC_C0_F ERFC_C0_D ERFC_TC_D ERFC_C0C_D ERFCF_DC"

@@ -73,3 +73,41 @@ def _range(name, pv, dtype):
     return retype(REGISTRY[name].fast_range, np.dtype(dtype).name)(
         *[np.dtype(dtype).type(v) for v in pv]
     )
+
+
+FUSED = [c for c in CASES if REGISTRY[c[0]].fast_fused]
+
+
+@pytest.mark.parametrize("inplace", [False, True], ids=["out", "in-place"])
+@pytest.mark.parametrize("specials", [False, True], ids=["in-range", "specials"])
+@pytest.mark.parametrize("dtype", LOOP_DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("name, which, params", FUSED, ids=lambda v: str(v))
+def test_fused_check_equals_the_full_kernel(name, which, params, dtype, specials, inplace):
+    """A call long enough for the check inside the fast loop (fast_fused):
+    the blocks holding special values are repaired by the full kernel, and
+    an in-place call (whose fast results would overwrite its input) checks
+    ahead instead; either way the strided loop's bits."""
+    uf = activations.get(name, which)
+    n = activations.FUSED_MIN + 4099
+    rng = np.random.default_rng(11)
+    x = (3 * rng.standard_normal(n)).astype(dtype)
+    if specials:
+        x[[5, n // 2, n - 1]] = [np.nan, np.inf, -1e30]
+    g = rng.standard_normal(n).astype(dtype)
+    arrays = [x] if which == "forward" else [g, x]
+    pv = list(params.values())
+    want = np.empty_like(x)
+    strided = _strided(np.empty_like(x))
+    uf(*[_strided(a) for a in arrays], *pv, out=strided)
+    want[...] = strided
+    if inplace:
+        got = [a.copy() for a in arrays]
+        uf(*got, *pv, out=got[-1])
+        got = got[-1]
+    else:
+        got = uf(*arrays, *pv)
+    np.testing.assert_array_equal(got.view(f"u{x.itemsize}"), want.view(f"u{x.itemsize}"))
+
+
+def test_some_entry_checks_in_its_fast_loop():
+    assert FUSED, "no registry entry sets fast_fused: the fused check is untested"

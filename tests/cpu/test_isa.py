@@ -109,6 +109,16 @@ def _vector_registers(so: str) -> dict[str, int]:
     return {r: len(re.findall(rf"%{r}\d", asm)) for r in ("xmm", "ymm", "zmm")}
 
 
+def _packed_arithmetic(so: str) -> dict[str, int]:
+    """Packed float arithmetic instructions (the kernels' work) by the
+    widest register each names."""
+    asm = subprocess.run(
+        ["objdump", "-d", "--no-show-raw-insn", so], capture_output=True, text=True
+    )
+    ops = re.findall(r"\tv(?:fn?m(?:add|sub)\w*|mul|add|sub|div)p[sd]\s+(.*)", asm.stdout)
+    return {r: sum(f"%{r}" in o for o in ops) for r in ("ymm", "zmm")}
+
+
 @pytest.mark.skipif(shutil.which("objdump") is None, reason="objdump (binutils) is not installed")
 @pytest.mark.parametrize("path", [p.name for p in isa.paths() if p.name in ("avx512", "baseline")])
 def test_paths_compile_to_their_vector_width(path, tmp_path):
@@ -120,7 +130,11 @@ def test_paths_compile_to_their_vector_width(path, tmp_path):
     for entry, which in pairs:
         regs = _vector_registers(str(tmp_path / f"{entry}_{which}.so"))
         if path == "avx512":
-            assert regs["zmm"] > 10 * regs["ymm"], regs
+            # the vectorizer may follow a zmm loop with a ymm epilogue for
+            # its last elements (the fused fast loop of sigmoid' has one):
+            # the arithmetic is counted, most of it must be zmm
+            ops = _packed_arithmetic(str(tmp_path / f"{entry}_{which}.so"))
+            assert regs["zmm"] > regs["ymm"] and ops["zmm"] > 5 * ops["ymm"], (regs, ops)
         else:
             assert regs["ymm"] == regs["zmm"] == 0 < regs["xmm"], regs
 

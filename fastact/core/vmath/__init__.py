@@ -22,7 +22,7 @@ Modules:
   (``horner``, ``estrin``, ``horner_pieces``), the constants every function
   shares, ``ldexp`` / ``ldexp_below`` and the stubs' machinery;
 - ``fits``: the polynomial coefficients, output of tools/fit_vmath.py;
-- ``exponential``: exp, exp_below, exp_within, exp_below_2k, expm1;
+- ``exponential``: exp, exp_below, exp_within, exp_normal, exp_below_2k, expm1;
 - ``logarithm``: log, log1p, log1p_unit;
 - ``hyperbolic``: tanh;
 - ``error_function``: erf, erfc, erfc_dd_scaled;
@@ -44,7 +44,14 @@ coefficients come from tools/fit_vmath.py (weighted minimax fits in mpmath).
 from __future__ import annotations
 
 from fastact.core.vmath.error_function import erf, erfc, erfc_dd_scaled
-from fastact.core.vmath.exponential import exp, exp_below, exp_below_2k, exp_within, expm1
+from fastact.core.vmath.exponential import (
+    exp,
+    exp_below,
+    exp_below_2k,
+    exp_normal,
+    exp_within,
+    expm1,
+)
 from fastact.core.vmath.fits import *  # noqa: F403 (the coefficient tables: EXPP_D, ERFCF_D, ...)
 from fastact.core.vmath.hyperbolic import tanh
 from fastact.core.vmath.intrinsics import (
@@ -64,6 +71,7 @@ __all__ = [
     "exp",
     "exp_below",
     "exp_within",
+    "exp_normal",
     "exp_below_2k",
     "expm1",
     "log",

@@ -21,8 +21,10 @@ from fastact.core.vmath.intrinsics import (
     call_scaled,
     coefficients,
     constants,
+    float_as_int,
     fma,
     horner,
+    int_as_float,
     ldexp_kernels,
     register,
     register_scaled,
@@ -64,8 +66,12 @@ def reduction(ft) -> dict:
 def kernels(ft) -> dict:
     """exp, exp_below and exp_below_2k for float type `ft`."""
     cst = constants(ft)
-    NZERO, LN2HI = cst.NZERO, cst.LN2HI
+    NZERO, LN2HI, LN2LO, LOG2E = cst.NZERO, cst.LN2HI, cst.LN2LO, cst.LOG2E
+    IT, MANT = cst.IT, cst.MANT
     f32 = cst.f32
+    # exp_normal: t + RINT_MAGIC rounds t to an integer (ulp 1 there) in the
+    # float's low bits, for |t| < 2**22 (float32) / 2**51 (float64)
+    RINT_MAGIC = ft(1.5 * 2.0 ** (23 if f32 else 52))
     EXP_LO, EXP_HI = limits(ft)
     # exp_below: n + EXPB_K >= -E for n >= EXP_LO * log2(e), and
     # n + EXPB_K <= BIAS for x <= 64 (float32) or 640 (float64), less k for
@@ -112,7 +118,32 @@ def kernels(ft) -> dict:
         r, n = exp_reduce(x, NZERO)
         return (exp_poly(r) * pow2(n + EXPB_K)) * EXPB_SCALE
 
-    return dict(exp=exp_, exp_below=exp_below_, exp_below_2k=exp_below_2k_, exp_within=exp_within_)
+    @register_jitable(**JIT)
+    def exp_normal_(x):
+        # exp_within where e**x is normal, x in [EXPN_LO, 0]: 2**n p is
+        # exact there, so adding n to p's exponent field gives exp_within's
+        # bits without its two products.  n = rint(x log2 e) as the product
+        # plus RINT_MAGIC (the same rounding to even as np.rint: the product
+        # rounds first, then the sum to an integer), whose low bits hold n:
+        # shifted into the exponent field they are n << MANT.
+        t = x * LOG2E + RINT_MAGIC
+        n = t - RINT_MAGIC
+        r = fma(n, -LN2LO, fma(n, -LN2HI, x))
+        return int_as_float(IT(float_as_int(exp_poly(r)) + IT(float_as_int(t) << MANT)))
+
+    return dict(
+        exp=exp_,
+        exp_below=exp_below_,
+        exp_below_2k=exp_below_2k_,
+        exp_within=exp_within_,
+        exp_normal=exp_normal_,
+    )
+
+
+def normal_range(ft) -> tuple:
+    """(lo, hi) of exp_normal: e**x normal (p 2**n with p >= 2**-0.5 and
+    n >= -E + 1) and no overflow."""
+    return (ft(-86), ft(0)) if ft == np.float32 else (ft(-707), ft(0))
 
 
 @functools.cache
@@ -175,6 +206,13 @@ def exp_within(x):
     return call(kernels, "exp_within", x)
 
 
+def exp_normal(x):
+    """exp_within for x in [-86, 0] (float32; float64: [-707, 0]), where e**x
+    is normal: bit-equal to exp_within there, cheaper (n goes into the
+    exponent field by an integer addition); anything else gives garbage."""
+    return call(kernels, "exp_normal", x)
+
+
 def exp_below_2k(x, k):
     """e**x * 2**k for integral 0 <= k <= 64 and x <= 64 - k (float32; float64:
     640 - k): e**x scaled before it rounds, normal where e**x is subnormal
@@ -190,5 +228,6 @@ def expm1(x):
 register(exp, kernels)
 register(exp_below, kernels)
 register(exp_within, kernels)
+register(exp_normal, kernels)
 register_scaled(exp_below_2k, kernels)
 register(expm1, expm1_kernels)
