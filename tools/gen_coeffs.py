@@ -193,7 +193,7 @@ GAUSS32_MAX = 15.0  # a beyond: x Phi(x) rounds to -0 (x < 0) or x (x > 0) in fl
 N_RAT = 4000  # fitting points of the float32 gelu rationals (Chebyshev nodes on [0, MAX])
 RAT_ITERS = 400
 GAUSS32_R_DEG = (4, 5)  # degrees of P and Q
-DGAUSS32_R_DEG = (4, 5)
+DGAUSS32_R_DEG = (4, 4)
 
 
 def _mills(a):

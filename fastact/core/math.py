@@ -90,6 +90,9 @@ LN2HI_64, LN2LO_64 = (
     float(v) for v in (_vconstants(np.float64).LN2HI, _vconstants(np.float64).LN2LO)
 )
 GAUSS_EXP_P = tuple(INV_SQRT_2PI * v for v in EXPP_F)
+# the same times 2^32 (exact), for dgelu_f32's scaled e
+GAUSS_EXP_P32 = tuple(2.0**32 * v for v in GAUSS_EXP_P)
+INV_SQRT_2PI_32 = 2.0**32 * INV_SQRT_2PI
 F32_MAX = float(np.finfo(np.float32).max)
 F64_MAX = float(np.finfo(np.float64).max)
 
@@ -498,22 +501,16 @@ def two_diff(a, b):
 
 
 @_jit
-def gauss_exp_parts(x, lo):
-    """(p, n): c exp(x + lo) = p 2^n, c = INV_SQRT_2PI rounded to the type,
-    for x + lo in [-113, 0] (float32): exp's reduction with lo added to the
-    reduced argument, and its polynomial times c (c exp(r) =
-    c + r (c + r c P(r)), so c costs no rounding)."""
+def gauss_exp(x, lo, c, cp):
+    """c exp(x + lo), c = INV_SQRT_2PI or INV_SQRT_2PI_32 (rounded to the
+    type) with cp = GAUSS_EXP_P or GAUSS_EXP_P32 (its polynomial), for
+    x + lo in [-113, 0] (float32), rounded once (subnormal too): exp's
+    reduction with lo added to the reduced argument, and its polynomial
+    times c (c exp(r) = c + r (c + r c P(r)), so c costs no rounding)."""
     n = np.rint(x * LOG2E)
     r = fma(n, -per_type(LN2HI_32, LN2HI_64), x)
     r = fma(n, -per_type(LN2LO_32, LN2LO_64), r) + lo
-    return fma(fma(horner(r, GAUSS_EXP_P), r, INV_SQRT_2PI), r, INV_SQRT_2PI), n
-
-
-@_jit
-def gauss_exp(x, lo):
-    """c exp(x + lo) (gauss_exp_parts), rounded once (subnormal too)."""
-    p, n = gauss_exp_parts(x, lo)
-    return ldexp_below(p, n)
+    return ldexp_below(fma(fma(horner(r, cp), r, c), r, c), n)
 
 
 @_jit
@@ -527,18 +524,18 @@ def gelu_f32(x):
     S = a Q / (a Q + P), where the rounding errors of P and Q shrink by
     g / (a + g) (to 0.1 at a = 4) and the polynomials in a stay short.
     With t = a (Q - 1) the numerator a + a t and the denominator
-    a t + (P + a) are one fma each.  a^2 is split exactly and its low part
-    added to exp's reduced argument (gauss_exp).  Beyond a = GAUSS32_MAX
-    e S rounds to 0: x (inf too) for x > 0, -0 for x < 0.  No range is
-    special beyond the clamp of a, so there is no separate fast kernel."""
+    a t + (P + a) are one fma each.  -a^2/2 is split exactly (a b, b = -a/2)
+    and its low part added to exp's reduced argument.  Beyond
+    a = GAUSS32_MAX e S rounds to 0: x (inf too) for x > 0, -0 for x < 0.
+    A NaN x is the fma's addend, so comes out as itself (quieted)."""
     a = select(abs(x) < C.GAUSS32_MAX, abs(x), C.GAUSS32_MAX)  # NaN: MAX
-    sh = a * a
-    e = gauss_exp(-0.5 * sh, -0.5 * fma(a, a, -sh))
+    b = -0.5 * a
+    h = a * b
+    e = gauss_exp(h, fma(a, b, -h), INV_SQRT_2PI, GAUSS_EXP_P)
     t = a * horner(a, C.GAUSS32_RQ)
     s = fma(a, t, a) / fma(a, t, horner(a, C.GAUSS32_RP))
     # a zero x keeps its sign, as torch's x * Phi(x)
-    r = fma(-e, s, select(x >= 0.0, x, -0.0))
-    return select(x == x, r, x)
+    return fma(-e, s, select(x < 0.0, -0.0, x))
 
 
 @_jit
@@ -567,16 +564,16 @@ def dgelu_f32(x):
     (DGAUSS32_R*): no cancellation at the root (a - a0 with a0 split is
     exact there), and the rounding errors of W shrink by W / (1 + W) <= 0.4.
     e is made 2^32 times larger before it rounds and a - a0 2^32 times
-    smaller: far out e is subnormal where e D ~ e a is not, and the
-    product rounds once."""
+    smaller (with the sign of x): far out e is subnormal where e D ~ e a is
+    not, and the product rounds once."""
     a = select(abs(x) < C.GAUSS32_MAX, abs(x), C.GAUSS32_MAX)  # NaN: MAX
-    sh = a * a
-    p, n = gauss_exp_parts(-0.5 * sh, -0.5 * fma(a, a, -sh))
-    e = ldexp_below(p, n + 32.0)
-    d = ((a - C.DGAUSS32_ROOT[0]) - C.DGAUSS32_ROOT[1]) * 2.0**-32
-    md = fma(d, horner(a, C.DGAUSS32_RP) / horner(a, C.DGAUSS32_RQ), d)
+    b = -0.5 * a
+    h = a * b
+    e = gauss_exp(h, fma(a, b, -h), INV_SQRT_2PI_32, GAUSS_EXP_P32)
     pos = x >= 0.0
-    r = fma(select(pos, e, -e), md, select(pos, 1.0, -0.0))
+    d = ((a - C.DGAUSS32_ROOT[0]) - C.DGAUSS32_ROOT[1]) * select(pos, 2.0**-32, -(2.0**-32))
+    md = fma(d, horner(a, C.DGAUSS32_RP) / horner(a, C.DGAUSS32_RQ), d)
+    r = fma(e, md, select(pos, 1.0, -0.0))
     return select(x == x, r, x)
 
 
