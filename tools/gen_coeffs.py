@@ -193,7 +193,8 @@ GAUSS32_MAX = 15.0  # a beyond: x Phi(x) rounds to -0 (x < 0) or x (x > 0) in fl
 N_RAT = 4000  # fitting points of the float32 gelu rationals (Chebyshev nodes on [0, MAX])
 RAT_ITERS = 400
 GAUSS32_R_DEG = (4, 5)  # degrees of P and Q
-DGAUSS32_R_DEG = (4, 4)
+DGAUSS32_R_DEG = (4, 5)
+DGAUSS32_Q0 = 2.98
 
 
 def _mills(a):
@@ -219,12 +220,28 @@ def _lawson(cols, target, scale, iters=RAT_ITERS):
     return best
 
 
-def _fit_ratio(f, h, m, n, plus_a=False):
+def _constant_pair(f0, q0):
+    """(q0', p0): float32 numbers with q0' within 2^-8 relative of q0 and
+    p0 / q0' closest to f0, so that P/Q is right at a = 0 with both
+    constant terms exact (their rounding was most of the float32 error)."""
+    import numpy as np
+
+    b = np.float32(q0).view(np.int32)
+    q = np.arange(b - (1 << 15), b + (1 << 15), dtype=np.int32).view(np.float32)
+    qd = q.astype(float)
+    p = (float(f0) * qd).astype(np.float32).astype(float)
+    i = int(np.argmin(np.abs(p / qd - float(f0))))
+    return float(qd[i]), float(p[i])
+
+
+def _fit_ratio(f, h, m, n, plus_a=False, q0=1.0):
     """P/Q (deg m, n, Q(0) = 1) near-minimax for f with error relative to h,
     on [0, GAUSS32_MAX]: Loeb's linearization (P - f Q scaled by the last Q)
     inside Lawson's iteration, in the variable s = a / MAX (conditioning), then
     Q rounded to float32 and P refitted (linear) to f Q, then rounded too: the
-    rounding of Q no longer counts.  With plus_a, the P returned (and refitted
+    rounding of Q no longer counts.  Q is scaled to Q(0) = q0 first (P/Q
+    unchanged): a value just below a power of 2 rounds with the smallest
+    relative error.  With plus_a, the P returned (and refitted
     and rounded) is P + a.  Returns (P, Q) as float32 values in a (doubles),
     the error of the fit and the error with those coefficients."""
     import numpy as np
@@ -247,12 +264,19 @@ def _fit_ratio(f, h, m, n, plus_a=False):
             best = (err.max(), q)
         w = np.maximum(w * err / (w * err).sum(), 1e-300)
     fit, q = best
-    q32 = (q / top ** np.arange(n + 1)).astype(np.float32).astype(float)
+    q0, p0 = _constant_pair(f(mp.mpf(0)), q0)
+    q32 = (q0 * q / top ** np.arange(n + 1)).astype(np.float32).astype(float)
     qv = np.polyval(q32[::-1], a)
-    cols = np.array([a**j for j in range(m + 1)]).T
     shift = a if plus_a else 0 * a
-    p, _ = _lawson(cols, fv * qv + shift, hv * qv)
-    p32 = p.astype(np.float32).astype(float)
+    # P's coefficients rounded one at a time, the higher ones refitted to
+    # what the rounded ones leave
+    p32 = [p0]
+    for j in range(1, m + 1):
+        cols = np.array([a**i for i in range(j, m + 1)]).T
+        rest = fv * qv + shift - np.polyval(np.array(p32)[::-1], a)
+        p, _ = _lawson(cols, rest, hv * qv)
+        p32.append(float(np.float32(p[0])))
+    p32 = np.array(p32)
     err = np.abs((np.polyval(p32[::-1], a) - shift) / qv - fv) / hv
     return [float(v) for v in p32], [float(v) for v in q32], fit, err.max()
 
@@ -285,7 +309,9 @@ def fit_dgauss32():
     def one_w(a):
         return (a - _mills(a)) / (a - ar)
 
-    p, q, fit, err = _fit_ratio(lambda a: one_w(a) - 1, one_w, m, n)
+    # P(0) = W(0) q0 = 1.99: P and Q near 0 round by at most 0.5 and 0.67
+    # of an ulp (q0 = 2.98) instead of 0.75 and 1 (q0 = 1)
+    p, q, fit, err = _fit_ratio(lambda a: one_w(a) - 1, one_w, m, n, q0=DGAUSS32_Q0)
     return (a0h, a0l), p, q, fit, err
 
 

@@ -56,6 +56,7 @@ from fastact.core.vmath import (  # noqa: F401 (exp, expm1, log, log1p, tanh: fo
     log,
     log1p,
     log1p_unit,
+    pow2,
     select,
     tanh,
 )
@@ -80,8 +81,9 @@ INV_SQRT_2PI = 0.3989422804014327  # 1/sqrt(2*pi), high part
 INV_SQRT_2PI_LO = -2.49232720227773e-17  # 1/sqrt(2*pi) - INV_SQRT_2PI
 INV_SQRT_2PI_LO32 = _lo32(INV_SQRT_2PI, INV_SQRT_2PI_LO)
 INF = math.inf
-# exp's reduction (core.vmath) for gauss_exp: ln 2 split per type, and exp's
-# polynomial P (exp(r) = 1 + r (1 + r P(r))) times 1/sqrt(2 pi)
+# exp's reduction (core.vmath) for gauss_exp: ln 2 split per type, and
+# c exp(-r/2) as a polynomial in r from exp's (exp(u) = 1 + u (1 + u P(u))),
+# times a power of two (exact scalings): GAUSS_EXP[k] for the scale 2^k
 LOG2E = 1.4426950408889634
 LN2HI_32, LN2LO_32 = (
     float(v) for v in (_vconstants(np.float32).LN2HI, _vconstants(np.float32).LN2LO)
@@ -89,10 +91,17 @@ LN2HI_32, LN2LO_32 = (
 LN2HI_64, LN2LO_64 = (
     float(v) for v in (_vconstants(np.float64).LN2HI, _vconstants(np.float64).LN2LO)
 )
-GAUSS_EXP_P = tuple(INV_SQRT_2PI * v for v in EXPP_F)
-# the same times 2^32 (exact), for dgelu_f32's scaled e
-GAUSS_EXP_P32 = tuple(2.0**32 * v for v in GAUSS_EXP_P)
-INV_SQRT_2PI_32 = 2.0**32 * INV_SQRT_2PI
+# 2^(n + GAUSS_EXP_K) stays normal down to the smallest n of gauss_exp
+GAUSS_EXP_K = 40.0
+
+
+def _gauss_exp_poly(scale):
+    c = scale * INV_SQRT_2PI
+    return (c, -0.5 * c) + tuple(c * v * (-0.5) ** (k + 2) for k, v in enumerate(EXPP_F))
+
+
+GAUSS_EXP_M40 = _gauss_exp_poly(2.0**-40)
+GAUSS_EXP_M8 = _gauss_exp_poly(2.0**-8)
 F32_MAX = float(np.finfo(np.float32).max)
 F64_MAX = float(np.finfo(np.float64).max)
 
@@ -501,16 +510,16 @@ def two_diff(a, b):
 
 
 @_jit
-def gauss_exp(x, lo, c, cp):
-    """c exp(x + lo), c = INV_SQRT_2PI or INV_SQRT_2PI_32 (rounded to the
-    type) with cp = GAUSS_EXP_P or GAUSS_EXP_P32 (its polynomial), for
-    x + lo in [-113, 0] (float32), rounded once (subnormal too): exp's
-    reduction with lo added to the reduced argument, and its polynomial
-    times c (c exp(r) = c + r (c + r c P(r)), so c costs no rounding)."""
-    n = np.rint(x * LOG2E)
-    r = fma(n, -per_type(LN2HI_32, LN2HI_64), x)
-    r = fma(n, -per_type(LN2LO_32, LN2LO_64), r) + lo
-    return ldexp_below(fma(fma(horner(r, cp), r, c), r, c), n)
+def gauss_exp(h, hl, cp):
+    """c exp(-(h + hl)/2) 2^(k + GAUSS_EXP_K), c = INV_SQRT_2PI rounded to the
+    type, cp = GAUSS_EXP_Mk, for h + hl in [0, 226] (float32), rounded once
+    (subnormal too): exp's reduction in units of 2 ln 2 (no halving of h),
+    hl added to the reduced argument, and a polynomial for c 2^k exp(-r/2)
+    (exp's, rescaled: c costs no rounding, nor does the scaling 2^k)."""
+    n = np.rint(h * (-0.5 * LOG2E))
+    r = fma(n, per_type(2.0 * LN2HI_32, 2.0 * LN2HI_64), h)
+    r = fma(n, per_type(2.0 * LN2LO_32, 2.0 * LN2LO_64), r) + hl
+    return horner(r, cp) * pow2(n + GAUSS_EXP_K)
 
 
 @_jit
@@ -524,16 +533,20 @@ def gelu_f32(x):
     S = a Q / (a Q + P), where the rounding errors of P and Q shrink by
     g / (a + g) (to 0.1 at a = 4) and the polynomials in a stay short.
     With t = a (Q - 1) the numerator a + a t and the denominator
-    a t + (P + a) are one fma each.  -a^2/2 is split exactly (a b, b = -a/2)
-    and its low part added to exp's reduced argument.  Beyond
+    a t + (P + a) are one fma each.  a^2 is split exactly and its low part
+    added to exp's reduced argument (gauss_exp).  Beyond
     a = GAUSS32_MAX e S rounds to 0: x (inf too) for x > 0, -0 for x < 0.
     A NaN x is the fma's addend, so comes out as itself (quieted)."""
     a = select(abs(x) < C.GAUSS32_MAX, abs(x), C.GAUSS32_MAX)  # NaN: MAX
-    b = -0.5 * a
-    h = a * b
-    e = gauss_exp(h, fma(a, b, -h), INV_SQRT_2PI, GAUSS_EXP_P)
+    h = a * a
+    e = gauss_exp(h, fma(a, a, -h), GAUSS_EXP_M40)
     t = a * horner(a, C.GAUSS32_RQ)
-    s = fma(a, t, a) / fma(a, t, horner(a, C.GAUSS32_RP))
+    # the denominator a t + (P + a) rounds once where one of its terms
+    # dominates: a t beyond a = 1, P's constant p0 below (added last there,
+    # after a t + (P + a - p0): 0 + z is exact, and z is p0 or 0)
+    z = select(a < 1.0, C.GAUSS32_RP[0], 0.0)
+    den = fma(a, t, fma(a, horner(a, C.GAUSS32_RP[1:]), C.GAUSS32_RP[0] - z)) + z
+    s = fma(a, t, a) / den
     # a zero x keeps its sign, as torch's x * Phi(x)
     return fma(-e, s, select(x < 0.0, -0.0, x))
 
@@ -567,11 +580,14 @@ def dgelu_f32(x):
     smaller (with the sign of x): far out e is subnormal where e D ~ e a is
     not, and the product rounds once."""
     a = select(abs(x) < C.GAUSS32_MAX, abs(x), C.GAUSS32_MAX)  # NaN: MAX
-    b = -0.5 * a
-    h = a * b
-    e = gauss_exp(h, fma(a, b, -h), INV_SQRT_2PI_32, GAUSS_EXP_P32)
+    h = a * a
+    e = gauss_exp(h, fma(a, a, -h), GAUSS_EXP_M8)
     pos = x >= 0.0
-    d = ((a - C.DGAUSS32_ROOT[0]) - C.DGAUSS32_ROOT[1]) * select(pos, 2.0**-32, -(2.0**-32))
+    # a - a0 with one rounding: a - a0_hi is exact for a in [a0/2, 2 a0], and
+    # below, its error is a - (d_hi + a0_hi) (Fast2Sum: a0_hi >= a there)
+    dh = a - C.DGAUSS32_ROOT[0]
+    d = dh + ((a - (dh + C.DGAUSS32_ROOT[0])) - C.DGAUSS32_ROOT[1])
+    d = d * select(pos, 2.0**-32, -(2.0**-32))
     md = fma(d, horner(a, C.DGAUSS32_RP) / horner(a, C.DGAUSS32_RQ), d)
     r = fma(e, md, select(pos, 1.0, -0.0))
     return select(x == x, r, x)

@@ -53,6 +53,7 @@ from fastact.core.vmath.intrinsics import (
     int_as_float,
     ldexp,
     ldexp_below,
+    pow2,
     select,
 )
 from fastact.core.vmath.logarithm import log, log1p, log1p_unit
@@ -77,4 +78,5 @@ __all__ = [
     "int_as_float",
     "ldexp",
     "ldexp_below",
+    "pow2",
 ]
