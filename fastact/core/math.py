@@ -83,7 +83,7 @@ INV_SQRT_2PI_LO32 = _lo32(INV_SQRT_2PI, INV_SQRT_2PI_LO)
 INF = math.inf
 # exp's reduction (core.vmath) for gauss_exp: ln 2 split per type, and
 # c exp(-r/2) as a polynomial in r from exp's (exp(u) = 1 + u (1 + u P(u))),
-# times a power of two (exact scalings): GAUSS_EXP[k] for the scale 2^k
+# times a power of two (exact scalings): GAUSS_EXP_Mk for the scale 2^-k
 LOG2E = 1.4426950408889634
 LN2HI_32, LN2LO_32 = (
     float(v) for v in (_vconstants(np.float32).LN2HI, _vconstants(np.float32).LN2LO)
@@ -511,11 +511,11 @@ def two_diff(a, b):
 
 @_jit
 def gauss_exp(h, hl, cp):
-    """c exp(-(h + hl)/2) 2^(k + GAUSS_EXP_K), c = INV_SQRT_2PI rounded to the
+    """c exp(-(h + hl)/2) 2^(GAUSS_EXP_K - k), c = INV_SQRT_2PI rounded to the
     type, cp = GAUSS_EXP_Mk, for h + hl in [0, 226] (float32), rounded once
     (subnormal too): exp's reduction in units of 2 ln 2 (no halving of h),
     hl added to the reduced argument, and a polynomial for c 2^k exp(-r/2)
-    (exp's, rescaled: c costs no rounding, nor does the scaling 2^k)."""
+    (exp's, rescaled: c costs no rounding, nor does the scaling 2^-k)."""
     n = np.rint(h * (-0.5 * LOG2E))
     r = fma(n, per_type(2.0 * LN2HI_32, 2.0 * LN2HI_64), h)
     r = fma(n, per_type(2.0 * LN2LO_32, 2.0 * LN2LO_64), r) + hl
