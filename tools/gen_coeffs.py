@@ -22,18 +22,18 @@ definitions (written out below, independently of the kernels):
 - tanhshrink: x - tanh(x) = x^3 R(x^2) for |x| <= 1, R a near-minimax
   polynomial (mpmath.chebyfit) of the smallest degree meeting the same bound.
 
-- float32 gelu: the Mills ratio R(a) = Phi(-a) / phi(a), as c R(a) in
-  a - 0.75 for 0 <= a < 1.5 and as S = c a R(a) in t = 1 / (1 + a/2) for
-  1.5 <= a <= 15 (c = 1/sqrt(2 pi)), each of the smallest degree whose
-  relative error is below 2**-28 (measured result: at most 3.4 ULP).  With
-  e = exp(-a^2/2), gelu(x) = max(x, 0) - e S(|x|) for every x: one exp, one
-  division, no cancellation (see fastact/core/math.py: gelu_f32).  Both variables are centred on their interval, so
-  that Horner's rule in float32 does not cancel, and the constant terms of
-  the polynomials in a (NAME_A0) are split as float32 hi + lo: rounding them
-  to float32 was most of those polynomials' error.  Its derivative is
-  gelu'(x) = [x >= 0] + sign(x) e c D(a) with D(a) = R(a) - a, which has a
-  root at a0 = 0.7518: D is fitted as (a - a0) c Q(a) for a < 2.5 (no
-  cancellation at the root) and c R(a) / t in t beyond (DGAUSS32_*).
+- float32 gelu: the Mills ratio R(a) = Phi(-a) / phi(a) as 1/R(a) = a + P/Q,
+  P, Q of degrees 4 and 5 in a over [0, 15], near-minimax relative to a + P/Q
+  (Loeb's linearization inside Lawson's iteration, numpy least squares on
+  mpmath values); then Q is rounded to float32 and P refitted to it, so that
+  only P's rounding counts.  The kernel (fastact/core/math.py: gelu_f32)
+  computes S = c a R(a) = c a Q / (a Q + P), in which the rounding errors of
+  P and Q shrink by P / (a Q + P), and gelu(x) = max(x, 0) - e S(|x|),
+  e = exp(-x^2/2): one exp, one division, no cancellation.  Its derivative is
+  gelu'(x) = [x >= 0] - sign(x) e c D(a) with D(a) = R(a) - a, which has a
+  root at a0 = 0.7518: D = -(a - a0)(1 + W), W = (R(a0) - R(a)) / (a - a0)
+  fitted as P/Q the same way (error relative to 1 + W), so there is no
+  cancellation at the root and W's rounding shrinks by W / (1 + W).
 
 The other coefficients target float64 (TARGET_BITS = 53); the root fits also
 come in a shorter float32 version (NAME_POLY_F32, relative error below
@@ -189,77 +189,130 @@ def fit_tanhshrink():
     raise RuntimeError("no degree below 40 meets the tolerance")
 
 
-GAUSS32_SPLIT = 1.5  # a below: c R(a) in a - GAUSS32_A_MID; above: S(t)
-GAUSS32_A_MID = 0.75
-GAUSS32_B_P = 0.5  # t = 1 / (1 + GAUSS32_B_P a), a power of 2: P a is exact
 GAUSS32_MAX = 15.0  # a beyond: x Phi(x) rounds to -0 (x < 0) or x (x > 0) in float32
-TOL32 = mp.mpf(2) ** -28
-# gelu': c R(a) - c a cancels by up to R / (R - a), 1.5 at a = 1.5 but 1.2 at
-# 2.5; the near-root form has no cancellation, so it reaches further
-DGAUSS32_SPLIT = 2.5
-DGAUSS32_A_MID = 1.25
+N_RAT = 4000  # fitting points of the float32 gelu rationals (Chebyshev nodes on [0, MAX])
+RAT_ITERS = 400
+GAUSS32_R_DEG = (4, 5)  # degrees of P and Q
+DGAUSS32_R_DEG = (4, 5)
+DGAUSS32_Q0 = 2.98
 
 
 def _mills(a):
-    """R(a) = Phi(-a) / phi(a) = sqrt(pi/2) erfcx(a / sqrt(2))."""
+    """R(a) = Phi(-a) / phi(a) = sqrt(pi/2) erfc(a / sqrt(2)) exp(a^2/2)."""
     return mp.sqrt(mp.pi / 2) * mp.erfc(a / mp.sqrt(2)) * mp.exp(a * a / 2)
 
 
-def _fit_rel(f, lo, hi):
-    """Coefficients (c[k] of u^k) of the lowest-degree chebyfit of f on [lo, hi]
-    with relative error below TOL32 there, and that error."""
-    pts = [lo + (hi - lo) * mp.mpf(i) / (N_CHECK - 1) for i in range(N_CHECK)]
-    ref = [f(u) for u in pts]
-    for n in range(3, 30):
-        poly = mp.chebyfit(f, [lo, hi], n + 1)
-        err = max(abs(mp.polyval(poly, u) - r) / abs(r) for u, r in zip(pts, ref))
-        if err < TOL32:
-            return [float(v) for v in reversed(poly)], err
-    raise RuntimeError("no degree below 30 meets the float32 tolerance")
+def _lawson(cols, target, scale, iters=RAT_ITERS):
+    """Near-minimax weighted linear fit: min max |cols @ x - target| / scale
+    (Lawson's iteration: least squares with weights multiplied by the error).
+    Returns (x, max weighted error)."""
+    import numpy as np
+
+    w = np.ones(len(target))
+    best = None
+    for _ in range(iters):
+        sw = np.sqrt(w) / scale
+        x, *_ = np.linalg.lstsq(cols * sw[:, None], target * sw, rcond=None)
+        err = np.abs(cols @ x - target) / scale
+        if best is None or err.max() < best[1]:
+            best = (x, err.max())
+        w = np.maximum(w * err / (w * err).sum(), 1e-300)
+    return best
+
+
+def _constant_pair(f0, q0):
+    """(q0', p0): float32 numbers with q0' within 2^-8 relative of q0 and
+    p0 / q0' closest to f0, so that P/Q is right at a = 0 with both
+    constant terms exact (their rounding was most of the float32 error)."""
+    import numpy as np
+
+    b = np.float32(q0).view(np.int32)
+    q = np.arange(b - (1 << 15), b + (1 << 15), dtype=np.int32).view(np.float32)
+    qd = q.astype(float)
+    p = (float(f0) * qd).astype(np.float32).astype(float)
+    i = int(np.argmin(np.abs(p / qd - float(f0))))
+    return float(qd[i]), float(p[i])
+
+
+def _fit_ratio(f, h, m, n, plus_a=False, q0=1.0):
+    """P/Q (deg m, n, Q(0) = 1) near-minimax for f with error relative to h,
+    on [0, GAUSS32_MAX]: Loeb's linearization (P - f Q scaled by the last Q)
+    inside Lawson's iteration, in the variable s = a / MAX (conditioning), then
+    Q rounded to float32 and P refitted (linear) to f Q, then rounded too: the
+    rounding of Q no longer counts.  Q is scaled to Q(0) = q0 first (P/Q
+    unchanged): a value just below a power of 2 rounds with the smallest
+    relative error.  With plus_a, the P returned (and refitted
+    and rounded) is P + a.  Returns (P, Q) as float32 values in a (doubles),
+    the error of the fit and the error with those coefficients."""
+    import numpy as np
+
+    top = GAUSS32_MAX
+    k = np.arange(N_RAT)
+    a = top * (1 - np.cos(np.pi * (k + 0.5) / N_RAT)) / 2
+    fv = np.array([float(f(mp.mpf(v))) for v in a])
+    hv = np.array([float(h(mp.mpf(v))) for v in a])
+    s = a / top
+    w, qprev, best = np.ones(N_RAT), np.ones(N_RAT), None
+    for _ in range(RAT_ITERS):
+        cols = np.array([s**j for j in range(m + 1)] + [-fv * s**j for j in range(1, n + 1)]).T
+        sw = np.sqrt(w) / (hv * qprev)
+        x, *_ = np.linalg.lstsq(cols * sw[:, None], fv * sw, rcond=None)
+        p, q = x[: m + 1], np.concatenate([[1.0], x[m + 1 :]])
+        qprev = np.polyval(q[::-1], s)
+        err = np.abs(np.polyval(p[::-1], s) / qprev - fv) / hv
+        if best is None or err.max() < best[0]:
+            best = (err.max(), q)
+        w = np.maximum(w * err / (w * err).sum(), 1e-300)
+    fit, q = best
+    q0, p0 = _constant_pair(f(mp.mpf(0)), q0)
+    q32 = (q0 * q / top ** np.arange(n + 1)).astype(np.float32).astype(float)
+    qv = np.polyval(q32[::-1], a)
+    shift = a if plus_a else 0 * a
+    # P's coefficients rounded one at a time, the higher ones refitted to
+    # what the rounded ones leave
+    p32 = [p0]
+    for j in range(1, m + 1):
+        cols = np.array([a**i for i in range(j, m + 1)]).T
+        rest = fv * qv + shift - np.polyval(np.array(p32)[::-1], a)
+        p, _ = _lawson(cols, rest, hv * qv)
+        p32.append(float(np.float32(p[0])))
+    p32 = np.array(p32)
+    err = np.abs((np.polyval(p32[::-1], a) - shift) / qv - fv) / hv
+    return [float(v) for v in p32], [float(v) for v in q32], fit, err.max()
 
 
 def fit_gauss32():
+    """float32 gelu: 1/R(a) = a + P/Q, with the constant factor of gelu_f32's
+    e (c rounded to float32, c32) folded in: S(a) = c a R(a) is computed as
+    c32 a Q / (a Q + P), so P/Q fits c32 / (c R(a)) - a; the error is
+    relative to a + P/Q.  P is returned as P + a (the kernel's denominator is
+    a (Q - 1) a + (P + a))."""
+    import numpy as np
+
     c = 1 / mp.sqrt(2 * mp.pi)
-    mid, split, P, top = (
-        mp.mpf(v) for v in (GAUSS32_A_MID, GAUSS32_SPLIT, GAUSS32_B_P, GAUSS32_MAX)
+    c32 = mp.mpf(float(np.float32(float(c))))
+    m, n = GAUSS32_R_DEG
+    return _fit_ratio(
+        lambda a: c32 / (c * _mills(a)) - a, lambda a: c32 / (c * _mills(a)), m, n, plus_a=True
     )
-    ca, ea = _fit_rel(lambda u: c * _mills(u + mid), -mid, split - mid)
-    tlo, thi = 1 / (1 + P * top), 1 / (1 + P * split)
-    tmid = float((tlo + thi) / 2)
-
-    def s_of_u(u):
-        a = (1 / (u + tmid) - 1) / P
-        return c * a * _mills(a)
-
-    cb, eb = _fit_rel(s_of_u, tlo - tmid, thi - tmid)
-    return ca, ea, tmid, cb, eb
 
 
 def fit_dgauss32():
-    """gelu' for float32: c D(a) / (a - a0) in a - mid below the split, c R(a)
-    in t - tmid above (see the module docstring); a0 split as float32 hi + lo."""
-    c = 1 / mp.sqrt(2 * mp.pi)
-    mid, split, P, top = (
-        mp.mpf(v) for v in (DGAUSS32_A_MID, DGAUSS32_SPLIT, GAUSS32_B_P, GAUSS32_MAX)
-    )
+    """float32 gelu': R(a) - a = -(a - a0)(1 + W(a)), W = P/Q with the error
+    relative to 1 + W; a0 (the root of R(a) - a) split as float32 hi + lo,
+    W fitted for the root as the kernel carries it."""
     a0 = mp.findroot(lambda a: _mills(a) - a, mp.mpf(0.75))
     a0h, a0l = _ff(a0)
-    ar = mp.mpf(a0h) + mp.mpf(a0l)  # the root as the kernel carries it
-    slope = mp.diff(lambda a: c * (_mills(a) - a), ar)
+    ar = mp.mpf(a0h) + mp.mpf(a0l)
+    m, n = DGAUSS32_R_DEG
 
-    def q(u):
-        a = u + mid
-        return c * (_mills(a) - a) / (a - ar) if a != ar else slope
+    def one_w(a):
+        return (a - _mills(a)) / (a - ar)
 
-    qa, ea = _fit_rel(q, -mid, split - mid)
-    tlo, thi = 1 / (1 + P * top), 1 / (1 + P * split)
-    tmid = float((tlo + thi) / 2)
-    # c R(a) / t, not c R(a): it is flat (0.22 to 0.32), so Horner's rule in
-    # float32 does not cancel (c R(a) itself cost 2.8 ULP that way)
-    gb, eb = _fit_rel(
-        lambda u: c * _mills((1 / (u + tmid) - 1) / P) / (u + tmid), tlo - tmid, thi - tmid
-    )
-    return (a0h, a0l), qa, ea, tmid, gb, eb
+    # P(0) = W(0) q0 = 1.99: P and Q near 0 round by at most 0.5 and 0.67
+    # of an ulp (q0 = 2.98) instead of 0.75 and 1 (q0 = 1)
+    p, q, fit, err = _fit_ratio(lambda a: one_w(a) - 1, one_w, m, n, q0=DGAUSS32_Q0)
+    return (a0h, a0l), p, q, fit, err
 
 
 def main() -> int:
@@ -305,42 +358,32 @@ def main() -> int:
         *[f"    {v!r}," for v in c],
         ")",
     ]
-    ca, ea, tmid, cb, eb = fit_gauss32()
+    rp, rq, fit, err = fit_gauss32()
     lines += [
         "",
-        "# float32 gelu (tools/gen_coeffs.py: fit_gauss32): c R(a) = sum GAUSS32_A[k] (a - mid)^k",
-        f"# for a < split, degree {len(ca) - 1}, relative error {float(ea):.2e}; c a R(a) =",
-        f"# sum GAUSS32_B[k] (t - tmid)^k, t = 1 / (1 + P a), degree {len(cb) - 1}, "
-        f"{float(eb):.2e}",
-        f"GAUSS32_SPLIT = {GAUSS32_SPLIT!r}",
-        f"GAUSS32_A_MID = {GAUSS32_A_MID!r}",
-        f"GAUSS32_B_P = {GAUSS32_B_P!r}",
-        f"GAUSS32_B_TMID = {tmid!r}",
+        "# float32 gelu (tools/gen_coeffs.py: fit_gauss32): 1/R(a) = a + P(a)/Q(a), R the",
+        f"# Mills ratio, c/c32 folded in; the relative error of a + P/Q is {float(fit):.2e} (fit),",
+        f"# {float(err):.2e} (float32 coefficients).  GAUSS32_RP is P + a, GAUSS32_RQ is",
+        "# (Q - 1) / a: the kernel forms t = a (Q - 1), a Q = a + a t, a Q + P = a t + (P + a)",
         f"GAUSS32_MAX = {GAUSS32_MAX!r}",
-        f"GAUSS32_A0 = {_ff(ca[0])!r}",
-        "GAUSS32_A = (",
-        *[f"    {v!r}," for v in ca[1:]],
+        "GAUSS32_RP = (",
+        *[f"    {v!r}," for v in rp],
         ")",
-        "GAUSS32_B = (",
-        *[f"    {v!r}," for v in cb],
+        "GAUSS32_RQ = (",
+        *[f"    {v!r}," for v in rq[1:]],
         ")",
     ]
-    root, qa, ea, tmid, gb, eb = fit_dgauss32()
+    root, dp, dq, fit, err = fit_dgauss32()
     lines += [
         "",
-        "# float32 gelu' (fit_dgauss32): c (R(a) - a) / (a - a0) = sum DGAUSS32_A[k] (a - mid)^k",
-        f"# for a < split, degree {len(qa) - 1}, relative error {float(ea):.2e}; c R(a) / t =",
-        f"# sum DGAUSS32_B[k] (t - tmid)^k, degree {len(gb) - 1}, {float(eb):.2e}",
-        f"DGAUSS32_SPLIT = {DGAUSS32_SPLIT!r}",
-        f"DGAUSS32_A_MID = {DGAUSS32_A_MID!r}",
-        f"DGAUSS32_B_TMID = {tmid!r}",
+        "# float32 gelu' (fit_dgauss32): R(a) - a = -(a - a0)(1 + P(a)/Q(a)); relative error",
+        f"# of 1 + P/Q {float(fit):.2e} (fit), {float(err):.2e} (float32 coefficients)",
         f"DGAUSS32_ROOT = {root!r}",
-        f"DGAUSS32_A0 = {_ff(qa[0])!r}",
-        "DGAUSS32_A = (",
-        *[f"    {v!r}," for v in qa[1:]],
+        "DGAUSS32_RP = (",
+        *[f"    {v!r}," for v in dp],
         ")",
-        "DGAUSS32_B = (",
-        *[f"    {v!r}," for v in gb],
+        "DGAUSS32_RQ = (",
+        *[f"    {v!r}," for v in dq],
         ")",
     ]
     with open(OUT, "w") as fh:

@@ -60,9 +60,12 @@ from fastact.core.vmath import (  # noqa: F401 (exp, expm1, log, log1p, tanh: fo
     log1p,
     log1p_unit,
     on_cpu,
+    pow2,
     select,
     tanh,
 )
+from fastact.core.vmath.fits import EXPP_F
+from fastact.core.vmath.intrinsics import constants as _vconstants
 
 _jit = njit(cache=False, nogil=True, error_model="numpy")
 
@@ -82,6 +85,27 @@ INV_SQRT_2PI = 0.3989422804014327  # 1/sqrt(2*pi), high part
 INV_SQRT_2PI_LO = -2.49232720227773e-17  # 1/sqrt(2*pi) - INV_SQRT_2PI
 INV_SQRT_2PI_LO32 = _lo32(INV_SQRT_2PI, INV_SQRT_2PI_LO)
 INF = math.inf
+# exp's reduction (core.vmath) for gauss_exp: ln 2 split per type, and
+# c exp(-r/2) as a polynomial in r from exp's (exp(u) = 1 + u (1 + u P(u))),
+# times a power of two (exact scalings): GAUSS_EXP_Mk for the scale 2^-k
+LOG2E = 1.4426950408889634
+LN2HI_32, LN2LO_32 = (
+    float(v) for v in (_vconstants(np.float32).LN2HI, _vconstants(np.float32).LN2LO)
+)
+LN2HI_64, LN2LO_64 = (
+    float(v) for v in (_vconstants(np.float64).LN2HI, _vconstants(np.float64).LN2LO)
+)
+# 2^(n + GAUSS_EXP_K) stays normal down to the smallest n of gauss_exp
+GAUSS_EXP_K = 40.0
+
+
+def _gauss_exp_poly(scale):
+    c = scale * INV_SQRT_2PI
+    return (c, -0.5 * c) + tuple(c * v * (-0.5) ** (k + 2) for k, v in enumerate(EXPP_F))
+
+
+GAUSS_EXP_M40 = _gauss_exp_poly(2.0**-40)
+GAUSS_EXP_M8 = _gauss_exp_poly(2.0**-8)
 F32_MAX = float(np.finfo(np.float32).max)
 F64_MAX = float(np.finfo(np.float64).max)
 
@@ -556,14 +580,6 @@ def gauss_limits(x, r, at_inf, at_minf):
 
 
 @_jit
-def horner_split0(u, c0, c):
-    """(c0[0] + c0[1]) + u (c[0] + u (c[1] + ...)), the constant term carried
-    as hi + lo (the fitted float32 tables of gelu: rounding it was most of
-    their error)."""
-    return c0[0] + fma(u, horner(u, c), c0[1])
-
-
-@_jit
 def two_diff(a, b):
     """(s, err): s = fl(a - b), s + err == a - b exactly (TwoSum)."""
     s = a - b
@@ -572,42 +588,45 @@ def two_diff(a, b):
 
 
 @_jit
-def gelu_f32(x):
-    """float32 x Phi(x) = max(x, 0) - e S(a): a = |x|, e = exp(-a^2/2),
-    S(a) = a Phi(-a) / e (for x < 0 that is x Phi(x) = -a Phi(-a); for
-    x >= 0, x (1 - Phi(-a))).  S is a fitted polynomial (``core.coefficients``,
-    GAUSS32_*) in a near 0 and in t = 1/(1 + a/2) beyond, so the whole
-    function costs one exp, one division and two short polynomials, with
-    no cancellation: e S <= x/2 where x > 0.  a^2 is split exactly and its
-    low part applied to e to first order; the last step is one fma."""
-    a = clamp(abs(x), 0.0, C.GAUSS32_MAX)
-    sh, sl = two_prod(a, a)
-    e = exp_below(-0.5 * sh)
-    e = fma(e, -0.5 * sl, e)
-    s_near = a * horner_split0(a - C.GAUSS32_A_MID, C.GAUSS32_A0, C.GAUSS32_A)
-    t = 1.0 / (1.0 + C.GAUSS32_B_P * a)
-    s = select(a < C.GAUSS32_SPLIT, s_near, horner(t - C.GAUSS32_B_TMID, C.GAUSS32_B))
-    # 0 * x keeps the sign of a zero x, as torch's x * Phi(x)
-    r = fma(-e, s, select(x > 0.0, x, 0.0 * x))
-    r = select(x < -C.GAUSS32_MAX, -0.0, r)
-    return select(x == x, r, x)
+def gauss_exp(h, hl, cp):
+    """c exp(-(h + hl)/2) 2^(GAUSS_EXP_K - k), c = INV_SQRT_2PI rounded to the
+    type, cp = GAUSS_EXP_Mk, for h + hl in [0, 226] (float32), rounded once
+    (subnormal too): exp's reduction in units of 2 ln 2 (no halving of h),
+    hl added to the reduced argument, and a polynomial for c 2^k exp(-r/2)
+    (exp's, rescaled: c costs no rounding, nor does the scaling 2^-k)."""
+    n = np.rint(h * (-0.5 * LOG2E))
+    r = fma(n, per_type(2.0 * LN2HI_32, 2.0 * LN2HI_64), h)
+    r = fma(n, per_type(2.0 * LN2LO_32, 2.0 * LN2LO_64), r) + hl
+    return horner(r, cp) * pow2(n + GAUSS_EXP_K)
 
 
 @_jit
-def gelu_f32_fast(x):
-    """gelu_f32 for |x| <= 14 (no NaN): the same operations without the
-    clamp, exp's range handling and the final selects, which change nothing
-    there (exp's argument stays above its clamp at -104), so the same bits.
-    For the loops' fast path."""
-    a = abs(x)
-    sh = a * a
-    sl = fma(a, a, -sh)
-    e = exp_within(-0.5 * sh)
-    e = fma(e, -0.5 * sl, e)
-    s_near = a * horner_split0(a - C.GAUSS32_A_MID, C.GAUSS32_A0, C.GAUSS32_A)
-    t = 1.0 / (1.0 + C.GAUSS32_B_P * a)
-    s = select(a < C.GAUSS32_SPLIT, s_near, horner(t - C.GAUSS32_B_TMID, C.GAUSS32_B))
-    return fma(-e, s, select(x > 0.0, x, 0.0 * x))
+def gelu_f32(x):
+    """float32 x Phi(x) = max(x, 0) - e S(a): a = |x|, e = c exp(-a^2/2),
+    c = 1/sqrt(2 pi), S(a) = a Phi(-a) / e (for x < 0 that is x Phi(x) =
+    -a Phi(-a); for x >= 0, x (1 - Phi(-a))), so the whole function costs one
+    exp, one division and two short polynomials, with no cancellation
+    (e S <= x/2 where x > 0).  S = a R(a) with R the Mills ratio, and
+    1/R(a) = a + g(a), g = P/Q fitted (``core.coefficients``, GAUSS32_R*):
+    S = a Q / (a Q + P), where the rounding errors of P and Q shrink by
+    g / (a + g) (to 0.1 at a = 4) and the polynomials in a stay short.
+    With t = a (Q - 1) the numerator a + a t and the denominator
+    a t + (P + a) are one fma each.  a^2 is split exactly and its low part
+    added to exp's reduced argument (gauss_exp).  Beyond
+    a = GAUSS32_MAX e S rounds to 0: x (inf too) for x > 0, -0 for x < 0.
+    A NaN x is the fma's addend, so comes out as itself (quieted)."""
+    a = select(abs(x) < C.GAUSS32_MAX, abs(x), C.GAUSS32_MAX)  # NaN: MAX
+    h = a * a
+    e = gauss_exp(h, fma(a, a, -h), GAUSS_EXP_M40)
+    t = a * horner(a, C.GAUSS32_RQ)
+    # the denominator a t + (P + a) rounds once where one of its terms
+    # dominates: a t beyond a = 1, P's constant p0 below (added last there,
+    # after a t + (P + a - p0): 0 + z is exact, and z is p0 or 0)
+    z = select(a < 1.0, C.GAUSS32_RP[0], 0.0)
+    den = fma(a, t, fma(a, horner(a, C.GAUSS32_RP[1:]), C.GAUSS32_RP[0] - z)) + z
+    s = fma(a, t, a) / den
+    # a zero x keeps its sign, as torch's x * Phi(x)
+    return fma(-e, s, select(x < 0.0, -0.0, x))
 
 
 @_jit
@@ -628,45 +647,27 @@ def gelu(x):
 
 
 @_jit
-def gelu_fast(x):
-    """gelu's fast kernel: gelu_f32_fast in float32; float64 keeps gelu."""
-    if per_type(1.0, 0.0) > 0.5:
-        return gelu_f32_fast(x)
-    return gelu(x)
-
-
-@_jit
-def gelu_fast_range():
-    """(lo, hi) of gelu_fast's x: |x| <= 14 in float32, any number in float64."""
-    return per_type(-14.0, -F64_MAX), per_type(14.0, F64_MAX)
-
-
-@_jit
 def dgelu_f32(x):
-    """float32 gelu'(x) = Phi(x) + x phi(x) = [x >= 0] + sign(x) e c D(a),
-    a = |x|, e = exp(-a^2/2), D(a) = R(a) - a (R the Mills ratio, as in
-    gelu_f32).  D has a root at a0 (gelu's minimum): below the split it is
-    (a - a0) times a fitted polynomial, with a - a0 exact, so there is no
-    cancellation there; beyond, c R(a) / t is fitted in t = 1/(1 + a/2) and
-    c a subtracted (at most a factor 1.2 of cancellation)."""
-    a = clamp(abs(x), 0.0, C.GAUSS32_MAX)
-    sh, sl = two_prod(a, a)
-    # far out e is subnormal while e c D(a) ~ e a is not: there e is made
-    # 2^32 times larger before it rounds, and the product scaled back
-    tail = a > 12.0
-    e = exp_below_2k(-0.5 * sh, select(tail, 32.0, 0.0))
-    e = fma(e, -0.5 * sl, e)
-    # a - a0 to about half an ULP: a - a0_hi is not exact beyond 2 a0
-    dh, dl = two_diff(a, C.DGAUSS32_ROOT[0])
-    d = dh + (dl - C.DGAUSS32_ROOT[1])
-    cd_near = d * horner_split0(a - C.DGAUSS32_A_MID, C.DGAUSS32_A0, C.DGAUSS32_A)
-    t = 1.0 / (1.0 + C.GAUSS32_B_P * a)
-    # c a with c split: its rounding would be amplified by the subtraction
-    ca = fma(INV_SQRT_2PI, a, INV_SQRT_2PI_LO32 * a)
-    cd_far = t * horner(t - C.DGAUSS32_B_TMID, C.DGAUSS32_B) - ca
-    ed = (e * select(a < C.DGAUSS32_SPLIT, cd_near, cd_far)) * select(tail, 2.0**-32, 1.0)
-    r = select(x >= 0.0, 1.0 - ed, ed)
-    r = select(x < -C.GAUSS32_MAX, -0.0, r)
+    """float32 gelu'(x) = Phi(x) + x phi(x) = [x >= 0] - sign(x) e D(a):
+    a = |x|, e = c exp(-a^2/2) (as in gelu_f32), D(a) = R(a) - a with R the
+    Mills ratio.  D has a root at a0 (gelu's minimum), so it is written
+    D = -(a - a0)(1 + W(a)), W = (R(a0) - R(a)) / (a - a0) a fitted P/Q
+    (DGAUSS32_R*): no cancellation at the root (a - a0 with a0 split is
+    exact there), and the rounding errors of W shrink by W / (1 + W) <= 0.4.
+    e is made 2^32 times larger before it rounds and a - a0 2^32 times
+    smaller (with the sign of x): far out e is subnormal where e D ~ e a is
+    not, and the product rounds once."""
+    a = select(abs(x) < C.GAUSS32_MAX, abs(x), C.GAUSS32_MAX)  # NaN: MAX
+    h = a * a
+    e = gauss_exp(h, fma(a, a, -h), GAUSS_EXP_M8)
+    pos = x >= 0.0
+    # a - a0 with one rounding: a - a0_hi is exact for a in [a0/2, 2 a0], and
+    # below, its error is a - (d_hi + a0_hi) (Fast2Sum: a0_hi >= a there)
+    dh = a - C.DGAUSS32_ROOT[0]
+    d = dh + ((a - (dh + C.DGAUSS32_ROOT[0])) - C.DGAUSS32_ROOT[1])
+    d = d * select(pos, 2.0**-32, -(2.0**-32))
+    md = fma(d, horner(a, C.DGAUSS32_RP) / horner(a, C.DGAUSS32_RQ), d)
+    r = fma(e, md, select(pos, 1.0, -0.0))
     return select(x == x, r, x)
 
 

@@ -804,12 +804,6 @@ class gelu:
     def forward(x):
         return m.gelu(x)
 
-    def fast_range():
-        return m.gelu_fast_range()
-
-    def fast_forward(x):
-        return m.gelu_fast(x)
-
     def backward(g, x):
         return g * m.dgelu(x)
 

@@ -453,12 +453,31 @@ def test_package_exports():
     names = (
         "exp exp_below exp_within exp_normal exp_below_2k expm1 log log1p log1p_unit tanh erf erfc"
         " erfc_dd_scaled gelu_tanh_wide"
-        " ldexp ldexp_below fma select horner float_as_int int_as_float on_cpu"
+        " ldexp ldexp_below pow2 fma select horner float_as_int int_as_float on_cpu"
         " EXPQ_F EXPQ_D EXPP_F EXPP_D LOGR_F LOGR_D TANHP_F TANHR_P_F TANHR_Q_F TANHP_D ERFP_F ERFP_D"
         " ERFCF_F ERFCF_D ERFC_T0_F ERFC_T0_D ERFC_C0_F ERFC_C0_D ERFC_TC_D ERFC_C0C_D ERFCF_DC"
     ).split()
     assert [n for n in names if not hasattr(vm, n)] == []
     assert set(vm.__all__) <= set(names)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_pow2_is_exact_over_its_range(dt):
+    """pow2(k) is 2**k exactly for every integral k of the normal range, from
+    Python and compiled."""
+    lo, hi = (-126, 127) if dt == np.float32 else (-1022, 1023)
+    k = np.arange(lo, hi + 1).astype(dt)
+
+    @njit
+    def run(k):
+        out = np.empty_like(k)
+        for i in range(k.size):
+            out[i] = vm.pow2(k[i])
+        return out
+
+    want = np.ldexp(dt(1), k.astype(np.int32))
+    np.testing.assert_array_equal(run(k), want)
+    assert vm.pow2(dt(lo)) == want[0] and vm.pow2(dt(hi)) == want[-1]
 
 
 @pytest.mark.parametrize("scheme", ["horner", "estrin", "horner_pieces"])

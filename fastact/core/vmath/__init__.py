@@ -62,6 +62,7 @@ from fastact.core.vmath.intrinsics import (
     ldexp,
     ldexp_below,
     on_cpu,
+    pow2,
     select,
 )
 from fastact.core.vmath.logarithm import log, log1p, log1p_unit
@@ -90,4 +91,5 @@ __all__ = [
     "ldexp",
     "ldexp_below",
     "on_cpu",
+    "pow2",
 ]

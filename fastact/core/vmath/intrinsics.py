@@ -455,5 +455,14 @@ def ldexp_below(y, n):
     return call_scaled(ldexp_kernels, "ldexp_below", y, n)
 
 
+def pow2(kf):
+    """2**kf for integral kf in [-126, 127] (float32) / [-1022, 1023]
+    (float64), in kf's float type; outside that range garbage (no check):
+    for kernels that keep their exponent in range and round the product
+    with 2**kf once themselves."""
+    return call(ldexp_kernels, "pow2", kf)
+
+
 register_scaled(ldexp, ldexp_kernels)
 register_scaled(ldexp_below, ldexp_kernels)
+register(pow2, ldexp_kernels)
