@@ -130,6 +130,9 @@ class Elementwise:
     fast_blocks: bool = False
     # check a large call's x in the fast kernel's own loop (cheap kernels)
     fast_fused: bool = False
+    # the kernels (of WHICH) whose float32 loop computes partly in float64
+    # on CPUs, on purpose (core.vmath.on_cpu; the tests allow it there only)
+    float64_inside: tuple[str, ...] = ()
 
     def kernel(self, which: str) -> Callable:
         """The scalar kernel `which` (one of ``WHICH``)."""
@@ -175,6 +178,7 @@ def elementwise(cls) -> Elementwise:
         fast_backward=ns.get("fast_backward"),
         fast_blocks=ns.get("fast_blocks", False),
         fast_fused=ns.get("fast_fused", False),
+        float64_inside=tuple(ns.get("float64_inside", ())),
     )
     REGISTRY[entry.name] = entry
     return entry
@@ -302,6 +306,7 @@ class sigmoid:
 class tanh:
     summary = "Hyperbolic tangent."
     formula = "tanh(x)"
+    float64_inside = ("forward",)  # its rational function (vmath.hyperbolic)
     example = ([-1.0, 0.0, 1.0], {}, [-0.76159416, 0.0, 0.76159416])
     dexample = [0.41997434, 1.0, 0.41997434]
 
@@ -830,6 +835,7 @@ class gelu_tanh:
     summary = "Gaussian error linear unit, tanh approximation."
     formula = "0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))"
     public = False
+    float64_inside = ("forward",)  # 2u and the sigmoid (vmath.widened)
     example = ([-1.0, 0.0, 1.0], {}, [-0.15880801, 0.0, 0.84119199])
     dexample = [-0.08296408, 0.5, 1.08296408]
 
