@@ -402,23 +402,30 @@ def test_bitcasts_and_fma():
         assert fm == -(np.finfo(dt).eps ** 2) and vm.fma(x, y, z) == fm
 
 
-@pytest.mark.parametrize("dt, lo, hi", [(np.float32, -104.0, 64.0), (np.float64, -746.0, 640.0)])
-def test_exp_within_is_exp_below_in_its_range(dt, lo, hi):
-    """exp_within skips exp_below's range handling: the same bits inside the
-    range (the ufunc loops' fast blocks rely on it)."""
+def _assert_same_bits(f, g, x):
+    """f and g (vmath functions) compiled give the same bits on every x."""
 
     @njit
     def both(x):
         a, b = np.empty_like(x), np.empty_like(x)
         for i in range(x.size):
-            a[i] = vm.exp_within(x[i])
-            b[i] = vm.exp_below(x[i])
+            a[i] = f(x[i])
+            b[i] = g(x[i])
         return a, b
 
-    x = np.linspace(lo, hi, 200_001).astype(dt)
-    x = np.concatenate([x, np.array([lo, hi, 0.0, -0.0], dt)])
     a, b = both(x)
     np.testing.assert_array_equal(a.view(f"u{a.itemsize}"), b.view(f"u{b.itemsize}"))
+
+
+@pytest.mark.parametrize("dt, lo, hi", [(np.float32, -104.0, 64.0), (np.float64, -746.0, 640.0)])
+def test_exp_within_is_exp_below_in_its_range(dt, lo, hi):
+    """exp_within skips exp_below's range handling: the same bits inside the
+    range (the ufunc loops' fast blocks rely on it)."""
+
+    x = np.linspace(lo, hi, 200_001).astype(dt)
+    _assert_same_bits(
+        vm.exp_within, vm.exp_below, np.concatenate([x, np.array([lo, hi, 0.0, -0.0], dt)])
+    )
 
 
 @pytest.mark.parametrize("dt, lo", [(np.float32, -86.0), (np.float64, -707.0)])
@@ -427,22 +434,13 @@ def test_exp_normal_is_exp_within_in_its_range(dt, lo):
     scalings: the same bits where e**x is normal (the fast kernels of
     sigmoid and silu rely on it), from numba and from Python."""
 
-    @njit
-    def both(x):
-        a, b = np.empty_like(x), np.empty_like(x)
-        for i in range(x.size):
-            a[i] = vm.exp_normal(x[i])
-            b[i] = vm.exp_within(x[i])
-        return a, b
-
     x = np.linspace(lo, 0.0, 400_001).astype(dt)
     if dt == np.float32:
         # every 97th float32 in the range, and the ends
         hi_bits = np.array(-lo, dt).view(np.uint32)
         x = np.concatenate([x, np.arange(0, hi_bits, 97, dtype=np.uint32).view(dt) * -1])
     x = np.concatenate([x, np.array([lo, 0.0, -0.0, -np.finfo(dt).tiny], dt)])
-    a, b = both(x)
-    np.testing.assert_array_equal(a.view(f"u{a.itemsize}"), b.view(f"u{b.itemsize}"))
+    _assert_same_bits(vm.exp_normal, vm.exp_within, x)
     for v in x[::40_001]:
         assert vm.exp_normal(v) == vm.exp_within(v)
 
