@@ -94,6 +94,9 @@ typedef struct {
  * well above the best one of the process */
 #define FA_RT_MAX_AGE_NS 2e9
 #define FA_RT_MIN_AGE_NS 2e7
+/* a process's first measurements are trusted for FA_RT_MIN_AGE_NS, doubling:
+ * the first of all sets the best, and may itself be taken on busy cores */
+#define FA_RT_YOUNG 4
 
 typedef struct {
     fa_task_fn fn;
@@ -118,6 +121,7 @@ static struct fa_pool_state_s {
     double rt_best;      /* the smallest measured; 0 = none yet */
     double rt_age;       /* how long rt_ns is trusted */
     int rt_high;         /* rt_ns is well above rt_best */
+    int rt_count;        /* measurements so far */
     int calibrating;
     /* counters for tests */
     long jobs, worker_tasks;
@@ -317,7 +321,8 @@ static void fa_parallel_for_impl(fa_task_fn fn, void *ctx, ptrdiff_t n_tasks, pt
  * something else held the cores (another process's threads spinning after
  * their own call, say), the round trip would keep calls serial long after
  * that ended: one well above the best of the process is looked at again
- * soon, backing off while it stays high. */
+ * soon, backing off while it stays high.  The best itself is only known
+ * after a few measurements, so the first ones are trusted briefly too. */
 static void fa_note_rt(double rt) {
     fa_set_rt(rt);
     fa_pool_state.rt_at = fa_now_ns_impl();
@@ -325,7 +330,14 @@ static void fa_note_rt(double rt) {
         fa_pool_state.rt_best = rt;
     int high = rt > 2.0 * fa_pool_state.rt_best;
     double age = fa_pool_state.rt_high ? 2.0 * fa_pool_state.rt_age : FA_RT_MIN_AGE_NS;
-    fa_pool_state.rt_age = !high ? FA_RT_MAX_AGE_NS : age > FA_RT_MAX_AGE_NS ? FA_RT_MAX_AGE_NS : age;
+    if (!high)
+        age = FA_RT_MAX_AGE_NS;
+    if (fa_pool_state.rt_count < FA_RT_YOUNG) {
+        double young = FA_RT_MIN_AGE_NS * (double)(1 << fa_pool_state.rt_count++);
+        if (young < age)
+            age = young;
+    }
+    fa_pool_state.rt_age = age > FA_RT_MAX_AGE_NS ? FA_RT_MAX_AGE_NS : age;
     fa_pool_state.rt_high = high;
 }
 
