@@ -567,13 +567,18 @@ def _one_weight(weight) -> np.float64 | None:
     return np.float64(w) if w - w == 0.0 else None
 
 
-@array_function("prelu")
 def prelu(x: ArrayLike, weight: ArrayLike, *, out: np.ndarray | None = None) -> np.ndarray:
+    # as rrelu below: the fast path, then the registered, dispatching function
     w = _one_weight(weight)
     if w is not None:
         r = _LEAKY_FAST[0](x, w, out)
         if r is not NotImplemented:
             return r
+    return _prelu_any(x, weight, out=out)
+
+
+@array_function("prelu", name="prelu")
+def _prelu_any(x, weight, *, out=None):
     a = _validate.float_array(x, "prelu")[0]
     w, _, _ = prelu_weight(weight, a, "prelu")
     return _run_forward("prelu", a, (w,), out, "prelu")
@@ -796,7 +801,21 @@ def _draw_noisy(gen, a, std):
     return "noisy_relu_train", gen.normal(0.0, std, size=a.shape)
 
 
-@array_function("random")
+# Each public function of the two is a plain function trying its
+# evaluation-mode fast path first (without the array_function wrapper's
+# cost), then the registered, dispatching one.
+@array_function("random", name="rrelu")
+def _rrelu_any(
+    x, lower=_RRELU_LO, upper=_RRELU_HI, training=False, rng=None, *, return_noise=False, out=None
+):
+    r = _rrelu_fast(x, lower, upper, training, return_noise, out)
+    if r is not NotImplemented:
+        return r
+    return _random_forward(
+        "rrelu", x, (lower, upper), training, rng, return_noise, out, _draw_rrelu
+    )
+
+
 def rrelu(
     x: ArrayLike,
     lower: float = _RRELU_LO,
@@ -810,12 +829,21 @@ def rrelu(
     r = _rrelu_fast(x, lower, upper, training, return_noise, out)
     if r is not NotImplemented:
         return r
-    return _random_forward(
-        "rrelu", x, (lower, upper), training, rng, return_noise, out, _draw_rrelu
+    return _rrelu_any(x, lower, upper, training, rng, return_noise=return_noise, out=out)
+
+
+@array_function("random_backward", ("grad_output", "x"), name="rrelu_backward")
+def _rrelu_backward_any(
+    grad_output, x, lower=_RRELU_LO, upper=_RRELU_HI, training=False, *, noise=None, out=None
+):
+    r = _rrelu_fast(x, lower, upper, training, noise is not None, out, grad_output)
+    if r is not NotImplemented:
+        return r
+    return _random_backward(
+        "rrelu", "leaky_relu", grad_output, x, (lower, upper), training, noise, out
     )
 
 
-@array_function("random_backward", ("grad_output", "x"))
 def rrelu_backward(
     grad_output: ArrayLike,
     x: ArrayLike,
@@ -829,12 +857,17 @@ def rrelu_backward(
     r = _rrelu_fast(x, lower, upper, training, noise is not None, out, grad_output)
     if r is not NotImplemented:
         return r
-    return _random_backward(
-        "rrelu", "leaky_relu", grad_output, x, (lower, upper), training, noise, out
-    )
+    return _rrelu_backward_any(grad_output, x, lower, upper, training, noise=noise, out=out)
 
 
-@array_function("random")
+@array_function("random", name="noisy_relu")
+def _noisy_relu_any(x, std=_NOISY_STD, training=False, rng=None, *, return_noise=False, out=None):
+    r = _noisy_fast(x, std, training, return_noise, out)
+    if r is not NotImplemented:
+        return r
+    return _random_forward("noisy_relu", x, (std,), training, rng, return_noise, out, _draw_noisy)
+
+
 def noisy_relu(
     x: ArrayLike,
     std: float = _NOISY_STD,
@@ -847,10 +880,21 @@ def noisy_relu(
     r = _noisy_fast(x, std, training, return_noise, out)
     if r is not NotImplemented:
         return r
-    return _random_forward("noisy_relu", x, (std,), training, rng, return_noise, out, _draw_noisy)
+    return _noisy_relu_any(x, std, training, rng, return_noise=return_noise, out=out)
 
 
-@array_function("random_backward", ("grad_output", "x"))
+@array_function("random_backward", ("grad_output", "x"), name="noisy_relu_backward")
+def _noisy_relu_backward_any(
+    grad_output, x, std=_NOISY_STD, training=False, *, noise=None, out=None
+):
+    r = _noisy_fast(x, std, training, noise is not None, out, grad_output)
+    if r is not NotImplemented:
+        return r
+    return _random_backward(
+        "noisy_relu", "noisy_relu_train", grad_output, x, (std,), training, noise, out
+    )
+
+
 def noisy_relu_backward(
     grad_output: ArrayLike,
     x: ArrayLike,
@@ -863,9 +907,7 @@ def noisy_relu_backward(
     r = _noisy_fast(x, std, training, noise is not None, out, grad_output)
     if r is not NotImplemented:
         return r
-    return _random_backward(
-        "noisy_relu", "noisy_relu_train", grad_output, x, (std,), training, noise, out
-    )
+    return _noisy_relu_backward_any(grad_output, x, std, training, noise=noise, out=out)
 
 
 _RANDOM_DOC = """
