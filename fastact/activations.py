@@ -584,10 +584,52 @@ def _prelu_any(x, weight, *, out=None):
     return _run_forward("prelu", a, (w,), out, "prelu")
 
 
-@array_function("prelu_backward", ("grad_output", "x"))
+def _plain_pair(g, x, out) -> bool:
+    """g and x (and out, where given) the same native float32/float64 type
+    and shape, small or C-contiguous: what the ufuncs take directly."""
+    return (
+        type(x) is np.ndarray
+        and type(g) is np.ndarray
+        and x.ndim > 0
+        and (x.dtype is _validate.F32 or x.dtype is _validate.F64)
+        and g.dtype is x.dtype
+        and g.shape == x.shape
+        and (x.size < PARALLEL_MIN_SIZE or x.flags.c_contiguous and g.flags.c_contiguous)
+        and (
+            out is None
+            or type(out) is np.ndarray
+            and out.dtype is x.dtype
+            and out.shape == x.shape
+            and out.flags.writeable
+            and (x.size < PARALLEL_MIN_SIZE or out.flags.c_contiguous)
+        )
+    )
+
+
+_PRELU_WG = [None]
+
+
 def prelu_backward(
     grad_output: ArrayLike, x: ArrayLike, weight: ArrayLike, *, out: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
+    # one weight: the generic path's steps on the ufuncs directly (the
+    # weight's terms summed as there, the input's gradient leaky_relu's)
+    w = _one_weight(weight)
+    if w is not None and _plain_pair(grad_output, x, out):
+        wg = _PRELU_WG[0]
+        if wg is None:
+            wg = _PRELU_WG[0] = get("prelu_weight_grad", "backward")
+        # grad_weight first: `out` may be grad_output or x itself
+        terms = wg(grad_output, x)
+        gw = np.asarray(terms.sum(axis=tuple(range(terms.ndim)), dtype=np.float64))
+        wdt = weight.dtype if type(weight) is np.ndarray else _validate.F64
+        gw = gw.reshape(np.shape(weight)).astype(wdt)
+        return _LEAKY_FAST[1](grad_output, x, w, out), gw
+    return _prelu_backward_any(grad_output, x, weight, out=out)
+
+
+@array_function("prelu_backward", ("grad_output", "x"), name="prelu_backward")
+def _prelu_backward_any(grad_output, x, weight, *, out=None):
     fname = "prelu_backward"
     gt, xt = (
         _validate.float_array(grad_output, fname, "grad_output"),

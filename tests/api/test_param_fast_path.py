@@ -185,6 +185,24 @@ def test_prelu_one_weight_bits_of_its_kernel(dtype, n):
             assert gw.shape == np.shape(w)
 
 
+@pytest.mark.parametrize("shape", [(37,), (40_000,), (3, 20_000)])
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+def test_prelu_backward_one_weight_same_as_generic_path(dtype, shape):
+    from fastact.activations import _prelu_backward_any  # the registered, generic path
+
+    x = _x(math.prod(shape), dtype).reshape(shape)
+    g = _x(math.prod(shape), dtype, 1).reshape(shape)
+    for w in (0.25, np.array([0.2], F32), np.array(0.7)):
+        gi, gw = _prelu_backward_any(g, x, w)
+        for mode in ("new", "out", "in grad_output", "in x"):
+            gg, xx = g.copy(), x.copy()
+            out = {"new": None, "out": np.empty_like(x), "in grad_output": gg, "in x": xx}[mode]
+            gi2, gw2 = fastact.prelu_backward(gg, xx, w, out=out)
+            assert out is None or gi2 is out, mode
+            _same(gi2, gi)
+            _same(gw2, gw)
+
+
 @pytest.mark.parametrize(
     "call, exc, text",
     [
