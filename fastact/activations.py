@@ -622,8 +622,8 @@ def prelu_backward(
         # grad_weight first: `out` may be grad_output or x itself
         terms = wg(grad_output, x)
         gw = np.asarray(terms.sum(axis=tuple(range(terms.ndim)), dtype=np.float64))
-        wdt = weight.dtype if type(weight) is np.ndarray else _validate.F64
-        gw = gw.reshape(np.shape(weight)).astype(wdt)
+        if type(weight) is np.ndarray:
+            gw = gw.reshape(weight.shape).astype(weight.dtype)
         return _LEAKY_FAST[1](grad_output, x, w, out), gw
     return _prelu_backward_any(grad_output, x, weight, out=out)
 
