@@ -256,8 +256,8 @@ Examples
 # parameters that are plain Python floats (or ints) passing their checks
 # (the defaults were checked once, here), and `out` absent or exactly right.
 # It goes straight to the ufunc (whose loop splits a large contiguous call
-# over the thread pool itself), skipping ~10 us of generic checks; anything
-# else takes the generic path, which validates everything.  The array part
+# over the thread pool itself), skipping the generic checks (several times
+# the ufunc call's own overhead); anything else takes the generic path, which validates everything.  The array part
 # of it is shared with the hand-written functions (`fast_paths`), which
 # check their own parameters and call it with them ready.
 _FWD_FAST = """\
