@@ -257,9 +257,10 @@ Examples
 # (the defaults were checked once, here), and `out` absent or exactly right.
 # It goes straight to the ufunc (whose loop splits a large contiguous call
 # over the thread pool itself), skipping the generic checks (several times
-# the ufunc call's own overhead); anything else takes the generic path, which validates everything.  The array part
-# of it is shared with the hand-written functions (`fast_paths`), which
-# check their own parameters and call it with them ready.
+# the ufunc call's own overhead); anything else takes the generic path,
+# which validates everything.  The array part of it is shared with the
+# hand-written functions (`fast_paths`), which check their own parameters
+# and call it with them ready.
 _FWD_FAST = """\
     if (type(x) is _nd and x.ndim and (x.size < _SMALL or x.flags.c_contiguous)
             and (x.dtype is _F32 or x.dtype is _F64){pok}):
