@@ -343,11 +343,20 @@ _FAST_CHECK = {
 }
 
 
+def param_array(v) -> np.ndarray:
+    """A checked parameter as the ufuncs take it fastest: a read-only 0-d
+    float64 array (a NumPy scalar is first made into one on every call)."""
+    a = np.array(v, np.float64)
+    a.flags.writeable = False
+    return a
+
+
 def _param_fast(e: Elementwise, checks: tuple) -> tuple[str, str]:
     """(condition, ufunc arguments) of the fast path's parameters: each at
     its default (passed as the checked value _pI) or a float/int passing its
-    check (passed as np.float64); `checks`: the names in the namespace of
-    the rules between parameters to apply when one is not at its default."""
+    check (passed as a 0-d float64 array); `checks`: the names in the
+    namespace of the rules between parameters to apply when one is not at
+    its default."""
     conds, vals, alldef = [], [], []
     for i, p in enumerate(e.params):
         v = p.name
@@ -357,11 +366,11 @@ def _param_fast(e: Elementwise, checks: tuple) -> tuple[str, str]:
         )
         if p.default is None:
             conds.append(f"({plain})")
-            vals.append(f", _f64({v})")
+            vals.append(f", _f64(float({v}))")
             alldef.append("False")
         else:
             conds.append(f"({v} is _d{i} or {plain})")
-            vals.append(f", (_p{i} if {v} is _d{i} else _f64({v}))")
+            vals.append(f", (_p{i} if {v} is _d{i} else _f64(float({v})))")
             alldef.append(f"{v} is _d{i}")
     if checks and e.params:
         pargs = ", ".join(p.name for p in e.params)
@@ -386,7 +395,7 @@ def _namespace(e: Elementwise) -> dict:
         "_nd": np.ndarray,
         "_F32": _validate.F32,
         "_F64": _validate.F64,
-        "_f64": np.float64,
+        "_f64": np.array,  # a float as a 0-d float64 array
         "_IMAX": _INT_MAX,
         "_SMALL": PARALLEL_MIN_SIZE,
         "_U": ufuncs,
@@ -399,7 +408,10 @@ def _namespace(e: Elementwise) -> dict:
     if all(p.default is not None for p in ps):
         # the checked float64 defaults the fast path passes straight to the ufunc
         ns.update(
-            {f"_p{i}": v for i, v in enumerate(checked_params(e, [p.default for p in ps], e.name))}
+            {
+                f"_p{i}": param_array(v)
+                for i, v in enumerate(checked_params(e, [p.default for p in ps], e.name))
+            }
         )
     ns.update({f"_d{i}": p.default for i, p in enumerate(ps)})
     return ns
@@ -408,7 +420,8 @@ def _namespace(e: Elementwise) -> dict:
 def fast_paths(e: Elementwise) -> tuple:
     """(fast_forward(x, *params, out), fast_backward(g, x, *params, out)) of
     entry `e`: its ufunc on parameters the caller has checked and converted
-    to np.float64, where the arrays allow the fast path; else NotImplemented."""
+    to 0-d float64 arrays (param_array), where the arrays allow the fast
+    path; else NotImplemented."""
     ns = _namespace(e)
     qs = [f"q{i}" for i in range(len(e.params))]
     pvals = "".join(f", {q}" for q in qs)
@@ -551,8 +564,8 @@ def prelu_weight(weight, a: np.ndarray, fname: str) -> tuple[np.ndarray, int | N
 _LEAKY_FAST = fast_paths(REGISTRY["leaky_relu"])
 
 
-def _one_weight(weight) -> np.float64 | None:
-    """A single finite weight as np.float64 (a float, or a float32/float64
+def _one_weight(weight) -> np.ndarray | None:
+    """A single finite weight as a 0-d float64 array (a float, or a float32/float64
     ndarray of one element and at most one dimension), else None."""
     if type(weight) is float:
         w = weight
@@ -565,7 +578,7 @@ def _one_weight(weight) -> np.float64 | None:
         w = float(weight.reshape(-1)[0])
     else:
         return None
-    return np.float64(w) if w - w == 0.0 else None
+    return np.array(w) if w - w == 0.0 else None
 
 
 def prelu(x: ArrayLike, weight: ArrayLike, *, out: np.ndarray | None = None) -> np.ndarray:
@@ -776,15 +789,15 @@ def _rrelu_eval(a: np.float64, lo, hi) -> tuple[str, tuple]:
 _SLOPE_MAX = 1e38
 
 
-def _rrelu_slope_fast(dt: np.dtype, lower: float, upper: float) -> np.float64:
+def _rrelu_slope_fast(dt: np.dtype, lower: float, upper: float) -> np.ndarray:
     """_rrelu_slope for finite float bounds within _SLOPE_MAX, without NumPy
     scalar arithmetic: a float32 sum or half computed in float64 and rounded
     once to float32 is the float32 operation's result (float64 carries more
     than twice float32's precision)."""
     if dt is _validate.F32:
         f = np.float32
-        return np.float64(f(float(f(float(f(lower)) + float(f(upper)))) * 0.5))
-    return np.float64((lower + upper) * 0.5)
+        return np.array(float(f(float(f(float(f(lower)) + float(f(upper)))) * 0.5)))
+    return np.array((lower + upper) * 0.5)
 
 
 _EVAL = {
@@ -793,7 +806,7 @@ _EVAL = {
 }
 _RELU_FAST = fast_paths(REGISTRY["relu"])
 _RRELU_DEFAULT = {
-    dt: _rrelu_slope(dt, *(p.default for p in REGISTRY["rrelu"].params))
+    dt: param_array(_rrelu_slope(dt, *(p.default for p in REGISTRY["rrelu"].params)))
     for dt in (_validate.F32, _validate.F64)
 }
 
