@@ -223,3 +223,28 @@ def test_eval_fast_paths_refuse_bad_input(call, exc, text):
     x = _x(40_000, F32)
     with pytest.raises(exc, match=text):
         call(x)
+
+
+def test_eval_modes_and_one_weight_skip_the_generic_path(monkeypatch):
+    # the hand-written functions must reach the ufunc without their generic
+    # (validating, dispatching) path for plain arrays and parameters
+    from fastact import activations
+
+    def generic(*args, **kwargs):
+        raise AssertionError("generic path taken")
+
+    for name in ("_random_forward", "_random_backward", "_prelu_any", "_prelu_backward_any"):
+        monkeypatch.setattr(activations, name, generic)
+    for dtype in (F32, F64):
+        x, g = _x(40_000, dtype), _x(40_000, dtype, 1)
+        out = np.empty_like(x)
+        fastact.rrelu(x, out=out)
+        fastact.rrelu(x, 0.1, 0.3)
+        fastact.rrelu_backward(g, x, out=out)
+        fastact.noisy_relu(x, 0.5, out=out)
+        fastact.noisy_relu_backward(g, x)
+        fastact.prelu(x, 0.25, out=out)
+        fastact.prelu(x, np.array([0.25], dtype))
+        fastact.prelu_backward(g, x, 0.25, out=out)
+    with pytest.raises(AssertionError, match="generic"):
+        fastact.rrelu(x, training=True, rng=0)
