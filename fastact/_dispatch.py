@@ -156,12 +156,15 @@ def register(
     return spec
 
 
-def array_function(kind: str, arrays: tuple[str, ...] = ("x",), entry: str | None = None):
-    """Decorator: register a hand-written public function and route foreign
-    arrays to their backend.  NumPy callers pay one type check per array."""
+def array_function(
+    kind: str, arrays: tuple[str, ...] = ("x",), entry: str | None = None, name: str | None = None
+):
+    """Decorator: register a hand-written public function (as `name`, by
+    default its own) and route foreign arrays to their backend.  NumPy
+    callers pay one type check per array."""
 
     def deco(func: Callable) -> Callable:
-        spec = register(func, kind, arrays, entry)
+        spec = register(func, kind, arrays, entry, name)
         # positions of the first two array arguments (no public function has
         # more); a missing second one checks the first again
         pos = [list(spec.signature.parameters).index(a) for a in arrays]

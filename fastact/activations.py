@@ -253,21 +253,41 @@ Examples
 
 # The generated functions first try a fast path for the common call: a small
 # or C-contiguous native float32/float64 ndarray of at least one dimension,
-# parameters left at their defaults (checked once, here), and `out` absent or
-# exactly right.  It goes straight to the ufunc (whose loop splits a large
-# contiguous call over the thread pool itself), skipping ~2 us of generic
-# checks; anything else takes the generic path, which validates everything.
-_TEMPLATE = """
-def {name}(x: ArrayLike{psig}, *, out: np.ndarray | None = None) -> np.ndarray:
+# parameters that are plain Python floats (or ints) passing their checks
+# (the defaults were checked once, here), and `out` absent or exactly right.
+# It goes straight to the ufunc (whose loop splits a large contiguous call
+# over the thread pool itself), skipping the generic checks (several times
+# the ufunc call's own overhead); anything else takes the generic path,
+# which validates everything.  The array part of it is shared with the
+# hand-written functions (`fast_paths`), which check their own parameters
+# and call it with them ready.
+_FWD_FAST = """\
     if (type(x) is _nd and x.ndim and (x.size < _SMALL or x.flags.c_contiguous)
-            and (x.dtype is _F32 or x.dtype is _F64) {pdef}):
+            and (x.dtype is _F32 or x.dtype is _F64){pok}):
         uf = _U[0] or _load(0)
         if out is None:
             return uf(x{pvals})
         if (type(out) is _nd and out.dtype is x.dtype and out.shape == x.shape
                 and out.flags.writeable and (x.size < _SMALL or out.flags.c_contiguous)):
             return uf(x{pvals}, out=out)
-    if type(x) is not _nd or type(out) is not _nd and out is not None:
+"""
+
+_BWD_FAST = """\
+    if (type(x) is _nd and type(g) is _nd{ynone} and x.ndim
+            and (x.size < _SMALL or x.flags.c_contiguous and g.flags.c_contiguous)
+            and (x.dtype is _F32 or x.dtype is _F64) and g.dtype is x.dtype
+            and g.shape == x.shape{pok}):
+        uf = _U[1] or _load(1)
+        if out is None:
+            return uf(g, x{pvals})
+        if (type(out) is _nd and out.dtype is x.dtype and out.shape == x.shape
+                and out.flags.writeable and (x.size < _SMALL or out.flags.c_contiguous)):
+            return uf(g, x{pvals}, out=out)
+"""
+
+_TEMPLATE = """
+def {name}(x: ArrayLike{psig}, *, out: np.ndarray | None = None) -> np.ndarray:
+{ffast}    if type(x) is not _nd or type(out) is not _nd and out is not None:
         r = _foreign(_sf, (x, {pargs}), {{"out": out}})
         if r is not NotImplemented:
             return r
@@ -276,17 +296,7 @@ def {name}(x: ArrayLike{psig}, *, out: np.ndarray | None = None) -> np.ndarray:
 def {name}_backward(grad_output: ArrayLike, x: ArrayLike{xsig}{psig}, *,
                     y: {ytype} = None, out: np.ndarray | None = None) -> np.ndarray:
     g = grad_output
-    if (type(x) is _nd and type(g) is _nd and y is None and x.ndim
-            and (x.size < _SMALL or x.flags.c_contiguous and g.flags.c_contiguous)
-            and (x.dtype is _F32 or x.dtype is _F64) and g.dtype is x.dtype
-            and g.shape == x.shape {pdef}):
-        uf = _U[1] or _load(1)
-        if out is None:
-            return uf(g, x{pvals})
-        if (type(out) is _nd and out.dtype is x.dtype and out.shape == x.shape
-                and out.flags.writeable and (x.size < _SMALL or out.flags.c_contiguous)):
-            return uf(g, x{pvals}, out=out)
-{yfast}    if (type(g) is not _nd or type(x) is not _nd and x is not None
+{bfast}{yfast}    if (type(g) is not _nd or type(x) is not _nd and x is not None
             or type(y) is not _nd and y is not None or type(out) is not _nd and out is not None):
         r = _foreign(_sb, (g, x, {pargs}), {{"y": y, "out": out}})
         if r is not NotImplemented:
@@ -294,13 +304,12 @@ def {name}_backward(grad_output: ArrayLike, x: ArrayLike{xsig}{psig}, *,
     return _backward(_e, grad_output, x, ({pargs}), out, y=y)
 """
 
-# the same fast path from y, for the entries with a from-y kernel (whose
-# default parameters pass its checks: asserted in _generate)
+# the same fast path from y, for the entries with a from-y kernel
 _Y_FAST = """\
     if (x is None and type(y) is _nd and type(g) is _nd and y.ndim
             and (y.size < _SMALL or y.flags.c_contiguous and g.flags.c_contiguous)
             and (y.dtype is _F32 or y.dtype is _F64) and g.dtype is y.dtype
-            and g.shape == y.shape {pdef}):
+            and g.shape == y.shape{pok}):
         uf = _U[2] or _load(2)
         if out is None:
             return uf(g, y{pvals})
@@ -309,21 +318,68 @@ _Y_FAST = """\
             return uf(g, y{pvals}, out=out)
 """
 
+# the fast path alone, on parameters already checked and converted: returns
+# NotImplemented where the arrays need the generic path
+_FAST_ONLY = """
+def fast_forward(x, {qargs}out):
+{ffast}    return NotImplemented
 
-def _generate(e: Elementwise, specs: tuple | None = None) -> tuple:
-    """(forward, backward) of entry `e`; `specs`: their _backends specs when
-    they serve a hand-written public function (else registered under e.name)."""
-    ps = e.params
-    psig = "".join(
-        f", {p.name}: float" + ("" if p.default is None else f" = _d{i}") for i, p in enumerate(ps)
-    )
-    pargs = "".join(f"{p.name}, " for p in ps)
-    # a parameter without a default is never "left at its default"
-    pdef = "".join(
-        f" and {p.name} is _d{i}" if p.default is not None else " and False"
-        for i, p in enumerate(ps)
-    )
-    pvals = "".join(f", _p{i}" for i in range(len(ps)))
+def fast_backward(g, x, {qargs}out):
+{bfast}    return NotImplemented
+"""
+
+# A Python float or int parameter is taken on the fast path when it passes
+# its Param.check there (NaN fails every comparison; v - v is NaN for an
+# infinity); ints only within float64's range, so that float() is exact
+# enough and never overflows.  Anything else (NumPy scalars, bools, strings)
+# goes to the generic path's real_param, which converts or names the fault.
+_INT_MAX = 2**1023
+_FAST_CHECK = {
+    "any": "{v} == {v}",
+    "finite": "{v} - {v} == 0.0",
+    "positive": "{v} > 0.0 and {v} - {v} == 0.0",
+    "nonneg": "{v} >= 0.0 and {v} - {v} == 0.0",
+    "nonzero": "{v} != 0.0 and {v} - {v} == 0.0",
+}
+
+
+def param_array(v) -> np.ndarray:
+    """A checked parameter as the ufuncs take it fastest: a read-only 0-d
+    float64 array (a NumPy scalar is first made into one on every call)."""
+    a = np.array(v, np.float64)
+    a.flags.writeable = False
+    return a
+
+
+def _param_fast(e: Elementwise, checks: tuple) -> tuple[str, str]:
+    """(condition, ufunc arguments) of the fast path's parameters: each at
+    its default (passed as the checked value _pI) or a float/int passing its
+    check (passed as a 0-d float64 array); `checks`: the names in the
+    namespace of the rules between parameters to apply when one is not at
+    its default."""
+    conds, vals, alldef = [], [], []
+    for i, p in enumerate(e.params):
+        v = p.name
+        plain = (
+            f"(type({v}) is float or type({v}) is int and -_IMAX < {v} < _IMAX)"
+            f" and {_FAST_CHECK[p.check].format(v=v)}"
+        )
+        if p.default is None:
+            conds.append(f"({plain})")
+            vals.append(f", _f64(float({v}))")
+            alldef.append("False")
+        else:
+            conds.append(f"({v} is _d{i} or {plain})")
+            vals.append(f", (_p{i} if {v} is _d{i} else _f64(float({v})))")
+            alldef.append(f"{v} is _d{i}")
+    if checks and e.params:
+        pargs = ", ".join(p.name for p in e.params)
+        default = " and ".join(alldef)
+        conds += [f"({default} or {c}({pargs}) is None)" for c in checks]
+    return "".join(f"\n            and {c}" for c in conds), "".join(vals)
+
+
+def _namespace(e: Elementwise) -> dict:
     ufuncs: list = [None, None, None]
 
     def load(k: int):
@@ -339,29 +395,68 @@ def _generate(e: Elementwise, specs: tuple | None = None) -> tuple:
         "_nd": np.ndarray,
         "_F32": _validate.F32,
         "_F64": _validate.F64,
+        "_f64": np.array,  # a float as a 0-d float64 array
+        "_IMAX": _INT_MAX,
         "_SMALL": PARALLEL_MIN_SIZE,
         "_U": ufuncs,
         "_load": load,
         "_foreign": foreign_call,
+        "_chk": e.check,
+        "_ychk": None if e.from_y is None else e.from_y.check,
     }
+    ps = e.params
     if all(p.default is not None for p in ps):
         # the checked float64 defaults the fast path passes straight to the ufunc
         ns.update(
-            {f"_p{i}": v for i, v in enumerate(checked_params(e, [p.default for p in ps], e.name))}
+            {
+                f"_p{i}": param_array(v)
+                for i, v in enumerate(checked_params(e, [p.default for p in ps], e.name))
+            }
         )
     ns.update({f"_d{i}": p.default for i, p in enumerate(ps)})
+    return ns
+
+
+def fast_paths(e: Elementwise) -> tuple:
+    """(fast_forward(x, *params, out), fast_backward(g, x, *params, out)) of
+    entry `e`: its ufunc on parameters the caller has checked and converted
+    to 0-d float64 arrays (param_array), where the arrays allow the fast
+    path; else NotImplemented."""
+    ns = _namespace(e)
+    qs = [f"q{i}" for i in range(len(e.params))]
+    pvals = "".join(f", {q}" for q in qs)
+    text = _FAST_ONLY.format(
+        qargs="".join(f"{q}, " for q in qs),
+        ffast=_FWD_FAST.format(pok="", pvals=pvals),
+        bfast=_BWD_FAST.format(ynone="", pok="", pvals=pvals),
+    )
+    exec(text, ns)
+    return ns["fast_forward"], ns["fast_backward"]
+
+
+def _generate(e: Elementwise, specs: tuple | None = None) -> tuple:
+    """(forward, backward) of entry `e`; `specs`: their _backends specs when
+    they serve a hand-written public function (else registered under e.name)."""
+    ps = e.params
+    psig = "".join(
+        f", {p.name}: float" + ("" if p.default is None else f" = _d{i}") for i, p in enumerate(ps)
+    )
+    pargs = "".join(f"{p.name}, " for p in ps)
+    ns = _namespace(e)
     fy = e.from_y
     if fy is not None and fy.check is not None:
         assert fy.check(*(p.default for p in ps)) is None, e.name
+    pok, pvals = _param_fast(e, ("_chk",) if e.check is not None else ())
+    ychecks = tuple(c for c, f in (("_chk", e.check), ("_ychk", fy and fy.check)) if f)
     text = _TEMPLATE.format(
         name=e.name,
         psig=psig,
         pargs=pargs,
-        pdef=pdef,
-        pvals=pvals,
         xsig="" if fy is None else " | None = None",
         ytype="None" if fy is None else "ArrayLike | None",
-        yfast="" if fy is None else _Y_FAST.format(pdef=pdef, pvals=pvals),
+        ffast=_FWD_FAST.format(pok=pok, pvals=pvals),
+        bfast=_BWD_FAST.format(ynone=" and y is None", pok=pok, pvals=pvals),
+        yfast="" if fy is None else _Y_FAST.format(pok=_param_fast(e, ychecks)[0], pvals=pvals),
     )
     exec(text, ns)
     fwd, bwd = ns[e.name], ns[e.name + "_backward"]
@@ -464,17 +559,91 @@ def prelu_weight(weight, a: np.ndarray, fname: str) -> tuple[np.ndarray, int | N
     return w.astype(np.float64).reshape(shape), ch, wdt
 
 
-@array_function("prelu")
+# prelu's kernels are leaky_relu's with the weight as slope (bit for bit):
+# one weight runs on leaky_relu's fast path
+_LEAKY_FAST = fast_paths(REGISTRY["leaky_relu"])
+
+
+def _one_weight(weight) -> np.ndarray | None:
+    """A single finite weight as a 0-d float64 array (a float, or a float32/float64
+    ndarray of one element and at most one dimension), else None."""
+    if type(weight) is float:
+        w = weight
+    elif (
+        type(weight) is np.ndarray
+        and weight.ndim <= 1
+        and weight.size == 1
+        and (weight.dtype is _validate.F32 or weight.dtype is _validate.F64)
+    ):
+        w = float(weight.reshape(-1)[0])
+    else:
+        return None
+    return np.array(w) if w - w == 0.0 else None
+
+
 def prelu(x: ArrayLike, weight: ArrayLike, *, out: np.ndarray | None = None) -> np.ndarray:
+    # as rrelu below: the fast path, then the registered, dispatching function
+    w = _one_weight(weight)
+    if w is not None:
+        r = _LEAKY_FAST[0](x, w, out)
+        if r is not NotImplemented:
+            return r
+    return _prelu_any(x, weight, out=out)
+
+
+@array_function("prelu", name="prelu")
+def _prelu_any(x, weight, *, out=None):
     a = _validate.float_array(x, "prelu")[0]
     w, _, _ = prelu_weight(weight, a, "prelu")
     return _run_forward("prelu", a, (w,), out, "prelu")
 
 
-@array_function("prelu_backward", ("grad_output", "x"))
+def _plain_pair(g, x, out) -> bool:
+    """g and x (and out, where given) the same native float32/float64 type
+    and shape, small or C-contiguous: what the ufuncs take directly."""
+    return (
+        type(x) is np.ndarray
+        and type(g) is np.ndarray
+        and x.ndim > 0
+        and (x.dtype is _validate.F32 or x.dtype is _validate.F64)
+        and g.dtype is x.dtype
+        and g.shape == x.shape
+        and (x.size < PARALLEL_MIN_SIZE or x.flags.c_contiguous and g.flags.c_contiguous)
+        and (
+            out is None
+            or type(out) is np.ndarray
+            and out.dtype is x.dtype
+            and out.shape == x.shape
+            and out.flags.writeable
+            and (x.size < PARALLEL_MIN_SIZE or out.flags.c_contiguous)
+        )
+    )
+
+
+_PRELU_WG = [None]
+
+
 def prelu_backward(
     grad_output: ArrayLike, x: ArrayLike, weight: ArrayLike, *, out: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
+    # one weight: the generic path's steps on the ufuncs directly (the
+    # weight's terms summed as there, the input's gradient leaky_relu's)
+    w = _one_weight(weight)
+    if w is not None and _plain_pair(grad_output, x, out):
+        wg = _PRELU_WG[0]
+        if wg is None:
+            wg = _PRELU_WG[0] = get("prelu_weight_grad", "backward")
+        # grad_weight first: `out` may be grad_output or x itself
+        terms = wg(grad_output, x)
+        gw = np.asarray(terms.sum(axis=tuple(range(terms.ndim)), dtype=np.float64))
+        if type(weight) is np.ndarray:
+            gw = gw.reshape(weight.shape).astype(weight.dtype)
+        return _LEAKY_FAST[1](grad_output, x, w, out), gw
+    return _prelu_backward_any(grad_output, x, weight, out=out)
+
+
+@array_function("prelu_backward", ("grad_output", "x"), name="prelu_backward")
+def _prelu_backward_any(grad_output, x, weight, *, out=None):
     fname = "prelu_backward"
     gt, xt = (
         _validate.float_array(grad_output, fname, "grad_output"),
@@ -563,7 +732,8 @@ def _random_forward(name: str, x, params: tuple, training, rng, return_noise, ou
                 f"fastact.{name}: return_noise=True needs training=True "
                 "(evaluation mode draws nothing)"
             )
-        return _run_forward(name, a, p, out, name)
+        kernel, q = _EVAL[name](cdt, *p)
+        return _run_forward(kernel, a, q, out, name)
     gen = _generator(rng, name)
     if out is not None:
         _validate.check_out(out, a.shape, rdt, name)
@@ -587,10 +757,93 @@ def _random_backward(name: str, train_kernel: str, g, x, params: tuple, training
                 f"fastact.{fname}: noise= is only used with training=True "
                 "(evaluation mode is deterministic)"
             )
-        return _backward(e, g, x, params, out)
+        which, argname, a = backward_input(e, x, None, fname)
+        p = backward_params(e, which, params, fname)
+        gt = _validate.float_array(g, fname, "grad_output")
+        xt = _validate.float_array(a, fname, argname)
+        kernel, q = _EVAL[name](_validate.common_dtypes(fname, gt, xt)[1], *p)
+        return _run_backward(kernel, gt[0], xt[0], q, out, fname)
     checked_params(e, params, fname)  # checked even though the draw carries the slope
     xa = _validate.float_array(x, fname, "x")[0]
     return _run_backward(train_kernel, g, xa, (_noise_array(noise, xa, fname),), out, fname)
+
+
+# Evaluation mode is deterministic and equal, bit for bit, to a registry
+# kernel: rrelu's slope (lower + upper) / 2 is computed as its own kernel
+# computes it (in the loop's type) and handed to leaky_relu's; noisy_relu
+# is relu.  Both then run those kernels' loops and fast paths.
+def _rrelu_slope(cdt: np.dtype, lower, upper) -> np.float64:
+    if cdt is _validate.F32 or cdt == _validate.F32:
+        with np.errstate(all="ignore"):  # a bound beyond float32 is inf there
+            return np.float64((np.float32(lower) + np.float32(upper)) * np.float32(0.5))
+    return np.float64((float(lower) + float(upper)) * 0.5)
+
+
+def _rrelu_eval(a: np.float64, lo, hi) -> tuple[str, tuple]:
+    # a NaN slope (float32 bounds -inf and inf) keeps rrelu's own kernel:
+    # which NaN comes out of x * a for a NaN x depends on the operand order
+    return ("leaky_relu", (a,)) if a == a else ("rrelu", (lo, hi))
+
+
+# Beyond this a bound overflows float32: the generic path takes it
+_SLOPE_MAX = 1e38
+
+
+def _rrelu_slope_fast(dt: np.dtype, lower: float, upper: float) -> np.ndarray:
+    """_rrelu_slope for finite float bounds within _SLOPE_MAX, without NumPy
+    scalar arithmetic: a float32 sum or half computed in float64 and rounded
+    once to float32 is the float32 operation's result (float64 carries more
+    than twice float32's precision)."""
+    if dt is _validate.F32:
+        f = np.float32
+        return np.array(float(f(float(f(float(f(lower)) + float(f(upper)))) * 0.5)))
+    return np.array((lower + upper) * 0.5)
+
+
+_EVAL = {
+    "rrelu": lambda cdt, lo, hi: _rrelu_eval(_rrelu_slope(cdt, lo, hi), lo, hi),
+    "noisy_relu": lambda cdt, std: ("relu", ()),
+}
+_RELU_FAST = fast_paths(REGISTRY["relu"])
+_RRELU_DEFAULT = {
+    dt: param_array(_rrelu_slope(dt, *(p.default for p in REGISTRY["rrelu"].params)))
+    for dt in (_validate.F32, _validate.F64)
+}
+
+
+def _rrelu_fast(x, lower, upper, training, flag, out, g=None):
+    """rrelu's evaluation mode on leaky_relu's fast path, or NotImplemented:
+    `flag` (return_noise or noise) unset, the bounds the defaults or floats
+    with lower <= upper (what the generic path checks)."""
+    if training is not False or flag or type(x) is not np.ndarray:
+        return NotImplemented
+    dt = x.dtype
+    if dt is not _validate.F32 and dt is not _validate.F64:
+        return NotImplemented
+    if lower is _RRELU_LO and upper is _RRELU_HI:
+        a = _RRELU_DEFAULT[dt]
+    elif (
+        type(lower) is float
+        and type(upper) is float
+        and -_SLOPE_MAX <= lower <= upper <= _SLOPE_MAX
+    ):
+        a = _rrelu_slope_fast(dt, lower, upper)
+    else:
+        return NotImplemented
+    return _LEAKY_FAST[0](x, a, out) if g is None else _LEAKY_FAST[1](g, x, a, out)
+
+
+def _noisy_fast(x, std, training, flag, out, g=None):
+    """noisy_relu's evaluation mode on relu's fast path, or NotImplemented."""
+    if training is not False or flag:
+        return NotImplemented
+    if not (std is _NOISY_STD or type(std) is float and std >= 0.0 and std - std == 0.0):
+        return NotImplemented
+    return _RELU_FAST[0](x, out) if g is None else _RELU_FAST[1](g, x, out)
+
+
+_RRELU_LO, _RRELU_HI = (p.default for p in REGISTRY["rrelu"].params)
+_NOISY_STD = REGISTRY["noisy_relu"].params[0].default
 
 
 def _draw_rrelu(gen, a, lower, upper):
@@ -604,64 +857,113 @@ def _draw_noisy(gen, a, std):
     return "noisy_relu_train", gen.normal(0.0, std, size=a.shape)
 
 
-@array_function("random")
-def rrelu(
-    x: ArrayLike,
-    lower: float = 1.0 / 8.0,
-    upper: float = 1.0 / 3.0,
-    training: bool = False,
-    rng=None,
-    *,
-    return_noise: bool = False,
-    out: np.ndarray | None = None,
+# Each public function of the two is a plain function trying its
+# evaluation-mode fast path first (without the array_function wrapper's
+# cost), then the registered, dispatching one.
+@array_function("random", name="rrelu")
+def _rrelu_any(
+    x, lower=_RRELU_LO, upper=_RRELU_HI, training=False, rng=None, *, return_noise=False, out=None
 ):
+    r = _rrelu_fast(x, lower, upper, training, return_noise, out)
+    if r is not NotImplemented:
+        return r
     return _random_forward(
         "rrelu", x, (lower, upper), training, rng, return_noise, out, _draw_rrelu
     )
 
 
-@array_function("random_backward", ("grad_output", "x"))
-def rrelu_backward(
-    grad_output: ArrayLike,
+def rrelu(
     x: ArrayLike,
-    lower: float = 1.0 / 8.0,
-    upper: float = 1.0 / 3.0,
-    training: bool = False,
-    *,
-    noise=None,
-    out: np.ndarray | None = None,
-) -> np.ndarray:
-    return _random_backward(
-        "rrelu", "leaky_relu", grad_output, x, (lower, upper), training, noise, out
-    )
-
-
-@array_function("random")
-def noisy_relu(
-    x: ArrayLike,
-    std: float = 1.0,
+    lower: float = _RRELU_LO,
+    upper: float = _RRELU_HI,
     training: bool = False,
     rng=None,
     *,
     return_noise: bool = False,
     out: np.ndarray | None = None,
 ):
-    return _random_forward("noisy_relu", x, (std,), training, rng, return_noise, out, _draw_noisy)
+    r = _rrelu_fast(x, lower, upper, training, return_noise, out)
+    if r is not NotImplemented:
+        return r
+    return _rrelu_any(x, lower, upper, training, rng, return_noise=return_noise, out=out)
 
 
-@array_function("random_backward", ("grad_output", "x"))
-def noisy_relu_backward(
+@array_function("random_backward", ("grad_output", "x"), name="rrelu_backward")
+def _rrelu_backward_any(
+    grad_output, x, lower=_RRELU_LO, upper=_RRELU_HI, training=False, *, noise=None, out=None
+):
+    r = _rrelu_fast(x, lower, upper, training, noise is not None, out, grad_output)
+    if r is not NotImplemented:
+        return r
+    return _random_backward(
+        "rrelu", "leaky_relu", grad_output, x, (lower, upper), training, noise, out
+    )
+
+
+def rrelu_backward(
     grad_output: ArrayLike,
     x: ArrayLike,
-    std: float = 1.0,
+    lower: float = _RRELU_LO,
+    upper: float = _RRELU_HI,
     training: bool = False,
     *,
     noise=None,
     out: np.ndarray | None = None,
 ) -> np.ndarray:
+    r = _rrelu_fast(x, lower, upper, training, noise is not None, out, grad_output)
+    if r is not NotImplemented:
+        return r
+    return _rrelu_backward_any(grad_output, x, lower, upper, training, noise=noise, out=out)
+
+
+@array_function("random", name="noisy_relu")
+def _noisy_relu_any(x, std=_NOISY_STD, training=False, rng=None, *, return_noise=False, out=None):
+    r = _noisy_fast(x, std, training, return_noise, out)
+    if r is not NotImplemented:
+        return r
+    return _random_forward("noisy_relu", x, (std,), training, rng, return_noise, out, _draw_noisy)
+
+
+def noisy_relu(
+    x: ArrayLike,
+    std: float = _NOISY_STD,
+    training: bool = False,
+    rng=None,
+    *,
+    return_noise: bool = False,
+    out: np.ndarray | None = None,
+):
+    r = _noisy_fast(x, std, training, return_noise, out)
+    if r is not NotImplemented:
+        return r
+    return _noisy_relu_any(x, std, training, rng, return_noise=return_noise, out=out)
+
+
+@array_function("random_backward", ("grad_output", "x"), name="noisy_relu_backward")
+def _noisy_relu_backward_any(
+    grad_output, x, std=_NOISY_STD, training=False, *, noise=None, out=None
+):
+    r = _noisy_fast(x, std, training, noise is not None, out, grad_output)
+    if r is not NotImplemented:
+        return r
     return _random_backward(
         "noisy_relu", "noisy_relu_train", grad_output, x, (std,), training, noise, out
     )
+
+
+def noisy_relu_backward(
+    grad_output: ArrayLike,
+    x: ArrayLike,
+    std: float = _NOISY_STD,
+    training: bool = False,
+    *,
+    noise=None,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    r = _noisy_fast(x, std, training, noise is not None, out, grad_output)
+    if r is not NotImplemented:
+        return r
+    return _noisy_relu_backward_any(grad_output, x, std, training, noise=noise, out=out)
 
 
 _RANDOM_DOC = """
