@@ -71,29 +71,13 @@ LOGR_D = (
     0.13237988659750882,
     0.1336702795125538,
 )
-# tanhp float32: minimax weighted error 0.0118 eps, 0.0124 eps with the rounded coefficients
+# tanhp float32: minimax weighted error 0.0507 eps, 0.0523 eps with the rounded coefficients
 TANHP_F = (
-    -0.33333325386047363,
-    0.13332803547382355,
-    -0.05387207865715027,
-    0.021144529804587364,
-    -0.006368376314640045,
-)
-# tanhr: relative error 0.222 eps, 0.343 eps with the rounded coefficients
-# (float32 tanh = x P(x^2) / Q(x^2) on |x| <= 9.2)
-TANHR_P_F = (
-    1.0,
-    0.13371022045612335,
-    0.0034835999831557274,
-    2.040782055701129e-05,
-    1.3068761184342748e-08,
-)
-TANHR_Q_F = (
-    1.0,
-    0.467043399810791,
-    0.025831647217273712,
-    0.000326585432048887,
-    7.661003564862767e-07,
+    -0.33333301544189453,
+    0.1333184391260147,
+    -0.05376669764518738,
+    0.020712602883577347,
+    -0.005775286816060543,
 )
 # tanhp float64: minimax weighted error 0.00388 eps, 0.0208 eps with the rounded coefficients
 TANHP_D = (
@@ -108,6 +92,24 @@ TANHP_D = (
     -0.0002335323400035194,
     8.35002006367184e-05,
     -1.959571858637955e-05,
+)
+# tanhk: error 0.162 ulp near 1, 0.225 with the rounded coefficients
+TANHK_P_F = (
+    0.9998034238815308,
+    -0.5695821046829224,
+    0.13322114944458008,
+    -0.015943219885230064,
+    0.0009730987367220223,
+    -2.415206290606875e-05,
+)
+TANHK_Q_F = (
+    1.0,
+    0.42900627851486206,
+    0.23329240083694458,
+    0.0665113627910614,
+    0.020776845514774323,
+    0.0015627958346158266,
+    0.0008834201144054532,
 )
 # erfp float32: minimax weighted error 0.000411 eps, 0.0013 eps with the rounded coefficients
 ERFP_F = (
