@@ -249,6 +249,10 @@ def fit_tanh():
     k = lambda a: 2 * a / mp.expm1(2 * a)
     w = lambda a: a / (a + k(a)) ** 2 * 2**24
     print_rational("tanhk", k, w, 5, 6, TANH_T32, TANHK_X, np.float32, "ulp near 1")
+    # float32 tanhshrink: x - tanh(x) = x^3 P(x^2) for |x| <= 1, relative error
+    # (core.math.tanhshrink_poly; float64 keeps core.coefficients' degree 16)
+    f = lambda t: (mp.sqrt(nz(t)) - mp.tanh(mp.sqrt(nz(t)))) / mp.sqrt(nz(t)) ** 3
+    fit("tanhsr", f, lambda t: 1 / f(t), 8, 0, mp.mpf("1.001"), np.float32)
 
 
 ERF_T = mp.mpf("0.75") * mp.mpf("1.001")

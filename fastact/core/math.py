@@ -64,7 +64,7 @@ from fastact.core.vmath import (  # noqa: F401 (exp, expm1, log, log1p, tanh: fo
     select,
     tanh,
 )
-from fastact.core.vmath.fits import EXPP_F
+from fastact.core.vmath.fits import EXPP_F, TANHSR_F
 from fastact.core.vmath.intrinsics import constants as _vconstants
 
 _jit = njit(cache=False, nogil=True, error_model="numpy")
@@ -289,8 +289,11 @@ def dtanh(x):
 @_jit
 def tanhshrink_poly(x):
     """x - tanh(x) = x^3 R(x^2) for |x| <= TANHSHRINK_X_MAX (any x: finite or
-    inf/NaN garbage, for a select to discard)."""
+    inf/NaN garbage, for a select to discard).  float32 takes its own fit
+    (vmath.fits.TANHSR_F, 8 terms where float64's R has 17)."""
     t = x * x
+    if per_type(1.0, 0.0) > 0.5:
+        return x * t * horner(t, TANHSR_F)
     return x * t * horner(t, C.TANHSHRINK_R)
 
 

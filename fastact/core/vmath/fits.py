@@ -111,6 +111,17 @@ TANHK_Q_F = (
     0.0015627958346158266,
     0.0008834201144054532,
 )
+# tanhsr float32: minimax weighted error 0.0446 eps, 0.252 eps with the rounded coefficients
+TANHSR_F = (
+    0.3333333432674408,
+    -0.13333413004875183,
+    0.05397854745388031,
+    -0.021915186196565628,
+    0.008931664749979973,
+    -0.0035374625585973263,
+    0.0011568710906431079,
+    -0.0002078100951621309,
+)
 # erfp float32: minimax weighted error 0.000411 eps, 0.0013 eps with the rounded coefficients
 ERFP_F = (
     -0.37612637877464294,
