@@ -80,24 +80,39 @@ def kernels(ft) -> dict:
     return dict(tanh=tanh_)
 
 
+# float32: the odd polynomial below TANH32_T, the k form above it up to
+# TANH32_MAX, past which 1 - tanh(a) is below a quarter of 1's lower ulp
+TANH32_T, TANH32_MAX = np.float32(0.625), np.float32(9.2)
+_TANHK_P = tuple(np.float32(c) for c in TANHK_P_F)
+_TANHK_Q = tuple(np.float32(c) for c in TANHK_Q_F)
+
+
+@register_jitable(**JIT)
+def tanh_complement_f32(a):
+    """float32 1 - tanh(a) = P(a) / (a Q(a) + P(a)) for TANH32_T <= a <=
+    TANH32_MAX (the caller clamps a): P/Q fits a coth(a) - a (the module
+    docstring).  Its absolute error is within 0.23 ulp of 1 (2^-24) plus its
+    roundings, a few ulps of the result at most.  Any other float type is
+    converted (core.math's generic kernels type it in their float64 loops
+    too, in a branch that float64 never takes)."""
+    a = np.float32(a)
+    p = horner(a, _TANHK_P)
+    return p / fma(a, horner(a, _TANHK_Q), p)
+
+
 def _tanh_f32():
     """float32 tanh (the module docstring); coefficients: tools/fit_vmath.py tanh."""
-    F32 = np.float32
-    T, XMAX, ONE = F32(0.625), F32(9.2), F32(1)
+    ONE = np.float32(1)
     SIGN = np.int32(-(2**31))
-    E = tuple(F32(c) for c in TANHP_F)
-    P = tuple(F32(c) for c in TANHK_P_F)
-    Q = tuple(F32(c) for c in TANHK_Q_F)
+    E = tuple(np.float32(c) for c in TANHP_F)
 
     @register_jitable(**JIT)
     def tanh_k(x):
         a = abs(x)
         t = a * a
         small = fma(a * t, horner(t, E), a)
-        ac = select(a > XMAX, XMAX, a)  # NaN stays NaN
-        p = horner(ac, P)
-        s = fma(ac, horner(ac, Q), p)
-        r = select(a < T, small, ONE - p / s)
+        ac = select(a > TANH32_MAX, TANH32_MAX, a)  # NaN stays NaN
+        r = select(a < TANH32_T, small, ONE - tanh_complement_f32(ac))
         return int_as_float(np.int32(float_as_int(r) | (float_as_int(x) & SIGN)))
 
     return tanh_k
