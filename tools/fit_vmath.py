@@ -183,47 +183,46 @@ def fit_log():
 TANH_T = mp.mpf("0.5493") * mp.mpf("1.001")  # atanh(1/2)
 
 
-def rational(f, m, n, b, samples=12000, iters=60):
-    """(p, q), p[0] = q[0] = 1: P(t)/Q(t) of degrees m, n near-minimax in
-    relative error to f on [0, b] (f(0) = 1), by Loeb's linearized least
-    squares (weights 1/(f Q) from the previous step) and Lawson's reweighting
-    by the error.  float64 arithmetic on a scaled variable is plenty for a
-    float32 fit; f's values come from mpmath."""
+def rational(f, w, m, n, lo, hi, samples=12000, iters=100):
+    """(p, q, err), q[0] = 1: P(a)/Q(a) of degrees m, n near-minimax in the
+    weighted error w |P/Q - f| on [lo, hi], by Loeb's linearized least squares
+    (weights w/Q from the previous step) and Lawson's reweighting by the
+    error.  float64 arithmetic on a scaled variable is plenty for a float32
+    fit; f's and w's values come from mpmath."""
     x = np.unique(
-        np.concatenate([np.linspace(0, 1, samples), 1 - np.cos(np.linspace(0, np.pi / 2, samples))])
+        np.concatenate(
+            [np.linspace(0, 1, samples), (1 - np.cos(np.linspace(0, np.pi, samples))) / 2]
+        )
     )
-    u = x * x  # dense near 0 in t = b u
-    fu = np.array([float(f(mp.mpf(b) * mp.mpf(float(v)))) for v in u])
-    Ap = np.vstack([u**k for k in range(1, m + 1)]).T
+    av = lo + (hi - lo) * x
+    u = av / hi
+    fu = np.array([float(f(mp.mpf(float(v)))) for v in av])
+    wu = np.array([float(w(mp.mpf(float(v)))) for v in av])
+    Ap = np.vstack([u**k for k in range(m + 1)]).T
     Aq = np.vstack([u**k for k in range(1, n + 1)]).T
     Q, lw = np.ones_like(u), np.ones_like(u)
     for it in range(iters):
-        W = lw / (fu * Q)
-        c, *_ = np.linalg.lstsq(
-            np.hstack([Ap, -fu[:, None] * Aq]) * W[:, None], (fu - 1) * W, rcond=None
-        )
-        P, Q = 1 + Ap @ c[:m], 1 + Aq @ c[m:]
-        err = np.abs(P / Q - fu) / fu
+        W = lw * wu / Q
+        c, *_ = np.linalg.lstsq(np.hstack([Ap, -fu[:, None] * Aq]) * W[:, None], fu * W, rcond=None)
+        P, Q = Ap @ c[: m + 1], 1 + Aq @ c[m + 1 :]
+        err = np.abs(P / Q - fu) * wu
         if it > 5:
             lw = lw * np.sqrt(err) + 1e-300
             lw /= lw.sum()
-    scale = [float(b) ** -k for k in range(max(m, n) + 1)]
-    p = [1.0] + [c[k - 1] * scale[k] for k in range(1, m + 1)]
-    q = [1.0] + [c[m + k - 1] * scale[k] for k in range(1, n + 1)]
+    p = [c[k] * float(hi) ** -k for k in range(m + 1)]
+    q = [1.0] + [c[m + k] * float(hi) ** -k for k in range(1, n + 1)]
     return p, q, err.max()
 
 
-def print_rational(name, f, m, n, b, dtype):
-    p, q, e = rational(f, m, n, b)
-    ts = np.linspace(0, b, 200001)
-    ft = np.array([float(f(mp.mpf(float(t)))) for t in ts[::50]])
-    rp = np.polyval([float(dtype(v)) for v in p[::-1]], ts[::50])
-    rq = np.polyval([float(dtype(v)) for v in q[::-1]], ts[::50])
-    er = np.max(np.abs(rp / rq - ft) / ft)
-    eps = float(np.finfo(dtype).eps)
-    print(
-        f"# {name}: relative error {e / eps:.3g} eps, {er / eps:.3g} eps with the rounded coefficients"
-    )
+def print_rational(name, f, w, m, n, lo, hi, dtype, unit):
+    p, q, e = rational(f, w, m, n, lo, hi)
+    a = np.linspace(lo, hi, 4001)
+    fa = np.array([float(f(mp.mpf(float(v)))) for v in a])
+    wa = np.array([float(w(mp.mpf(float(v)))) for v in a])
+    rp = np.polyval([float(dtype(v)) for v in p[::-1]], a)
+    rq = np.polyval([float(dtype(v)) for v in q[::-1]], a)
+    er = np.max(np.abs(rp / rq - fa) * wa)
+    print(f"# {name}: error {e:.3g} {unit}, {er:.3g} with the rounded coefficients")
     for tag, c in (("P", p), ("Q", q)):
         print(f"{name.upper()}_{tag}_{'F' if dtype == np.float32 else 'D'} = (")
         for v in c:
@@ -231,19 +230,29 @@ def print_rational(name, f, m, n, b, dtype):
         print(")", flush=True)
 
 
-TANHR_X = 9.2  # float32 tanh rounds to 1 from 9.011 on
+TANH_T32 = 0.625  # float32: the odd polynomial below, the rational above
+TANHK_X = 9.2  # float32 tanh rounds to 1 from 9.011 on
 
 
 def fit_tanh():
-    # tanh(x) = x + x^3 P(x^2) for |x| <= atanh(1/2), relative error (float64;
-    # float32 on GPUs)
+    # tanh(x) = x + x^3 P(x^2) for |x| <= T, relative error (float64 below
+    # atanh(1/2), float32 below TANH_T32)
     f = lambda t: (mp.tanh(mp.sqrt(nz(t))) - mp.sqrt(nz(t))) / mp.sqrt(nz(t)) ** 3
-    w = lambda t: (t + TANH_T**2 / 20) * mp.sqrt(nz(t)) / mp.tanh(mp.sqrt(nz(t)))
-    for dt, n in ((np.float32, 5), (np.float64, 11)):
-        fit("tanhp", f, w, n, 0, TANH_T**2, dt)
-    # float32 on CPUs: tanh(x) = x P(t) / Q(t), t = x^2 <= TANHR_X^2, degrees 4/4.
-    g = lambda t: mp.tanh(mp.sqrt(t)) / mp.sqrt(t) if t else mp.mpf(1)
-    print_rational("tanhr", g, 4, 4, TANHR_X**2, np.float32)
+    for dt, n, T in ((np.float32, 5, mp.mpf(TANH_T32) * mp.mpf("1.001")), (np.float64, 11, TANH_T)):
+        w = lambda t, T=T: (t + T**2 / 20) * mp.sqrt(nz(t)) / mp.tanh(mp.sqrt(nz(t)))
+        fit("tanhp", f, w, n, 0, T**2, dt)
+    # float32 above TANH_T32: 1 - tanh(a) = P / (a Q + P), P/Q of degrees
+    # 5/6 fitting k(a) = a coth(a) - a = 2a / expm1(2a) on [TANH_T32, TANHK_X].
+    # An error d in k moves 1 - tanh by d a / (a + k)^2: the weight, in units
+    # of 2^-24 (tanh's ulp below 1).  Next to 1 the roundings of P and Q shrink
+    # with 1 - tanh instead of passing on in full as in x P(x^2) / Q(x^2).
+    k = lambda a: 2 * a / mp.expm1(2 * a)
+    w = lambda a: a / (a + k(a)) ** 2 * 2**24
+    print_rational("tanhk", k, w, 5, 6, TANH_T32, TANHK_X, np.float32, "ulp near 1")
+    # float32 tanhshrink: x - tanh(x) = x^3 P(x^2) for |x| <= 1, relative error
+    # (core.math.tanhshrink_poly; float64 keeps core.coefficients' degree 16)
+    f = lambda t: (mp.sqrt(nz(t)) - mp.tanh(mp.sqrt(nz(t)))) / mp.sqrt(nz(t)) ** 3
+    fit("tanhsr", f, lambda t: 1 / f(t), 8, 0, mp.mpf("1.001"), np.float32)
 
 
 ERF_T = mp.mpf("0.75") * mp.mpf("1.001")

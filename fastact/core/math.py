@@ -64,7 +64,8 @@ from fastact.core.vmath import (  # noqa: F401 (exp, expm1, log, log1p, tanh: fo
     select,
     tanh,
 )
-from fastact.core.vmath.fits import EXPP_F
+from fastact.core.vmath.fits import EXPP_F, TANHSR_F
+from fastact.core.vmath.hyperbolic import TANH32_MAX, tanh_complement_f32
 from fastact.core.vmath.intrinsics import constants as _vconstants
 
 _jit = njit(cache=False, nogil=True, error_model="numpy")
@@ -289,8 +290,11 @@ def dtanh(x):
 @_jit
 def tanhshrink_poly(x):
     """x - tanh(x) = x^3 R(x^2) for |x| <= TANHSHRINK_X_MAX (any x: finite or
-    inf/NaN garbage, for a select to discard)."""
+    inf/NaN garbage, for a select to discard).  float32 takes its own fit
+    (vmath.fits.TANHSR_F, 8 terms where float64's R has 17)."""
     t = x * x
+    if per_type(1.0, 0.0) > 0.5:
+        return x * t * horner(t, TANHSR_F)
     return x * t * horner(t, C.TANHSHRINK_R)
 
 
@@ -301,8 +305,14 @@ def tanhshrink(x):
     # x - tanh x = sign(x) ((|x| - 1) + 2 / (e^(2|x|) + 1)): two non-negative
     # terms, |x| - 1 exact.  Beyond |x| = 20 the second term (< 1e-17) is below
     # half an ULP of |x| - 1 in both types: clamping there keeps exp finite.
-    # NaN stays NaN through ax - 1.
-    big = math.copysign((ax - 1.0) + 2.0 / (exp_below(2.0 * select(ax < 20.0, ax, 20.0)) + 1.0), x)
+    # float32 takes the second term from tanh's rational form (no exp), which
+    # beyond its clamp 9.2 (< 2e-8, under 0.03 ULP of |x| - 1) rounds away
+    # too.  NaN stays NaN through ax - 1.
+    if per_type(1.0, 0.0) > 0.5:
+        c = tanh_complement_f32(select(ax < TANH32_MAX, ax, TANH32_MAX))
+    else:
+        c = 2.0 / (exp_below(2.0 * select(ax < 20.0, ax, 20.0)) + 1.0)
+    big = math.copysign((ax - 1.0) + c, x)
     # "+ 0.0" turns the -0 of x = -0 (or of an underflowing x^3) into the +0
     # that x - tanh(x) gives, as torch does.
     return select(ax <= C.TANHSHRINK_X_MAX, tanhshrink_poly(x) + 0.0, big)
