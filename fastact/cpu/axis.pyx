@@ -34,6 +34,8 @@ cdef extern from "rows.h" nogil:
                            int mode, int stream)
     void fa_backward_rows_f(const float* g, const float* y, float* out, Py_ssize_t rows,
                             Py_ssize_t n, int negate, int mode, int stream)
+    void fa_backward_rows_d(const double* g, const double* y, double* out, Py_ssize_t rows,
+                            Py_ssize_t n, int negate, int mode, int stream)
     void fa_backward_f(const float* g, const float* y, float* out, Py_ssize_t n,
                        Py_ssize_t width, Py_ssize_t stride, int negate, int mode, int stream)
     void fa_backward_d(const double* g, const double* y, double* out, Py_ssize_t n,
@@ -120,16 +122,19 @@ ctypedef struct Job:
 cdef void _tasks(void* ctx, Py_ssize_t t0, Py_ssize_t t1) noexcept nogil:
     cdef Job* j = <Job*>ctx
     cdef Py_ssize_t k, c0, off
-    if (j.kind == 0 or j.kind == 2) and j.inner == 1:
-        # float rows: one call for the range, each row's first pass (max, or
-        # the backward's sum) overlapped with the previous row's last pass
+    if j.kind != 1 and j.inner == 1:
+        # rows: one call for the range, each row's first pass (max, or the
+        # backward's sum) overlapped with the previous row's last pass
         off = t0 * j.n * j.size
         if j.kind == 0:
             fa_forward_rows_f(<const float*>(j.a + off), <float*>(j.c + off), t1 - t0, j.n,
                               j.negate, j.mode, j.stream)
-        else:
+        elif j.kind == 2:
             fa_backward_rows_f(<const float*>(j.a + off), <const float*>(j.b + off),
                                <float*>(j.c + off), t1 - t0, j.n, j.negate, j.mode, j.stream)
+        else:
+            fa_backward_rows_d(<const double*>(j.a + off), <const double*>(j.b + off),
+                               <double*>(j.c + off), t1 - t0, j.n, j.negate, j.mode, j.stream)
         if j.stream:
             fa_stream_fence()
         return
