@@ -189,6 +189,11 @@ def glu_backward(
     >>> fastact.glu_backward([1.0], [3.0, 0.0])
     array([0.5 , 0.75])
     """
+    if type(axis) is int and type(x) is np.ndarray and (axis == -1 or axis == x.ndim - 1):
+        # the common call, checked and run in C (None: not that call)
+        res = kernels.glu_backward_last(grad_output, x, out)
+        if res is not None:
+            return res
     fname = "glu_backward"
     a, _, _, ax, blk = _glu_split(x, axis, fname)
     gt = _validate.float_array(grad_output, fname, "grad_output")

@@ -428,3 +428,48 @@ def maxout_last(x, Py_ssize_t k, out):
     _maxout_run(<char*>cnp.PyArray_DATA(a), <char*>cnp.PyArray_DATA(<cnp.ndarray>o), NULL,
                 outer, m, k, 1, cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32, nt)
     return o
+
+
+cdef bint _disjoint(cnp.ndarray a, cnp.ndarray b) noexcept:
+    cdef char* p = <char*>cnp.PyArray_DATA(a)
+    cdef char* q = <char*>cnp.PyArray_DATA(b)
+    return p + cnp.PyArray_NBYTES(a) <= q or q + cnp.PyArray_NBYTES(b) <= p
+
+
+def glu_backward_last(g, x, out):
+    """glu's backward of grad_output g and input x along their last axis, into
+    out (None: a new array; may be x itself), which is returned; None, with
+    nothing done, where the call is not the common one (x and g as
+    _last_out's x, of one dtype, g's last axis half x's; out apart from g,
+    and x itself or apart from it)."""
+    cdef cnp.ndarray a, b, o
+    cdef int d, nd, t
+    if type(x) is not cnp.ndarray or type(g) is not cnp.ndarray:
+        return None
+    a, b = <cnp.ndarray>x, <cnp.ndarray>g
+    t = cnp.PyArray_TYPE(a)
+    nd = cnp.PyArray_NDIM(a)
+    if ((t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64) or not _plain(a, t) or nd == 0
+            or cnp.PyArray_SIZE(a) == 0 or cnp.PyArray_DIM(a, nd - 1) % 2
+            or not _plain(b, t) or cnp.PyArray_NDIM(b) != nd):
+        return None
+    for d in range(nd):
+        if cnp.PyArray_DIM(b, d) != cnp.PyArray_DIM(a, d) // (2 if d == nd - 1 else 1):
+            return None
+    if out is None:
+        o = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(a), t, 0)
+    else:
+        if (not _plain(out, t) or not cnp.PyArray_SAMESHAPE(<cnp.ndarray>out, a)
+                or not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>out)):
+            return None
+        o = <cnp.ndarray>out
+        if not _disjoint(o, b) or not (cnp.PyArray_DATA(o) == cnp.PyArray_DATA(a)
+                                       or _disjoint(o, a)):
+            return None
+    cdef Py_ssize_t n = cnp.PyArray_DIM(a, nd - 1)
+    cdef Py_ssize_t outer = cnp.PyArray_SIZE(a) // n, L = n // 2
+    cdef Py_ssize_t ntasks = outer * ((L + FG_GLU_CHUNK - 1) // FG_GLU_CHUNK)
+    cdef int nt = max(1, min(<int>_threads._num_threads, ntasks))   # threads.threads_for
+    _glu_run(<char*>cnp.PyArray_DATA(b), <char*>cnp.PyArray_DATA(a), <char*>cnp.PyArray_DATA(o),
+             outer, L, t == cnp.NPY_FLOAT32, True, nt)
+    return o

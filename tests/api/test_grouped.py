@@ -334,6 +334,27 @@ def test_last_axis_calls_off_the_common_path(dtype):
         assert (other == 5).all()
         with pytest.raises(ValueError):
             f(x, *args, out=np.zeros((5, 5), dtype))
+    g = rng.standard_normal((5, 6)).astype(dtype)
+    ref = gr.glu_backward(g, x)
+    for gv, xv in [
+        (g.astype(g.dtype.newbyteorder()), x),
+        (g, x.astype(x.dtype.newbyteorder())),
+        (g.view(_Sub), x),
+        (np.asfortranarray(g), x),
+    ]:
+        np.testing.assert_array_equal(gr.glu_backward(gv, xv).astype(dtype), ref)
+    ro = np.zeros_like(x)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only|writeable|writable"):
+        gr.glu_backward(g, x, out=ro)
+    with pytest.raises(ValueError, match="grad_output"):
+        gr.glu_backward(g[:, :5], x)
+    # out over grad_output and x at once: read from copies
+    buf = np.concatenate([g.ravel(), x.ravel()]).astype(dtype)
+    gr.glu_backward(
+        buf[:30].reshape(g.shape), buf[30:].reshape(x.shape), out=buf[:60].reshape(x.shape)
+    )
+    np.testing.assert_array_equal(buf[:60].reshape(x.shape), ref)
     with pytest.raises(ValueError, match="odd"):
         gr.glu(x[:, :11])
     with pytest.raises(ValueError, match="k=5"):
