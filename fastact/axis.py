@@ -28,6 +28,8 @@ ROWS = {
     "softmin": (True, kernels.SOFTMAX),
 }
 
+_BWD_ROWS = {name + "_backward": rows for name, rows in ROWS.items()}
+
 __all__ = [
     "softmax",
     "log_softmax",
@@ -80,51 +82,16 @@ def _run(
     return bf16.astype(res, rdt, out)
 
 
-_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
-
-
-def _rows(a, axis, out) -> tuple | None:
-    """(outer, n, 1) when the call is the common one, which skips the general
-    checks: native float32/float64 C-contiguous ndarrays, the last axis, and
-    out absent or exactly right (the input itself, or no shared memory).
-    (No .ctypes here: building that object costs more than a small call.)"""
-    if not (
-        type(a) is np.ndarray
-        and (a.dtype is _F32 or a.dtype is _F64)
-        and a.ndim
-        and a.flags.c_contiguous
-        and a.size
-        and (axis == -1 or axis == a.ndim - 1)
-        and type(axis) is int
-    ):
-        return None
-    if out is not None and not (
-        type(out) is np.ndarray
-        and out.dtype is a.dtype
-        and out.shape == a.shape
-        and out.flags.c_contiguous
-        and out.flags.writeable
-        and (out is a or not np.may_share_memory(out, a))
-    ):
-        return None
-    n = a.shape[-1]
-    return (a.size // n, n, 1)
-
-
 def _threads(blk: tuple, itemsize: int) -> int:
     return threads_for(blk[0] * blk[1], kernels.tasks(*blk, itemsize), openmp=True)
 
 
 def _forward(x, axis, out, fname: str):
-    blk = _rows(x, axis, out)
-    if blk is not None:
-        work = np.empty(x.shape, x.dtype) if out is None else out
-        nt = threads_for(0, blk[0])  # rows along the last axis: one task each
-        lim = stream_threshold()
-        kernels.forward(
-            x.reshape(blk), work.reshape(blk), *ROWS[fname], nt, 0 <= lim <= work.nbytes // nt
-        )
-        return work
+    if type(axis) is int and type(x) is np.ndarray and (axis == -1 or axis == x.ndim - 1):
+        # the common call, checked and run in C (None: not that call)
+        work = kernels.forward_last(x, out, *ROWS[fname])
+        if work is not None:
+            return work
     a, rdt, cdt = _validate.float_array(x, fname)
     ax = _validate.axis_of(a, axis, fname)
     if out is not None:
@@ -133,29 +100,11 @@ def _forward(x, axis, out, fname: str):
 
 
 def _backward(grad_output, y, axis, out, fname: str):
-    g = grad_output
-    blk = _rows(y, axis, out)
-    if (
-        blk is not None
-        and type(g) is np.ndarray
-        and g.dtype is y.dtype
-        and g.shape == y.shape
-        and g.flags.c_contiguous
-        and (out is None or out is g or not np.may_share_memory(out, g))
-    ):
-        work = np.empty(y.shape, y.dtype) if out is None else out
-        nt = threads_for(0, blk[0])  # rows along the last axis: one task each
-        lim = stream_threshold()
-        extra = ROWS[fname.removesuffix("_backward")]
-        kernels.backward(
-            g.reshape(blk),
-            y.reshape(blk),
-            work.reshape(blk),
-            *extra,
-            nt,
-            0 <= lim <= work.nbytes // nt,
-        )
-        return work
+    if type(axis) is int and type(y) is np.ndarray and (axis == -1 or axis == y.ndim - 1):
+        # the common call, checked and run in C (None: not that call)
+        work = kernels.backward_last(grad_output, y, out, *_BWD_ROWS[fname])
+        if work is not None:
+            return work
     gt = _validate.float_array(grad_output, fname, "grad_output")
     yt = _validate.float_array(y, fname, "y")
     _validate.same_shape(fname, gt[0], yt[0], "grad_output", "y")

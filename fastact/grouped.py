@@ -136,6 +136,11 @@ def glu(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None) -> np.nd
     >>> fastact.glu([[1.0, 2.0], [3.0, -1000.0]], axis=0)
     array([[0.95257413, 0.        ]])
     """
+    if type(axis) is int and type(x) is np.ndarray and (axis == -1 or axis == x.ndim - 1):
+        # the common call, checked and run in C (None: not that call)
+        res = kernels.glu_last(x, out)
+        if res is not None:
+            return res
     fname = "glu"
     a, rdt, cdt, ax, blk = _glu_split(x, axis, fname)
     oshape = with_len(a.shape, ax, blk[1] // 2)
@@ -184,6 +189,11 @@ def glu_backward(
     >>> fastact.glu_backward([1.0], [3.0, 0.0])
     array([0.5 , 0.75])
     """
+    if type(axis) is int and type(x) is np.ndarray and (axis == -1 or axis == x.ndim - 1):
+        # the common call, checked and run in C (None: not that call)
+        res = kernels.glu_backward_last(grad_output, x, out)
+        if res is not None:
+            return res
     fname = "glu_backward"
     a, _, _, ax, blk = _glu_split(x, axis, fname)
     gt = _validate.float_array(grad_output, fname, "grad_output")
@@ -313,6 +323,17 @@ def maxout(
     >>> v, i
     (array([[2., 7.]]), array([[1, 0]]))
     """
+    if (
+        not return_indices
+        and type(k) is int
+        and type(axis) is int
+        and type(x) is np.ndarray
+        and (axis == -1 or axis == x.ndim - 1)
+    ):
+        # the common call, checked and run in C (None: not that call)
+        res = kernels.maxout_last(x, k, out)
+        if res is not None:
+            return res
     fname = "maxout"
     a, rdt, cdt = _validate.float_array(x, fname)
     ax = _validate.axis_of(a, axis, fname)

@@ -14,6 +14,8 @@ elements stay in L2 through the three passes.
 cimport numpy as cnp
 
 from fastact.cpu import isa as _isa
+from fastact.cpu import threads as _threads
+from fastact.cpu import ufunc as _ufunc
 
 cnp.import_array()
 
@@ -33,6 +35,8 @@ cdef extern from "rows.h" nogil:
     void fa_forward_rows_f(const float* x, float* y, Py_ssize_t rows, Py_ssize_t n, int negate,
                            int mode, int stream)
     void fa_backward_rows_f(const float* g, const float* y, float* out, Py_ssize_t rows,
+                            Py_ssize_t n, int negate, int mode, int stream)
+    void fa_backward_rows_d(const double* g, const double* y, double* out, Py_ssize_t rows,
                             Py_ssize_t n, int negate, int mode, int stream)
     void fa_backward_f(const float* g, const float* y, float* out, Py_ssize_t n,
                        Py_ssize_t width, Py_ssize_t stride, int negate, int mode, int stream)
@@ -120,16 +124,19 @@ ctypedef struct Job:
 cdef void _tasks(void* ctx, Py_ssize_t t0, Py_ssize_t t1) noexcept nogil:
     cdef Job* j = <Job*>ctx
     cdef Py_ssize_t k, c0, off
-    if (j.kind == 0 or j.kind == 2) and j.inner == 1:
-        # float rows: one call for the range, each row's first pass (max, or
-        # the backward's sum) overlapped with the previous row's last pass
+    if j.kind != 1 and j.inner == 1:
+        # rows: one call for the range, each row's first pass (max, or the
+        # backward's sum) overlapped with the previous row's last pass
         off = t0 * j.n * j.size
         if j.kind == 0:
             fa_forward_rows_f(<const float*>(j.a + off), <float*>(j.c + off), t1 - t0, j.n,
                               j.negate, j.mode, j.stream)
-        else:
+        elif j.kind == 2:
             fa_backward_rows_f(<const float*>(j.a + off), <const float*>(j.b + off),
                                <float*>(j.c + off), t1 - t0, j.n, j.negate, j.mode, j.stream)
+        else:
+            fa_backward_rows_d(<const double*>(j.a + off), <const double*>(j.b + off),
+                               <double*>(j.c + off), t1 - t0, j.n, j.negate, j.mode, j.stream)
         if j.stream:
             fa_stream_fence()
         return
@@ -151,9 +158,16 @@ cdef fa_cost _costs[8]
 
 cdef _run(int kind, cnp.ndarray a, cnp.ndarray b, cnp.ndarray out, bint negate, int mode,
           int nthreads, bint stream):
+    _run_blocks(kind, a, b, out, out.shape[0], out.shape[1], out.shape[2], negate, mode,
+                nthreads, stream)
+
+
+cdef _run_blocks(int kind, cnp.ndarray a, cnp.ndarray b, cnp.ndarray out, Py_ssize_t outer,
+                 Py_ssize_t n, Py_ssize_t inner, bint negate, int mode, int nthreads,
+                 bint stream):
+    # (the arrays: C-contiguous, of one dtype, `outer` blocks of n x inner)
     cdef Job j
-    cdef Py_ssize_t outer = out.shape[0]
-    j.n, j.inner = out.shape[1], out.shape[2]
+    j.n, j.inner = n, inner
     if outer == 0 or j.n == 0 or j.inner == 0:
         return
     j.kind, j.negate, j.mode, j.stream = kind, negate, mode, stream
@@ -185,3 +199,82 @@ def backward(cnp.ndarray g, cnp.ndarray y, cnp.ndarray out, bint negate, int mod
     `stream`: write float32 rows along the last axis with streaming stores
     (for outputs that will not stay in cache)."""
     _run(2 + _kind(out, [g, y]), g, y, out, negate, mode, nthreads, stream)
+
+
+# ---------------------------------------------------------------- last axis
+# The public layer's common call (fastact/axis.py), checked here in C: the
+# general path's checks in Python (flags objects, np.may_share_memory, the
+# reshapes to blocks, the thread and stream look-ups) cost a few
+# microseconds, a tenth of a 64K call.
+
+cdef bint _plain(object a, int t) noexcept:
+    """a is an ndarray (not a subclass) of type t, native byte order, C-contiguous."""
+    return (type(a) is cnp.ndarray and cnp.PyArray_TYPE(<cnp.ndarray>a) == t
+            and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>a)
+            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>a))
+
+
+cdef bint _apart(cnp.ndarray a, cnp.ndarray b) noexcept:
+    """Two C-contiguous arrays of one size are the same memory, or share none."""
+    cdef char* p = <char*>cnp.PyArray_DATA(a)
+    cdef char* q = <char*>cnp.PyArray_DATA(b)
+    cdef Py_ssize_t nb = cnp.PyArray_NBYTES(a)
+    return p == q or p + nb <= q or q + nb <= p
+
+
+cdef object _last_axis(int kind, object g, object x, object out, bint negate, int mode):
+    # the result array, or None where the call is not the common one: float32
+    # or float64 native C-contiguous ndarrays of one shape with at least one
+    # element, out absent or writeable and either an input itself (out may
+    # be x; for the backward, y or grad_output) or apart from both
+    cdef cnp.ndarray a, b, o
+    cdef int t
+    if type(x) is not cnp.ndarray:
+        return None
+    t = cnp.PyArray_TYPE(<cnp.ndarray>x)
+    if (t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64) or not _plain(x, t):
+        return None
+    a = <cnp.ndarray>x
+    if cnp.PyArray_NDIM(a) == 0 or cnp.PyArray_SIZE(a) == 0:
+        return None
+    b = a
+    if kind >= 2:
+        if not _plain(g, t) or not cnp.PyArray_SAMESHAPE(<cnp.ndarray>g, a):
+            return None
+        b = <cnp.ndarray>g
+    if out is None:
+        o = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(a), cnp.PyArray_DIMS(a), t, 0)
+    else:
+        if (not _plain(out, t) or not cnp.PyArray_SAMESHAPE(<cnp.ndarray>out, a)
+                or not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>out)):
+            return None
+        o = <cnp.ndarray>out
+        if not _apart(o, a) or not _apart(o, b):
+            return None
+    cdef Py_ssize_t n = cnp.PyArray_DIM(a, cnp.PyArray_NDIM(a) - 1)
+    cdef Py_ssize_t rows = cnp.PyArray_SIZE(a) // n
+    cdef int nt = max(1, min(<int>_threads._num_threads, rows))  # threads.threads_for
+    cdef Py_ssize_t lim = _ufunc.stream_threshold()
+    cdef bint stream = 0 <= lim <= cnp.PyArray_NBYTES(o) // nt
+    if kind >= 2:
+        _run_blocks(kind + (t == cnp.NPY_FLOAT64), b, a, o, rows, n, 1, negate, mode, nt,
+                    stream)
+    else:
+        _run_blocks(kind + (t == cnp.NPY_FLOAT64), a, a, o, rows, n, 1, negate, mode, nt,
+                    stream)
+    return o
+
+
+def forward_last(x, out, bint negate, int mode):
+    """softmax (mode 0, negated: softmin) or log_softmax (mode 1) of x along its
+    last axis, into out (None: a new array), which is returned; None, with
+    nothing done, where the arrays are not the common case (see _last_axis)
+    and the caller must take its general path."""
+    return _last_axis(0, None, x, out, negate, mode)
+
+
+def backward_last(g, y, out, bint negate, int mode):
+    """backward (as `backward`) of grad_output g and output y along their
+    last axis, into out (None: a new array), which is returned; None, with
+    nothing done, where the arrays are not the common case."""
+    return _last_axis(2, g, y, out, negate, mode)

@@ -22,8 +22,13 @@ vectorizes plain C loops over pointers reliably, and src/clones.h builds
 each kernel once per instruction-set path, the one cpu/isa.py chose running,
 so the build stays portable.
 """
-from fastact.cpu import isa as _isa
+cimport numpy as cnp
 from libc.stdint cimport int64_t
+
+from fastact.cpu import isa as _isa
+from fastact.cpu import threads as _threads
+
+cnp.import_array()
 
 from fastact.cpu.pool_api cimport fa_cost, fa_pool_import, fa_run, fa_task_fn
 
@@ -122,18 +127,23 @@ cdef void _glu_tasks(const real[:, ::1] g, const real[:, ::1] x, real[:, ::1] ou
                      Py_ssize_t L, bint backward, int nthreads) noexcept:
     """The task loop of both directions: chunks of FG_GLU_CHUNK elements of
     each half-row pair, on the pool without the GIL."""
-    cdef GluJob j
-    cdef Py_ssize_t outer = x.shape[0]
-    if outer == 0 or L == 0:
+    if x.shape[0] == 0 or L == 0:
         return
-    j.isf = real is float
+    _glu_run(<char*>&g[0, 0], <char*>&x[0, 0], <char*>&out[0, 0], x.shape[0], L,
+             real is float, backward, nthreads)
+
+
+cdef void _glu_run(char* g, char* x, char* out, Py_ssize_t outer, Py_ssize_t L, bint isf,
+                   bint backward, int nthreads) noexcept:
+    cdef GluJob j
+    j.isf = isf
     j.backward = backward
-    j.g = <char*>&g[0, 0]
-    j.x = <char*>&x[0, 0]
-    j.out = <char*>&out[0, 0]
+    j.g = g
+    j.x = x
+    j.out = out
     j.L = L
     j.nc = (L + FG_GLU_CHUNK - 1) // FG_GLU_CHUNK
-    j.size = sizeof(real)
+    j.size = sizeof(float) if isf else sizeof(double)
     # short rows are handed out several at a time, about a chunk's worth per
     # grab (and at least eight grabs per thread): one row per grab put an
     # atomic add on a line both threads write for every short row
@@ -270,16 +280,23 @@ def maxout(const real[:, :, ::1] x, real[:, :, ::1] y, int64_t[:, :, ::1] idx,
            Py_ssize_t k, int nthreads):
     """y[o, g, t] = max_j x[o, g*k + j, t] (NaN wins, first on ties); idx (may be
     None) the argmax as a position along axis 1 of x."""
-    cdef Py_ssize_t outer = y.shape[0], m = y.shape[1], inner = y.shape[2], ntasks
-    cdef MaxJob j
+    cdef Py_ssize_t outer = y.shape[0], m = y.shape[1], inner = y.shape[2]
     if outer == 0 or m == 0 or inner == 0:
         return
-    ntasks = _max_job(&j, outer, m, k, inner, sizeof(real))
-    j.isf = real is float
-    j.x = <char*>&x[0, 0, 0]
-    j.y = <char*>&y[0, 0, 0]
-    if idx is not None:
-        j.ix = &idx[0, 0, 0]
+    _maxout_run(<char*>&x[0, 0, 0], <char*>&y[0, 0, 0],
+                &idx[0, 0, 0] if idx is not None else NULL, outer, m, k, inner, real is float,
+                nthreads)
+
+
+cdef void _maxout_run(char* x, char* y, int64_t* ix, Py_ssize_t outer, Py_ssize_t m,
+                      Py_ssize_t k, Py_ssize_t inner, bint isf, int nthreads) noexcept:
+    cdef MaxJob j
+    cdef Py_ssize_t ntasks = _max_job(&j, outer, m, k, inner,
+                                      sizeof(float) if isf else sizeof(double))
+    j.isf = isf
+    j.x = x
+    j.y = y
+    j.ix = ix
     with nogil:
         fa_run(&_costs[4 + j.isf], <double>(outer * m * k * inner), _max_range, &j, ntasks, 1,
                nthreads)
@@ -328,3 +345,131 @@ def maxout_backward(const real[:, :, ::1] go, const int64_t[:, :, ::1] idx,
     with nogil:
         fa_run(&_costs[6 + j.isf], <double>(outer * m * k * inner), _max_bwd_range, &j, ntasks,
                1, nthreads)
+
+
+# ---------------------------------------------------------------- last axis
+# The public layer's common forward calls (fastact/grouped.py), checked here
+# in C: its general path (validation, blocks, overlap tests, thread count in
+# Python) cost about ten microseconds a call, a third of a 64K glu.
+
+cdef bint _plain(object a, int t) noexcept:
+    """a is an ndarray (not a subclass) of type t, native byte order, C-contiguous."""
+    return (type(a) is cnp.ndarray and cnp.PyArray_TYPE(<cnp.ndarray>a) == t
+            and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>a)
+            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>a))
+
+
+cdef object _last_out(object x, object out, Py_ssize_t div):
+    """The output of a call on x's last axis that divides it by `div`: a new
+    array (out None), or out where it has the right shape and dtype, is
+    writeable and shares no memory with x; None where x or out is not the
+    common case (a float32 or float64 native C-contiguous ndarray, at least
+    one element, the last axis divisible by div)."""
+    cdef cnp.ndarray a, o
+    cdef int t, d, nd
+    cdef cnp.npy_intp dims[64]
+    if type(x) is not cnp.ndarray:
+        return None
+    a = <cnp.ndarray>x
+    t = cnp.PyArray_TYPE(a)
+    nd = cnp.PyArray_NDIM(a)
+    if ((t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64) or not _plain(a, t) or nd == 0
+            or nd > 64 or cnp.PyArray_SIZE(a) == 0 or cnp.PyArray_DIM(a, nd - 1) % div):
+        return None
+    for d in range(nd):
+        dims[d] = cnp.PyArray_DIM(a, d)
+    dims[nd - 1] //= div
+    if out is None:
+        return cnp.PyArray_EMPTY(nd, dims, t, 0)
+    if not _plain(out, t) or cnp.PyArray_NDIM(<cnp.ndarray>out) != nd:
+        return None
+    o = <cnp.ndarray>out
+    for d in range(nd):
+        if cnp.PyArray_DIM(o, d) != dims[d]:
+            return None
+    cdef char* p = <char*>cnp.PyArray_DATA(a)
+    cdef char* q = <char*>cnp.PyArray_DATA(o)
+    if not cnp.PyArray_ISWRITEABLE(o) or not (p + cnp.PyArray_NBYTES(a) <= q
+                                              or q + cnp.PyArray_NBYTES(o) <= p):
+        return None
+    return o
+
+
+def glu_last(x, out):
+    """glu of x along its last axis into out (None: a new array), which is
+    returned; None, with nothing done, where the call is not the common one
+    (see _last_out) and the caller must take its general path."""
+    o = _last_out(x, out, 2)
+    if o is None:
+        return None
+    cdef cnp.ndarray a = <cnp.ndarray>x
+    cdef Py_ssize_t n = cnp.PyArray_DIM(a, cnp.PyArray_NDIM(a) - 1)
+    cdef Py_ssize_t outer = cnp.PyArray_SIZE(a) // n, L = n // 2
+    cdef Py_ssize_t ntasks = outer * ((L + FG_GLU_CHUNK - 1) // FG_GLU_CHUNK)
+    cdef int nt = max(1, min(<int>_threads._num_threads, ntasks))   # threads.threads_for
+    _glu_run(NULL, <char*>cnp.PyArray_DATA(a), <char*>cnp.PyArray_DATA(<cnp.ndarray>o), outer,
+             L, cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32, False, nt)
+    return o
+
+
+def maxout_last(x, Py_ssize_t k, out):
+    """maxout (values only) of x along its last axis in groups of k >= 1, into
+    out (None: a new array), which is returned; None, with nothing done, where
+    the call is not the common one (see _last_out)."""
+    if k < 1:
+        return None
+    o = _last_out(x, out, k)
+    if o is None:
+        return None
+    cdef cnp.ndarray a = <cnp.ndarray>x
+    cdef Py_ssize_t n = cnp.PyArray_DIM(a, cnp.PyArray_NDIM(a) - 1)
+    cdef Py_ssize_t outer = cnp.PyArray_SIZE(a) // n, m = n // k
+    cdef int nt = max(1, min(<int>_threads._num_threads, maxout_tasks(outer, m, k, 1)))
+    _maxout_run(<char*>cnp.PyArray_DATA(a), <char*>cnp.PyArray_DATA(<cnp.ndarray>o), NULL,
+                outer, m, k, 1, cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32, nt)
+    return o
+
+
+cdef bint _disjoint(cnp.ndarray a, cnp.ndarray b) noexcept:
+    cdef char* p = <char*>cnp.PyArray_DATA(a)
+    cdef char* q = <char*>cnp.PyArray_DATA(b)
+    return p + cnp.PyArray_NBYTES(a) <= q or q + cnp.PyArray_NBYTES(b) <= p
+
+
+def glu_backward_last(g, x, out):
+    """glu's backward of grad_output g and input x along their last axis, into
+    out (None: a new array; may be x itself), which is returned; None, with
+    nothing done, where the call is not the common one (x and g as
+    _last_out's x, of one dtype, g's last axis half x's; out apart from g,
+    and x itself or apart from it)."""
+    cdef cnp.ndarray a, b, o
+    cdef int d, nd, t
+    if type(x) is not cnp.ndarray or type(g) is not cnp.ndarray:
+        return None
+    a, b = <cnp.ndarray>x, <cnp.ndarray>g
+    t = cnp.PyArray_TYPE(a)
+    nd = cnp.PyArray_NDIM(a)
+    if ((t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64) or not _plain(a, t) or nd == 0
+            or cnp.PyArray_SIZE(a) == 0 or cnp.PyArray_DIM(a, nd - 1) % 2
+            or not _plain(b, t) or cnp.PyArray_NDIM(b) != nd):
+        return None
+    for d in range(nd):
+        if cnp.PyArray_DIM(b, d) != cnp.PyArray_DIM(a, d) // (2 if d == nd - 1 else 1):
+            return None
+    if out is None:
+        o = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(a), t, 0)
+    else:
+        if (not _plain(out, t) or not cnp.PyArray_SAMESHAPE(<cnp.ndarray>out, a)
+                or not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>out)):
+            return None
+        o = <cnp.ndarray>out
+        if not _disjoint(o, b) or not (cnp.PyArray_DATA(o) == cnp.PyArray_DATA(a)
+                                       or _disjoint(o, a)):
+            return None
+    cdef Py_ssize_t n = cnp.PyArray_DIM(a, nd - 1)
+    cdef Py_ssize_t outer = cnp.PyArray_SIZE(a) // n, L = n // 2
+    cdef Py_ssize_t ntasks = outer * ((L + FG_GLU_CHUNK - 1) // FG_GLU_CHUNK)
+    cdef int nt = max(1, min(<int>_threads._num_threads, ntasks))   # threads.threads_for
+    _glu_run(<char*>cnp.PyArray_DATA(b), <char*>cnp.PyArray_DATA(a), <char*>cnp.PyArray_DATA(o),
+             outer, L, t == cnp.NPY_FLOAT32, True, nt)
+    return o

@@ -167,6 +167,44 @@ def test_layouts_and_out(case):
     np.testing.assert_array_equal(y2, want)
 
 
+class _Sub(np.ndarray):
+    pass
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=lambda t: np.dtype(t).name)
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_last_axis_calls_off_the_common_path(case, dtype):
+    # the last-axis call is checked in C (cpu/axis.pyx, _last_axis); every
+    # array it turns down must give what the plain call gives
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((5, 33)).astype(dtype)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    ref, dref = case.forward(x), case.backward(g, case.forward(x))
+    swapped = x.astype(x.dtype.newbyteorder())
+    np.testing.assert_array_equal(case.forward(swapped), ref)
+    np.testing.assert_array_equal(case.forward(x.view(_Sub)), ref)
+    np.testing.assert_array_equal(case.backward(g.view(_Sub), ref), dref)
+    np.testing.assert_array_equal(case.backward(g.astype(g.dtype.newbyteorder()), ref), dref)
+    # out read-only: an error naming it, nothing written
+    ro = np.zeros_like(x)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only|writeable|writable"):
+        case.forward(x, out=ro)
+    with pytest.raises(ValueError, match="read-only|writeable|writable"):
+        case.backward(g, ref, out=ro)
+    # out overlapping grad_output in part: the backward reads a copy
+    buf = np.concatenate([g.ravel(), g.ravel()])
+    gv = buf[: g.size].reshape(g.shape)
+    case.backward(gv, ref, out=buf[3 : 3 + g.size].reshape(g.shape))
+    np.testing.assert_array_equal(buf[3 : 3 + g.size].reshape(g.shape), dref)
+    # out of another dtype: the general path's error, nothing written
+    other = np.float64 if dtype == np.float32 else np.float32
+    out = np.full(x.shape, 5, other)
+    with pytest.raises(TypeError):
+        case.forward(x, out=out)
+    assert (out == 5).all()
+
+
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_shapes_and_dtypes(case):
     assert case.forward(np.float64(3.0)).shape == ()

@@ -308,6 +308,61 @@ def test_in_place_and_overlap():
     np.testing.assert_array_equal(buf[0:20], want)
 
 
+class _Sub(np.ndarray):
+    pass
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_last_axis_calls_off_the_common_path(dtype):
+    # glu's and maxout's last-axis call is checked in C (cpu/grouped.pyx,
+    # _last_out); every array it turns down must give what the plain call gives
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal((5, 12)).astype(dtype)
+    calls = [(gr.glu, ()), (gr.maxout, (3,)), (gr.maxout, (1,))]
+    for f, args in calls:
+        ref = f(x, *args)
+        np.testing.assert_array_equal(f(x.astype(x.dtype.newbyteorder()), *args), ref)
+        np.testing.assert_array_equal(f(x.view(_Sub), *args), ref)
+        np.testing.assert_array_equal(f(np.asfortranarray(x), *args), ref)
+        ro = np.zeros_like(ref)
+        ro.flags.writeable = False
+        with pytest.raises(ValueError, match="read-only|writeable|writable"):
+            f(x, *args, out=ro)
+        other = np.full(ref.shape, 5, np.float64 if dtype == np.float32 else np.float32)
+        with pytest.raises(TypeError):
+            f(x, *args, out=other)
+        assert (other == 5).all()
+        with pytest.raises(ValueError):
+            f(x, *args, out=np.zeros((5, 5), dtype))
+    g = rng.standard_normal((5, 6)).astype(dtype)
+    ref = gr.glu_backward(g, x)
+    for gv, xv in [
+        (g.astype(g.dtype.newbyteorder()), x),
+        (g, x.astype(x.dtype.newbyteorder())),
+        (g.view(_Sub), x),
+        (np.asfortranarray(g), x),
+    ]:
+        np.testing.assert_array_equal(gr.glu_backward(gv, xv).astype(dtype), ref)
+    ro = np.zeros_like(x)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only|writeable|writable"):
+        gr.glu_backward(g, x, out=ro)
+    with pytest.raises(ValueError, match="grad_output"):
+        gr.glu_backward(g[:, :5], x)
+    # out over grad_output and x at once: read from copies
+    buf = np.concatenate([g.ravel(), x.ravel()]).astype(dtype)
+    gr.glu_backward(
+        buf[:30].reshape(g.shape), buf[30:].reshape(x.shape), out=buf[:60].reshape(x.shape)
+    )
+    np.testing.assert_array_equal(buf[:60].reshape(x.shape), ref)
+    with pytest.raises(ValueError, match="odd"):
+        gr.glu(x[:, :11])
+    with pytest.raises(ValueError, match="k=5"):
+        gr.maxout(x, 5)
+    with pytest.raises(ValueError, match="k=0"):
+        gr.maxout(x, 0)
+
+
 def test_shapes_and_dtypes():
     # empty axes and arrays, 0-d, float16 and integer promotion
     assert gr.glu(np.empty((0, 4))).shape == (0, 2)

@@ -160,7 +160,13 @@ def _functions(so: Path) -> dict[str, str]:
 # on four-lane vectors, the same on every path.)
 ZMM = {"axis": ["fa_forward_f", "fa_backward_f"], "grouped": ["fg_glu_f", "fg_glu_bwd_f"]}
 ENTRIES = {
-    "axis": ["fa_forward_f", "fa_forward_d", "fa_backward_f", "fa_backward_d"],
+    "axis": [
+        "fa_forward_f",
+        "fa_forward_d",
+        "fa_backward_f",
+        "fa_backward_d",
+        "fa_backward_rows_d",
+    ],
     "grouped": ["fg_glu_f", "fg_glu_d", "fg_max_row_f", "fg_max_cols_d", "fg_max_bwd_f"],
     "preprocessing": ["fn_mm_run", "fn_mom_cols", "fn_nrm_run", "fn_apply"],
 }

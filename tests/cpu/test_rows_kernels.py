@@ -76,14 +76,16 @@ def test_log_softmax_of_a_dominant_max_is_exactly_zero():
     )
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n", [5, 37, 1024, 5000])
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin"])
-def test_a_row_does_not_depend_on_its_neighbours(name, n):
+def test_a_row_does_not_depend_on_its_neighbours(name, n, dtype):
     # consecutive rows share passes (a row's max, or its backward sum, is
     # found within the previous row's last pass): rows of every kind next to
     # each other give what each row gives alone
     rng = np.random.default_rng(n)
-    x = (rng.standard_normal((8, n)) * 4).astype(np.float32)
+    x = (rng.standard_normal((8, n)) * 4).astype(dtype)
+    bits = np.int32 if dtype == np.float32 else np.int64
     x[1, n // 2] = np.nan
     x[2] += 1500.0  # beyond the fast path's max
     x[3, ::2] = -np.inf
@@ -91,13 +93,13 @@ def test_a_row_does_not_depend_on_its_neighbours(name, n):
     x[6] = rng.uniform(-300, 300, n)
     f, fb = getattr(sm, name), getattr(sm, name + "_backward")
     whole = f(x)
-    g = rng.standard_normal(x.shape).astype(np.float32)
+    g = rng.standard_normal(x.shape).astype(dtype)
     # (the backward from outputs of every kind, NaN rows included)
     grad = fb(g, whole)
     for r in range(len(x)):
         one = slice(r, r + 1)
         # bit for bit, NaNs included
-        np.testing.assert_array_equal(whole[r].view(np.int32), f(x[one])[0].view(np.int32))
+        np.testing.assert_array_equal(whole[r].view(bits), f(x[one])[0].view(bits))
         np.testing.assert_array_equal(
-            grad[r].view(np.int32), fb(g[one], whole[one])[0].view(np.int32), err_msg=f"row {r}"
+            grad[r].view(bits), fb(g[one], whole[one])[0].view(bits), err_msg=f"row {r}"
         )

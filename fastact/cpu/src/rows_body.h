@@ -951,6 +951,15 @@ FA_ENTRY void FA_SFX(fa_backward_rows_f)(const float *g, const float *y, float *
 {
     fa_rows_backward_f(g, y, out, rows, n, negate, mode, stream);
 }
+
+/* `rows` consecutive double rows of n along the last axis (fa_backward_d of
+ * each, with the softmax rows' sum passes overlapped: fa_rows_backward_d) */
+FA_ENTRY void FA_SFX(fa_backward_rows_d)(const double *g, const double *y, double *out,
+                                         ptrdiff_t rows, ptrdiff_t n, int negate, int mode,
+                                         int stream)
+{
+    fa_rows_backward_d(g, y, out, rows, n, negate, mode, stream);
+}
 #undef FA_ND
 #undef FA_PASS_WITH_MAX
 #undef FA_PASS_WITH_SUM
