@@ -330,8 +330,11 @@ fallbacks: set[str] = set()
 # A kernel that costs at most this much per element (one thread, data in
 # L2) is limited by memory bandwidth on large arrays, so its large outputs
 # are written with streaming stores, which save the read of each output line
-# before it is written (cpu/src/stream.h).  A costlier kernel would only pay
-# for the extra copy out of the block.
+# before it is written (cpu/src/stream.h).  A costlier kernel runs slower
+# streamed than with the extra read (measured), most likely because the copy
+# out of each block waits for its streaming stores to drain, time the
+# arithmetic no longer overlaps, while ordinary stores are written back in
+# the background as the next block computes.
 STREAM_MAX_NS = 0.45
 
 
