@@ -189,8 +189,8 @@ FA_INLINE float fa_expf_neg(float x, float *s2)
     memcpy(&mb, &MAGIC, 4);
     int32_t n = tb - mb;                       /* bits(t) - bits(MAGIC) = n */
     float r = (xc - fn * LN2_HI) - fn * LN2_LO;
-    float p = FA_EXPF_C7;
-    FA_EXPF_TAYLOR7(p, r);
+    float p;
+    FA_EXPF_POLY6(p, r);
     int32_t n1 = n >> 1, n2 = n - n1;
     int32_t b1 = (n1 + 127) << 23, b2 = (n2 + 127) << 23;
     float f1;

@@ -36,13 +36,18 @@
  * the float helpers, double with the double ones and the long
  * polynomial.  The split scale (ss, s2) keeps c * sigmoid(b) accurate
  * where sigmoid(b) alone would be subnormal. */
-#define FG_GLU(SUF, T, SIG, ...)                                                   \
+#define FG_GLU(SUF, T, SIG, EXPNEG, FABS, ...)                                     \
+/* a e/(1 + e) (b < 0) or a/(1 + e) as one division: the division is the last   \
+ * rounding but the split scale's, and the products wait for no quotient */     \
 FA_ENTRY void FA_SFX(fg_glu_##SUF)(const T *a, const T *b, T *y, ptrdiff_t len)  \
 {                                                                                  \
     for (ptrdiff_t i = 0; i < len; i++) {                                          \
-        T ss, dsh, s2;                                                             \
-        T sh = SIG(b[i], __VA_ARGS__ &ss, &dsh, &s2);                              \
-        y[i] = (a[i] * sh) * ss;                                                   \
+        T s2, bi = b[i], ai = a[i];                                                \
+        T eh = EXPNEG(-FABS(bi), __VA_ARGS__ &s2);                                 \
+        int pos = bi >= 0;                                                         \
+        T num = ai * (pos ? (T)1 : eh);                                            \
+        T ss = pos ? (T)1 : s2;                                                    \
+        y[i] = (num / ((T)1 + eh * s2)) * ss;                                      \
     }                                                                              \
 }                                                                                  \
 /* ga, gb may be a, b themselves (in place): element i is read before written */  \
