@@ -60,25 +60,11 @@
     P = P * (R) + 1.0;                                                    \
 } while (0)
 
-/* The Taylor polynomial of e^r to degree 7 in float: truncation 5e-9,
- * within an ULP of float.  P enters holding FA_EXPF_C7 (a float or a vector
- * of floats: the caller gives it its type) and receives the polynomial. */
-#define FA_EXPF_C7 (1.0f / 5040.0f)
-#define FA_EXPF_TAYLOR7(P, R) do {                                         \
-    P = P * (R) + 1.0f / 720.0f;                                          \
-    P = P * (R) + 1.0f / 120.0f;                                          \
-    P = P * (R) + 1.0f / 24.0f;                                           \
-    P = P * (R) + 1.0f / 6.0f;                                            \
-    P = P * (R) + 0.5f;                                                   \
-    P = P * (R) + 1.0f;                                                   \
-    P = P * (R) + 1.0f;                                                   \
-} while (0)
-
 /* e^r = 1 + r + r^2 Q(r) on |r| <= ln2/2 (+1%) with Q of degree 4 in float
  * coefficients: relative error 3.9e-9 (a Lawson-weighted least-squares fit
- * to the minimax), one fma fewer than the Taylor form above; the softmax
- * rows' exp, where that fma is a sixth of the work.  P receives e^r; R is a
- * float vector. */
+ * to the minimax), one fma fewer than a degree-7 Taylor form; the exp of
+ * the softmax rows and of glu, where that fma is a sixth of the work.
+ * P receives e^r; R is a float vector. */
 #define FA_EXPF_Q0 0x1.fffff8p-2f
 #define FA_EXPF_Q1 0x1.555486p-3f
 #define FA_EXPF_Q2 0x1.555b88p-5f
