@@ -264,7 +264,7 @@ Examples
 _FWD_FAST = """\
     if (type(x) is _nd and x.ndim and (x.size < _SMALL or x.flags.c_contiguous)
             and (x.dtype is _F32 or x.dtype is _F64){pok}):
-        uf = _U[0] or _load(0)
+        uf = {U}[0] or {load}(0)
         if out is None:
             return uf(x{pvals})
         if (type(out) is _nd and out.dtype is x.dtype and out.shape == x.shape
@@ -277,7 +277,7 @@ _BWD_FAST = """\
             and (x.size < _SMALL or x.flags.c_contiguous and g.flags.c_contiguous)
             and (x.dtype is _F32 or x.dtype is _F64) and g.dtype is x.dtype
             and g.shape == x.shape{pok}):
-        uf = _U[1] or _load(1)
+        uf = {U}[1] or {load}(1)
         if out is None:
             return uf(g, x{pvals})
         if (type(out) is _nd and out.dtype is x.dtype and out.shape == x.shape
@@ -404,6 +404,14 @@ def _namespace(e: Elementwise) -> dict:
         "_chk": e.check,
         "_ychk": None if e.from_y is None else e.from_y.check,
     }
+    if e.same_as is not None:
+        aufuncs: list = [None, None]
+
+        def aload(k: int):
+            aufuncs[k] = get(e.same_as[0], WHICH[k])
+            return aufuncs[k]
+
+        ns.update({"_AU": aufuncs, "_aload": aload})
     ps = e.params
     if all(p.default is not None for p in ps):
         # the checked float64 defaults the fast path passes straight to the ufunc
@@ -427,11 +435,26 @@ def fast_paths(e: Elementwise) -> tuple:
     pvals = "".join(f", {q}" for q in qs)
     text = _FAST_ONLY.format(
         qargs="".join(f"{q}, " for q in qs),
-        ffast=_FWD_FAST.format(pok="", pvals=pvals),
-        bfast=_BWD_FAST.format(ynone="", pok="", pvals=pvals),
+        ffast=_FWD_FAST.format(pok="", pvals=pvals, U="_U", load="_load"),
+        bfast=_BWD_FAST.format(ynone="", pok="", pvals=pvals, U="_U", load="_load"),
     )
     exec(text, ns)
     return ns["fast_forward"], ns["fast_backward"]
+
+
+def _same_as_fast(e: Elementwise, template: str, ynone: str) -> str:
+    """The fast path through the kernels of the entry `e` equals at some
+    parameter values (``same_as``), taken for plain Python numbers equal to
+    them; other spellings of the same values take e's own kernels, whose
+    bits are the same."""
+    if e.same_as is None:
+        return ""
+    values = e.same_as[1]
+    pok = "".join(
+        f"\n            and (type({p}) is float or type({p}) is int) and {p} == {values[p]!r}"
+        for p in values
+    )
+    return template.format(ynone=ynone, pok=pok, pvals="", U="_AU", load="_aload")
 
 
 def _generate(e: Elementwise, specs: tuple | None = None) -> tuple:
@@ -454,8 +477,10 @@ def _generate(e: Elementwise, specs: tuple | None = None) -> tuple:
         pargs=pargs,
         xsig="" if fy is None else " | None = None",
         ytype="None" if fy is None else "ArrayLike | None",
-        ffast=_FWD_FAST.format(pok=pok, pvals=pvals),
-        bfast=_BWD_FAST.format(ynone=" and y is None", pok=pok, pvals=pvals),
+        ffast=_same_as_fast(e, _FWD_FAST, "")
+        + _FWD_FAST.format(pok=pok, pvals=pvals, U="_U", load="_load"),
+        bfast=_same_as_fast(e, _BWD_FAST, " and y is None")
+        + _BWD_FAST.format(ynone=" and y is None", pok=pok, pvals=pvals, U="_U", load="_load"),
         yfast="" if fy is None else _Y_FAST.format(pok=_param_fast(e, ychecks)[0], pvals=pvals),
     )
     exec(text, ns)

@@ -133,6 +133,10 @@ class Elementwise:
     # the kernels (of WHICH) whose float32 loop computes partly in float64
     # on CPUs, on purpose (core.vmath.on_cpu; the tests allow it there only)
     float64_inside: tuple[str, ...] = ()
+    # (entry, {param: value}): at these parameter values the function is that
+    # parameterless entry's, bit for bit (tests/core/test_registry.py sweeps
+    # it), and the public functions run its kernels, which may be shorter
+    same_as: tuple[str, dict] | None = None
 
     def kernel(self, which: str) -> Callable:
         """The scalar kernel `which` (one of ``WHICH``)."""
@@ -179,6 +183,7 @@ def elementwise(cls) -> Elementwise:
         fast_blocks=ns.get("fast_blocks", False),
         fast_fused=ns.get("fast_fused", False),
         float64_inside=tuple(ns.get("float64_inside", ())),
+        same_as=ns.get("same_as"),
     )
     REGISTRY[entry.name] = entry
     return entry
@@ -754,6 +759,8 @@ class swish:
     formula = "x * sigmoid(beta * x)"
     params = (Param("beta", 1.0, "finite"),)
     test_params = ({"beta": 1.702}, {"beta": 0.5})
+    # beta = 1: silu, whose kernels skip the product beta x and its low part
+    same_as = ("silu", {"beta": 1.0})
     example = ([-1.0, 0.0, 1.0], {}, [-0.26894142, 0.0, 0.73105858])
     dexample = [0.07232949, 0.5, 0.92767051]
 
