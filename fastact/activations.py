@@ -15,15 +15,17 @@ others take ``y: None`` only to say clearly that they do not accept it.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import ArrayLike
 
 from fastact import _validate
 from fastact._dispatch import SPECS, array_function, foreign_call, register
 from fastact.core.registry import REGISTRY, WHICH, Elementwise
-from fastact.cpu import bf16, pool
+from fastact.cpu import bf16, grouped, pool
 from fastact.cpu.activations import get
-from fastact.cpu.threads import PARALLEL_MIN_SIZE
+from fastact.cpu.threads import PARALLEL_MIN_SIZE, threads_for
 
 _DTYPE_RULES = (
     "float16 and bfloat16 (``ml_dtypes.bfloat16``) are computed in\n"
@@ -645,25 +647,64 @@ def _plain_pair(g, x, out) -> bool:
     )
 
 
-_PRELU_WG = [None]
+# prelu's backward in one pass (grouped.prelu_backward: grad_input and the
+# weight's per-channel sums, an order the shape fixes) where the (row,
+# channel) runs hold at least this many elements; shorter runs (a channel
+# axis last, say) stay on the ufuncs and NumPy's sum
+_PRELU_FUSED_MIN_RUN = 1024
+
+
+def _prelu_blocks(shape: tuple, ch: int | None) -> tuple[int, int, int] | None:
+    """(outer, channels, inner) of the fused backward for x's shape and its
+    channel axis (None: one weight), or None where its runs are too short."""
+    if ch is None:
+        return (1, 1, math.prod(shape))
+    inner = math.prod(shape[ch + 1 :])
+    return (math.prod(shape[:ch]), shape[ch], inner) if inner >= _PRELU_FUSED_MIN_RUN else None
+
+
+def _same_data(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+
+
+def _prelu_backward_fused(g, x, w: np.ndarray, blocks: tuple, out) -> tuple:
+    """(grad_input, the weight's float64 per-channel sums) of g and x of one
+    float32/float64 dtype and the float64 weight(s) w, into out (None, or
+    x's dtype and shape) through the fused kernel."""
+    gc, xc = np.asarray(g, order="C"), np.asarray(x, order="C")
+    # the kernel reads each block before writing it: out may be g or x
+    # itself, but no other overlap
+    direct = (
+        out is not None
+        and out.flags.c_contiguous
+        and (
+            _same_data(out, gc)
+            or _same_data(out, xc)
+            or not (np.may_share_memory(out, gc) or np.may_share_memory(out, xc))
+        )
+    )
+    gi = out if direct else np.empty(xc.shape, xc.dtype)
+    nt = threads_for(xc.size, grouped.prelu_tasks(*blocks))
+    sums = grouped.prelu_backward(
+        gc.reshape(blocks), xc.reshape(blocks), gi.reshape(blocks), w.reshape(-1), nt
+    )
+    if out is not None and not direct:
+        np.copyto(out, gi)
+        gi = out
+    return gi, sums
 
 
 def prelu_backward(
     grad_output: ArrayLike, x: ArrayLike, weight: ArrayLike, *, out: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    # one weight: the generic path's steps on the ufuncs directly (the
-    # weight's terms summed as there, the input's gradient leaky_relu's)
+    # one weight: straight to the fused kernel (as the generic path)
     w = _one_weight(weight)
     if w is not None and _plain_pair(grad_output, x, out):
-        wg = _PRELU_WG[0]
-        if wg is None:
-            wg = _PRELU_WG[0] = get("prelu_weight_grad", "backward")
-        # grad_weight first: `out` may be grad_output or x itself
-        terms = wg(grad_output, x)
-        gw = np.asarray(terms.sum(axis=tuple(range(terms.ndim)), dtype=np.float64))
+        gi, sums = _prelu_backward_fused(grad_output, x, w, (1, 1, x.size), out)
+        gw = np.asarray(sums[0])
         if type(weight) is np.ndarray:
             gw = gw.reshape(weight.shape).astype(weight.dtype)
-        return _LEAKY_FAST[1](grad_output, x, w, out), gw
+        return gi, gw
     return _prelu_backward_any(grad_output, x, weight, out=out)
 
 
@@ -679,6 +720,11 @@ def _prelu_backward_any(grad_output, x, weight, *, out=None):
     w, ch, wdt = prelu_weight(weight, xt[0], fname)
     if out is not None:
         _validate.check_out(out, xt[0].shape, rdt, fname)
+    blocks = _prelu_blocks(xt[0].shape, ch)
+    if blocks is not None and rdt == cdt:
+        g1, x1 = (a if a.dtype == cdt else a.astype(cdt) for a in (gt[0], xt[0]))
+        gi, sums = _prelu_backward_fused(g1, x1, w, blocks, out)
+        return gi, sums.reshape(np.shape(weight)).astype(wdt)
     # grad_weight first: `out` may be grad_output or x itself
     terms = _call(get("prelu_weight_grad", "backward"), (gt[0], xt[0]), (), cdt, cdt, None)
     axes = tuple(i for i in range(terms.ndim) if i != ch)

@@ -23,6 +23,7 @@ each kernel once per instruction-set path, the one cpu/isa.py chose running,
 so the build stays portable.
 """
 cimport numpy as cnp
+import numpy as np
 from libc.stdint cimport int64_t
 
 from fastact.cpu import isa as _isa
@@ -35,8 +36,8 @@ from fastact.cpu.pool_api cimport fa_cost, fa_pool_import, fa_run, fa_task_fn
 fa_pool_import()
 
 # the cost model's measured ns per element, per kernel and dtype:
-# glu, glu backward, maxout, maxout backward, index check
-cdef fa_cost _costs[10]
+# glu, glu backward, maxout, maxout backward, index check, prelu backward
+cdef fa_cost _costs[12]
 
 cdef extern from "grouped.h":
     void fa_set_isa(int level) nogil
@@ -62,6 +63,11 @@ cdef extern from "grouped.h":
                       Py_ssize_t k, Py_ssize_t w, Py_ssize_t stride, int64_t base) nogil
     void fg_max_bwd_d(const double* go, const int64_t* ix, double* out, Py_ssize_t ng,
                       Py_ssize_t k, Py_ssize_t w, Py_ssize_t stride, int64_t base) nogil
+    const int FG_PRELU_CHUNK
+    void fg_prelu_bwd_f(const float* g, const float* x, float* gi, float w, Py_ssize_t n,
+                        double* total) nogil
+    void fg_prelu_bwd_d(const double* g, const double* x, double* gi, double w, Py_ssize_t n,
+                        double* total) nogil
     Py_ssize_t fg_check_idx(const int64_t* ix, Py_ssize_t ng, Py_ssize_t k, Py_ssize_t w,
                             Py_ssize_t stride, int64_t base) nogil
 
@@ -345,6 +351,77 @@ def maxout_backward(const real[:, :, ::1] go, const int64_t[:, :, ::1] idx,
     with nogil:
         fa_run(&_costs[6 + j.isf], <double>(outer * m * k * inner), _max_bwd_range, &j, ntasks,
                1, nthreads)
+
+
+# ---------------------------------------------------------------- prelu
+#
+# prelu's backward over C-contiguous (outer, C, inner) blocks, C weights (the
+# channel axis in the middle; one weight: (1, 1, n)): a task is a run of at
+# most FG_PRELU_CHUNK elements of one (outer row, channel) pair, which writes
+# its part of grad_input and its partial sum of the weight's terms.
+
+ctypedef struct PreluJob:
+    int isf
+    char* g
+    char* x
+    char* gi
+    const double* w
+    double* part
+    Py_ssize_t C, inner, nch, size
+
+
+cdef void _prelu_range(void* ctx, Py_ssize_t t0, Py_ssize_t t1) noexcept nogil:
+    cdef PreluJob* j = <PreluJob*>ctx
+    cdef Py_ssize_t k, r, i0, off, w
+    for k in range(t0, t1):
+        r = k // j.nch
+        i0 = (k % j.nch) * FG_PRELU_CHUNK
+        w = min(<Py_ssize_t>FG_PRELU_CHUNK, j.inner - i0)
+        off = (r * j.inner + i0) * j.size
+        if j.isf:
+            fg_prelu_bwd_f(<float*>(j.g + off), <float*>(j.x + off), <float*>(j.gi + off),
+                           <float>j.w[r % j.C], w, &j.part[k])
+        else:
+            fg_prelu_bwd_d(<double*>(j.g + off), <double*>(j.x + off), <double*>(j.gi + off),
+                           j.w[r % j.C], w, &j.part[k])
+
+
+def prelu_tasks(Py_ssize_t outer, Py_ssize_t C, Py_ssize_t inner):
+    """Tasks of a prelu backward call over (outer, C, inner)."""
+    return outer * C * ((inner + FG_PRELU_CHUNK - 1) // FG_PRELU_CHUNK)
+
+
+def prelu_backward(const real[:, :, ::1] g, const real[:, :, ::1] x, real[:, :, ::1] gi,
+                   const double[::1] w, int nthreads):
+    """gi = g where x > 0, else g w[c] (w rounded to the arrays' type, as the
+    prelu ufunc's loop rounds its weight), over (outer, C, inner) blocks with
+    C = w.size; returns the weight's gradient, the per-channel sums of g x
+    where x <= 0 (float64, C values).  The sums are taken in an order the
+    shape alone fixes (see FG_PRELU in grouped.h: runs of FG_PRELU_CHUNK,
+    added run by run), so they do not depend on the thread count.  gi may be
+    g or x itself."""
+    cdef Py_ssize_t outer = x.shape[0], C = x.shape[1], inner = x.shape[2], o, c, t
+    cdef PreluJob j
+    gw = np.zeros(C, np.float64)
+    cdef double[::1] acc = gw
+    if outer == 0 or C == 0 or inner == 0:
+        return gw
+    j.nch = (inner + FG_PRELU_CHUNK - 1) // FG_PRELU_CHUNK
+    cdef Py_ssize_t ntasks = outer * C * j.nch
+    part_arr = np.empty(ntasks, np.float64)
+    cdef double[::1] part = part_arr
+    j.isf = real is float
+    j.g, j.x, j.gi = <char*>&g[0, 0, 0], <char*>&x[0, 0, 0], <char*>&gi[0, 0, 0]
+    j.w, j.part = &w[0], &part[0]
+    j.C, j.inner, j.size = C, inner, sizeof(real)
+    with nogil:
+        fa_run(&_costs[10 + j.isf], <double>(outer * C * inner), _prelu_range, &j, ntasks, 1,
+               nthreads)
+        for o in range(outer):
+            for c in range(C):
+                for t in range((o * C + c) * j.nch, (o * C + c + 1) * j.nch):
+                    acc[c] += part[t]
+    return gw
 
 
 # ---------------------------------------------------------------- last axis

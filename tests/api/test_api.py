@@ -1131,6 +1131,87 @@ def test_prelu_backward_in_place(target):
     assert_same(gw, gw_ref)
 
 
+@pytest.fixture
+def fused_prelu(monkeypatch):
+    """The calls that reached prelu's one-pass backward kernel, by block shape."""
+    from fastact.cpu import grouped
+
+    seen: list[tuple] = []
+    real = grouped.prelu_backward
+
+    def counted(g, x, gi, w, nt):
+        seen.append(tuple(x.shape))
+        return real(g, x, gi, w, nt)
+
+    monkeypatch.setattr(grouped, "prelu_backward", counted)
+    return seen
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize(
+    "shape, per_channel", [((300_001,), False), ((3, 5, 40_000), True), ((2, 3, 1500), True)]
+)
+def test_prelu_backward_one_pass(dtype, shape, per_channel, fused_prelu):
+    # grad_input as the ufunc computes it, the weight's sums exact to within
+    # float64 rounding, and the same bits for any thread count
+    from fastact.cpu import ufunc
+
+    rng = np.random.default_rng(5)
+    x = (3 * rng.standard_normal(shape)).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    x.flat[::1009] = -0.0
+    x.flat[1::1013] = np.finfo(dtype).tiny / 8
+    w = np.linspace(-0.5, 0.5, shape[1]) if per_channel else 0.25
+    wb = np.reshape(w, (-1,) + (1,) * (len(shape) - 2)) if per_channel else w
+    terms = np.where(x > 0, 0, g * x).astype(np.float64)  # the product in x's type
+    sums = terms.reshape(-1, *shape[1:2], math.prod(shape[2:])) if per_channel else terms
+    exact = (
+        [math.fsum(sums[:, c].ravel()) for c in range(shape[1])]
+        if per_channel
+        else math.fsum(terms)
+    )
+    old, split = fastact.get_num_threads(), ufunc.set_force_split(True)
+    try:
+        runs = []
+        for nt in (1, 2, 3):
+            fastact.set_num_threads(nt)
+            runs.append(fastact.prelu_backward(g, x, w))
+    finally:
+        fastact.set_num_threads(old)
+        ufunc.set_force_split(split)
+    assert len(fused_prelu) == 3
+    gi, gw = runs[0]
+    assert_same(gi, np.where(x > 0, g, g * np.asarray(wb).astype(dtype)))
+    np.testing.assert_allclose(gw, exact, rtol=1e-13, atol=1e-300)
+    for gi2, gw2 in runs[1:]:
+        assert_same(gi2, gi)
+        assert_same(gw2, gw)
+
+
+def test_prelu_backward_short_runs_stay_on_the_ufuncs(fused_prelu):
+    # a channel axis last: one element per (row, channel) run
+    x, g = sample((4000, 8), F32), sample((4000, 8), F32, 1)
+    w = np.linspace(-0.5, 0.5, 8)
+    gi, gw = fastact.prelu_backward(g, x, w)
+    assert fused_prelu == []
+    np.testing.assert_allclose(gw, np.where(x > 0, 0, g * x).astype(np.float64).sum(0), rtol=1e-12)
+
+
+@pytest.mark.parametrize("shift", [1, -1])
+def test_prelu_backward_out_overlapping_an_input(shift, fused_prelu):
+    # out a shifted view of grad_output's memory: computed aside, then copied
+    n = 50_000
+    buf = sample((n + 1,), F64, 1)
+    g = buf[1:] if shift == 1 else buf[:-1]
+    out = buf[:-1] if shift == 1 else buf[1:]
+    x = sample((n,), F64)
+    gi_ref, gw_ref = fastact.prelu_backward(g.copy(), x, 0.3)
+    gi, gw = fastact.prelu_backward(g, x, 0.3, out=out)
+    assert gi is out and fused_prelu
+    assert_same(gi, gi_ref)
+    assert_same(gw, gw_ref)
+
+
 @pytest.mark.parametrize("wdt", [F16, F32, F64, np.dtype(np.int64)], ids=str)
 def test_prelu_grad_weight_dtype(wdt):
     # grad_weight takes the weight's own result dtype (summed in float64)

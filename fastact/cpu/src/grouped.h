@@ -29,6 +29,10 @@
 /* columns per maxout task when inner > 1: the running maxima of a block
  * stay in L1 */
 #define FG_COLS 1024
+/* prelu backward: elements per task (a run longer than this is split),
+ * running sums per task (8: a ymm of floats) */
+#define FG_PRELU_CHUNK 32768
+#define FG_PRELU_LANES 8
 /* groups per index scratch block in the inner == 1 maxout loop */
 #define FG_ID_BLOCK 1024
 
@@ -212,6 +216,43 @@ FA_ENTRY void FA_SFX(fg_max_bwd_##SUF)(const T *go, const int64_t *ix, T *out,  
     }                                                                              \
 }
 
+/* ---- prelu backward on a run of len elements sharing one weight w ----------
+ * (already rounded to T): gi = g where x > 0, else g w, as leaky_relu's
+ * backward kernel computes it, and *sum = the sum in double of the weight's
+ * terms g x (rounded to T) where x <= 0 or NaN, kept in FG_PRELU_LANES running
+ * sums: a fixed order, so a total built from fixed runs does not depend on
+ * how the runs were spread over threads.  gi may be g or x itself: each block
+ * is read whole before it is written. */
+#define FG_PRELU(SUF, T)                                                           \
+FA_ENTRY void FA_SFX(fg_prelu_bwd_##SUF)(const T *g, const T *x, T *gi, T w,      \
+                                        ptrdiff_t len, double *sum)               \
+{                                                                                  \
+    double s[FG_PRELU_LANES] = {0};                                                \
+    ptrdiff_t i = 0;                                                               \
+    for (; i + FG_PRELU_LANES <= len; i += FG_PRELU_LANES) {                       \
+        T gv[FG_PRELU_LANES], xv[FG_PRELU_LANES];                                  \
+        for (int k = 0; k < FG_PRELU_LANES; k++) {                                 \
+            gv[k] = g[i + k];                                                      \
+            xv[k] = x[i + k];                                                      \
+        }                                                                          \
+        for (int k = 0; k < FG_PRELU_LANES; k++) {                                 \
+            int pos = xv[k] > 0;                                                   \
+            gi[i + k] = pos ? gv[k] : gv[k] * w;                                   \
+            s[k] += pos ? 0.0 : (double)(gv[k] * xv[k]);                          \
+        }                                                                          \
+    }                                                                              \
+    for (int k = 0; i < len; i++, k++) {                                           \
+        T gk = g[i], xk = x[i];                                                    \
+        int pos = xk > 0;                                                          \
+        gi[i] = pos ? gk : gk * w;                                                 \
+        s[k] += pos ? 0.0 : (double)(gk * xk);                                     \
+    }                                                                              \
+    for (int h = FG_PRELU_LANES / 2; h; h /= 2)                                    \
+        for (int k = 0; k < h; k++)                                                \
+            s[k] += s[k + h];                                                      \
+    *sum = s[0];                                                                   \
+}
+
 #define FA_BODY "grouped_body.h"
 #include "clones.h"
 
@@ -226,7 +267,9 @@ FA_DISPATCH(fg_max_cols_##SUF, (const T *x, T *y, int64_t *ix, ptrdiff_t ng,    
                                 int64_t base), (x, y, ix, ng, k, w, stride, base)) \
 FA_DISPATCH(fg_max_bwd_##SUF, (const T *go, const int64_t *ix, T *out, ptrdiff_t ng, \
                                ptrdiff_t k, ptrdiff_t w, ptrdiff_t stride,         \
-                               int64_t base), (go, ix, out, ng, k, w, stride, base))
+                               int64_t base), (go, ix, out, ng, k, w, stride, base)) \
+FA_DISPATCH(fg_prelu_bwd_##SUF, (const T *g, const T *x, T *gi, T w, ptrdiff_t len, \
+                                 double *sum), (g, x, gi, w, len, sum))
 FG_DISPATCH(f, float)
 FG_DISPATCH(d, double)
 #undef FG_DISPATCH
