@@ -53,7 +53,7 @@ from fastact.core.vmath import (  # noqa: F401 (exp, expm1, log, log1p, tanh: fo
     expm1,
     float_as_int,
     fma,
-    gelu_tanh_wide,
+    gelu_tanh_f32,
     horner,
     ldexp_below,
     log,
