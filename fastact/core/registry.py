@@ -853,6 +853,9 @@ class gelu_tanh:
         return m.select(x == x, y, x)
 
     def backward(g, x):
+        # float32: vmath.gelu, the forward's exp argument and the root fit
+        if per_type(1.0, 0.0) > 0.5:
+            return g * m.dgelu_tanh_f32(x)
         # the derivative is 1 to double precision beyond x = 30 and underflows
         # to 0 below -30 (the limits at +-inf too)
         d = m.dgelu_tanh(m.clamp(x, -30.0, 30.0))

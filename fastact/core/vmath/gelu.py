@@ -21,6 +21,18 @@ result rounds to -0, above 9 E < 2^-95 and the result is x (inf too).  NaN
 passes the clamps and comes back as itself (quieted).  All float32, about
 30 operations per element; within 3 ulp over every float32
 (tools/sweep_kernels.py).
+
+The derivative is [x >= 0] - sign(x) e w / (1 + e)^2 with e = e^-|z| (the
+same exp argument, from a = |x| clamped to 11, scaled by 2^40 to stay
+normal there) and w = 1 + e - b, b = a z'(a) = a (A + 3B a^2).  For
+x >= 0 the term is a correction of at most 0.13 to 1; for x < 0 it is the
+result, and w cancels at a = 0.7525 (gelu's minimum).  b is carried as
+bh + bl (z' = A3_hi + 3B a^2 as qh + ql, A3_hi on a 2^-19 grid like A2_hi;
+bh's rounding by an fma), 1 - bh is exact near the root (Sterbenz) and
+2^40 e w = es (1 - bh) + es (e - bl) rounds once.  Within 0.15 of the root,
+where e's rounding would show as e / |w| ulps, the float32 root fit of
+core.coefficients takes over.  Beyond -30 the derivative is +0, beyond 30
+it is 1, as in float64; within 4 ulp over every float32.
 """
 
 from __future__ import annotations
@@ -31,8 +43,9 @@ from fractions import Fraction
 import numpy as np
 from numba.extending import register_jitable
 
+from fastact.core.coefficients import DGELU_TANH_POLY_F32, DGELU_TANH_ROOT_F32, DGELU_TANH_ZONE
 from fastact.core.vmath.fits import EXP2Q_F
-from fastact.core.vmath.intrinsics import JIT, LN2, float_as_int, fma, int_as_float, select
+from fastact.core.vmath.intrinsics import JIT, LN2, float_as_int, fma, horner, int_as_float, select
 
 F32 = np.float32
 # the definition's constants (torch's), as doubles
@@ -59,6 +72,21 @@ X_LO, X_HI, X_BIG = F32(GELU_TANH_ZERO), F32(9.0), F32(-4.0)
 ONE = F32(1.0)
 MANT = np.int32(23)
 EXP2Q = tuple(F32(c) for c in EXP2Q_F)
+# the derivative: b = x z' = x (A + 3B x^2) (A3_hi on a 2^-19 grid: z' < 32)
+_A = Fraction(GELU_TANH_K2)
+_B3 = 3 * _A * Fraction(GELU_TANH_C)
+_A3_HI = Fraction(round(_A * 2**19), 2**19)
+A3_HI, A3_LO = F32(_A3_HI), F32(float(_A - _A3_HI))
+# B3's own rounding (2^-25 relative) reaches b damped by 3B a^2 / z' and
+# stays below 0.1 ulp of w
+B3_HI = F32(float(_B3))
+# e^-|z| 2^K: MAGIC_PK holds n + K
+MAGIC_PK = F32(1.5 * 2.0**23 + GELU_K)
+D_MAX, D_ZERO = F32(-GELU_TANH_ZERO), F32(-30.0)
+TWO, ZERO = F32(2.0), F32(0.0)
+ROOT_HI, ROOT_LO = (F32(v) for v in DGELU_TANH_ROOT_F32)
+ROOT_ZONE = F32(DGELU_TANH_ZONE[1])
+ROOT_POLY = tuple(F32(c) for c in DGELU_TANH_POLY_F32)
 
 
 @register_jitable(**JIT)
@@ -92,3 +120,34 @@ def gelu_tanh_f32(x):
     e = int_as_float(np.int32(float_as_int(exp2_poly(f)) + np.int32(float_as_int(t) << MANT)))
     sc = select(xl < X_BIG, TWO_MK, ONE)
     return (xl * sc) / (sc + e)
+
+
+@register_jitable(**JIT)
+def dgelu_tanh_f32(x):
+    """float32 derivative of x sigmoid(z): [x >= 0] - sign(x) e w / (1 + e)^2
+    with e = e^-|z|, w = 1 + e - b, b = |x| z'(|x|) = |x| (A + 3B x^2) (the
+    module docstring).  Any other float type is converted, as in
+    gelu_tanh_f32."""
+    x = F32(x)
+    ax = abs(x)
+    a = select(ax > D_MAX, D_MAX, ax)  # NaN stays NaN
+    s = a * a
+    sl = fma(a, a, -s)
+    mh = fma(B2_HI, s, A2_HI)
+    ml = fma(B2_HI, s, A2_HI - mh) + fma(B2_HI, sl, fma(B2_LO, s, A2_LO))
+    t = fma(-a, mh, MAGIC_PK)
+    n = t - MAGIC_PK
+    f = fma(-a, ml, fma(-a, mh, -n))
+    es = int_as_float(np.int32(float_as_int(exp2_poly(f)) + np.int32(float_as_int(t) << MANT)))
+    e = es * TWO_MK
+    # b = bh + bl: z' = qh + ql (A3_hi - qh exact), bl = a ql + bh's rounding
+    qh = fma(B3_HI, s, A3_HI)
+    ql = fma(B3_HI, s, A3_HI - qh) + fma(B3_HI, sl, A3_LO)
+    bh = a * qh
+    bl = fma(a, ql, fma(a, qh, -bh))
+    # 2^K e w / (1 + e)^2; 1 - bh is exact near the root (Sterbenz)
+    q = fma(es, ONE - bh, fma(es, e, -(es * bl))) / fma(e, TWO + e, ONE)
+    r = select(float_as_int(x) < np.int32(0), q * TWO_MK, fma(-q, TWO_MK, ONE))
+    d = (x - ROOT_HI) - ROOT_LO
+    r = select(abs(x - ROOT_HI) <= ROOT_ZONE, horner(d, ROOT_POLY) * d, r)
+    return select(x < D_ZERO, ZERO, r)
