@@ -166,6 +166,13 @@ def fit_exp():
     w = lambda r: (abs(r) + mp.mpf("0.05")) * abs(nz(r)) / mp.exp(r)
     for dt, n in ((np.float32, 5), (np.float64, 10)):
         fit("expp", f, w, n, -LN2H, LN2H, dt, order="down")
+    # 2^f = 1 + f Q(f), |f| <= 1/2 (gelu's tanh form, float32): exp's
+    # polynomial in base 2, Q's constant ln 2, so that no product by ln 2
+    # rounds before it
+    s = mp.mpf("0.5") * mp.mpf("1.002")
+    f = lambda x: (mp.power(2, nz(x)) - 1) / nz(x)
+    w = lambda x: (abs(x) + mp.mpf("0.02")) / mp.power(2, x)
+    fit("exp2q", f, w, 6, -s, s, np.float32, order="down")
 
 
 def fit_log():

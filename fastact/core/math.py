@@ -43,6 +43,7 @@ from fastact.core.typed import per_type
 
 # the registry's kernels call these through this module (m.exp, m.tanh ...)
 from fastact.core.vmath import (  # noqa: F401 (exp, expm1, log, log1p, tanh: for m.NAME)
+    dgelu_tanh_f32,
     erfc,
     erfc_dd_scaled,
     exp,
@@ -53,7 +54,7 @@ from fastact.core.vmath import (  # noqa: F401 (exp, expm1, log, log1p, tanh: fo
     expm1,
     float_as_int,
     fma,
-    gelu_tanh_wide,
+    gelu_tanh_f32,
     horner,
     ldexp_below,
     log,

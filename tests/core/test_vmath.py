@@ -450,7 +450,7 @@ def test_package_exports():
     from fastact.core.vmath (the package re-exports its modules' names)."""
     names = (
         "exp exp_below exp_within exp_normal exp_below_2k expm1 log log1p log1p_unit tanh erf erfc"
-        " erfc_dd_scaled gelu_tanh_wide"
+        " erfc_dd_scaled gelu_tanh_f32 dgelu_tanh_f32"
         " ldexp ldexp_below pow2 fma select horner float_as_int int_as_float on_cpu"
         " EXPQ_F EXPQ_D EXPP_F EXPP_D LOGR_F LOGR_D TANHP_F TANHK_P_F TANHK_Q_F TANHP_D ERFP_F ERFP_D"
         " ERFCF_F ERFCF_D ERFC_T0_F ERFC_T0_D ERFC_C0_F ERFC_C0_D ERFC_TC_D ERFC_C0C_D ERFCF_DC"
@@ -653,3 +653,109 @@ def both(x, a, b):
     a, b = np.empty_like(x), np.empty_like(x)
     ns["both"](x, a, b)
     np.testing.assert_array_equal(a.view(f"u{x.itemsize}"), b.view(f"u{x.itemsize}"))
+
+
+# ---------------------------------------------------------------------------
+# gelu's tanh form in float32 (vmath.gelu): the kernel the float32 loops use
+
+
+def _gelu_tanh_ref(x):
+    """x / (1 + e^-z) in float64: z's rounding (~1e-14 absolute for |z| up to
+    112) is far below a float32 ulp of the result."""
+    xd = x.astype(np.float64)
+    k2 = 2.0 * math.sqrt(2.0 / math.pi)
+    with np.errstate(over="ignore", invalid="ignore"):
+        r = xd / (1.0 + np.exp(-(xd * (k2 + k2 * 0.044715 * xd * xd))))
+    return np.where(xd == -np.inf, -0.0, r)
+
+
+def _dgelu_tanh_ref(x):
+    """[x >= 0] - sign(x) e w / (1 + e)^2 in float64, e = e^-|z|,
+    w = 1 + e - |x| z'(|x|): w's rounding (~1e-16 absolute) stays far below a
+    float32 ulp of the result except within ~1e-7 of the root."""
+    a = np.abs(x.astype(np.float64))
+    k2 = 2.0 * math.sqrt(2.0 / math.pi)
+    c = k2 * 0.044715
+    e = np.exp(-(a * (k2 + c * a * a)))
+    with np.errstate(invalid="ignore"):
+        v = e * (1.0 + e - a * (k2 + 3.0 * c * a * a)) / (1.0 + e) ** 2
+    r = np.where(np.signbit(x), v, 1.0 - v)
+    # the limits beyond the clamp: 1 above 30, +0 below -30
+    return np.where(x > 30, 1.0, np.where(x < -30, 0.0, r))
+
+
+@njit
+def _gelu_tanh_loop(x, out):
+    for i in range(x.size):
+        out[i] = vm.gelu_tanh_f32(x[i])
+
+
+@njit
+def _dgelu_tanh_loop(x, out):
+    for i in range(x.size):
+        out[i] = vm.dgelu_tanh_f32(x[i])
+
+
+def _gelu_tanh_sample():
+    bits = np.arange(0, 2**32, 257, dtype=np.uint64).astype(np.uint32)
+    # the clamps, the start of the scaling, subnormal and zero results
+    edges = around([11.0, 10.9, 10.1, 9.9, 9.0, 4.0, 0.75, 1e-30], np.float32, k=3)
+    dense = np.linspace(-11.5, 9.5, 2_000_001, dtype=np.float32)
+    return np.concatenate([bits.view(np.float32), edges, dense, generic_edges(np.float32)])
+
+
+def test_gelu_tanh_f32_accuracy():
+    """Within 3 ulp where the result is normal, 1.5 x 2**-149 where it is
+    subnormal, exact at +-0, +-inf and NaN (every float32 input:
+    tools/sweep_kernels.py)."""
+    x = _gelu_tanh_sample()
+    y = np.empty_like(x)
+    _gelu_tanh_loop(x, y)
+    r = _gelu_tanh_ref(x)
+    e_norm, e_sub, normal, _ = ulp_errors32(y, r)
+    assert e_norm.max() <= 3.0, (e_norm.max(), x[normal][e_norm.argmax()])
+    assert e_sub.max() <= 1.5, e_sub.max()
+    check_special(y, r.astype(np.float32), x)
+    # the limits beyond the clamps: x itself above, -0 below
+    big = x > 9.0
+    np.testing.assert_array_equal(y[big], x[big])
+    low = x < -11.0
+    assert (y[low] == 0).all() and np.signbit(y[low]).all()
+
+
+def test_gelu_tanh_f32_python_path_matches_compiled():
+    """The interpreted stub (numba's CUDA simulator runs it) gives the
+    compiled kernel's bits."""
+    x = _gelu_tanh_sample()[::20_000]
+    y = np.empty_like(x)
+    _gelu_tanh_loop(x, y)
+    py = np.array([vm.gelu_tanh_f32(v) for v in x], np.float32)
+    np.testing.assert_array_equal(py.view(np.uint32), y.view(np.uint32))
+
+
+def test_dgelu_tanh_f32_accuracy():
+    """The derivative: within 4 ulp where the result is normal (the root fit
+    included), 1.5 x 2**-149 where it is subnormal, exact at +-0, +-inf,
+    NaN, and 1 / +0 beyond +-30."""
+    x = np.concatenate([_gelu_tanh_sample(), around([30.0, 0.9025, 0.6025], np.float32)])
+    y = np.empty_like(x)
+    _dgelu_tanh_loop(x, y)
+    r = _dgelu_tanh_ref(x)
+    e_norm, e_sub, normal, _ = ulp_errors32(y, r)
+    assert e_norm.max() <= 4.0, (e_norm.max(), x[normal][e_norm.argmax()])
+    assert e_sub.max() <= 1.5, e_sub.max()
+    check_special(y, r.astype(np.float32), x)
+    far = np.abs(x) > 30
+    np.testing.assert_array_equal(y[far], np.where(x[far] > 0, 1.0, 0.0).astype(np.float32))
+    assert not np.signbit(y[far]).any()
+
+
+def test_dgelu_tanh_f32_python_path_matches_compiled():
+    x = _gelu_tanh_sample()[::20_000]
+    y = np.empty_like(x)
+    _dgelu_tanh_loop(x, y)
+    py = np.array([vm.dgelu_tanh_f32(v) for v in x], np.float32)
+    # a NaN comes back as a NaN (its sign is |x|'s, whichever the path)
+    nan = np.isnan(x)
+    assert nan.any() and np.isnan(py[nan]).all() and np.isnan(y[nan]).all()
+    np.testing.assert_array_equal(py[~nan].view(np.uint32), y[~nan].view(np.uint32))

@@ -26,7 +26,8 @@ Modules:
 - ``logarithm``: log, log1p, log1p_unit;
 - ``hyperbolic``: tanh;
 - ``error_function``: erf, erfc, erfc_dd_scaled;
-- ``widened``: gelu_tanh_wide (float32 computed partly in float64).
+- ``gelu``: gelu_tanh_f32, dgelu_tanh_f32 (gelu's tanh form and its
+  derivative in float32).
 
 A function module writes its algorithms once, as closures in factories such
 as ``kernels(ft)`` that bind the constants of float type `ft` (np.float32 or
@@ -53,6 +54,7 @@ from fastact.core.vmath.exponential import (
     expm1,
 )
 from fastact.core.vmath.fits import *  # noqa: F403 (the coefficient tables: EXPP_D, ERFCF_D, ...)
+from fastact.core.vmath.gelu import dgelu_tanh_f32, gelu_tanh_f32
 from fastact.core.vmath.hyperbolic import tanh
 from fastact.core.vmath.intrinsics import (
     float_as_int,
@@ -66,7 +68,6 @@ from fastact.core.vmath.intrinsics import (
     select,
 )
 from fastact.core.vmath.logarithm import log, log1p, log1p_unit
-from fastact.core.vmath.widened import gelu_tanh_wide
 
 __all__ = [
     "exp",
@@ -82,7 +83,8 @@ __all__ = [
     "erf",
     "erfc",
     "erfc_dd_scaled",
-    "gelu_tanh_wide",
+    "gelu_tanh_f32",
+    "dgelu_tanh_f32",
     "fma",
     "select",
     "horner",

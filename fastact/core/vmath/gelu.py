@@ -1,0 +1,153 @@
+"""gelu's tanh form in float32: x sigmoid(z), z = 2u = x (A + B x^2).
+
+A = 2 sqrt(2/pi), B = 0.044715 A (torch's constants, as doubles).  With
+E = e^-z the result is x / (1 + E).  For x >= 0, E <= 1 and its errors
+reach the result damped by E / (1 + E).  For x < 0 the result is about
+x / E, whose relative error is that of E: every absolute error of z shows
+in full, so z (up to 112 in magnitude where the result is not 0) must be
+right to about 2^-27, far below its own float32 ulp.  z is never rounded:
+E = 2^w, w = -z log2(e) = -x m with m = log2(e) (A + B x^2) carried as
+mh + ml (mh = fl(A2_hi + B2 x^2), A2_hi a multiple of 2^-20 so that
+A2_hi - mh is exact for mh < 16; ml collects that rounding and the low
+parts of x^2 and of the constants).  n = rint(-x mh) comes from an fma
+that adds 1.5 2^23 (its low bits hold n), and f = (-x mh - n) - x ml, the
+first difference exact before its one rounding near 0.  2^f = 1 + f Q(f)
+is a polynomial of its own in f (Q's constant ln 2), so no product by
+ln 2 rounds.  E = 2^n 2^f by an integer addition to the exponent field.
+Below x = -4 (E up to 2^162) everything is scaled by 2^-40:
+(x 2^-40) / (2^-40 + E 2^-40), the numerator exact, the quotient rounded
+once (into the subnormals too).  x is clamped to [-11, 9]: below -11 the
+result rounds to -0, above 9 E < 2^-95 and the result is x (inf too).  NaN
+passes the clamps and comes back as itself (quieted).  All float32, about
+30 operations per element; within 3 ulp over every float32
+(tools/sweep_kernels.py).
+
+The derivative is [x >= 0] - sign(x) e w / (1 + e)^2 with e = e^-|z| (the
+same exp argument, from a = |x| clamped to 11, scaled by 2^40 to stay
+normal there) and w = 1 + e - b, b = a z'(a) = a (A + 3B a^2).  For
+x >= 0 the term is a correction of at most 0.13 to 1; for x < 0 it is the
+result, and w cancels at a = 0.7525 (gelu's minimum).  b is carried as
+bh + bl (z' = A3_hi + 3B a^2 as qh + ql, A3_hi on a 2^-19 grid like A2_hi;
+bh's rounding by an fma), 1 - bh is exact near the root (Sterbenz) and
+2^40 e w = es (1 - bh) + es (e - bl) rounds once.  Within 0.15 of the root,
+where e's rounding would show as e / |w| ulps, the float32 root fit of
+core.coefficients takes over.  Beyond -30 the derivative is +0, beyond 30
+it is 1, as in float64; within 4 ulp over every float32.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+from numba.extending import register_jitable
+
+from fastact.core.coefficients import DGELU_TANH_POLY_F32, DGELU_TANH_ROOT_F32, DGELU_TANH_ZONE
+from fastact.core.vmath.fits import EXP2Q_F
+from fastact.core.vmath.intrinsics import JIT, LN2, float_as_int, fma, horner, int_as_float, select
+
+F32 = np.float32
+# the definition's constants (torch's), as doubles
+GELU_TANH_K2 = 2.0 * math.sqrt(2.0 / math.pi)
+GELU_TANH_C = 0.044715
+# below it x sigmoid(z) rounds to -0
+GELU_TANH_ZERO = -11.0
+
+# A2 + B2 x^2 = log2(e) (A + B x^2), A2 split on a 2^-20 grid, B2 as hi + lo
+_A2 = Fraction(GELU_TANH_K2) / LN2
+_B2 = _A2 * Fraction(GELU_TANH_C)
+_A2_HI = Fraction(round(_A2 * 2**20), 2**20)
+A2_HI, A2_LO = F32(_A2_HI), F32(float(_A2 - _A2_HI))
+B2_HI = F32(float(_B2))
+B2_LO = F32(float(_B2 - Fraction(float(B2_HI))))
+GELU_K = 40
+# fma(-x, mh, MAGIC) rounds to an integer: n + MAGIC, n in its low bits;
+# MAGIC_MK holds n - K instead (the scaled E)
+MAGIC = F32(1.5 * 2.0**23)
+MAGIC_MK = F32(1.5 * 2.0**23 - GELU_K)
+TWO_MK = F32(2.0**-GELU_K)
+# clamps, and where the scaling starts
+X_LO, X_HI, X_BIG = F32(GELU_TANH_ZERO), F32(9.0), F32(-4.0)
+ONE = F32(1.0)
+MANT = np.int32(23)
+EXP2Q = tuple(F32(c) for c in EXP2Q_F)
+# the derivative: b = x z' = x (A + 3B x^2) (A3_hi on a 2^-19 grid: z' < 32)
+_A = Fraction(GELU_TANH_K2)
+_B3 = 3 * _A * Fraction(GELU_TANH_C)
+_A3_HI = Fraction(round(_A * 2**19), 2**19)
+A3_HI, A3_LO = F32(_A3_HI), F32(float(_A - _A3_HI))
+# B3's own rounding (2^-25 relative) reaches b damped by 3B a^2 / z' and
+# stays below 0.1 ulp of w
+B3_HI = F32(float(_B3))
+# e^-|z| 2^K: MAGIC_PK holds n + K
+MAGIC_PK = F32(1.5 * 2.0**23 + GELU_K)
+D_MAX, D_ZERO = F32(-GELU_TANH_ZERO), F32(-30.0)
+TWO, ZERO = F32(2.0), F32(0.0)
+ROOT_HI, ROOT_LO = (F32(v) for v in DGELU_TANH_ROOT_F32)
+ROOT_ZONE = F32(DGELU_TANH_ZONE[1])
+ROOT_POLY = tuple(F32(c) for c in DGELU_TANH_POLY_F32)
+
+
+@register_jitable(**JIT)
+def exp2_poly(f):
+    """2^f = 1 + f Q(f) for |f| <= 1/2, Q in Estrin's order."""
+    f2 = f * f
+    q = fma(fma(EXP2Q[5], f, EXP2Q[4]), f2, fma(EXP2Q[3], f, EXP2Q[2]))
+    return fma(fma(q, f2, fma(EXP2Q[1], f, EXP2Q[0])), f, ONE)
+
+
+@register_jitable(**JIT)
+def gelu_tanh_f32(x):
+    """float32 x sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3)) (the module
+    docstring).  Any other float type is converted (core.math's generic
+    kernels type it in their float64 loops too, in a branch that float64
+    never takes)."""
+    x = F32(x)
+    # NaN stays NaN through both clamps and comes back as itself (quieted)
+    xl = select(x < X_LO, X_LO, x)
+    xc = select(xl > X_HI, X_HI, xl)
+    s = xc * xc
+    sl = fma(xc, xc, -s)
+    # m = log2(e) (A + B x^2) as mh + ml
+    mh = fma(B2_HI, s, A2_HI)
+    ml = fma(B2_HI, s, A2_HI - mh) + fma(B2_HI, sl, fma(B2_LO, s, A2_LO))
+    magic = select(xl < X_BIG, MAGIC_MK, MAGIC)
+    t = fma(-xc, mh, magic)
+    n = t - magic
+    f = fma(-xc, ml, fma(-xc, mh, -n))
+    # E = e^-z 2^-k = p 2^(n - k): t's low bits hold n - k
+    e = int_as_float(np.int32(float_as_int(exp2_poly(f)) + np.int32(float_as_int(t) << MANT)))
+    sc = select(xl < X_BIG, TWO_MK, ONE)
+    return (xl * sc) / (sc + e)
+
+
+@register_jitable(**JIT)
+def dgelu_tanh_f32(x):
+    """float32 derivative of x sigmoid(z): [x >= 0] - sign(x) e w / (1 + e)^2
+    with e = e^-|z|, w = 1 + e - b, b = |x| z'(|x|) = |x| (A + 3B x^2) (the
+    module docstring).  Any other float type is converted, as in
+    gelu_tanh_f32."""
+    x = F32(x)
+    ax = abs(x)
+    a = select(ax > D_MAX, D_MAX, ax)  # NaN stays NaN
+    s = a * a
+    sl = fma(a, a, -s)
+    mh = fma(B2_HI, s, A2_HI)
+    ml = fma(B2_HI, s, A2_HI - mh) + fma(B2_HI, sl, fma(B2_LO, s, A2_LO))
+    t = fma(-a, mh, MAGIC_PK)
+    n = t - MAGIC_PK
+    f = fma(-a, ml, fma(-a, mh, -n))
+    es = int_as_float(np.int32(float_as_int(exp2_poly(f)) + np.int32(float_as_int(t) << MANT)))
+    e = es * TWO_MK
+    # b = bh + bl: z' = qh + ql (A3_hi - qh exact), bl = a ql + bh's rounding
+    qh = fma(B3_HI, s, A3_HI)
+    ql = fma(B3_HI, s, A3_HI - qh) + fma(B3_HI, sl, A3_LO)
+    bh = a * qh
+    bl = fma(a, ql, fma(a, qh, -bh))
+    # 2^K e w / (1 + e)^2; 1 - bh is exact near the root (Sterbenz)
+    q = fma(es, ONE - bh, fma(es, e, -(es * bl))) / fma(e, TWO + e, ONE)
+    r = select(float_as_int(x) < np.int32(0), q * TWO_MK, fma(-q, TWO_MK, ONE))
+    d = (x - ROOT_HI) - ROOT_LO
+    r = select(abs(x - ROOT_HI) <= ROOT_ZONE, horner(d, ROOT_POLY) * d, r)
+    return select(x < D_ZERO, ZERO, r)
