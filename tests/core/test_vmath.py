@@ -28,6 +28,9 @@ FUNCS = {
 }
 NAMES = list(FUNCS)
 MAX_ULP = 2.0  # normal results
+# float32 tanh is one rational form over the whole range (vmath.hyperbolic):
+# its roundings near 1.5 at small |x| cost up to 2.98 ulp (every float32)
+MAX_ULP32 = {"tanh": 3.0}
 MAX_SUB = 1.0  # subnormal results, in units of the smallest subnormal
 
 # Points around which each function changes regime (thresholds of the
@@ -63,7 +66,7 @@ EDGES = {
     ],
     "log": [1.0, 0.70710677, 1.4142135, 0.5, 2.0],
     "log1p": [1.0, 0.41421357, 0.29289323, 1e-4, 1e-8, 2.0**-25, 2.0**-54],
-    "tanh": [0.5493, 2.0**-12, 1e-4, 9.0, 9.5, 19.06, 20.0, 1.0],
+    "tanh": [0.5493, 2.0**-12, 1e-4, 0.00385434, 9.0, 9.011, 9.2, 9.5, 19.06, 20.0, 1.0],
     "erf": [0.75, 0.47, 0.46, 1.0, 3.9, 5.9, 2.0],
     "erfc": [0.75, 0.47, 0.46, 2.0, 4.0, 9.19, 9.2, 10.05, 10.1, 26.5, 26.55, 27.2, 27.3],
 }
@@ -196,7 +199,8 @@ def test_float32_accuracy(name):
     check_special(y, r32, x)
     ok = np.isfinite(r32) & np.isfinite(x) & (x != 0)
     e_norm, e_sub, normal, _ = ulp_errors32(y[ok], r[ok])
-    assert e_norm.max() <= MAX_ULP, (e_norm.max(), x[ok][normal][np.argmax(e_norm)])
+    bound = MAX_ULP32.get(name, MAX_ULP)
+    assert e_norm.max() <= bound, (e_norm.max(), x[ok][normal][np.argmax(e_norm)])
     if e_sub.size:
         assert e_sub.max() <= MAX_SUB, e_sub.max()
 
@@ -452,7 +456,7 @@ def test_package_exports():
         "exp exp_below exp_within exp_normal exp_below_2k expm1 log log1p log1p_unit tanh erf erfc"
         " erfc_dd_scaled gelu_tanh_wide"
         " ldexp ldexp_below pow2 fma select horner float_as_int int_as_float on_cpu"
-        " EXPQ_F EXPQ_D EXPP_F EXPP_D LOGR_F LOGR_D TANHP_F TANHK_P_F TANHK_Q_F TANHP_D ERFP_F ERFP_D"
+        " EXPQ_F EXPQ_D EXPP_F EXPP_D LOGR_F LOGR_D TANHK_P_F TANHK_Q_F TANHC_P_F TANHC_Q_F TANHP_D ERFP_F ERFP_D"
         " ERFCF_F ERFCF_D ERFC_T0_F ERFC_T0_D ERFC_C0_F ERFC_C0_D ERFC_TC_D ERFC_C0C_D ERFCF_DC"
     ).split()
     assert [n for n in names if not hasattr(vm, n)] == []
