@@ -168,6 +168,49 @@ def fit_exp():
         fit("expp", f, w, n, -LN2H, LN2H, dt, order="down")
 
 
+def lawson(A, b, w, iters=300):
+    """c minimising max w |A c - b| (Lawson's iteratively reweighted least
+    squares, float64) and that maximum."""
+    lw, best = np.ones_like(b), None
+    for _ in range(iters):
+        W = np.sqrt(lw) * w
+        c, *_ = np.linalg.lstsq(A * W[:, None], b * W, rcond=None)
+        err = np.abs(A @ c - b) * w
+        if best is None or err.max() < best[0]:
+            best = (err.max(), c)
+        lw = lw * err + 1e-300
+        lw /= lw.sum()
+    return best[1], best[0]
+
+
+def fit_exp5():
+    # float32 exp(r) = 1 + r + r^2 P(r), P of degree 3 (exp of degree 5; one
+    # fma fewer than expp) for sigmoid and sigmoid' alone, relative error of
+    # exp on |r| <= ln2/2 (+ slack), in units of 2^-24; the coefficients
+    # rounded from c0 upwards, the higher ones refitted after each.  Lawson
+    # on a dense grid: the relative weight r^2 e^-r of f = (e^r - 1 - r)/r^2
+    # vanishes at 0, which fit()'s exchange does not take.
+    r = np.linspace(-float(LN2H), float(LN2H), 20001)
+    e = np.array([float(mp.exp(mp.mpf(float(v)))) for v in r])
+    w = 2**24 / e
+    done = []
+    for j in range(4):
+        A = np.vstack([r ** (2 + k) for k in range(j, 4)]).T
+        b = e - 1 - r - sum(c * r ** (2 + k) for k, c in enumerate(done))
+        c, err = lawson(A, b, w)
+        if j == 0:
+            e0 = err
+        done.append(float(np.float32(c[0])))
+    er = np.max(np.abs(1 + r + sum(c * r ** (2 + k) for k, c in enumerate(done)) - e) * w)
+    print(
+        f"# expp5 float32: relative error {e0:.3g} x 2^-24, {er:.3g} with the rounded coefficients"
+    )
+    print("EXPP5_F = (")
+    for v in done:
+        print(f"    {v!r},")
+    print(")", flush=True)
+
+
 def fit_log():
     # log1p(f) = f - f^2/2 + s (f^2/2 + R(z)), s = f / (2 + f), z = s^2,
     # R(z) = 2 atanh(s)/s - 2 = z (c1 + c2 z + ...).  The result is ~2s, so an
@@ -412,6 +455,7 @@ def center_erfc():
 
 FITS = {
     "exp": fit_exp,
+    "exp5": fit_exp5,
     "log": fit_log,
     "tanh": fit_tanh,
     "erf": fit_erf,
