@@ -64,7 +64,7 @@ from fastact.core.vmath import (  # noqa: F401 (exp, expm1, log, log1p, tanh: fo
     select,
     tanh,
 )
-from fastact.core.vmath.exponential import exp_below_short, exp_normal_short
+from fastact.core.vmath.exponential import exp_below_short, exp_below_short_x4, exp_normal_short
 from fastact.core.vmath.fits import EXPP_F, TANHSR_F
 from fastact.core.vmath.hyperbolic import TANH32_MAX, tanh_complement_f32
 from fastact.core.vmath.intrinsics import constants as _vconstants
@@ -295,6 +295,36 @@ def dtanh(x):
     (1 + e)**2 as one fma, as in dsigmoid."""
     e = exp_below(-2.0 * abs(x))
     return 4.0 * e / fma(e, 2.0 + e, 1.0)
+
+
+@_jit
+def dtanh_short(x):
+    """The tanh kernel's tanh' from x: dtanh with float32's shorter exp
+    (as sigmoid'), 4e rounded once (exp_below_short_x4: 4e is normal down to
+    |x| = 44.7 where e is not, and a subnormal e would cost 2 ulp of it);
+    float64's is dtanh's.  (tanhshrink' keeps dtanh.)"""
+    z = -2.0 * abs(x)
+    if per_type(1.0, 0.0) > 0.5:
+        e4 = exp_below_short_x4(z)
+        e = 0.25 * e4
+    else:
+        e = exp_below(z)
+        e4 = 4.0 * e
+    return e4 / fma(e, 2.0 + e, 1.0)
+
+
+@_jit
+def dtanh_fast(x):
+    """dtanh_short for x in dtanh_fast_range() (no NaN), bit-equal to it
+    there: e^-2|x| is normal, so exp_normal_short serves."""
+    e = exp_normal_short(-2.0 * abs(x))
+    return 4.0 * e / fma(e, 2.0 + e, 1.0)
+
+
+@_jit
+def dtanh_fast_range():
+    """(lo, hi): the x where dtanh_fast holds, e^-2|x| normal."""
+    return per_type(-43.0, -353.0), per_type(43.0, 353.0)
 
 
 @_jit

@@ -453,8 +453,15 @@ def test_exp_normal_is_exp_within_in_its_range(dt, lo):
 def test_exp_normal_short_is_exp_below_short_in_its_range(dt, lo):
     """exp_normal_short and exp_below_short (sigmoid's fast and full kernels
     rely on it): the same bits where e**x is normal, compiled and from
-    Python; float64's are exp_normal and exp_below themselves."""
-    from fastact.core.vmath.exponential import exp_below_short, exp_normal_short
+    Python, and 4 exp_normal_short the bits of exp_below_short_x4 (tanh''s);
+    float64's are exp_normal and exp_below themselves."""
+    from numba.extending import register_jitable
+
+    from fastact.core.vmath.exponential import (
+        exp_below_short,
+        exp_below_short_x4,
+        exp_normal_short,
+    )
 
     x = np.linspace(lo, 0.0, 400_001).astype(dt)
     if dt == np.float32:
@@ -462,6 +469,9 @@ def test_exp_normal_short_is_exp_below_short_in_its_range(dt, lo):
         x = np.concatenate([x, np.arange(0, hi_bits, 97, dtype=np.uint32).view(dt) * -1])
     x = np.concatenate([x, np.array([lo, 0.0, -0.0, -np.finfo(dt).tiny], dt)])
     _assert_same_bits(exp_normal_short, exp_below_short, x)
+    # tanh''s pair: 4 e**x rounded once is 4 exp_normal_short there
+    four = lambda v: dt(4) * exp_normal_short(v)  # noqa: E731
+    _assert_same_bits(register_jitable(four), exp_below_short_x4, x)
     if dt == np.float64:
         _assert_same_bits(exp_below_short, vm.exp_below, x)
     for v in x[::40_001]:

@@ -146,11 +146,22 @@ def short_kernels(ft) -> dict:
     have a shorter exp, float64's are exp_below and exp_normal themselves."""
     if ft != np.float32:
         k = kernels(ft)
-        return dict(exp_below_short=k["exp_below"], exp_normal_short=k["exp_normal"])
+        below, b2k = k["exp_below"], k["exp_below_2k"]
+
+        @register_jitable(**JIT)
+        def exp_below_short_x4_(x):
+            return b2k(x, ft(2))
+
+        return dict(
+            exp_below_short=below,
+            exp_normal_short=k["exp_normal"],
+            exp_below_short_x4=exp_below_short_x4_,
+        )
     cst = constants(ft)
     ONE, LOG2E, LN2HI, LN2LO, MANT = cst.ONE, cst.LOG2E, cst.LN2HI, cst.LN2LO, cst.MANT
     RINT_MAGIC = ft(1.5 * 2.0**23)
     EXP_LO = limits(ft)[0]
+    EXP_LO_X4 = ft(-106)
     EXPB_K, EXPB_SCALE = ft(26), ft(2.0**-26)
     P5 = tuple(ft(c) for c in EXPP5_F)
     pow2 = ldexp_kernels(ft)["pow2"]
@@ -174,13 +185,26 @@ def short_kernels(ft) -> dict:
         return select(x == x, (p * pow2(n + EXPB_K)) * EXPB_SCALE, x)
 
     @register_jitable(**JIT)
+    def exp_below_short_x4_(x):
+        # 4 e**x rounded once (e**x subnormal, 4 e**x not: x in [-89.5,
+        # -87.3]), 4 exp_normal_short(x) exactly where e**x is normal.  The
+        # clamp sits lower than exp_below's (4 e**x rounds to 0 from -105.4)
+        xc = select(x > EXP_LO_X4, x, EXP_LO_X4)  # NaN -> EXP_LO_X4, fixed below
+        p, n, _ = reduce_poly(xc)
+        return select(x == x, (p * pow2(n + (EXPB_K + ft(2)))) * EXPB_SCALE, x)
+
+    @register_jitable(**JIT)
     def exp_normal_short_(x):
         # exp_below_short where e**x is normal, x in [-86, 0], bit-equal to
         # it there (2^n p is exact: n goes into p's exponent field)
         p, _, t = reduce_poly(x)
         return int_as_float(np.int32(float_as_int(p) + np.int32(float_as_int(t) << MANT)))
 
-    return dict(exp_below_short=exp_below_short_, exp_normal_short=exp_normal_short_)
+    return dict(
+        exp_below_short=exp_below_short_,
+        exp_normal_short=exp_normal_short_,
+        exp_below_short_x4=exp_below_short_x4_,
+    )
 
 
 def normal_range(ft) -> tuple:
@@ -263,6 +287,13 @@ def exp_below_short(x):
     return call(short_kernels, "exp_below_short", x)
 
 
+def exp_below_short_x4(x):
+    """4 e**x from exp_below_short's reduction and polynomial, rounded once:
+    normal where e**x is not yet (tanh' = 4e / (1 + e)^2).  float64: 4 e**x
+    by exp_below_2k."""
+    return call(short_kernels, "exp_below_short_x4", x)
+
+
 def exp_normal_short(x):
     """exp_below_short for x in [-86, 0] (float32; float64: [-707, 0]), where
     e**x is normal: bit-equal to it there, cheaper; anything else gives
@@ -289,4 +320,5 @@ register(exp_normal, kernels)
 register_scaled(exp_below_2k, kernels)
 register(exp_below_short, short_kernels)
 register(exp_normal_short, short_kernels)
+register(exp_below_short_x4, short_kernels)
 register(expm1, expm1_kernels)
