@@ -175,6 +175,49 @@ def fit_exp():
     fit("exp2q", f, w, 6, -s, s, np.float32, order="down")
 
 
+def lawson(A, b, w, iters=300):
+    """c minimising max w |A c - b| (Lawson's iteratively reweighted least
+    squares, float64) and that maximum."""
+    lw, best = np.ones_like(b), None
+    for _ in range(iters):
+        W = np.sqrt(lw) * w
+        c, *_ = np.linalg.lstsq(A * W[:, None], b * W, rcond=None)
+        err = np.abs(A @ c - b) * w
+        if best is None or err.max() < best[0]:
+            best = (err.max(), c)
+        lw = lw * err + 1e-300
+        lw /= lw.sum()
+    return best[1], best[0]
+
+
+def fit_exp5():
+    # float32 exp(r) = 1 + r + r^2 P(r), P of degree 3 (exp of degree 5; one
+    # fma fewer than expp) for sigmoid and sigmoid' alone, relative error of
+    # exp on |r| <= ln2/2 (+ slack), in units of 2^-24; the coefficients
+    # rounded from c0 upwards, the higher ones refitted after each.  Lawson
+    # on a dense grid: the relative weight r^2 e^-r of f = (e^r - 1 - r)/r^2
+    # vanishes at 0, which fit()'s exchange does not take.
+    r = np.linspace(-float(LN2H), float(LN2H), 20001)
+    e = np.array([float(mp.exp(mp.mpf(float(v)))) for v in r])
+    w = 2**24 / e
+    done = []
+    for j in range(4):
+        A = np.vstack([r ** (2 + k) for k in range(j, 4)]).T
+        b = e - 1 - r - sum(c * r ** (2 + k) for k, c in enumerate(done))
+        c, err = lawson(A, b, w)
+        if j == 0:
+            e0 = err
+        done.append(float(np.float32(c[0])))
+    er = np.max(np.abs(1 + r + sum(c * r ** (2 + k) for k, c in enumerate(done)) - e) * w)
+    print(
+        f"# expp5 float32: relative error {e0:.3g} x 2^-24, {er:.3g} with the rounded coefficients"
+    )
+    print("EXPP5_F = (")
+    for v in done:
+        print(f"    {v!r},")
+    print(")", flush=True)
+
+
 def fit_log():
     # log1p(f) = f - f^2/2 + s (f^2/2 + R(z)), s = f / (2 + f), z = s^2,
     # R(z) = 2 atanh(s)/s - 2 = z (c1 + c2 z + ...).  The result is ~2s, so an
@@ -190,12 +233,13 @@ def fit_log():
 TANH_T = mp.mpf("0.5493") * mp.mpf("1.001")  # atanh(1/2)
 
 
-def rational(f, w, m, n, lo, hi, samples=12000, iters=100):
+def rational(f, w, m, n, lo, hi, samples=12000, iters=100, one=False):
     """(p, q, err), q[0] = 1: P(a)/Q(a) of degrees m, n near-minimax in the
     weighted error w |P/Q - f| on [lo, hi], by Loeb's linearized least squares
     (weights w/Q from the previous step) and Lawson's reweighting by the
-    error.  float64 arithmetic on a scaled variable is plenty for a float32
-    fit; f's and w's values come from mpmath."""
+    error.  one=True also fixes p[0] = 1 (f(0) = 1 exactly).  float64
+    arithmetic on a scaled variable is plenty for a float32 fit; f's and w's
+    values come from mpmath."""
     x = np.unique(
         np.concatenate(
             [np.linspace(0, 1, samples), (1 - np.cos(np.linspace(0, np.pi, samples))) / 2]
@@ -205,29 +249,74 @@ def rational(f, w, m, n, lo, hi, samples=12000, iters=100):
     u = av / hi
     fu = np.array([float(f(mp.mpf(float(v)))) for v in av])
     wu = np.array([float(w(mp.mpf(float(v)))) for v in av])
-    Ap = np.vstack([u**k for k in range(m + 1)]).T
+    k0 = 1 if one else 0
+    Ap = np.vstack([u**k for k in range(k0, m + 1)]).T
     Aq = np.vstack([u**k for k in range(1, n + 1)]).T
+    rhs = fu - k0
     Q, lw = np.ones_like(u), np.ones_like(u)
+    best = None
     for it in range(iters):
         W = lw * wu / Q
-        c, *_ = np.linalg.lstsq(np.hstack([Ap, -fu[:, None] * Aq]) * W[:, None], fu * W, rcond=None)
-        P, Q = Ap @ c[: m + 1], 1 + Aq @ c[m + 1 :]
+        c, *_ = np.linalg.lstsq(
+            np.hstack([Ap, -fu[:, None] * Aq]) * W[:, None], rhs * W, rcond=None
+        )
+        P, Q = k0 + Ap @ c[: Ap.shape[1]], 1 + Aq @ c[Ap.shape[1] :]
         err = np.abs(P / Q - fu) * wu
+        if best is None or err.max() < best[0]:
+            best = (err.max(), c)
         if it > 5:
             lw = lw * np.sqrt(err) + 1e-300
             lw /= lw.sum()
-    p = [c[k] * float(hi) ** -k for k in range(m + 1)]
-    q = [1.0] + [c[m + k] * float(hi) ** -k for k in range(1, n + 1)]
-    return p, q, err.max()
+    e, c = best
+    p = [1.0] * k0 + [c[k - k0] * float(hi) ** -k for k in range(k0, m + 1)]
+    q = [1.0] + [c[m + 1 - k0 + k - 1] * float(hi) ** -k for k in range(1, n + 1)]
+    return p, q, e
 
 
-def print_rational(name, f, w, m, n, lo, hi, dtype, unit):
-    p, q, e = rational(f, w, m, n, lo, hi)
+def refit_numerator(f, w, p, q, lo, hi, dtype, samples=6000, iters=300):
+    """p[1:] refitted to the rounded q (q and p[0] kept), rounded to `dtype`
+    one at a time from the lowest, the remaining ones refitted after each
+    (the error of P/Q is linear in P for a fixed Q: Lawson's weighted least
+    squares).  Takes most of the error that rounding Q's coefficients adds."""
+    x = np.unique(
+        np.concatenate(
+            [np.linspace(0, 1, samples), (1 - np.cos(np.linspace(0, np.pi, samples))) / 2]
+        )
+    )
+    a = lo + (hi - lo) * x
+    fa = np.array([float(f(mp.mpf(float(v)))) for v in a])
+    qa = np.polyval([float(v) for v in q[::-1]], a)
+    wa = np.array([float(w(mp.mpf(float(v)))) for v in a]) / qa
+    done = [float(p[0])]
+    for j in range(1, len(p)):
+        A = np.vstack([a**i for i in range(j, len(p))]).T
+        b = fa * qa - sum(c * a**i for i, c in enumerate(done))
+        lw, best = np.ones_like(b), None
+        for _ in range(iters):
+            W = np.sqrt(lw) * wa
+            c, *_ = np.linalg.lstsq(A * W[:, None], b * W, rcond=None)
+            err = np.abs(A @ c - b) * wa
+            if best is None or err.max() < best[0]:
+                best = (err.max(), c)
+            lw = lw * err + 1e-300
+            lw /= lw.sum()
+        done.append(float(dtype(best[1][0])))
+    return done
+
+
+def print_rational(name, f, w, m, n, lo, hi, dtype, unit, one=False, scale=1.0, refit=False, **kw):
+    """Fit (rational), scale P and Q by `scale` and round them; refit: P
+    refitted to the rounded Q while it is rounded (refit_numerator)."""
+    p, q, e = rational(f, w, m, n, lo, hi, one=one, **kw)
+    p = [float(dtype(v * scale)) for v in p]
+    q = [float(dtype(v * scale)) for v in q]
+    if refit:
+        p = refit_numerator(f, w, p, q, lo, hi, dtype)
     a = np.linspace(lo, hi, 4001)
     fa = np.array([float(f(mp.mpf(float(v)))) for v in a])
     wa = np.array([float(w(mp.mpf(float(v)))) for v in a])
-    rp = np.polyval([float(dtype(v)) for v in p[::-1]], a)
-    rq = np.polyval([float(dtype(v)) for v in q[::-1]], a)
+    rp = np.polyval(p[::-1], a)
+    rq = np.polyval(q[::-1], a)
     er = np.max(np.abs(rp / rq - fa) * wa)
     print(f"# {name}: error {e:.3g} {unit}, {er:.3g} with the rounded coefficients")
     for tag, c in (("P", p), ("Q", q)):
@@ -237,25 +326,46 @@ def print_rational(name, f, w, m, n, lo, hi, dtype, unit):
         print(")", flush=True)
 
 
-TANH_T32 = 0.625  # float32: the odd polynomial below, the rational above
 TANHK_X = 9.2  # float32 tanh rounds to 1 from 9.011 on
 
 
 def fit_tanh():
-    # tanh(x) = x + x^3 P(x^2) for |x| <= T, relative error (float64 below
-    # atanh(1/2), float32 below TANH_T32)
+    # float64: tanh(x) = x + x^3 P(x^2) for |x| <= atanh(1/2), relative error
     f = lambda t: (mp.tanh(mp.sqrt(nz(t))) - mp.sqrt(nz(t))) / mp.sqrt(nz(t)) ** 3
-    for dt, n, T in ((np.float32, 5, mp.mpf(TANH_T32) * mp.mpf("1.001")), (np.float64, 11, TANH_T)):
-        w = lambda t, T=T: (t + T**2 / 20) * mp.sqrt(nz(t)) / mp.tanh(mp.sqrt(nz(t)))
-        fit("tanhp", f, w, n, 0, T**2, dt)
-    # float32 above TANH_T32: 1 - tanh(a) = P / (a Q + P), P/Q of degrees
-    # 5/6 fitting k(a) = a coth(a) - a = 2a / expm1(2a) on [TANH_T32, TANHK_X].
-    # An error d in k moves 1 - tanh by d a / (a + k)^2: the weight, in units
-    # of 2^-24 (tanh's ulp below 1).  Next to 1 the roundings of P and Q shrink
-    # with 1 - tanh instead of passing on in full as in x P(x^2) / Q(x^2).
-    k = lambda a: 2 * a / mp.expm1(2 * a)
+    w = lambda t: (t + TANH_T**2 / 20) * mp.sqrt(nz(t)) / mp.tanh(mp.sqrt(nz(t)))
+    fit("tanhp", f, w, 11, 0, TANH_T**2, np.float64)
+    # float32: tanh(a) = a Q / (a Q + P) on [0, TANHK_X], P/Q (degrees 6/6)
+    # fitting k(a) = a coth(a) - a = 2a / expm1(2a), so tanh = a / (a + k) and
+    # 1 - tanh = k / (a + k).  An error d in k moves tanh by d a / (a + k)^2,
+    # a relative error of d / (a + k): the weight, in units of 2^-24.  Next to
+    # 1 the roundings of P and Q shrink with 1 - tanh instead of passing on in
+    # full as in x P(x^2) / Q(x^2).  P(0) = Q(0) (k(0) = 1), both scaled to
+    # 1.5: P, Q and a Q + P start at 1.5 (not 1), where their roundings are a
+    # smaller relative error (1.5 gave the smallest maximum of 1, 1.25, 1.4,
+    # 1.5, 1.6, 1.7, 1.875).
+    k = lambda a: 2 * a / mp.expm1(2 * a) if a else mp.mpf(1)
+    w = lambda a: 2**24 / (a + k(a))
+    print_rational(
+        "tanhk",
+        k,
+        w,
+        6,
+        6,
+        0,
+        TANHK_X,
+        np.float32,
+        "ulp (relative)",
+        one=True,
+        scale=1.5,
+        refit=True,
+        samples=20000,
+        iters=200,
+    )
+    # float32 tanhshrink beyond |x| = 1 (core.math.tanhshrink): 1 - tanh(a) =
+    # P / (a Q + P) from its own P/Q (degrees 5/6) on [0.625, TANHK_X], in the
+    # form above with the weight of 1 - tanh's absolute error near 1
     w = lambda a: a / (a + k(a)) ** 2 * 2**24
-    print_rational("tanhk", k, w, 5, 6, TANH_T32, TANHK_X, np.float32, "ulp near 1")
+    print_rational("tanhc", k, w, 5, 6, 0.625, TANHK_X, np.float32, "ulp near 1")
     # float32 tanhshrink: x - tanh(x) = x^3 P(x^2) for |x| <= 1, relative error
     # (core.math.tanhshrink_poly; float64 keeps core.coefficients' degree 16)
     f = lambda t: (mp.sqrt(nz(t)) - mp.tanh(mp.sqrt(nz(t)))) / mp.sqrt(nz(t)) ** 3
@@ -352,6 +462,7 @@ def center_erfc():
 
 FITS = {
     "exp": fit_exp,
+    "exp5": fit_exp5,
     "log": fit_log,
     "tanh": fit_tanh,
     "erf": fit_erf,

@@ -14,7 +14,7 @@ import functools
 import numpy as np
 from numba.extending import register_jitable
 
-from fastact.core.vmath.fits import EXPP_D, EXPP_F, EXPQ_D, EXPQ_F
+from fastact.core.vmath.fits import EXPP5_F, EXPP_D, EXPP_F, EXPQ_D, EXPQ_F
 from fastact.core.vmath.intrinsics import (
     JIT,
     call,
@@ -140,6 +140,73 @@ def kernels(ft) -> dict:
     )
 
 
+@functools.cache
+def short_kernels(ft) -> dict:
+    """exp_below_short and exp_normal_short for float type `ft`: float32's
+    have a shorter exp, float64's are exp_below and exp_normal themselves."""
+    if ft != np.float32:
+        k = kernels(ft)
+        below, b2k = k["exp_below"], k["exp_below_2k"]
+
+        @register_jitable(**JIT)
+        def exp_below_short_x4_(x):
+            return b2k(x, ft(2))
+
+        return dict(
+            exp_below_short=below,
+            exp_normal_short=k["exp_normal"],
+            exp_below_short_x4=exp_below_short_x4_,
+        )
+    cst = constants(ft)
+    ONE, LOG2E, LN2HI, LN2LO, MANT = cst.ONE, cst.LOG2E, cst.LN2HI, cst.LN2LO, cst.MANT
+    RINT_MAGIC = ft(1.5 * 2.0**23)
+    EXP_LO = limits(ft)[0]
+    EXP_LO_X4 = ft(-106)
+    EXPB_K, EXPB_SCALE = ft(26), ft(2.0**-26)
+    P5 = tuple(ft(c) for c in EXPP5_F)
+    pow2 = ldexp_kernels(ft)["pow2"]
+
+    @register_jitable(**JIT)
+    def reduce_poly(x):
+        # n = rint(x log2 e) of the exact product (one fma with RINT_MAGIC,
+        # whose low bits hold n), r = x - n ln2 in two parts, e^r by a
+        # degree-5 polynomial: 8 fmas where exp_normal has 9 and a sum, for
+        # up to 1.78 x 2^-24 more relative error
+        t = fma(x, LOG2E, RINT_MAGIC)
+        n = t - RINT_MAGIC
+        r = fma(n, -LN2LO, fma(n, -LN2HI, x))
+        return fma(fma(horner(r, P5), r, ONE), r, ONE), n, t
+
+    @register_jitable(**JIT)
+    def exp_below_short_(x):
+        # exp_below's range handling around reduce_poly
+        xc = select(x > EXP_LO, x, EXP_LO)  # NaN -> EXP_LO, fixed below
+        p, n, _ = reduce_poly(xc)
+        return select(x == x, (p * pow2(n + EXPB_K)) * EXPB_SCALE, x)
+
+    @register_jitable(**JIT)
+    def exp_below_short_x4_(x):
+        # 4 e**x rounded once (e**x subnormal, 4 e**x not: x in [-89.5,
+        # -87.3]), 4 exp_normal_short(x) exactly where e**x is normal.  The
+        # clamp sits lower than exp_below's (4 e**x rounds to 0 from -105.4)
+        xc = select(x > EXP_LO_X4, x, EXP_LO_X4)  # NaN -> EXP_LO_X4, fixed below
+        p, n, _ = reduce_poly(xc)
+        return select(x == x, (p * pow2(n + (EXPB_K + ft(2)))) * EXPB_SCALE, x)
+
+    @register_jitable(**JIT)
+    def exp_normal_short_(x):
+        # exp_below_short where e**x is normal, x in [-86, 0], bit-equal to
+        # it there (2^n p is exact: n goes into p's exponent field)
+        p, _, t = reduce_poly(x)
+        return int_as_float(np.int32(float_as_int(p) + np.int32(float_as_int(t) << MANT)))
+
+    return dict(
+        exp_below_short=exp_below_short_,
+        exp_normal_short=exp_normal_short_,
+        exp_below_short_x4=exp_below_short_x4_,
+    )
+
+
 def normal_range(ft) -> tuple:
     """(lo, hi) of exp_normal: e**x normal (p 2**n with p >= 2**-0.5 and
     n >= -E + 1) and no overflow."""
@@ -213,6 +280,27 @@ def exp_normal(x):
     return call(kernels, "exp_normal", x)
 
 
+def exp_below_short(x):
+    """exp_below with float32's shorter reduction and polynomial (up to 0.9
+    ulp more error), for kernels whose error budget takes it (sigmoid,
+    sigmoid').  float64: exp_below."""
+    return call(short_kernels, "exp_below_short", x)
+
+
+def exp_below_short_x4(x):
+    """4 e**x from exp_below_short's reduction and polynomial, rounded once:
+    normal where e**x is not yet (tanh' = 4e / (1 + e)^2).  float64: 4 e**x
+    by exp_below_2k."""
+    return call(short_kernels, "exp_below_short_x4", x)
+
+
+def exp_normal_short(x):
+    """exp_below_short for x in [-86, 0] (float32; float64: [-707, 0]), where
+    e**x is normal: bit-equal to it there, cheaper; anything else gives
+    garbage.  float64: exp_normal."""
+    return call(short_kernels, "exp_normal_short", x)
+
+
 def exp_below_2k(x, k):
     """e**x * 2**k for integral 0 <= k <= 64 and x <= 64 - k (float32; float64:
     640 - k): e**x scaled before it rounds, normal where e**x is subnormal
@@ -230,4 +318,7 @@ register(exp_below, kernels)
 register(exp_within, kernels)
 register(exp_normal, kernels)
 register_scaled(exp_below_2k, kernels)
+register(exp_below_short, short_kernels)
+register(exp_normal_short, short_kernels)
+register(exp_below_short_x4, short_kernels)
 register(expm1, expm1_kernels)

@@ -62,6 +62,13 @@ EXP2Q_F = (
     0.0013398550217971206,
     0.0001535170740680769,
 )
+# expp5 float32: relative error 1.78 x 2^-24, 1.78 with the rounded coefficients
+EXPP5_F = (
+    0.4999922513961792,
+    0.16667115688323975,
+    0.041891057044267654,
+    0.008312693797051907,
+)
 # logr float32: minimax weighted error 5.16e-05 eps, 0.00022 eps with the rounded coefficients
 LOGR_F = (
     0.6666666865348816,
@@ -80,14 +87,6 @@ LOGR_D = (
     0.13237988659750882,
     0.1336702795125538,
 )
-# tanhp float32: minimax weighted error 0.0507 eps, 0.0523 eps with the rounded coefficients
-TANHP_F = (
-    -0.33333301544189453,
-    0.1333184391260147,
-    -0.05376669764518738,
-    0.020712602883577347,
-    -0.005775286816060543,
-)
 # tanhp float64: minimax weighted error 0.00388 eps, 0.0208 eps with the rounded coefficients
 TANHP_D = (
     -0.33333333333333326,
@@ -102,8 +101,27 @@ TANHP_D = (
     8.35002006367184e-05,
     -1.959571858637955e-05,
 )
-# tanhk: error 0.162 ulp near 1, 0.225 with the rounded coefficients
+# tanhk: error 0.123 ulp (relative), 0.142 with the rounded coefficients
 TANHK_P_F = (
+    1.5,
+    -1.0222463607788086,
+    0.29921162128448486,
+    -0.048013005405664444,
+    0.004440465942025185,
+    -0.0002236413856735453,
+    4.774903572979383e-06,
+)
+TANHK_Q_F = (
+    1.5,
+    0.4777531027793884,
+    0.2769736051559448,
+    0.06966099143028259,
+    0.015238559804856777,
+    0.002220123540610075,
+    0.00029808550607413054,
+)
+# tanhc: error 0.162 ulp near 1, 0.225 with the rounded coefficients
+TANHC_P_F = (
     0.9998034238815308,
     -0.5695821046829224,
     0.13322114944458008,
@@ -111,7 +129,7 @@ TANHK_P_F = (
     0.0009730987367220223,
     -2.415206290606875e-05,
 )
-TANHK_Q_F = (
+TANHC_Q_F = (
     1.0,
     0.42900627851486206,
     0.23329240083694458,

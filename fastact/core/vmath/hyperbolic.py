@@ -1,16 +1,17 @@
 """tanh.
 
-float32: for a = |x| below 0.625, a + a^3 P(a^2); above, 1 - P(a) / (a Q(a)
-+ P(a)) with a clamped to 9.2 (tanh rounds to 1 from 9.011 on), the sign of x
-put back last.  P/Q (degrees 5/6) fits k(a) = a coth(a) - a = 2a/(e^2a - 1),
-so tanh(a) = a / (a + k) and 1 - tanh(a) = k / (a + k) = P / (a Q + P): no
-cancellation, and the roundings of P, Q, a Q + P and the quotient reach the
-result shrunk by 1 - tanh(a) <= 0.45, most where x P(x^2)/Q(x^2) (the
-previous form, in float32) lost most (5.4 ULP next to +-1).  All float32, on
-CPUs and GPUs alike: 19 fmas, a division and a few selects and bit operations
-per element, within 1.6 ULP (tools/sweep_f32.py).  P > 0 on the interval, so
-|tanh| <= 1.  NaN passes the clamp; -0, subnormal and tiny x come back as
-themselves (a + a^3 P rounds to a, the sign is x's).
+float32: x Q(a) / (a Q(a) + P(a)), a = |x|, with x clamped to +-9.2 (tanh
+rounds to +-1 from 9.011 on).  P/Q (degrees 6/6, Horner in a, P(0) = Q(0))
+fits k(a) = a coth(a) - a = 2a/(e^2a - 1) on [0, 9.2], so tanh(a) =
+a / (a + k) and 1 - tanh(a) = k / (a + k): next to +-1 the roundings of P and
+Q reach the result shrunk by 1 - tanh(a), where x P(x^2)/Q(x^2) in float32
+loses most (5.4 ulp); next to 0, P, Q and a Q + P all start at 1.5 (their
+scale), where a rounding is a smaller relative error than just above 1.  One
+formula, no selects: 12 fmas for P and Q, one for a Q + P, a product and a
+division per element, within 2.98 ulp (tools/sweep_f32.py).  P > 0 on the
+interval, so |x Q| <= a Q + P and, rounding being monotonic, |tanh| <= 1.
+NaN passes the clamp; -0 and subnormal x come back as themselves (x 1.5 /
+1.5 rounds back to x there), tiny normal x within 1 ulp of itself.
 
 float64: x + x^3 P(x^2) below atanh(1/2), 1 - 2/(e**2|x| + 1) above (e**2|x|
 by exp's reduction and polynomial), with the roundings of the sum and the
@@ -25,15 +26,13 @@ import numpy as np
 from numba.extending import register_jitable
 
 from fastact.core.vmath import exponential
-from fastact.core.vmath.fits import TANHK_P_F, TANHK_Q_F, TANHP_D, TANHP_F
+from fastact.core.vmath.fits import TANHC_P_F, TANHC_Q_F, TANHK_P_F, TANHK_Q_F, TANHP_D
 from fastact.core.vmath.intrinsics import (
     JIT,
     call,
     constants,
-    float_as_int,
     fma,
     horner,
-    int_as_float,
     ldexp_kernels,
     register,
     select,
@@ -80,40 +79,41 @@ def kernels(ft) -> dict:
     return dict(tanh=tanh_)
 
 
-# float32: the odd polynomial below TANH32_T, the k form above it up to
-# TANH32_MAX, past which 1 - tanh(a) < 2.1e-8 is under half of 1's lower ulp
-TANH32_T, TANH32_MAX = np.float32(0.625), np.float32(9.2)
+# float32: P/Q fits k on [0, TANH32_MAX], past which 1 - tanh(a) < 2.1e-8 is
+# under half of 1's lower ulp (the clamped formula gives 1 exactly there)
+TANH32_MAX = np.float32(9.2)
 _TANHK_P = tuple(np.float32(c) for c in TANHK_P_F)
 _TANHK_Q = tuple(np.float32(c) for c in TANHK_Q_F)
+_TANHC_P = tuple(np.float32(c) for c in TANHC_P_F)
+_TANHC_Q = tuple(np.float32(c) for c in TANHC_Q_F)
 
 
 @register_jitable(**JIT)
 def tanh_complement_f32(a):
-    """float32 1 - tanh(a) = P(a) / (a Q(a) + P(a)) for TANH32_T <= a <=
-    TANH32_MAX (the caller clamps a): P/Q fits a coth(a) - a (the module
-    docstring).  Its absolute error is within 0.23 ulp of 1 (2^-24) plus its
-    roundings, a few ulps of the result at most.  Any other float type is
-    converted (core.math's generic kernels type it in their float64 loops
+    """float32 1 - tanh(a) = P(a) / (a Q(a) + P(a)) for 0.625 <= a <=
+    TANH32_MAX (the caller clamps a), for tanhshrink beyond 1: P/Q (fits
+    TANHC_P_F, TANHC_Q_F, degrees 5/6) fits a coth(a) - a on [0.625, 9.2]
+    only, one term fewer than tanh's P/Q over [0, 9.2].  Its absolute error
+    is within 0.23 ulp of 1 (2^-24) plus its roundings.  Any other float type
+    is converted (core.math's generic kernels type it in their float64 loops
     too, in a branch that float64 never takes)."""
     a = np.float32(a)
-    p = horner(a, _TANHK_P)
-    return p / fma(a, horner(a, _TANHK_Q), p)
+    p = horner(a, _TANHC_P)
+    return p / fma(a, horner(a, _TANHC_Q), p)
 
 
 def _tanh_f32():
     """float32 tanh (the module docstring); coefficients: tools/fit_vmath.py tanh."""
-    ONE = np.float32(1)
-    SIGN = np.int32(-(2**31))
-    E = tuple(np.float32(c) for c in TANHP_F)
 
     @register_jitable(**JIT)
     def tanh_k(x):
-        a = abs(x)
-        t = a * a
-        small = fma(a * t, horner(t, E), a)
-        ac = select(a > TANH32_MAX, TANH32_MAX, a)  # NaN stays NaN
-        r = select(a < TANH32_T, small, ONE - tanh_complement_f32(ac))
-        return int_as_float(np.int32(float_as_int(r) | (float_as_int(x) & SIGN)))
+        # clamping x (not |x|) keeps its sign in the numerator: no bit
+        # operations to put it back
+        xc = select(x > TANH32_MAX, TANH32_MAX, x)  # NaN stays NaN
+        xc = select(xc < -TANH32_MAX, -TANH32_MAX, xc)
+        a = abs(xc)
+        q = horner(a, _TANHK_Q)
+        return (xc * q) / fma(a, q, horner(a, _TANHK_P))
 
     return tanh_k
 
