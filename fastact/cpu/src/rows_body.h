@@ -233,31 +233,36 @@ FA_INLINE VF fa_vdiff_exp(VF v, VF m, int fast)
 }
 
 /* e^a * 2^(64 - K) for a float row's a (the sign already applied) and
- * K = rint(m log2 e), m the row's max: e^(a - m) times a row constant,
- * 2^64 e^(m - K ln2), which softmax's normalization cancels.  Why: the exp
+ * K = rint(m log2 e) rounded to an even integer, m the row's max: e^(a - m)
+ * times a row constant, 2^64 e^(m - K ln2), which softmax's normalization
+ * cancels.  Why: the exp
  * reduces a itself, n = rint(a log2 e), r = a - n ln2 (Cody-Waite, exact),
  * and the row's shift only enters as the integer K in the exponent: a - m
  * is never rounded (which exp would amplify by |a - m|), without the TwoSum
  * and error term that carrying a - m as hi + lo costs.  2^(n - K + 64) is
  * added to e^r's exponent bits (an integer add, not a multiply: the fma
  * units are what bound this loop).  The shift rides in the rounding
- * constant: `magic` is 1.5 * 2^23 + c, c = 64 - K (a float integer), so t =
+ * constant: `magic` is 1.5 * 2^23 + 64 - K (a float integer), so t =
  * a log2 e + magic is magic + n exactly, fn = t - magic is n, and the low
- * nine bits of t hold n + c (those of 1.5 * 2^23 are zero): bits(t) << 23
- * is 2^(n + c)'s exponent field, modulo 2^32 as the add needs.
+ * nine bits of t hold n - K + 64 (those of 1.5 * 2^23 are zero): bits(t)
+ * << 23 is 2^(n - K + 64)'s exponent field, modulo 2^32 as the add needs.
  * (One integer add fewer than adding K to bits(t) on every vector; the
  * same n, so the same bits.)  Needs |m| <= 1000 (|n| < 2^11 keeps
  * n LN2_HI exact), a in [m - 110, m] (the caller clamps: e^-110 is 0 in
- * float after the normalization, and the exponent stays in 29..192) and no
- * NaN (the bit add would not keep it: the caller checks). */
-FA_INLINE VF fa_vexp_row(VF a, VF magic)
+ * float after the normalization, and the exponent stays in 28..193) and no
+ * NaN (the bit add would not keep it: the caller checks).  `deg` (a
+ * constant): exp.h's polynomial of degree 6, or 5 for exps only summed. */
+FA_INLINE VF fa_vexp_row(VF a, VF magic, int deg)
 {
     const VF LOG2E = fa_vsplat(FA_LOG2E_F), LN2_HI = fa_vsplat(FA_LN2_HI_F),
              LN2_LO = fa_vsplat(FA_LN2_LO_F);
     VF t = a * LOG2E + magic, fn = t - magic;
     VF r = (a - fn * LN2_HI) - fn * LN2_LO;
     VF p;
-    FA_EXPF_POLY6(p, r);
+    if (deg == 5)
+        FA_EXPF_POLY5(p, r);
+    else
+        FA_EXPF_POLY6(p, r);
     return (VF)((VI)p + ((VI)t << 23));
 }
 
@@ -287,7 +292,7 @@ FA_INLINE float fa_row_max(const float *x, ptrdiff_t n, VF sg, float pad, int *n
         VF a = sg * fa_vload(x + j, n - j, pad);
         m0 = fa_vmax(a, m0);
         bad |= fa_vunord(a, a);
-        l0 = fa_vmin(sg * fa_vload(x + j, n - j, -pad), l0);    /* padded lanes +inf */
+        l0 = fa_vmin(a, l0);    /* padded lanes -inf: such a row keeps the raise */
     }
     m0 = fa_vmax(fa_vmax(m2, m0), fa_vmax(m3, m1));
     l0 = fa_vmin(l0, l1);
@@ -335,7 +340,7 @@ FA_INLINE float fa_row_max(const float *x, ptrdiff_t n, VF sg, float pad, int *n
         OP(j_, (N) - j_);                                                         \
         m0_ = fa_vmax(a_, m0_);                                                   \
         bad_ |= fa_vunord(a_, a_);                                                \
-        l0_ = fa_vmin((SG) * fa_vload((XN) + j_, (N) - j_, -(PAD)), l0_);         \
+        l0_ = fa_vmin(a_, l0_);                                                   \
     }                                                                             \
     m0_ = fa_vmax(fa_vmax(m2_, m0_), fa_vmax(m3_, m1_));                          \
     l0_ = fa_vmin(l0_, l1_);                                                      \
@@ -352,17 +357,17 @@ FA_INLINE float fa_row_max(const float *x, ptrdiff_t n, VF sg, float pad, int *n
 } while (0)
 
 /* The exps of len floats at src (fa_vexp_row of sg * src raised to
- * `floor`) stored at dst, and their sum in double (fa_vsum, from L1: a sum
- * carried through the exp loop left too few registers for it, and its
- * conversions to double compete with the exp for the same units).
- * `ahead`: where to prefetch from, relative to src (the next row).
+ * `floor`, degree `deg`) stored at dst, and their sum in double (fa_vsum,
+ * from L1: a sum carried through the exp loop left too few registers for
+ * it).  `ahead`: where to prefetch from, relative to src (the next row).
  * `clamp` 0 (a constant): the caller knows no element is below floor, so
  * the full vectors skip the raise (a tenth of the exp's work). */
 FA_INLINE double fa_exps_sum(const float *src, float *dst, ptrdiff_t len, ptrdiff_t ahead,
-                             VF sg, float pad, VF floor, VF magic, int pairs, int clamp)
+                             VF sg, float pad, VF floor, VF magic, int pairs, int clamp,
+                             int deg)
 {
 #define FA_A(J) (sg * fa_vload(src + (J), FA_NF, pad))
-#define FA_E(J) fa_vexp_row(clamp ? fa_vclamp(FA_A(J), floor) : FA_A(J), magic)
+#define FA_E(J) fa_vexp_row(clamp ? fa_vclamp(FA_A(J), floor) : FA_A(J), magic, deg)
     ptrdiff_t j = 0;
     if (pairs)
         for (; j + 2 * FA_NF <= len; j += 2 * FA_NF) {
@@ -378,13 +383,14 @@ FA_INLINE double fa_exps_sum(const float *src, float *dst, ptrdiff_t len, ptrdif
 #undef FA_A
     if (j < len)        /* padded lanes: -inf, raised */
         fa_vstore(dst + j, len - j,
-                  fa_vexp_row(fa_vclamp(sg * fa_vload(src + j, len - j, pad), floor), magic));
+                  fa_vexp_row(fa_vclamp(sg * fa_vload(src + j, len - j, pad), floor), magic, deg));
     return fa_vsum(dst, len);
 }
 
-/* One float row, FA_NF lanes along it, its max (mx, and whether it holds
- * a NaN, and its min mn) already found: the exps and their sum, kept in double so that
- * every output is within a couple of ULP, then the normalization.  With a
+/* One float row, FA_NF lanes along it, its max mx (whether it holds a
+ * NaN, and its min mn) already found: the exps and their sum, kept in
+ * double so that every output is within a couple of ULP, then the
+ * normalization.  With a
  * next row xn, that row's max is found within this row's last pass and
  * left in *nmx, *nnan, *nmn.  Called with constant `negate` and `mode` (see
  * fa_rows_forward_f), so each combination is its own loop. */
@@ -419,28 +425,29 @@ FA_INLINE void fa_row_forward_fk(const float *x, float *y, ptrdiff_t n, int nega
         s1 += fa_vhi(e);                                                    \
     }
     if (fabsf(mx) <= 1000.0f && !nan) {
-        const float kf = rintf(mx * FA_LOG2E_F);
+        /* K: rint(mx log2 e) to the nearest even integer, so that magic
+         * keeps 1.5 * 2^23's parity and a product a log2 e that is a tie (an
+         * unfused multiply-add rounds it first) rounds to the same n as
+         * with 1.5 * 2^23 itself; all in float (exact: integers < 2^24) */
+        const float kf = 2.0f * rintf(mx * (0.5f * FA_LOG2E_F));
         const VF floor = m - 110.0f;
-        /* an even shift (64 - K or 63 - K: the normalization cancels either)
-         * keeps magic's parity, so a product a log2 e that is a tie (an
-         * unfused multiply-add rounds it first) rounds to the same n */
-        const int32_t c = (64 - (int32_t)kf) & ~1;
-        const VF magic = fa_vsplat(FA_RINT_MAGIC_F + (float)c);
+        const VF magic = fa_vsplat((FA_RINT_MAGIC_F + 64.0f) - kf);
         /* rows spread over less than 110 (most) need no raising to floor */
         const int raise = !(mn >= floor[0]);
         /* A streamed row goes through a buffer in L1 (placed away from x
          * and y in the page, see fa_away_from), as do log_softmax's exps
-         * (y may be x itself).  Otherwise a softmax row is written where
-         * its exps are, in the exp pass: a last pass that only stores
-         * waited on each line's read for ownership, which the exp pass
-         * hides. */
+         * where y is x itself (its last pass reads x).  Otherwise a row's
+         * exps are stored in y, in the exp pass: a last pass that only
+         * stored waited on each line's read for ownership, which the exp
+         * pass hides (log_softmax's last pass then overwrites them). */
         const int streamed = stream && n <= FA_STREAM_ROW;
-        float space[streamed || mode == 1 ? FA_STREAM_ROW + 1024 : 1]
-            __attribute__((aligned(64)));
-        float *buf = streamed || mode == 1 ? fa_away_from(space, x, y) : y;
+        const int inplace = mode == 1 && !(y + n <= x || x + n <= y);
+        float space[streamed || inplace ? FA_STREAM_ROW + 1024 : 1] __attribute__((aligned(64)));
+        float *buf = streamed || inplace ? fa_away_from(space, x, y) : y;
         if (mode == 0) {
-            const double s = raise ? fa_exps_sum(x, buf, n, n, sg, pad, floor, magic, streamed, 1)
-                                   : fa_exps_sum(x, buf, n, n, sg, pad, floor, magic, streamed, 0);
+            const double s = raise
+                                 ? fa_exps_sum(x, buf, n, n, sg, pad, floor, magic, streamed, 1, 6)
+                                 : fa_exps_sum(x, buf, n, n, sg, pad, floor, magic, streamed, 0, 6);
             const float inv = (float)(1.0 / s);
             if (xn) {
                 const VF iv = fa_vsplat(inv);
@@ -461,12 +468,13 @@ FA_INLINE void fa_row_forward_fk(const float *x, float *y, ptrdiff_t n, int nega
         double s = 0.0;
         for (ptrdiff_t j0 = 0; j0 < n; j0 += FA_ROW_CHUNK) {
             const ptrdiff_t len = n - j0 < FA_ROW_CHUNK ? n - j0 : FA_ROW_CHUNK;
-            s += raise ? fa_exps_sum(x + j0, buf, len, n, sg, pad, floor, magic, 1, 1)
-                       : fa_exps_sum(x + j0, buf, len, n, sg, pad, floor, magic, 1, 0);
+            float *e = buf == y ? y + j0 : buf;
+            s += raise ? fa_exps_sum(x + j0, e, len, n, sg, pad, floor, magic, 1, 1, 5)
+                       : fa_exps_sum(x + j0, e, len, n, sg, pad, floor, magic, 1, 0, 5);
         }
         /* (a - m) - lse in float: both terms <= 0, so each rounding is
          * within half an ULP of the result */
-        const VF lse = fa_vsplat((float)log(s / (double)fa_vexp_row(m, magic)[0]));
+        const VF lse = fa_vsplat((float)log(s / (double)fa_vexp_row(m, magic, 5)[0]));
         float *dst = streamed ? buf : y;
 #define FA_LSM(J, K) fa_vstore(dst + (J), K, (sg * fa_vload(x + (J), K, 0.0f) - m) - lse)
         if (xn) {
