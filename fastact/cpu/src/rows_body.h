@@ -357,11 +357,21 @@ FA_INLINE float fa_row_max(const float *x, ptrdiff_t n, VF sg, float pad, int *n
 } while (0)
 
 /* The exps of len floats at src (fa_vexp_row of sg * src raised to
- * `floor`, degree `deg`) stored at dst, and their sum in double (fa_vsum,
- * from L1: a sum carried through the exp loop left too few registers for
- * it).  `ahead`: where to prefetch from, relative to src (the next row).
+ * `floor`, degree `deg`) stored at dst, and their sum in double.
+ * `ahead`: where to prefetch from, relative to src (the next row).
  * `clamp` 0 (a constant): the caller knows no element is below floor, so
- * the full vectors skip the raise (a tenth of the exp's work). */
+ * the full vectors skip the raise (a tenth of the exp's work).
+ *
+ * The sum: converting to double costs more than the exp's spare units
+ * have (adding each pair of exps in double within the loop was slower
+ * than a second pass summing them from L1).  So rows of at least
+ * FA_SUM_BLOCK floats sum in the loop in float, per lane: each step's four
+ * exps as a tree, then blocks of FA_SUM_BLOCK / FA_NF / 4 steps in
+ * sequence (at most six roundings, relative to the block, of positive
+ * terms), each block's sum added in double.  Shorter rows (where the
+ * conversions are few anyway) store their exps and fa_vsum sums them, each
+ * pair rounded once. */
+#define FA_SUM_BLOCK (16 * FA_NF)
 FA_INLINE double fa_exps_sum(const float *src, float *dst, ptrdiff_t len, ptrdiff_t ahead,
                              VF sg, float pad, VF floor, VF magic, int pairs, int clamp,
                              int deg)
@@ -369,12 +379,33 @@ FA_INLINE double fa_exps_sum(const float *src, float *dst, ptrdiff_t len, ptrdif
 #define FA_A(J) (sg * fa_vload(src + (J), FA_NF, pad))
 #define FA_E(J) fa_vexp_row(clamp ? fa_vclamp(FA_A(J), floor) : FA_A(J), magic, deg)
     ptrdiff_t j = 0;
-    if (pairs)
+    VD a0 = fa_vsplatd(0.0), a1 = a0;
+    const int blocks = len >= FA_SUM_BLOCK;
+    if (blocks) {
+        for (; j + FA_SUM_BLOCK <= len; j += FA_SUM_BLOCK) {
+            VF acc = fa_vsplat(0.0f);
+            for (ptrdiff_t i = j; i < j + FA_SUM_BLOCK; i += 4 * FA_NF) {
+                for (int q = 0; q < 4 * FA_NF; q += 16)
+                    __builtin_prefetch(src + ahead + i + q, 0, 3);
+                VF e0 = FA_E(i), e1 = FA_E(i + FA_NF), e2 = FA_E(i + 2 * FA_NF);
+                VF e3 = FA_E(i + 3 * FA_NF);
+                fa_vstore(dst + i, FA_NF, e0);
+                fa_vstore(dst + i + FA_NF, FA_NF, e1);
+                fa_vstore(dst + i + 2 * FA_NF, FA_NF, e2);
+                fa_vstore(dst + i + 3 * FA_NF, FA_NF, e3);
+                acc += (e0 + e1) + (e2 + e3);
+            }
+            a0 += fa_vlo(acc);
+            a1 += fa_vhi(acc);
+        }
+    } else if (pairs) {
         for (; j + 2 * FA_NF <= len; j += 2 * FA_NF) {
             for (int q = 0; q < 2 * FA_NF; q += 16) __builtin_prefetch(src + ahead + j + q, 0, 3);
             fa_vstore(dst + j, FA_NF, FA_E(j));
             fa_vstore(dst + j + FA_NF, FA_NF, FA_E(j + FA_NF));
         }
+    }
+    const ptrdiff_t j0 = j;
     for (; j + FA_NF <= len; j += FA_NF) {
         if ((j & 15) == 0) __builtin_prefetch(src + ahead + j, 0, 3);
         fa_vstore(dst + j, FA_NF, FA_E(j));
@@ -384,7 +415,10 @@ FA_INLINE double fa_exps_sum(const float *src, float *dst, ptrdiff_t len, ptrdif
     if (j < len)        /* padded lanes: -inf, raised */
         fa_vstore(dst + j, len - j,
                   fa_vexp_row(fa_vclamp(sg * fa_vload(src + j, len - j, pad), floor), magic, deg));
-    return fa_vsum(dst, len);
+    if (!blocks)
+        return fa_vsum(dst, len);
+    /* the rest of a long row (under a block) from L1, as fa_vsum */
+    return fa_vhsum(a0 + a1) + fa_vsum(dst + j0, len - j0);
 }
 
 /* One float row, FA_NF lanes along it, its max mx (whether it holds a
@@ -1017,6 +1051,7 @@ FA_ENTRY void FA_SFX(fa_backward_rows_d)(const double *g, const double *y, doubl
 }
 #undef FA_ND
 #undef FA_PASS_WITH_MAX
+#undef FA_SUM_BLOCK
 #undef FA_PASS_WITH_SUM
 #undef fa_vsplat
 #undef fa_vexp_row
