@@ -367,7 +367,7 @@ FA_INLINE float fa_row_max(const float *x, ptrdiff_t n, VF sg, float pad, int *n
  * than a second pass summing them from L1).  So rows of at least
  * FA_SUM_BLOCK floats sum in the loop in float, per lane: each step's four
  * exps as a tree, then blocks of FA_SUM_BLOCK / FA_NF / 4 steps in
- * sequence (at most six roundings, relative to the block, of positive
+ * sequence (at most five roundings, relative to the block, of positive
  * terms), each block's sum added in double.  Shorter rows (where the
  * conversions are few anyway) store their exps and fa_vsum sums them, each
  * pair rounded once. */
