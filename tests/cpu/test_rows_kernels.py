@@ -38,6 +38,15 @@ ROWS = {
     "max near -1000": lambda r: r.standard_normal((4, 300)) * 5 - 990,
     "max beyond 1000": lambda r: r.standard_normal((4, 300)) * 5 + 1010,
     "wide spread": lambda r: r.uniform(-300, 300, (4, 300)),
+    # whole vectors only (no padded lanes): the exp pass raises elements to
+    # max - 110 only where the row's min is below that
+    "wide spread, whole vectors": lambda r: r.uniform(-300, 300, (4, 1024)),
+    "spread just under 110": lambda r: np.hstack(
+        [r.uniform(-109.9, 0, (4, 1023)), np.zeros((4, 1))]
+    ),
+    "spread just over 110": lambda r: np.hstack(
+        [r.uniform(-110.1, 0, (4, 1023)), np.zeros((4, 1))]
+    ),
     "masked": lambda r: np.where(r.random((4, 300)) < 0.5, -np.inf, r.standard_normal((4, 300))),
     "long rows": lambda r: r.standard_normal((3, 5000)) * 4,
     "tails": lambda r: r.standard_normal((7, 29)) * 4,

@@ -22,8 +22,9 @@
  *
  * Accuracy: exp must not amplify the rounding of x - max.  float rows take
  * the exp of x itself with the max entering only as an integer exponent
- * shift (rows_body.h, fa_vexp_row), the sums in double, so every output is
- * within a couple of ULP; where that does not apply (a max beyond +-1000,
+ * shift (rows_body.h, fa_vexp_row), the sums in double (from float sums
+ * of blocks of a few exps per lane), so every output is within a couple of
+ * ULP; where that does not apply (a max beyond +-1000,
  * a NaN, columns, float64) x - max is carried as hi + lo (TwoSum) and its
  * error applied to first order.
  */

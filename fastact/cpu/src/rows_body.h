@@ -8,6 +8,7 @@
 #define fa_vexp_row FA_SFX(fa_vexp_row)
 #define fa_vclamp FA_SFX(fa_vclamp)
 #define fa_vmax FA_SFX(fa_vmax)
+#define fa_vmin FA_SFX(fa_vmin)
 #define fa_vsum FA_SFX(fa_vsum)
 #define fa_vsplati FA_SFX(fa_vsplati)
 #define fa_vsplatd FA_SFX(fa_vsplatd)
@@ -178,6 +179,17 @@ FA_INLINE VF fa_vmax(VF a, VF m)
     return fa_vsel(a > m, a, m);
 #endif
 }
+/* the smaller of a and m (only used where neither is NaN) */
+FA_INLINE VF fa_vmin(VF a, VF m)
+{
+#if FA_NF == 16 && defined(__AVX512F__)
+    return (VF)_mm512_min_ps((__m512)a, (__m512)m);
+#elif FA_NF == 8 && defined(__AVX__)
+    return (VF)_mm256_min_ps((__m256)a, (__m256)m);
+#else
+    return fa_vsel(a < m, a, m);
+#endif
+}
 /* the sum of n floats at w in double, each pair summed in float first (one
  * rounding, relative to the pair: half the conversions); two sets of
  * accumulators, so that the adds do not wait on each other */
@@ -221,36 +233,47 @@ FA_INLINE VF fa_vdiff_exp(VF v, VF m, int fast)
 }
 
 /* e^a * 2^(64 - K) for a float row's a (the sign already applied) and
- * K = rint(m log2 e), m the row's max: e^(a - m) times a row constant,
- * 2^64 e^(m - K ln2), which softmax's normalization cancels.  Why: the exp
+ * K = rint(m log2 e) rounded to an even integer, m the row's max: e^(a - m)
+ * times a row constant, 2^64 e^(m - K ln2), which softmax's normalization
+ * cancels.  Why: the exp
  * reduces a itself, n = rint(a log2 e), r = a - n ln2 (Cody-Waite, exact),
  * and the row's shift only enters as the integer K in the exponent: a - m
  * is never rounded (which exp would amplify by |a - m|), without the TwoSum
  * and error term that carrying a - m as hi + lo costs.  2^(n - K + 64) is
  * added to e^r's exponent bits (an integer add, not a multiply: the fma
- * units are what bound this loop); `kb` holds 64 - K - bits(MAGIC), so
- * that bits(t) + kb = n - K + 64.  Needs |m| <= 1000 (|n| < 2^11 keeps
+ * units are what bound this loop).  The shift rides in the rounding
+ * constant: `magic` is 1.5 * 2^23 + 64 - K (a float integer), so t =
+ * a log2 e + magic is magic + n exactly, fn = t - magic is n, and the low
+ * nine bits of t hold n - K + 64 (those of 1.5 * 2^23 are zero): bits(t)
+ * << 23 is 2^(n - K + 64)'s exponent field, modulo 2^32 as the add needs.
+ * (One integer add fewer than adding K to bits(t) on every vector; the
+ * same n, so the same bits.)  Needs |m| <= 1000 (|n| < 2^11 keeps
  * n LN2_HI exact), a in [m - 110, m] (the caller clamps: e^-110 is 0 in
- * float after the normalization, and the exponent stays in 29..192) and no
- * NaN (the bit add would not keep it: the caller checks). */
-FA_INLINE VF fa_vexp_row(VF a, VI kb)
+ * float after the normalization, and the exponent stays in 28..193) and no
+ * NaN (the bit add would not keep it: the caller checks).  `deg` (a
+ * constant): exp.h's polynomial of degree 6, or 5 for exps only summed. */
+FA_INLINE VF fa_vexp_row(VF a, VF magic, int deg)
 {
     const VF LOG2E = fa_vsplat(FA_LOG2E_F), LN2_HI = fa_vsplat(FA_LN2_HI_F),
-             LN2_LO = fa_vsplat(FA_LN2_LO_F), MAGIC = fa_vsplat(FA_RINT_MAGIC_F);
-    VF t = a * LOG2E + MAGIC, fn = t - MAGIC;
+             LN2_LO = fa_vsplat(FA_LN2_LO_F);
+    VF t = a * LOG2E + magic, fn = t - magic;
     VF r = (a - fn * LN2_HI) - fn * LN2_LO;
     VF p;
-    FA_EXPF_POLY6(p, r);
-    return (VF)((VI)p + (((VI)t + kb) << 23));
+    if (deg == 5)
+        FA_EXPF_POLY5(p, r);
+    else
+        FA_EXPF_POLY6(p, r);
+    return (VF)((VI)p + ((VI)t << 23));
 }
 
 /* The largest of sg * x over a row of n floats (padded lanes -inf), and
  * whether any is NaN: four accumulators, so that the maxes do not wait on
  * each other.  (The max is exact whatever the order; only which zero a row
  * of +0 and -0 keeps could change, and no result depends on that sign.) */
-FA_INLINE float fa_row_max(const float *x, ptrdiff_t n, VF sg, float pad, int *nan)
+FA_INLINE float fa_row_max(const float *x, ptrdiff_t n, VF sg, float pad, int *nan, float *mn)
 {
     VF m0 = fa_vsplat(-INFINITY), m1 = m0, m2 = m0, m3 = m0;
+    VF l0 = fa_vsplat(INFINITY), l1 = l0;
     VI bad = fa_vsplati(0);
     ptrdiff_t j = 0;
     for (; j + 4 * FA_NF <= n; j += 4 * FA_NF) {
@@ -261,31 +284,38 @@ FA_INLINE float fa_row_max(const float *x, ptrdiff_t n, VF sg, float pad, int *n
         m1 = fa_vmax(a1, m1);
         m2 = fa_vmax(a2, m2);
         m3 = fa_vmax(a3, m3);
+        l0 = fa_vmin(fa_vmin(a0, a1), l0);
+        l1 = fa_vmin(fa_vmin(a2, a3), l1);
         bad |= fa_vunord(a0, a1) | fa_vunord(a2, a3);
     }
     for (; j < n; j += FA_NF) {
         VF a = sg * fa_vload(x + j, n - j, pad);
         m0 = fa_vmax(a, m0);
         bad |= fa_vunord(a, a);
+        l0 = fa_vmin(a, l0);    /* padded lanes -inf: such a row keeps the raise */
     }
     m0 = fa_vmax(fa_vmax(m2, m0), fa_vmax(m3, m1));
-    float mx = m0[0];
+    l0 = fa_vmin(l0, l1);
+    float mx = m0[0], lo = l0[0];
     int any = 0;
     for (int k = 0; k < FA_NF; k++) {
         mx = m0[k] > mx ? m0[k] : mx;
+        lo = l0[k] < lo ? l0[k] : lo;
         any |= bad[k];
     }
     *nan = any != 0;
+    *mn = lo;
     return mx;
 }
 
 /* A row's last pass, OP(j, k) on the k <= FA_NF elements from j, run
  * together with the max pass of the next row xn (fa_row_max's arithmetic
- * and result: the max is exact in any order), which it leaves in *NMX and
- * *NNAN.  Both passes are light (a load or two, a store); together they
+ * and result: the max and min are exact in any order), which it leaves in
+ * *NMX, *NNAN and *NMN.  Both passes are light (a load or two, a store); together they
  * overlap, and the next row's reads prefetch it for its exp pass. */
-#define FA_PASS_WITH_MAX(OP, N, XN, SG, PAD, NMX, NNAN) do {                       \
+#define FA_PASS_WITH_MAX(OP, N, XN, SG, PAD, NMX, NNAN, NMN) do {                  \
     VF m0_ = fa_vsplat(-INFINITY), m1_ = m0_, m2_ = m0_, m3_ = m0_;                \
+    VF l0_ = fa_vsplat(INFINITY), l1_ = l0_;                                      \
     VI bad_ = fa_vsplati(0);                                                      \
     ptrdiff_t j_ = 0;                                                             \
     for (; j_ + 4 * FA_NF <= (N); j_ += 4 * FA_NF) {                              \
@@ -301,6 +331,8 @@ FA_INLINE float fa_row_max(const float *x, ptrdiff_t n, VF sg, float pad, int *n
         m1_ = fa_vmax(a1_, m1_);                                                  \
         m2_ = fa_vmax(a2_, m2_);                                                  \
         m3_ = fa_vmax(a3_, m3_);                                                  \
+        l0_ = fa_vmin(fa_vmin(a0_, a1_), l0_);                                    \
+        l1_ = fa_vmin(fa_vmin(a2_, a3_), l1_);                                    \
         bad_ |= fa_vunord(a0_, a1_) | fa_vunord(a2_, a3_);                        \
     }                                                                             \
     for (; j_ < (N); j_ += FA_NF) {                                               \
@@ -308,53 +340,97 @@ FA_INLINE float fa_row_max(const float *x, ptrdiff_t n, VF sg, float pad, int *n
         OP(j_, (N) - j_);                                                         \
         m0_ = fa_vmax(a_, m0_);                                                   \
         bad_ |= fa_vunord(a_, a_);                                                \
+        l0_ = fa_vmin(a_, l0_);                                                   \
     }                                                                             \
     m0_ = fa_vmax(fa_vmax(m2_, m0_), fa_vmax(m3_, m1_));                          \
-    float mx_ = m0_[0];                                                           \
+    l0_ = fa_vmin(l0_, l1_);                                                      \
+    float mx_ = m0_[0], lo_ = l0_[0];                                             \
     int any_ = 0;                                                                 \
     for (int k_ = 0; k_ < FA_NF; k_++) {                                          \
         mx_ = m0_[k_] > mx_ ? m0_[k_] : mx_;                                      \
+        lo_ = l0_[k_] < lo_ ? l0_[k_] : lo_;                                      \
         any_ |= bad_[k_];                                                         \
     }                                                                             \
     *(NMX) = mx_;                                                                 \
     *(NNAN) = any_ != 0;                                                          \
+    *(NMN) = lo_;                                                                 \
 } while (0)
 
 /* The exps of len floats at src (fa_vexp_row of sg * src raised to
- * `floor`) stored at dst, and their sum in double (fa_vsum, from L1: a sum
- * carried through the exp loop left too few registers for it).  `ahead`:
- * where to prefetch from, relative to src (the next row). */
+ * `floor`, degree `deg`) stored at dst, and their sum in double.
+ * `ahead`: where to prefetch from, relative to src (the next row).
+ * `clamp` 0 (a constant): the caller knows no element is below floor, so
+ * the full vectors skip the raise (a tenth of the exp's work).
+ *
+ * The sum: converting to double costs more than the exp's spare units
+ * have (adding each pair of exps in double within the loop was slower
+ * than a second pass summing them from L1).  So rows of at least
+ * FA_SUM_BLOCK floats sum in the loop in float, per lane: each step's four
+ * exps as a tree, then blocks of FA_SUM_BLOCK / FA_NF / 4 steps in
+ * sequence (at most five roundings, relative to the block, of positive
+ * terms), each block's sum added in double.  Shorter rows (where the
+ * conversions are few anyway) store their exps and fa_vsum sums them, each
+ * pair rounded once. */
+#define FA_SUM_BLOCK (16 * FA_NF)
 FA_INLINE double fa_exps_sum(const float *src, float *dst, ptrdiff_t len, ptrdiff_t ahead,
-                             VF sg, float pad, VF floor, VI kb, int pairs)
+                             VF sg, float pad, VF floor, VF magic, int pairs, int clamp,
+                             int deg)
 {
-#define FA_E(J) fa_vexp_row(fa_vclamp(sg * fa_vload(src + (J), FA_NF, pad), floor), kb)
+#define FA_A(J) (sg * fa_vload(src + (J), FA_NF, pad))
+#define FA_E(J) fa_vexp_row(clamp ? fa_vclamp(FA_A(J), floor) : FA_A(J), magic, deg)
     ptrdiff_t j = 0;
-    if (pairs)
+    VD a0 = fa_vsplatd(0.0), a1 = a0;
+    const int blocks = len >= FA_SUM_BLOCK;
+    if (blocks) {
+        for (; j + FA_SUM_BLOCK <= len; j += FA_SUM_BLOCK) {
+            VF acc = fa_vsplat(0.0f);
+            for (ptrdiff_t i = j; i < j + FA_SUM_BLOCK; i += 4 * FA_NF) {
+                for (int q = 0; q < 4 * FA_NF; q += 16)
+                    __builtin_prefetch(src + ahead + i + q, 0, 3);
+                VF e0 = FA_E(i), e1 = FA_E(i + FA_NF), e2 = FA_E(i + 2 * FA_NF);
+                VF e3 = FA_E(i + 3 * FA_NF);
+                fa_vstore(dst + i, FA_NF, e0);
+                fa_vstore(dst + i + FA_NF, FA_NF, e1);
+                fa_vstore(dst + i + 2 * FA_NF, FA_NF, e2);
+                fa_vstore(dst + i + 3 * FA_NF, FA_NF, e3);
+                acc += (e0 + e1) + (e2 + e3);
+            }
+            a0 += fa_vlo(acc);
+            a1 += fa_vhi(acc);
+        }
+    } else if (pairs) {
         for (; j + 2 * FA_NF <= len; j += 2 * FA_NF) {
             for (int q = 0; q < 2 * FA_NF; q += 16) __builtin_prefetch(src + ahead + j + q, 0, 3);
             fa_vstore(dst + j, FA_NF, FA_E(j));
             fa_vstore(dst + j + FA_NF, FA_NF, FA_E(j + FA_NF));
         }
+    }
+    const ptrdiff_t j0 = j;
     for (; j + FA_NF <= len; j += FA_NF) {
         if ((j & 15) == 0) __builtin_prefetch(src + ahead + j, 0, 3);
         fa_vstore(dst + j, FA_NF, FA_E(j));
     }
 #undef FA_E
-    if (j < len)
+#undef FA_A
+    if (j < len)        /* padded lanes: -inf, raised */
         fa_vstore(dst + j, len - j,
-                  fa_vexp_row(fa_vclamp(sg * fa_vload(src + j, len - j, pad), floor), kb));
-    return fa_vsum(dst, len);
+                  fa_vexp_row(fa_vclamp(sg * fa_vload(src + j, len - j, pad), floor), magic, deg));
+    if (!blocks)
+        return fa_vsum(dst, len);
+    /* the rest of a long row (under a block) from L1, as fa_vsum */
+    return fa_vhsum(a0 + a1) + fa_vsum(dst + j0, len - j0);
 }
 
-/* One float row, FA_NF lanes along it, its max (mx, and whether it holds
- * a NaN) already found: the exps and their sum, kept in double so that
- * every output is within a couple of ULP, then the normalization.  With a
+/* One float row, FA_NF lanes along it, its max mx (whether it holds a
+ * NaN, and its min mn) already found: the exps and their sum, kept in
+ * double so that every output is within a couple of ULP, then the
+ * normalization.  With a
  * next row xn, that row's max is found within this row's last pass and
- * left in *nmx, *nnan.  Called with constant `negate` and `mode` (see
+ * left in *nmx, *nnan, *nmn.  Called with constant `negate` and `mode` (see
  * fa_rows_forward_f), so each combination is its own loop. */
 FA_INLINE void fa_row_forward_fk(const float *x, float *y, ptrdiff_t n, int negate, int mode,
-                                 int stream, float mx, int nan, const float *xn, float *nmx,
-                                 int *nnan)
+                                 int stream, float mx, int nan, float mn, const float *xn,
+                                 float *nmx, int *nnan, float *nmn)
 {
     const VF sg = fa_vsplat(negate ? -1.0f : 1.0f);
     const float pad = negate ? INFINITY : -INFINITY;     /* sg * pad = -inf: adds 0 */
@@ -383,25 +459,34 @@ FA_INLINE void fa_row_forward_fk(const float *x, float *y, ptrdiff_t n, int nega
         s1 += fa_vhi(e);                                                    \
     }
     if (fabsf(mx) <= 1000.0f && !nan) {
-        const float kf = rintf(mx * FA_LOG2E_F);
+        /* K: rint(mx log2 e) to the nearest even integer, so that magic
+         * keeps 1.5 * 2^23's parity and a product a log2 e that is a tie (an
+         * unfused multiply-add rounds it first) rounds to the same n as
+         * with 1.5 * 2^23 itself; all in float (exact: integers < 2^24) */
+        const float kf = 2.0f * rintf(mx * (0.5f * FA_LOG2E_F));
         const VF floor = m - 110.0f;
-        const VI kb = fa_vsplati(64 - (int32_t)kf - FA_RINT_MAGIC_F_BITS);
+        const VF magic = fa_vsplat((FA_RINT_MAGIC_F + 64.0f) - kf);
+        /* rows spread over less than 110 (most) need no raising to floor */
+        const int raise = !(mn >= floor[0]);
         /* A streamed row goes through a buffer in L1 (placed away from x
          * and y in the page, see fa_away_from), as do log_softmax's exps
-         * (y may be x itself).  Otherwise a softmax row is written where
-         * its exps are, in the exp pass: a last pass that only stores
-         * waited on each line's read for ownership, which the exp pass
-         * hides. */
+         * where y is x itself (its last pass reads x).  Otherwise a row's
+         * exps are stored in y, in the exp pass: a last pass that only
+         * stored waited on each line's read for ownership, which the exp
+         * pass hides (log_softmax's last pass then overwrites them). */
         const int streamed = stream && n <= FA_STREAM_ROW;
-        float space[streamed || mode == 1 ? FA_STREAM_ROW + 1024 : 1]
-            __attribute__((aligned(64)));
-        float *buf = streamed || mode == 1 ? fa_away_from(space, x, y) : y;
+        const int inplace = mode == 1 && !(y + n <= x || x + n <= y);
+        float space[streamed || inplace ? FA_STREAM_ROW + 1024 : 1] __attribute__((aligned(64)));
+        float *buf = streamed || inplace ? fa_away_from(space, x, y) : y;
         if (mode == 0) {
-            const float inv = (float)(1.0 / fa_exps_sum(x, buf, n, n, sg, pad, floor, kb, streamed));
+            const double s = raise
+                                 ? fa_exps_sum(x, buf, n, n, sg, pad, floor, magic, streamed, 1, 6)
+                                 : fa_exps_sum(x, buf, n, n, sg, pad, floor, magic, streamed, 0, 6);
+            const float inv = (float)(1.0 / s);
             if (xn) {
                 const VF iv = fa_vsplat(inv);
 #define FA_SCALE(J, K) fa_vstore(buf + (J), K, fa_vload(buf + (J), K, 0.0f) * iv)
-                FA_PASS_WITH_MAX(FA_SCALE, n, xn, sg, pad, nmx, nnan);
+                FA_PASS_WITH_MAX(FA_SCALE, n, xn, sg, pad, nmx, nnan, nmn);
 #undef FA_SCALE
             } else {
                 for (ptrdiff_t j = 0; j < n; j++) buf[j] *= inv;
@@ -417,15 +502,17 @@ FA_INLINE void fa_row_forward_fk(const float *x, float *y, ptrdiff_t n, int nega
         double s = 0.0;
         for (ptrdiff_t j0 = 0; j0 < n; j0 += FA_ROW_CHUNK) {
             const ptrdiff_t len = n - j0 < FA_ROW_CHUNK ? n - j0 : FA_ROW_CHUNK;
-            s += fa_exps_sum(x + j0, buf, len, n, sg, pad, floor, kb, 1);
+            float *e = buf == y ? y + j0 : buf;
+            s += raise ? fa_exps_sum(x + j0, e, len, n, sg, pad, floor, magic, 1, 1, 5)
+                       : fa_exps_sum(x + j0, e, len, n, sg, pad, floor, magic, 1, 0, 5);
         }
         /* (a - m) - lse in float: both terms <= 0, so each rounding is
          * within half an ULP of the result */
-        const VF lse = fa_vsplat((float)log(s / (double)fa_vexp_row(m, kb)[0]));
+        const VF lse = fa_vsplat((float)log(s / (double)fa_vexp_row(m, magic, 5)[0]));
         float *dst = streamed ? buf : y;
 #define FA_LSM(J, K) fa_vstore(dst + (J), K, (sg * fa_vload(x + (J), K, 0.0f) - m) - lse)
         if (xn) {
-            FA_PASS_WITH_MAX(FA_LSM, n, xn, sg, pad, nmx, nnan);
+            FA_PASS_WITH_MAX(FA_LSM, n, xn, sg, pad, nmx, nnan, nmn);
         } else {
             ptrdiff_t j = 0;
             for (; j + FA_NF <= n; j += FA_NF) FA_LSM(j, FA_NF);
@@ -451,7 +538,7 @@ FA_INLINE void fa_row_forward_fk(const float *x, float *y, ptrdiff_t n, int nega
         for (ptrdiff_t j = 0; j < n; j++)
             w[j] = (float)(((double)(negate ? -x[j] : x[j]) - md) - lse);
     }
-    if (xn) *nmx = fa_row_max(xn, n, sg, pad, nnan);
+    if (xn) *nmx = fa_row_max(xn, n, sg, pad, nnan, nmn);
 }
 
 /* `rows` consecutive float rows of n: each row's max pass runs within the
@@ -462,15 +549,17 @@ FA_INLINE void fa_rows_forward_fk(const float *x, float *y, ptrdiff_t rows, ptrd
 {
     const VF sg = fa_vsplat(negate ? -1.0f : 1.0f);
     int nan;
-    float mx = fa_row_max(x, n, sg, negate ? INFINITY : -INFINITY, &nan);
+    float mn;
+    float mx = fa_row_max(x, n, sg, negate ? INFINITY : -INFINITY, &nan, &mn);
     for (ptrdiff_t r = 0; r < rows; r++) {
         const float *xn = r + 1 < rows ? x + (r + 1) * n : NULL;
-        float nmx = 0.0f;
+        float nmx = 0.0f, nmn = 0.0f;
         int nnan = 0;
-        fa_row_forward_fk(x + r * n, y + r * n, n, negate, mode, stream, mx, nan, xn, &nmx,
-                          &nnan);
+        fa_row_forward_fk(x + r * n, y + r * n, n, negate, mode, stream, mx, nan, mn, xn, &nmx,
+                          &nnan, &nmn);
         mx = nmx;
         nan = nnan;
+        mn = nmn;
     }
 }
 
@@ -962,11 +1051,13 @@ FA_ENTRY void FA_SFX(fa_backward_rows_d)(const double *g, const double *y, doubl
 }
 #undef FA_ND
 #undef FA_PASS_WITH_MAX
+#undef FA_SUM_BLOCK
 #undef FA_PASS_WITH_SUM
 #undef fa_vsplat
 #undef fa_vexp_row
 #undef fa_vclamp
 #undef fa_vmax
+#undef fa_vmin
 #undef fa_vsum
 #undef fa_vsplati
 #undef fa_vsplatd
