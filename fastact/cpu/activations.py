@@ -116,9 +116,12 @@ def _fast_prelude(entry: str, which: str, dtype: str) -> list[str]:
 # block through the full kernel.
 FAST_BLOCK = 1024
 # Elements from which a call of a `fast_fused` entry is checked in the fast
-# loop: below, x is still in cache for a check ahead, which costs less
-# than a repair of a call holding special values
-FUSED_MIN = 1 << 16
+# loop: one block.  The loop is called on the pool's chunks of a large call
+# (a few thousand to 32K elements each), and a check ahead reads a chunk
+# twice, the second time from L2: with chunks of 32K checked ahead, 1M
+# float32 sigmoids on two threads took 1.3x the time of 512K on one.  A
+# repair costs more only where most blocks hold a value outside the range.
+FUSED_MIN = FAST_BLOCK
 
 
 def _in_range(x: str, n: str, i: str, ind: str) -> list[str]:
