@@ -130,9 +130,6 @@ class Elementwise:
     fast_blocks: bool = False
     # check a large call's x in the fast kernel's own loop (cheap kernels)
     fast_fused: bool = False
-    # the kernels (of WHICH) whose float32 loop computes partly in float64
-    # on CPUs, on purpose (core.vmath.on_cpu; the tests allow it there only)
-    float64_inside: tuple[str, ...] = ()
     # (entry, {param: value}): at these parameter values the function is that
     # parameterless entry's, bit for bit (tests/core/test_registry.py sweeps
     # it), and the public functions run its kernels, which may be shorter
@@ -182,7 +179,6 @@ def elementwise(cls) -> Elementwise:
         fast_backward=ns.get("fast_backward"),
         fast_blocks=ns.get("fast_blocks", False),
         fast_fused=ns.get("fast_fused", False),
-        float64_inside=tuple(ns.get("float64_inside", ())),
         same_as=ns.get("same_as"),
     )
     REGISTRY[entry.name] = entry

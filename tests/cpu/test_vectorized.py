@@ -106,8 +106,7 @@ _SCALAR_ARITH = r"v(?:fn?m(?:add|sub)\d+|add|sub|mul|div|max|min|cmp\w*)s[sd]\s"
 def test_loop_uses_packed_avx2(name, which, dtype, monkeypatch):
     loop = _loops(name, which, monkeypatch)[0 if dtype == "float32" else 1]
     asm = loop._library.get_asm_str()
-    wide = dtype == "float32" and which in REGISTRY[name].float64_inside
-    suffix = "ps" if dtype == "float32" and not wide else "pd"
+    suffix = "ps" if dtype == "float32" else "pd"
     if re.search(rf"{_ARITH}{suffix}\s[^\n]*%ymm", asm):
         return
     # a kernel without arithmetic (identity: return x) is a copy; vectorized,
@@ -118,8 +117,7 @@ def test_loop_uses_packed_avx2(name, which, dtype, monkeypatch):
 
 
 # float64 may appear in a float32 loop only where the float64 parameters are
-# loaded and rounded to float32, and in the kernels the registry marks
-# float64_inside (whose float64 work must be packed: test_loop_uses_packed_avx2)
+# loaded and rounded to float32
 _F64_OP = re.compile(r"= (?:fadd|fsub|fmul|fdiv|frem|fneg|fcmp \w+|call [^@]*)[^\n]*\bdouble\b")
 
 
@@ -127,7 +125,4 @@ _F64_OP = re.compile(r"= (?:fadd|fsub|fmul|fdiv|frem|fneg|fcmp \w+|call [^@]*)[^
 def test_float32_loop_computes_in_float32(name, which, monkeypatch):
     ir = _loops(name, which, monkeypatch)[0]._library.get_llvm_str()
     bad = _F64_OP.findall(ir)
-    if which in REGISTRY[name].float64_inside:
-        assert bad, f"{name} {which} is marked float64_inside but computes in float32"
-    else:
-        assert not bad, bad[:5]
+    assert not bad, bad[:5]
