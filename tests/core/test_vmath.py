@@ -776,62 +776,50 @@ def _gelu_tanh_sample():
     return np.concatenate([bits.view(np.float32), edges, dense, generic_edges(np.float32)])
 
 
-@_SPECIALS_WARN
-def test_gelu_tanh_f32_accuracy():
-    """Within 3 ulp where the result is normal, 1.5 x 2**-149 where it is
-    subnormal, exact at +-0, +-inf and NaN (every float32 input:
-    tools/sweep_kernels.py)."""
-    x = _gelu_tanh_sample()
-    y = np.empty_like(x)
-    _gelu_tanh_loop(x, y)
-    r = _gelu_tanh_ref(x)
-    e_norm, e_sub, normal, _ = ulp_errors32(y, r)
-    assert e_norm.max() <= 3.0, (e_norm.max(), x[normal][e_norm.argmax()])
-    assert e_sub.max() <= 1.5, e_sub.max()
-    check_special(y, r.astype(np.float32), x)
-    # the limits beyond the clamps: x itself above, -0 below
-    big = x > 9.0
-    np.testing.assert_array_equal(y[big], x[big])
-    low = x < -11.0
-    assert (y[low] == 0).all() and np.signbit(y[low]).all()
+# forward and derivative: (loop, interpreted kernel, reference, ulp gate)
+_GELU_TANH_F32 = {
+    "forward": (_gelu_tanh_loop, vm.gelu_tanh_f32, _gelu_tanh_ref, 3.0),
+    "backward": (_dgelu_tanh_loop, vm.dgelu_tanh_f32, _dgelu_tanh_ref, 4.0),
+}
 
 
 @_SPECIALS_WARN
-def test_gelu_tanh_f32_python_path_matches_compiled():
-    """The interpreted stub (numba's CUDA simulator runs it) gives the
-    compiled kernel's bits."""
-    x = _gelu_tanh_sample()[::20_000]
-    y = np.empty_like(x)
-    _gelu_tanh_loop(x, y)
-    py = np.array([vm.gelu_tanh_f32(v) for v in x], np.float32)
-    np.testing.assert_array_equal(py.view(np.uint32), y.view(np.uint32))
-
-
-@_SPECIALS_WARN
-def test_dgelu_tanh_f32_accuracy():
-    """The derivative: within 4 ulp where the result is normal (the root fit
-    included), 1.5 x 2**-149 where it is subnormal, exact at +-0, +-inf,
-    NaN, and 1 / +0 beyond +-30."""
+@pytest.mark.parametrize("which", list(_GELU_TANH_F32))
+def test_gelu_tanh_f32_accuracy(which):
+    """Within 3 ulp (the derivative: 4, its root fit included) where the
+    result is normal, 1.5 x 2**-149 where it is subnormal, exact at +-0,
+    +-inf and NaN (every float32 input: tools/sweep_kernels.py), and the
+    limits beyond the clamps."""
+    loop, _, ref, gate = _GELU_TANH_F32[which]
     x = np.concatenate([_gelu_tanh_sample(), around([30.0, 0.9025, 0.6025], np.float32)])
     y = np.empty_like(x)
-    _dgelu_tanh_loop(x, y)
-    r = _dgelu_tanh_ref(x)
+    loop(x, y)
+    r = ref(x)
     e_norm, e_sub, normal, _ = ulp_errors32(y, r)
-    assert e_norm.max() <= 4.0, (e_norm.max(), x[normal][e_norm.argmax()])
+    assert e_norm.max() <= gate, (e_norm.max(), x[normal][e_norm.argmax()])
     assert e_sub.max() <= 1.5, e_sub.max()
     check_special(y, r.astype(np.float32), x)
-    far = np.abs(x) > 30
-    np.testing.assert_array_equal(y[far], np.where(x[far] > 0, 1.0, 0.0).astype(np.float32))
-    assert not np.signbit(y[far]).any()
+    if which == "forward":  # x itself above 9, -0 below -11
+        big, low = x > 9.0, x < -11.0
+        np.testing.assert_array_equal(y[big], x[big])
+        assert (y[low] == 0).all() and np.signbit(y[low]).all()
+    else:  # 1 above 30, +0 below -30
+        far = np.abs(x) > 30
+        np.testing.assert_array_equal(y[far], np.where(x[far] > 0, 1.0, 0.0).astype(np.float32))
+        assert not np.signbit(y[far]).any()
 
 
 @_SPECIALS_WARN
-def test_dgelu_tanh_f32_python_path_matches_compiled():
+@pytest.mark.parametrize("which", list(_GELU_TANH_F32))
+def test_gelu_tanh_f32_python_path_matches_compiled(which):
+    """The interpreted stub (numba's CUDA simulator runs it) gives the
+    compiled kernel's bits; a NaN comes back as a NaN (the derivative's
+    sign is |x|'s, whichever the path)."""
+    loop, kernel, _, _ = _GELU_TANH_F32[which]
     x = _gelu_tanh_sample()[::20_000]
     y = np.empty_like(x)
-    _dgelu_tanh_loop(x, y)
-    py = np.array([vm.dgelu_tanh_f32(v) for v in x], np.float32)
-    # a NaN comes back as a NaN (its sign is |x|'s, whichever the path)
+    loop(x, y)
+    py = np.array([kernel(v) for v in x], np.float32)
     nan = np.isnan(x)
     assert nan.any() and np.isnan(py[nan]).all() and np.isnan(y[nan]).all()
     np.testing.assert_array_equal(py[~nan].view(np.uint32), y[~nan].view(np.uint32))
