@@ -346,8 +346,8 @@ def tanhshrink(x):
     if per_type(1.0, 0.0) > 0.5:
         # one rational form below TANH32_MAX (vmath.hyperbolic.tanhshrink_f32);
         # beyond, 1 - tanh(|x|) < 2e-8 is under 0.03 ULP of |x| - 1.  NaN
-        # fails the comparison and stays NaN through ax - 1; "+ 0.0" as below.
-        return select(ax < TANH32_MAX, tanhshrink_f32(x) + 0.0, math.copysign(ax - 1.0, x))
+        # fails the comparison and stays NaN; "+ 0.0" as below.
+        return select(ax < TANH32_MAX, tanhshrink_f32(x) + 0.0, x - math.copysign(1.0, x))
     # x - tanh x = sign(x) ((|x| - 1) + 2 / (e^(2|x|) + 1)): two non-negative
     # terms, |x| - 1 exact.  Beyond |x| = 20 the second term (< 1e-17) is below
     # half an ULP of |x| - 1: clamping there keeps exp finite.  NaN stays NaN
