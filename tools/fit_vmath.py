@@ -361,15 +361,39 @@ def fit_tanh():
         samples=20000,
         iters=200,
     )
-    # float32 tanhshrink beyond |x| = 1 (core.math.tanhshrink): 1 - tanh(a) =
-    # P / (a Q + P) from its own P/Q (degrees 5/6) on [0.625, TANHK_X], in the
-    # form above with the weight of 1 - tanh's absolute error near 1
-    w = lambda a: a / (a + k(a)) ** 2 * 2**24
-    print_rational("tanhc", k, w, 5, 6, 0.625, TANHK_X, np.float32, "ulp near 1")
-    # float32 tanhshrink: x - tanh(x) = x^3 P(x^2) for |x| <= 1, relative error
-    # (core.math.tanhshrink_poly; float64 keeps core.coefficients' degree 16)
+    fit_tanhshrink(k)
+    # float32 tanhshrink' (tanh^2, core.math.dtanhshrink): x - tanh(x) = x^3
+    # P(x^2) for |x| <= 1, relative error (core.math.tanhshrink_poly; float64
+    # keeps core.coefficients' degree 16)
     f = lambda t: (mp.sqrt(nz(t)) - mp.tanh(mp.sqrt(nz(t)))) / mp.sqrt(nz(t)) ** 3
     fit("tanhsr", f, lambda t: 1 / f(t), 8, 0, mp.mpf("1.001"), np.float32)
+
+
+def fit_tanhshrink(k):
+    # float32 tanhshrink (vmath.hyperbolic.tanhshrink_f32): x - tanh(x) =
+    # x u / (u + D), u = a^2 N(a), N/D (degrees 5/5) fitting m(a) = (a coth(a)
+    # - 1) / a^2 on [0, TANHK_X].  An error in N/D reaches the result shrunk
+    # by 1 - tanh(a) / a = 1 / (a + k): weight 1 / (m (a + k)), relative, in
+    # units of 2^-24.  N(0) = 1 and D(0) = 3 exactly (the kernel adds them
+    # last, so that next to 0 the roundings are those of u and 3 + ...); D
+    # rounded, N refitted to it.
+    m = lambda a: (a * mp.coth(a) - 1) / a**2 if a > mp.mpf("1e-6") else 1 / mp.mpf(3) - a**2 / 45
+    w = lambda a: 2**24 / (m(a) * (a + k(a)))
+    p, q, e = rational(m, w, 5, 5, 0, TANHK_X, samples=4000)
+    s = 3 / q[0]
+    p = [1.0] + [v * s for v in p[1:]]
+    q = [float(np.float32(v * s)) for v in q]
+    p = [float(np.float32(v)) for v in refit_numerator(m, w, p, q, 0, TANHK_X, np.float32)]
+    a = np.linspace(0, TANHK_X, 4001)
+    fa = np.array([float(m(mp.mpf(float(v)))) for v in a])
+    wa = np.array([float(w(mp.mpf(float(v)))) for v in a])
+    er = np.max(np.abs(np.polyval(p[::-1], a) / np.polyval(q[::-1], a) - fa) * wa)
+    print(f"# tanhshr: error {e:.3g} (x 2^-24, relative to tanhshrink), {er:.3g} rounded")
+    for tag, c in (("N", p), ("D", q)):
+        print(f"TANHSHR_{tag}_F = (")
+        for v in c:
+            print(f"    {v!r},")
+        print(")", flush=True)
 
 
 ERF_T = mp.mpf("0.75") * mp.mpf("1.001")

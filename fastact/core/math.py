@@ -67,7 +67,7 @@ from fastact.core.vmath import (  # noqa: F401 (exp, expm1, log, log1p, tanh: fo
 )
 from fastact.core.vmath.exponential import exp_below_short, exp_below_short_x4, exp_normal_short
 from fastact.core.vmath.fits import EXPP_F, TANHSR_F
-from fastact.core.vmath.hyperbolic import TANH32_MAX, tanh_complement_f32
+from fastact.core.vmath.hyperbolic import TANH32_MAX, tanhshrink_f32
 from fastact.core.vmath.intrinsics import constants as _vconstants
 
 _jit = njit(cache=False, nogil=True, error_model="numpy")
@@ -343,16 +343,16 @@ def tanhshrink_poly(x):
 def tanhshrink(x):
     """x - tanh(x) without the cancellation of the subtraction for |x| < ~2."""
     ax = abs(x)
+    if per_type(1.0, 0.0) > 0.5:
+        # one rational form below TANH32_MAX (vmath.hyperbolic.tanhshrink_f32);
+        # beyond, 1 - tanh(|x|) < 2e-8 is under 0.03 ULP of |x| - 1.  NaN
+        # fails the comparison and stays NaN; "+ 0.0" as below.
+        return select(ax < TANH32_MAX, tanhshrink_f32(x) + 0.0, x - math.copysign(1.0, x))
     # x - tanh x = sign(x) ((|x| - 1) + 2 / (e^(2|x|) + 1)): two non-negative
     # terms, |x| - 1 exact.  Beyond |x| = 20 the second term (< 1e-17) is below
-    # half an ULP of |x| - 1 in both types: clamping there keeps exp finite.
-    # float32 takes the second term from tanh's rational form (no exp), which
-    # beyond its clamp 9.2 (< 2e-8, under 0.03 ULP of |x| - 1) rounds away
-    # too.  NaN stays NaN through ax - 1.
-    if per_type(1.0, 0.0) > 0.5:
-        c = tanh_complement_f32(select(ax < TANH32_MAX, ax, TANH32_MAX))
-    else:
-        c = 2.0 / (exp_below(2.0 * select(ax < 20.0, ax, 20.0)) + 1.0)
+    # half an ULP of |x| - 1: clamping there keeps exp finite.  NaN stays NaN
+    # through ax - 1.
+    c = 2.0 / (exp_below(2.0 * select(ax < 20.0, ax, 20.0)) + 1.0)
     big = math.copysign((ax - 1.0) + c, x)
     # "+ 0.0" turns the -0 of x = -0 (or of an underflowing x^3) into the +0
     # that x - tanh(x) gives, as torch does.

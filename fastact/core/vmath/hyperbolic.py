@@ -26,7 +26,13 @@ import numpy as np
 from numba.extending import register_jitable
 
 from fastact.core.vmath import exponential
-from fastact.core.vmath.fits import TANHC_P_F, TANHC_Q_F, TANHK_P_F, TANHK_Q_F, TANHP_D
+from fastact.core.vmath.fits import (
+    TANHK_P_F,
+    TANHK_Q_F,
+    TANHP_D,
+    TANHSHR_D_F,
+    TANHSHR_N_F,
+)
 from fastact.core.vmath.intrinsics import (
     JIT,
     call,
@@ -84,22 +90,34 @@ def kernels(ft) -> dict:
 TANH32_MAX = np.float32(9.2)
 _TANHK_P = tuple(np.float32(c) for c in TANHK_P_F)
 _TANHK_Q = tuple(np.float32(c) for c in TANHK_Q_F)
-_TANHC_P = tuple(np.float32(c) for c in TANHC_P_F)
-_TANHC_Q = tuple(np.float32(c) for c in TANHC_Q_F)
+_TANHSHR_N1 = tuple(np.float32(c) for c in TANHSHR_N_F[1:])  # N(0) = 1 is added last
+_TANHSHR_D1 = tuple(np.float32(c) for c in TANHSHR_D_F[1:])  # D(0) = 3 is added last
+_TANHSHR_D0 = np.float32(TANHSHR_D_F[0])
 
 
 @register_jitable(**JIT)
-def tanh_complement_f32(a):
-    """float32 1 - tanh(a) = P(a) / (a Q(a) + P(a)) for 0.625 <= a <=
-    TANH32_MAX (the caller clamps a), for tanhshrink beyond 1: P/Q (fits
-    TANHC_P_F, TANHC_Q_F, degrees 5/6) fits a coth(a) - a on [0.625, 9.2]
-    only, one term fewer than tanh's P/Q over [0, 9.2].  Its absolute error
-    is within 0.23 ulp of 1 (2^-24) plus its roundings.  Any other float type
-    is converted (core.math's generic kernels type it in their float64 loops
-    too, in a branch that float64 never takes)."""
-    a = np.float32(a)
-    p = horner(a, _TANHC_P)
-    return p / fma(a, horner(a, _TANHC_Q), p)
+def tanhshrink_f32(x):
+    """float32 x - tanh(x) for |x| < TANH32_MAX (beyond, a value for a select
+    to discard; NaN for x = +-inf): x - tanh x = x h / (h + 1), h = a coth(a)
+    - 1 = a^2 N(a) / D(a), a = |x|, N/D (fits TANHSHR_N_F, TANHSHR_D_F,
+    degrees 5/5, N(0) = 1, D(0) = 3) fitting (a coth(a) - 1) / a^2 on
+    [0, TANH32_MAX].  No cancellation: u = a^2 N and D are positive, and a
+    relative error in either reaches the result shrunk by D / (u + D) =
+    1 - tanh(a) / a, so one formula holds from 0 (x^3 / 3) to the clamp.  a
+    is clamped so that the polynomials stay finite for large x.  Within 3.32
+    ulp (tools/sweep_kernels.py, every float32).  Any other float type is
+    converted (core.math's
+    generic kernels type it in their float64 loops too, in a branch that
+    float64 never takes)."""
+    x = np.float32(x)
+    a = abs(x)
+    a = select(a < TANH32_MAX, a, TANH32_MAX)
+    t = a * a
+    u = fma(t * a, horner(a, _TANHSHR_N1), t)
+    # the numerator takes back the rounding of t (exact: fma(a, a, -t)),
+    # which the denominator's u passes on only in part (tanh(a) / a of it)
+    xu = fma(x, u, x * fma(a, a, -t))
+    return xu / (fma(a, horner(a, _TANHSHR_D1), u) + _TANHSHR_D0)
 
 
 def _tanh_f32():
