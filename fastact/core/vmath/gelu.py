@@ -47,7 +47,6 @@ from fastact.core.coefficients import DGELU_TANH_POLY_F32, DGELU_TANH_ROOT_F32, 
 from fastact.core.vmath.fits import EXP2Q_F
 from fastact.core.vmath.intrinsics import JIT, LN2, float_as_int, fma, horner, int_as_float, select
 
-F32 = np.float32
 # the definition's constants (torch's), as doubles
 GELU_TANH_K2 = 2.0 * math.sqrt(2.0 / math.pi)
 GELU_TANH_C = 0.044715
@@ -58,35 +57,35 @@ GELU_TANH_ZERO = -11.0
 _A2 = Fraction(GELU_TANH_K2) / LN2
 _B2 = _A2 * Fraction(GELU_TANH_C)
 _A2_HI = Fraction(round(_A2 * 2**20), 2**20)
-A2_HI, A2_LO = F32(_A2_HI), F32(float(_A2 - _A2_HI))
-B2_HI = F32(float(_B2))
-B2_LO = F32(float(_B2 - Fraction(float(B2_HI))))
+A2_HI, A2_LO = np.float32(_A2_HI), np.float32(float(_A2 - _A2_HI))
+B2_HI = np.float32(float(_B2))
+B2_LO = np.float32(float(_B2 - Fraction(float(B2_HI))))
 GELU_K = 40
 # fma(-x, mh, MAGIC) rounds to an integer: n + MAGIC, n in its low bits;
 # MAGIC_MK holds n - K instead (the scaled E)
-MAGIC = F32(1.5 * 2.0**23)
-MAGIC_MK = F32(1.5 * 2.0**23 - GELU_K)
-TWO_MK = F32(2.0**-GELU_K)
+MAGIC = np.float32(1.5 * 2.0**23)
+MAGIC_MK = np.float32(1.5 * 2.0**23 - GELU_K)
+TWO_MK = np.float32(2.0**-GELU_K)
 # clamps, and where the scaling starts
-X_LO, X_HI, X_BIG = F32(GELU_TANH_ZERO), F32(9.0), F32(-4.0)
-ONE = F32(1.0)
+X_LO, X_HI, X_BIG = np.float32(GELU_TANH_ZERO), np.float32(9.0), np.float32(-4.0)
+ONE = np.float32(1.0)
 MANT = np.int32(23)
-EXP2Q = tuple(F32(c) for c in EXP2Q_F)
+EXP2Q = tuple(np.float32(c) for c in EXP2Q_F)
 # the derivative: b = x z' = x (A + 3B x^2) (A3_hi on a 2^-19 grid: z' < 32)
 _A = Fraction(GELU_TANH_K2)
 _B3 = 3 * _A * Fraction(GELU_TANH_C)
 _A3_HI = Fraction(round(_A * 2**19), 2**19)
-A3_HI, A3_LO = F32(_A3_HI), F32(float(_A - _A3_HI))
+A3_HI, A3_LO = np.float32(_A3_HI), np.float32(float(_A - _A3_HI))
 # B3's own rounding (2^-25 relative) reaches b damped by 3B a^2 / z' and
 # stays below 0.1 ulp of w
-B3_HI = F32(float(_B3))
+B3_HI = np.float32(float(_B3))
 # e^-|z| 2^K: MAGIC_PK holds n + K
-MAGIC_PK = F32(1.5 * 2.0**23 + GELU_K)
-D_MAX, D_ZERO = F32(-GELU_TANH_ZERO), F32(-30.0)
-TWO, ZERO = F32(2.0), F32(0.0)
-ROOT_HI, ROOT_LO = (F32(v) for v in DGELU_TANH_ROOT_F32)
-ROOT_ZONE = F32(DGELU_TANH_ZONE[1])
-ROOT_POLY = tuple(F32(c) for c in DGELU_TANH_POLY_F32)
+MAGIC_PK = np.float32(1.5 * 2.0**23 + GELU_K)
+D_MAX, D_ZERO = np.float32(-GELU_TANH_ZERO), np.float32(-30.0)
+TWO, ZERO = np.float32(2.0), np.float32(0.0)
+ROOT_HI, ROOT_LO = (np.float32(v) for v in DGELU_TANH_ROOT_F32)
+ROOT_ZONE = np.float32(DGELU_TANH_ZONE[1])
+ROOT_POLY = tuple(np.float32(c) for c in DGELU_TANH_POLY_F32)
 
 
 @register_jitable(**JIT)
@@ -103,7 +102,7 @@ def gelu_tanh_f32(x):
     docstring).  Any other float type is converted (core.math's generic
     kernels type it in their float64 loops too, in a branch that float64
     never takes)."""
-    x = F32(x)
+    x = np.float32(x)
     # NaN stays NaN through both clamps and comes back as itself (quieted)
     xl = select(x < X_LO, X_LO, x)
     xc = select(xl > X_HI, X_HI, xl)
@@ -128,7 +127,7 @@ def dgelu_tanh_f32(x):
     with e = e^-|z|, w = 1 + e - b, b = |x| z'(|x|) = |x| (A + 3B x^2) (the
     module docstring).  Any other float type is converted, as in
     gelu_tanh_f32."""
-    x = F32(x)
+    x = np.float32(x)
     ax = abs(x)
     a = select(ax > D_MAX, D_MAX, ax)  # NaN stays NaN
     s = a * a
