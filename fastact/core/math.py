@@ -758,10 +758,8 @@ def dgelu(x):
 
 GELU_TANH_K2 = 2.0 * SQRT_2_OVER_PI  # 2 sqrt(2/pi), exact scaling
 GELU_TANH_C = 0.044715
-# the doubles above are the definition (torch's constants); a float32 loop
-# carries each as float32 hi + lo
-GELU_TANH_K2_LO32 = _lo32(GELU_TANH_K2)
-GELU_TANH_C_LO32 = _lo32(GELU_TANH_C)
+# the doubles above are the definition (torch's constants).  The helpers
+# below serve the float64 loops: float32 has its own kernels (vmath.gelu)
 
 
 @_jit
@@ -770,15 +768,13 @@ def gelu_tanh_inner(x):
     x2h, x2l = two_prod(x, x)
     ph, pl = two_prod(GELU_TANH_C, x2h)
     inner = 1.0 + ph
-    pl += per_type(GELU_TANH_C_LO32, 0.0) * x2h
     return inner, ((1.0 - inner) + ph) + pl + GELU_TANH_C * x2l
 
 
 @_jit
 def gelu_tanh_k2x(x):
     """2 sqrt(2/pi) x as kh + kl."""
-    kh, kl = two_prod(GELU_TANH_K2, x)
-    return kh, kl + per_type(GELU_TANH_K2_LO32, 0.0) * x
+    return two_prod(GELU_TANH_K2, x)
 
 
 @_jit
@@ -825,10 +821,10 @@ def dgelu_tanh(x):
     n_neg = fma(e, 1.0 + bh, e * (rest + e))
     r_split = fma(e, 1.0 + bh, e * rest) * split_down()
     r = select(split, r_split, select(pos, n_pos, n_neg) / den)
-    root = per_type(C.DGELU_TANH_ROOT_F32, C.DGELU_TANH_ROOT)
+    root = C.DGELU_TANH_ROOT
     return select(
         near_root(x, root, C.DGELU_TANH_ZONE),
-        poly_at_root(x, 0.0, root, per_type(C.DGELU_TANH_POLY_F32, C.DGELU_TANH_POLY)),
+        poly_at_root(x, 0.0, root, C.DGELU_TANH_POLY),
         r,
     )
 
