@@ -673,15 +673,11 @@ def _prelu_backward_fused(g, x, w: np.ndarray, blocks: tuple, out) -> tuple:
     x's dtype and shape) through the fused kernel."""
     gc, xc = np.asarray(g, order="C"), np.asarray(x, order="C")
     # the kernel reads each block before writing it: out may be g or x
-    # itself, but no other overlap
+    # itself, but overlap either in no other way
     direct = (
         out is not None
         and out.flags.c_contiguous
-        and (
-            _same_data(out, gc)
-            or _same_data(out, xc)
-            or not (np.may_share_memory(out, gc) or np.may_share_memory(out, xc))
-        )
+        and all(_same_data(out, a) or not np.may_share_memory(out, a) for a in (gc, xc))
     )
     gi = out if direct else np.empty(xc.shape, xc.dtype)
     nt = threads_for(xc.size, grouped.prelu_tasks(*blocks))

@@ -1197,6 +1197,21 @@ def test_prelu_backward_short_runs_stay_on_the_ufuncs(fused_prelu):
     np.testing.assert_allclose(gw, np.where(x > 0, 0, g * x).astype(np.float64).sum(0), rtol=1e-12)
 
 
+def test_prelu_backward_out_is_g_while_x_overlaps_it(fused_prelu):
+    # out is grad_output itself, x a shifted view of the same memory: x must
+    # not be read after out has overwritten it
+    n = 50_000
+    for shift in (1, -1):
+        buf = sample((n + 1,), F64, 2)
+        g = buf[:-1] if shift == 1 else buf[1:]
+        x = buf[1:] if shift == 1 else buf[:-1]
+        gi_ref, gw_ref = fastact.prelu_backward(g.copy(), x.copy(), 0.3)
+        gi, gw = fastact.prelu_backward(g, x, 0.3, out=g)
+        assert gi is g
+        assert_same(gi, gi_ref)
+        assert_same(gw, gw_ref)
+
+
 @pytest.mark.parametrize("shift", [1, -1])
 def test_prelu_backward_out_overlapping_an_input(shift, fused_prelu):
     # out a shifted view of grad_output's memory: computed aside, then copied
