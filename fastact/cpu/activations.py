@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import time
 
 import numpy as np
 from llvmlite import ir
@@ -30,8 +29,8 @@ from numba.extending import intrinsic
 from fastact.core import source_tag
 from fastact.core.registry import REGISTRY
 from fastact.core.typed import retype
-from fastact.cpu import compiler, loopcache
-from fastact.cpu.ufunc import make_ufunc, set_streaming
+from fastact.cpu import compiler, loopcache, nontemporal
+from fastact.cpu.ufunc import make_ufunc
 
 LOOP_DTYPES: tuple[type[np.floating], ...] = (np.float32, np.float64)
 _LOOP_SIG = types.void(
@@ -78,10 +77,12 @@ def _same(typingctx, p, q):
 
 
 def _source_hash() -> str:
-    # the loops inline the registry's kernels: core's text and this file's
-    # (the loop template) key the cache
-    with open(__file__, "rb") as fh:
-        own = fh.read()
+    # the loops inline the registry's kernels: core's text, this file's (the
+    # loop template) and the streaming stores' key the cache
+    own = b""
+    for path in (__file__, nontemporal.__file__):
+        with open(path, "rb") as fh:
+            own += fh.read()
     return hashlib.sha1(source_tag().encode() + own).hexdigest()[:12]
 
 
@@ -145,6 +146,21 @@ def _in_range(x: str, n: str, i: str, ind: str) -> list[str]:
     ]
 
 
+def _stored(ind: str, body: list[str], value: str) -> list[str]:
+    """Lines of the loop over i in range(n) that runs `body` and stores
+    `value` to o[i]: with streaming stores where the caller asked for them
+    (sb, cpu/nontemporal.py), with ordinary ones otherwise."""
+    loop = [f"{ind}    for i in range(n):", *[f"{ind}        {b}" for b in body]]
+    return [
+        f"{ind}if sb != 0:",
+        *loop,
+        f"{ind}        _stream_store(sb, i, {value})",
+        f"{ind}else:",
+        *loop,
+        f"{ind}        o[i] = {value}",
+    ]
+
+
 def _fast_loop(n_arrays: int, n_params: int, dtype: str, blocks: bool, fused: bool) -> list[str]:
     """The contiguous loop through `fast` when all x (the last array input)
     of this call lie in fast_range; otherwise through `kernel`, or, where
@@ -178,11 +194,13 @@ def _fast_loop(n_arrays: int, n_params: int, dtype: str, blocks: bool, fused: bo
         L += [
             f"        if n >= {FUSED_MIN} and lo == -hi and not ({inplace}):",
             "            amax = _bits(_ZERO)",
-            "            for i in range(n):",
-            f"                v = _bits(abs({x}[i]))",
-            "                amax = _select(v > amax, v, amax)",
-            f"                o[i] = {dtype}(fast({call}))",
+            *_stored(
+                "            ",
+                [f"v = _bits(abs({x}[i]))", "amax = _select(v > amax, v, amax)"],
+                f"{dtype}(fast({call}))",
+            ),
             "            if amax > _bits(hi):",
+            "                _store_fence()",
             f"                for i0 in range(0, n, {FAST_BLOCK}):",
             f"                    m = min(n - i0, {FAST_BLOCK})",
             *[f"                    b{k} = a{k}[i0:i0 + m]" for k in range(n_arrays)],
@@ -197,8 +215,7 @@ def _fast_loop(n_arrays: int, n_params: int, dtype: str, blocks: bool, fused: bo
     L += [
         *_in_range(x, "n", "i", ind),
         f"{ind}if ok:",
-        f"{ind}    for i in range(n):",
-        f"{ind}        o[i] = {dtype}(fast({call}))",
+        *_stored(ind + "    ", [], f"{dtype}(fast({call}))"),
         f"{ind}else:",
     ]
     if not blocks:
@@ -246,12 +263,12 @@ def _loop_source(fname: str, n_arrays: int, n_params: int, dtype: str) -> str:
     L += [f"        a{i} = carray(p{i}, n, {dtype})" for i in arr]
     L += [f"        q{i} = {dtype}(_load(p{i}, 0, float64))" for i in par]
     L.append(f"        o = carray(p{nin}, n, {dtype})")
+    L.append(f"        sb = _stream_base(data, p{nin})")
     if has_fast:
         L += _fast_loop(n_arrays, n_params, dtype, *has_fast[2:])
     else:
         call = ", ".join([f"a{i}[i]" for i in arr] + [f"q{i}" for i in par])
-        L.append("        for i in range(n):")
-        L.append(f"            o[i] = {dtype}(kernel({call}))")
+        L += _stored("        ", [], f"{dtype}(kernel({call}))")
     L.append("    else:")
     call = ", ".join(
         [f"_load(p{i}, i * s{i}, {dtype})" for i in arr]
@@ -274,6 +291,9 @@ def _numba_loops(name: str, kernel, n_arrays: int, n_params: int, tag: str):
             "carray": carray,
             "_load": _load,
             "_store": _store,
+            "_stream_base": nontemporal.stream_base,
+            "_stream_store": nontemporal.stream_store,
+            "_store_fence": nontemporal.store_fence,
             "kernel": jkernel,
             "float32": np.float32,
             "float64": np.float64,
@@ -320,7 +340,6 @@ def _build(entry: str, which: str) -> np.ufunc:
             fallbacks.add(name)
         loops = [(tys, cf.address) for tys, cf in cfuncs]
     uf = make_ufunc(name, e.summary, n_arrays + n_params, 1, loops)
-    set_streaming(uf, _memory_bound(uf, n_arrays, n_params))
     return uf
 
 
@@ -328,33 +347,6 @@ def _build(entry: str, which: str) -> np.ufunc:
 # although the active ISA path asked for others: the library for the path
 # could not be built here (show_config reports them)
 fallbacks: set[str] = set()
-
-
-# A kernel that costs at most this much per element (one thread, data in
-# L2) is limited by memory bandwidth on large arrays, so its large outputs
-# are written with streaming stores, which save the read of each output line
-# before it is written (cpu/src/stream.h).  A costlier kernel runs slower
-# streamed than with the extra read (measured), most likely because the copy
-# out of each block waits for its streaming stores to drain, time the
-# arithmetic no longer overlaps, while ordinary stores are written back in
-# the background as the next block computes.
-STREAM_MAX_NS = 0.45
-
-
-def _memory_bound(uf: np.ufunc, n_arrays: int, n_params: int) -> bool:
-    """Whether `uf`'s float32 loop is cheap enough to be memory-bound."""
-    n = 1 << 15
-    x = np.linspace(-4.0, 4.0, n, dtype=np.float32)
-    out = np.empty_like(x)
-    args = [x] * n_arrays + [0.5] * n_params
-    # noise only makes a run slower: one fast run settles it, and the first
-    # run also warms the caches
-    for _ in range(4):
-        t0 = time.perf_counter()
-        uf(*args, out=out)
-        if (time.perf_counter() - t0) / n * 1e9 <= STREAM_MAX_NS:
-            return True
-    return False
 
 
 _cache: dict[tuple[str, str], np.ufunc] = {}

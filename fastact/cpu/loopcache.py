@@ -374,8 +374,9 @@ def _check_module(mod, entry: str) -> str | None:
     return None
 
 
-def _run_loop(addr: int, tys, n_arrays: int, n_params: int, strided: bool) -> bytes:
-    """Output bytes of the loop at `addr` on a fixed sample of special values."""
+def _run_loop(addr: int, tys, n_arrays: int, n_params: int, strided: bool, stream=False) -> bytes:
+    """Output bytes of the loop at `addr` on a fixed sample of special values
+    (`stream`: asked to stream, cpu/nontemporal.py, into a line-aligned output)."""
     dt = _dtype_of(tys[-1])
     fi = np.finfo(dt)
     base = np.array(
@@ -420,6 +421,9 @@ def _run_loop(addr: int, tys, n_arrays: int, n_params: int, strided: bool) -> by
     if strided:  # varying parameters go through the strided path
         params = [p * np.resize([1.0, 2.0, 0.5], n) for p in params]
     out = np.full(n * step, -7.0, dt)[::step]
+    if stream:
+        raw = np.full(n + 64, -7.0, dt)
+        out = raw[-raw.ctypes.data % 64 // dt.itemsize :][:n]
     arrays = ins + params + [out]
     ptrs = (ctypes.c_void_p * len(arrays))(*[a.ctypes.data for a in arrays])
     dims = (ctypes.c_ssize_t * 1)(n)
@@ -432,7 +436,9 @@ def _run_loop(addr: int, tys, n_arrays: int, n_params: int, strided: bool) -> by
     proto = ctypes.CFUNCTYPE(
         None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p
     )
-    proto(addr)(ctypes.addressof(ptrs), ctypes.addressof(dims), ctypes.addressof(steps), None)
+    ask = ctypes.c_int(1)
+    data = ctypes.addressof(ask) if stream else None
+    proto(addr)(ctypes.addressof(ptrs), ctypes.addressof(dims), ctypes.addressof(steps), data)
     return out.tobytes()
 
 
@@ -543,8 +549,8 @@ def _load_verified(tmp_so: str, loops, syms: list, n_arrays: int, n_params: int)
     built = ctypes.CDLL(tmp_so, mode=os.RTLD_NOW | os.RTLD_LOCAL)
     for (tys, cf), (_, sym) in zip(loops, syms):
         addr = ctypes.cast(built[sym], ctypes.c_void_p).value
-        for strided in (False, True):
-            if _run_loop(addr, tys, n_arrays, n_params, strided) != _run_loop(
+        for strided, stream in ((False, False), (True, False), (False, True)):
+            if _run_loop(addr, tys, n_arrays, n_params, strided, stream) != _run_loop(
                 cf.address, tys, n_arrays, n_params, strided
             ):
                 raise _Unsupported(f"{sym}: library loop differs from numba's")

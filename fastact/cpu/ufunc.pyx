@@ -73,22 +73,17 @@ ctypedef struct LoopInfo:
     loop_t fn           # the numba loop
     int nargs           # inputs + the output
     int itemsize        # of the output
-    int stream          # large outputs go through _streamed (set_streaming)
+    int stream          # large outputs are streamed (_streamed, set_streaming)
     fa_cost cost        # measured single-thread ns per element (the pool's cost model)
 
 
-# Outputs of at least this many bytes in one loop call of a ufunc marked by
-# set_streaming are written with streaming stores (see src/stream.h).  One
-# call covers one thread's chunk, so the default (16 MiB, a large share of a
-# common L3) leaves alone anything whose result may still be read from cache.  Tests
-# lower it to reach the path.
+# Calls writing at least this many bytes (the whole call, not a thread's
+# chunk) have their loops write with streaming stores (cpu/nontemporal.py).
+# The default (16 MiB, a large share of a common L3) leaves alone anything
+# whose result may still be read from cache.  Tests lower it to reach the
+# path.
 cdef Py_ssize_t _stream_min_bytes = 16 << 20
-# block the numba loop writes into: small enough to stay in L1 while the
-# block's inputs stream past, large enough that the per-call entry checks
-# of the loop cost nothing
 cdef enum:
-    BLOCK_BYTES = 4096
-    BLOCK_DOUBLES = 512             # BLOCK_BYTES / 8
     MAX_ARGS = 16
     ALIGN = 16                      # split calls are cut every ALIGN elements
 
@@ -107,11 +102,8 @@ def stream_threshold():
 
 
 def set_streaming(cnp.ufunc uf, bint on):
-    """Let the loops of `uf` (made by make_ufunc) stream large outputs.
-
-    Worth it only where the kernel is memory-bound: the copy out of the
-    block costs ~5% of a compute-bound kernel and saves it nothing.
-    """
+    """Let the loops of `uf` (made by make_ufunc) stream large outputs (on
+    for every ufunc make_ufunc makes; off for tests and comparisons)."""
     cdef int i
     for i in range(uf.ntypes):
         if uf.functions[i] != <PyUFuncGenericFunction>_quiet_loop:
@@ -131,38 +123,26 @@ def streaming(cnp.ufunc uf):
     return bool((<LoopInfo*>uf.data[0]).stream)
 
 
+# any non-NULL `data` asks a loop (cpu/activations.py) to stream its output
+cdef int _STREAM_ASK = 1
+
+
 @cython.cdivision(True)
 cdef void _streamed(LoopInfo* info, char** args, cnp.npy_intp n, cnp.npy_intp* steps) noexcept nogil:
-    """The loop over blocks computed into an L1 buffer, then streamed out."""
-    cdef double buf[BLOCK_DOUBLES]
+    """The loop with streaming stores from the output's first 64-byte
+    boundary on (the loop streams only from such a boundary)."""
     cdef char* a[MAX_ARGS]
-    cdef cnp.npy_intp st[MAX_ARGS]
     cdef int k, no = info.nargs - 1
-    cdef cnp.npy_intp size = info.itemsize
-    cdef cnp.npy_intp block = BLOCK_BYTES // size
-    cdef char* out = args[no]
-    cdef cnp.npy_intp i = 0, m
-    for k in range(info.nargs):
-        a[k] = args[k]
-        st[k] = steps[k]
-    # the head up to a 16-byte boundary of the output is stored as usual
-    m = (<cnp.npy_intp>((-<size_t>out) & 15)) // size
+    cdef cnp.npy_intp m = (<cnp.npy_intp>((-<size_t>args[no]) & 63)) // info.itemsize
     if m > n:
         m = n
     if m:
-        info.fn(a, &m, st, NULL)
-        i = m
-    st[no] = size
-    a[no] = <char*>buf
-    while i < n:
-        m = n - i
-        if m > block:
-            m = block
-        for k in range(no):
-            a[k] = args[k] + i * steps[k]
-        info.fn(a, &m, st, NULL)
-        fa_stream_copy(out + i * size, <char*>buf, m * size)
-        i += m
+        info.fn(args, &m, steps, NULL)
+    m = n - m
+    if m:
+        for k in range(info.nargs):
+            a[k] = args[k] + (n - m) * steps[k]
+        info.fn(a, &m, steps, <void*>&_STREAM_ASK)
     fa_stream_fence()
 
 
@@ -365,7 +345,7 @@ def make_ufunc(str name, str doc, int nin, int nout, list loops):
         infos[i].fn = <loop_t><size_t>addr
         infos[i].nargs = nargs
         infos[i].itemsize = cnp.PyArray_DescrFromType(tys[nargs - 1]).itemsize
-        infos[i].stream = 0
+        infos[i].stream = 1
         infos[i].cost.ns = 0.0
         infos[i].cost.samples = 0
         data[i] = <void*>&infos[i]

@@ -119,14 +119,26 @@ def _packed_arithmetic(so: str) -> dict[str, int]:
     return {r: sum(f"%{r}" in o for o in ops) for r in ("ymm", "zmm")}
 
 
+def _streaming_stores(so: str) -> set[str]:
+    """The registers non-temporal packed stores write from."""
+    asm = subprocess.run(
+        ["objdump", "-d", "--no-show-raw-insn", so], capture_output=True, text=True
+    ).stdout
+    return set(re.findall(r"\tv?movntp[sd]\s+%([xyz]mm)", asm))
+
+
 @pytest.mark.skipif(shutil.which("objdump") is None, reason="objdump (binutils) is not installed")
 @pytest.mark.parametrize("path", [p.name for p in isa.paths() if p.name in ("avx512", "baseline")])
 def test_paths_compile_to_their_vector_width(path, tmp_path):
     # compiled only (the CPU may lack the path): gelu and tanh forward, and
-    # sigmoid's backward, must use the path's widest registers
+    # sigmoid's backward, must use the path's widest registers, and the
+    # streamed loops of sigmoid's (cpu/nontemporal.py) packed non-temporal
+    # stores of that width
     pairs = [("gelu", "forward"), ("tanh", "forward"), ("sigmoid", "backward")]
     (rep,) = compiler.warm([path], 1, pairs, emit=str(tmp_path))
     assert rep["returncode"] == 0, rep["error"]
+    widest = "zmm" if path == "avx512" else "xmm"
+    assert widest in _streaming_stores(str(tmp_path / "sigmoid_backward.so"))
     for entry, which in pairs:
         regs = _vector_registers(str(tmp_path / f"{entry}_{which}.so"))
         if path == "avx512":

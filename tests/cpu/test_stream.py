@@ -1,10 +1,9 @@
-"""Streaming stores for large outputs (cpu/ufunc.pyx, cpu/src/stream.h): the
-blocked path must give the loop's own results bit for bit, whatever the
-layout, and only memory-bound kernels take it."""
+"""Streaming stores for large outputs (cpu/nontemporal.py, cpu/ufunc.pyx
+``_streamed``): the streamed loops must give the plain loops' results bit
+for bit, whatever the layout and wherever the output starts against a
+64-byte line, and every loop ufunc takes them."""
 
 from __future__ import annotations
-
-import types
 
 import numpy as np
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from fastact.core.registry import REGISTRY
 from fastact.cpu import activations, ufunc
 
-N = 3 * 1024 + 7  # several 4 KiB blocks of either dtype, and a tail
+N = 3 * 1024 + 7  # several fused-check blocks of either dtype, and a tail
 
 
 @pytest.fixture
@@ -41,13 +40,23 @@ def _inputs(dtype, n_arrays, n_params, n=N):
     return ins, [0.3 + 0.2 * k for k in range(n_params)]
 
 
+def _at(n, dtype, offset):
+    """An empty array of n elements starting `offset` bytes past a 64-byte boundary."""
+    raw = np.empty(n * np.dtype(dtype).itemsize + 128, np.uint8)
+    start = -raw.ctypes.data % 64 + offset
+    return raw[start : start + n * np.dtype(dtype).itemsize].view(dtype)
+
+
 def _layouts(dtype, n_arrays, n_params):
-    """(name, inputs, params, out) for the cases the blocked path handles
-    differently: head before a 16-byte boundary, strided input, in place,
-    an array parameter."""
+    """(name, inputs, params, out) for the cases the streamed path handles
+    differently: the output's head before a line boundary (from none to a
+    line less one element), an output off its item alignment, a strided
+    input, an array parameter."""
     ins, ps = _inputs(dtype, n_arrays, n_params)
-    yield "contiguous", ins, ps, np.empty(N, dtype)
-    yield "unaligned out", ins, ps, np.empty(N + 1, dtype)[1:]
+    size = np.dtype(dtype).itemsize
+    for offset in range(0, 64, size):
+        yield f"out at line + {offset}", ins, ps, _at(N, dtype, offset)
+    yield "unaligned out", ins, ps, _at(N, dtype, 1)
     wide = [np.repeat(a, 2)[::2] for a in ins]
     yield "strided in", wide, ps, np.empty(N, dtype)
     if n_params:
@@ -57,7 +66,8 @@ def _layouts(dtype, n_arrays, n_params):
 
 def _ufunc_cases():
     for name, e in REGISTRY.items():
-        for which in ("forward", "backward"):
+        whiches = ["forward", "backward"] + (["backward_y"] if e.from_y is not None else [])
+        for which in whiches:
             yield pytest.param(name, which, len(e.params), id=f"{name}-{which}")
 
 
@@ -67,6 +77,7 @@ def test_streamed_loop_is_bit_identical(name, which, n_params, dtype, forced):
     uf = activations.get(name, which)
     n_arrays = 1 if which == "forward" else 2
     want = {}
+    ufunc.set_streaming(uf, False)
     for case, ins, ps, out in _layouts(dtype, n_arrays, n_params):
         want[case] = uf(*ins, *ps, out=out.copy()).copy()
     forced(uf)
@@ -79,7 +90,7 @@ def test_streamed_loop_is_bit_identical(name, which, n_params, dtype, forced):
         )
         for a, b in zip(ins, before):
             np.testing.assert_array_equal(a, b, err_msg=f"{case}: input modified")
-    # in place: the block reads its inputs before the result is streamed over them
+    # in place: each element is read before its result is streamed over it
     ins, ps = _inputs(dtype, n_arrays, n_params)
     ref = uf(*ins, *ps)
     got = uf(*ins, *ps, out=ins[-1])
@@ -89,9 +100,9 @@ def test_streamed_loop_is_bit_identical(name, which, n_params, dtype, forced):
 def test_misaligned_output(forced):
     uf = activations.get("relu", "forward")
     forced(uf)
-    # a float32 output one byte off its alignment cannot take 16-byte
-    # streaming stores (numpy hands the loop an aligned buffer; the loop
-    # wrapper checks again): the values must land all the same
+    # a float32 output one byte off its alignment cannot take streaming
+    # stores (numpy hands the loop an aligned buffer; the loop wrapper
+    # checks again): the values must land all the same
     raw = np.zeros(4 * N + 1, np.uint8)
     out = np.frombuffer(raw.data, np.float32, N, offset=1)
     assert not out.flags.aligned and out.flags.writeable
@@ -100,46 +111,10 @@ def test_misaligned_output(forced):
     np.testing.assert_array_equal(out, np.maximum(x, 0))
 
 
-class _Clock:
-    """A stand-in for time.perf_counter: each timed run of the loop lasts the
-    next of `ns_per_element` (nanoseconds an element), whatever the machine."""
-
-    def __init__(self, ns_per_element):
-        self.runs = list(ns_per_element)
-        self.now, self.started = 0.0, False
-
-    def __call__(self) -> float:
-        if self.started:  # the end of a run
-            self.now += self.runs.pop(0) * (1 << 15) * 1e-9
-        self.started = not self.started
-        return self.now
-
-
-@pytest.mark.parametrize(
-    "runs, memory_bound",
-    [
-        ([0.3], True),  # cheap at once
-        ([5.0, 2.0, 0.4], True),  # noise only slows a run: one fast run settles it
-        ([5.0, 0.9, 0.6, 0.46], False),  # never under STREAM_MAX_NS (0.45)
-        ([0.44], True),
-    ],
-)
-def test_streaming_is_chosen_for_loops_measured_cheap(monkeypatch, runs, memory_bound):
-    # the choice, on a clock the test sets: which kernels are cheap on real
-    # hardware is a speed goal, checked in bench/test_streaming.py
-    uf = activations.get("relu", "backward")
-    clock = _Clock(runs)
-    monkeypatch.setattr(activations, "time", types.SimpleNamespace(perf_counter=clock))
-    assert activations._memory_bound(uf, 2, 0) is memory_bound
-    assert clock.runs == []  # every run listed was timed (one more would find none)
-
-
-@pytest.mark.parametrize("memory_bound", [True, False])
-def test_a_built_ufunc_streams_as_measured(monkeypatch, memory_bound):
-    # _build turns streaming on exactly for the loops _memory_bound calls cheap
-    monkeypatch.setattr(activations, "_memory_bound", lambda uf, a, p: memory_bound)
-    uf = activations._build("relu", "forward")
-    assert ufunc.streaming(uf) is memory_bound
+@pytest.mark.parametrize("name, which", [("relu", "forward"), ("gelu", "backward")])
+def test_every_loop_ufunc_streams(name, which):
+    # streaming stores cost no kernel anything (bench/test_speed_goals.py)
+    assert ufunc.streaming(activations._build(name, which))
 
 
 def test_set_streaming_rejects_foreign_ufuncs():
