@@ -111,6 +111,31 @@ def test_misaligned_output(forced):
     np.testing.assert_array_equal(out, np.maximum(x, 0))
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("name", ["relu", "sigmoid", "gelu"])
+def test_streamed_split_call_is_bit_identical(name, threads, forced):
+    # each thread's chunk streams from its own first line boundary and
+    # fences before the call returns
+    import fastact
+
+    uf = activations.get(name, "forward")
+    x = np.repeat(_inputs(np.float32, 1, 0)[0][0], 23)[: (1 << 16) + 5]
+    ufunc.set_streaming(uf, False)
+    want = uf(x)
+    forced(uf)
+    old_threads, old_split = fastact.get_num_threads(), ufunc.set_force_split(True)
+    try:
+        fastact.set_num_threads(threads)
+        jobs = ufunc.pool_info()["jobs"]
+        for offset in (0, 4, 60):
+            got = uf(x, out=_at(x.size, np.float32, offset))
+            np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+        assert ufunc.pool_info()["jobs"] == jobs + 3  # each call was split
+    finally:
+        ufunc.set_force_split(old_split)
+        fastact.set_num_threads(old_threads)
+
+
 @pytest.mark.parametrize("name, which", [("relu", "forward"), ("gelu", "backward")])
 def test_every_loop_ufunc_streams(name, which):
     # streaming stores cost no kernel anything (bench/test_speed_goals.py)
