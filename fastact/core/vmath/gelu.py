@@ -61,15 +61,18 @@ A2_HI, A2_LO = np.float32(_A2_HI), np.float32(float(_A2 - _A2_HI))
 B2_HI = np.float32(float(_B2))
 B2_LO = np.float32(float(_B2 - Fraction(float(B2_HI))))
 GELU_K = 40
-# fma(-x, mh, MAGIC) rounds to an integer: n + MAGIC, n in its low bits;
-# MAGIC_MK holds n - K instead (the scaled E)
+# fma(-x, mh, MAGIC) rounds to an integer: n + MAGIC, n in its low bits
 MAGIC = np.float32(1.5 * 2.0**23)
-MAGIC_MK = np.float32(1.5 * 2.0**23 - GELU_K)
 TWO_MK = np.float32(2.0**-GELU_K)
-# clamps, and where the scaling starts
-X_LO, X_HI, X_BIG = np.float32(GELU_TANH_ZERO), np.float32(9.0), np.float32(-4.0)
+# clamps
+X_LO, X_HI = np.float32(GELU_TANH_ZERO), np.float32(9.0)
 ONE = np.float32(1.0)
 MANT = np.int32(23)
+ONE_BITS = np.int32(0x3F800000)
+# the forward scales by 2^-(n - N_MAX) beyond n = N_MAX (n <= 162, so every
+# scaled value stays normal; below it 1 + E cannot overflow), in the
+# exponent field's units
+N_MAX_SH = np.int32(100 << 23)
 EXP2Q = tuple(np.float32(c) for c in EXP2Q_F)
 # the derivative: b = x z' = x (A + 3B x^2) (A3_hi on a 2^-19 grid: z' < 32)
 _A = Fraction(GELU_TANH_K2)
@@ -103,22 +106,29 @@ def gelu_tanh_f32(x):
     kernels type it in their float64 loops too, in a branch that float64
     never takes)."""
     x = np.float32(x)
-    # NaN stays NaN through both clamps and comes back as itself (quieted)
+    # NaN passes the lower clamp into the numerator and comes back as itself
+    # (quieted); the upper clamp sends it to 9, so that the exponent path
+    # below (integer arithmetic on t) never sees it
     xl = select(x < X_LO, X_LO, x)
-    xc = select(xl > X_HI, X_HI, xl)
+    xc = select(xl < X_HI, xl, X_HI)
     s = xc * xc
     sl = fma(xc, xc, -s)
     # m = log2(e) (A + B x^2) as mh + ml
     mh = fma(B2_HI, s, A2_HI)
     ml = fma(B2_HI, s, A2_HI - mh) + fma(B2_HI, sl, fma(B2_LO, s, A2_LO))
-    magic = select(xl < X_BIG, MAGIC_MK, MAGIC)
-    t = fma(-xc, mh, magic)
-    n = t - magic
+    t = fma(-xc, mh, MAGIC)
+    n = t - MAGIC
     f = fma(-xc, ml, fma(-xc, mh, -n))
-    # E = e^-z 2^-k = p 2^(n - k): t's low bits hold n - k
-    e = int_as_float(np.int32(float_as_int(exp2_poly(f)) + np.int32(float_as_int(t) << MANT)))
-    sc = select(xl < X_BIG, TWO_MK, ONE)
-    return (xl * sc) / (sc + e)
+    # E = 2^n 2^f: t's low bits hold n, shifted they are n 2^23 (the
+    # exponent field).  Beyond n = N_MAX numerator and denominator are
+    # scaled by 2^-k, k = n - N_MAX, all by integer subtraction from the
+    # exponent fields (exact: every value stays normal)
+    nsh = np.int32(float_as_int(t) << MANT)
+    nm = select(nsh < N_MAX_SH, nsh, N_MAX_SH)
+    ksh = np.int32(nsh - nm)
+    e = int_as_float(np.int32(float_as_int(exp2_poly(f)) + nm))
+    sc = int_as_float(np.int32(ONE_BITS - ksh))
+    return int_as_float(np.int32(float_as_int(xl) - ksh)) / (sc + e)
 
 
 @register_jitable(**JIT)
