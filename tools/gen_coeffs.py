@@ -43,6 +43,11 @@ Each root is also written split for float32, NAME_ROOT_F32 = (hi, lo) with
 hi, lo float32 values: the kernels pick the split of their loop type
 (``per_type`` in fastact/core/typed.py), since d = (x - hi) - lo needs a hi that
 is a float of that type for f'(root) = 0 to be exact.
+Roots in FLOAT_ROOT (gelu (tanh)', whose float32 kernel is in
+fastact/core/vmath) get instead f'(r) + d P(d), d = x - r, r = hi the float32
+nearest the root (NAME_AT_F32 = f'(r)): d is exact near r, so the kernel needs
+neither lo nor the subtraction of it, and P, of the lowest degree within
+FLOAT_ROOT's bound, is one term shorter than the bound 2**-28 would give.
 """
 
 from __future__ import annotations
@@ -164,6 +169,48 @@ def fit_at_root(f, guess, dlo, dhi, weight=None, tol=TOL):
             c = [float(v) for v in c]
             err = max(abs(_horner(c, d) - r) / abs(r) for d, r in zip(pts, ref))
             return (hi, lo), _ff(x0), c, fit, err
+    raise RuntimeError(f"no degree below 40 meets the tolerance on [{dlo}, {dhi}]")
+
+
+def fit_at_float_root(f, guess, dlo, dhi, tol):
+    """For a float32 kernel: f'(x) = f(r) + d P(d), d = x - r with r the
+    float32 nearest the root (so d is exact near it, and no low part of
+    the root is needed), f(r) the constant (rounded to float32: about
+    -5e-9 for gelu (tanh)', which fixes the sign and size of f' between
+    the float32 neighbours of the root).  Returns (r, f(r), c as doubles
+    (c[k]: coefficient of d^k in P), worst relative error of the fit, the
+    same with c and f(r) rounded to float32)."""
+    import numpy as np
+
+    x0 = mp.findroot(f, mp.mpf(guess))
+    r = mp.mpf(float(np.float32(float(x0))))
+    at = f(r)
+    slope = mp.diff(f, r)
+
+    def q(d):
+        return (f(r + d) - at) / d if d != 0 else slope
+
+    pts = [dlo + (dhi - dlo) * mp.mpf(i) / (N_CHECK - 1) for i in range(N_CHECK)]
+    pts = [d for d in pts if d != 0]
+    ref = [f(r + d) for d in pts]
+
+    def worst(c, c0):
+        return max(
+            abs(mp.polyval(list(reversed(c)), d) * d + c0 - v) / abs(v) for d, v in zip(pts, ref)
+        )
+
+    for n in range(2, 40):
+        c = list(reversed(mp.chebyfit(q, [dlo, dhi], n)))  # c[k]: coefficient of d^k
+        fit = worst(c, at)
+        if fit < tol:
+            f32 = [mp.mpf(float(np.float32(float(v)))) for v in [*c, at]]
+            return (
+                float(r),
+                float(f32[-1]),
+                [float(v) for v in f32[:-1]],
+                fit,
+                worst(f32[:-1], f32[-1]),
+            )
     raise RuntimeError(f"no degree below 40 meets the tolerance on [{dlo}, {dhi}]")
 
 
@@ -315,6 +362,27 @@ def fit_dgauss32():
     return (a0h, a0l), p, q, fit, err
 
 
+# root fits whose float32 kernel (fastact/core/vmath) evaluates f(r) + d P(d),
+# d = x - r (fit_at_float_root), with their relative error bound: every term
+# is an fma per element, and the float32 evaluation's own roundings (about
+# an ulp) dominate far below it
+FLOAT_ROOT = {"DGELU_TANH": mp.mpf(2) ** -26}
+
+
+def _float_root_lines(name, f, guess, dlo, dhi):
+    r, at, c, fit, err = fit_at_float_root(f, guess, dlo, dhi, FLOAT_ROOT[name])
+    return [
+        f"# the same for float32 (vmath): f(r) + d P(d), d = x - r, r = {name}_ROOT_F32[0];",
+        f"# P of degree {len(c) - 1}, relative error {float(fit):.2e} (fit), {float(err):.2e}",
+        "# (float32 coefficients)",
+        f"{name}_AT_F32 = {at!r}",
+        f"{name}_POLY_F32 = (",
+        *[f"    {v!r}," for v in c],
+        ")",
+        "",
+    ]
+
+
 def main() -> int:
     mp.mp.prec = 256
     lines = [
@@ -339,6 +407,9 @@ def main() -> int:
             *[f"    {v!r}," for v in c],
             ")",
         ]
+        if name in FLOAT_ROOT:
+            lines += _float_root_lines(name, f, guess, dlo, dhi)
+            continue
         # float32 kernels need far fewer terms (every term is an fma per element)
         _, _, c32, fit32, _ = fit_at_root(f, guess, dlo, dhi, weight, TOL_F32)
         lines += [

@@ -11,15 +11,21 @@ mh + ml (mh = fl(A2_hi + B2 x^2), A2_hi a multiple of 2^-20 so that
 A2_hi - mh is exact for mh < 16; ml collects that rounding and the low
 parts of x^2 and of the constants).  n = rint(-x mh) comes from an fma
 that adds 1.5 2^23 (its low bits hold n), and f = (-x mh - n) - x ml, the
-first difference exact before its one rounding near 0.  2^f = 1 + f Q(f)
-is a polynomial of its own in f (Q's constant ln 2), so no product by
-ln 2 rounds.  E = 2^n 2^f by an integer addition to the exponent field.
-Below x = -4 (E up to 2^162) everything is scaled by 2^-40:
-(x 2^-40) / (2^-40 + E 2^-40), the numerator exact, the quotient rounded
-once (into the subnormals too).  x is clamped to [-11, 9]: below -11 the
-result rounds to -0, above 9 E < 2^-95 and the result is x (inf too).  NaN
-passes the clamps and comes back as itself (quieted).  All float32, about
-30 operations per element; within 3 ulp over every float32
+first difference exact before its one rounding near 0.  2^f is a
+polynomial of its own in f (EXP2Q, Q's constant ln 2), so no product by
+ln 2 rounds.  The derivative forms E = 2^n 2^f by an integer addition to
+the exponent field; the forward never forms E: its denominator 1 + E is
+fma(2^n f, Q(f), 1 + 2^n), 1 + 2^n exact for |n| <= 24, so one rounding
+where there were two (2^f, then 1 + E), and one fma fewer in the chain.
+Beyond n = 100 (x below about -9.4; E reaches 2^162) numerator and
+denominator are scaled by 2^-(n - 100): (x 2^-k) / (2^-k + E 2^-k), every
+factor built and applied by integer arithmetic on exponent fields (exact:
+all stay normal), the quotient rounded once (into the subnormals too).
+x is clamped to [-11, 9]: below -11 the result rounds to -0, above 9
+E < 2^-95 and the result is x (inf too).  NaN passes the lower clamp into
+the numerator and comes back as itself (quieted); the upper clamp sends
+it to 9, so that the integer arithmetic on n never sees it.  All float32,
+about 30 operations per element; within 3 ulp over every float32
 (tools/sweep_kernels.py).
 
 The derivative is [x >= 0] - sign(x) e w / (1 + e)^2 with e = e^-|z| (the
@@ -31,8 +37,10 @@ bh + bl (z' = A3_hi + 3B a^2 as qh + ql, A3_hi on a 2^-19 grid like A2_hi;
 bh's rounding by an fma), 1 - bh is exact near the root (Sterbenz) and
 2^40 e w = es (1 - bh) + es (e - bl) rounds once.  Within 0.15 of the root,
 where e's rounding would show as e / |w| ulps, the float32 root fit of
-core.coefficients takes over.  Beyond -30 the derivative is +0, beyond 30
-it is 1, as in float64; within 4 ulp over every float32.
+core.coefficients takes over: f(r) + d P(d), d = x - r exact there, r the
+float32 nearest the root and f(r) (about -5e-9) a constant, so no low part
+of the root is needed.  Beyond -30 the derivative is +0, beyond 30 it is
+1, as in float64; within 4 ulp over every float32.
 """
 
 from __future__ import annotations
@@ -43,7 +51,12 @@ from fractions import Fraction
 import numpy as np
 from numba.extending import register_jitable
 
-from fastact.core.coefficients import DGELU_TANH_POLY_F32, DGELU_TANH_ROOT_F32, DGELU_TANH_ZONE
+from fastact.core.coefficients import (
+    DGELU_TANH_AT_F32,
+    DGELU_TANH_POLY_F32,
+    DGELU_TANH_ROOT_F32,
+    DGELU_TANH_ZONE,
+)
 from fastact.core.vmath.fits import EXP2Q_F
 from fastact.core.vmath.intrinsics import JIT, LN2, float_as_int, fma, horner, int_as_float, select
 
@@ -86,17 +99,24 @@ B3_HI = np.float32(float(_B3))
 MAGIC_PK = np.float32(1.5 * 2.0**23 + GELU_K)
 D_MAX, D_ZERO = np.float32(-GELU_TANH_ZERO), np.float32(-30.0)
 TWO, ZERO = np.float32(2.0), np.float32(0.0)
-ROOT_HI, ROOT_LO = (np.float32(v) for v in DGELU_TANH_ROOT_F32)
+ROOT_HI = np.float32(DGELU_TANH_ROOT_F32[0])
+ROOT_AT = np.float32(DGELU_TANH_AT_F32)
 ROOT_ZONE = np.float32(DGELU_TANH_ZONE[1])
 ROOT_POLY = tuple(np.float32(c) for c in DGELU_TANH_POLY_F32)
 
 
 @register_jitable(**JIT)
-def exp2_poly(f):
-    """2^f = 1 + f Q(f) for |f| <= 1/2, Q in Estrin's order."""
+def exp2_q(f):
+    """Q(f) of 2^f = 1 + f Q(f), |f| <= 1/2, in Estrin's order."""
     f2 = f * f
     q = fma(fma(EXP2Q[5], f, EXP2Q[4]), f2, fma(EXP2Q[3], f, EXP2Q[2]))
-    return fma(fma(q, f2, fma(EXP2Q[1], f, EXP2Q[0])), f, ONE)
+    return fma(q, f2, fma(EXP2Q[1], f, EXP2Q[0]))
+
+
+@register_jitable(**JIT)
+def exp2_poly(f):
+    """2^f = 1 + f Q(f) for |f| <= 1/2."""
+    return fma(exp2_q(f), f, ONE)
 
 
 @register_jitable(**JIT)
@@ -119,16 +139,19 @@ def gelu_tanh_f32(x):
     t = fma(-xc, mh, MAGIC)
     n = t - MAGIC
     f = fma(-xc, ml, fma(-xc, mh, -n))
-    # E = 2^n 2^f: t's low bits hold n, shifted they are n 2^23 (the
-    # exponent field).  Beyond n = N_MAX numerator and denominator are
-    # scaled by 2^-k, k = n - N_MAX, all by integer subtraction from the
-    # exponent fields (exact: every value stays normal)
+    # E = 2^n 2^f, t's low bits hold n: shifted they are n 2^23, the
+    # exponent field.  Beyond n = N_MAX numerator and denominator are scaled
+    # by 2^-k, k = n - N_MAX, by integer subtraction from the exponent
+    # fields (exact: every value stays normal).  The denominator
+    # 2^-k + 2^(n-k) (1 + f Q) = fma(2^(n-k) f, Q, 2^-k + 2^(n-k)) rounds
+    # once, and the fma that would form 1 + f Q leaves the chain
     nsh = np.int32(float_as_int(t) << MANT)
     nm = select(nsh < N_MAX_SH, nsh, N_MAX_SH)
     ksh = np.int32(nsh - nm)
-    e = int_as_float(np.int32(float_as_int(exp2_poly(f)) + nm))
+    p2 = int_as_float(np.int32(nm + ONE_BITS))
     sc = int_as_float(np.int32(ONE_BITS - ksh))
-    return int_as_float(np.int32(float_as_int(xl) - ksh)) / (sc + e)
+    den = fma(f * p2, exp2_q(f), sc + p2)
+    return int_as_float(np.int32(float_as_int(xl) - ksh)) / den
 
 
 @register_jitable(**JIT)
@@ -149,14 +172,17 @@ def dgelu_tanh_f32(x):
     f = fma(-a, ml, fma(-a, mh, -n))
     es = int_as_float(np.int32(float_as_int(exp2_poly(f)) + np.int32(float_as_int(t) << MANT)))
     e = es * TWO_MK
-    # b = bh + bl: z' = qh + ql (A3_hi - qh exact), bl = a ql + bh's rounding
+    # b = bh + bl: z' = qh + ql (A3_hi - qh exact), bl = a ql + bh's rounding;
+    # B3 times s's rounding (sl) stays out of ql: at most 2^-28 in b at the
+    # root zone's edge, where the root fit takes over
     qh = fma(B3_HI, s, A3_HI)
-    ql = fma(B3_HI, s, A3_HI - qh) + fma(B3_HI, sl, A3_LO)
+    ql = fma(B3_HI, s, A3_HI - qh) + A3_LO
     bh = a * qh
     bl = fma(a, ql, fma(a, qh, -bh))
     # 2^K e w / (1 + e)^2; 1 - bh is exact near the root (Sterbenz)
     q = fma(es, ONE - bh, fma(es, e, -(es * bl))) / fma(e, TWO + e, ONE)
     r = select(float_as_int(x) < np.int32(0), q * TWO_MK, fma(-q, TWO_MK, ONE))
-    d = (x - ROOT_HI) - ROOT_LO
-    r = select(abs(x - ROOT_HI) <= ROOT_ZONE, horner(d, ROOT_POLY) * d, r)
+    # near the root: f(r) + d P(d), d exact there (Sterbenz)
+    d = x - ROOT_HI
+    r = select(abs(d) <= ROOT_ZONE, fma(horner(d, ROOT_POLY), d, ROOT_AT), r)
     return select(x < D_ZERO, ZERO, r)
