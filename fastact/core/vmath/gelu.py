@@ -29,18 +29,20 @@ about 30 operations per element; within 3 ulp over every float32
 (tools/sweep_kernels.py).
 
 The derivative is [x >= 0] - sign(x) e w / (1 + e)^2 with e = e^-|z| (the
-same exp argument, from a = |x| clamped to 11, scaled by 2^40 to stay
+same exp argument, from a = |x| clamped to 11, as es = e 2^40 to stay
 normal there) and w = 1 + e - b, b = a z'(a) = a (A + 3B a^2).  For
 x >= 0 the term is a correction of at most 0.13 to 1; for x < 0 it is the
 result, and w cancels at a = 0.7525 (gelu's minimum).  b is carried as
-bh + bl (z' = A3_hi + 3B a^2 as qh + ql, A3_hi on a 2^-19 grid like A2_hi;
-bh's rounding by an fma), 1 - bh is exact near the root (Sterbenz) and
-2^40 e w = es (1 - bh) + es (e - bl) rounds once.  Within 0.15 of the root,
-where e's rounding would show as e / |w| ulps, the float32 root fit of
-core.coefficients takes over: f(r) + d P(d), d = x - r exact there, r the
-float32 nearest the root and f(r) (about -5e-9) a constant, so no low part
-of the root is needed.  Beyond -30 the derivative is +0, beyond 30 it is
-1, as in float64; within 4 ulp over every float32.
+bh + bl, scaled by 2^40 like e (z' = A3_hi + 3B a^2 as qh + ql, A3_hi on
+a 2^-19 grid like A2_hi; bh's rounding by an fma), 2^40 - bh is exact
+near the root (Sterbenz) and 2^80 e w = es (2^40 - bh) + es (es - bl)
+rounds once; divided by 2^80 (1 + e)^2 = fma(es, 2^41 + es, 2^80) it is
+the result itself, rounded once into the subnormals too.  Within 0.15 of
+the root, where e's rounding would show as e / |w| ulps, the float32 root
+fit of core.coefficients takes over: f(r) + d P(d), d = x - r exact
+there, r the float32 nearest the root and f(r) (about -5e-9) a constant,
+so no low part of the root is needed.  Beyond -30 the derivative is +0,
+beyond 30 it is 1, as in float64; within 4 ulp over every float32.
 """
 
 from __future__ import annotations
@@ -76,7 +78,6 @@ B2_LO = np.float32(float(_B2 - Fraction(float(B2_HI))))
 GELU_K = 40
 # fma(-x, mh, MAGIC) rounds to an integer: n + MAGIC, n in its low bits
 MAGIC = np.float32(1.5 * 2.0**23)
-TWO_MK = np.float32(2.0**-GELU_K)
 # clamps
 X_LO, X_HI = np.float32(GELU_TANH_ZERO), np.float32(9.0)
 ONE = np.float32(1.0)
@@ -95,10 +96,14 @@ A3_HI, A3_LO = np.float32(_A3_HI), np.float32(float(_A - _A3_HI))
 # B3's own rounding (2^-25 relative) reaches b damped by 3B a^2 / z' and
 # stays below 0.1 ulp of w
 B3_HI = np.float32(float(_B3))
+# the derivative works in units of 2^-K: b's constants and 1 scaled by 2^K
+# (exactly), and (1 + e)^2 by 2^2K, so that its quotient is the result itself
+TWO_K, TWO_K1, TWO_2K = (np.float32(2.0**k) for k in (GELU_K, GELU_K + 1, 2 * GELU_K))
+A3_HI_K, A3_LO_K, B3_HI_K = (np.float32(float(c) * 2.0**GELU_K) for c in (A3_HI, A3_LO, B3_HI))
 # e^-|z| 2^K: MAGIC_PK holds n + K
 MAGIC_PK = np.float32(1.5 * 2.0**23 + GELU_K)
 D_MAX, D_ZERO = np.float32(-GELU_TANH_ZERO), np.float32(-30.0)
-TWO, ZERO = np.float32(2.0), np.float32(0.0)
+ZERO = np.float32(0.0)
 ROOT_HI = np.float32(DGELU_TANH_ROOT_F32[0])
 ROOT_AT = np.float32(DGELU_TANH_AT_F32)
 ROOT_ZONE = np.float32(DGELU_TANH_ZONE[1])
@@ -170,18 +175,19 @@ def dgelu_tanh_f32(x):
     t = fma(-a, mh, MAGIC_PK)
     n = t - MAGIC_PK
     f = fma(-a, ml, fma(-a, mh, -n))
+    # es = e 2^K
     es = int_as_float(np.int32(float_as_int(exp2_poly(f)) + np.int32(float_as_int(t) << MANT)))
-    e = es * TWO_MK
-    # b = bh + bl: z' = qh + ql (A3_hi - qh exact), bl = a ql + bh's rounding;
-    # B3 times s's rounding (sl) stays out of ql: at most 2^-28 in b at the
-    # root zone's edge, where the root fit takes over
-    qh = fma(B3_HI, s, A3_HI)
-    ql = fma(B3_HI, s, A3_HI - qh) + A3_LO
+    # 2^K b = bh + bl: 2^K z' = qh + ql (A3_hi - qh exact), bl = a ql + bh's
+    # rounding
+    qh = fma(B3_HI_K, s, A3_HI_K)
+    ql = fma(B3_HI_K, s, A3_HI_K - qh) + fma(B3_HI_K, sl, A3_LO_K)
     bh = a * qh
     bl = fma(a, ql, fma(a, qh, -bh))
-    # 2^K e w / (1 + e)^2; 1 - bh is exact near the root (Sterbenz)
-    q = fma(es, ONE - bh, fma(es, e, -(es * bl))) / fma(e, TWO + e, ONE)
-    r = select(float_as_int(x) < np.int32(0), q * TWO_MK, fma(-q, TWO_MK, ONE))
+    # e w / (1 + e)^2 = 2^2K e w / (2^2K (1 + e)^2): 2^K - bh is exact near
+    # the root (Sterbenz), the numerator rounds once, the quotient once (also
+    # where it is subnormal)
+    q = fma(es, TWO_K - bh, fma(es, es, -(es * bl))) / fma(es, TWO_K1 + es, TWO_2K)
+    r = select(float_as_int(x) < np.int32(0), q, ONE - q)
     # near the root: f(r) + d P(d), d exact there (Sterbenz)
     d = x - ROOT_HI
     r = select(abs(d) <= ROOT_ZONE, fma(horner(d, ROOT_POLY), d, ROOT_AT), r)
