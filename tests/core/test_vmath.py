@@ -478,6 +478,29 @@ def test_exp_normal_short_is_exp_below_short_in_its_range(dt, lo):
         assert exp_normal_short(v) == exp_below_short(v)
 
 
+def test_exp_short_2k_float32():
+    """float32 exp_short_2k(x, 0) has exp_normal_short's bits on [-86, 88]
+    (sigmoid's fast kernel takes e^-x there, its full kernel exp_short_2k),
+    and with k < 0 the same value scaled exactly by 2^k, compiled and from
+    Python."""
+    from numba.extending import register_jitable
+
+    from fastact.core.vmath.exponential import exp_normal_short, exp_short_2k
+
+    f = np.float32
+    hi_bits = np.array(88.0, f).view(np.uint32)
+    mag = np.arange(0, hi_bits, 89, dtype=np.uint32).view(f)
+    x = np.concatenate([mag, -mag[mag <= 86.0], np.array([88.0, -86.0, 0.0, -0.0], f)])
+    _assert_same_bits(register_jitable(lambda v: exp_short_2k(v, f(0))), exp_normal_short, x)
+    scaled = register_jitable(lambda v: exp_short_2k(v, f(-64)) * f(2.0**64))
+    _assert_same_bits(scaled, exp_normal_short, x[x >= -40.0])  # 2^(n - 64) normal
+    for v in x[::20_011]:
+        assert exp_short_2k(v, 0) == exp_normal_short(v)
+    # beyond e^88: finite once scaled
+    big = exp_short_2k(f(110.0), -64)
+    assert np.isfinite(big) and abs(big / np.exp(110.0 - 64 * np.log(2.0)) - 1) < 1e-6
+
+
 def test_exp_below_short_float32():
     """float32 exp_below_short: within 2.5 ulp of e**x (exp_below's 0.89 plus
     up to 1.78 x 2^-24 relative from its shorter polynomial: 2.17 on this
