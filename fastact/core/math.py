@@ -65,7 +65,12 @@ from fastact.core.vmath import (  # noqa: F401 (exp, expm1, log, log1p, tanh: fo
     select,
     tanh,
 )
-from fastact.core.vmath.exponential import exp_below_short, exp_below_short_x4, exp_normal_short
+from fastact.core.vmath.exponential import (
+    exp_below_short,
+    exp_below_short_x4,
+    exp_normal_short,
+    exp_short_2k,
+)
 from fastact.core.vmath.fits import EXPP_F, TANHSR_F
 from fastact.core.vmath.hyperbolic import TANH32_MAX, tanhshrink_f32
 from fastact.core.vmath.intrinsics import constants as _vconstants
@@ -234,18 +239,36 @@ def sign_set(x):
 
 @_jit
 def sigmoid_short(x):
-    """The sigmoid kernel's: sigmoid with float32's shorter exp
-    (exp_below_short: one fma and a sum fewer, up to 0.9 ulp more error);
-    float64's is sigmoid's.  (logsigmoid' keeps sigmoid.)"""
+    """The sigmoid kernel's: sigmoid with float32's shorter exp (one fma and
+    a sum fewer, up to 0.9 ulp more error); float64's is sigmoid's.
+    (logsigmoid' keeps sigmoid.)
+
+    float32 computes 1 / (1 + e^-x) for every x, as sigmoid_fast does: where
+    e^-x would leave the normal range (x < -80) numerator and denominator
+    are scaled by 2^-64 (E = e^-x 2^-64 rounded once), so that the one
+    division also rounds the subnormal results; -x is clamped to [-80, 110],
+    beyond which sigmoid rounds to 1 or 0."""
+    if per_type(1.0, 0.0) > 0.5:
+        z = clamp(-x, -80.0, 110.0)
+        big = z > 80.0
+        num = select(big, 5.421010862427522e-20, 1.0)  # 2^-64
+        res = num / (num + exp_short_2k(z, select(big, -64.0, 0.0)))
+        return select(x == x, res, x)
     return sigmoid_of(x, exp_below_short(-abs(x)))
 
 
 @_jit
 def sigmoid_fast(x):
-    """sigmoid_short for |x| <= -exp_split() (no NaN), bit-equal to it there:
-    e^-|x| is normal, so exp_normal_short serves, without the clamp, NaN
-    select and two scalings (the ufunc loops call it for calls or blocks
-    whose inputs all lie there: the registry's fast_range)."""
+    """sigmoid_short for |x| <= -exp_split() (no NaN), bit-equal to it there
+    (the ufunc loops call it for calls or blocks whose inputs all lie there:
+    the registry's fast_range).  float32: 1 / (1 + e^-x) on the whole range
+    (e^80 is finite), with no |x| and no select on the sign, which the loop
+    pays for in its pipes more than for the longer dependency chain; within
+    3.51 ulp (every float32 there; e^-|x| and a select on the sign: 3.43).
+    float64: e^-|x| is normal, so exp_normal_short serves, without the
+    clamp, NaN select and two scalings."""
+    if per_type(1.0, 0.0) > 0.5:
+        return 1.0 / (1.0 + exp_normal_short(-x))
     e = exp_normal_short(-abs(x))
     # x = -0: e = 1 on either side
     return select(sign_set(x), e, 1.0) / (1.0 + e)

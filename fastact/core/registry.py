@@ -259,7 +259,7 @@ class identity:
 @elementwise
 class sigmoid:
     summary = "Logistic sigmoid."
-    formula = "1 / (1 + exp(-x)), evaluated as exp(x) / (1 + exp(x)) for x < 0"
+    formula = "1 / (1 + exp(-x)); float64 evaluates exp(x) / (1 + exp(x)) for x < 0"
     example = ([-1.0, 0.0, 1.0], {}, [0.26894142, 0.5, 0.73105858])
     dexample = [0.19661193, 0.25, 0.19661193]
 

@@ -144,6 +144,7 @@ def kernels(ft) -> dict:
 def short_kernels(ft) -> dict:
     """exp_below_short and exp_normal_short for float type `ft`: float32's
     have a shorter exp, float64's are exp_below and exp_normal themselves."""
+    cst = constants(ft)
     if ft != np.float32:
         k = kernels(ft)
         below, b2k = k["exp_below"], k["exp_below_2k"]
@@ -152,12 +153,20 @@ def short_kernels(ft) -> dict:
         def exp_below_short_x4_(x):
             return b2k(x, ft(2))
 
+        exp_reduce, exp_poly = reduction(ft)["exp_reduce"], reduction(ft)["exp_poly"]
+        scale, NZ = ldexp_kernels(ft)["ldexp"], cst.NZERO
+
+        @register_jitable(**JIT)
+        def exp_short_2k_(x, k):
+            r, n = exp_reduce(x, NZ)
+            return scale(exp_poly(r), n + k)
+
         return dict(
             exp_below_short=below,
             exp_normal_short=k["exp_normal"],
             exp_below_short_x4=exp_below_short_x4_,
+            exp_short_2k=exp_short_2k_,
         )
-    cst = constants(ft)
     ONE, LOG2E, LN2HI, LN2LO, MANT = cst.ONE, cst.LOG2E, cst.LN2HI, cst.LN2LO, cst.MANT
     RINT_MAGIC = ft(1.5 * 2.0**23)
     EXP_LO = limits(ft)[0]
@@ -195,15 +204,25 @@ def short_kernels(ft) -> dict:
 
     @register_jitable(**JIT)
     def exp_normal_short_(x):
-        # exp_below_short where e**x is normal, x in [-86, 0], bit-equal to
-        # it there (2^n p is exact: n goes into p's exponent field)
+        # e**x where it is normal, x in [-86, 88]: bit-equal there to
+        # exp_below_short (x <= 0) and exp_short_2k(x, 0), since 2^n p is
+        # exact: n goes into p's exponent field
         p, _, t = reduce_poly(x)
         return int_as_float(np.int32(float_as_int(p) + np.int32(float_as_int(t) << MANT)))
+
+    @register_jitable(**JIT)
+    def exp_short_2k_(x, k):
+        # e**x 2**k (k integral) where it and 2**(n + k) are normal: the
+        # product by the power is exact, so k = 0 gives exp_normal_short's
+        # bits, and a kernel can scale an e**x that would overflow
+        p, n, _ = reduce_poly(x)
+        return p * pow2(n + k)
 
     return dict(
         exp_below_short=exp_below_short_,
         exp_normal_short=exp_normal_short_,
         exp_below_short_x4=exp_below_short_x4_,
+        exp_short_2k=exp_short_2k_,
     )
 
 
@@ -295,10 +314,19 @@ def exp_below_short_x4(x):
 
 
 def exp_normal_short(x):
-    """exp_below_short for x in [-86, 0] (float32; float64: [-707, 0]), where
-    e**x is normal: bit-equal to it there, cheaper; anything else gives
-    garbage.  float64: exp_normal."""
+    """e**x by exp_below_short's reduction and polynomial for x in [-86, 88]
+    (float32; float64: exp_normal, [-707, 0]), where e**x is normal:
+    bit-equal to exp_below_short (x <= 0) and exp_short_2k(x, 0) there,
+    cheaper; anything else gives garbage."""
     return call(short_kernels, "exp_normal_short", x)
+
+
+def exp_short_2k(x, k):
+    """e**x 2**k (k integral) from exp_below_short's reduction and
+    polynomial, where e**x 2**k is normal and |k| <= 64 (float32; float64:
+    exp's, rounded once): k = 0 gives exp_normal_short's bits, a negative k
+    keeps an e**x that would overflow finite."""
+    return call_scaled(short_kernels, "exp_short_2k", x, k)
 
 
 def exp_below_2k(x, k):
@@ -321,4 +349,5 @@ register_scaled(exp_below_2k, kernels)
 register(exp_below_short, short_kernels)
 register(exp_normal_short, short_kernels)
 register(exp_below_short_x4, short_kernels)
+register_scaled(exp_short_2k, short_kernels)
 register(expm1, expm1_kernels)
