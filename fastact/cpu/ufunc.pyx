@@ -60,6 +60,9 @@ cdef extern from "pool.h" nogil:
         double rt_age
         long jobs
         long worker_tasks
+        long calibrations
+        long lonely
+        double join_ns
     fa_pool_state_s fa_pool_state
 
 
@@ -291,6 +294,11 @@ def pool_info():
         "round_trip_ns": fa_get_rt(),
         "jobs": fa_pool_state.jobs,
         "worker_tasks": fa_pool_state.worker_tasks,
+        "calibrations": fa_pool_state.calibrations,
+        "lonely": fa_pool_state.lonely,
+        "join_ns": fa_pool_state.join_ns,
+        "best_ns": fa_pool_state.rt_best,
+        "trusted_ns": fa_pool_state.rt_age,
     }
 
 
