@@ -258,17 +258,19 @@ from fastact.cpu import ufunc
 os.sched_setaffinity(0, {0})
 x = np.ones(1 << 18, np.float32)
 o = np.empty_like(x)
-rounds = {1: [], 2: []}
-for r in range(16):
+ratios = []
+for r in range(31):
+    took = []
     for nt in (1, 2):
         fastact.set_num_threads(nt)
         ufunc.set_force_split(nt == 2)
         t0 = time.perf_counter()
-        for _ in range(100):
+        for _ in range(50):
             fastact.leaky_relu(x, out=o)
-        if r:
-            rounds[nt].append(time.perf_counter() - t0)
-print(float(np.median(rounds[2]) / np.median(rounds[1])))
+        took.append(time.perf_counter() - t0)
+    if r:
+        ratios.append(took[1] / took[0])
+print(float(np.median(ratios)))
 """
 
 
@@ -276,6 +278,6 @@ print(float(np.median(rounds[2]) / np.median(rounds[1])))
 def test_a_worker_on_the_callers_core_gives_it_back():
     # a process on one core: a split call's worker shares the caller's core
     # (as on a busy machine); polling for the next job it yields the core
-    # instead of taking a polling period from every call (1.5x and more)
+    # instead of taking a polling period from every call (1.3x to 3x)
     ratio = _run(_SHARED_CORE)
-    assert ratio < 1.3, f"split calls on one core took {ratio:.2f}x the serial ones"
+    assert ratio < 1.25, f"split calls on one core took {ratio:.2f}x the serial ones"

@@ -427,8 +427,12 @@ static void fa_calibrate(void) {
 
 static double fa_round_trip(void) {
     double rt = fa_get_rt();
-    /* measured again now and then: how busy the machine is changes */
-    if (rt > 0.0 && fa_now_ns_impl() - fa_pool_state.rt_at < fa_pool_state.rt_age)
+    /* measured again now and then: how busy the machine is changes (a
+     * probe, fa_probe, looks again as a calibration would) */
+    double at = fa_pool_state.rt_at;
+    if (at < fa_pool_state.probe_at)
+        at = fa_pool_state.probe_at;
+    if (rt > 0.0 && fa_now_ns_impl() - at < fa_pool_state.rt_age)
         return rt;
     int no = 0;
     if (!__atomic_compare_exchange_n(&fa_pool_state.calibrating, &no, 1, 0, __ATOMIC_ACQUIRE,
