@@ -278,6 +278,6 @@ print(float(np.median(ratios)))
 def test_a_worker_on_the_callers_core_gives_it_back():
     # a process on one core: a split call's worker shares the caller's core
     # (as on a busy machine); polling for the next job it yields the core
-    # instead of taking a polling period from every call (1.3x to 3x)
+    # instead of taking a polling period from every call
     ratio = _run(_SHARED_CORE)
     assert ratio < 1.25, f"split calls on one core took {ratio:.2f}x the serial ones"
