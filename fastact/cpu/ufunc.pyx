@@ -54,7 +54,7 @@ cdef extern from "pool.h" nogil:
     void fa_record_impl(fa_cost* cost, double units, double ns)
     double fa_task_ns_impl()
     double fa_get_rt()
-    void fa_note_rt(double rt)
+    void fa_note_rt_as(double rt, int measured)
     void fa_learn(int warm, int joined, double join_ns, double took)
     struct fa_pool_state_s:
         int n_workers
@@ -307,11 +307,12 @@ def pool_info():
     }
 
 
-def note_round_trip(double ns):
+def note_round_trip(double ns, bint measured=True):
     """Record `ns` as a measured round trip, as a calibration does (for tests:
-    the policy of how long a measurement is trusted); returns
+    the policy of how long a measurement is trusted; `measured` False: the
+    price of a calibration no worker joined, never the best); returns
     {"round_trip_ns", "best_ns", "trusted_ns"} after it."""
-    fa_note_rt(ns)
+    fa_note_rt_as(ns, measured)
     return {"round_trip_ns": fa_get_rt(), "best_ns": fa_pool_state.rt_best,
             "trusted_ns": fa_pool_state.rt_age}
 

@@ -252,6 +252,27 @@ def test_a_high_round_trip_keeps_large_calls_serial_for_20_ms_at_most():
     assert got == [2e9, 1, 1, 2, 1, 0]
 
 
+def test_a_calibration_no_worker_joined_is_never_the_best():
+    # a process started on busy cores: its first calibration's price (no
+    # worker joined) is trusted briefly and is not the measure of a quiet
+    # machine, so a job that shows a fast hand-off later is taken whole, and
+    # a large call is probed against a nominal quiet round trip meanwhile
+    got = _run(
+        "import time\n"
+        "from fastact.cpu import ufunc\n"
+        "a = ufunc.note_round_trip(50000.0, measured=False)\n"
+        "time.sleep(0.03)\n"
+        "probe = ufunc.threads_for(0.2, 1e6, 2)\n"  # 200 us of work
+        "b = ufunc.note_job(True, True, 300.0, 1e5)\n"
+        "print([a, probe, b, ufunc.pool_info()['best_ns']])"
+    )
+    a, probe, b, best = got
+    assert a == {"round_trip_ns": 50000.0, "best_ns": 0.0, "trusted_ns": 2e7}
+    assert probe == 2
+    # (the process's second measurement: trusted 40 ms, as young ones are)
+    assert b == {"round_trip_ns": 600.0, "trusted_ns": 4e7} and best == 600.0
+
+
 _SHARED_CORE = """
 import os, time, numpy as np, fastact
 from fastact.cpu import ufunc

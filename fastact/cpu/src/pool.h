@@ -363,10 +363,10 @@ static void fa_parallel_for_impl(fa_task_fn fn, void *ctx, ptrdiff_t n_tasks, pt
  * that ended: one well above the best of the process is looked at again
  * soon, backing off while it stays high.  The best itself is only known
  * after a few measurements, so the first ones are trusted briefly too. */
-static void fa_note_rt(double rt) {
+static void fa_note_rt_as(double rt, int measured) {
     fa_set_rt(rt);
     fa_pool_state.rt_at = fa_now_ns_impl();
-    if (fa_pool_state.rt_best <= 0.0 || rt < fa_pool_state.rt_best)
+    if (measured && (fa_pool_state.rt_best <= 0.0 || rt < fa_pool_state.rt_best))
         fa_pool_state.rt_best = rt;
     int high = rt > 2.0 * fa_pool_state.rt_best;
     double age = fa_pool_state.rt_high ? 2.0 * fa_pool_state.rt_age : FA_RT_MIN_AGE_NS;
@@ -380,6 +380,8 @@ static void fa_note_rt(double rt) {
     fa_pool_state.rt_age = age > FA_RT_MAX_AGE_NS ? FA_RT_MAX_AGE_NS : age;
     fa_pool_state.rt_high = high;
 }
+
+static void fa_note_rt(double rt) { fa_note_rt_as(rt, 1); }
 
 typedef struct {
     int arrived;
@@ -421,8 +423,13 @@ static void fa_calibrate(void) {
     }
     fa_tls_calibrating = 0;
     /* no worker joined in time (a saturated machine): parallel calls would
-     * wait as long, so count a full spin as the price */
-    fa_note_rt(best < 1e300 ? best : FA_SPIN_NS);
+     * wait as long, so count a full spin as the price; not a hand-off seen,
+     * so never the best of the process (that would make a busy start the
+     * measure of a quiet machine) */
+    if (best < 1e300)
+        fa_note_rt(best);
+    else
+        fa_note_rt_as(FA_SPIN_NS, 0);
 }
 
 static double fa_round_trip(void) {
@@ -469,7 +476,7 @@ static void fa_learn(int warm, int joined, double join_ns, double took) {
     }
     double best = fa_pool_state.rt_best;
     if (obs < 0.5 * rt) {
-        fa_note_rt(obs > best ? obs : best);
+        fa_note_rt(obs > best ? obs : best); /* (best: 0 while none was seen) */
         fa_pool_state.job_n = 0;
         return;
     }
@@ -477,8 +484,8 @@ static void fa_learn(int warm, int joined, double join_ns, double took) {
         fa_pool_state.job_min = obs;
     if (++fa_pool_state.job_n < FA_JOB_WINDOW)
         return;
-    if (fa_pool_state.job_min > 2.0 * rt)
-        fa_note_rt(fa_pool_state.job_min);
+    if (fa_pool_state.job_min > 2.0 * rt) /* a bound, not a hand-off seen */
+        fa_note_rt_as(fa_pool_state.job_min, 0);
     fa_pool_state.job_n = 0;
 }
 
@@ -488,11 +495,14 @@ static void fa_learn(int warm, int joined, double join_ns, double took) {
  * FA_RT_MIN_AGE_NS and no probe was made since.  A split call never waits
  * for a worker that does not join, so a probe on a busy machine costs little;
  * serial, a large call pays half its time for each hand-off not looked at. */
-static int fa_probe(double W, double rt) {
+static double fa_probe_rt(void) {
     double best = fa_pool_state.rt_best;
-    if (best <= 0.0 || rt <= 2.0 * best)
-        return 0;
-    if (W < FA_PROBE_RTS * (best < FA_PROBE_RT_CAP ? best : FA_PROBE_RT_CAP))
+    return best > 0.0 && best < FA_PROBE_RT_CAP ? best : FA_PROBE_RT_CAP;
+}
+
+static int fa_probe(double W, double rt) {
+    double ref = fa_probe_rt();
+    if (rt <= 0.0 || rt <= 2.0 * ref || W < FA_PROBE_RTS * ref)
         return 0;
     double now = fa_now_ns_impl(), last = fa_pool_state.probe_at;
     if (last < fa_pool_state.rt_at)
@@ -519,7 +529,7 @@ static int fa_threads_for_impl(fa_cost *cost, double units, int max_threads) {
         return 1;
     double rt = fa_get_rt();
     if (fa_probe(W, rt))
-        rt = fa_pool_state.rt_best; /* split as a quiet machine would */
+        rt = fa_probe_rt(); /* split as a quiet machine would */
     else
         rt = fa_round_trip();
     if (rt <= 0.0)
