@@ -91,6 +91,9 @@ def row_of(job: dict, passes: list[dict]) -> dict:
         row["per_copy"] = min(
             statistics.median(a / b for a, b in zip(t["fastact"], t["copy"])) for t in fa
         )
+    pool = [a["fastact"]["pool"] for a in passes if "pool" in a.get("fastact", {})]
+    if pool:  # a diagnostic: how the pool ran fastact's timed calls, pass by pass
+        row["fastact_pool"] = pool
     if "fastact" in row and "torch" in row:
         row["per_torch"] = min(
             statistics.median(a["fastact"]["times"]["fastact"])

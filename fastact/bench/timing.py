@@ -30,14 +30,24 @@ def calls_per_round(fn, min_time: float, sync=_no_sync) -> int:
 
 
 def interleaved(
-    fns: dict, min_time: float = 0.02, rounds: int = 7, sync=_no_sync, calls: dict | None = None
+    fns: dict,
+    min_time: float = 0.02,
+    rounds: int = 7,
+    sync=_no_sync,
+    calls: dict | None = None,
+    probes: dict[str, Callable[[], int]] | None = None,
+    counts: dict[str, list[int]] | None = None,
 ) -> dict[str, list[float]]:
     """Seconds per call of each function, round by round, the functions taking
     turns within every round: a slow spell of a shared machine then hits all
     of them in the same round, and per-round ratios cancel it.  `sync` ends
     every batch of calls (GPU work is asynchronous: torch.cuda.synchronize).
     `calls`: the calls per round of each function, where already known (a
-    warm-up call is made all the same); those found are added to it."""
+    warm-up call is made all the same); those found are added to it.
+    `probes`: a counter read before and after every timed batch of the
+    function of the same key (outside the timed span); the differences go
+    round by round into `counts` (a diagnostic: how many calls ran on the
+    thread pool)."""
     known = {} if calls is None else calls
     for k, f in fns.items():
         if k in known:
@@ -46,15 +56,19 @@ def interleaved(
         else:
             known[k] = calls_per_round(f, min_time, sync)
     calls = known
+    probes = probes or {}
     times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(rounds):
         for k, f in fns.items():
-            n = calls[k]
+            n, probe = calls[k], probes.get(k)
+            c0 = probe() if probe else 0
             t0 = time.perf_counter()
             for _ in range(n):
                 f()
             sync()
             times[k].append((time.perf_counter() - t0) / n)
+            if probe and counts is not None:
+                counts.setdefault(k, []).append(probe() - c0)
     return times
 
 

@@ -249,11 +249,41 @@ class Library:
         fns = self.calls(job)
         if fns is None:
             return {"skip": f"{self.lib} has no {job['case']}"}
+        probes, counts, pool0 = self._pool_probe()
         # the second pass keeps the first's calls per round (after its own warm-up call)
         times = interleaved(
-            fns, job.get("min_time", 0.02), job.get("rounds", 7), calls=self._per_round
+            fns,
+            job.get("min_time", 0.02),
+            job.get("rounds", 7),
+            calls=self._per_round,
+            probes=probes,
+            counts=counts,
         )
-        return {"times": times}
+        if not probes:
+            return {"times": times}
+        return {"times": times, "pool": self._pool_report(counts, pool0)}
+
+    def _pool_probe(self) -> tuple[dict, dict, dict | None]:
+        """fastact's C pool counters (a diagnostic): which timed calls ran
+        in parallel, and what the pool measured meanwhile."""
+        if self.lib != "fastact":
+            return {}, {}, None
+        from fastact.cpu import ufunc
+
+        return {"fastact": lambda: ufunc.pool_info()["jobs"]}, {}, ufunc.pool_info()
+
+    def _pool_report(self, counts: dict, before: dict) -> dict:
+        from fastact.cpu import ufunc
+
+        after, n = ufunc.pool_info(), self._per_round["fastact"]
+        return {
+            # per round: the share of the timed calls that ran on the pool
+            # (a call splits at most once: a row kernel's or a ufunc loop's job)
+            "parallel": [round(c / n, 3) for c in counts.get("fastact", [])],
+            "round_trip_ns": after["round_trip_ns"],
+            "calibrations": after["calibrations"] - before["calibrations"],
+            "lonely": after["lonely"] - before["lonely"],
+        }
 
     def warm(self, jobs: list[dict]) -> dict:
         """Call each job's function once on a small array (compiles numba loops

@@ -40,6 +40,7 @@ cdef extern from "pool.h" nogil:
     ctypedef struct fa_cost:
         double ns
         int samples
+        double units
     ctypedef struct fa_pool_api:
         pass
     const fa_pool_api* fa_pool_ptr
@@ -53,13 +54,17 @@ cdef extern from "pool.h" nogil:
     void fa_record_impl(fa_cost* cost, double units, double ns)
     double fa_task_ns_impl()
     double fa_get_rt()
-    void fa_note_rt(double rt)
+    void fa_note_rt_as(double rt, int measured)
+    void fa_learn(int warm, int joined, double join_ns, double took)
     struct fa_pool_state_s:
         int n_workers
         double rt_best
         double rt_age
         long jobs
         long worker_tasks
+        long calibrations
+        long lonely
+        double join_ns
     fa_pool_state_s fa_pool_state
 
 
@@ -264,23 +269,49 @@ def set_force_split(bint on):
 
 
 def pool_info():
-    """The pool's state: workers started, measured round trip (ns, 0 if not
-    measured yet), jobs run in parallel and tasks run by workers so far."""
+    """The pool's state: workers started, the round trip (ns, 0 if not
+    measured yet), the best measured and how long the last is trusted, jobs
+    run in parallel and tasks run by workers so far (calibrations not
+    counted), calibrations, jobs no worker joined, and the last job's time
+    from publishing to a worker's join (0: none joined)."""
     return {
         "workers": fa_pool_state.n_workers,
         "round_trip_ns": fa_get_rt(),
         "jobs": fa_pool_state.jobs,
         "worker_tasks": fa_pool_state.worker_tasks,
+        "calibrations": fa_pool_state.calibrations,
+        "lonely": fa_pool_state.lonely,
+        "join_ns": fa_pool_state.join_ns,
+        "best_ns": fa_pool_state.rt_best,
+        "trusted_ns": fa_pool_state.rt_age,
     }
 
 
-def note_round_trip(double ns):
+def note_round_trip(double ns, bint measured=True):
     """Record `ns` as a measured round trip, as a calibration does (for tests:
-    the policy of how long a measurement is trusted); returns
+    the policy of how long a measurement is trusted; `measured` False: the
+    price of a calibration no worker joined, never the best); returns
     {"round_trip_ns", "best_ns", "trusted_ns"} after it."""
-    fa_note_rt(ns)
+    fa_note_rt_as(ns, measured)
     return {"round_trip_ns": fa_get_rt(), "best_ns": fa_pool_state.rt_best,
             "trusted_ns": fa_pool_state.rt_age}
+
+
+def note_job(bint warm, bint joined, double join_ns, double took):
+    """Tell the pool what a parallel job showed, as the job itself does (for
+    tests): whether its worker was polling when it was published, whether it
+    joined and after how long, how long the job took; returns
+    {"round_trip_ns", "trusted_ns"} after it."""
+    fa_learn(warm, joined, join_ns, took)
+    return {"round_trip_ns": fa_get_rt(), "trusted_ns": fa_pool_state.rt_age}
+
+
+def threads_for(double ns, double units, int max_threads):
+    """The threads the cost model gives `units` of work at `ns` each (a
+    measured cost; for tests)."""
+    cdef fa_cost c
+    c.ns, c.samples, c.units = ns, 3, units
+    return fa_threads_for_impl(&c, units, max_threads)
 
 
 def loop_cost(cnp.ufunc uf):

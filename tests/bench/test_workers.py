@@ -167,6 +167,32 @@ def test_two_passes_keep_each_librarys_better_median():
     assert row["per_copy"] == 2.0 and row["per_torch"] == 0.75  # pass by pass: 2/1, 3/4
 
 
+def test_fastact_rows_say_how_many_timed_calls_ran_in_parallel():
+    # a diagnostic: per pass, the share of each round's timed calls that the
+    # C pool split (here forced: every call), and what the pool measured
+    import fastact
+    from fastact.cpu import ufunc
+
+    job = {"case": "relu", "backward": False, "size": "64K", "dtype": "float32"}
+    req = {"op": "time", "job": {**job, "min_time": 1e-4, "rounds": 3}}
+    threads = fastact.get_num_threads()
+    w = worker.InProcess("fastact", 2)  # sets the process's thread count
+    old = ufunc.set_force_split(True)
+    try:
+        split = w.ask(req)
+        ufunc.set_force_split(False)
+        w2 = worker.InProcess("fastact", 1)
+        serial = w2.ask(req)
+    finally:
+        ufunc.set_force_split(old)
+        fastact.set_num_threads(threads)
+    assert split["pool"]["parallel"] == [1.0] * 3
+    assert serial["pool"]["parallel"] == [0.0] * 3
+    assert {"round_trip_ns", "calibrations", "lonely"} <= set(split["pool"])
+    row = cpu.row_of(job, [{"fastact": split}, {"fastact": serial}])
+    assert row["fastact_pool"] == [split["pool"], serial["pool"]]
+
+
 class _Dying:
     def __init__(self):
         self.closed = False

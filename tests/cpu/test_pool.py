@@ -173,3 +173,132 @@ def test_a_process_trusts_its_first_round_trips_briefly():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert ast.literal_eval(out.stdout) == [2e7, 4e7, 8e7, 2e7, 2e9, 2e9]
+
+
+def _run(code: str) -> list:
+    """The literal a fresh process prints (the pool's state is per process)."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return ast.literal_eval(out.stdout)
+
+
+_SETUP = (
+    "from fastact.cpu import ufunc\n"
+    "for _ in range(4):\n"
+    "    ufunc.note_round_trip(400.0)  # the best of the process, trusted 2 s\n"
+    "def rt(*job):\n"
+    "    return ufunc.note_job(*job)['round_trip_ns']\n"
+)
+
+
+def test_a_fast_join_lowers_the_round_trip_at_once():
+    # a busy spell raised the round trip; the first parallel job whose
+    # polling worker joined quickly brings it down (twice the join time, as
+    # a calibration counts there and back), trusted as a quiet measurement
+    got = _run(
+        _SETUP + "ufunc.note_round_trip(50000.0)\n"
+        "print([rt(False, True, 20000.0, 1e5),"  # a sleeping worker's wake-up: no news
+        " ufunc.note_job(True, True, 300.0, 1e5),"
+        " rt(True, True, 100.0, 1e5)])"  # never below the best calibration
+    )
+    assert got == [50000.0, {"round_trip_ns": 600.0, "trusted_ns": 2e9}, 400.0]
+
+
+def test_a_run_of_lonely_or_late_jobs_raises_the_round_trip():
+    # FA_JOB_WINDOW (8) jobs in a row that no polling worker joined (the
+    # caller ran all of it: 100 us) replace the round trip with their best;
+    # one job near the round trip in the run keeps it
+    got = _run(
+        _SETUP + "a = [rt(True, False, 0.0, 1e5 + i) for i in range(8)]\n"
+        "ufunc.note_round_trip(400.0)\n"
+        "b = [rt(True, False, 0.0, 1e5) for _ in range(4)] + [rt(True, True, 150.0, 1e5)]\n"
+        "b += [rt(True, False, 0.0, 1e5) for _ in range(3)]\n"
+        # a sleeping worker not woken within a short job says nothing; within
+        # a job longer than a polling period it counts
+        "c = [rt(False, False, 0.0, 2e4) for _ in range(8)]\n"
+        "d = [rt(False, False, 0.0, 9e4) for _ in range(8)]\n"
+        "e = [rt(True, True, 2e4, 1e5) for _ in range(8)]\n"  # late joins
+        "print([a, b, c, d, e, ufunc.pool_info()['trusted_ns']])"
+    )
+    a, b, c, d, e, trusted = got
+    assert a == [400.0] * 7 + [1e5]
+    assert b == [400.0] * 8
+    assert c == [400.0] * 8
+    assert d == [400.0] * 7 + [9e4]
+    # a worker joining after 20 us (40 there and back): below half the 90 us,
+    # taken at once; still well above the best, so trusted briefly (the
+    # back-off of a high round trip doubles)
+    assert e == [4e4] * 8
+    assert trusted == 4e7
+
+
+def test_a_high_round_trip_keeps_large_calls_serial_for_20_ms_at_most():
+    # however long the back-off has grown, a call of many round trips at the
+    # best of the process is split 20 ms after the last look (a probe whose
+    # job corrects the round trip), not re-measured by a calibration; a
+    # smaller call waits for the back-off as before
+    got = _run(
+        _SETUP + "import time\n"
+        "for _ in range(10):\n"
+        "    ufunc.note_round_trip(1e6)\n"
+        "c0 = ufunc.pool_info()['calibrations']\n"
+        "big = lambda: ufunc.threads_for(0.1, 1e6, 2)\n"  # 100 us of work
+        "now = big()\n"
+        "time.sleep(0.03)\n"
+        "small = ufunc.threads_for(0.01, 1e6, 2)\n"  # 10 us: under 32 best round trips
+        "probe, again = big(), big()\n"
+        "print([ufunc.pool_info()['trusted_ns'], now, small, probe, again,"
+        " ufunc.pool_info()['calibrations'] - c0])"
+    )
+    assert got == [2e9, 1, 1, 2, 1, 0]
+
+
+def test_a_calibration_no_worker_joined_is_never_the_best():
+    # a process started on busy cores: its first calibration's price (no
+    # worker joined) is trusted briefly and is not the measure of a quiet
+    # machine, so a job that shows a fast hand-off later is taken whole, and
+    # a large call is probed against a nominal quiet round trip meanwhile
+    got = _run(
+        "import time\n"
+        "from fastact.cpu import ufunc\n"
+        "a = ufunc.note_round_trip(50000.0, measured=False)\n"
+        "time.sleep(0.03)\n"
+        "probe = ufunc.threads_for(0.2, 1e6, 2)\n"  # 200 us of work
+        "b = ufunc.note_job(True, True, 300.0, 1e5)\n"
+        "print([a, probe, b, ufunc.pool_info()['best_ns']])"
+    )
+    a, probe, b, best = got
+    assert a == {"round_trip_ns": 50000.0, "best_ns": 0.0, "trusted_ns": 2e7}
+    assert probe == 2
+    # (the process's second measurement: trusted 40 ms, as young ones are)
+    assert b == {"round_trip_ns": 600.0, "trusted_ns": 4e7} and best == 600.0
+
+
+_SHARED_CORE = """
+import os, time, numpy as np, fastact
+from fastact.cpu import ufunc
+os.sched_setaffinity(0, {0})
+x = np.ones(1 << 18, np.float32)
+o = np.empty_like(x)
+ratios = []
+for r in range(31):
+    took = []
+    for nt in (1, 2):
+        fastact.set_num_threads(nt)
+        ufunc.set_force_split(nt == 2)
+        t0 = time.perf_counter()
+        for _ in range(50):
+            fastact.leaky_relu(x, out=o)
+        took.append(time.perf_counter() - t0)
+    if r:
+        ratios.append(took[1] / took[0])
+print(float(np.median(ratios)))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs sched_setaffinity")
+def test_a_worker_on_the_callers_core_gives_it_back():
+    # a process on one core: a split call's worker shares the caller's core
+    # (as on a busy machine); polling for the next job it yields the core
+    # instead of taking a polling period from every call
+    ratio = _run(_SHARED_CORE)
+    assert ratio < 1.25, f"split calls on one core took {ratio:.2f}x the serial ones"

@@ -19,8 +19,9 @@
  * with no workers (pthread_atfork) and creates new ones on first use.
  *
  * The cost model (fa_threads_for) picks the thread count from two measured
- * quantities: the pool's round trip (timed once per process, on first need)
- * and the caller's single-thread cost per unit of work (an fa_cost, updated
+ * quantities: the pool's round trip (timed on first need, again now and
+ * then, and corrected by what each parallel job shows of it: fa_learn) and
+ * the caller's single-thread cost per unit of work (an fa_cost, updated
  * from the caller's own serial runs).  See docs/design.md, "Threads".
  *
  * One translation unit (cpu/ufunc.pyx) defines FA_POOL_IMPL and owns the
@@ -97,6 +98,15 @@ typedef struct {
 /* a process's first measurements are trusted for FA_RT_MIN_AGE_NS, doubling:
  * the first of all sets the best, and may itself be taken on busy cores */
 #define FA_RT_YOUNG 4
+/* parallel jobs measure the hand-off too (see fa_learn): this many in a row
+ * well above the stored round trip replace it with their best */
+#define FA_JOB_WINDOW 8
+/* a call is large when its work is this many round trips at the best of the
+ * process (capped at FA_PROBE_RT_CAP: a process that never saw a quiet
+ * moment): a high round trip keeps a large call serial for at most
+ * FA_RT_MIN_AGE_NS before one is split to look again (see fa_probe) */
+#define FA_PROBE_RTS 32.0
+#define FA_PROBE_RT_CAP 4000.0
 
 typedef struct {
     fa_task_fn fn;
@@ -107,6 +117,8 @@ typedef struct {
     int max_join, joined;
     int active;          /* atomic: workers inside the job */
     unsigned csr;        /* the caller's SSE control word */
+    double t_pub;        /* when the job was published */
+    double join_ns;      /* publish to the first worker's join; 0 = none joined */
 } fa_job;
 
 static struct fa_pool_state_s {
@@ -123,13 +135,20 @@ static struct fa_pool_state_s {
     int rt_high;         /* rt_ns is well above rt_best */
     int rt_count;        /* measurements so far */
     int calibrating;
-    /* counters for tests */
+    double job_min;      /* the smallest hand-off of the jobs since the last note */
+    int job_n;           /* how many jobs that is */
+    double probe_at;     /* when a large call was last split to probe (0 = may now) */
+    /* counters for tests and diagnostics */
     long jobs, worker_tasks;
+    long calibrations;   /* round trip measurements */
+    long lonely;         /* parallel jobs that no worker joined */
+    double join_ns;      /* the last parallel job's join latency (0 = none joined) */
     int stop_generation; /* bumped by fork: old workers never existed */
 } fa_pool_state = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
                    PTHREAD_COND_INITIALIZER};
 
 static __thread int fa_tls_worker;
+static __thread int fa_tls_calibrating; /* its jobs are not counted */
 
 /* the round trip is written once and read by every thread */
 static double fa_get_rt(void) {
@@ -174,6 +193,9 @@ static void *fa_worker(void *arg) {
                     t0 = t;
                 else if (t - t0 > FA_SPIN_NS)
                     break;
+                /* a worker that shares its core (with the caller, on a busy
+                 * machine) gives it back: polling would take its time */
+                sched_yield();
             }
         }
         pthread_mutex_lock(&fa_pool_state.mu);
@@ -186,6 +208,8 @@ static void *fa_worker(void *arg) {
         fa_job *j = &fa_pool_state.job;
         int join = j->open && j->joined < j->max_join;
         if (join) {
+            if (j->joined == 0)
+                j->join_ns = fa_now_ns_impl() - j->t_pub;
             j->joined++;
             __atomic_fetch_add(&j->active, 1, __ATOMIC_SEQ_CST);
         }
@@ -249,6 +273,8 @@ static int fa_ensure_workers(int want) {
     return fa_pool_state.n_workers;
 }
 
+static void fa_learn(int warm, int joined, double join_ns, double took);
+
 static void fa_parallel_for_impl(fa_task_fn fn, void *ctx, ptrdiff_t n_tasks, ptrdiff_t grain,
                                  int n_threads) {
     if (n_tasks <= 0)
@@ -282,12 +308,16 @@ static void fa_parallel_for_impl(fa_task_fn fn, void *ctx, ptrdiff_t n_tasks, pt
     j->max_join = n_threads - 1;
     j->joined = 0;
     j->active = 0;
+    j->join_ns = 0.0;
 #if FA_HAVE_CSR
     j->csr = _mm_getcsr() & ~0x3Fu;
 #endif
-    fa_pool_state.jobs++;
+    j->t_pub = fa_now_ns_impl();
+    if (!fa_tls_calibrating)
+        fa_pool_state.jobs++;
     __atomic_add_fetch(&fa_pool_state.gen, 1, __ATOMIC_RELEASE);
     int wake = fa_pool_state.sleepers < j->max_join ? fa_pool_state.sleepers : j->max_join;
+    int warm = wake == 0; /* every worker it may take was polling */
     for (int i = 0; i < wake; i++)
         pthread_cond_signal(&fa_pool_state.work_cv);
     pthread_mutex_unlock(&fa_pool_state.mu);
@@ -296,14 +326,24 @@ static void fa_parallel_for_impl(fa_task_fn fn, void *ctx, ptrdiff_t n_tasks, pt
 
     pthread_mutex_lock(&fa_pool_state.mu);
     j->open = 0;
+    int joined = j->joined;
+    double join_ns = j->join_ns;
     pthread_mutex_unlock(&fa_pool_state.mu);
+    if (!fa_tls_calibrating) {
+        fa_pool_state.join_ns = joined ? join_ns : 0.0;
+        fa_pool_state.lonely += !joined;
+        fa_learn(warm, joined, join_ns, fa_now_ns_impl() - j->t_pub);
+    }
     if (__atomic_load_n(&j->active, __ATOMIC_SEQ_CST)) {
         double t0 = fa_now_ns_impl();
         unsigned spins = 0;
         while (__atomic_load_n(&j->active, __ATOMIC_SEQ_CST)) {
             FA_PAUSE();
-            if ((++spins & 255) == 0 && fa_now_ns_impl() - t0 > FA_SPIN_NS)
-                break;
+            if ((++spins & 255) == 0) {
+                if (fa_now_ns_impl() - t0 > FA_SPIN_NS)
+                    break;
+                sched_yield(); /* to a worker on this core, as above */
+            }
         }
         pthread_mutex_lock(&fa_pool_state.mu);
         fa_pool_state.caller_sleeping = 1;
@@ -323,10 +363,10 @@ static void fa_parallel_for_impl(fa_task_fn fn, void *ctx, ptrdiff_t n_tasks, pt
  * that ended: one well above the best of the process is looked at again
  * soon, backing off while it stays high.  The best itself is only known
  * after a few measurements, so the first ones are trusted briefly too. */
-static void fa_note_rt(double rt) {
+static void fa_note_rt_as(double rt, int measured) {
     fa_set_rt(rt);
     fa_pool_state.rt_at = fa_now_ns_impl();
-    if (fa_pool_state.rt_best <= 0.0 || rt < fa_pool_state.rt_best)
+    if (measured && (fa_pool_state.rt_best <= 0.0 || rt < fa_pool_state.rt_best))
         fa_pool_state.rt_best = rt;
     int high = rt > 2.0 * fa_pool_state.rt_best;
     double age = fa_pool_state.rt_high ? 2.0 * fa_pool_state.rt_age : FA_RT_MIN_AGE_NS;
@@ -340,6 +380,8 @@ static void fa_note_rt(double rt) {
     fa_pool_state.rt_age = age > FA_RT_MAX_AGE_NS ? FA_RT_MAX_AGE_NS : age;
     fa_pool_state.rt_high = high;
 }
+
+static void fa_note_rt(double rt) { fa_note_rt_as(rt, 1); }
 
 typedef struct {
     int arrived;
@@ -363,6 +405,8 @@ static void fa_calib_task(void *ctx, ptrdiff_t b, ptrdiff_t e) {
 }
 
 static void fa_calibrate(void) {
+    fa_pool_state.calibrations++;
+    fa_tls_calibrating = 1;
     double best = 1e300;
     int ok = 0;
     for (int i = 0; i < 16 && ok < 6; i++) {
@@ -377,15 +421,25 @@ static void fa_calibrate(void) {
                 best = t;
         }
     }
+    fa_tls_calibrating = 0;
     /* no worker joined in time (a saturated machine): parallel calls would
-     * wait as long, so count a full spin as the price */
-    fa_note_rt(best < 1e300 ? best : FA_SPIN_NS);
+     * wait as long, so count a full spin as the price; not a hand-off seen,
+     * so never the best of the process (that would make a busy start the
+     * measure of a quiet machine) */
+    if (best < 1e300)
+        fa_note_rt(best);
+    else
+        fa_note_rt_as(FA_SPIN_NS, 0);
 }
 
 static double fa_round_trip(void) {
     double rt = fa_get_rt();
-    /* measured again now and then: how busy the machine is changes */
-    if (rt > 0.0 && fa_now_ns_impl() - fa_pool_state.rt_at < fa_pool_state.rt_age)
+    /* measured again now and then: how busy the machine is changes (a
+     * probe, fa_probe, looks again as a calibration would) */
+    double at = fa_pool_state.rt_at;
+    if (at < fa_pool_state.probe_at)
+        at = fa_pool_state.probe_at;
+    if (rt > 0.0 && fa_now_ns_impl() - at < fa_pool_state.rt_age)
         return rt;
     int no = 0;
     if (!__atomic_compare_exchange_n(&fa_pool_state.calibrating, &no, 1, 0, __ATOMIC_ACQUIRE,
@@ -394,6 +448,69 @@ static double fa_round_trip(void) {
     fa_calibrate();
     __atomic_store_n(&fa_pool_state.calibrating, 0, __ATOMIC_RELEASE);
     return fa_get_rt();
+}
+
+/* What a parallel job tells of the hand-off: a worker that was polling and
+ * joined after join_ns took about twice that (there and back, as a
+ * calibration counts it); one that was polling and did not join within the
+ * job (the caller ran every task, in `took`) was held off at least that
+ * long, as was a sleeping one that a whole polling period did not bring.
+ * A sleeping worker that joined (unless even that was fast), or was not
+ * woken within a short job, says nothing of the next job, which finds it
+ * polling.
+ *
+ * Hand-offs faster than the stored round trip replace it at once: calls
+ * stay serial only while the cores are busy.  Slower ones replace it only
+ * when FA_JOB_WINDOW jobs in a row were all well above it (the best of
+ * them, as a calibration keeps its best trial): one late worker is noise,
+ * a run of them is a busy machine, and lonely jobs cost the caller their
+ * hand-off for nothing. */
+static void fa_learn(int warm, int joined, double join_ns, double took) {
+    double rt = fa_get_rt();
+    if (rt <= 0.0)
+        return; /* not measured yet (split calls forced by a test) */
+    double obs = joined ? 2.0 * join_ns : took;
+    if (!warm && (joined ? obs >= 0.5 * rt : took <= FA_SPIN_NS)) {
+        fa_pool_state.probe_at = 0.0; /* a probe that saw nothing: look again */
+        return;
+    }
+    double best = fa_pool_state.rt_best;
+    if (obs < 0.5 * rt) {
+        fa_note_rt(obs > best ? obs : best); /* (best: 0 while none was seen) */
+        fa_pool_state.job_n = 0;
+        return;
+    }
+    if (fa_pool_state.job_n == 0 || obs < fa_pool_state.job_min)
+        fa_pool_state.job_min = obs;
+    if (++fa_pool_state.job_n < FA_JOB_WINDOW)
+        return;
+    if (fa_pool_state.job_min > 2.0 * rt) /* a bound, not a hand-off seen */
+        fa_note_rt_as(fa_pool_state.job_min, 0);
+    fa_pool_state.job_n = 0;
+}
+
+/* Whether a call that the stored round trip keeps serial should be split
+ * anyway, to look at the hand-off again: a large call (work of many round
+ * trips at the best of the process), once the round trip has been high for
+ * FA_RT_MIN_AGE_NS and no probe was made since.  A split call never waits
+ * for a worker that does not join, so a probe on a busy machine costs little;
+ * serial, a large call pays half its time for each hand-off not looked at. */
+static double fa_probe_rt(void) {
+    double best = fa_pool_state.rt_best;
+    return best > 0.0 && best < FA_PROBE_RT_CAP ? best : FA_PROBE_RT_CAP;
+}
+
+static int fa_probe(double W, double rt) {
+    double ref = fa_probe_rt();
+    if (rt <= 0.0 || rt <= 2.0 * ref || W < FA_PROBE_RTS * ref)
+        return 0;
+    double now = fa_now_ns_impl(), last = fa_pool_state.probe_at;
+    if (last < fa_pool_state.rt_at)
+        last = fa_pool_state.rt_at;
+    if (now - last < FA_RT_MIN_AGE_NS)
+        return 0;
+    fa_pool_state.probe_at = now;
+    return 1;
 }
 
 /* Threads for `units` of work whose serial cost is `cost`: k threads take
@@ -410,7 +527,11 @@ static int fa_threads_for_impl(fa_cost *cost, double units, int max_threads) {
     double W = units * cost->ns;
     if (W < 4.0 * FA_MIN_PARALLEL_NS)
         return 1;
-    double rt = fa_round_trip();
+    double rt = fa_get_rt();
+    if (fa_probe(W, rt))
+        rt = fa_probe_rt(); /* split as a quiet machine would */
+    else
+        rt = fa_round_trip();
     if (rt <= 0.0)
         return 1;
     int k = 1;
@@ -452,7 +573,11 @@ static int fa_worth_timing(const fa_cost *cost, double units) {
  * atomic add) is then negligible, and there are still several tasks per
  * thread for the ones that start late to even out. */
 static double fa_task_ns_impl(void) {
-    double rt = fa_get_rt();
+    double rt = fa_get_rt(), best = fa_pool_state.rt_best;
+    /* with a high round trip (a probe), short tasks: a worker that joins
+     * late then keeps the caller waiting for little */
+    if (best > 0.0 && best < rt)
+        rt = 2.0 * best < rt ? 2.0 * best : rt;
     return 4.0 * (rt > 0.0 ? rt : FA_MIN_PARALLEL_NS);
 }
 
