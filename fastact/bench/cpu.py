@@ -6,13 +6,18 @@ Runtime, JAX), then all of them again: two passes, and each library keeps
 the better of its two medians.  A slow spell of a shared machine then costs
 a library one pass, not the row.  fastact's worker times a copy of the same
 array in the same rounds (the memory floor, and the regression gate's
-reference).
+reference).  A turn starts once the other workers' threads have stopped
+running: a library's pool keeps polling for a while after its calls (up to
+tens of milliseconds), and on a small machine that would take a core from
+the next library's timed calls.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
+import time
 from collections.abc import Callable
 
 from fastact.bench.cases import BY_ID
@@ -136,6 +141,34 @@ def _compile_ahead() -> None:
         compiler.warm([isa.active()], threads.get_num_threads())
 
 
+def _cpu_ns(pid: int) -> int | None:
+    """CPU time (ns) the threads of process `pid` have run so far, or None
+    where /proc does not tell."""
+    total = 0
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as fh:
+                total += int(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return total
+
+
+def settle(pids: list[int], window: float = 0.002, limit: float = 0.25) -> float:
+    """Wait until the processes `pids` use under a tenth of a core over
+    `window` seconds, at most `limit` seconds; returns the time waited."""
+    t0 = time.perf_counter()
+    last = [_cpu_ns(p) for p in pids]
+    while time.perf_counter() - t0 < limit:
+        time.sleep(window)
+        now = [_cpu_ns(p) for p in pids]
+        busy = sum(b - a for a, b in zip(last, now) if a is not None and b is not None)
+        if busy < 0.1 * window * 1e9:
+            break
+        last = now
+    return time.perf_counter() - t0
+
+
 def bench(
     jobs: list[dict],
     workers: dict,
@@ -157,6 +190,9 @@ def bench(
         for _ in range(passes):
             got = {}
             for lib, w in list(workers.items()):
+                settle(
+                    [p for o in workers.values() if o is not w and (p := getattr(o, "pid", None))]
+                )
                 ans = w.ask(req)
                 if "error" in ans:
                     print(f"fastact bench: {lib}, {label(job)}: {ans['error']}", file=sys.stderr)

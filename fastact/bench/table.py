@@ -144,7 +144,8 @@ def caption(dtype: str, threads: int, info: dict | None = None, passes: int = 2)
     return (
         f"{dtype}, {threads} thread(s) for every library (JAX: the CPUs its process may "
         "use); each library in its own process in its default environment, the "
-        f"processes taking turns case by case, {passes} passes, the better median of "
+        "processes taking turns case by case (each turn once the others' threads are idle), "
+        f"{passes} passes, the better median of "
         "7 rounds kept; outputs preallocated (fastact, NumPy and torch out=, ONNX "
         "Runtime IOBinding; JAX cannot write in place: a new array every call); "
         "backward: torch's aten backward op (sigmoid, tanh, logsigmoid from x: torch's forward + its op), "

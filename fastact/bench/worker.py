@@ -359,6 +359,10 @@ class Process:
             env=dict(os.environ),
         )
 
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
     def ask(self, req: dict) -> dict:
         """Send one request and wait for its answer ({'error': ...} if the
         worker died)."""
@@ -393,6 +397,8 @@ class InProcess:
     """The worker's code in the calling process: for tests of what the
     harness does with timings (a fake clock, a planted slowdown), never
     for measurements."""
+
+    pid = None  # no process of its own to wait for
 
     def __init__(self, lib: str, threads: int):
         self.lib = lib

@@ -291,3 +291,23 @@ def test_from_y_rows_time_the_backward_from_y(case):
     ref = {**job, "case": case.name}
     want = _result(worker.Library("fastact", 1).calls(ref)["fastact"]())
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="reads /proc (Linux)")
+def test_a_turn_waits_for_the_other_workers_threads_to_stop():
+    # a peer's pool polling after its calls would take a core from the next
+    # library's timed calls
+    import subprocess
+    import time
+
+    busy = "import time\nt = time.perf_counter()\nwhile time.perf_counter() - t < 0.15: pass\n"
+    spin = subprocess.Popen([sys.executable, "-c", busy + "time.sleep(30)"])
+    try:
+        time.sleep(0.05)  # started and spinning
+        waited = cpu.settle([spin.pid], limit=2.0)
+        assert 0.02 < waited < 1.0
+        assert cpu.settle([spin.pid], limit=2.0) < 0.02  # idle now: no wait
+    finally:
+        spin.kill()
+        spin.wait()
+    assert cpu.settle([spin.pid]) < 0.02  # gone: nothing to wait for
