@@ -154,9 +154,11 @@ def _cpu_ns(pid: int) -> int | None:
     return total
 
 
-def settle(pids: list[int], window: float = 0.002, limit: float = 0.25) -> float:
+def settle(pids: list[int], window: float = 0.01, limit: float = 0.25) -> float:
     """Wait until the processes `pids` use under a tenth of a core over
-    `window` seconds, at most `limit` seconds; returns the time waited."""
+    `window` seconds, at most `limit` seconds; returns the time waited.
+    (A running thread's CPU time moves on at scheduler ticks, a few
+    milliseconds apart: the window spans several.)"""
     t0 = time.perf_counter()
     last = [_cpu_ns(p) for p in pids]
     while time.perf_counter() - t0 < limit:

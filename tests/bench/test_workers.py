@@ -298,16 +298,18 @@ def test_a_turn_waits_for_the_other_workers_threads_to_stop():
     # a peer's pool polling after its calls would take a core from the next
     # library's timed calls
     import subprocess
-    import time
 
-    busy = "import time\nt = time.perf_counter()\nwhile time.perf_counter() - t < 0.15: pass\n"
-    spin = subprocess.Popen([sys.executable, "-c", busy + "time.sleep(30)"])
+    busy = (
+        "import time\nprint('go', flush=True)\nt = time.perf_counter()\n"
+        "while time.perf_counter() - t < 0.3: pass\ntime.sleep(30)\n"
+    )
+    spin = subprocess.Popen([sys.executable, "-c", busy], stdout=subprocess.PIPE, text=True)
     try:
-        time.sleep(0.05)  # started and spinning
+        assert spin.stdout.readline().strip() == "go"  # spinning from here on
         waited = cpu.settle([spin.pid], limit=2.0)
-        assert 0.02 < waited < 1.0
-        assert cpu.settle([spin.pid], limit=2.0) < 0.02  # idle now: no wait
+        assert 0.1 < waited < 1.5
+        assert cpu.settle([spin.pid], limit=2.0) < 0.05  # idle now: no wait
     finally:
         spin.kill()
         spin.wait()
-    assert cpu.settle([spin.pid]) < 0.02  # gone: nothing to wait for
+    assert cpu.settle([spin.pid]) < 0.05  # gone: nothing to wait for
