@@ -65,9 +65,10 @@ cdef extern from "grouped.h":
                       Py_ssize_t k, Py_ssize_t w, Py_ssize_t stride, int64_t base) nogil
     const int FG_PRELU_CHUNK
     void fg_prelu_bwd_f(const float* g, const float* x, float* gi, float w, Py_ssize_t n,
-                        double* total) nogil
+                        int stream, double* total) nogil
     void fg_prelu_bwd_d(const double* g, const double* x, double* gi, double w, Py_ssize_t n,
-                        double* total) nogil
+                        int stream, double* total) nogil
+    void fa_stream_fence() nogil
     Py_ssize_t fg_check_idx(const int64_t* ix, Py_ssize_t ng, Py_ssize_t k, Py_ssize_t w,
                             Py_ssize_t stride, int64_t base) nogil
 
@@ -361,7 +362,7 @@ def maxout_backward(const real[:, :, ::1] go, const int64_t[:, :, ::1] idx,
 # its part of grad_input and its partial sum of the weight's terms.
 
 ctypedef struct PreluJob:
-    int isf
+    int isf, stream
     char* g
     char* x
     char* gi
@@ -380,10 +381,14 @@ cdef void _prelu_range(void* ctx, Py_ssize_t t0, Py_ssize_t t1) noexcept nogil:
         off = (r * j.inner + i0) * j.size
         if j.isf:
             fg_prelu_bwd_f(<float*>(j.g + off), <float*>(j.x + off), <float*>(j.gi + off),
-                           <float>j.w[r % j.C], w, &j.part[k])
+                           <float>j.w[r % j.C], w, j.stream, &j.part[k])
         else:
             fg_prelu_bwd_d(<double*>(j.g + off), <double*>(j.x + off), <double*>(j.gi + off),
-                           j.w[r % j.C], w, &j.part[k])
+                           j.w[r % j.C], w, j.stream, &j.part[k])
+    if j.stream:
+        # streamed stores are weakly ordered: visible before the pool hands
+        # the results back
+        fa_stream_fence()
 
 
 def prelu_tasks(Py_ssize_t outer, Py_ssize_t C, Py_ssize_t inner):
@@ -392,14 +397,15 @@ def prelu_tasks(Py_ssize_t outer, Py_ssize_t C, Py_ssize_t inner):
 
 
 def prelu_backward(const real[:, :, ::1] g, const real[:, :, ::1] x, real[:, :, ::1] gi,
-                   const double[::1] w, int nthreads):
+                   const double[::1] w, int nthreads, bint stream=False):
     """gi = g where x > 0, else g w[c] (w rounded to the arrays' type, as the
     prelu ufunc's loop rounds its weight), over (outer, C, inner) blocks with
     C = w.size; returns the weight's gradient, the per-channel sums of g x
     where x <= 0 (float64, C values).  The sums are taken in an order the
     shape alone fixes (see FG_PRELU in grouped.h: runs of FG_PRELU_CHUNK,
     added run by run), so they do not depend on the thread count.  gi may be
-    g or x itself."""
+    g or x itself.  `stream`: gi is written with streaming stores (for an
+    output far larger than the caches; the results are the same)."""
     cdef Py_ssize_t outer = x.shape[0], C = x.shape[1], inner = x.shape[2], o, c, t
     cdef PreluJob j
     gw = np.zeros(C, np.float64)
@@ -410,7 +416,7 @@ def prelu_backward(const real[:, :, ::1] g, const real[:, :, ::1] x, real[:, :, 
     cdef Py_ssize_t ntasks = outer * C * j.nch
     part_arr = np.empty(ntasks, np.float64)
     cdef double[::1] part = part_arr
-    j.isf = real is float
+    j.isf, j.stream = real is float, stream
     j.g, j.x, j.gi = <char*>&g[0, 0, 0], <char*>&x[0, 0, 0], <char*>&gi[0, 0, 0]
     j.w, j.part = &w[0], &part[0]
     j.C, j.inner, j.size = C, inner, sizeof(real)

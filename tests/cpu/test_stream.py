@@ -188,3 +188,42 @@ def test_streamed_axis_rows_are_bit_identical(name, cols, dtype):
             np.signbit(b)[~np.isnan(b)],
             err_msg=f"result {k}: sign of zero",
         )
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_streamed_prelu_backward_is_bit_identical(dtype, threads):
+    """prelu's one-pass backward (grouped.h FG_PRELU) streams through its
+    block buffer: the same grad_input and weight sums as the plain stores,
+    for each output offset from a 64-byte line, a tail, channel runs split
+    into several tasks, and any thread count."""
+    import fastact
+
+    n = 3 * 70000 + 5  # three channel runs of more than one task, and a tail
+    rng = np.random.default_rng(threads)
+    x = (rng.standard_normal(n) * 3).astype(dtype)
+    x[:4] = [-0.0, 0.0, 1e-40, -1e30]
+    g = rng.standard_normal(n).astype(dtype)
+    w3 = np.array([0.1, -0.2, 0.3])
+    # NaN and inf only in the first channel: its sum is NaN, the others' are not
+    xs = x[: n - 5].copy()
+    xs[:3] = [np.nan, np.inf, -np.inf]
+    shaped = (g[: n - 5].reshape(1, 3, -1), xs.reshape(1, 3, -1))
+    old, nt = _threshold(-1), fastact.get_num_threads()
+    try:
+        fastact.set_num_threads(threads)
+        want = [fastact.prelu_backward(g, x, 0.25), fastact.prelu_backward(*shaped, w3)]
+        _threshold(0)
+        size = np.dtype(dtype).itemsize
+        for offset in range(0, 64, 4 * size):
+            out = _at(n, dtype, offset)
+            got = fastact.prelu_backward(g, x, 0.25, out=out)
+            assert got[0] is out
+            np.testing.assert_array_equal(got[0], want[0][0], err_msg=f"offset {offset}")
+            np.testing.assert_array_equal(got[1], want[0][1])
+        got = fastact.prelu_backward(*shaped, w3)
+    finally:
+        _threshold(old)
+        fastact.set_num_threads(nt)
+    np.testing.assert_array_equal(got[0], want[1][0])
+    np.testing.assert_array_equal(got[1], want[1][1])

@@ -17,6 +17,10 @@
 #include <stddef.h>
 
 #include "exp.h"
+#include "stream.h"
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 /* (the helpers are FA_INLINE, always inlined: gcc's heuristics decline
  * fa_sigmoid, and the loops do not vectorize around a call) */
@@ -33,6 +37,8 @@
  * running sums per task (8: a ymm of floats) */
 #define FG_PRELU_CHUNK 32768
 #define FG_PRELU_LANES 8
+/* prelu backward: elements per streamed block (a multiple of FG_PRELU_LANES) */
+#define FG_PRELU_BLOCK 1024
 /* groups per index scratch block in the inner == 1 maxout loop */
 #define FG_ID_BLOCK 1024
 
@@ -222,30 +228,34 @@ FA_ENTRY void FA_SFX(fg_max_bwd_##SUF)(const T *go, const int64_t *ix, T *out,  
  * terms g x (rounded to T) where x <= 0 or NaN, kept in FG_PRELU_LANES running
  * sums: a fixed order, so a total built from fixed runs does not depend on
  * how the runs were spread over threads.  gi may be g or x itself: each block
- * is read whole before it is written. */
+ * is read whole before it is written.  `stream`: each block goes through a
+ * cached buffer and out with streaming stores (stream.h; the caller fences),
+ * for outputs far larger than the caches: the kernel is bound by memory, and
+ * a plain store would first read each line of gi.  Blocks start at
+ * multiples of FG_PRELU_LANES, so the sums take the same order either way.
+ * The groups of 8 (FG_PRELU_GROUPS, in grouped_body.h) are explicit vectors
+ * where the path has AVX: gcc vectorizes the sums in double poorly or not at
+ * all, and its generic vectors convert float to double through xmm halves. */
 #define FG_PRELU(SUF, T)                                                           \
 FA_ENTRY void FA_SFX(fg_prelu_bwd_##SUF)(const T *g, const T *x, T *gi, T w,      \
-                                        ptrdiff_t len, double *sum)               \
+                                        ptrdiff_t len, int stream, double *sum)   \
 {                                                                                  \
     double s[FG_PRELU_LANES] = {0};                                                \
-    ptrdiff_t i = 0;                                                               \
-    for (; i + FG_PRELU_LANES <= len; i += FG_PRELU_LANES) {                       \
-        T gv[FG_PRELU_LANES], xv[FG_PRELU_LANES];                                  \
-        for (int k = 0; k < FG_PRELU_LANES; k++) {                                 \
-            gv[k] = g[i + k];                                                      \
-            xv[k] = x[i + k];                                                      \
+    T buf[stream ? FG_PRELU_BLOCK : 1] __attribute__((aligned(64)));              \
+    for (ptrdiff_t i0 = 0; i0 < len; i0 += FG_PRELU_BLOCK) {                       \
+        ptrdiff_t m = len - i0 < FG_PRELU_BLOCK ? len - i0 : FG_PRELU_BLOCK;       \
+        ptrdiff_t i = m - m % FG_PRELU_LANES;                                      \
+        T *ob = stream ? buf : gi + i0;                                            \
+        FA_SFX(fg_prelu_groups_##SUF)(g + i0, x + i0, ob, w, i, s);                \
+        /* the tail (last block only: blocks hold whole groups) */                 \
+        for (int k = 0; i < m; i++, k++) {                                         \
+            T gk = g[i0 + i], xk = x[i0 + i];                                      \
+            int pos = xk > 0;                                                      \
+            ob[i] = pos ? gk : gk * w;                                             \
+            s[k] += pos ? 0.0 : (double)(gk * xk);                                 \
         }                                                                          \
-        for (int k = 0; k < FG_PRELU_LANES; k++) {                                 \
-            int pos = xv[k] > 0;                                                   \
-            gi[i + k] = pos ? gv[k] : gv[k] * w;                                   \
-            s[k] += pos ? 0.0 : (double)(gv[k] * xv[k]);                          \
-        }                                                                          \
-    }                                                                              \
-    for (int k = 0; i < len; i++, k++) {                                           \
-        T gk = g[i], xk = x[i];                                                    \
-        int pos = xk > 0;                                                          \
-        gi[i] = pos ? gk : gk * w;                                                 \
-        s[k] += pos ? 0.0 : (double)(gk * xk);                                     \
+        if (stream)                                                                \
+            fa_stream_out(gi + i0, buf, (size_t)m * sizeof(T));                    \
     }                                                                              \
     for (int h = FG_PRELU_LANES / 2; h; h /= 2)                                    \
         for (int k = 0; k < h; k++)                                                \
@@ -269,7 +279,7 @@ FA_DISPATCH(fg_max_bwd_##SUF, (const T *go, const int64_t *ix, T *out, ptrdiff_t
                                ptrdiff_t k, ptrdiff_t w, ptrdiff_t stride,         \
                                int64_t base), (go, ix, out, ng, k, w, stride, base)) \
 FA_DISPATCH(fg_prelu_bwd_##SUF, (const T *g, const T *x, T *gi, T w, ptrdiff_t len, \
-                                 double *sum), (g, x, gi, w, len, sum))
+                                 int stream, double *sum), (g, x, gi, w, len, stream, sum))
 FG_DISPATCH(f, float)
 FG_DISPATCH(d, double)
 #undef FG_DISPATCH

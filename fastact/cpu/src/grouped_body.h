@@ -5,5 +5,59 @@ FG_GLU(f, float, fa_sigmoidf, fa_expf_neg, fabsf)
 FG_GLU(d, double, fa_sigmoid, fa_exp_neg, fabs, 13,)
 FG_MAX(f, float)
 FG_MAX(d, double)
+/* prelu backward's groups of FG_PRELU_LANES (8) elements: n (a multiple of
+ * 8) from g and x to o, their terms into the running sums s[8] */
+#if defined(__AVX__)
+FA_INLINE void FA_SFX(fg_prelu_groups_f)(const float *g, const float *x, float *o, float w,
+                                         ptrdiff_t n, double *s)
+{
+    __m256d s0 = _mm256_loadu_pd(s), s1 = _mm256_loadu_pd(s + 4);
+    const __m256 wv = _mm256_set1_ps(w), z = _mm256_setzero_ps();
+    for (ptrdiff_t i = 0; i < n; i += 8) {
+        __m256 gv = _mm256_loadu_ps(g + i), xv = _mm256_loadu_ps(x + i);
+        __m256 pos = _mm256_cmp_ps(xv, z, _CMP_GT_OQ);
+        _mm256_storeu_ps(o + i, _mm256_blendv_ps(_mm256_mul_ps(gv, wv), gv, pos));
+        __m256 t = _mm256_andnot_ps(pos, _mm256_mul_ps(gv, xv));   /* +0 where x > 0 */
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(t)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(t, 1)));
+    }
+    _mm256_storeu_pd(s, s0);
+    _mm256_storeu_pd(s + 4, s1);
+}
+
+FA_INLINE void FA_SFX(fg_prelu_groups_d)(const double *g, const double *x, double *o, double w,
+                                         ptrdiff_t n, double *s)
+{
+    __m256d s0 = _mm256_loadu_pd(s), s1 = _mm256_loadu_pd(s + 4);
+    const __m256d wv = _mm256_set1_pd(w), z = _mm256_setzero_pd();
+    for (ptrdiff_t i = 0; i < n; i += 8) {
+        __m256d g0 = _mm256_loadu_pd(g + i), x0 = _mm256_loadu_pd(x + i);
+        __m256d g1 = _mm256_loadu_pd(g + i + 4), x1 = _mm256_loadu_pd(x + i + 4);
+        __m256d p0 = _mm256_cmp_pd(x0, z, _CMP_GT_OQ), p1 = _mm256_cmp_pd(x1, z, _CMP_GT_OQ);
+        _mm256_storeu_pd(o + i, _mm256_blendv_pd(_mm256_mul_pd(g0, wv), g0, p0));
+        _mm256_storeu_pd(o + i + 4, _mm256_blendv_pd(_mm256_mul_pd(g1, wv), g1, p1));
+        s0 = _mm256_add_pd(s0, _mm256_andnot_pd(p0, _mm256_mul_pd(g0, x0)));
+        s1 = _mm256_add_pd(s1, _mm256_andnot_pd(p1, _mm256_mul_pd(g1, x1)));
+    }
+    _mm256_storeu_pd(s, s0);
+    _mm256_storeu_pd(s + 4, s1);
+}
+#else
+#define FG_PRELU_GROUPS(SUF, T)                                                    \
+FA_INLINE void FA_SFX(fg_prelu_groups_##SUF)(const T *g, const T *x, T *o, T w,    \
+                                             ptrdiff_t n, double *s)               \
+{                                                                                  \
+    for (ptrdiff_t i = 0; i < n; i += FG_PRELU_LANES)                              \
+        for (int k = 0; k < FG_PRELU_LANES; k++) {                                 \
+            T gk = g[i + k], xk = x[i + k];                                        \
+            int pos = xk > 0;                                                      \
+            o[i + k] = pos ? gk : gk * w;                                          \
+            s[k] += pos ? 0.0 : (double)(gk * xk);                                 \
+        }                                                                          \
+}
+FG_PRELU_GROUPS(f, float)
+FG_PRELU_GROUPS(d, double)
+#undef FG_PRELU_GROUPS
+#endif
 FG_PRELU(f, float)
 FG_PRELU(d, double)
