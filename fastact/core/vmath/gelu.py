@@ -107,11 +107,11 @@ ZERO = np.float32(0.0)
 ROOT_HI = np.float32(DGELU_TANH_ROOT_F32[0])
 ROOT_AT = np.float32(DGELU_TANH_AT_F32)
 ROOT_POLY = tuple(np.float32(c) for c in DGELU_TANH_NEAR_F32)
-# the zone lo <= x - ROOT_HI <= hi as |x - mid| <= half (asymmetric: the
-# direct formula holds closer to the root below it than above)
+# the zone lo <= x - ROOT_HI <= hi (asymmetric: the direct formula holds
+# closer to the root below it than above) as (x - mid)^2 - half^2 < 0
 _ZLO, _ZHI = DGELU_TANH_ZONE_F32
 ROOT_MID = np.float32(float(ROOT_HI) + 0.5 * (_ZLO + _ZHI))
-ROOT_HALF = np.float32(0.5 * (_ZHI - _ZLO))
+ROOT_HALF2 = np.float32((0.5 * (_ZHI - _ZLO)) ** 2)
 
 
 @register_jitable(**JIT)
@@ -190,12 +190,16 @@ def dgelu_tanh_f32(x):
     bh = a * qh
     bl = fma(a, ql, fma(a, qh, -bh))
     # e w / (1 + e)^2 = 2^2K e w / (2^2K (1 + e)^2): 2^K - bh is exact near
-    # the root (Sterbenz), es (es - bl) rounds like es^2 (bl is far below
-    # es's ulp there), the numerator once more, the quotient once (also
-    # where it is subnormal)
+    # the root (Sterbenz); es - bl and its product with es round (each by at
+    # most e^2 2^-25 in the units of 2^2K, what es^2 alone would), the
+    # numerator once more, the quotient once (also where it is subnormal)
     q = fma(es, TWO_K - bh, es * (es - bl)) / fma(es, TWO_K1 + es, TWO_2K)
-    r = select(float_as_int(x) < np.int32(0), q, ONE - q)
-    # near the root: f(r) + d P(d), d exact there (Sterbenz)
+    # near the root (x < 0 there): f(r) + d P(d), d exact there (Sterbenz).
+    # The zone test is the sign of an fma, which the blend reads directly
+    # (no compare, no abs); a NaN x may pass it and gives NaN either way
     d = x - ROOT_HI
-    r = select(abs(x - ROOT_MID) <= ROOT_HALF, fma(horner(d, ROOT_POLY), d, ROOT_AT), r)
+    dm = x - ROOT_MID
+    near = float_as_int(fma(dm, dm, -ROOT_HALF2)) < np.int32(0)
+    qn = select(near, fma(horner(d, ROOT_POLY), d, ROOT_AT), q)
+    r = select(float_as_int(x) < np.int32(0), qn, ONE - q)
     return select(x < D_ZERO, ZERO, r)
