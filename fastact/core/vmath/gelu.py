@@ -34,15 +34,18 @@ normal there) and w = 1 + e - b, b = a z'(a) = a (A + 3B a^2).  For
 x >= 0 the term is a correction of at most 0.13 to 1; for x < 0 it is the
 result, and w cancels at a = 0.7525 (gelu's minimum).  b is carried as
 bh + bl, scaled by 2^40 like e (z' = A3_hi + 3B a^2 as qh + ql, A3_hi on
-a 2^-19 grid like A2_hi; bh's rounding by an fma), 2^40 - bh is exact
-near the root (Sterbenz) and 2^80 e w = es (2^40 - bh) + es (es - bl)
-rounds once; divided by 2^80 (1 + e)^2 = fma(es, 2^41 + es, 2^80) it is
-the result itself, rounded once into the subnormals too.  Within 0.15 of
-the root, where e's rounding would show as e / |w| ulps, the float32 root
-fit of core.coefficients takes over: f(r) + d P(d), d = x - r exact
-there, r the float32 nearest the root and f(r) (about -5e-9) a constant,
-so no low part of the root is needed.  Beyond -30 the derivative is +0,
-beyond 30 it is 1, as in float64; within 4 ulp over every float32.
+a 2^-19 grid like A2_hi; bh's rounding by an fma; B3 times a^2's
+rounding, under 2^-25 of b, left out), 2^40 - bh is exact near the root
+(Sterbenz) and 2^80 e w = es (2^40 - bh) + es (es - bl) rounds once in
+its large term; divided by 2^80 (1 + e)^2 = fma(es, 2^41 + es, 2^80) it
+is the result itself, rounded once into the subnormals too.  From 0.08
+below the root to 0.14 above it, where e's rounding would show as e / |w|
+ulps (more on the side towards 0), the float32 root fit of
+core.coefficients takes over: f(r) + d P(d), P of degree 4, d = x - r
+exact there, r the float32 nearest the root and f(r) (about -5e-9) a
+constant, so no low part of the root is needed.  Beyond -30 the
+derivative is +0, beyond 30 it is 1, as in float64; within 4 ulp over
+every float32.
 """
 
 from __future__ import annotations
