@@ -95,17 +95,17 @@ DGELU_TANH_POLY = (
     0.00012318248089203575,
     -3.455947054044135e-05,
 )
-# the same for float32 (vmath): f(r) + d P(d), d = x - r, r = DGELU_TANH_ROOT_F32[0];
-# P of degree 5, relative error 5.33e-09 (fit), 2.97e-08
-# (float32 coefficients)
+# the same for float32 (vmath): f(r) + d P(d) for -0.08 <= d <= 0.14, d = x - r,
+# r = DGELU_TANH_ROOT_F32[0]; P of degree 4, relative error 5.04e-08
+# (fit), 5.51e-08 (float32 coefficients)
+DGELU_TANH_ZONE_F32 = (-0.08, 0.14)
 DGELU_TANH_AT_F32 = -4.880576831567396e-09
-DGELU_TANH_POLY_F32 = (
-    0.4304000735282898,
-    0.38751843571662903,
-    -0.015784338116645813,
-    -0.11394379287958145,
-    -0.01644255965948105,
-    0.01960076577961445,
+DGELU_TANH_NEAR_F32 = (
+    0.4304001033306122,
+    0.3875182569026947,
+    -0.015805155038833618,
+    -0.11382483690977097,
+    -0.013526922091841698,
 )
 
 # mish'(x) for -0.25 <= x - root <= 0.45: degree 15, relative

@@ -794,8 +794,12 @@ _SPECIALS_WARN = pytest.mark.filterwarnings("ignore:.*encountered in:RuntimeWarn
 
 def _gelu_tanh_sample():
     bits = np.arange(0, 2**32, 257, dtype=np.uint64).astype(np.uint32)
-    # the clamps, the start of the scaling, subnormal and zero results
+    # the clamps, the start of the scaling, subnormal and zero results, the
+    # derivative's root zone (its fit on one side, the direct formula on
+    # the other: both within the gate at its ends)
+    zone = [float(vm.gelu.ROOT_HI) + z for z in vm.gelu.DGELU_TANH_ZONE_F32]
     edges = around([11.0, 10.9, 10.1, 9.9, 9.0, 4.0, 0.75, 1e-30], np.float32, k=3)
+    edges = np.concatenate([edges, around(zone, np.float32, k=200)])
     dense = np.linspace(-11.5, 9.5, 2_000_001, dtype=np.float32)
     return np.concatenate([bits.view(np.float32), edges, dense, generic_edges(np.float32)])
 

@@ -34,15 +34,18 @@ normal there) and w = 1 + e - b, b = a z'(a) = a (A + 3B a^2).  For
 x >= 0 the term is a correction of at most 0.13 to 1; for x < 0 it is the
 result, and w cancels at a = 0.7525 (gelu's minimum).  b is carried as
 bh + bl, scaled by 2^40 like e (z' = A3_hi + 3B a^2 as qh + ql, A3_hi on
-a 2^-19 grid like A2_hi; bh's rounding by an fma), 2^40 - bh is exact
-near the root (Sterbenz) and 2^80 e w = es (2^40 - bh) + es (es - bl)
-rounds once; divided by 2^80 (1 + e)^2 = fma(es, 2^41 + es, 2^80) it is
-the result itself, rounded once into the subnormals too.  Within 0.15 of
-the root, where e's rounding would show as e / |w| ulps, the float32 root
-fit of core.coefficients takes over: f(r) + d P(d), d = x - r exact
-there, r the float32 nearest the root and f(r) (about -5e-9) a constant,
-so no low part of the root is needed.  Beyond -30 the derivative is +0,
-beyond 30 it is 1, as in float64; within 4 ulp over every float32.
+a 2^-19 grid like A2_hi; bh's rounding by an fma; B3 times a^2's
+rounding, under 2^-25 of b, left out), 2^40 - bh is exact near the root
+(Sterbenz) and 2^80 e w = es (2^40 - bh) + es (es - bl) rounds once in
+its large term; divided by 2^80 (1 + e)^2 = fma(es, 2^41 + es, 2^80) it
+is the result itself, rounded once into the subnormals too.  From 0.08
+below the root to 0.14 above it, where e's rounding would show as e / |w|
+ulps (more on the side towards 0), the float32 root fit of
+core.coefficients takes over: f(r) + d P(d), P of degree 4, d = x - r
+exact there, r the float32 nearest the root and f(r) (about -5e-9) a
+constant, so no low part of the root is needed.  Beyond -30 the
+derivative is +0, beyond 30 it is 1, as in float64; within 4 ulp over
+every float32.
 """
 
 from __future__ import annotations
@@ -55,9 +58,9 @@ from numba.extending import register_jitable
 
 from fastact.core.coefficients import (
     DGELU_TANH_AT_F32,
-    DGELU_TANH_POLY_F32,
+    DGELU_TANH_NEAR_F32,
     DGELU_TANH_ROOT_F32,
-    DGELU_TANH_ZONE,
+    DGELU_TANH_ZONE_F32,
 )
 from fastact.core.vmath.fits import EXP2Q_F
 from fastact.core.vmath.intrinsics import JIT, LN2, float_as_int, fma, horner, int_as_float, select
@@ -106,8 +109,12 @@ D_MAX, D_ZERO = np.float32(-GELU_TANH_ZERO), np.float32(-30.0)
 ZERO = np.float32(0.0)
 ROOT_HI = np.float32(DGELU_TANH_ROOT_F32[0])
 ROOT_AT = np.float32(DGELU_TANH_AT_F32)
-ROOT_ZONE = np.float32(DGELU_TANH_ZONE[1])
-ROOT_POLY = tuple(np.float32(c) for c in DGELU_TANH_POLY_F32)
+ROOT_POLY = tuple(np.float32(c) for c in DGELU_TANH_NEAR_F32)
+# the zone lo <= x - ROOT_HI <= hi (asymmetric: the direct formula holds
+# closer to the root below it than above) as (x - mid)^2 - half^2 < 0
+_ZLO, _ZHI = DGELU_TANH_ZONE_F32
+ROOT_MID = np.float32(float(ROOT_HI) + 0.5 * (_ZLO + _ZHI))
+ROOT_HALF2 = np.float32((0.5 * (_ZHI - _ZLO)) ** 2)
 
 
 @register_jitable(**JIT)
@@ -178,17 +185,24 @@ def dgelu_tanh_f32(x):
     # es = e 2^K
     es = int_as_float(np.int32(float_as_int(exp2_poly(f)) + np.int32(float_as_int(t) << MANT)))
     # 2^K b = bh + bl: 2^K z' = qh + ql (A3_hi - qh exact), bl = a ql + bh's
-    # rounding
+    # rounding.  B3 times x^2's rounding is left out of ql: relative to b it
+    # is at most 2^-25 3B a^2 / z' (< 2^-25), under 0.1 ulp of w outside
+    # the root zone
     qh = fma(B3_HI_K, s, A3_HI_K)
-    ql = fma(B3_HI_K, s, A3_HI_K - qh) + fma(B3_HI_K, sl, A3_LO_K)
+    ql = fma(B3_HI_K, s, A3_HI_K - qh) + A3_LO_K
     bh = a * qh
     bl = fma(a, ql, fma(a, qh, -bh))
     # e w / (1 + e)^2 = 2^2K e w / (2^2K (1 + e)^2): 2^K - bh is exact near
-    # the root (Sterbenz), the numerator rounds once, the quotient once (also
-    # where it is subnormal)
-    q = fma(es, TWO_K - bh, fma(es, es, -(es * bl))) / fma(es, TWO_K1 + es, TWO_2K)
-    r = select(float_as_int(x) < np.int32(0), q, ONE - q)
-    # near the root: f(r) + d P(d), d exact there (Sterbenz)
+    # the root (Sterbenz); es - bl and its product with es round (each by at
+    # most e^2 2^-25 in the units of 2^2K, what es^2 alone would), the
+    # numerator once more, the quotient once (also where it is subnormal)
+    q = fma(es, TWO_K - bh, es * (es - bl)) / fma(es, TWO_K1 + es, TWO_2K)
+    # near the root (x < 0 there): f(r) + d P(d), d exact there (Sterbenz).
+    # The zone test is the sign of an fma, which the blend reads directly
+    # (no compare, no abs); a NaN x may pass it and gives NaN either way
     d = x - ROOT_HI
-    r = select(abs(d) <= ROOT_ZONE, fma(horner(d, ROOT_POLY), d, ROOT_AT), r)
+    dm = x - ROOT_MID
+    near = float_as_int(fma(dm, dm, -ROOT_HALF2)) < np.int32(0)
+    qn = select(near, fma(horner(d, ROOT_POLY), d, ROOT_AT), q)
+    r = select(float_as_int(x) < np.int32(0), qn, ONE - q)
     return select(x < D_ZERO, ZERO, r)
