@@ -524,10 +524,12 @@ def dsilu_fast_of(neg, e, ee, zh, dz, d):
     was) and e (1 + z) + e (zl + e) below: one fma for both signs.  The
     root fit's zone is checked by one compare, |dz - mid| <= half; float32
     takes a narrower zone than dsilu_dd's (DSILU_FAST32_*, 7 terms where
-    the shared float32 fit has 8): measured over every float32, the direct
-    formula is within 3.52 ULP outside it for silu' and swish'.  (A zone of
-    -0.08 <= d <= 0.26 or 0.14, 6 or 5 terms, holds for silu' alone: swish''s
-    rounded e costs it 5.2 ULP at d = -0.1.)"""
+    the shared float32 fit has 8): measured over every float32, silu''s
+    direct formula is within 3.52 ULP outside it, swish''s no worse than
+    before.  (A zone of -0.08 <= d <= 0.26 or 0.14, 6 or 5 terms, would
+    hold for silu' alone: swish''s e, rounded once more by the low part's
+    correction, costs it 5.2 ULP at d = -0.1, and swish at b = 1 must give
+    silu's bits.)"""
     n = fma(e, 1.0 + zh, select(neg, ee, 1.0))
     # q^2 as 1 + e (2 + e) in one fma (as dsigmoid): squaring the rounded
     # q would double its rounding
