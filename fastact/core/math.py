@@ -527,9 +527,9 @@ def dsilu_fast_of(neg, e, ee, zh, dz, d):
     the shared float32 fit has 8): measured over every float32, silu''s
     direct formula is within 3.52 ULP outside it, swish''s no worse than
     before.  (A zone of -0.08 <= d <= 0.26 or 0.14, 6 or 5 terms, would
-    hold for silu' alone: swish''s e, rounded once more by the low part's
-    correction, costs it 5.2 ULP at d = -0.1, and swish at b = 1 must give
-    silu's bits.)"""
+    hold for silu' alone: swish''s z = b x reaches points between the
+    float32 numbers where the formula is 5.2 ULP off at d = -0.1, and swish
+    at b = 1 must give silu's bits.)"""
     n = fma(e, 1.0 + zh, select(neg, ee, 1.0))
     # q^2 as 1 + e (2 + e) in one fma (as dsigmoid): squaring the rounded
     # q would double its rounding
