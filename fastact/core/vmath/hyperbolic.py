@@ -1,18 +1,18 @@
 """tanh.
 
 float32: x Q(a) / (a Q(a) + P(a)), a = |x|, with x clamped to +-TANHK_MAX
-(9.2 less 9 ulp: tanh rounds to +-1 from 9.011 on, and this formula gives
-exactly 1 there).  P/Q (degrees 5/6, Horner in a, P(0) = Q(0)) fits k(a) =
+(9.19995: tanh rounds to +-1 from 9.011 on, and this formula gives exactly
+1 there).  P/Q (degrees 5/6, Horner in a, P(0) = Q(0)) fits k(a) =
 a coth(a) - a = 2a/(e^2a - 1) on [0, 9.5], so tanh(a) = a / (a + k) and
 1 - tanh(a) = k / (a + k): next to +-1 the roundings of P and Q reach the
 result shrunk by 1 - tanh(a), where x P(x^2)/Q(x^2) in float32 loses most
 (5.4 ulp).  Q is monic, so that its Horner starts with an add (off the FMA
-pipes that bound the loop), and P(0) = Q(0) = 1760 (1.72 * 2^10): next to 0,
+pipes that bound the loop), and P(0) = Q(0) = 1776 (1.73 * 2^10): next to 0,
 P, Q and a Q + P all start there, where a rounding is a small relative error
-(the mantissas near 1.72 gave the smallest maximum error of those tried; the
-monic fit's own scale, 2115 = 1.03 * 2^11, gave 4.5 ulp).  One formula, no
+(the smallest maximum error of the constants tried; the monic fit's own
+scale, 2115 = 1.03 * 2^11, gave 4.5 ulp).  One formula, no
 selects: 10 fmas and an add for P and Q, one fma for a Q + P, a product and
-a division per element, within 3.55 ulp (tools/sweep_f32.py).  P > 0 on
+a division per element, within 3.65 ulp (tools/sweep_f32.py).  P > 0 on
 [0, 9.2] (the fit runs past the clamp to keep it so), so |x Q| <= a Q + P
 and, rounding being monotonic, |tanh| <= 1.
 NaN passes the clamp; -0 and subnormal x come back as themselves (x P(0) /
@@ -94,9 +94,10 @@ def kernels(ft) -> dict:
 # under half of 1's lower ulp (the clamped formula gives 1 exactly there)
 TANH32_MAX = np.float32(9.2)
 _TANHK_P = tuple(np.float32(c) for c in TANHK_P_F)
-# tanh's clamp: below TANH32_MAX, a float32 where P/Q's tanh rounds to
-# exactly 1 (at 9.2 itself it gives 1 - 2^-24)
-TANHK_MAX = np.float32(9.199991226196289)
+# tanh's clamp: the largest float32 up to TANH32_MAX where the formula gives
+# exactly 1 (found by running the loop on every float32 in [9.011, 9.2];
+# at 9.2 itself it gives 1 - 2^-24)
+TANHK_MAX = np.float32(9.199952125549316)
 # Q is monic (TANHK_Q_F[-1] = 1): its Horner starts with a + Q5, an add
 _TANHK_Q_LOW = tuple(np.float32(c) for c in TANHK_Q_F[:-2])
 _TANHK_Q5 = np.float32(TANHK_Q_F[-2])
