@@ -91,7 +91,7 @@ def kernels(ft) -> dict:
 
 
 # float32: P/Q fits k on [0, TANH32_MAX], past which 1 - tanh(a) < 2.1e-8 is
-# under half of 1's lower ulp (the clamped formula gives 1 exactly there)
+# under half of 1's lower ulp (tanh's own clamp, TANHK_MAX, is just below)
 TANH32_MAX = np.float32(9.2)
 _TANHK_P = tuple(np.float32(c) for c in TANHK_P_F)
 # tanh's clamp: the largest float32 up to TANH32_MAX where the formula gives
