@@ -304,6 +304,44 @@ def refit_numerator(f, w, p, q, lo, hi, dtype, samples=6000, iters=300):
     return done
 
 
+def rational_monic(f, w, m, n, lo, hi, c0, samples=6000, iters=200):
+    """(p, q, err): P(a)/Q(a) of degrees m, n with P(0) = Q(0) = c0 and Q
+    monic (q[n] = 1: Horner's first step an add), near-minimax in w |P/Q - f|
+    on [lo, hi] (f(0) = 1), as `rational` (Loeb and Lawson) with the two
+    constraints taken out of the unknowns."""
+    x = np.unique(
+        np.concatenate(
+            [np.linspace(0, 1, samples), (1 - np.cos(np.linspace(0, np.pi, samples))) / 2]
+        )
+    )
+    a = lo + (hi - lo) * x
+    u = a / hi
+    fa = np.array([float(f(mp.mpf(float(v)))) for v in a])
+    wa = np.array([float(w(mp.mpf(float(v)))) for v in a])
+    Ap = np.vstack([u**k for k in range(1, m + 1)]).T
+    Aq = np.vstack([u**k for k in range(1, n)]).T
+    top = a**n
+    rhs = fa * (c0 + top) - c0  # P - f Q = 0 with the known parts moved right
+    Q, lw = c0 + top, np.ones_like(a)
+    best = None
+    for it in range(iters):
+        W = lw * wa / Q
+        c, *_ = np.linalg.lstsq(
+            np.hstack([Ap, -fa[:, None] * Aq]) * W[:, None], rhs * W, rcond=None
+        )
+        P, Q = c0 + Ap @ c[:m], c0 + Aq @ c[m:] + top
+        err = np.abs(P / Q - fa) * wa
+        if best is None or err.max() < best[0]:
+            best = (err.max(), c)
+        if it > 5:
+            lw = lw * np.sqrt(err) + 1e-300
+            lw /= lw.sum()
+    e, c = best
+    p = [c0] + [c[k - 1] * float(hi) ** -k for k in range(1, m + 1)]
+    q = [c0] + [c[m + k - 1] * float(hi) ** -k for k in range(1, n)] + [1.0]
+    return p, q, e
+
+
 def print_rational(name, f, w, m, n, lo, hi, dtype, unit, one=False, scale=1.0, refit=False, **kw):
     """Fit (rational), scale P and Q by `scale` and round them; refit: P
     refitted to the rounded Q while it is rounded (refit_numerator)."""
@@ -328,6 +366,7 @@ def print_rational(name, f, w, m, n, lo, hi, dtype, unit, one=False, scale=1.0, 
 
 TANHK_X = 9.2  # float32 tanh rounds to 1 from 9.011 on
 TANHK_FIT_X = 9.5  # tanh's P/Q: fitted past the clamp (fit_tanh)
+TANHK_C0 = 1776.0  # tanh's P(0) = Q(0) (fit_tanh)
 
 
 def fit_tanh():
@@ -340,33 +379,36 @@ def fit_tanh():
     # 1 - tanh = k / (a + k).  An error d in k moves tanh by d a / (a + k)^2,
     # a relative error of d / (a + k): the weight, in units of 2^-24.  Next to
     # 1 the roundings of P and Q shrink with 1 - tanh instead of passing on in
-    # full as in x P(x^2) / Q(x^2).  P(0) = Q(0) (k(0) = 1), both scaled to
-    # 1.5: P, Q and a Q + P start at 1.5 (not 1), where their roundings are a
-    # smaller relative error (1.5 gave the smallest maximum of 1, 1.25, 1.4,
-    # 1.5, 1.6, 1.7, 1.875, with degrees 6/6).  Degrees 5/6 save an fma on
-    # the loop's FMA pipes (0.76 ulp of fit error where 6/6 had 0.14); fitted
-    # on [0, TANHK_FIT_X], past the clamp, because on [0, TANHK_X] the fit's
-    # P turns negative just below 9.2, so that x Q > a Q + P at the clamp and
-    # tanh of large x came out as 1 + 2^-23 (P(9.2) = 2.6e-4 > 0 with this
-    # interval).
+    # full as in x P(x^2) / Q(x^2).  Q monic, so that its Horner starts with
+    # an add (off the FMA pipes that bound the loop), and P(0) = Q(0) =
+    # TANHK_C0 (k(0) = 1): next to 0, P, Q and a Q + P all start at TANHK_C0,
+    # whose mantissa (1.73) makes their roundings a small relative error.
+    # Unconstrained, the monic fit's own P(0) is 2115 (0.75 units of fit
+    # error, but 4.5 ulp after rounding: a mantissa of 1.03); with P(0) fixed
+    # the fit error rises (1.16 units at 1776), and the exhaustive sweep
+    # (tools/sweep_f32.py tanh, every float32) picks among the constants:
+    # 1696 3.89, 1712 3.82, 1728 3.79, 1744 3.77, 1760 3.71, 1768 3.72, 1776
+    # 3.65, 1784 3.71, 1792 4.10, 1800 4.05 ulp.  Degrees 5/6
+    # are the fewest FMAs for the accuracy: 4/6 and 5/5 have 3.7 and 4.8
+    # units of fit error, 4/7 0.68 at the same count; Q even in a (a Q(a^2)
+    # + P(a), Q of degree 3 in a^2: 535 units with P of degree 5) fits
+    # badly.  Fitted on [0, TANHK_FIT_X], past the clamp, so that P > 0 up
+    # to it (|tanh| <= 1 after rounding).
     k = lambda a: 2 * a / mp.expm1(2 * a) if a else mp.mpf(1)
     w = lambda a: 2**24 / (a + k(a))
-    print_rational(
-        "tanhk",
-        k,
-        w,
-        5,
-        6,
-        0,
-        TANHK_FIT_X,
-        np.float32,
-        "ulp (relative)",
-        one=True,
-        scale=1.5,
-        refit=True,
-        samples=8000,
-        iters=150,
-    )
+    p, q, e = rational_monic(k, w, 5, 6, 0, TANHK_FIT_X, TANHK_C0)
+    q = [float(np.float32(v)) for v in q]
+    p = refit_numerator(k, w, [float(np.float32(v)) for v in p], q, 0, TANHK_FIT_X, np.float32)
+    a = np.linspace(0, TANHK_X, 4001)
+    fa = np.array([float(k(mp.mpf(float(v)))) for v in a])
+    wa = np.array([float(w(mp.mpf(float(v)))) for v in a])
+    er = np.max(np.abs(np.polyval(p[::-1], a) / np.polyval(q[::-1], a) - fa) * wa)
+    print(f"# tanhk: error {e:.3g} ulp (relative), {er:.3g} with the rounded coefficients")
+    for tag, c in (("P", p), ("Q", q)):
+        print(f"TANHK_{tag}_F = (")
+        for v in c:
+            print(f"    {float(np.float32(v))!r},")
+        print(")", flush=True)
     fit_tanhshrink(k)
     # float32 tanhshrink' (tanh^2, core.math.dtanhshrink): x - tanh(x) = x^3
     # P(x^2) for |x| <= 1, relative error (core.math.tanhshrink_poly; float64

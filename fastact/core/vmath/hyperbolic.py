@@ -1,19 +1,22 @@
 """tanh.
 
-float32: x Q(a) / (a Q(a) + P(a)), a = |x|, with x clamped to +-9.2 (tanh
-rounds to +-1 from 9.011 on).  P/Q (degrees 5/6, Horner in a, P(0) = Q(0))
-fits k(a) = a coth(a) - a = 2a/(e^2a - 1) on [0, 9.5], so tanh(a) =
-a / (a + k) and 1 - tanh(a) = k / (a + k): next to +-1 the roundings of P and
-Q reach the result shrunk by 1 - tanh(a), where x P(x^2)/Q(x^2) in float32
-loses most (5.4 ulp); next to 0, P, Q and a Q + P all start at 1.5 (their
-scale), where a rounding is a smaller relative error than just above 1.  One
-formula, no selects: 11 fmas for P and Q, one for a Q + P, a product and a
-division per element, within 3.55 ulp (tools/sweep_f32.py; degrees 6/6:
-2.98, one fma more on the FMA pipes that bound the loop).  P > 0 on [0, 9.2]
-(the fit runs past the clamp to keep it so), so |x Q| <= a Q + P and,
-rounding being monotonic, |tanh| <= 1.
-NaN passes the clamp; -0 and subnormal x come back as themselves (x 1.5 /
-1.5 rounds back to x there), tiny normal x within 1 ulp of itself.
+float32: x Q(a) / (a Q(a) + P(a)), a = |x|, with x clamped to +-TANHK_MAX
+(9.19995: tanh rounds to +-1 from 9.011 on, and this formula gives exactly
+1 there).  P/Q (degrees 5/6, Horner in a, P(0) = Q(0)) fits k(a) =
+a coth(a) - a = 2a/(e^2a - 1) on [0, 9.5], so tanh(a) = a / (a + k) and
+1 - tanh(a) = k / (a + k): next to +-1 the roundings of P and Q reach the
+result shrunk by 1 - tanh(a), where x P(x^2)/Q(x^2) in float32 loses most
+(5.4 ulp).  Q is monic, so that its Horner starts with an add (off the FMA
+pipes that bound the loop), and P(0) = Q(0) = 1776 (1.73 * 2^10): next to 0,
+P, Q and a Q + P all start there, where a rounding is a small relative error
+(the smallest maximum error of the constants tried; the monic fit's own
+scale, 2115 = 1.03 * 2^11, gave 4.5 ulp).  One formula, no
+selects: 10 fmas and an add for P and Q, one fma for a Q + P, a product and
+a division per element, within 3.65 ulp (tools/sweep_f32.py).  P > 0 on
+[0, 9.2] (the fit runs past the clamp to keep it so), so |x Q| <= a Q + P
+and, rounding being monotonic, |tanh| <= 1.
+NaN passes the clamp; -0 and subnormal x come back as themselves (x P(0) /
+P(0) rounds back to x there), tiny normal x within 1 ulp of itself.
 
 float64: x + x^3 P(x^2) below atanh(1/2), 1 - 2/(e**2|x| + 1) above (e**2|x|
 by exp's reduction and polynomial), with the roundings of the sum and the
@@ -88,10 +91,16 @@ def kernels(ft) -> dict:
 
 
 # float32: P/Q fits k on [0, TANH32_MAX], past which 1 - tanh(a) < 2.1e-8 is
-# under half of 1's lower ulp (the clamped formula gives 1 exactly there)
+# under half of 1's lower ulp (tanh's own clamp, TANHK_MAX, is just below)
 TANH32_MAX = np.float32(9.2)
 _TANHK_P = tuple(np.float32(c) for c in TANHK_P_F)
-_TANHK_Q = tuple(np.float32(c) for c in TANHK_Q_F)
+# tanh's clamp: the largest float32 up to TANH32_MAX where the formula gives
+# exactly 1 (found by running the loop on every float32 in [9.011, 9.2];
+# at 9.2 itself it gives 1 - 2^-24)
+TANHK_MAX = np.float32(9.199952125549316)
+# Q is monic (TANHK_Q_F[-1] = 1): its Horner starts with a + Q5, an add
+_TANHK_Q_LOW = tuple(np.float32(c) for c in TANHK_Q_F[:-2])
+_TANHK_Q5 = np.float32(TANHK_Q_F[-2])
 _TANHSHR_N1 = tuple(np.float32(c) for c in TANHSHR_N_F[1:])  # N(0) = 1 is added last
 _TANHSHR_D1 = tuple(np.float32(c) for c in TANHSHR_D_F[1:])  # D(0) = 3 is added last
 _TANHSHR_D0 = np.float32(TANHSHR_D_F[0])
@@ -129,10 +138,10 @@ def _tanh_f32():
     def tanh_k(x):
         # clamping x (not |x|) keeps its sign in the numerator: no bit
         # operations to put it back
-        xc = select(x > TANH32_MAX, TANH32_MAX, x)  # NaN stays NaN
-        xc = select(xc < -TANH32_MAX, -TANH32_MAX, xc)
+        xc = select(x > TANHK_MAX, TANHK_MAX, x)  # NaN stays NaN
+        xc = select(xc < -TANHK_MAX, -TANHK_MAX, xc)
         a = abs(xc)
-        q = horner(a, _TANHK_Q)
+        q = horner(a, _TANHK_Q_LOW + (a + _TANHK_Q5,))
         return (xc * q) / fma(a, q, horner(a, _TANHK_P))
 
     return tanh_k
