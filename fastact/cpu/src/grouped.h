@@ -228,10 +228,11 @@ FA_ENTRY void FA_SFX(fg_max_bwd_##SUF)(const T *go, const int64_t *ix, T *out,  
  * terms g x (rounded to T) where x <= 0 or NaN, kept in FG_PRELU_LANES running
  * sums: a fixed order, so a total built from fixed runs does not depend on
  * how the runs were spread over threads.  gi may be g or x itself: each block
- * is read whole before it is written.  `stream`: each block goes through a
- * cached buffer and out with streaming stores (stream.h; the caller fences),
- * for outputs far larger than the caches: the kernel is bound by memory, and
- * a plain store would first read each line of gi.  Blocks start at
+ * is read whole before it is written.  `stream`: gi is written with
+ * streaming stores (the caller fences), for outputs far larger than the
+ * caches: the kernel is bound by memory, and a plain store would first read
+ * each line of gi.  Straight from the registers where gi is 16-byte aligned
+ * on a path with AVX, else each block through a cached buffer (stream.h).  Blocks start at
  * multiples of FG_PRELU_LANES, so the sums take the same order either way.
  * The groups of 8 (FG_PRELU_GROUPS, in grouped_body.h) are explicit vectors
  * where the path has AVX: gcc vectorizes the sums in double poorly or not at
@@ -241,12 +242,15 @@ FA_ENTRY void FA_SFX(fg_prelu_bwd_##SUF)(const T *g, const T *x, T *gi, T w,    
                                         ptrdiff_t len, int stream, double *sum)   \
 {                                                                                  \
     double s[FG_PRELU_LANES] = {0};                                                \
-    T buf[stream ? FG_PRELU_BLOCK : 1] __attribute__((aligned(64)));              \
+    /* streamed from the registers where the path can and gi allows it */        \
+    int nt = stream && FG_PRELU_NT && (uintptr_t)gi % 16 == 0;                     \
+    int buffered = stream && !nt;                                                  \
+    T buf[buffered ? FG_PRELU_BLOCK : 1] __attribute__((aligned(64)));            \
     for (ptrdiff_t i0 = 0; i0 < len; i0 += FG_PRELU_BLOCK) {                       \
         ptrdiff_t m = len - i0 < FG_PRELU_BLOCK ? len - i0 : FG_PRELU_BLOCK;       \
         ptrdiff_t i = m - m % FG_PRELU_LANES;                                      \
-        T *ob = stream ? buf : gi + i0;                                            \
-        FA_SFX(fg_prelu_groups_##SUF)(g + i0, x + i0, ob, w, i, s);                \
+        T *ob = buffered ? buf : gi + i0;                                          \
+        FA_SFX(fg_prelu_groups_##SUF)(g + i0, x + i0, ob, w, i, s, nt);            \
         /* the tail (last block only: blocks hold whole groups) */                 \
         for (int k = 0; i < m; i++, k++) {                                         \
             T gk = g[i0 + i], xk = x[i0 + i];                                      \
@@ -254,7 +258,7 @@ FA_ENTRY void FA_SFX(fg_prelu_bwd_##SUF)(const T *g, const T *x, T *gi, T w,    
             ob[i] = pos ? gk : gk * w;                                             \
             s[k] += pos ? 0.0 : (double)(gk * xk);                                 \
         }                                                                          \
-        if (stream)                                                                \
+        if (buffered)                                                              \
             fa_stream_out(gi + i0, buf, (size_t)m * sizeof(T));                    \
     }                                                                              \
     for (int h = FG_PRELU_LANES / 2; h; h /= 2)                                    \
