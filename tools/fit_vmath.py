@@ -399,16 +399,9 @@ def fit_tanh():
     p, q, e = rational_monic(k, w, 5, 6, 0, TANHK_FIT_X, TANHK_C0)
     q = [float(np.float32(v)) for v in q]
     p = refit_numerator(k, w, [float(np.float32(v)) for v in p], q, 0, TANHK_FIT_X, np.float32)
-    a = np.linspace(0, TANHK_X, 4001)
-    fa = np.array([float(k(mp.mpf(float(v)))) for v in a])
-    wa = np.array([float(w(mp.mpf(float(v)))) for v in a])
-    er = np.max(np.abs(np.polyval(p[::-1], a) / np.polyval(q[::-1], a) - fa) * wa)
+    er = _rounded_error(k, w, p, q)
     print(f"# tanhk: error {e:.3g} ulp (relative), {er:.3g} with the rounded coefficients")
-    for tag, c in (("P", p), ("Q", q)):
-        print(f"TANHK_{tag}_F = (")
-        for v in c:
-            print(f"    {float(np.float32(v))!r},")
-        print(")", flush=True)
+    _print_pair("TANHK", ("P", [float(np.float32(v)) for v in p]), ("Q", q))
     fit_tanhshrink(k)
     # float32 tanhshrink' (tanh^2, core.math.dtanhshrink): x - tanh(x) = x^3
     # P(x^2) for |x| <= 1, relative error (core.math.tanhshrink_poly; float64
@@ -432,13 +425,24 @@ def fit_tanhshrink(k):
     p = [1.0] + [v * s for v in p[1:]]
     q = [float(np.float32(v * s)) for v in q]
     p = [float(np.float32(v)) for v in refit_numerator(m, w, p, q, 0, TANHK_X, np.float32)]
-    a = np.linspace(0, TANHK_X, 4001)
-    fa = np.array([float(m(mp.mpf(float(v)))) for v in a])
-    wa = np.array([float(w(mp.mpf(float(v)))) for v in a])
-    er = np.max(np.abs(np.polyval(p[::-1], a) / np.polyval(q[::-1], a) - fa) * wa)
+    er = _rounded_error(m, w, p, q)
     print(f"# tanhshr: error {e:.3g} (x 2^-24, relative to tanhshrink), {er:.3g} rounded")
-    for tag, c in (("N", p), ("D", q)):
-        print(f"TANHSHR_{tag}_F = (")
+    _print_pair("TANHSHR", ("N", p), ("D", q))
+
+
+def _rounded_error(f, w, p, q):
+    """The weighted error of P/Q (coefficients as given) against f on 4001
+    points of [0, TANHK_X]."""
+    a = np.linspace(0, TANHK_X, 4001)
+    fa = np.array([float(f(mp.mpf(float(v)))) for v in a])
+    wa = np.array([float(w(mp.mpf(float(v)))) for v in a])
+    return np.max(np.abs(np.polyval(p[::-1], a) / np.polyval(q[::-1], a) - fa) * wa)
+
+
+def _print_pair(name, *pairs):
+    """Print {name}_{tag}_F tuples for (tag, coefficients) pairs."""
+    for tag, c in pairs:
+        print(f"{name}_{tag}_F = (")
         for v in c:
             print(f"    {v!r},")
         print(")", flush=True)
