@@ -233,41 +233,57 @@ def fit_log():
 TANH_T = mp.mpf("0.5493") * mp.mpf("1.001")  # atanh(1/2)
 
 
-def rational(f, w, m, n, lo, hi, samples=12000, iters=100, one=False):
-    """(p, q, err), q[0] = 1: P(a)/Q(a) of degrees m, n near-minimax in the
-    weighted error w |P/Q - f| on [lo, hi], by Loeb's linearized least squares
-    (weights w/Q from the previous step) and Lawson's reweighting by the
-    error.  one=True also fixes p[0] = 1 (f(0) = 1 exactly).  float64
-    arithmetic on a scaled variable is plenty for a float32 fit; f's and w's
-    values come from mpmath."""
-    x = np.unique(
+def _unit_points(samples):
+    """Points of [0, 1]: uniform and Chebyshev-clustered at the ends."""
+    return np.unique(
         np.concatenate(
             [np.linspace(0, 1, samples), (1 - np.cos(np.linspace(0, np.pi, samples))) / 2]
         )
     )
-    av = lo + (hi - lo) * x
+
+
+def _loeb_lawson(A, rhs, fa, wa, PQ, Q, iters):
+    """(max error, c): the coefficients c of A c = rhs near-minimax in
+    wa |P/Q - fa| with (P, Q) = PQ(c), by Loeb's linearized least squares
+    (weights wa/Q from the previous step, starting from Q) and Lawson's
+    reweighting by the error."""
+    lw, best = np.ones_like(fa), None
+    for it in range(iters):
+        W = lw * wa / Q
+        c, *_ = np.linalg.lstsq(A * W[:, None], rhs * W, rcond=None)
+        P, Q = PQ(c)
+        err = np.abs(P / Q - fa) * wa
+        if best is None or err.max() < best[0]:
+            best = (err.max(), c)
+        if it > 5:
+            lw = lw * np.sqrt(err) + 1e-300
+            lw /= lw.sum()
+    return best
+
+
+def rational(f, w, m, n, lo, hi, samples=12000, iters=100, one=False):
+    """(p, q, err), q[0] = 1: P(a)/Q(a) of degrees m, n near-minimax in the
+    weighted error w |P/Q - f| on [lo, hi] (_loeb_lawson).  one=True also
+    fixes p[0] = 1 (f(0) = 1 exactly).  float64 arithmetic on a scaled
+    variable is plenty for a float32 fit; f's and w's values come from
+    mpmath."""
+    av = lo + (hi - lo) * _unit_points(samples)
     u = av / hi
     fu = np.array([float(f(mp.mpf(float(v)))) for v in av])
     wu = np.array([float(w(mp.mpf(float(v)))) for v in av])
     k0 = 1 if one else 0
     Ap = np.vstack([u**k for k in range(k0, m + 1)]).T
     Aq = np.vstack([u**k for k in range(1, n + 1)]).T
-    rhs = fu - k0
-    Q, lw = np.ones_like(u), np.ones_like(u)
-    best = None
-    for it in range(iters):
-        W = lw * wu / Q
-        c, *_ = np.linalg.lstsq(
-            np.hstack([Ap, -fu[:, None] * Aq]) * W[:, None], rhs * W, rcond=None
-        )
-        P, Q = k0 + Ap @ c[: Ap.shape[1]], 1 + Aq @ c[Ap.shape[1] :]
-        err = np.abs(P / Q - fu) * wu
-        if best is None or err.max() < best[0]:
-            best = (err.max(), c)
-        if it > 5:
-            lw = lw * np.sqrt(err) + 1e-300
-            lw /= lw.sum()
-    e, c = best
+    np_ = Ap.shape[1]
+    e, c = _loeb_lawson(
+        np.hstack([Ap, -fu[:, None] * Aq]),
+        fu - k0,
+        fu,
+        wu,
+        lambda c: (k0 + Ap @ c[:np_], 1 + Aq @ c[np_:]),
+        np.ones_like(u),
+        iters,
+    )
     p = [1.0] * k0 + [c[k - k0] * float(hi) ** -k for k in range(k0, m + 1)]
     q = [1.0] + [c[m + 1 - k0 + k - 1] * float(hi) ** -k for k in range(1, n + 1)]
     return p, q, e
@@ -278,12 +294,7 @@ def refit_numerator(f, w, p, q, lo, hi, dtype, samples=6000, iters=300):
     one at a time from the lowest, the remaining ones refitted after each
     (the error of P/Q is linear in P for a fixed Q: Lawson's weighted least
     squares).  Takes most of the error that rounding Q's coefficients adds."""
-    x = np.unique(
-        np.concatenate(
-            [np.linspace(0, 1, samples), (1 - np.cos(np.linspace(0, np.pi, samples))) / 2]
-        )
-    )
-    a = lo + (hi - lo) * x
+    a = lo + (hi - lo) * _unit_points(samples)
     fa = np.array([float(f(mp.mpf(float(v)))) for v in a])
     qa = np.polyval([float(v) for v in q[::-1]], a)
     wa = np.array([float(w(mp.mpf(float(v)))) for v in a]) / qa
@@ -307,61 +318,27 @@ def refit_numerator(f, w, p, q, lo, hi, dtype, samples=6000, iters=300):
 def rational_monic(f, w, m, n, lo, hi, c0, samples=6000, iters=200):
     """(p, q, err): P(a)/Q(a) of degrees m, n with P(0) = Q(0) = c0 and Q
     monic (q[n] = 1: Horner's first step an add), near-minimax in w |P/Q - f|
-    on [lo, hi] (f(0) = 1), as `rational` (Loeb and Lawson) with the two
-    constraints taken out of the unknowns."""
-    x = np.unique(
-        np.concatenate(
-            [np.linspace(0, 1, samples), (1 - np.cos(np.linspace(0, np.pi, samples))) / 2]
-        )
-    )
-    a = lo + (hi - lo) * x
+    on [lo, hi] (f(0) = 1), as `rational` with the two constraints taken out
+    of the unknowns."""
+    a = lo + (hi - lo) * _unit_points(samples)
     u = a / hi
     fa = np.array([float(f(mp.mpf(float(v)))) for v in a])
     wa = np.array([float(w(mp.mpf(float(v)))) for v in a])
     Ap = np.vstack([u**k for k in range(1, m + 1)]).T
     Aq = np.vstack([u**k for k in range(1, n)]).T
     top = a**n
-    rhs = fa * (c0 + top) - c0  # P - f Q = 0 with the known parts moved right
-    Q, lw = c0 + top, np.ones_like(a)
-    best = None
-    for it in range(iters):
-        W = lw * wa / Q
-        c, *_ = np.linalg.lstsq(
-            np.hstack([Ap, -fa[:, None] * Aq]) * W[:, None], rhs * W, rcond=None
-        )
-        P, Q = c0 + Ap @ c[:m], c0 + Aq @ c[m:] + top
-        err = np.abs(P / Q - fa) * wa
-        if best is None or err.max() < best[0]:
-            best = (err.max(), c)
-        if it > 5:
-            lw = lw * np.sqrt(err) + 1e-300
-            lw /= lw.sum()
-    e, c = best
+    e, c = _loeb_lawson(
+        np.hstack([Ap, -fa[:, None] * Aq]),
+        fa * (c0 + top) - c0,  # P - f Q = 0 with the known parts moved right
+        fa,
+        wa,
+        lambda c: (c0 + Ap @ c[:m], c0 + Aq @ c[m:] + top),
+        c0 + top,
+        iters,
+    )
     p = [c0] + [c[k - 1] * float(hi) ** -k for k in range(1, m + 1)]
     q = [c0] + [c[m + k - 1] * float(hi) ** -k for k in range(1, n)] + [1.0]
     return p, q, e
-
-
-def print_rational(name, f, w, m, n, lo, hi, dtype, unit, one=False, scale=1.0, refit=False, **kw):
-    """Fit (rational), scale P and Q by `scale` and round them; refit: P
-    refitted to the rounded Q while it is rounded (refit_numerator)."""
-    p, q, e = rational(f, w, m, n, lo, hi, one=one, **kw)
-    p = [float(dtype(v * scale)) for v in p]
-    q = [float(dtype(v * scale)) for v in q]
-    if refit:
-        p = refit_numerator(f, w, p, q, lo, hi, dtype)
-    a = np.linspace(lo, hi, 4001)
-    fa = np.array([float(f(mp.mpf(float(v)))) for v in a])
-    wa = np.array([float(w(mp.mpf(float(v)))) for v in a])
-    rp = np.polyval(p[::-1], a)
-    rq = np.polyval(q[::-1], a)
-    er = np.max(np.abs(rp / rq - fa) * wa)
-    print(f"# {name}: error {e:.3g} {unit}, {er:.3g} with the rounded coefficients")
-    for tag, c in (("P", p), ("Q", q)):
-        print(f"{name.upper()}_{tag}_{'F' if dtype == np.float32 else 'D'} = (")
-        for v in c:
-            print(f"    {float(dtype(v))!r},")
-        print(")", flush=True)
 
 
 TANHK_X = 9.2  # float32 tanh rounds to 1 from 9.011 on
