@@ -131,12 +131,24 @@ def kernels(ft) -> dict:
         r = fma(n, -LN2LO, fma(n, -LN2HI, x))
         return int_as_float(IT(float_as_int(exp_poly(r)) + IT(float_as_int(t) << MANT)))
 
+    @register_jitable(**JIT)
+    def exp_normal_dd_(x, lo):
+        # exp_normal(x + lo), |lo| << ulp(x): lo joins the reduced argument
+        # (one sum, rounded to r's finer grid), so that e**(x + lo) rounds
+        # once, where e + e lo after exp_normal would round e twice.  lo = 0
+        # gives exp_normal's bits.
+        t = x * LOG2E + RINT_MAGIC
+        n = t - RINT_MAGIC
+        r = fma(n, -LN2LO, fma(n, -LN2HI, x)) + lo
+        return int_as_float(IT(float_as_int(exp_poly(r)) + IT(float_as_int(t) << MANT)))
+
     return dict(
         exp=exp_,
         exp_below=exp_below_,
         exp_below_2k=exp_below_2k_,
         exp_within=exp_within_,
         exp_normal=exp_normal_,
+        exp_normal_dd=exp_normal_dd_,
     )
 
 
@@ -299,6 +311,13 @@ def exp_normal(x):
     return call(kernels, "exp_normal", x)
 
 
+def exp_normal_dd(x, lo):
+    """exp_normal(x + lo) for x in exp_normal's range and |lo| << ulp(x)
+    (the low part of an exact product): lo goes into the reduced argument,
+    so e**(x + lo) rounds once; lo = 0 gives exp_normal's bits."""
+    return call_scaled(kernels, "exp_normal_dd", x, lo)
+
+
 def exp_below_short(x):
     """exp_below with float32's shorter reduction and polynomial (up to 0.9
     ulp more error), for kernels whose error budget takes it (sigmoid,
@@ -345,6 +364,7 @@ register(exp, kernels)
 register(exp_below, kernels)
 register(exp_within, kernels)
 register(exp_normal, kernels)
+register_scaled(exp_normal_dd, kernels)
 register_scaled(exp_below_2k, kernels)
 register(exp_below_short, short_kernels)
 register(exp_normal_short, short_kernels)
