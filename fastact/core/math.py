@@ -68,7 +68,7 @@ from fastact.core.vmath import (  # noqa: F401 (exp, expm1, log, log1p, tanh: fo
 from fastact.core.vmath.exponential import (
     exp_below_short,
     exp_below_short_x4,
-    exp_normal_dd,
+    exp_neg_abs_dd,
     exp_normal_short,
     exp_short_2k,
 )
@@ -500,7 +500,7 @@ def dsilu_fast(zh, zl):
     # zl inside exp's reduced argument and e zl + e^2 in one rounding: e
     # rounded twice (fma(e, zl, e) after exp) and zl + e rounded cost up to
     # 0.6 ULP where the result nears a power of 2 (z = -0.54, -0.84)
-    e = exp_normal_dd(-abs(zh), select(neg, zl, -zl))
+    e = exp_neg_abs_dd(zh, zl)
     dz = zh - per_type(C.DSILU_ROOT_F32, C.DSILU_ROOT)[0]
     # poly_at_root's argument
     d = (dz - per_type(C.DSILU_ROOT_F32, C.DSILU_ROOT)[1]) + zl

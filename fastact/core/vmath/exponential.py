@@ -142,6 +142,14 @@ def kernels(ft) -> dict:
         r = fma(n, -LN2LO, fma(n, -LN2HI, x)) + lo
         return int_as_float(IT(float_as_int(exp_poly(r)) + IT(float_as_int(t) << MANT)))
 
+    @register_jitable(**JIT)
+    def exp_neg_abs_dd_(zh, zl):
+        # e**-|zh + zl|: |z|'s low part is zl with zh's sign bit xor-ed in
+        # (an and and a xor; its negation folds into the sum: a select on
+        # the sign compiled to a compare and a blend here)
+        sign = IT(float_as_int(zh) & float_as_int(NZERO))
+        return exp_normal_dd_(-abs(zh), -int_as_float(IT(float_as_int(zl) ^ sign)))
+
     return dict(
         exp=exp_,
         exp_below=exp_below_,
@@ -149,6 +157,7 @@ def kernels(ft) -> dict:
         exp_within=exp_within_,
         exp_normal=exp_normal_,
         exp_normal_dd=exp_normal_dd_,
+        exp_neg_abs_dd=exp_neg_abs_dd_,
     )
 
 
@@ -318,6 +327,13 @@ def exp_normal_dd(x, lo):
     return call_scaled(kernels, "exp_normal_dd", x, lo)
 
 
+def exp_neg_abs_dd(zh, zl):
+    """exp_normal_dd(-|zh|, lo) with lo = -|zh + zl| - (-|zh|), zl or -zl:
+    e**-|z| for z = zh + zl (an exact product) in exp_normal's range,
+    rounded once."""
+    return call_scaled(kernels, "exp_neg_abs_dd", zh, zl)
+
+
 def exp_below_short(x):
     """exp_below with float32's shorter reduction and polynomial (up to 0.9
     ulp more error), for kernels whose error budget takes it (sigmoid,
@@ -365,6 +381,7 @@ register(exp_below, kernels)
 register(exp_within, kernels)
 register(exp_normal, kernels)
 register_scaled(exp_normal_dd, kernels)
+register_scaled(exp_neg_abs_dd, kernels)
 register_scaled(exp_below_2k, kernels)
 register(exp_below_short, short_kernels)
 register(exp_normal_short, short_kernels)
