@@ -46,16 +46,18 @@ def test_float32_dense_against_float64(case, which):
     assert r["n_special"] == 0, f"{case.id} {which}: {r['n_special']} inf/NaN results differ"
 
 
-# swish' float32 where its result nears 1/4 or 1/8 from below (z = beta x
-# near -0.54 or -0.84, far from the root fit's zone): ULPs are largest there
-# relative to the roundings, and a z between the float32 numbers met an e
-# that rounded twice (exp, then its low-part correction).  The kernel was
-# 4.0-4.1 ULP at these (beta, x) (every float32 with z in [-3, 1], beta in
-# 0.25-10); each test takes every float32 within 4096 ULPs of the point.
+# swish' float32 where its result nears a power of 2 from below in
+# magnitude (1/4 and 1/8 at z = beta x near -0.54 and -0.84, -1/32 near
+# -4.79; far from the root fit's zone): an ULP is the smallest fraction of
+# the result there, and a z between the float32 numbers met an e that
+# rounded twice (exp, then its low-part correction).  The kernel was
+# 4.0-4.1 ULP at these (beta, x) (every float32 x, beta in 0.25-10); each
+# test takes every float32 within 4096 ULPs of the point.
 SWISH_GRAD_PINNED = [
     (1.1, -0.4999401),
     (1.1, -0.47810215),
     (1.3, -0.6492407),
+    (1.3, -3.6876082),
     (1.5, -0.38463837),
     (1.5, -0.56235355),
     (1.702, -0.3372724),
