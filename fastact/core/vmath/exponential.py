@@ -133,7 +133,7 @@ def kernels(ft) -> dict:
 
     @register_jitable(**JIT)
     def exp_normal_dd_(x, lo):
-        # exp_normal(x + lo), |lo| << ulp(x): lo joins the reduced argument
+        # exp_normal(x + lo), |lo| <= ulp(x) / 2: lo joins the reduced argument
         # (one sum, rounded to r's finer grid), so that e**(x + lo) rounds
         # once, where e + e lo after exp_normal would round e twice.  lo = 0
         # gives exp_normal's bits.
@@ -321,7 +321,7 @@ def exp_normal(x):
 
 
 def exp_normal_dd(x, lo):
-    """exp_normal(x + lo) for x in exp_normal's range and |lo| << ulp(x)
+    """exp_normal(x + lo) for x in exp_normal's range and |lo| <= ulp(x) / 2
     (the low part of an exact product): lo goes into the reduced argument,
     so e**(x + lo) rounds once; lo = 0 gives exp_normal's bits."""
     return call_scaled(kernels, "exp_normal_dd", x, lo)
