@@ -68,6 +68,7 @@ from fastact.core.vmath import (  # noqa: F401 (exp, expm1, log, log1p, tanh: fo
 from fastact.core.vmath.exponential import (
     exp_below_short,
     exp_below_short_x4,
+    exp_neg_abs_dd,
     exp_normal_short,
     exp_short_2k,
 )
@@ -489,19 +490,22 @@ def x_sigmoid_of(x, zh, split, low, xe, e):
 def dsilu_fast(zh, zl):
     """silu'(z) at z = zh + zl for |zh| <= -exp_split() (no NaN), where
     dsilu_dd takes its result: n / q^2 with q = 1 + e, e = exp(-|z|),
-    n = 1 + e (1 + z) (z >= 0) or e (1 + z) + e (zl + e), q^2 = 1 + e (2 + e), each
+    n = 1 + e (1 + z) (z >= 0) or e (1 + z) + e zl + e^2, q^2 = 1 + e (2 + e), each
     rounded plainly (dsilu_dd's double-word q and split exp are for the
     tails), and the root fit where n cancels.  The ufunc loops call it
     alone for blocks whose inputs all lie there (the registry's
     fast_range), which skips dsilu_dd's tail handling."""
     # zh = -0: e = 1 and n = 2, as for +0 (zl = 0)
     neg = sign_set(zh)
-    e = exp_normal(-abs(zh))
-    e = fma(e, select(neg, zl, -zl), e)
+    # zl inside exp's reduced argument and e zl + e^2 in one rounding: e
+    # rounded twice (fma(e, zl, e) after exp) and zl + e rounded took the
+    # result to 4.1 ULP where it nears a power of 2 in magnitude (z near
+    # -0.54, -0.84, -4.79); zl = 0 leaves silu''s bits
+    e = exp_neg_abs_dd(zh, zl)
     dz = zh - per_type(C.DSILU_ROOT_F32, C.DSILU_ROOT)[0]
     # poly_at_root's argument
     d = (dz - per_type(C.DSILU_ROOT_F32, C.DSILU_ROOT)[1]) + zl
-    return dsilu_fast_of(neg, e, e * (zl + e), zh, dz, d)
+    return dsilu_fast_of(neg, e, fma(e, e, e * zl), zh, dz, d)
 
 
 @_jit
@@ -517,7 +521,7 @@ def dsilu_fast_x(x):
 
 @_jit
 def dsilu_fast_of(neg, e, ee, zh, dz, d):
-    """dsilu_fast's last step from e = exp(-|z|), ee = e (zl + e), zh,
+    """dsilu_fast's last step from e = exp(-|z|), ee = e zl + e^2, zh,
     dz = zh - root_hi and the root fit's argument d.
 
     n = 1 + e (1 + z) for z >= 0 (q + z e, with 1 + z rounded where q = 1 + e

@@ -1,5 +1,7 @@
 """ULP error of every kernel against mpmath, float32 and float64, forward and backward."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -42,3 +44,48 @@ def test_float32_dense_against_float64(case, which):
         f"{case.id} {which}: subnormal result off by {r['max_sub']:.2f} x 2**-149 at x={r['x_sub']!r}"
     )
     assert r["n_special"] == 0, f"{case.id} {which}: {r['n_special']} inf/NaN results differ"
+
+
+# swish' float32 where its result nears a power of 2 from below in
+# magnitude (1/4 and 1/8 at z = beta x near -0.54 and -0.84, -1/32 near
+# -4.79; far from the root fit's zone): an ULP is the smallest fraction of
+# the result there, and a z between the float32 numbers met an e that
+# rounded twice (exp, then its low-part correction).  The kernel was
+# 4.0-4.1 ULP at these (beta, x) (every float32 x, beta in 0.25-10); each
+# test takes every float32 within 4096 ULPs of the point.
+SWISH_GRAD_PINNED = [
+    (1.1, -0.4999401),
+    (1.1, -0.47810215),
+    (1.3, -0.6492407),
+    (1.3, -3.6876082),
+    (1.5, -0.38463837),
+    (1.5, -0.56235355),
+    (1.702, -0.3372724),
+    (3.0, -0.19231918),
+    (5.0, -0.1078117),
+    (10.0, -0.05390585),
+]
+
+
+def _swish_case(beta):
+    base = next(c for c in CASES if c.public == "swish")
+    return replace(base, kwargs={"beta": beta}, params=(beta,))
+
+
+@pytest.mark.parametrize("beta, x0", SWISH_GRAD_PINNED)
+def test_swish_backward_float32_near_a_power_of_two(beta, x0):
+    bits = int(np.array(x0, np.float32).view(np.uint32))
+    x = np.arange(bits - 4096, bits + 4097, dtype=np.uint32).view(np.float32)
+    r = f32_against_f64(_swish_case(beta), "backward", x)
+    assert r["max_ulp"] <= MAX_ULP, f"beta={beta}: {r['max_ulp']:.2f} ULP at x={r['x_ulp']!r}"
+
+
+@pytest.mark.parametrize("beta", [0.7, 1.1, 1.3, 1.702, 10.0])
+def test_swish_backward_float32_result_binade_below_a_quarter(beta):
+    """Every 5th float32 x with z = beta x in [-0.86, -0.52], where
+    swish'(x) = silu'(z) runs through [1/8, 1/4)."""
+    b = float(np.float32(beta))
+    lo, hi = (np.array([-0.52 / b, -0.86 / b], np.float32).view(np.uint32)).tolist()
+    x = np.arange(lo, hi, 5, dtype=np.uint32).view(np.float32)
+    r = f32_against_f64(_swish_case(beta), "backward", x)
+    assert r["max_ulp"] <= MAX_ULP, f"beta={beta}: {r['max_ulp']:.2f} ULP at x={r['x_ulp']!r}"

@@ -451,6 +451,41 @@ def test_exp_normal_is_exp_within_in_its_range(dt, lo):
 
 
 @pytest.mark.parametrize("dt, lo", [(np.float32, -86.0), (np.float64, -707.0)])
+def test_exp_neg_abs_dd(dt, lo):
+    """exp_neg_abs_dd(zh, zl) = e**-|zh + zl| (swish''s fast kernel): with
+    zl = +-0 exp_normal(-|zh|)'s bits (swish at beta = 1 gives silu's), and
+    with zl the low part of an exact product within exp_normal's error of
+    e**-|z| (float32: every z = b x of a dense sample, both signs)."""
+    from fastact.core.vmath.exponential import exp_neg_abs_dd
+
+    @njit
+    def run(zh, zl):
+        a, b = np.empty_like(zh), np.empty_like(zh)
+        for i in range(zh.size):
+            a[i] = exp_neg_abs_dd(zh[i], zl[i])
+            b[i] = vm.exp_normal(-abs(zh[i]))
+        return a, b
+
+    x = np.linspace(lo, -lo, 400_001).astype(dt)
+    for zero in (0.0, -0.0):
+        a, b = run(x, np.full_like(x, zero))
+        np.testing.assert_array_equal(a.view(f"u{a.itemsize}"), b.view(f"u{b.itemsize}"))
+    if dt == np.float32:
+        xb = np.linspace(-80.0 / 1.702, 80.0 / 1.702, 400_001).astype(dt)
+        zh = xb * dt(1.702)
+        zl = (xb.astype(np.float64) * np.float64(dt(1.702)) - zh).astype(dt)  # exact
+        a, b = run(zh, zl)
+        z = zh.astype(np.float64)
+        ulp = np.spacing(np.exp(-np.abs(z)).astype(dt)).astype(np.float64)
+        err = np.abs(a - np.exp(-np.abs(z + zl))) / ulp
+        own = np.abs(b - np.exp(-np.abs(z))) / ulp  # exp_normal at zh
+        # exp_normal's own error, and the rounding of its reduced argument
+        # plus lo (half an ulp of r, |r| <= ln2 / 2: a quarter ulp of e**r);
+        # fma(e, lo, e) after exp_normal would round e again, half an ulp
+        assert err.max() <= own.max() + 0.25, f"{err.max():.3f} ulp at z = {zh[err.argmax()]!r}"
+
+
+@pytest.mark.parametrize("dt, lo", [(np.float32, -86.0), (np.float64, -707.0)])
 def test_exp_normal_short_is_exp_below_short_in_its_range(dt, lo):
     """exp_normal_short and exp_below_short (sigmoid's fast and full kernels
     rely on it): the same bits where e**x is normal, compiled and from

@@ -131,12 +131,33 @@ def kernels(ft) -> dict:
         r = fma(n, -LN2LO, fma(n, -LN2HI, x))
         return int_as_float(IT(float_as_int(exp_poly(r)) + IT(float_as_int(t) << MANT)))
 
+    @register_jitable(**JIT)
+    def exp_normal_dd_(x, lo):
+        # exp_normal(x + lo), |lo| <= ulp(x) / 2: lo joins the reduced argument
+        # (one sum, rounded to r's finer grid), so that e**(x + lo) rounds
+        # once, where e + e lo after exp_normal would round e twice.  lo = 0
+        # gives exp_normal's bits.
+        t = x * LOG2E + RINT_MAGIC
+        n = t - RINT_MAGIC
+        r = fma(n, -LN2LO, fma(n, -LN2HI, x)) + lo
+        return int_as_float(IT(float_as_int(exp_poly(r)) + IT(float_as_int(t) << MANT)))
+
+    @register_jitable(**JIT)
+    def exp_neg_abs_dd_(zh, zl):
+        # e**-|zh + zl|: |z|'s low part is zl with zh's sign bit xor-ed in
+        # (an and and a xor; its negation folds into the sum: a select on
+        # the sign compiled to a compare and a blend here)
+        sign = IT(float_as_int(zh) & float_as_int(NZERO))
+        return exp_normal_dd_(-abs(zh), -int_as_float(IT(float_as_int(zl) ^ sign)))
+
     return dict(
         exp=exp_,
         exp_below=exp_below_,
         exp_below_2k=exp_below_2k_,
         exp_within=exp_within_,
         exp_normal=exp_normal_,
+        exp_normal_dd=exp_normal_dd_,
+        exp_neg_abs_dd=exp_neg_abs_dd_,
     )
 
 
@@ -299,6 +320,20 @@ def exp_normal(x):
     return call(kernels, "exp_normal", x)
 
 
+def exp_normal_dd(x, lo):
+    """exp_normal(x + lo) for x in exp_normal's range and |lo| <= ulp(x) / 2
+    (the low part of an exact product): lo goes into the reduced argument,
+    so e**(x + lo) rounds once; lo = 0 gives exp_normal's bits."""
+    return call_scaled(kernels, "exp_normal_dd", x, lo)
+
+
+def exp_neg_abs_dd(zh, zl):
+    """exp_normal_dd(-|zh|, lo) with lo = -|zh + zl| - (-|zh|), zl or -zl:
+    e**-|z| for z = zh + zl (an exact product) in exp_normal's range,
+    rounded once."""
+    return call_scaled(kernels, "exp_neg_abs_dd", zh, zl)
+
+
 def exp_below_short(x):
     """exp_below with float32's shorter reduction and polynomial (up to 0.9
     ulp more error), for kernels whose error budget takes it (sigmoid,
@@ -345,6 +380,8 @@ register(exp, kernels)
 register(exp_below, kernels)
 register(exp_within, kernels)
 register(exp_normal, kernels)
+register_scaled(exp_normal_dd, kernels)
+register_scaled(exp_neg_abs_dd, kernels)
 register_scaled(exp_below_2k, kernels)
 register(exp_below_short, short_kernels)
 register(exp_normal_short, short_kernels)
