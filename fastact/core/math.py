@@ -435,7 +435,14 @@ def mul_sigmoid_dd(x, zh, zl):
     """
     split, deep, e = exp_for_product(zh, zl)
     xe = clamp_finite(x) * e
-    return x_sigmoid_of(x, zh, split, select(deep, xe * e, xe * split_down()), xe, e)
+    r = x_sigmoid_of(x, zh, split, select(deep, xe * e, xe * split_down()), xe, e)
+    if per_type(1.0, 0.0) > 0.5:
+        # float32's fast kernel puts zl into exp's reduced argument: the
+        # common range takes its result, so that a block of the ufunc loop
+        # that runs it alone gives the same bits
+        lo, hi = fast_range()
+        r = select((zh >= lo) & (zh <= hi), mul_sigmoid_dd_fast(x, zh, zl), r)
+    return r
 
 
 @_jit
@@ -465,8 +472,15 @@ def mul_sigmoid_dd_fast(x, zh, zl):
     """mul_sigmoid_dd for zh in fast_range() (no NaN), bit-equal to it there."""
     # zh = -0: e = 1 and x e = x (zl = 0)
     neg = sign_set(zh)
-    e = exp_normal(-abs(zh))
-    e = fma(e, select(neg, zl, -zl), e)
+    if per_type(1.0, 0.0) > 0.5:
+        # zl inside exp's reduced argument: e rounded twice (fma(e, zl, e)
+        # after exp) took the result to 3.9 ULP where it nears a power of 2
+        # in magnitude (z near -6.13 at beta 1.702); zl = 0 leaves silu's
+        # bits
+        e = exp_neg_abs_dd(zh, zl)
+    else:
+        e = exp_normal(-abs(zh))
+        e = fma(e, select(neg, zl, -zl), e)
     return select(neg, x * e, x) / (1.0 + e)
 
 
