@@ -89,3 +89,28 @@ def test_swish_backward_float32_result_binade_below_a_quarter(beta):
     x = np.arange(lo, hi, 5, dtype=np.uint32).view(np.float32)
     r = f32_against_f64(_swish_case(beta), "backward", x)
     assert r["max_ulp"] <= MAX_ULP, f"beta={beta}: {r['max_ulp']:.2f} ULP at x={r['x_ulp']!r}"
+
+
+# swish float32 where its result nears -1/128 from below in magnitude
+# (z = beta x near -4.80): e = exp(-|z|) rounded twice (exp, then its
+# low-part correction) took the kernel to 4.0-4.13 ULP at these (beta, x)
+# (every float32 x with z in [-90, 10], beta 0.7-10; 3.92 at beta 1.702,
+# z = -6.13, near -1/128 too).  Each test takes every float32 within 4096
+# ULPs of the point, through the fast kernel (contiguous) and the full one
+# (strided).
+SWISH_PINNED = [
+    (5.0, -0.96080297),
+    (5.0, -0.9627231),
+    (10.0, -0.4804015),
+]
+
+
+@pytest.mark.parametrize("strided", [False, True], ids=["fast", "full"])
+@pytest.mark.parametrize("beta, x0", SWISH_PINNED)
+def test_swish_forward_float32_near_a_power_of_two(beta, x0, strided):
+    bits = int(np.array(x0, np.float32).view(np.uint32))
+    x = np.arange(bits - 4096, bits + 4097, dtype=np.uint32).view(np.float32)
+    if strided:
+        x = np.repeat(x, 2)[::2]
+    r = f32_against_f64(_swish_case(beta), "forward", x)
+    assert r["max_ulp"] <= MAX_ULP, f"beta={beta}: {r['max_ulp']:.2f} ULP at x={r['x_ulp']!r}"
