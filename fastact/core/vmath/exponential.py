@@ -155,10 +155,11 @@ def kernels(ft) -> dict:
     def exp_below_2k_dd_(x, lo, k):
         # exp_below_2k(x + lo, k), |lo| <= ulp(x) / 2: lo joins the reduced
         # argument, as exp_normal_dd's, whose bits it gives where e**x is
-        # normal and k = 0
+        # normal and k = 0.  A clamped x drops lo (an x far below, the low
+        # part of a huge product, has a huge lo)
         xlo = fma(k, -LN2HI, EXP_LO)
-        xc = select(x > xlo, x, xlo)
-        r, n = exp_reduce(xc, lo)
+        inside = x > xlo
+        r, n = exp_reduce(select(inside, x, xlo), select(inside, lo, NZERO))
         return select(x == x, (exp_poly(r) * pow2(n + (k + EXPB_K))) * EXPB_SCALE, x)
 
     return dict(
