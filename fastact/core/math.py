@@ -66,7 +66,6 @@ from fastact.core.vmath import (  # noqa: F401 (exp, expm1, log, log1p, tanh: fo
     tanh,
 )
 from fastact.core.vmath.exponential import (
-    exp_below_2k_dd,
     exp_below_short,
     exp_below_short_x4,
     exp_neg_abs_dd,
@@ -202,12 +201,8 @@ def exp_for_product(zh, zl):
     split = zh < exp_split()
     deep = zh < deep_split()
     k = select(deep, 0.0, select(split, split_k(), 0.0))
-    wl = select(deep, 0.5 * zl, select(zh >= 0.0, -zl, zl))
-    if per_type(1.0, 0.0) > 0.5:
-        # float32: wl inside exp's reduced argument, e rounded once (as
-        # mul_sigmoid_dd_fast's exp_neg_abs_dd, whose bits it gives there)
-        return split, deep, exp_below_2k_dd(select(deep, 0.5 * zh, -abs(zh)), wl, k)
     e = exp_below_2k(select(deep, 0.5 * zh, -abs(zh)), k)
+    wl = select(deep, 0.5 * zl, select(zh >= 0.0, -zl, zl))
     return split, deep, fma(e, wl, e)
 
 
@@ -440,7 +435,14 @@ def mul_sigmoid_dd(x, zh, zl):
     """
     split, deep, e = exp_for_product(zh, zl)
     xe = clamp_finite(x) * e
-    return x_sigmoid_of(x, zh, split, select(deep, xe * e, xe * split_down()), xe, e)
+    r = x_sigmoid_of(x, zh, split, select(deep, xe * e, xe * split_down()), xe, e)
+    if per_type(1.0, 0.0) > 0.5:
+        # float32's fast kernel puts zl into exp's reduced argument: the
+        # common range takes its result, so that a block of the ufunc loop
+        # that runs it alone gives the same bits
+        lo, hi = fast_range()
+        r = select((zh >= lo) & (zh <= hi), mul_sigmoid_dd_fast(x, zh, zl), r)
+    return r
 
 
 @_jit

@@ -12,8 +12,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from numba import types
-from numba.extending import overload, register_jitable
+from numba.extending import register_jitable
 
 from fastact.core.vmath.fits import EXPP5_F, EXPP_D, EXPP_F, EXPQ_D, EXPQ_F
 from fastact.core.vmath.intrinsics import (
@@ -151,22 +150,10 @@ def kernels(ft) -> dict:
         sign = IT(float_as_int(zh) & float_as_int(NZERO))
         return exp_normal_dd_(-abs(zh), -int_as_float(IT(float_as_int(zl) ^ sign)))
 
-    @register_jitable(**JIT)
-    def exp_below_2k_dd_(x, lo, k):
-        # exp_below_2k(x + lo, k), |lo| <= ulp(x) / 2: lo joins the reduced
-        # argument, as exp_normal_dd's, whose bits it gives where e**x is
-        # normal and k = 0.  A clamped x drops lo (an x far below, the low
-        # part of a huge product, has a huge lo)
-        xlo = fma(k, -LN2HI, EXP_LO)
-        inside = x > xlo
-        r, n = exp_reduce(select(inside, x, xlo), select(inside, lo, NZERO))
-        return select(x == x, (exp_poly(r) * pow2(n + (k + EXPB_K))) * EXPB_SCALE, x)
-
     return dict(
         exp=exp_,
         exp_below=exp_below_,
         exp_below_2k=exp_below_2k_,
-        exp_below_2k_dd=exp_below_2k_dd_,
         exp_within=exp_within_,
         exp_normal=exp_normal_,
         exp_normal_dd=exp_normal_dd_,
@@ -382,24 +369,6 @@ def exp_below_2k(x, k):
     640 - k): e**x scaled before it rounds, normal where e**x is subnormal
     (and right, subnormal or 0, below)."""
     return call_scaled(kernels, "exp_below_2k", x, k)
-
-
-def exp_below_2k_dd(x, lo, k):
-    """exp_below_2k(x + lo, k) with |lo| <= ulp(x) / 2 (the low part of an
-    exact product) in the reduced argument, so that e**(x + lo) 2**k rounds
-    once: exp_normal_dd's bits where e**x is normal and k = 0."""
-    with np.errstate(all="ignore"):
-        ft = np.float32 if isinstance(x, np.float32) else np.float64
-        return kernels(ft)["exp_below_2k_dd"](ft(x), ft(lo), ft(k))
-
-
-@overload(exp_below_2k_dd, jit_options=JIT)
-def _exp_below_2k_dd(x, lo, k):
-    f32, f64 = kernels(np.float32)["exp_below_2k_dd"], kernels(np.float64)["exp_below_2k_dd"]
-    if x == types.float32:
-        return lambda x, lo, k: f32(x, np.float32(lo), np.float32(k))
-    if x == types.float64:
-        return lambda x, lo, k: f64(x, np.float64(lo), np.float64(k))
 
 
 def expm1(x):
