@@ -26,7 +26,7 @@ from fastact.core.registry import REGISTRY, WHICH, Elementwise
 from fastact.cpu import bf16, grouped, pool
 from fastact.cpu.activations import get
 from fastact.cpu.threads import PARALLEL_MIN_SIZE, threads_for
-from fastact.cpu.ufunc import stream_threshold
+from fastact.cpu.ufunc import streams
 
 _DTYPE_RULES = (
     "float16 and bfloat16 (``ml_dtypes.bfloat16``) are computed in\n"
@@ -684,8 +684,7 @@ def _prelu_backward_fused(g, x, w: np.ndarray, blocks: tuple, out) -> tuple:
     nt = threads_for(xc.size, grouped.prelu_tasks(*blocks))
     # streamed past the elementwise loops' threshold, as they are; not in
     # place (the lines were just read into the cache)
-    lim = stream_threshold()
-    stream = 0 <= lim <= gi.nbytes and not any(_same_data(gi, a) for a in (gc, xc))
+    stream = streams(gi.nbytes) and not any(_same_data(gi, a) for a in (gc, xc))
     sums = grouped.prelu_backward(
         gc.reshape(blocks), xc.reshape(blocks), gi.reshape(blocks), w.reshape(-1), nt, stream
     )

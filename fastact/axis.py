@@ -16,7 +16,7 @@ from fastact._dispatch import array_function
 from fastact.cpu import axis as kernels
 from fastact.cpu import bf16
 from fastact.cpu.threads import threads_for
-from fastact.cpu.ufunc import stream_threshold
+from fastact.cpu.ufunc import streams as streamed
 
 # What the row kernels compute for each function of the family, on the CPU
 # (cpu/axis.pyx) and on the GPU (backends/cuda) alike: (negate x, mode).  A
@@ -69,9 +69,8 @@ def _run(
         nt = _threads(blk, work.itemsize)
         if streams:
             # each thread's share of a large result is streamed out, as the
-            # elementwise loops do past stream_threshold()
-            lim = stream_threshold()
-            kernel(*ins, work, *extra, nt, 0 <= lim <= work.nbytes // nt)
+            # elementwise loops do
+            kernel(*ins, work, *extra, nt, streamed(work.nbytes // nt))
         else:
             kernel(*ins, work, *extra, nt)
     if dst is not None:

@@ -254,8 +254,7 @@ cdef object _last_axis(int kind, object g, object x, object out, bint negate, in
     cdef Py_ssize_t n = cnp.PyArray_DIM(a, cnp.PyArray_NDIM(a) - 1)
     cdef Py_ssize_t rows = cnp.PyArray_SIZE(a) // n
     cdef int nt = max(1, min(<int>_threads._num_threads, rows))  # threads.threads_for
-    cdef Py_ssize_t lim = _ufunc.stream_threshold()
-    cdef bint stream = 0 <= lim <= cnp.PyArray_NBYTES(o) // nt
+    cdef bint stream = _ufunc.streams(cnp.PyArray_NBYTES(o) // nt)
     if kind >= 2:
         _run_blocks(kind + (t == cnp.NPY_FLOAT64), b, a, o, rows, n, 1, negate, mode, nt,
                     stream)

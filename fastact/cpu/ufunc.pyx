@@ -106,6 +106,13 @@ def stream_threshold():
     return _stream_min_bytes
 
 
+def streams(Py_ssize_t nbytes):
+    """Whether a call writing `nbytes` (one thread's share, where the call
+    is split by rows) streams its output: the elementwise loops' rule, for
+    the kernels outside them."""
+    return 0 <= _stream_min_bytes <= nbytes
+
+
 def set_streaming(cnp.ufunc uf, bint on):
     """Let the loops of `uf` (made by make_ufunc) stream large outputs (on
     for every ufunc make_ufunc makes; off for tests and comparisons)."""

@@ -126,10 +126,21 @@ def kernels(ft) -> dict:
         # plus RINT_MAGIC (the same rounding to even as np.rint: the product
         # rounds first, then the sum to an integer), whose low bits hold n:
         # shifted into the exponent field they are n << MANT.
+        t, r = normal_reduce(x)
+        return normal_scale(exp_poly(r), t)
+
+    @register_jitable(**JIT)
+    def normal_reduce(x):
+        # (t, r): t = x log2 e + RINT_MAGIC, whose low bits hold n, and
+        # r = x - n ln 2 in two fmas
         t = x * LOG2E + RINT_MAGIC
         n = t - RINT_MAGIC
-        r = fma(n, -LN2LO, fma(n, -LN2HI, x))
-        return int_as_float(IT(float_as_int(exp_poly(r)) + IT(float_as_int(t) << MANT)))
+        return t, fma(n, -LN2LO, fma(n, -LN2HI, x))
+
+    @register_jitable(**JIT)
+    def normal_scale(p, t):
+        # p 2**n with n in t's low bits, by the exponent field
+        return int_as_float(IT(float_as_int(p) + IT(float_as_int(t) << MANT)))
 
     @register_jitable(**JIT)
     def exp_normal_dd_(x, lo):
@@ -137,10 +148,8 @@ def kernels(ft) -> dict:
         # (one sum, rounded to r's finer grid), so that e**(x + lo) rounds
         # once, where e + e lo after exp_normal would round e twice.  lo = 0
         # gives exp_normal's bits.
-        t = x * LOG2E + RINT_MAGIC
-        n = t - RINT_MAGIC
-        r = fma(n, -LN2LO, fma(n, -LN2HI, x)) + lo
-        return int_as_float(IT(float_as_int(exp_poly(r)) + IT(float_as_int(t) << MANT)))
+        t, r = normal_reduce(x)
+        return normal_scale(exp_poly(r + lo), t)
 
     @register_jitable(**JIT)
     def exp_neg_abs_dd_(zh, zl):
