@@ -330,8 +330,7 @@ def _build(entry: str, which: str) -> np.ufunc:
     if loops is None and key is not None and not here:
         # the active ISA path is not what numba compiles for in this
         # process (and must not become it: numba's target is the user's too)
-        if compiler.in_child([(entry, which)]):
-            loops = loopcache.load(name, key)
+        loops = loopcache.load_built(name, key, compiler.in_child([(entry, which)]))
     if loops is None:
         cfuncs = _numba_loops(name, kernel, n_arrays, n_params, tag)
         if here:

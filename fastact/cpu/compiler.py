@@ -52,11 +52,19 @@ def _command(path: str, pairs, emit: str | None = None) -> list[str]:
     return cmd + [path] + [f"{e}:{w}" for e, w in pairs]
 
 
-def in_child(pairs, path: str | None = None) -> bool:
+_failed: str | None = None  # why the first failed child failed: no more are started
+
+
+def in_child(pairs, path: str | None = None) -> str | None:
     """Build the libraries of (entry, which) `pairs` for `path` (default: the
-    active one) in a child; whether it succeeded."""
+    active one) in a child; None if it succeeded, else why not.  After one
+    failure no child is started again in this process (a cache that cannot
+    take a library would cost a child per ufunc)."""
+    global _failed
     if os.environ.get(CHILD):
-        return False
+        return "a build child starts no other"
+    if _failed is not None:
+        return _failed
     path = path or isa.active()
     try:
         r = subprocess.run(
@@ -66,9 +74,13 @@ def in_child(pairs, path: str | None = None) -> bool:
             text=True,
             timeout=TIMEOUT,
         )
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return r.returncode == 0
+    except (OSError, subprocess.SubprocessError) as e:
+        _failed = f"the build child did not run ({e!r})"
+        return _failed
+    if r.returncode != 0:
+        tail = (r.stderr or "").strip().splitlines()[-1:] or ["no message"]
+        _failed = f"the build child exited with {r.returncode}: {tail[0]}"
+    return _failed if r.returncode != 0 else None
 
 
 def all_pairs() -> list[tuple[str, str]]:

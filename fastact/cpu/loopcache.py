@@ -303,6 +303,22 @@ def load(name: str, k: dict):
     return loops
 
 
+def load_built(name: str, k: dict, error: str | None):
+    """The loops of ufunc `name` that a child process built for this one
+    (cpu/compiler.py; `error`: why it failed, or None), counted as built here,
+    or None with the failure recorded, as a failed store is."""
+    if error is None:
+        loops = load(name, k)
+        if loops is not None:
+            stats["loaded"] -= 1
+            stats["built"] += 1
+            return loops
+        error = f"the child's library did not load ({stats['last_error']})"
+    stats["failed"] += 1
+    stats["last_error"] = f"build {name}: {error}"
+    return None
+
+
 def _compiler() -> list[str] | None:
     import shlex
     import shutil

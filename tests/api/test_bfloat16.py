@@ -251,7 +251,18 @@ def test_softmax_family(name):
     # the forward: within one ULP of the float64 result rounded
     nan = np.isnan(ref.astype(F32))
     np.testing.assert_array_equal(np.isnan(y.astype(F32)), nan)
-    assert bf16_ulps(y[~nan], ref[~nan]).max() <= 1
+    if name == "log_softmax":
+        # log-probabilities promise an absolute error (docs/spec.md): near 0
+        # the max's term shares float lane sums with the others, so a
+        # log-probability of -7.6e-9 may come out -1.3e-9 (0.05 ULP of 1);
+        # which lane a term lands in depends on the path's vector width
+        r64, y64 = ref[~nan].astype(F64), y[~nan].astype(F64)
+        fin = np.isfinite(r64)
+        np.testing.assert_array_equal(y64[~fin], r64[~fin])
+        r64, err = r64[fin], np.abs(y64[fin] - r64[fin])
+        assert (err <= _bf16_ulp(r64) + 8 * np.finfo(F32).eps * np.maximum(1, np.abs(r64))).all()
+    else:
+        assert bf16_ulps(y[~nan], ref[~nan]).max() <= 1
     # the backward: one ULP where nothing cancels, float32's slack where it does
     ok = np.isfinite(gref64) & np.isfinite(slack)
     err = np.abs(gy.astype(F64)[ok] - gref64[ok])

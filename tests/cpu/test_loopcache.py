@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from fastact.core.registry import REGISTRY
-from fastact.cpu import activations, loopcache
+from fastact.cpu import activations, isa, loopcache
 from fastact.cpu.ufunc import make_ufunc
 
 pytestmark = pytest.mark.skipif(
@@ -72,7 +72,9 @@ def _library_files(cache) -> list[str]:
 def test_warm_process_loads_library_without_numba(tmp_path):
     cold = _run(_GELU, tmp_path)
     assert cold["stats"]["built"] == 1 and cold["stats"]["loaded"] == 0, cold["stats"]
-    assert cold["refresh"] > 0  # the cold process did go through numba
+    # the cold process did go through numba (or a build child did: the path
+    # it runs is not numba's own target, e.g. avx512 with 512-bit vectors)
+    assert cold["refresh"] > 0 or isa.target() != loopcache.numba_target()
     assert len([f for f in _library_files(tmp_path) if f.endswith(".so")]) == 1
     warm = _run(_GELU, tmp_path)
     assert warm["stats"] == {

@@ -3,7 +3,7 @@
 The loops are compiled by ``fastact.cpu.activations._numba_loops`` itself, with its
 ``cfunc`` wrapped to skip the disk caches (a loaded loop carries no
 assembly).  A vectorized loop shows packed AVX2 arithmetic
-of its type on ymm registers (``vfmadd...ps``, ``vmulpd``, and for the
+of its type on ymm (or zmm) registers (``vfmadd...ps``, ``vmulpd``, and for the
 comparison kernels ``vmaxps``, ``vcmppd``, ``vblendvps``...).  Also here:
 the ``per_type`` constants of ``core.typed.retype``.
 """
@@ -107,13 +107,15 @@ def test_loop_uses_packed_avx2(name, which, dtype, monkeypatch):
     loop = _loops(name, which, monkeypatch)[0 if dtype == "float32" else 1]
     asm = loop._library.get_asm_str()
     suffix = "ps" if dtype == "float32" else "pd"
-    if re.search(rf"{_ARITH}{suffix}\s[^\n]*%ymm", asm):
+    if re.search(rf"{_ARITH}{suffix}\s[^\n]*%[yz]mm", asm):
         return
     # a kernel without arithmetic (identity: return x) is a copy; vectorized,
-    # it moves whole ymm registers (vmovups for either type) and has no
+    # it moves whole ymm or zmm registers (vmovups for either type) and has no
     # scalar arithmetic either
     assert not re.search(_SCALAR_ARITH, asm), f"{name} {which} {dtype}: scalar loop"
-    assert re.search(r"vmovu(?:ps|pd)\s[^\n]*%ymm", asm), f"{name} {which} {dtype}: not vectorized"
+    assert re.search(r"vmovu(?:ps|pd)\s[^\n]*%[yz]mm", asm), (
+        f"{name} {which} {dtype}: not vectorized"
+    )
 
 
 # float64 may appear in a float32 loop only where the float64 parameters are
