@@ -19,7 +19,7 @@ from fastact.cpu import ufunc as _ufunc
 
 cnp.import_array()
 
-from fastact.cpu.pool_api cimport fa_cost, fa_pool_import, fa_run, fa_task_fn
+from fastact.cpu.pool_api cimport fa_cost, fa_grab, fa_pool_import, fa_run, fa_task_fn
 
 fa_pool_import()
 
@@ -62,10 +62,6 @@ def isa_path():
 # between.  With the rows prefetched (src/rows.h, FA_COL_AHEAD) 256 gained
 # little forward and lost as much backward: kept at 128.
 cdef Py_ssize_t TASK_BYTES = 1 << 19
-# Tasks are handed out by the pool in grabs of about this many bytes of
-# output (and at least eight grabs per thread): one grab per row put an
-# atomic add on a cache line both threads write into every 4 KiB row.
-cdef Py_ssize_t GRAB_BYTES = 1 << 16
 
 
 cdef inline Py_ssize_t _block(Py_ssize_t n, Py_ssize_t itemsize) noexcept nogil:
@@ -178,11 +174,10 @@ cdef _run_blocks(int kind, cnp.ndarray a, cnp.ndarray b, cnp.ndarray out, Py_ssi
     j.blk = _block(j.n, j.size)
     j.nb = (j.inner + j.blk - 1) // j.blk
     cdef Py_ssize_t ntasks = outer * j.nb
-    cdef Py_ssize_t grab = min(GRAB_BYTES // (j.n * min(j.blk, j.inner) * j.size),
-                               ntasks // (8 * max(nthreads, 1)))
+    cdef Py_ssize_t grab = fa_grab(j.n * min(j.blk, j.inner) * j.size, ntasks, nthreads)
     with nogil:
         fa_run(&_costs[kind * 2 + (mode & 1)], <double>(outer * j.n * j.inner), _tasks, &j,
-               ntasks, max(<Py_ssize_t>1, grab), nthreads)
+               ntasks, grab, nthreads)
 
 
 def forward(cnp.ndarray x, cnp.ndarray out, bint negate, int mode, int nthreads,

@@ -31,7 +31,7 @@ from fastact.cpu import threads as _threads
 
 cnp.import_array()
 
-from fastact.cpu.pool_api cimport fa_cost, fa_pool_import, fa_run, fa_task_fn
+from fastact.cpu.pool_api cimport fa_cost, fa_grab, fa_pool_import, fa_run, fa_task_fn
 
 fa_pool_import()
 
@@ -69,8 +69,8 @@ cdef extern from "grouped.h":
     void fg_prelu_bwd_d(const double* g, const double* x, double* gi, double w, Py_ssize_t n,
                         int stream, double* total) nogil
     void fa_stream_fence() nogil
-    Py_ssize_t fg_check_idx(const int64_t* ix, Py_ssize_t ng, Py_ssize_t k, Py_ssize_t w,
-                            Py_ssize_t stride, int64_t base) nogil
+    void fg_check_idx(const int64_t* ix, Py_ssize_t ng, Py_ssize_t k, Py_ssize_t w,
+                      Py_ssize_t stride, int64_t base, Py_ssize_t* first) nogil
 
 ctypedef fused real:
     float
@@ -151,15 +151,12 @@ cdef void _glu_run(char* g, char* x, char* out, Py_ssize_t outer, Py_ssize_t L, 
     j.L = L
     j.nc = (L + FG_GLU_CHUNK - 1) // FG_GLU_CHUNK
     j.size = sizeof(float) if isf else sizeof(double)
-    # short rows are handed out several at a time, about a chunk's worth per
-    # grab (and at least eight grabs per thread): one row per grab put an
-    # atomic add on a line both threads write for every short row
+    # short rows are handed out several at a time (pool_api.fa_grab)
     cdef Py_ssize_t ntasks = outer * j.nc
-    cdef Py_ssize_t grab = min(FG_GLU_CHUNK // min(L, <Py_ssize_t>FG_GLU_CHUNK),
-                               ntasks // (8 * max(nthreads, 1)))
+    cdef Py_ssize_t grab = fa_grab(min(L, <Py_ssize_t>FG_GLU_CHUNK) * j.size, ntasks, nthreads)
     with nogil:
         fa_run(&_costs[2 * backward + j.isf], <double>(outer * L), _glu_range, &j, ntasks,
-               max(<Py_ssize_t>1, grab), nthreads)
+               grab, nthreads)
 
 
 def glu(const real[:, ::1] x, real[:, ::1] out, int nthreads):
@@ -270,7 +267,7 @@ cdef void _check_range(void* ctx, Py_ssize_t a, Py_ssize_t c) noexcept nogil:
     cdef Py_ssize_t task
     for task in range(a, c):
         b = _block(j, task)
-        j.first[task] = fg_check_idx(j.ix + b.yoff, b.ng, j.k, b.w, j.inner, b.g0 * j.k)
+        fg_check_idx(j.ix + b.yoff, b.ng, j.k, b.w, j.inner, b.g0 * j.k, &j.first[task])
 
 
 cdef Py_ssize_t _max_job(MaxJob* j, Py_ssize_t outer, Py_ssize_t m, Py_ssize_t k,
@@ -281,6 +278,13 @@ cdef Py_ssize_t _max_job(MaxJob* j, Py_ssize_t outer, Py_ssize_t m, Py_ssize_t k
     j.first = NULL
     _plan(m, k, inner, &j.G, &j.ngc, &j.cw, &j.ncc)
     return outer * j.ngc * j.ncc
+
+
+cdef inline Py_ssize_t _max_grab(MaxJob* j, Py_ssize_t ntasks, int nthreads) noexcept nogil:
+    """Tasks per grab: a task's input (k-wide groups) as its work."""
+    cdef Py_ssize_t g = j.G if j.G < j.m else j.m
+    cdef Py_ssize_t w = j.cw if j.cw < j.inner else j.inner
+    return fa_grab(g * j.k * w * j.size, ntasks, nthreads)
 
 
 def maxout(const real[:, :, ::1] x, real[:, :, ::1] y, int64_t[:, :, ::1] idx,
@@ -305,8 +309,8 @@ cdef void _maxout_run(char* x, char* y, int64_t* ix, Py_ssize_t outer, Py_ssize_
     j.y = y
     j.ix = ix
     with nogil:
-        fa_run(&_costs[4 + j.isf], <double>(outer * m * k * inner), _max_range, &j, ntasks, 1,
-               nthreads)
+        fa_run(&_costs[4 + j.isf], <double>(outer * m * k * inner), _max_range, &j, ntasks,
+               _max_grab(&j, ntasks, nthreads), nthreads)
 
 
 cdef Py_ssize_t[::1] _filled(Py_ssize_t n):
@@ -328,7 +332,8 @@ def maxout_check_indices(const int64_t[:, :, ::1] idx, Py_ssize_t k, int nthread
     j.ix = <int64_t*>&idx[0, 0, 0]
     j.first = &first[0]
     with nogil:
-        fa_run(&_costs[8], <double>(outer * m * inner), _check_range, &j, ntasks, 1, nthreads)
+        fa_run(&_costs[8], <double>(outer * m * inner), _check_range, &j, ntasks,
+               _max_grab(&j, ntasks, nthreads), nthreads)
     for task in range(ntasks):
         p = first[task]
         if p >= 0:
@@ -351,7 +356,7 @@ def maxout_backward(const real[:, :, ::1] go, const int64_t[:, :, ::1] idx,
     j.ix = <int64_t*>&idx[0, 0, 0]
     with nogil:
         fa_run(&_costs[6 + j.isf], <double>(outer * m * k * inner), _max_bwd_range, &j, ntasks,
-               1, nthreads)
+               _max_grab(&j, ntasks, nthreads), nthreads)
 
 
 # ---------------------------------------------------------------- prelu

@@ -39,6 +39,8 @@
 #define FG_PRELU_LANES 8
 /* prelu backward: elements per streamed block (a multiple of FG_PRELU_LANES) */
 #define FG_PRELU_BLOCK 1024
+/* groups per zeroed chunk of the inner == 1 maxout backward (a few KiB) */
+#define FG_MAX_BWD_CHUNK 256
 /* groups per index scratch block in the inner == 1 maxout loop */
 #define FG_ID_BLOCK 1024
 
@@ -188,13 +190,21 @@ FA_ENTRY void FA_SFX(fg_max_cols_##SUF)(const T *x, T *y, int64_t *ix, ptrdiff_t
 /* ---- maxout backward: out[g*k + j] = g_out[g] where j is the argmax ---- */    \
 /* (indices already validated), zero elsewhere; each position written once. */   \
 /* With k == 1 out may be go itself: element t is read before it is written. */   \
+/* k > 1: each chunk of groups is zeroed (vector stores), then every group's */   \
+/* gradient is stored at its argmax while the chunk is in L1: a select per   */   \
+/* output element compiled to scalar code, 4x slower (avx512 and avx2 alike). */  \
 FA_INLINE void FA_SFX(fg_max_bwd_row_k_##SUF)(const T *go, const int64_t *ix, T *out,  \
                                           ptrdiff_t ng, ptrdiff_t k, int64_t base) \
 {                                                                                  \
-    for (ptrdiff_t g = 0; g < ng; g++) {                                           \
-        T gv = go[g];                                                              \
-        int64_t id = ix[g] - (base + g * k);                                       \
-        for (ptrdiff_t j = 0; j < k; j++) out[g * k + j] = j == id ? gv : (T)0;    \
+    if (k == 1) {                                                                  \
+        for (ptrdiff_t g = 0; g < ng; g++) out[g] = go[g];                         \
+        return;                                                                    \
+    }                                                                              \
+    for (ptrdiff_t g0 = 0; g0 < ng; g0 += FG_MAX_BWD_CHUNK) {                      \
+        const ptrdiff_t g1 = ng - g0 < FG_MAX_BWD_CHUNK ? ng : g0 + FG_MAX_BWD_CHUNK; \
+        T *o = out + g0 * k;                                                       \
+        for (ptrdiff_t i = 0; i < (g1 - g0) * k; i++) o[i] = (T)0;                 \
+        for (ptrdiff_t g = g0; g < g1; g++) out[ix[g] - base] = go[g];             \
     }                                                                              \
 }                                                                                  \
 FA_ENTRY void FA_SFX(fg_max_bwd_##SUF)(const T *go, const int64_t *ix, T *out,     \
@@ -287,23 +297,8 @@ FA_DISPATCH(fg_prelu_bwd_##SUF, (const T *g, const T *x, T *gi, T w, ptrdiff_t l
 FG_DISPATCH(f, float)
 FG_DISPATCH(d, double)
 #undef FG_DISPATCH
-
-/* first position (in the ng*w block) whose index lies outside its group,
- * or -1.  Unsigned compare: also catches negatives. */
-static ptrdiff_t fg_check_idx(const int64_t *ix, ptrdiff_t ng, ptrdiff_t k, ptrdiff_t w,
-                              ptrdiff_t stride, int64_t base)
-{
-    for (ptrdiff_t g = 0; g < ng; g++) {
-        const int64_t *ig = ix + g * stride;
-        int64_t p0 = base + g * k;
-        int bad = 0;
-        for (ptrdiff_t t = 0; t < w; t++)
-            bad |= (uint64_t)(ig[t] - p0) >= (uint64_t)k;
-        if (bad)
-            for (ptrdiff_t t = 0; t < w; t++)
-                if ((uint64_t)(ig[t] - p0) >= (uint64_t)k) return g * stride + t;
-    }
-    return -1;
-}
+FA_DISPATCH(fg_check_idx, (const int64_t *ix, ptrdiff_t ng, ptrdiff_t k, ptrdiff_t w,
+                           ptrdiff_t stride, int64_t base, ptrdiff_t *first),
+            (ix, ng, k, w, stride, base, first))
 
 #endif

@@ -5,6 +5,33 @@ FG_GLU(f, float, fa_sigmoidf, fa_expf_neg, fabsf)
 FG_GLU(d, double, fa_sigmoid, fa_exp_neg, fabs, 13,)
 FG_MAX(f, float)
 FG_MAX(d, double)
+
+/* *first: the first position (in the ng*w block) whose index lies outside
+ * its group, or -1.  Unsigned compare: also catches negatives.  Per path:
+ * the flat loop's 64-bit compares vectorize from AVX2 on. */
+FA_ENTRY void FA_SFX(fg_check_idx)(const int64_t *ix, ptrdiff_t ng, ptrdiff_t k, ptrdiff_t w,
+                                   ptrdiff_t stride, int64_t base, ptrdiff_t *first)
+{
+    *first = -1;
+    if (stride == 1) {  /* one index per group: a flat loop */
+        int bad = 0;
+        for (ptrdiff_t g = 0; g < ng; g++) bad |= (uint64_t)(ix[g] - (base + g * k)) >= (uint64_t)k;
+        if (!bad) return;
+    }
+    for (ptrdiff_t g = 0; g < ng; g++) {
+        const int64_t *ig = ix + g * stride;
+        int64_t p0 = base + g * k;
+        int bad = 0;
+        for (ptrdiff_t t = 0; t < w; t++)
+            bad |= (uint64_t)(ig[t] - p0) >= (uint64_t)k;
+        if (bad)
+            for (ptrdiff_t t = 0; t < w; t++)
+                if ((uint64_t)(ig[t] - p0) >= (uint64_t)k) {
+                    *first = g * stride + t;
+                    return;
+                }
+    }
+}
 /* prelu backward's groups of FG_PRELU_LANES (8) elements: n (a multiple of
  * 8) from g and x to o, their terms into the running sums s[8]; `nt`: o is
  * 16-byte aligned and written with streaming stores (FG_PRELU_NT: the path
