@@ -116,7 +116,9 @@ def test_float32_dense_against_float64(case):
     np.testing.assert_array_equal(r32[~norm & (rf == 0)], 0)
 
 
-@pytest.mark.parametrize("case", [c for c in Y_CASES if c.entry.name in PIECEWISE], ids=str)
+@pytest.mark.parametrize(
+    "case", [c for c in Y_CASES if c.entry.name in PIECEWISE], ids=lambda c: c.id
+)
 @pytest.mark.parametrize("dtype", FLOATS)
 def test_piecewise_from_y_equals_from_x(case, dtype):
     """Where the derivative is piecewise constant, y tells the branch exactly:
