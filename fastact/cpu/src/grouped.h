@@ -192,7 +192,7 @@ FA_ENTRY void FA_SFX(fg_max_cols_##SUF)(const T *x, T *y, int64_t *ix, ptrdiff_t
 /* With k == 1 out may be go itself: element t is read before it is written. */   \
 /* k > 1: each chunk of groups is zeroed (vector stores), then every group's */   \
 /* gradient is stored at its argmax while the chunk is in L1: a select per   */   \
-/* output element compiled to scalar code, 4x slower (avx512 and avx2 alike). */  \
+/* output element compiled to branchy scalar code, 5x slower (both paths). */    \
 FA_INLINE void FA_SFX(fg_max_bwd_row_k_##SUF)(const T *go, const int64_t *ix, T *out,  \
                                           ptrdiff_t ng, ptrdiff_t k, int64_t base) \
 {                                                                                  \
