@@ -266,8 +266,10 @@ def _reject(path: str, why: str) -> None:
         )
 
 
-def load(name: str, k: dict):
+def load(name: str, k: dict, counted: str = "loaded"):
     """The loops [(type numbers, address)] of ufunc `name` from its library, or None.
+    A library that loads counts in ``stats[counted]`` ("built": a child built it
+    for this process).
 
     None (and at most one RuntimeWarning per process) for anything but an
     intact library whose sidecar key is `k`; the caller then uses numba.
@@ -299,7 +301,7 @@ def load(name: str, k: dict):
         _reject(so, "a loop symbol is null")
         return None
     _libs.append(lib)
-    stats["loaded"] += 1
+    stats[counted] += 1
     return loops
 
 
@@ -308,10 +310,8 @@ def load_built(name: str, k: dict, error: str | None):
     (cpu/compiler.py; `error`: why it failed, or None), counted as built here,
     or None with the failure recorded, as a failed store is."""
     if error is None:
-        loops = load(name, k)
+        loops = load(name, k, counted="built")
         if loops is not None:
-            stats["loaded"] -= 1
-            stats["built"] += 1
             return loops
         error = f"the child's library did not load ({stats['last_error']})"
     stats["failed"] += 1
