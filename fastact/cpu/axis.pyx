@@ -36,6 +36,8 @@ cdef extern from "rows.h" nogil:
                            int mode, int stream)
     void fa_backward_rows_f(const float* g, const float* y, float* out, Py_ssize_t rows,
                             Py_ssize_t n, int negate, int mode, int stream)
+    void fa_forward_rows_d(const double* x, double* y, Py_ssize_t rows, Py_ssize_t n, int negate,
+                           int mode, int stream)
     void fa_backward_rows_d(const double* g, const double* y, double* out, Py_ssize_t rows,
                             Py_ssize_t n, int negate, int mode, int stream)
     void fa_backward_f(const float* g, const float* y, float* out, Py_ssize_t n,
@@ -120,12 +122,15 @@ ctypedef struct Job:
 cdef void _tasks(void* ctx, Py_ssize_t t0, Py_ssize_t t1) noexcept nogil:
     cdef Job* j = <Job*>ctx
     cdef Py_ssize_t k, c0, off
-    if j.kind != 1 and j.inner == 1:
+    if j.inner == 1:
         # rows: one call for the range, each row's first pass (max, or the
         # backward's sum) overlapped with the previous row's last pass
         off = t0 * j.n * j.size
         if j.kind == 0:
             fa_forward_rows_f(<const float*>(j.a + off), <float*>(j.c + off), t1 - t0, j.n,
+                              j.negate, j.mode, j.stream)
+        elif j.kind == 1:
+            fa_forward_rows_d(<const double*>(j.a + off), <double*>(j.c + off), t1 - t0, j.n,
                               j.negate, j.mode, j.stream)
         elif j.kind == 2:
             fa_backward_rows_f(<const float*>(j.a + off), <const float*>(j.b + off),
@@ -183,16 +188,16 @@ cdef _run_blocks(int kind, cnp.ndarray a, cnp.ndarray b, cnp.ndarray out, Py_ssi
 def forward(cnp.ndarray x, cnp.ndarray out, bint negate, int mode, int nthreads,
             bint stream=False):
     """out = softmax (mode 0) or log_softmax (mode 1) of x along axis 1; may alias.
-    `stream`: write float32 rows along the last axis with streaming stores
-    (for outputs that will not stay in cache)."""
+    `stream`: write rows along the last axis with streaming stores (for
+    outputs that will not stay in cache)."""
     _run(_kind(out, [x]), x, x, out, negate, mode, nthreads, stream)
 
 
 def backward(cnp.ndarray g, cnp.ndarray y, cnp.ndarray out, bint negate, int mode,
              int nthreads, bint stream=False):
     """out = y*(g - sum(g*y)) (mode 0, negated for softmin) or g - exp(y)*sum(g) (mode 1).
-    `stream`: write float32 rows along the last axis with streaming stores
-    (for outputs that will not stay in cache)."""
+    `stream`: write rows along the last axis with streaming stores (for
+    outputs that will not stay in cache)."""
     _run(2 + _kind(out, [g, y]), g, y, out, negate, mode, nthreads, stream)
 
 

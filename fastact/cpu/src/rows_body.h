@@ -813,144 +813,47 @@ FA_INLINE void fa_cols_backward_f(const float *g, const float *y, float *out, pt
         }
     }
 }
-/* the entry points of this path: floats take the kernels above; doubles four
- * double lanes (v4d, the same on every path) */
-#define FA_ENTRIES(S, T)/* mode 0: softmax (negate: softmin), 1: log_softmax */                                    \
-FA_ENTRY void FA_SFX(fa_forward_##S)(const T *x, T *y, ptrdiff_t n, ptrdiff_t width, \
-                                     ptrdiff_t stride, int negate, int mode, int stream)   \
-{                                                                                           \
-    const v4d sg = fa_splat(negate ? -1.0 : 1.0), ninf = fa_splat(-INFINITY);               \
-    const T pad = negate ? (T)INFINITY : (T)-INFINITY;    /* sg * pad = -inf: adds 0 */    \
-    if (sizeof(T) == 4) {                       /* floats: 8 float lanes */                 \
-        if (width == 1 && stride == 1)                                                      \
-            fa_rows_forward_f((const float *)x, (float *)y, 1, n, negate, mode, stream);    \
-        else                                                                                \
-            fa_cols_forward_f((const float *)x, (float *)y, n, width, stride, negate, mode);\
-        return;                                                                             \
-    }                                                                                       \
-    if (width == 1 && stride == 1) {          /* one row: lanes run along it */             \
-        v4d m0 = ninf, m1 = ninf;                                                           \
-        ptrdiff_t j = 0;                                                                    \
-        for (; j + 8 <= n; j += 8) {                                                        \
-            v4d a = sg * fa_load_##S(x + j), b = sg * fa_load_##S(x + j + 4);               \
-            m0 = fa_select(a > m0, a, m0);                                                  \
-            m1 = fa_select(b > m1, b, m1);                                                  \
-        }                                                                                   \
-        for (; j < n; j += 4) {                                                             \
-            v4d a = sg * fa_get_##S(x + j, n - j, pad);                            \
-            m0 = fa_select(a > m0, a, m0);                                                  \
-        }                                                                                   \
-        m0 = fa_select(m1 > m0, m1, m0);                                                    \
-        double mx = m0[0];                                                                  \
-        for (int k = 1; k < 4; k++) mx = m0[k] > mx ? m0[k] : mx;                           \
-        const v4d m = fa_splat(mx);                                                         \
-        v4d s0 = fa_splat(0.0), s1 = fa_splat(0.0);                                         \
-        for (j = 0; j + 8 <= n; j += 8) {                                                   \
-            v4d e0 = fa_diff_exp_##S(sg * fa_load_##S(x + j), m);                           \
-            v4d e1 = fa_diff_exp_##S(sg * fa_load_##S(x + j + 4), m);                       \
-            if (mode == 0) { fa_store_##S(y + j, e0); fa_store_##S(y + j + 4, e1); }        \
-            s0 += e0; s1 += e1;                                                             \
-        }                                                                                   \
-        for (; j < n; j += 4) {                                                             \
-            v4d e0 = fa_diff_exp_##S(sg * fa_get_##S(x + j, n - j, pad), m);       \
-            if (mode == 0) fa_put_##S(y + j, n - j, e0);                                    \
-            s0 += e0;           /* padded lanes: exp(-inf) = 0 */                          \
-        }                                                                                   \
-        double s = fa_hsum(s0 + s1);                                                        \
-        if (mode == 0) {                                                                    \
-            const T inv = (T)(1.0 / s);                                                     \
-            for (j = 0; j < n; j++) y[j] *= inv;                                            \
-        } else {                                                                            \
-            const v4d lse = fa_splat(log(s));                                               \
-            for (j = 0; j < n; j += 4)                                                      \
-                fa_put_##S(y + j, n - j,                                                    \
-                           (sg * fa_get_##S(x + j, n - j, (T)0) - m) - lse);                \
-        }                                                                                   \
-        return;                                                                             \
-    }                                                                                       \
-    /* columns: row by row across the block (contiguous), one vector per four \
-     * columns, so every pass streams memory; the per-column state is small */ \
-    v4d m[FA_BLOCK / 4], s[FA_BLOCK / 4];                                                   \
-    const ptrdiff_t nq = (width + 3) / 4;                                                   \
-    for (ptrdiff_t q = 0; q < nq; q++) { m[q] = ninf; s[q] = fa_splat(0.0); }               \
-    for (ptrdiff_t j = 0; j < n; j++)                                                       \
-        for (ptrdiff_t q = 0; q < nq; q++) {                                                \
-            v4d a = sg * fa_get_##S(x + j * stride + 4 * q, width - 4 * q, (T)0);          \
-            m[q] = fa_select(a > m[q], a, m[q]);                                            \
-        }                                                                                   \
-    for (ptrdiff_t j = 0; j < n; j++)                                                       \
-        for (ptrdiff_t q = 0; q < nq; q++) {                                                \
-            const ptrdiff_t o = j * stride + 4 * q, k = width - 4 * q;                      \
-            v4d e = fa_diff_exp_##S(sg * fa_get_##S(x + o, k, (T)0), m[q]);                 \
-            if (mode == 0) fa_put_##S(y + o, k, e);                                         \
-            s[q] += e;                                                                      \
-        }                                                                                   \
-    for (ptrdiff_t q = 0; q < nq; q++)                                                      \
-        s[q] = mode == 0 ? 1.0 / s[q]                                                       \
-                         : (v4d){log(s[q][0]), log(s[q][1]), log(s[q][2]), log(s[q][3])};   \
-    for (ptrdiff_t j = 0; j < n; j++)                                                       \
-        for (ptrdiff_t q = 0; q < nq; q++) {                                                \
-            const ptrdiff_t o = j * stride + 4 * q, k = width - 4 * q;                      \
-            fa_put_##S(y + o, k, mode == 0 ? fa_get_##S(y + o, k, (T)0) * s[q]              \
-                                           : (sg * fa_get_##S(x + o, k, (T)0) - m[q]) - s[q]); \
-        }                                                                                   \
-}                                                                                           \
-                                                                                            \
-/* mode 0: out = sign * y * (g - sum(g*y));  mode 1: out = g - exp(y) * sum(g) */         \
-FA_ENTRY void FA_SFX(fa_backward_##S)(const T *g, const T *y, T *out, ptrdiff_t n,   \
-                                      ptrdiff_t width, ptrdiff_t stride, int negate,        \
-                                      int mode, int stream)                                 \
-{                                                                                           \
-    if (sizeof(T) == 4) {                       /* floats: 8 float lanes */                 \
-        if (width == 1 && stride == 1)                                                      \
-            fa_rows_backward_f((const float *)g, (const float *)y, (float *)out, 1, n,      \
-                               negate, mode, stream);                                       \
-        else                                                                                \
-            fa_cols_backward_f((const float *)g, (const float *)y, (float *)out, n, width,  \
-                               stride, negate, mode);                                       \
-        return;                                                                             \
-    }                                                                                       \
-    if (width == 1 && stride == 1) {            /* one double row */                        \
-        fa_row_backward_d((const double *)g, (const double *)y, (double *)out, n, negate,   \
-                          mode, stream);                                                    \
-        return;                                                                             \
-    }                                                                                       \
-    const v4d sg = fa_splat(negate ? -1.0 : 1.0);                                           \
-    /* columns; (a contiguous row would be n/4 "columns" of one row's lanes) */             \
-    const int row = width == 1 && stride == 1;                                              \
-    const ptrdiff_t rows = row ? 1 : n, cols = row ? n : width;                             \
-    const ptrdiff_t nq = (cols + 3) / 4, qmax = row ? 1 : nq;                               \
-    v4d acc[FA_BLOCK / 4];                                                                  \
-    /* the largest y of a log_softmax row: where it is <= 0 (log-probabilities, \
-     * the normal case) exp(y) takes fa_exp4_le0 */                                        \
-    v4d ymax = fa_splat(-INFINITY);                                                         \
-    for (ptrdiff_t q = 0; q < qmax; q++) acc[q] = fa_splat(0.0);                            \
-    for (ptrdiff_t j = 0; j < rows; j++)                                                    \
-        for (ptrdiff_t q = 0; q < nq; q++) {                                                \
-            const ptrdiff_t o = j * stride + 4 * q, k = cols - 4 * q;                       \
-            v4d gv = fa_get_##S(g + o, k, (T)0);                                            \
-            if (mode == 1) {                                                                \
-                v4d yv = fa_get_##S(y + o, k, (T)-INFINITY);                                \
-                ymax = fa_select((yv > ymax) | (yv != yv), yv, ymax);                       \
-            }                                                                               \
-            acc[row ? 0 : q] += mode == 0 ? gv * fa_get_##S(y + o, k, (T)0) : gv;           \
-        }                                                                                   \
-    if (row) acc[0] = fa_splat(fa_hsum(acc[0]));                                            \
-    const int le0 = mode == 1 && ymax[0] <= 0 && ymax[1] <= 0 && ymax[2] <= 0 && ymax[3] <= 0; \
-    for (ptrdiff_t j = 0; j < rows; j++)                                                    \
-        for (ptrdiff_t q = 0; q < nq; q++) {                                                \
-            const ptrdiff_t o = j * stride + 4 * q, k = cols - 4 * q;                       \
-            const v4d tot = acc[row ? 0 : q];                                               \
-            v4d gv = fa_get_##S(g + o, k, (T)0), yv = fa_get_##S(y + o, k, (T)0);           \
-            v4d v = mode == 0 ? sg * (yv * (gv - tot))                                      \
-                    : gv - (le0 ? fa_exp4_le0(yv) : fa_exp4(yv, FA_EXP_DEG_##S)) * tot;     \
-            fa_put_##S(out + o, k, v);                                                      \
-        }                                                                                   \
-}
+#include "rows_d_body.h"
 
-FA_ENTRIES(f, float)
-FA_ENTRIES(d, double)
-#undef FA_ENTRIES
+/* the entry points of this path.  mode 0: softmax (negate: softmin), 1:
+ * log_softmax; a call is one row (width == stride == 1) or `width`
+ * columns a stride apart.  stream: rows along the last axis may stream
+ * their output (see stream.h; the caller fences) */
+FA_ENTRY void FA_SFX(fa_forward_f)(const float *x, float *y, ptrdiff_t n, ptrdiff_t width,
+                                   ptrdiff_t stride, int negate, int mode, int stream)
+{
+    if (width == 1 && stride == 1)
+        fa_rows_forward_f(x, y, 1, n, negate, mode, stream);
+    else
+        fa_cols_forward_f(x, y, n, width, stride, negate, mode);
+}
+FA_ENTRY void FA_SFX(fa_forward_d)(const double *x, double *y, ptrdiff_t n, ptrdiff_t width,
+                                   ptrdiff_t stride, int negate, int mode, int stream)
+{
+    if (width == 1 && stride == 1)
+        fa_rows_forward_d(x, y, 1, n, negate, mode, stream);
+    else
+        fa_cols_forward_d(x, y, n, width, stride, negate, mode);
+}
+/* mode 0: out = sign * y * (g - sum(g*y));  mode 1: out = g - exp(y) * sum(g) */
+FA_ENTRY void FA_SFX(fa_backward_f)(const float *g, const float *y, float *out, ptrdiff_t n,
+                                    ptrdiff_t width, ptrdiff_t stride, int negate, int mode,
+                                    int stream)
+{
+    if (width == 1 && stride == 1)
+        fa_rows_backward_f(g, y, out, 1, n, negate, mode, stream);
+    else
+        fa_cols_backward_f(g, y, out, n, width, stride, negate, mode);
+}
+FA_ENTRY void FA_SFX(fa_backward_d)(const double *g, const double *y, double *out, ptrdiff_t n,
+                                    ptrdiff_t width, ptrdiff_t stride, int negate, int mode,
+                                    int stream)
+{
+    if (width == 1 && stride == 1)
+        fa_rows_backward_d(g, y, out, 1, n, negate, mode, stream);
+    else
+        fa_cols_backward_d(g, y, out, n, width, stride, negate, mode);
+}
 
 /* `rows` consecutive float rows of n along the last axis (fa_forward_f of
  * each, with the max passes overlapped: fa_rows_forward_fk) */
@@ -969,8 +872,13 @@ FA_ENTRY void FA_SFX(fa_backward_rows_f)(const float *g, const float *y, float *
     fa_rows_backward_f(g, y, out, rows, n, negate, mode, stream);
 }
 
-/* `rows` consecutive double rows of n along the last axis (fa_backward_d of
- * each: fa_rows_backward_d) */
+/* `rows` consecutive double rows of n along the last axis (fa_forward_d and
+ * fa_backward_d of each) */
+FA_ENTRY void FA_SFX(fa_forward_rows_d)(const double *x, double *y, ptrdiff_t rows,
+                                        ptrdiff_t n, int negate, int mode, int stream)
+{
+    fa_rows_forward_d(x, y, rows, n, negate, mode, stream);
+}
 FA_ENTRY void FA_SFX(fa_backward_rows_d)(const double *g, const double *y, double *out,
                                          ptrdiff_t rows, ptrdiff_t n, int negate, int mode,
                                          int stream)
@@ -1013,3 +921,7 @@ FA_ENTRY void FA_SFX(fa_backward_rows_d)(const double *g, const double *y, doubl
 #undef VF
 #undef VI
 #undef VD
+#undef fa_rows_forward_d
+#undef fa_cols_forward_d
+#undef fa_rows_backward_d
+#undef fa_cols_backward_d
