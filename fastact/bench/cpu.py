@@ -171,6 +171,17 @@ def settle(pids: list[int], window: float = 0.01, limit: float = 0.25) -> float:
     return time.perf_counter() - t0
 
 
+# A row where fastact and the best peer are within this factor of each other
+# gets one more pass of every library: on a shared host the same call moves
+# by 10-60% between minutes, so two passes leave a close row to chance.
+CLOSE = 1.15
+
+
+def close(row: dict) -> bool:
+    """Whether `row`'s ratio is within CLOSE of 1 (see bench)."""
+    return "ratio" in row and 1 / CLOSE <= row["ratio"] <= CLOSE
+
+
 def bench(
     jobs: list[dict],
     workers: dict,
@@ -179,9 +190,10 @@ def bench(
     rounds: int = 7,
     passes: int = 2,
 ) -> list[dict]:
-    """Time every job with every worker, `passes` times in turn; each row is
-    handed to `echo` as it is done.  A worker that fails a job leaves its cell
-    blank (and is dropped if it died)."""
+    """Time every job with every worker, `passes` times in turn (one more
+    where the row is close, see CLOSE); each row is handed to `echo` as it is
+    done.  A worker that fails a job leaves its cell blank (and is dropped
+    if it died)."""
     if "fastact" in workers:
         _compile_ahead()
         workers["fastact"].ask({"op": "warm", "jobs": jobs})
@@ -189,7 +201,8 @@ def bench(
     for job in jobs:
         req = {"op": "time", "job": {**job, "min_time": min_time, "rounds": rounds}}
         answers: list[dict] = []
-        for _ in range(passes):
+
+        def one_pass():
             got = {}
             for lib, w in list(workers.items()):
                 settle(
@@ -202,7 +215,14 @@ def bench(
                         workers.pop(lib).close()
                 got[lib] = ans
             answers.append(got)
+
+        for _ in range(passes):
+            one_pass()
         row = row_of(job, answers)
+        if close(row):
+            one_pass()
+            row = row_of(job, answers)
+        row["passes"] = len(answers)
         echo(row)
         rows.append(row)
     return rows

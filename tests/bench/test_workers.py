@@ -167,6 +167,38 @@ def test_two_passes_keep_each_librarys_better_median():
     assert row["per_copy"] == 2.0 and row["per_torch"] == 0.75  # pass by pass: 2/1, 3/4
 
 
+class _Fake:
+    """A worker answering each time request with the next of `times`."""
+
+    def __init__(self, lib, times):
+        self.lib, self.times, self.asked = lib, list(times), 0
+
+    def ask(self, req):
+        if req["op"] != "time":
+            return {}
+        t = self.times[self.asked]
+        self.asked += 1
+        if self.lib == "fastact":
+            return {"times": {"fastact": [t] * 3, "copy": [t] * 3}}
+        return {"times": {self.lib: [t] * 3}}
+
+
+@pytest.mark.parametrize(
+    "torch_times, passes",
+    [([1.05, 1.05, 0.5], 3), ([0.5, 0.5, 0.5], 2), ([2.0, 2.0, 2.0], 2)],
+    ids=["close: a third pass", "far behind: two", "far ahead: two"],
+)
+def test_a_close_row_gets_a_third_pass_of_every_library(monkeypatch, torch_times, passes):
+    monkeypatch.setattr(cpu, "settle", lambda pids: 0.0)
+    monkeypatch.setattr(cpu, "_compile_ahead", lambda: None)
+    workers = {"fastact": _Fake("fastact", [1.0] * 3), "torch": _Fake("torch", torch_times)}
+    job = {"case": "relu", "backward": False, "size": "1K", "dtype": "float32"}
+    (row,) = cpu.bench([job], workers, echo=lambda r: None)
+    assert row["passes"] == passes
+    assert [w.asked for w in workers.values()] == [passes, passes]
+    assert row["torch"] == min(torch_times[:passes])
+
+
 def test_fastact_rows_say_how_many_timed_calls_ran_in_parallel():
     # a diagnostic: per pass, the share of each round's timed calls that the
     # C pool split (here forced: every call), and what the pool measured
