@@ -182,6 +182,20 @@ def close(row: dict) -> bool:
     return "ratio" in row and 1 / CLOSE <= row["ratio"] <= CLOSE
 
 
+def _one_pass(job: dict, req: dict, workers: dict) -> dict:
+    """Every worker's answer to `req`, in turn, each once the others are idle."""
+    got = {}
+    for lib, w in list(workers.items()):
+        settle([p for o in workers.values() if o is not w and (p := getattr(o, "pid", None))])
+        ans = w.ask(req)
+        if "error" in ans:
+            print(f"fastact bench: {lib}, {label(job)}: {ans['error']}", file=sys.stderr)
+            if "worker exited" in ans["error"]:
+                workers.pop(lib).close()
+        got[lib] = ans
+    return got
+
+
 def bench(
     jobs: list[dict],
     workers: dict,
@@ -202,25 +216,11 @@ def bench(
         req = {"op": "time", "job": {**job, "min_time": min_time, "rounds": rounds}}
         answers: list[dict] = []
 
-        def one_pass():
-            got = {}
-            for lib, w in list(workers.items()):
-                settle(
-                    [p for o in workers.values() if o is not w and (p := getattr(o, "pid", None))]
-                )
-                ans = w.ask(req)
-                if "error" in ans:
-                    print(f"fastact bench: {lib}, {label(job)}: {ans['error']}", file=sys.stderr)
-                    if "worker exited" in ans["error"]:
-                        workers.pop(lib).close()
-                got[lib] = ans
-            answers.append(got)
-
         for _ in range(passes):
-            one_pass()
+            answers.append(_one_pass(job, req, workers))
         row = row_of(job, answers)
         if close(row):
-            one_pass()
+            answers.append(_one_pass(job, req, workers))
             row = row_of(job, answers)
         row["passes"] = len(answers)
         echo(row)
