@@ -230,9 +230,6 @@ def fit_log():
         fit("logr", f, w, n, 0, zmax, dt)
 
 
-TANH_T = mp.mpf("0.5493") * mp.mpf("1.001")  # atanh(1/2)
-
-
 def _unit_points(samples):
     """Points of [0, 1]: uniform and Chebyshev-clustered at the ends."""
     return np.unique(
@@ -347,10 +344,7 @@ TANHK_C0 = 1776.0  # tanh's P(0) = Q(0) (fit_tanh)
 
 
 def fit_tanh():
-    # float64: tanh(x) = x + x^3 P(x^2) for |x| <= atanh(1/2), relative error
-    f = lambda t: (mp.tanh(mp.sqrt(nz(t))) - mp.sqrt(nz(t))) / mp.sqrt(nz(t)) ** 3
-    w = lambda t: (t + TANH_T**2 / 20) * mp.sqrt(nz(t)) / mp.tanh(mp.sqrt(nz(t)))
-    fit("tanhp", f, w, 11, 0, TANH_T**2, np.float64)
+    # (float64 tanh is expm1's: fastact/core/vmath/hyperbolic.py)
     # float32: tanh(a) = a Q / (a Q + P) on [0, TANHK_X], P/Q (degrees 5/6)
     # fitting k(a) = a coth(a) - a = 2a / expm1(2a), so tanh = a / (a + k) and
     # 1 - tanh = k / (a + k).  An error d in k moves tanh by d a / (a + k)^2,
