@@ -1,6 +1,7 @@
-/* The softmax family's kernels on vectors of FA_NF floats: compiled once
- * per instruction-set path by clones.h (included from rows.h, which holds
- * what every path shares and the dispatch).  No include guard.
+/* The softmax family's kernels on vectors of FA_NF floats (the doubles'
+ * are in rows_d_body.h, included below) and the entry points: compiled
+ * once per instruction-set path by clones.h (included from rows.h, which
+ * holds what every path shares and the dispatch).  No include guard.
  *
  * Every name defined here is suffixed with the path (FA_SFX), the helpers
  * by the #defines below, which are undone at the end. */
