@@ -66,19 +66,27 @@ FA_INLINE VF fa_vsel(VI mask, VF a, VF b)       /* mask ? a : b, lanewise */
 {
     return (VF)((mask & (VI)a) | (~mask & (VI)b));
 }
-/* a below lo raised to lo; NaN stays NaN */
-/* (one vmaxps where the path has it, whose NaN operand rule is this one:
- * gcc makes a compare and a blend of the select) */
-FA_INLINE VF fa_vclamp(VF a, VF lo)
-{
+/* Lanewise max / min of a and b (S: ps for VF, pd for VD) with the rule of
+ * vmaxps / vminps: b where either is NaN.  One instruction where the path
+ * has it (gcc makes a compare and a blend of the select). */
 #if FA_NF == 16 && defined(__AVX512F__)
-    return (VF)_mm512_max_ps((__m512)lo, (__m512)a);
+#define FA_VOP(OP, S, V, A, B) ((V)_mm512_##OP##_##S((FA_M512_##S)(A), (FA_M512_##S)(B)))
 #elif FA_NF == 8 && defined(__AVX__)
-    return (VF)_mm256_max_ps((__m256)lo, (__m256)a);
+#define FA_VOP(OP, S, V, A, B) ((V)_mm256_##OP##_##S((FA_M256_##S)(A), (FA_M256_##S)(B)))
 #else
-    return fa_vsel(a < lo, lo, a);
+#define FA_VOP(OP, S, V, A, B) FA_SEL_##S((A) FA_CMP_##OP (B), A, B)
 #endif
-}
+#define FA_M512_ps __m512
+#define FA_M512_pd __m512d
+#define FA_M256_ps __m256
+#define FA_M256_pd __m256d
+#define FA_CMP_max >
+#define FA_CMP_min <
+#define FA_SEL_ps fa_vsel
+#define FA_SEL_pd fa_vseld
+
+/* a below lo raised to lo; NaN stays NaN */
+FA_INLINE VF fa_vclamp(VF a, VF lo) { return FA_VOP(max, ps, VF, lo, a); }
 /* lanes where a or b is NaN (one vcmpunordps where the path has it) */
 FA_INLINE VI fa_vunord(VF a, VF b)
 {
@@ -129,23 +137,27 @@ FA_INLINE VF fa_vexp(VF x, int neg)
     return fa_vsel(x != x, x, p * s1 * s2);
 }
 
-/* FA_NF floats at p, k of them valid (k < FA_NF pads with `pad`). */
-FA_INLINE VF fa_vload(const float *p, ptrdiff_t k, float pad)
-{
-    VF v;
-    if (k >= FA_NF) { memcpy(&v, p, sizeof v); return v; }
-    float b[FA_NF];
-    for (int i = 0; i < FA_NF; i++) b[i] = i < k ? p[i] : pad;
-    memcpy(&v, b, sizeof v);
-    return v;
+/* LOAD: N elements of type T at p as a vector V, k of them valid (k < N
+ * pads with `pad`); STORE: the first k lanes of v to p */
+#define FA_DEFINE_VIO(LOAD, STORE, T, V, N)                                  \
+FA_INLINE V LOAD(const T *p, ptrdiff_t k, T pad)                             \
+{                                                                            \
+    V v;                                                                     \
+    if (k >= (N)) { memcpy(&v, p, sizeof v); return v; }                     \
+    T b[N];                                                                  \
+    for (int i = 0; i < (N); i++) b[i] = i < k ? p[i] : pad;                 \
+    memcpy(&v, b, sizeof v);                                                 \
+    return v;                                                                \
+}                                                                            \
+FA_INLINE void STORE(T *p, ptrdiff_t k, V v)                                 \
+{                                                                            \
+    if (k >= (N)) { memcpy(p, &v, sizeof v); return; }                       \
+    T b[N];                                                                  \
+    memcpy(b, &v, sizeof v);                                                 \
+    for (ptrdiff_t i = 0; i < k; i++) p[i] = b[i];                           \
 }
-FA_INLINE void fa_vstore(float *p, ptrdiff_t k, VF v)
-{
-    if (k >= FA_NF) { memcpy(p, &v, sizeof v); return; }
-    float b[FA_NF];
-    memcpy(b, &v, sizeof v);
-    for (ptrdiff_t i = 0; i < k; i++) p[i] = b[i];
-}
+FA_DEFINE_VIO(fa_vload, fa_vstore, float, VF, FA_NF)
+
 /* the low and high halves of v, as doubles */
 /* (written lane by lane: gcc 12 turns __builtin_convertvector of a shuffled
  * half into two 2-lane converts and an insert, this into one vcvtps2pd) */
@@ -170,27 +182,9 @@ FA_INLINE VF fa_vjoin(VD lo, VD hi)
 }
 
 /* the larger of a and m, m where a is NaN (m never is) */
-FA_INLINE VF fa_vmax(VF a, VF m)
-{
-#if FA_NF == 16 && defined(__AVX512F__)
-    return (VF)_mm512_max_ps((__m512)a, (__m512)m);
-#elif FA_NF == 8 && defined(__AVX__)
-    return (VF)_mm256_max_ps((__m256)a, (__m256)m);
-#else
-    return fa_vsel(a > m, a, m);
-#endif
-}
+FA_INLINE VF fa_vmax(VF a, VF m) { return FA_VOP(max, ps, VF, a, m); }
 /* the smaller of a and m (only used where neither is NaN) */
-FA_INLINE VF fa_vmin(VF a, VF m)
-{
-#if FA_NF == 16 && defined(__AVX512F__)
-    return (VF)_mm512_min_ps((__m512)a, (__m512)m);
-#elif FA_NF == 8 && defined(__AVX__)
-    return (VF)_mm256_min_ps((__m256)a, (__m256)m);
-#else
-    return fa_vsel(a < m, a, m);
-#endif
-}
+FA_INLINE VF fa_vmin(VF a, VF m) { return FA_VOP(min, ps, VF, a, m); }
 /* the sum of n floats at w in double, each pair summed in float first (one
  * rounding, relative to the pair: half the conversions); two sets of
  * accumulators, so that the adds do not wait on each other */
@@ -816,45 +810,33 @@ FA_INLINE void fa_cols_backward_f(const float *g, const float *y, float *out, pt
 }
 #include "rows_d_body.h"
 
-/* the entry points of this path.  mode 0: softmax (negate: softmin), 1:
- * log_softmax; a call is one row (width == stride == 1) or `width`
- * columns a stride apart.  stream: rows along the last axis may stream
- * their output (see stream.h; the caller fences) */
-FA_ENTRY void FA_SFX(fa_forward_f)(const float *x, float *y, ptrdiff_t n, ptrdiff_t width,
-                                   ptrdiff_t stride, int negate, int mode, int stream)
-{
-    if (width == 1 && stride == 1)
-        fa_rows_forward_f(x, y, 1, n, negate, mode, stream);
-    else
-        fa_cols_forward_f(x, y, n, width, stride, negate, mode);
+/* the entry points of this path, per dtype S (f, d) of type T.  mode 0:
+ * softmax (negate: softmin), 1: log_softmax; a call is one row (width ==
+ * stride == 1) or `width` columns a stride apart.  stream: rows along the
+ * last axis may stream their output (see stream.h; the caller fences).
+ * Backward, mode 0: out = sign * y * (g - sum(g*y)); mode 1:
+ * out = g - exp(y) * sum(g). */
+#define FA_ENTRIES(S, T)                                                                    \
+FA_ENTRY void FA_SFX(fa_forward_##S)(const T *x, T *y, ptrdiff_t n, ptrdiff_t width,       \
+                                     ptrdiff_t stride, int negate, int mode, int stream)   \
+{                                                                                           \
+    if (width == 1 && stride == 1)                                                          \
+        fa_rows_forward_##S(x, y, 1, n, negate, mode, stream);                              \
+    else                                                                                    \
+        fa_cols_forward_##S(x, y, n, width, stride, negate, mode);                          \
+}                                                                                           \
+FA_ENTRY void FA_SFX(fa_backward_##S)(const T *g, const T *y, T *out, ptrdiff_t n,          \
+                                      ptrdiff_t width, ptrdiff_t stride, int negate,        \
+                                      int mode, int stream)                                 \
+{                                                                                           \
+    if (width == 1 && stride == 1)                                                          \
+        fa_rows_backward_##S(g, y, out, 1, n, negate, mode, stream);                        \
+    else                                                                                    \
+        fa_cols_backward_##S(g, y, out, n, width, stride, negate, mode);                    \
 }
-FA_ENTRY void FA_SFX(fa_forward_d)(const double *x, double *y, ptrdiff_t n, ptrdiff_t width,
-                                   ptrdiff_t stride, int negate, int mode, int stream)
-{
-    if (width == 1 && stride == 1)
-        fa_rows_forward_d(x, y, 1, n, negate, mode, stream);
-    else
-        fa_cols_forward_d(x, y, n, width, stride, negate, mode);
-}
-/* mode 0: out = sign * y * (g - sum(g*y));  mode 1: out = g - exp(y) * sum(g) */
-FA_ENTRY void FA_SFX(fa_backward_f)(const float *g, const float *y, float *out, ptrdiff_t n,
-                                    ptrdiff_t width, ptrdiff_t stride, int negate, int mode,
-                                    int stream)
-{
-    if (width == 1 && stride == 1)
-        fa_rows_backward_f(g, y, out, 1, n, negate, mode, stream);
-    else
-        fa_cols_backward_f(g, y, out, n, width, stride, negate, mode);
-}
-FA_ENTRY void FA_SFX(fa_backward_d)(const double *g, const double *y, double *out, ptrdiff_t n,
-                                    ptrdiff_t width, ptrdiff_t stride, int negate, int mode,
-                                    int stream)
-{
-    if (width == 1 && stride == 1)
-        fa_rows_backward_d(g, y, out, 1, n, negate, mode, stream);
-    else
-        fa_cols_backward_d(g, y, out, n, width, stride, negate, mode);
-}
+FA_ENTRIES(f, float)
+FA_ENTRIES(d, double)
+#undef FA_ENTRIES
 
 /* `rows` consecutive float rows of n along the last axis (fa_forward_f of
  * each, with the max passes overlapped: fa_rows_forward_fk) */
@@ -922,6 +904,16 @@ FA_ENTRY void FA_SFX(fa_backward_rows_d)(const double *g, const double *y, doubl
 #undef VF
 #undef VI
 #undef VD
+#undef FA_VOP
+#undef FA_DEFINE_VIO
+#undef FA_M512_ps
+#undef FA_M512_pd
+#undef FA_M256_ps
+#undef FA_M256_pd
+#undef FA_CMP_max
+#undef FA_CMP_min
+#undef FA_SEL_ps
+#undef FA_SEL_pd
 #undef fa_rows_forward_d
 #undef fa_cols_forward_d
 #undef fa_rows_backward_d

@@ -34,48 +34,12 @@ FA_INLINE VD fa_vseld(VL mask, VD a, VD b)      /* mask ? a : b, lanewise */
 {
     return (VD)((mask & (VL)a) | (~mask & (VL)b));
 }
-/* the larger of a and m, m where a is NaN (one vmaxpd where the path has
- * it: its NaN operand rule is this one) */
-FA_INLINE VD fa_vmaxd(VD a, VD m)
-{
-#if FA_NF == 16 && defined(__AVX512F__)
-    return (VD)_mm512_max_pd((__m512d)a, (__m512d)m);
-#elif FA_NF == 8 && defined(__AVX__)
-    return (VD)_mm256_max_pd((__m256d)a, (__m256d)m);
-#else
-    return fa_vseld(a > m, a, m);
-#endif
-}
-/* the smaller of a and m, m where a is NaN */
-FA_INLINE VD fa_vmind(VD a, VD m)
-{
-#if FA_NF == 16 && defined(__AVX512F__)
-    return (VD)_mm512_min_pd((__m512d)a, (__m512d)m);
-#elif FA_NF == 8 && defined(__AVX__)
-    return (VD)_mm256_min_pd((__m256d)a, (__m256d)m);
-#else
-    return fa_vseld(a < m, a, m);
-#endif
-}
+/* the larger of a and m, m where a is NaN; the smaller (rows_body.h's FA_VOP) */
+FA_INLINE VD fa_vmaxd(VD a, VD m) { return FA_VOP(max, pd, VD, a, m); }
+FA_INLINE VD fa_vmind(VD a, VD m) { return FA_VOP(min, pd, VD, a, m); }
 FA_INLINE VL fa_vunordd(VD a, VD b) { return (a != a) | (b != b); }
 
-/* FA_ND doubles at p, k of them valid (k < FA_ND pads with `pad`) */
-FA_INLINE VD fa_vloadd(const double *p, ptrdiff_t k, double pad)
-{
-    VD v;
-    if (k >= FA_ND) { memcpy(&v, p, sizeof v); return v; }
-    double b[FA_ND];
-    for (int i = 0; i < FA_ND; i++) b[i] = i < k ? p[i] : pad;
-    memcpy(&v, b, sizeof v);
-    return v;
-}
-FA_INLINE void fa_vstored(double *p, ptrdiff_t k, VD v)
-{
-    if (k >= FA_ND) { memcpy(p, &v, sizeof v); return; }
-    double b[FA_ND];
-    memcpy(b, &v, sizeof v);
-    for (ptrdiff_t i = 0; i < k; i++) p[i] = b[i];
-}
+FA_DEFINE_VIO(fa_vloadd, fa_vstored, double, VD, FA_ND)
 
 /* e^x lanewise, exp.h's minimax polynomial after reduction to |r| <= ln2/2:
  * within an ULP; -inf -> 0, NaN -> NaN, overflow -> inf, a subnormal result
