@@ -98,6 +98,19 @@ FA_INLINE float *fa_away_from(float *space, const void *a, const void *b)
     return (float *)((char *)space + shift);
 }
 
+/* CALL(NEG, MODE) with negate and mode passed on as constants, so that
+ * each combination (softmax, softmin, log_softmax) is its own specialized
+ * loop */
+#define FA_BY_MODE(CALL, negate, mode) do {                                \
+    if ((mode) == 0) {                                                     \
+        if (negate) CALL(1, 0);                                           \
+        else CALL(0, 0);                                                  \
+    } else {                                                              \
+        if (negate) CALL(1, 1);                                           \
+        else CALL(0, 1);                                                  \
+    }                                                                     \
+} while (0)
+
 #define FA_BODY "rows_body.h"
 #include "clones.h"
 

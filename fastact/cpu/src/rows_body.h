@@ -561,14 +561,9 @@ FA_INLINE void fa_rows_forward_fk(const float *x, float *y, ptrdiff_t rows, ptrd
 FA_INLINE void fa_rows_forward_f(const float *x, float *y, ptrdiff_t rows, ptrdiff_t n,
                                  int negate, int mode, int stream)
 {
-    /* constant arguments: one specialized loop per combination */
-    if (mode == 0) {
-        if (negate) fa_rows_forward_fk(x, y, rows, n, 1, 0, stream);
-        else fa_rows_forward_fk(x, y, rows, n, 0, 0, stream);
-    } else {
-        if (negate) fa_rows_forward_fk(x, y, rows, n, 1, 1, stream);
-        else fa_rows_forward_fk(x, y, rows, n, 0, 1, stream);
-    }
+#define FA_K(NEG, MODE) fa_rows_forward_fk(x, y, rows, n, NEG, MODE, stream)
+    FA_BY_MODE(FA_K, negate, mode);
+#undef FA_K
 }
 
 /* `width` float columns of length n (element j of column t at x[j*stride+t]),
@@ -644,13 +639,9 @@ FA_INLINE void fa_cols_forward_fk(const float *x, float *y, ptrdiff_t n, ptrdiff
 FA_INLINE void fa_cols_forward_f(const float *x, float *y, ptrdiff_t n, ptrdiff_t width,
                                  ptrdiff_t stride, int negate, int mode)
 {
-    if (mode == 0) {
-        if (negate) fa_cols_forward_fk(x, y, n, width, stride, 1, 0);
-        else fa_cols_forward_fk(x, y, n, width, stride, 0, 0);
-    } else {
-        if (negate) fa_cols_forward_fk(x, y, n, width, stride, 1, 1);
-        else fa_cols_forward_fk(x, y, n, width, stride, 0, 1);
-    }
+#define FA_K(NEG, MODE) fa_cols_forward_fk(x, y, n, width, stride, NEG, MODE)
+    FA_BY_MODE(FA_K, negate, mode);
+#undef FA_K
 }
 /* The row sum of a float backward: sum(g*y) (mode 0) or sum(g), accumulated
  * in double; each product's float rounding is relative to that term, so the

@@ -252,14 +252,9 @@ FA_INLINE void fa_rows_forward_d(const double *x, double *y, ptrdiff_t rows, ptr
     for (ptrdiff_t r = 0; r < rows; r++) {
         const double *xr = x + r * n;
         double *yr = y + r * n;
-        /* constant arguments: one specialized loop per combination */
-        if (mode == 0) {
-            if (negate) fa_row_forward_dk(xr, yr, n, 1, 0, stream);
-            else fa_row_forward_dk(xr, yr, n, 0, 0, stream);
-        } else {
-            if (negate) fa_row_forward_dk(xr, yr, n, 1, 1, stream);
-            else fa_row_forward_dk(xr, yr, n, 0, 1, stream);
-        }
+#define FA_K(NEG, MODE) fa_row_forward_dk(xr, yr, n, NEG, MODE, stream)
+        FA_BY_MODE(FA_K, negate, mode);
+#undef FA_K
     }
 }
 
@@ -306,13 +301,9 @@ FA_INLINE void fa_cols_forward_dk(const double *x, double *y, ptrdiff_t n, ptrdi
 FA_INLINE void fa_cols_forward_d(const double *x, double *y, ptrdiff_t n, ptrdiff_t width,
                                  ptrdiff_t stride, int negate, int mode)
 {
-    if (mode == 0) {
-        if (negate) fa_cols_forward_dk(x, y, n, width, stride, 1, 0);
-        else fa_cols_forward_dk(x, y, n, width, stride, 0, 0);
-    } else {
-        if (negate) fa_cols_forward_dk(x, y, n, width, stride, 1, 1);
-        else fa_cols_forward_dk(x, y, n, width, stride, 0, 1);
-    }
+#define FA_K(NEG, MODE) fa_cols_forward_dk(x, y, n, width, stride, NEG, MODE)
+    FA_BY_MODE(FA_K, negate, mode);
+#undef FA_K
 }
 
 /* The row sum of a double backward, sum(g*y) (mode 0) or sum(g) (mode 1,
