@@ -342,8 +342,9 @@ FA_INLINE double fa_row_sumd(const double *g, const double *y, ptrdiff_t n, int 
 
 /* A double row's output pass into w, called with constant negate, mode and
  * le0 (log_softmax whose row has no y > 0: the exp without overflow
- * handling).  The next row's inputs are prefetched (rows are consecutive on
- * this path). */
+ * handling).  log_softmax's pass prefetches the next row's inputs (rows
+ * are consecutive on this path); softmax's is faster without (rows_body.h's
+ * fa_row_backward_fk). */
 FA_INLINE void fa_row_backward_dk(const double *g, const double *y, double *w, ptrdiff_t n,
                                   double total, int negate, int mode, int le0)
 {
@@ -352,7 +353,7 @@ FA_INLINE void fa_row_backward_dk(const double *g, const double *y, double *w, p
                           : (GV) - fa_vexpd(YV, le0) * tot)
     ptrdiff_t j = 0;
     for (; j + FA_ND <= n; j += FA_ND) {
-        if ((j & 7) == 0) {
+        if (mode == 1 && (j & 7) == 0) {
             __builtin_prefetch(g + n + j, 0, 3);
             __builtin_prefetch(y + n + j, 0, 3);
         }
