@@ -123,8 +123,8 @@ cdef void _tasks(void* ctx, Py_ssize_t t0, Py_ssize_t t1) noexcept nogil:
     cdef Job* j = <Job*>ctx
     cdef Py_ssize_t k, c0, off
     if j.inner == 1:
-        # rows: one call for the range, each row's first pass (max, or the
-        # backward's sum) overlapped with the previous row's last pass
+        # rows: one call for the range (the float32 forward overlaps each
+        # row's max pass with the previous row's last pass)
         off = t0 * j.n * j.size
         if j.kind == 0:
             fa_forward_rows_f(<const float*>(j.a + off), <float*>(j.c + off), t1 - t0, j.n,
