@@ -103,7 +103,6 @@ def _fast_prelude(entry: str, which: str, dtype: str) -> list[str]:
     return [
         "from fastact.core.registry import REGISTRY as _REG",
         "from fastact.core.typed import retype as _retype",
-        "from fastact.cpu.activations import _same",
         "from fastact.core.vmath.intrinsics import float_as_int as _bits, select as _select",
         "import numpy as _np",
         f"_ZERO = _np.{dtype}(0.0)",
@@ -146,10 +145,17 @@ def _in_range(x: str, n: str, i: str, ind: str) -> list[str]:
     ]
 
 
-def _stored(ind: str, body: list[str], value: str) -> list[str]:
+def _stored(ind: str, body: list[str], value: str, stream: bool = True) -> list[str]:
     """Lines of the loop over i in range(n) that runs `body` and stores
     `value` to o[i]: with streaming stores where the caller asked for them
-    (sb, cpu/nontemporal.py), with ordinary ones otherwise."""
+    (sb, cpu/nontemporal.py), with ordinary ones otherwise (only those
+    where `stream` is False: an in-place call's)."""
+    if not stream:
+        return [
+            f"{ind}for i in range(n):",
+            *[f"{ind}    {b}" for b in body],
+            f"{ind}    o[i] = {value}",
+        ]
     loop = [f"{ind}    for i in range(n):", *[f"{ind}        {b}" for b in body]]
     return [
         f"{ind}if sb != 0:",
@@ -161,7 +167,9 @@ def _stored(ind: str, body: list[str], value: str) -> list[str]:
     ]
 
 
-def _fast_loop(n_arrays: int, n_params: int, dtype: str, blocks: bool, fused: bool) -> list[str]:
+def _fast_loop(
+    n_arrays: int, n_params: int, dtype: str, blocks: bool, fused: bool, inplace: int | None
+) -> list[str]:
     """The contiguous loop through `fast` when all x (the last array input)
     of this call lie in fast_range; otherwise through `kernel`, or, where
     the entry asks for it (`fast_blocks`), block by block, each through
@@ -179,20 +187,39 @@ def _fast_loop(n_arrays: int, n_params: int, dtype: str, blocks: bool, fused: bo
     |x|'s bits, an integer max per vector) instead of ahead of it: one pass
     over x where the check ahead reads it from memory twice.  If some x
     were out of range, the blocks holding them are computed again by the
-    full kernel.  Not for an in-place call (the output is an input: the
-    fast results would have overwritten what the repair reads)."""
+    full kernel.  Not for an in-place call (`inplace`: the output is input
+    number `inplace`, and the fast results would have overwritten what the
+    repair reads), which checks ahead (reading a large call's x twice:
+    checked block by block instead, it measured slower still), and never
+    streams."""
     par = [f"q{i}" for i in range(n_arrays, n_arrays + n_params)]
     call = ", ".join([f"a{i}[i]" for i in range(n_arrays)] + par)
     bcall = ", ".join([f"b{i}[j]" for i in range(n_arrays)] + par)
     x = f"a{n_arrays - 1}"
     bx = f"b{n_arrays - 1}"
     L = [f"        lo, hi = fast_range({', '.join(par)})"]
+
+    def blocked(ind: str) -> list[str]:
+        # block by block, each through `fast` or `kernel` by its own check
+        return [
+            f"{ind}for i0 in range(0, n, {FAST_BLOCK}):",
+            f"{ind}    m = min(n - i0, {FAST_BLOCK})",
+            *[f"{ind}    b{k} = a{k}[i0:i0 + m]" for k in range(n_arrays)],
+            # an in-place call's output block is its input's block object
+            f"{ind}    ob = {'o[i0:i0 + m]' if inplace is None else f'b{inplace}'}",
+            *_in_range(bx, "m", "j", f"{ind}    "),
+            f"{ind}    if ok:",
+            f"{ind}        for j in range(m):",
+            f"{ind}            ob[j] = {dtype}(fast({bcall}))",
+            f"{ind}    else:",
+            f"{ind}        for j in range(m):",
+            f"{ind}            ob[j] = {dtype}(kernel({bcall}))",
+        ]
+
     ind = "        "
-    if fused:
-        nin = n_arrays + n_params
-        inplace = " or ".join(f"_same(p{nin}, p{k})" for k in range(n_arrays))
+    if fused and inplace is None:
         L += [
-            f"        if n >= {FUSED_MIN} and lo == -hi and not ({inplace}):",
+            f"        if n >= {FUSED_MIN} and lo == -hi:",
             "            amax = _bits(_ZERO)",
             *_stored(
                 "            ",
@@ -215,7 +242,7 @@ def _fast_loop(n_arrays: int, n_params: int, dtype: str, blocks: bool, fused: bo
     L += [
         *_in_range(x, "n", "i", ind),
         f"{ind}if ok:",
-        *_stored(ind + "    ", [], f"{dtype}(fast({call}))"),
+        *_stored(ind + "    ", [], f"{dtype}(fast({call}))", inplace is None),
         f"{ind}else:",
     ]
     if not blocks:
@@ -223,19 +250,7 @@ def _fast_loop(n_arrays: int, n_params: int, dtype: str, blocks: bool, fused: bo
             f"{ind}    for i in range(n):",
             f"{ind}        o[i] = {dtype}(kernel({call}))",
         ]
-    return L + [
-        f"{ind}    for i0 in range(0, n, {FAST_BLOCK}):",
-        f"{ind}        m = min(n - i0, {FAST_BLOCK})",
-        *[f"{ind}        b{k} = a{k}[i0:i0 + m]" for k in range(n_arrays)],
-        f"{ind}        ob = o[i0:i0 + m]",
-        *_in_range(bx, "m", "j", f"{ind}        "),
-        f"{ind}        if ok:",
-        f"{ind}            for j in range(m):",
-        f"{ind}                ob[j] = {dtype}(fast({bcall}))",
-        f"{ind}        else:",
-        f"{ind}            for j in range(m):",
-        f"{ind}                ob[j] = {dtype}(kernel({bcall}))",
-    ]
+    return L + blocked(ind + "    ")
 
 
 def _loop_source(fname: str, n_arrays: int, n_params: int, dtype: str) -> str:
@@ -262,13 +277,30 @@ def _loop_source(fname: str, n_arrays: int, n_params: int, dtype: str) -> str:
     L.append(f"    if {fast}:")
     L += [f"        a{i} = carray(p{i}, n, {dtype})" for i in arr]
     L += [f"        q{i} = {dtype}(_load(p{i}, 0, float64))" for i in par]
-    L.append(f"        o = carray(p{nin}, n, {dtype})")
-    L.append(f"        sb = _stream_base(data, p{nin})")
-    if has_fast:
-        L += _fast_loop(n_arrays, n_params, dtype, *has_fast[2:])
-    else:
-        call = ", ".join([f"a{i}[i]" for i in arr] + [f"q{i}" for i in par])
-        L += _stored("        ", [], f"{dtype}(kernel({call}))")
+
+    def body(inplace: int | None) -> list[str]:
+        # one level deeper than the lines are written: inside the branch
+        if has_fast:
+            lines = _fast_loop(n_arrays, n_params, dtype, *has_fast[2:], inplace)
+        else:
+            call = ", ".join([f"a{i}[i]" for i in arr] + [f"q{i}" for i in par])
+            lines = _stored("        ", [], f"{dtype}(kernel({call}))", inplace is None)
+        return ["    " + ln for ln in lines]
+
+    # An in-place call writes the very array it reads.  Through a second
+    # array object on the same address LLVM cannot tell the two apart, its
+    # vectorized loop's overlap check fails, and the scalar loop runs
+    # (10x slower); the input's own array as the output is a dependence at
+    # distance 0, which vectorizes with no check.
+    for i in arr:
+        L += [f"        {'if' if i == 0 else 'elif'} _same(p{nin}, p{i}):", f"            o = a{i}"]
+        L += body(inplace=i)
+    L += [
+        "        else:",
+        f"            o = carray(p{nin}, n, {dtype})",
+        f"            sb = _stream_base(data, p{nin})",
+    ]
+    L += body(inplace=None)
     L.append("    else:")
     call = ", ".join(
         [f"_load(p{i}, i * s{i}, {dtype})" for i in arr]
@@ -294,6 +326,7 @@ def _numba_loops(name: str, kernel, n_arrays: int, n_params: int, tag: str):
             "_stream_base": nontemporal.stream_base,
             "_stream_store": nontemporal.stream_store,
             "_store_fence": nontemporal.store_fence,
+            "_same": _same,
             "kernel": jkernel,
             "float32": np.float32,
             "float64": np.float64,

@@ -20,12 +20,13 @@ from fastact.cpu import activations
 from fastact.cpu.activations import LOOP_DTYPES
 
 CASES = [
-    (name, which, params)
+    (name, which, params, dtype)
     for name, e in REGISTRY.items()
     if e.fast_range is not None
     for which in ("forward", "backward")
     if getattr(e, f"fast_{which}") is not None
     for params in ({p.name: p.default for p in e.params}, *e.test_params)
+    for dtype in LOOP_DTYPES
 ]
 
 
@@ -33,12 +34,16 @@ def test_some_entry_has_a_fast_path():
     assert CASES, "no registry entry declares a fast path: the blocked loop is untested"
 
 
-def _inputs(dtype, specials: bool):
+def _inputs(dtype, kind: str, lo, hi):
     """3 randn (in any sensible fast range), with or without special values
-    (NaN, +-inf, huge and tiny x) at random places."""
+    (NaN, +-inf, huge and tiny x) at random places; or ("edges") points
+    spread over the whole range [lo, hi], its ends included."""
     rng = np.random.default_rng(7)
+    if kind == "edges":
+        lo, hi = max(lo, -1e30), min(hi, 1e30)
+        return np.clip(np.linspace(lo, hi, 10_037).astype(dtype), lo, hi)
     x = (3 * rng.standard_normal(10_037)).astype(dtype)
-    if specials:
+    if kind == "specials":
         info = np.finfo(dtype)
         vals = [np.nan, np.inf, -np.inf, info.max, -info.max, 1e4, -1e4, info.tiny / 4]
         x[rng.choice(x.size, len(vals), replace=False)] = vals
@@ -51,22 +56,21 @@ def _strided(a):
     return s
 
 
-@pytest.mark.parametrize("specials", [False, True], ids=["in-range", "specials"])
-@pytest.mark.parametrize("dtype", LOOP_DTYPES, ids=lambda d: np.dtype(d).name)
-@pytest.mark.parametrize("name, which, params", CASES, ids=lambda v: str(v))
-def test_fast_path_equals_the_full_kernel(name, which, params, dtype, specials):
+@pytest.mark.parametrize("kind", ["in-range", "specials", "edges"])
+@pytest.mark.parametrize("name, which, params, dtype", CASES, ids=lambda v: str(v))
+def test_fast_path_equals_the_full_kernel(name, which, params, dtype, kind):
     uf = activations.get(name, which)
-    x = _inputs(dtype, specials)
+    pv = list(params.values())
+    lo, hi = (float(v) for v in _range(name, pv, dtype))
+    x = _inputs(dtype, kind, lo, hi)
     g = np.random.default_rng(3).standard_normal(x.size).astype(dtype)
     arrays = [x] if which == "forward" else [g, x]
-    pv = list(params.values())
     contiguous = uf(*arrays, *pv)
     out = _strided(np.empty_like(x))
     uf(*[_strided(a) for a in arrays], *pv, out=out)
     np.testing.assert_array_equal(contiguous.view(f"u{x.itemsize}"), out.view(f"u{x.itemsize}"))
     # the sample exercises the path it is meant for
-    lo, hi = (float(v) for v in _range(name, pv, dtype))
-    assert bool(((x >= lo) & (x <= hi)).all()) is not specials
+    assert bool(((x >= lo) & (x <= hi)).all()) is (kind != "specials")
 
 
 def _range(name, pv, dtype):
@@ -80,8 +84,7 @@ FUSED = [c for c in CASES if REGISTRY[c[0]].fast_fused]
 
 @pytest.mark.parametrize("inplace", [False, True], ids=["out", "in-place"])
 @pytest.mark.parametrize("specials", [False, True], ids=["in-range", "specials"])
-@pytest.mark.parametrize("dtype", LOOP_DTYPES, ids=lambda d: np.dtype(d).name)
-@pytest.mark.parametrize("name, which, params", FUSED, ids=lambda v: str(v))
+@pytest.mark.parametrize("name, which, params, dtype", FUSED, ids=lambda v: str(v))
 def test_fused_check_equals_the_full_kernel(name, which, params, dtype, specials, inplace):
     """A call long enough for the check inside the fast loop (fast_fused):
     the blocks holding special values are repaired by the full kernel, and
