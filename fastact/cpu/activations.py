@@ -29,7 +29,7 @@ from numba.extending import intrinsic
 from fastact.core import source_tag
 from fastact.core.registry import REGISTRY
 from fastact.core.typed import retype
-from fastact.cpu import compiler, loopcache, nontemporal
+from fastact.cpu import compiler, isa, loopcache, nontemporal
 from fastact.cpu.ufunc import make_ufunc
 
 LOOP_DTYPES: tuple[type[np.floating], ...] = (np.float32, np.float64)
@@ -76,6 +76,23 @@ def _same(typingctx, p, q):
     return types.boolean(p, q), codegen
 
 
+@intrinsic
+def _scratch(typingctx, nbytes):
+    """A 64-byte aligned block of `nbytes` (a literal) on the loop's stack,
+    allocated once in its entry block."""
+    if not isinstance(nbytes, types.IntegerLiteral):
+        return None
+    size = nbytes.literal_value
+
+    def codegen(context, builder, sig, args):
+        with builder.goto_entry_block():
+            buf = builder.alloca(ir.ArrayType(ir.IntType(8), size), name="scratch")
+        buf.align = 64
+        return builder.bitcast(buf, ir.IntType(8).as_pointer())
+
+    return types.voidptr(nbytes), codegen
+
+
 def _source_hash() -> str:
     # the loops inline the registry's kernels: core's text, this file's (the
     # loop template) and the streaming stores' key the cache
@@ -111,6 +128,10 @@ def _fast_prelude(entry: str, which: str, dtype: str) -> list[str]:
     ]
 
 
+# Elements per block of an in-place call computed into a stack buffer and
+# copied back (the paths without AVX-512, for the entries without a fast
+# path): see _loop_source
+INPLACE_BLOCK = 1024
 # Elements per block where a call's inputs are not all in the fast range:
 # each block is checked again, so that one special value sends only its
 # block through the full kernel.
@@ -253,6 +274,38 @@ def _fast_loop(
     return L + blocked(ind + "    ")
 
 
+def _piecewise(fname: str) -> bool:
+    """Whether the loop `fname` (``{entry}_{which}_{dtype}_{tag}``) belongs
+    to an entry defined piecewise (one with breakpoints)."""
+    name = fname.rsplit("_", 2)[0]
+    for which in ("_backward_y", "_backward", "_forward"):
+        if name.endswith(which):
+            e = REGISTRY.get(name[: -len(which)])
+            return e is not None and e.breakpoints is not None
+    return False
+
+
+def _buffered(n_arrays: int, n_params: int, dtype: str, inplace: int) -> list[str]:
+    """An in-place call's contiguous loop block by block through a stack
+    buffer: the kernel writes the buffer (which LLVM knows overlaps
+    nothing), then the block is copied over input `inplace`."""
+    size = INPLACE_BLOCK * np.dtype(dtype).itemsize
+    call = ", ".join(
+        [f"b{i}[j]" for i in range(n_arrays)]
+        + [f"q{i}" for i in range(n_arrays, n_arrays + n_params)]
+    )
+    return [
+        f"        t = carray(_scratch({size}), {INPLACE_BLOCK}, {dtype})",
+        f"        for i0 in range(0, n, {INPLACE_BLOCK}):",
+        f"            m = min(n - i0, {INPLACE_BLOCK})",
+        *[f"            b{k} = a{k}[i0:i0 + m]" for k in range(n_arrays)],
+        "            for j in range(m):",
+        f"                t[j] = {dtype}(kernel({call}))",
+        "            for j in range(m):",
+        f"                b{inplace}[j] = t[j]",
+    ]
+
+
 def _loop_source(fname: str, n_arrays: int, n_params: int, dtype: str) -> str:
     """Source of a ufunc loop calling `kernel` on n_arrays + n_params inputs.
 
@@ -282,10 +335,22 @@ def _loop_source(fname: str, n_arrays: int, n_params: int, dtype: str) -> str:
         # one level deeper than the lines are written: inside the branch
         if has_fast:
             lines = _fast_loop(n_arrays, n_params, dtype, *has_fast[2:], inplace)
+        elif inplace is not None and buffered:
+            lines = _buffered(n_arrays, n_params, dtype, inplace)
         else:
             call = ", ".join([f"a{i}[i]" for i in arr] + [f"q{i}" for i in par])
             lines = _stored("        ", [], f"{dtype}(kernel({call}))", inplace is None)
         return ["    " + ln for ln in lines]
+
+    # Where the kernel keeps x on one side of a branch (the piecewise
+    # entries, those with breakpoints: relu, leaky_relu, elu; relu' into g),
+    # LLVM stores only the lanes that change, a masked store: cheap with
+    # AVX-512's mask registers, slow with AVX2's vmaskmovps (relu in place
+    # 4.7x its out-of-place time on Zen 4's avx2 path) and scalar without
+    # either.  There the block is computed into a stack buffer and copied
+    # back.  Not for the other entries: their nested block loop compiled
+    # worse (gelu in place on avx2 1.4x slower buffered than direct).
+    buffered = isa.active() != "avx512" and _piecewise(fname)
 
     # An in-place call writes the very array it reads.  Through a second
     # array object on the same address LLVM cannot tell the two apart, its
@@ -327,6 +392,7 @@ def _numba_loops(name: str, kernel, n_arrays: int, n_params: int, tag: str):
             "_stream_store": nontemporal.stream_store,
             "_store_fence": nontemporal.store_fence,
             "_same": _same,
+            "_scratch": _scratch,
             "kernel": jkernel,
             "float32": np.float32,
             "float64": np.float64,
