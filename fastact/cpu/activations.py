@@ -103,16 +103,23 @@ def _source_hash() -> str:
     return hashlib.sha1(source_tag().encode() + own).hexdigest()[:12]
 
 
-def _fast_of(fname: str):
-    """(entry name, which, blocks, fused) when the loop `fname`
-    (``{entry}_{which}_{dtype}_{tag}``) belongs to a registry entry with a
-    fast path for `which`, else None."""
+def _entry_of(fname: str):
+    """(registry entry or None, which) of the loop `fname`
+    (``{entry}_{which}_{dtype}_{tag}``, which: forward, backward, backward_y)."""
     name = fname.rsplit("_", 2)[0]
-    entry, _, which = name.rpartition("_")
-    e = REGISTRY.get(entry)
+    for which in ("backward_y", "backward", "forward"):
+        if name.endswith("_" + which):
+            return REGISTRY.get(name[: -len(which) - 1]), which
+    return None, ""
+
+
+def _fast_of(fname: str):
+    """(entry name, which, blocks, fused) when the loop `fname` belongs to a
+    registry entry with a fast path for `which`, else None."""
+    e, which = _entry_of(fname)
     if e is None or e.fast_range is None or getattr(e, f"fast_{which}", None) is None:
         return None
-    return entry, which, e.fast_blocks, e.fast_fused
+    return e.name, which, e.fast_blocks, e.fast_fused
 
 
 def _fast_prelude(entry: str, which: str, dtype: str) -> list[str]:
@@ -274,17 +281,6 @@ def _fast_loop(
     return L + blocked(ind + "    ")
 
 
-def _piecewise(fname: str) -> bool:
-    """Whether the loop `fname` (``{entry}_{which}_{dtype}_{tag}``) belongs
-    to an entry defined piecewise (one with breakpoints)."""
-    name = fname.rsplit("_", 2)[0]
-    for which in ("_backward_y", "_backward", "_forward"):
-        if name.endswith(which):
-            e = REGISTRY.get(name[: -len(which)])
-            return e is not None and e.breakpoints is not None
-    return False
-
-
 def _buffered(n_arrays: int, n_params: int, dtype: str, inplace: int) -> list[str]:
     """An in-place call's contiguous loop block by block through a stack
     buffer: the kernel writes the buffer (which LLVM knows overlaps
@@ -350,7 +346,8 @@ def _loop_source(fname: str, n_arrays: int, n_params: int, dtype: str) -> str:
     # either.  There the block is computed into a stack buffer and copied
     # back.  Not for the other entries: their nested block loop compiled
     # worse (gelu in place on avx2 1.4x slower buffered than direct).
-    buffered = isa.active() != "avx512" and _piecewise(fname)
+    entry = _entry_of(fname)[0]
+    buffered = isa.active() != "avx512" and entry is not None and entry.breakpoints is not None
 
     # An in-place call writes the very array it reads.  Through a second
     # array object on the same address LLVM cannot tell the two apart, its
@@ -358,7 +355,9 @@ def _loop_source(fname: str, n_arrays: int, n_params: int, dtype: str) -> str:
     # (10x slower); the input's own array as the output is a dependence at
     # distance 0, which vectorizes with no check.
     for i in arr:
-        L += [f"        {'if' if i == 0 else 'elif'} _same(p{nin}, p{i}):", f"            o = a{i}"]
+        L.append(f"        {'if' if i == 0 else 'elif'} _same(p{nin}, p{i}):")
+        if has_fast or not buffered:  # the buffered loop writes the input's blocks itself
+            L.append(f"            o = a{i}")
         L += body(inplace=i)
     L += [
         "        else:",
