@@ -34,6 +34,9 @@
 /* 13 significant bits: n * LN2_HI_F is exact for every float exponent */
 #define FA_LN2_HI_F 0x1.62ep-1f
 #define FA_LN2_LO_F 0x1.0bfbe8p-15f
+/* ln 2 rounded to float (24 bits), for one-fma reductions where n ln 2's
+ * error is known to cancel (rows_body.h: fa_vexp_row) */
+#define FA_LN2_F 0x1.62e430p-1f
 
 /* The Taylor polynomial of e^r in double.  P receives the polynomial; R is
  * the reduced argument, a double or a vector of doubles.  deg 13 is within

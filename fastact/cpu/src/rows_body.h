@@ -246,13 +246,31 @@ FA_INLINE VF fa_vdiff_exp(VF v, VF m, int fast)
  * n LN2_HI exact), a in [m - 110, m] (the caller clamps: e^-110 is 0 in
  * float after the normalization, and the exponent stays in 28..193) and no
  * NaN (the bit add would not keep it: the caller checks).  `deg` (a
- * constant): exp.h's polynomial of degree 6, or 5 for exps only summed. */
+ * constant): exp.h's polynomial of degree 6, or 5 for exps only summed.
+ *
+ * Exps only summed (deg 5, log_softmax's normalizer) also reduce in one
+ * fma where the path has fma: r = a - n LN2_F, ln 2 rounded to float.  The
+ * product is exact in the fma, so r is off by n (LN2_F - ln 2), 1.9e-9 n:
+ * every exp of the row by the factor e^(1.9e-9 n).  With n = K + d, the K
+ * part is common to the row and log_softmax measures the sum against the
+ * max's own term computed the same way, so it cancels; what remains is
+ * e^(1.9e-9 d), |d| <= 160, whose effect on the sum is weighted by each
+ * term's share: the terms near the max (d ~ 0) dominate it, and a term
+ * with d = -100 is e^-69 of the max's.  The log-sum moves by a few 1e-9 at
+ * most, under an ULP of the log-probabilities.  One fma of eight in this
+ * loop.  (Without fma, n LN2_F would round: the two-constant form stays.) */
 FA_INLINE VF fa_vexp_row(VF a, VF magic, int deg)
 {
     const VF LOG2E = fa_vsplat(FA_LOG2E_F), LN2_HI = fa_vsplat(FA_LN2_HI_F),
              LN2_LO = fa_vsplat(FA_LN2_LO_F);
     VF t = a * LOG2E + magic, fn = t - magic;
-    VF r = (a - fn * LN2_HI) - fn * LN2_LO;
+    VF r;
+#ifdef __FMA__
+    if (deg == 5)
+        r = a - fn * fa_vsplat(FA_LN2_F);
+    else
+#endif
+        r = (a - fn * LN2_HI) - fn * LN2_LO;
     VF p;
     if (deg == 5)
         FA_EXPF_POLY5(p, r);
