@@ -52,6 +52,7 @@ cdef extern from "pool.h" nogil:
     int fa_worth_timing(const fa_cost* cost, double units)
     double fa_now_ns_impl()
     void fa_record_impl(fa_cost* cost, double units, double ns)
+    void fa_record_split_impl(fa_cost* cost, double units, int k, double ns)
     double fa_task_ns_impl()
     double fa_get_rt()
     void fa_note_rt_as(double rt, int measured)
@@ -244,7 +245,9 @@ cdef void _quiet_loop(char** args, cnp.npy_intp* dims, cnp.npy_intp* steps, void
     if fa_max_threads > 1 and n >= 2 * ALIGN:
         k = fa_threads_for_impl(&info.cost, <double>n, fa_max_threads)
     if k > 1:
+        t0 = fa_now_ns_impl()
         _split(info, args, n, steps, k, stream)
+        fa_record_split_impl(&info.cost, <double>n, k, fa_now_ns_impl() - t0)
     elif fa_worth_timing(&info.cost, <double>n):
         t0 = fa_now_ns_impl()
         _run(info, args, n, steps, stream)
@@ -319,6 +322,19 @@ def threads_for(double ns, double units, int max_threads):
     cdef fa_cost c
     c.ns, c.samples, c.units = ns, 3, units
     return fa_threads_for_impl(&c, units, max_threads)
+
+
+def cost_after(list records):
+    """(ns per unit, units, samples) of a fresh cost model after `records`,
+    each ("serial", units, ns) or ("split", units, threads, ns) (for tests)."""
+    cdef fa_cost c
+    c.ns, c.samples, c.units = 0.0, 0, 0.0
+    for r in records:
+        if r[0] == "serial":
+            fa_record_impl(&c, r[1], r[2])
+        else:
+            fa_record_split_impl(&c, r[1], r[2], r[3])
+    return c.ns, c.units, c.samples
 
 
 def loop_cost(cnp.ufunc uf):

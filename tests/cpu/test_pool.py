@@ -137,6 +137,24 @@ def test_small_calls_stay_on_the_calling_thread(threads_2):
     assert ufunc.pool_info()["jobs"] == jobs
 
 
+def test_a_split_call_mends_an_inflated_serial_cost():
+    # a serial sample of 1M elements taken while the caller was preempted
+    # (100x its 300 us): a 1K call would then look like 29 us of work, worth
+    # splitting, and split calls are not timed serially to correct it
+    slow = [("serial", 1 << 20, 300e3 * 100)] * 3
+    ns, units, samples = ufunc.cost_after(slow)
+    assert (units, samples) == (1 << 20, 3) and ns * 1024 > 4 * 1000.0
+    # a split call on two threads that took 160 us bounds the serial cost by 320 us
+    ns, _, _ = ufunc.cost_after(slow + [("split", 1 << 20, 2, 160e3)])
+    assert ns == pytest.approx(2 * 160e3 / (1 << 20))
+    assert ns * 1024 < 1000.0
+    # and never raises a cost: a split that lost time to its hand-offs
+    ns, _, _ = ufunc.cost_after([("serial", 1 << 20, 300e3)] * 3 + [("split", 1 << 20, 2, 400e3)])
+    assert ns == pytest.approx(300e3 / (1 << 20))
+    # nor sets one where nothing was measured serially
+    assert ufunc.cost_after([("split", 1 << 20, 2, 160e3)]) == (0.0, 0.0, 0)
+
+
 def test_serial_calls_are_measured(threads_2):
     uf = fastact.cpu.activations.get("softplus", "forward")
     x = np.ones(1 << 14)

@@ -560,6 +560,21 @@ static void fa_record_impl(fa_cost *cost, double units, double ns) {
         cost->samples++;
 }
 
+/* A split call's time bounds the serial cost too: k threads took `ns`, so
+ * the work costs at most about k ns serially (less where the split lost time
+ * to hand-offs or shared bandwidth).  A serial sample taken while the caller
+ * was preempted (a busy machine: a test runner on every CPU) can inflate
+ * cost->ns many times over, and then every call splits, small ones too, and
+ * none is timed serially again to mend it; this brings it back down.  It
+ * only ever lowers the estimate. */
+static void fa_record_split_impl(fa_cost *cost, double units, int k, double ns) {
+    if (units <= 0 || cost->samples == 0)
+        return;
+    double per = (double)k * ns / units;
+    if (per < cost->ns)
+        cost->ns = per;
+}
+
 /* Serial runs are timed while the cost is unknown and near the decision
  * point; far below it (small calls) the clock is not read at all. */
 static int fa_worth_timing(const fa_cost *cost, double units) {
@@ -585,7 +600,9 @@ static void fa_run_impl(fa_cost *cost, double units, fa_task_fn fn, void *ctx,
                         ptrdiff_t n_tasks, ptrdiff_t grain, int max_threads) {
     int k = fa_threads_for_impl(cost, units, max_threads);
     if (k > 1) {
+        double t0 = fa_now_ns_impl();
         fa_parallel_for_impl(fn, ctx, n_tasks, grain, k);
+        fa_record_split_impl(cost, units, k, fa_now_ns_impl() - t0);
         return;
     }
     if (!fa_worth_timing(cost, units)) {
