@@ -566,7 +566,11 @@ static void fa_record_impl(fa_cost *cost, double units, double ns) {
  * was preempted (a busy machine: a test runner on every CPU) can inflate
  * cost->ns many times over, and then every call splits, small ones too, and
  * none is timed serially again to mend it; this brings it back down.  It
- * only ever lowers the estimate. */
+ * only ever lowers the estimate, and takes a call of any size (unlike
+ * fa_record_impl, which keeps the cost of the largest calls): a smaller
+ * call's lower cost per element (in cache) can only make the model split a
+ * little less near its threshold, where the large calls never are, while
+ * the call that mends an inflated cost is often a smaller one. */
 static void fa_record_split_impl(fa_cost *cost, double units, int k, double ns) {
     if (units <= 0 || cost->samples == 0)
         return;
