@@ -26,7 +26,7 @@ definitions (written out below, independently of the kernels):
   P, Q of degrees 4 and 5 in a over [0, 15], near-minimax relative to a + P/Q
   (Loeb's linearization inside Lawson's iteration, numpy least squares on
   mpmath values); then Q is rounded to float32 and P refitted to it, so that
-  only P's rounding counts.  The kernel (fastact/core/math.py: gelu_f32)
+  only P's rounding counts.  The kernel (fastact/core/math.py: gelu)
   computes S = c a R(a) = c a Q / (a Q + P), in which the rounding errors of
   P and Q shrink by P / (a Q + P), and gelu(x) = max(x, 0) - e S(|x|),
   e = exp(-x^2/2): one exp, one division, no cancellation.  Its derivative is
@@ -34,6 +34,12 @@ definitions (written out below, independently of the kernels):
   root at a0 = 0.7518: D = -(a - a0)(1 + W), W = (R(a0) - R(a)) / (a - a0)
   fitted as P/Q the same way (error relative to 1 + W), so there is no
   cancellation at the root and W's rounding shrinks by W / (1 + W).
+
+- float64 gelu and gelu': the same two rationals to float64's precision, in
+  two pieces split at a = GAUSS64_SPLIT (one piece would need degrees near
+  (18, 19)), each of degrees (7, 8) in d = a - (the piece's lower end), the
+  kernel picking each coefficient per lane.  Fitted in Chebyshev bases with
+  long double least squares (_fit_ratio64).
 
 The other coefficients target float64 (TARGET_BITS = 53); the root fits also
 come in a shorter float32 version (NAME_POLY_F32, relative error below
@@ -83,19 +89,10 @@ def dsilu(z):
     return _sig(z) * (1 + z * _sig(-z))
 
 
-def dgelu(x):
-    return mp.ncdf(x) + x * mp.npdf(x)
-
-
 def dgelu_tanh(x):
     u = GELU_K * (x + GELU_C * x**3)
     du = GELU_K * (1 + 3 * GELU_C * x**2)
     return _sig(2 * u) * (1 + 2 * x * _sig(-2 * u) * du)
-
-
-def gauss(x):
-    """phi(x), the factor the gelu' fit divides out."""
-    return mp.npdf(x)
 
 
 def dmish(x):
@@ -111,18 +108,14 @@ def tanhshrink_r(t):
     return (x - mp.tanh(x)) / x**3
 
 
-# name: (f', starting guess for the root, interval of d = x - root, weight).
+# name: (f', starting guess for the root, interval of d = x - root).
 # The intervals are where the kernel's direct formula (fastact/core/math.py) is
-# worse than about 2.5 ULP against mpmath.  With a weight w the polynomial
-# fits f'/w, and the kernel multiplies by w: gelu' = phi(x) (R(-x) + x), R
-# the Mills ratio, and R(-x) + x is close to linear over the long interval
-# that gelu' needs (erfc's own error spoils the direct formula there), where
-# a fit of gelu' itself would cancel in its own terms.
+# worse than about 2.5 ULP against mpmath.  (gelu' needs no root fit: its
+# rationals, fit_dgauss32 and fit_dgauss64, carry the root themselves.)
 ROOTS = {
-    "DSILU": (dsilu, -1.28, (-0.3, 0.45), None),
-    "DGELU": (dgelu, -0.75, (-0.85, 0.45), gauss),
-    "DGELU_TANH": (dgelu_tanh, -0.75, (-0.15, 0.15), None),
-    "DMISH": (dmish, -1.19, (-0.25, 0.45), None),
+    "DSILU": (dsilu, -1.28, (-0.3, 0.45)),
+    "DGELU_TANH": (dgelu_tanh, -0.75, (-0.15, 0.15)),
+    "DMISH": (dmish, -1.19, (-0.25, 0.45)),
 }
 
 # The fast kernels' float32 root fit (fastact/core/math.py: dsilu_fast_of):
@@ -150,13 +143,11 @@ def _ff(v):
     return hi, float(np.float32(float(v - hi)))
 
 
-def fit_at_root(f, guess, dlo, dhi, weight=None, tol=TOL):
+def fit_at_root(f, guess, dlo, dhi, tol=TOL):
     """(root as (hi, lo), root as float32 (hi, lo), c_1..c_N as doubles, worst relative error of the
     fit, worst relative error with the coefficients rounded to double), the
-    polynomial approximating f / weight."""
+    polynomial approximating f."""
     x0 = mp.findroot(f, mp.mpf(guess))
-    if weight is not None:
-        f = (lambda g: lambda x: g(x) / weight(x))(f)
     hi, lo = _dd(x0)
     # the expansion point the kernel uses is hi + lo, not x0 itself
     xr = mp.mpf(hi) + mp.mpf(lo)
@@ -336,7 +327,7 @@ def _fit_ratio(f, h, m, n, plus_a=False, q0=1.0):
 
 
 def fit_gauss32():
-    """float32 gelu: 1/R(a) = a + P/Q, with the constant factor of gelu_f32's
+    """float32 gelu: 1/R(a) = a + P/Q, with the constant factor of gelu's
     e (c rounded to float32, c32) folded in: S(a) = c a R(a) is computed as
     c32 a Q / (a Q + P), so P/Q fits c32 / (c R(a)) - a; the error is
     relative to a + P/Q.  P is returned as P + a (the kernel's denominator is
@@ -367,6 +358,180 @@ def fit_dgauss32():
     # of an ulp (q0 = 2.98) instead of 0.75 and 1 (q0 = 1)
     p, q, fit, err = _fit_ratio(lambda a: one_w(a) - 1, one_w, m, n, q0=DGAUSS32_Q0)
     return (a0h, a0l), p, q, fit, err
+
+
+# float64 gelu and gelu': the same rationals to float64's precision.  One
+# rational over [0, GAUSS64_MAX] would need degrees near (18, 19) for an
+# error of 2e-17 (measured: (12, 13) reaches 9e-15), two pieces split at
+# GAUSS64_SPLIT need (7, 8) each (split at 5 the upper piece is at 9e-17); the kernels pick each coefficient per lane
+# (horner_select), which costs a blend per coefficient and no fma.  The fits
+# run in Chebyshev bases (conditioning) with long double least squares
+# (numpy's float64 lstsq stops near 1e-15), and are checked in mpmath with
+# the float64 coefficients.
+GAUSS64_MAX = 40.0  # a beyond: x Phi(x) rounds to -0 (x < 0) or x (x > 0) in float64
+GAUSS64_SPLIT = 5.5
+GAUSS64_R_DEG = (7, 8)
+DGAUSS64_R_DEG = (7, 8)
+N_RAT64 = 600
+N_CHECK64 = 3000
+RAT_ITERS64 = 300
+
+
+def _lstsq_ld(a, b):
+    """Least squares min |a x - b| by Householder QR in long double."""
+    import numpy as np
+
+    a = a.astype(np.longdouble)
+    b = b.astype(np.longdouble)
+    k = a.shape[1]
+    for j in range(k):
+        v = a[j:, j].copy()
+        nv = np.sqrt(np.sum(v * v))
+        v[0] += nv if v[0] >= 0 else -nv
+        vv = np.sum(v * v)
+        if vv == 0:
+            continue
+        a[j:, j:] -= np.outer(v, (2 / vv) * (v @ a[j:, j:]))
+        b[j:] -= v * ((2 / vv) * (v @ b[j:]))
+    x = np.zeros(k, dtype=np.longdouble)
+    for i in range(k - 1, -1, -1):
+        x[i] = (b[i] - a[i, i + 1 : k] @ x[i + 1 :]) / a[i, i]
+    return x
+
+
+def _cheb_rows(s, n):
+    """T_0..T_n at the points s (long double), one row per degree."""
+    import numpy as np
+
+    t = [np.ones_like(s), s]
+    for _ in range(2, n + 1):
+        t.append(2 * s * t[-1] - t[-2])
+    return np.array(t[: n + 1])
+
+
+def _cheb_to_monomial(c, lo, hi):
+    """Coefficients (mpf, by degree in d = a - lo) of sum c_j T_j(s),
+    s = (2a - lo - hi) / (hi - lo)."""
+    n = len(c)
+    ts = [[mp.mpf(1)], [mp.mpf(0), mp.mpf(1)]]
+    for _ in range(2, n):
+        t = [mp.mpf(0)] + [2 * v for v in ts[-1]]
+        for i, v in enumerate(ts[-2]):
+            t[i] -= v
+        ts.append(t)
+    ps = [mp.mpf(0)] * n
+    for j, cj in enumerate(c):
+        for i, v in enumerate(ts[j]):
+            ps[i] += mp.mpf(str(cj)) * v
+    al, be = 2 / (mp.mpf(hi) - lo), mp.mpf(-1)
+    out = [mp.mpf(0)] * n
+    for i, v in enumerate(ps):
+        for k in range(i + 1):
+            out[k] += v * mp.binomial(i, k) * al**k * be ** (i - k)
+    return out
+
+
+def _fit_ratio64(f, h, m, n, lo, hi, plus_a=False):
+    """P/Q near-minimax for f on [lo, hi] with error relative to h, P and Q
+    polynomials (degrees m, n, Q = 1 at lo) in d = a - lo, for float64
+    kernels: Loeb's linearization in Lawson's iteration (as _fit_ratio) in
+    Chebyshev polynomials of s, long double least squares; Q converted to
+    monomials in d and rounded to float64, P refitted (linear, Lawson) to
+    f Q with that Q, converted and rounded.  Monomials in d rather than a
+    keep the upper piece's coefficients positive, so that Horner's scheme
+    does not cancel.  With plus_a the P returned is P + a (in d: lo and 1
+    added to the first two coefficients before rounding).  Returns (P, Q)
+    as floats, the error of the fit and the error with the rounded
+    coefficients (mpmath, at N_CHECK64 points)."""
+    import numpy as np
+
+    ld = np.longdouble
+    k = np.arange(N_RAT64)
+    am = [
+        mp.mpf(lo) + (mp.mpf(hi) - lo) * (1 - mp.cos(mp.pi * (j + mp.mpf(1) / 2) / N_RAT64)) / 2
+        for j in k
+    ]
+    a = np.array([ld(mp.nstr(v, 30)) for v in am])
+    fv = np.array([ld(mp.nstr(f(v), 30)) for v in am])
+    hv = np.array([ld(mp.nstr(h(v), 30)) for v in am])
+    t = _cheb_rows((2 * a - ld(lo) - ld(hi)) / (ld(hi) - ld(lo)), max(m, n))
+    w, qprev, best = np.ones(N_RAT64, dtype=ld), np.ones(N_RAT64, dtype=ld), None
+    for _ in range(RAT_ITERS64):
+        cols = np.concatenate([t[: m + 1], -fv * t[1 : n + 1]]).T
+        sw = np.sqrt(w) / (hv * np.abs(qprev))
+        x = _lstsq_ld(cols * sw[:, None], fv * sw)
+        p, q = x[: m + 1], np.concatenate([[ld(1)], x[m + 1 :]])
+        qprev = q @ t[: n + 1]
+        err = np.abs((p @ t[: m + 1]) / qprev - fv) / hv
+        if best is None or err.max() < best[0]:
+            best = (err.max(), q)
+        w = np.maximum(w * err / np.sum(w * err), ld(1e-300))
+    fit, q = best
+    qm = _cheb_to_monomial(q, lo, hi)
+    q64 = [float(v / qm[0]) for v in qm]
+    qv = np.polyval(np.array(q64, dtype=ld)[::-1], a - ld(lo))
+    w, best = np.ones(N_RAT64, dtype=ld), None
+    for _ in range(RAT_ITERS64):
+        sw = np.sqrt(w) / (hv * qv)
+        p = _lstsq_ld(t[: m + 1].T * sw[:, None], fv * qv * sw)
+        err = np.abs(p @ t[: m + 1] - fv * qv) / (hv * qv)
+        if best is None or err.max() < best[0]:
+            best = (err.max(), p)
+        w = np.maximum(w * err / np.sum(w * err), ld(1e-300))
+    pm = _cheb_to_monomial(best[1], lo, hi)
+    if plus_a:
+        pm[0] += lo
+        pm[1] += 1
+    p64 = [float(v) for v in pm]
+    worst = mp.mpf(0)
+    for j in range(N_CHECK64):
+        v = mp.mpf(lo) + (mp.mpf(hi) - lo) * j / (N_CHECK64 - 1)
+        pv = mp.polyval([mp.mpf(c) for c in reversed(p64)], v - lo) - (v if plus_a else 0)
+        qv_ = mp.polyval([mp.mpf(c) for c in reversed(q64)], v - lo)
+        worst = max(worst, abs(pv / qv_ - f(v)) / h(v))
+    return p64, q64, mp.mpf(float(fit)), worst
+
+
+def fit_gauss64():
+    """float64 gelu: fit_gauss32's rational (c64 = c rounded to float64 folded
+    in) in two pieces, [0, SPLIT] and [SPLIT, MAX], each in d = a - its
+    lower end.  Returns a list of (P + a, Q, fit error, error with float64
+    coefficients) per piece."""
+    c = 1 / mp.sqrt(2 * mp.pi)
+    c64 = mp.mpf(float(c))
+    m, n = GAUSS64_R_DEG
+    return [
+        _fit_ratio64(
+            lambda a: c64 / (c * _mills(a)) - a,
+            lambda a: c64 / (c * _mills(a)),
+            m,
+            n,
+            lo,
+            hi,
+            plus_a=True,
+        )
+        for lo, hi in ((0.0, GAUSS64_SPLIT), (GAUSS64_SPLIT, GAUSS64_MAX))
+    ]
+
+
+def fit_dgauss64():
+    """float64 gelu': fit_dgauss32's W = P/Q in fit_gauss64's two pieces, the
+    root split as a double-double.  Returns ((a0 hi, lo), [(P, Q, fit
+    error, error with float64 coefficients) per piece])."""
+    a0 = mp.findroot(lambda a: _mills(a) - a, mp.mpf(0.75))
+    a0h, a0l = _dd(a0)
+    ar = mp.mpf(a0h) + mp.mpf(a0l)
+    m, n = DGAUSS64_R_DEG
+    slope = 1 - mp.diff(_mills, ar)
+
+    def one_w(a):
+        return (a - _mills(a)) / (a - ar) if a != ar else slope
+
+    pieces = [
+        _fit_ratio64(lambda a: one_w(a) - 1, one_w, m, n, lo, hi)
+        for lo, hi in ((0.0, GAUSS64_SPLIT), (GAUSS64_SPLIT, GAUSS64_MAX))
+    ]
+    return (a0h, a0l), pieces
 
 
 # root fits whose float32 kernel (fastact/core/vmath) evaluates f(r) + d P(d),
@@ -406,9 +571,9 @@ def main() -> int:
         '"""',
         "",
     ]
-    for name, (f, guess, (dlo, dhi), weight) in ROOTS.items():
-        (hi, lo), root32, c, fit, err = fit_at_root(f, guess, dlo, dhi, weight)
-        what = f"{name[1:].lower()}'(x)" + (f" / {weight.__name__}(x)" if weight else "")
+    for name, (f, guess, (dlo, dhi)) in ROOTS.items():
+        (hi, lo), root32, c, fit, err = fit_at_root(f, guess, dlo, dhi)
+        what = f"{name[1:].lower()}'(x)"
         lines += [
             f"# {what} for {dlo} <= x - root <= {dhi}: degree {len(c)}, relative",
             f"# error {float(fit):.2e} (fit), {float(err):.2e} (double coefficients)",
@@ -423,7 +588,7 @@ def main() -> int:
             lines += _float_root_lines(name, f, guess)
             continue
         # float32 kernels need far fewer terms (every term is an fma per element)
-        _, _, c32, fit32, _ = fit_at_root(f, guess, dlo, dhi, weight, TOL_F32)
+        _, _, c32, fit32, _ = fit_at_root(f, guess, dlo, dhi, TOL_F32)
         lines += [
             f"# the same for float32: degree {len(c32)}, relative error {float(fit32):.2e} (fit)",
             f"{name}_POLY_F32 = (",
@@ -433,7 +598,7 @@ def main() -> int:
         ]
         if name in FAST32_ZONES:
             xlo, xhi = FAST32_ZONES[name]
-            _, _, cx, fitx, _ = fit_at_root(f, guess, xlo, xhi, weight, TOL_F32)
+            _, _, cx, fitx, _ = fit_at_root(f, guess, xlo, xhi, TOL_F32)
             lines += [
                 f"# the fast kernels' float32 fit (see FAST32_ZONES) for {xlo} <= x - root <= {xhi}:",
                 f"# degree {len(cx)}, relative error {float(fitx):.2e} (fit)",
@@ -481,6 +646,46 @@ def main() -> int:
         *[f"    {v!r}," for v in dq],
         ")",
     ]
+    pieces = fit_gauss64()
+    lines += [
+        "",
+        "# float64 gelu (fit_gauss64): the same 1/R(a) = a + P/Q (c/c64 folded in) in two",
+        "# pieces, a < GAUSS64_SPLIT and above, P and Q in d = a - (the piece's lower end);",
+        "# relative error of a + P/Q "
+        + ", ".join(f"{float(fit):.2e} / {float(err):.2e}" for _, _, fit, err in pieces),
+        "# (fit / float64 coefficients, per piece).  As in float32 GAUSS64_RP_* is P + a and",
+        "# GAUSS64_RQ_* is (Q - 1) / d (Q = 1 at d = 0)",
+        f"GAUSS64_MAX = {GAUSS64_MAX!r}",
+        f"GAUSS64_SPLIT = {GAUSS64_SPLIT!r}",
+    ]
+    for name, (rp, rq, _, _) in zip(("LO", "HI"), pieces):
+        lines += [
+            f"GAUSS64_RP_{name} = (",
+            *[f"    {v!r}," for v in rp],
+            ")",
+            f"GAUSS64_RQ_{name} = (",
+            *[f"    {v!r}," for v in rq[1:]],
+            ")",
+        ]
+    root, pieces = fit_dgauss64()
+    lines += [
+        "",
+        "# float64 gelu' (fit_dgauss64): R(a) - a = -(a - a0)(1 + P/Q) with fit_dgauss32's",
+        "# P/Q in the pieces of GAUSS64_*, in d = a - (the piece's lower end); relative error",
+        "# of 1 + P/Q "
+        + ", ".join(f"{float(fit):.2e} / {float(err):.2e}" for _, _, fit, err in pieces)
+        + " (fit / float64 coefficients)",
+        f"DGAUSS64_ROOT = {root!r}",
+    ]
+    for name, (dp, dq, _, _) in zip(("LO", "HI"), pieces):
+        lines += [
+            f"DGAUSS64_RP_{name} = (",
+            *[f"    {v!r}," for v in dp],
+            ")",
+            f"DGAUSS64_RQ_{name} = (",
+            *[f"    {v!r}," for v in dq],
+            ")",
+        ]
     with open(OUT, "w") as fh:
         fh.write("\n".join(lines) + "\n")
     print(f"wrote {OUT}")

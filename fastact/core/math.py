@@ -44,8 +44,6 @@ from fastact.core.typed import per_type
 # the registry's kernels call these through this module (m.exp, m.tanh ...)
 from fastact.core.vmath import (  # noqa: F401 (exp, expm1, log, log1p, tanh: for m.NAME)
     dgelu_tanh_f32,
-    erfc,
-    erfc_dd_scaled,
     exp,
     exp_below,
     exp_below_2k,
@@ -56,7 +54,7 @@ from fastact.core.vmath import (  # noqa: F401 (exp, expm1, log, log1p, tanh: fo
     fma,
     gelu_tanh_f32,
     horner,
-    ldexp_below,
+    horner_select,
     log,
     log1p,
     log1p_unit,
@@ -72,7 +70,7 @@ from fastact.core.vmath.exponential import (
     exp_normal_short,
     exp_short_2k,
 )
-from fastact.core.vmath.fits import EXPP_F, TANHSR_F
+from fastact.core.vmath.fits import EXPP_D, EXPP_F, TANHSR_F
 from fastact.core.vmath.hyperbolic import TANH32_MAX, tanhshrink_f32
 from fastact.core.vmath.intrinsics import constants as _vconstants
 
@@ -96,7 +94,7 @@ INV_SQRT_2PI_LO32 = _lo32(INV_SQRT_2PI, INV_SQRT_2PI_LO)
 INF = math.inf
 # exp's reduction (core.vmath) for gauss_exp: ln 2 split per type, and
 # c exp(-r/2) as a polynomial in r from exp's (exp(u) = 1 + u (1 + u P(u))),
-# times a power of two (exact scalings): GAUSS_EXP_Mk for the scale 2^-k
+# times a power of two (exact scalings)
 LOG2E = 1.4426950408889634
 LN2HI_32, LN2LO_32 = (
     float(v) for v in (_vconstants(np.float32).LN2HI, _vconstants(np.float32).LN2LO)
@@ -105,16 +103,20 @@ LN2HI_64, LN2LO_64 = (
     float(v) for v in (_vconstants(np.float64).LN2HI, _vconstants(np.float64).LN2LO)
 )
 # 2^(n + GAUSS_EXP_K) stays normal down to the smallest n of gauss_exp
-GAUSS_EXP_K = 40.0
+# (h up to 226 in float32, 1600 in float64)
+GAUSS_EXP_K32, GAUSS_EXP_K64 = 40.0, 140.0
 
 
-def _gauss_exp_poly(scale):
+def _gauss_exp_poly(scale, coeffs):
     c = scale * INV_SQRT_2PI
-    return (c, -0.5 * c) + tuple(c * v * (-0.5) ** (k + 2) for k, v in enumerate(EXPP_F))
+    return (c, -0.5 * c) + tuple(c * v * (-0.5) ** (k + 2) for k, v in enumerate(coeffs))
 
 
-GAUSS_EXP_M40 = _gauss_exp_poly(2.0**-40)
-GAUSS_EXP_M8 = _gauss_exp_poly(2.0**-8)
+# GAUSS_EXP_Ej_*: the polynomial for e 2^j, per type
+GAUSS_EXP_E0_F = _gauss_exp_poly(2.0**-GAUSS_EXP_K32, EXPP_F)
+GAUSS_EXP_E0_D = _gauss_exp_poly(2.0**-GAUSS_EXP_K64, EXPP_D)
+GAUSS_EXP_E32_F = _gauss_exp_poly(2.0 ** (32 - GAUSS_EXP_K32), EXPP_F)
+GAUSS_EXP_E32_D = _gauss_exp_poly(2.0 ** (32 - GAUSS_EXP_K64), EXPP_D)
 F32_MAX = float(np.finfo(np.float32).max)
 F64_MAX = float(np.finfo(np.float64).max)
 
@@ -616,196 +618,118 @@ def dsilu_dd(zh, zl):
     return select(zh == zh, r, zh)
 
 
-# phi(x) and Phi(x) reach the subnormals near x = -13.2 (float32) / -37.6
-# (float64), x Phi(x) and x phi(x) a little later: below gauss_tail() the
-# kernels scale instead of computing Phi or phi alone
-@_jit
-def gauss_tail():
-    return per_type(-12.0, -37.0)
-
-
-@_jit
-def gauss_zero():
-    """Below this x Phi(x) and x phi(x) round to -0 (-inf too)."""
-    return per_type(-15.0, -40.0)
-
-
-@_jit
-def mills_series(x):
-    """S(a) = a Phi(-a) / phi(a) = sum_n (-1)^n (2n-1)!! / a^(2n) at a = |x|.
-
-    The asymptotic series, 9 terms: the next one is below 2e-12 for
-    |x| >= 12 (float32) and 1e-20 for |x| >= 37 (float64).
-    """
-    w = 1.0 / (x * x)
-    p = 2027025.0
-    p = p * -w + 135135.0
-    p = p * -w + 10395.0
-    p = p * -w + 945.0
-    p = p * -w + 105.0
-    p = p * -w + 15.0
-    p = p * -w + 3.0
-    p = p * -w + 1.0
-    return p * -w + 1.0
-
-
-@_jit
-def gauss_tail_times(y, sh, sl, h):
-    """y phi(x) for x < gauss_tail(), x^2 = sh + sl exactly, h = exp(-sh/4):
-    phi(x) = c exp(-x^2/2) with exp(-x^2/2) = h^2 taken as (y c h) h, since
-    exp(-x^2/2) is subnormal where y phi(x) may not be."""
-    t = (y * INV_SQRT_2PI) * h
-    lo = per_type(INV_SQRT_2PI_LO32, INV_SQRT_2PI_LO)
-    t = t + t * (lo / INV_SQRT_2PI - 0.5 * sl)
-    return t * h
-
-
-@_jit
-def gauss_args(x):
-    """(tail, xc, sh, sl, zh, zl) shared by gelu and its derivative: xc is x
-    clamped to where every branch is finite, xc^2 = sh + sl exactly, and
-    zh + zl = -xc / sqrt(2) to twice the precision (erfc's relative
-    condition number grows like 2 z^2, so the rounding of z matters)."""
-    xc = clamp(x, gauss_zero(), 10.0)
-    sh, sl = two_prod(xc, xc)
-    zh, zl = two_prod(-xc, INV_SQRT_2)
-    zl += -xc * per_type(INV_SQRT_2_LO32, INV_SQRT_2_LO)
-    return x < gauss_tail(), xc, sh, sl, zh, zl
-
-
-@_jit
-def gauss_limits(x, r, at_inf, at_minf):
-    """r with the values beyond the clamp of gauss_args (x > 10: at_inf;
-    x < gauss_zero(): at_minf) and NaN restored."""
-    r = select(x > 10.0, at_inf, r)
-    r = select(x < gauss_zero(), at_minf, r)
-    return select(x == x, r, x)
-
-
-@_jit
-def two_diff(a, b):
-    """(s, err): s = fl(a - b), s + err == a - b exactly (TwoSum)."""
-    s = a - b
-    bb = s - a
-    return s, (a - (s - bb)) - (b + bb)
-
-
 @_jit
 def gauss_exp(h, hl, cp):
-    """c exp(-(h + hl)/2) 2^(GAUSS_EXP_K - k), c = INV_SQRT_2PI rounded to the
-    type, cp = GAUSS_EXP_Mk, for h + hl in [0, 226] (float32), rounded once
+    """c exp(-(h + hl)/2) 2^j, c = INV_SQRT_2PI rounded to the type,
+    cp = GAUSS_EXP_Ej_F / _D, for h + hl in [0, 226] (float32) / [0, 1600]
+    (float64), rounded once
     (subnormal too): exp's reduction in units of 2 ln 2 (no halving of h),
     hl added to the reduced argument, and a polynomial for c 2^k exp(-r/2)
     (exp's, rescaled: c costs no rounding, nor does the scaling 2^-k)."""
     n = np.rint(h * (-0.5 * LOG2E))
     r = fma(n, per_type(2.0 * LN2HI_32, 2.0 * LN2HI_64), h)
     r = fma(n, per_type(2.0 * LN2LO_32, 2.0 * LN2LO_64), r) + hl
-    return horner(r, cp) * pow2(n + GAUSS_EXP_K)
+    return horner(r, cp) * pow2(n + per_type(GAUSS_EXP_K32, GAUSS_EXP_K64))
 
 
 @_jit
-def gelu_f32(x):
-    """float32 x Phi(x) = max(x, 0) - e S(a): a = |x|, e = c exp(-a^2/2),
-    c = 1/sqrt(2 pi), S(a) = a Phi(-a) / e (for x < 0 that is x Phi(x) =
-    -a Phi(-a); for x >= 0, x (1 - Phi(-a))), so the whole function costs one
-    exp, one division and two short polynomials, with no cancellation
-    (e S <= x/2 where x > 0).  S = a R(a) with R the Mills ratio, and
-    1/R(a) = a + g(a), g = P/Q fitted (``core.coefficients``, GAUSS32_R*):
-    S = a Q / (a Q + P), where the rounding errors of P and Q shrink by
-    g / (a + g) (to 0.1 at a = 4) and the polynomials in a stay short.
-    With t = a (Q - 1) the numerator a + a t and the denominator
-    a t + (P + a) are one fma each.  a^2 is split exactly and its low part
-    added to exp's reduced argument (gauss_exp).  Beyond
-    a = GAUSS32_MAX e S rounds to 0: x (inf too) for x > 0, -0 for x < 0.
-    A NaN x is the fma's addend, so comes out as itself (quieted)."""
-    a = select(abs(x) < C.GAUSS32_MAX, abs(x), C.GAUSS32_MAX)  # NaN: MAX
-    h = a * a
-    e = gauss_exp(h, fma(a, a, -h), GAUSS_EXP_M40)
+def gauss32_ratio(a):
+    """float32 S(a) = a Q / (a Q + P) (gelu's docstring): with t = a (Q - 1)
+    the numerator a + a t and the denominator a t + (P + a) are one fma
+    each (t = a (Q - 1) / a)."""
     t = a * horner(a, C.GAUSS32_RQ)
     # the denominator a t + (P + a) rounds once where one of its terms
     # dominates: a t beyond a = 1, P's constant p0 below (added last there,
     # after a t + (P + a - p0): 0 + z is exact, and z is p0 or 0)
     z = select(a < 1.0, C.GAUSS32_RP[0], 0.0)
     den = fma(a, t, fma(a, horner(a, C.GAUSS32_RP[1:]), C.GAUSS32_RP[0] - z)) + z
-    s = fma(a, t, a) / den
+    return fma(a, t, a) / den
+
+
+@_jit
+def gauss64_ratio(a):
+    """float64 S(a) = a Q / (a Q + P) (gelu's docstring), P/Q in two pieces
+    (GAUSS64_*, split at GAUSS64_SPLIT), each a polynomial in d = a - (its
+    lower end): each coefficient is picked per lane, and d keeps the upper
+    piece's Horner sums from cancelling.  Then as gauss32_ratio, with
+    t = Q - 1 = d (Q - 1) / d."""
+    up = a >= C.GAUSS64_SPLIT
+    d = a - select(up, C.GAUSS64_SPLIT, 0.0)
+    t = d * horner_select(d, up, C.GAUSS64_RQ_HI, C.GAUSS64_RQ_LO)
+    p0 = select(up, C.GAUSS64_RP_HI[0], C.GAUSS64_RP_LO[0])
+    z = select(a < 1.0, p0, 0.0)
+    pa = fma(d, horner_select(d, up, C.GAUSS64_RP_HI[1:], C.GAUSS64_RP_LO[1:]), p0 - z)
+    return fma(a, t, a) / (fma(a, t, pa) + z)
+
+
+@_jit
+def gelu(x):
+    """x Phi(x) = max(x, 0) - e S(a): a = |x|, e = c exp(-a^2/2),
+    c = 1/sqrt(2 pi), S(a) = a Phi(-a) / e (for x < 0 that is x Phi(x) =
+    -a Phi(-a); for x >= 0, x (1 - Phi(-a))), so the whole function costs one
+    exp, one division and two short polynomials, with no cancellation
+    (e S <= x/2 where x > 0).  S = a R(a) with R the Mills ratio, and
+    1/R(a) = a + g(a), g = P/Q fitted (``core.coefficients``, GAUSS32_R*,
+    GAUSS64_*): S = a Q / (a Q + P), where the rounding errors of P and Q
+    shrink by g / (a + g) (to 0.1 at a = 4) and the polynomials stay short
+    (gauss32_ratio, gauss64_ratio).  a^2 is split exactly and its low part
+    added to exp's reduced argument (gauss_exp).  Beyond a = GAUSS32_MAX /
+    GAUSS64_MAX e S rounds to 0: x (inf too) for x > 0, -0 for x < 0.  A NaN
+    x is the fma's addend, so comes out as itself (quieted).  float64 once
+    took erfc of -x/sqrt2 in double-word arithmetic (erfc_dd_scaled): 94
+    fma-pipe operations and two divisions per vector of 8, against about
+    45 and one here."""
+    amax = per_type(C.GAUSS32_MAX, C.GAUSS64_MAX)
+    a = select(abs(x) < amax, abs(x), amax)  # NaN: MAX
+    h = a * a
+    e = gauss_exp(h, fma(a, a, -h), per_type(GAUSS_EXP_E0_F, GAUSS_EXP_E0_D))
+    if per_type(1.0, 0.0) > 0.5:
+        s = gauss32_ratio(a)
+    else:
+        s = gauss64_ratio(a)
     # a zero x keeps its sign, as torch's x * Phi(x)
     return fma(-e, s, select(x < 0.0, -0.0, x))
 
 
 @_jit
-def gelu(x):
-    """x Phi(x) = x erfc(z) / 2, z = -x/sqrt2 carried as zh + zl: erfc's
-    first-order correction for zl and its scaled form (m 2^n, m normal, so
-    the product rounds once where Phi(x) is subnormal) come out of the tail
-    it computes anyway (erfc_dd_scaled).  float32 takes gelu_f32 (the
-    constant condition is folded away at compile time)."""
-    if per_type(1.0, 0.0) > 0.5:
-        return gelu_f32(x)
-    xc = clamp(x, gauss_zero(), 10.0)
-    zh, zl = two_prod(-xc, INV_SQRT_2)
-    zl += -xc * INV_SQRT_2_LO
-    mh, n = erfc_dd_scaled(zh, zl)
-    # 1 - Phi(x) < 1e-23 beyond 10: x (inf too)
-    return gauss_limits(x, ldexp_below(xc * (0.5 * mh), n), x, -0.0)
-
-
-@_jit
-def dgelu_f32(x):
-    """float32 gelu'(x) = Phi(x) + x phi(x) = [x >= 0] - sign(x) e D(a):
-    a = |x|, e = c exp(-a^2/2) (as in gelu_f32), D(a) = R(a) - a with R the
-    Mills ratio.  D has a root at a0 (gelu's minimum), so it is written
-    D = -(a - a0)(1 + W(a)), W = (R(a0) - R(a)) / (a - a0) a fitted P/Q
-    (DGAUSS32_R*): no cancellation at the root (a - a0 with a0 split is
-    exact there), and the rounding errors of W shrink by W / (1 + W) <= 0.4.
-    e is made 2^32 times larger before it rounds and a - a0 2^32 times
-    smaller (with the sign of x): far out e is subnormal where e D ~ e a is
-    not, and the product rounds once."""
-    a = select(abs(x) < C.GAUSS32_MAX, abs(x), C.GAUSS32_MAX)  # NaN: MAX
-    h = a * a
-    e = gauss_exp(h, fma(a, a, -h), GAUSS_EXP_M8)
-    pos = x >= 0.0
-    # a - a0 with one rounding: a - a0_hi is exact for a in [a0/2, 2 a0], and
-    # below, its error is a - (d_hi + a0_hi) (Fast2Sum: a0_hi >= a there)
-    dh = a - C.DGAUSS32_ROOT[0]
-    d = dh + ((a - (dh + C.DGAUSS32_ROOT[0])) - C.DGAUSS32_ROOT[1])
-    d = d * select(pos, 2.0**-32, -(2.0**-32))
-    md = fma(d, horner(a, C.DGAUSS32_RP) / horner(a, C.DGAUSS32_RQ), d)
-    r = fma(e, md, select(pos, 1.0, -0.0))
-    return select(x == x, r, x)
+def dgauss64_w(a):
+    """float64 W(a) of dgelu (DGAUSS64_*: P/Q in gauss64_ratio's pieces)."""
+    up = a >= C.GAUSS64_SPLIT
+    d = a - select(up, C.GAUSS64_SPLIT, 0.0)
+    p = horner_select(d, up, C.DGAUSS64_RP_HI, C.DGAUSS64_RP_LO)
+    return p / horner_select(d, up, C.DGAUSS64_RQ_HI, C.DGAUSS64_RQ_LO)
 
 
 @_jit
 def dgelu(x):
-    """Phi(x) + x phi(x).
-
-    Both terms are computed to about an ULP: x phi(x) = x c exp(-x^2/2) with
-    x c and x^2 split exactly, the low parts folded into one correction, so
-    that exp is the only rounding of note.  Where the sum still cancels
-    (around the root, and as far out as erfc's own error of 2-3 ULP would be
-    amplified) it is phi(x) times a fitted polynomial for gelu'(x) / phi(x):
-    that ratio is R(-x) + x (R the Mills ratio), nearly linear, so its fit
-    neither cancels nor needs erfc.  In the far left tail
-    Phi(x) + x phi(x) = -phi(x) (|x| - S(|x|) / |x|).  float32 takes
-    dgelu_f32.
-    """
+    """gelu'(x) = Phi(x) + x phi(x) = [x >= 0] - sign(x) e D(a):
+    a = |x|, e = c exp(-a^2/2) (as in gelu), D(a) = R(a) - a with R the
+    Mills ratio.  D has a root at a0 (gelu's minimum), so it is written
+    D = -(a - a0)(1 + W(a)), W = (R(a0) - R(a)) / (a - a0) a fitted P/Q
+    (DGAUSS32_R*, DGAUSS64_*): no cancellation at the root (a - a0 with a0
+    split is exact there), and the rounding errors of W shrink by
+    W / (1 + W) <= 0.4.  e is made 2^32 times larger before it rounds and
+    a - a0 2^32 times smaller (with the sign of x): far out e is subnormal
+    where e D ~ e a is not, and the product rounds once.  float64 once
+    summed Phi(x) (erfc in double-word arithmetic) and x phi(x), with a
+    root fit and an asymptotic tail: 2.2 times the time of this."""
+    amax = per_type(C.GAUSS32_MAX, C.GAUSS64_MAX)
+    a = select(abs(x) < amax, abs(x), amax)  # NaN: MAX
+    h = a * a
+    e = gauss_exp(h, fma(a, a, -h), per_type(GAUSS_EXP_E32_F, GAUSS_EXP_E32_D))
+    pos = x >= 0.0
+    # a - a0 with one rounding: a - a0_hi is exact for a in [a0/2, 2 a0], and
+    # below, its error is a - (d_hi + a0_hi) (Fast2Sum: a0_hi >= a there)
+    root = per_type(C.DGAUSS32_ROOT, C.DGAUSS64_ROOT)
+    dh = a - root[0]
+    d = dh + ((a - (dh + root[0])) - root[1])
+    d = d * select(pos, 2.0**-32, -(2.0**-32))
     if per_type(1.0, 0.0) > 0.5:
-        return dgelu_f32(x)
-    tail, xc, sh, sl, zh, zl = gauss_args(x)
-    # exp(-x^2/2) (1 + O(sl)), or exp(-x^2/4) for the tail
-    ex = exp_below(select(tail, -0.25 * sh, -0.5 * sh))
-    c_lo = per_type(INV_SQRT_2PI_LO32, INV_SQRT_2PI_LO)
-    root = per_type(C.DGELU_ROOT_F32, C.DGELU_ROOT)
-    rr = poly_at_root(xc, 0.0, root, per_type(C.DGELU_POLY_F32, C.DGELU_POLY)) * INV_SQRT_2PI * ex
-    rr = rr + rr * (c_lo / INV_SQRT_2PI - 0.5 * sl)
-    cdf = 0.5 * (erfc(zh) - zl * TWO_OVER_SQRT_PI * ex)
-    th, tl = two_prod(xc, INV_SQRT_2PI)
-    tl += xc * c_lo
-    # x phi(x) = (th + tl) ex (1 - sl/2) = th ex + ex (tl - th sl / 2)
-    r = (cdf + ex * (tl - 0.5 * th * sl)) + th * ex
-    r = select(near_root(xc, root, C.DGELU_ZONE), rr, r)
-    r = select(tail, gauss_tail_times(xc + mills_series(xc) / -xc, sh, sl, ex), r)
-    # x phi(x) < 1e-21 beyond 10: gelu' rounds to 1
-    return gauss_limits(x, r, 1.0, -0.0)
+        w = horner(a, C.DGAUSS32_RP) / horner(a, C.DGAUSS32_RQ)
+    else:
+        w = dgauss64_w(a)
+    r = fma(e, fma(d, w, d), select(pos, 1.0, -0.0))
+    return select(x == x, r, x)
 
 
 GELU_TANH_K2 = 2.0 * SQRT_2_OVER_PI  # 2 sqrt(2/pi), exact scaling

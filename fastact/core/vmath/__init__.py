@@ -19,7 +19,7 @@ algorithm on NumPy scalars.
 Modules:
 
 - ``intrinsics``: bitcasts, ``select``, ``fma``, polynomial evaluation
-  (``horner``, ``estrin``, ``horner_pieces``), the constants every function
+  (``horner``, ``horner_select``, ``estrin``, ``horner_pieces``), the constants every function
   shares, ``ldexp`` / ``ldexp_below`` and the stubs' machinery;
 - ``fits``: the polynomial coefficients, output of tools/fit_vmath.py;
 - ``exponential``: exp, exp_below, exp_within, exp_normal, exp_below_2k, expm1;
@@ -60,6 +60,7 @@ from fastact.core.vmath.intrinsics import (
     float_as_int,
     fma,
     horner,
+    horner_select,
     int_as_float,
     ldexp,
     ldexp_below,
@@ -88,6 +89,7 @@ __all__ = [
     "fma",
     "select",
     "horner",
+    "horner_select",
     "float_as_int",
     "int_as_float",
     "ldexp",

@@ -196,6 +196,33 @@ def _ov_horner(x, c):
     return ns["impl"]
 
 
+def horner_select(x, m, c1, c0):
+    """horner(x, c1) where m, else horner(x, c0): each coefficient picked per
+    lane (a blend, no fma), for piecewise fits of one degree."""
+    h = c1[-1] if m else c0[-1]
+    for k in range(len(c1) - 2, -1, -1):
+        h = fma(h, x, c1[k] if m else c0[k])
+    return h
+
+
+@overload(horner_select, jit_options=JIT)
+def _ov_horner_select(x, m, c1, c0):
+    if not (
+        isinstance(x, types.Float)
+        and isinstance(c1, types.BaseTuple)
+        and isinstance(c0, types.BaseTuple)
+        and len(c1) == len(c0)
+    ):
+        return None
+    n = len(c1)
+    src = ["def impl(x, m, c1, c0):", f"    h = select(m, c1[{n - 1}], c0[{n - 1}])"]
+    src += [f"    h = fma(h, x, select(m, c1[{k}], c0[{k}]))" for k in range(n - 2, -1, -1)]
+    src.append("    return h")
+    ns = {"fma": fma, "select": select}
+    exec("\n".join(src), ns)
+    return ns["impl"]
+
+
 def _estrin_impl(n: int):
     """Estrin's scheme for n coefficients, as source unrolled like horner's:
     pairs c[k] + x c[k+1], then pairs of those with x^2, x^4, ...  A
