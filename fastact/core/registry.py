@@ -32,6 +32,8 @@ Each entry is a class body holding, side by side:
   whose large calls are bound by memory) checks a large call while running
   the fast kernel over it and repairs the blocks that held values outside
   the range, instead of reading x once more for a check ahead.
+  ``fast_types`` (default: both) names the loop types that take the fast
+  path, for entries whose other type has a kernel as short as a fast one.
 
 Kinks follow torch's choice of derivative.  Comparisons are written so that
 NaN falls through to the branch that propagates it.
@@ -130,6 +132,8 @@ class Elementwise:
     fast_blocks: bool = False
     # check a large call's x in the fast kernel's own loop (cheap kernels)
     fast_fused: bool = False
+    # the loop types that take the fast path
+    fast_types: tuple[str, ...] = ("float32", "float64")
     # (entry, {param: value}): at these parameter values the function is that
     # parameterless entry's, bit for bit (tests/core/test_registry.py sweeps
     # it), and the public functions run its kernels, which may be shorter
@@ -179,6 +183,7 @@ def elementwise(cls) -> Elementwise:
         fast_backward=ns.get("fast_backward"),
         fast_blocks=ns.get("fast_blocks", False),
         fast_fused=ns.get("fast_fused", False),
+        fast_types=tuple(ns.get("fast_types", ("float32", "float64"))),
         same_as=ns.get("same_as"),
     )
     REGISTRY[entry.name] = entry
@@ -862,6 +867,17 @@ class gelu_tanh:
         y = m.mul_sigmoid_dd(xc, zh, zl)
         y = m.select(x > 30.0, x, m.select(x < -30.0, -0.0, y))
         return m.select(x == x, y, x)
+
+    # float64 only: float32's kernel (vmath.gelu) is as short as a fast one
+    fast_types = ("float64",)
+
+    def fast_range():
+        # |2u| <= 700 (2u(21) = 654): exp(-|2u|) normal, no clamp
+        return -21.0, 21.0
+
+    def fast_forward(x):
+        zh, zl = m.gelu_tanh_arg(x)
+        return m.mul_sigmoid_dd_fast(x, zh, zl)
 
     def backward(g, x):
         # float32: vmath.gelu, the forward's exp argument and the root fit

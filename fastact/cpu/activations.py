@@ -113,11 +113,13 @@ def _entry_of(fname: str):
     return None, ""
 
 
-def _fast_of(fname: str):
+def _fast_of(fname: str, dtype: str):
     """(entry name, which, blocks, fused) when the loop `fname` belongs to a
-    registry entry with a fast path for `which`, else None."""
+    registry entry with a fast path for `which` in type `dtype`, else None."""
     e, which = _entry_of(fname)
     if e is None or e.fast_range is None or getattr(e, f"fast_{which}", None) is None:
+        return None
+    if dtype not in e.fast_types:
         return None
     return e.name, which, e.fast_blocks, e.fast_fused
 
@@ -319,7 +321,7 @@ def _loop_source(fname: str, n_arrays: int, n_params: int, dtype: str) -> str:
     fast = " and ".join(
         [f"s{i} == {size}" for i in arr] + [f"s{nin} == {size}"] + [f"s{i} == 0" for i in par]
     )
-    has_fast = _fast_of(fname)
+    has_fast = _fast_of(fname, dtype)
     L = _fast_prelude(*has_fast[:2], dtype) if has_fast else []
     L += [f"def {fname}(args, dims, steps, data):", "    n = dims[0]"]
     L += [f"    p{i} = args[{i}]; s{i} = steps[{i}]" for i in range(nin + 1)]

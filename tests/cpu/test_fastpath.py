@@ -27,6 +27,7 @@ CASES = [
     if getattr(e, f"fast_{which}") is not None
     for params in ({p.name: p.default for p in e.params}, *e.test_params)
     for dtype in LOOP_DTYPES
+    if np.dtype(dtype).name in e.fast_types
 ]
 
 
