@@ -34,6 +34,7 @@ rounded once (``exp_or_scaled``: the squared h costs twice exp's error).
 """
 
 import math
+from fractions import Fraction
 
 import numpy as np
 from numba import njit
@@ -738,6 +739,29 @@ GELU_TANH_C = 0.044715
 # below serve the float64 loops: float32 has its own kernels (vmath.gelu)
 
 
+# gelu (tanh): z = x (A + B x^2) (gelu_tanh_arg) and, from a = |x|
+# (dgelu_tanh_near), b = a z'(a) = a (A + 3B a^2), A = GELU_TANH_K2.  A_HI
+# is A on a 2^-45 grid, so that A_HI - fl(A_HI + B s) is exact below 256
+# (both on the grid of the larger); B = A C and 3B as hi + lo
+_GT_A = Fraction(GELU_TANH_K2)
+_GT_A_HI = Fraction(round(_GT_A * 2**45), 2**45)
+GT_A_HI, GT_A_LO = float(_GT_A_HI), float(_GT_A - _GT_A_HI)
+_GT_B = _GT_A * Fraction(GELU_TANH_C)
+GT_B_HI, GT_B_LO = float(_GT_B), float(_GT_B - Fraction(float(_GT_B)))
+GT_B3_HI, GT_B3_LO = float(3 * _GT_B), float(3 * _GT_B - Fraction(float(3 * _GT_B)))
+# below it e^-z is normal (z(21) = 694) and no clamp is needed
+GT_NEAR = 21.0
+
+
+@_jit
+def gelu_tanh_poly2(a, s, sl, bh, bl, ch):
+    """a (ch + cl) with c = A + B s carried as ch + cl (ch = fl(A_HI + B s),
+    computed by the caller), as (hi, lo); s + sl = a^2 exactly, B = bh + bl."""
+    cl = fma(bh, s, GT_A_HI - ch) + fma(bh, sl, fma(bl, s, GT_A_LO))
+    h = a * ch
+    return h, fma(a, cl, fma(a, ch, -h))
+
+
 @_jit
 def gelu_tanh_inner(x):
     """1 + 0.044715 x^2 as (inner, il), exact to about twice the precision."""
@@ -758,16 +782,51 @@ def gelu_tanh_arg(x):
     """2u = 2 sqrt(2/pi) (x + 0.044715 x^3) as zh + zl, for |x| <= 30.
 
     sigmoid(2u) = (1 + tanh u) / 2; the low part matters because exp(2u)
-    turns the rounding of 2u into |2u| ULP.
+    turns the rounding of 2u into |2u| ULP.  x (A + B x^2) from x^2 split
+    exactly (gelu_tanh_poly2): 8 fma-pipe operations where the product of
+    2 sqrt(2/pi) x and 1 + 0.044715 x^2, each as hi + lo, took 11.
     """
-    inner, il = gelu_tanh_inner(x)
-    kh, kl = gelu_tanh_k2x(x)
-    zh, zl = two_prod(kh, inner)
-    return zh, zl + (kh * il + kl * inner)
+    s = x * x
+    sl = fma(x, x, -s)
+    return gelu_tanh_poly2(x, s, sl, GT_B_HI, GT_B_LO, fma(GT_B_HI, s, GT_A_HI))
+
+
+@_jit
+def dgelu_tanh_near(x):
+    """float64 gelu (tanh)' for |x| <= GT_NEAR: [x >= 0] - sign(x) t,
+    t = e w / (1 + e)^2, e = e^-z, w = 1 + e - b, z = z(a) and b = a z'(a)
+    at a = |x| (vmath.gelu's form of the derivative, whose float32 kernel it
+    follows), each product carried as hi + lo from a^2 split exactly (no
+    double-word products of double-word factors: 1 + C x^2 is never formed).
+    1 - bh is exact near the root (Sterbenz), so only e's rounding cancels
+    there, and the root fit takes over.  For x >= 0, t <= 0.13 and 1 - t
+    has no cancellation.  About half the operations of dgelu_tanh, which
+    serves the rest of the range and the special values."""
+    a = abs(x)
+    zh, zl = gelu_tanh_arg(a)
+    e = exp_neg_abs_dd(zh, zl)
+    s = a * a
+    sl = fma(a, a, -s)
+    bh, bl = gelu_tanh_poly2(a, s, sl, GT_B3_HI, GT_B3_LO, fma(GT_B3_HI, s, GT_A_HI))
+    t = fma(e, 1.0 - bh, e * (e - bl)) / fma(e, 2.0 + e, 1.0)
+    root = C.DGELU_TANH_ROOT
+    r = select(
+        near_root(x, root, C.DGELU_TANH_ZONE), poly_at_root(x, 0.0, root, C.DGELU_TANH_POLY), t
+    )
+    return select(x < 0.0, r, 1.0 - t)
 
 
 @_jit
 def dgelu_tanh(x):
+    """Derivative of x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3), |x| <= 30:
+    dgelu_tanh_near where |x| <= GT_NEAR, else (and for the tails' scaling)
+    dgelu_tanh_far.
+    """
+    return select(abs(x) <= GT_NEAR, dgelu_tanh_near(x), dgelu_tanh_far(x))
+
+
+@_jit
+def dgelu_tanh_far(x):
     """Derivative of x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3), |x| <= 30.
 
     s(2u) (1 + 2x s(-2u) u'); with e = exp(-|2u|) and q = 1 + e that is
