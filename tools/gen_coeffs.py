@@ -560,6 +560,16 @@ def _float_root_lines(name, f, guess):
     ]
 
 
+def _piece_lines(prefix, pieces, q_from):
+    """PREFIX_RP_LO / _RQ_LO and _HI tuples of a two-piece fit (_fit_ratio64's
+    results), Q from its coefficient q_from on."""
+    lines = []
+    for name, (rp, rq, _, _) in zip(("LO", "HI"), pieces):
+        for table, values in (("RP", rp), ("RQ", rq[q_from:])):
+            lines += [f"{prefix}_{table}_{name} = (", *[f"    {v!r}," for v in values], ")"]
+    return lines
+
+
 def main() -> int:
     mp.mp.prec = 256
     lines = [
@@ -658,15 +668,7 @@ def main() -> int:
         f"GAUSS64_MAX = {GAUSS64_MAX!r}",
         f"GAUSS64_SPLIT = {GAUSS64_SPLIT!r}",
     ]
-    for name, (rp, rq, _, _) in zip(("LO", "HI"), pieces):
-        lines += [
-            f"GAUSS64_RP_{name} = (",
-            *[f"    {v!r}," for v in rp],
-            ")",
-            f"GAUSS64_RQ_{name} = (",
-            *[f"    {v!r}," for v in rq[1:]],
-            ")",
-        ]
+    lines += _piece_lines("GAUSS64", pieces, q_from=1)
     root, pieces = fit_dgauss64()
     lines += [
         "",
@@ -677,15 +679,7 @@ def main() -> int:
         + " (fit / float64 coefficients)",
         f"DGAUSS64_ROOT = {root!r}",
     ]
-    for name, (dp, dq, _, _) in zip(("LO", "HI"), pieces):
-        lines += [
-            f"DGAUSS64_RP_{name} = (",
-            *[f"    {v!r}," for v in dp],
-            ")",
-            f"DGAUSS64_RQ_{name} = (",
-            *[f"    {v!r}," for v in dq],
-            ")",
-        ]
+    lines += _piece_lines("DGAUSS64", pieces, q_from=0)
     with open(OUT, "w") as fh:
         fh.write("\n".join(lines) + "\n")
     print(f"wrote {OUT}")

@@ -576,7 +576,7 @@ def test_package_exports():
     names = (
         "exp exp_below exp_within exp_normal exp_below_2k expm1 log log1p log1p_unit tanh erf erfc"
         " erfc_dd_scaled gelu_tanh_f32 dgelu_tanh_f32"
-        " ldexp ldexp_below pow2 fma select horner float_as_int int_as_float on_cpu"
+        " ldexp ldexp_below pow2 fma select horner horner_select float_as_int int_as_float on_cpu"
         " EXPQ_F EXPQ_D EXPP_F EXPP_D LOGR_F LOGR_D TANHK_P_F TANHK_Q_F TANHSHR_N_F TANHSHR_D_F ERFP_F ERFP_D"
         " ERFCF_F ERFCF_D ERFC_T0_F ERFC_T0_D ERFC_C0_F ERFC_C0_D ERFC_TC_D ERFC_C0C_D ERFCF_DC"
     ).split()
@@ -618,6 +618,35 @@ def test_polynomial_schemes(scheme, n):
         scale = sum(abs(v) * abs(x) ** k for k, v in enumerate(c))
         for got in (fn(float(x), c), ns["jitted"](float(x), c)):
             assert abs(got - exact) <= 4 * n * 2.0**-53 * scale, (scheme, n, x)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_horner_select_is_the_chosen_horner_bit_for_bit(dt):
+    """horner_select(x, m, c1, c0) is horner(x, c1) where m and horner(x, c0)
+    elsewhere, bit for bit, in a compiled loop (vectorized, both tables in
+    every lane) as in Python."""
+    rng = np.random.default_rng(5)
+    c1 = tuple(dt(v) for v in rng.standard_normal(8))
+    c0 = tuple(dt(v) for v in rng.standard_normal(8))
+    x = rng.uniform(-2.0, 2.0, 1001).astype(dt)
+
+    @njit
+    def run(x, c1, c0):
+        out = np.empty_like(x)
+        for i in range(x.size):
+            out[i] = intrinsics.horner_select(x[i], x[i] > 0.25, c1, c0)
+        return out
+
+    @njit
+    def want(x, c1, c0):
+        out = np.empty_like(x)
+        for i in range(x.size):
+            out[i] = intrinsics.horner(x[i], c1) if x[i] > 0.25 else intrinsics.horner(x[i], c0)
+        return out
+
+    got = run(x, c1, c0)
+    np.testing.assert_array_equal(got.view(np.uint8), want(x, c1, c0).view(np.uint8))
+    assert intrinsics.horner_select(x[0], bool(x[0] > 0.25), c1, c0) == got[0]
 
 
 def _scaled(name, y, n):
