@@ -32,8 +32,10 @@ cdef extern from *:
     """
     #define FA_POOL_IMPL
     static inline void fa_atomic_inc(long *p) { __atomic_fetch_add(p, 1, __ATOMIC_SEQ_CST); }
+    static inline long fa_atomic_next(long *p) { return __atomic_add_fetch(p, 1, __ATOMIC_SEQ_CST); }
     """
     void fa_atomic_inc(long* p) nogil
+    long fa_atomic_next(long* p) nogil
 
 cdef extern from "pool.h" nogil:
     ctypedef void (*fa_task_fn)(void* ctx, Py_ssize_t begin, Py_ssize_t end) noexcept nogil
@@ -343,9 +345,17 @@ def loop_cost(cnp.ufunc uf):
             for i in range(uf.ntypes)]
 
 
+cdef extern from "pthread.h" nogil:
+    unsigned long pthread_self()
+
+
 ctypedef struct SelfTest:
     long* hits
     int nested
+    long* started      # NULL, or per task: 1 + its place in the order tasks started
+    long* by_worker    # per task: 1 if a thread other than the caller ran it
+    long clock         # atomic: tasks started so far
+    unsigned long caller
 
 
 cdef void _inner_task(void* ctx, Py_ssize_t b, Py_ssize_t e) noexcept nogil:
@@ -357,6 +367,9 @@ cdef void _inner_task(void* ctx, Py_ssize_t b, Py_ssize_t e) noexcept nogil:
 cdef void _test_task(void* ctx, Py_ssize_t b, Py_ssize_t e) noexcept nogil:
     cdef SelfTest* st = <SelfTest*>ctx
     for t in range(b, e):
+        if st.started != NULL:
+            st.started[t] = fa_atomic_next(&st.clock)
+            st.by_worker[t] = pthread_self() != st.caller
         fa_atomic_inc(&st.hits[t])
         if st.nested:
             fa_parallel_for(_inner_task, &st.hits[t], 8, 1, 2)
@@ -368,8 +381,25 @@ def _pool_selftest(long[::1] hits, Py_ssize_t grain, int n_threads, bint nested)
     cdef SelfTest st
     st.hits = &hits[0]
     st.nested = nested
+    st.started = NULL
     with nogil:
         fa_parallel_for(_test_task, &st, hits.shape[0], grain, n_threads)
+
+
+def _pool_order(long[::1] started, long[::1] by_worker, long[::1] hits, Py_ssize_t grain,
+                int n_threads):
+    """Run a job of len(started) tasks on the pool: task t adds 1 to hits[t],
+    sets started[t] to 1 + its place in the order the tasks started, and
+    by_worker[t] to 1 if a thread other than the caller ran it."""
+    cdef SelfTest st
+    st.hits = &hits[0]
+    st.nested = 0
+    st.started = &started[0]
+    st.by_worker = &by_worker[0]
+    st.clock = 0
+    st.caller = pthread_self()
+    with nogil:
+        fa_parallel_for(_test_task, &st, started.shape[0], grain, n_threads)
 
 
 # The ufunc keeps raw pointers to its name and doc: keep the bytes alive.

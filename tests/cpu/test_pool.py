@@ -46,6 +46,30 @@ def test_workers_take_tasks():
     assert ufunc.pool_info()["worker_tasks"] > before
 
 
+@pytest.mark.parametrize("n_tasks, grain", [(64, 1), (37, 3), (2, 1)])
+def test_each_thread_starts_on_its_own_range(n_tasks, grain):
+    """The tasks of a job on two threads are split into two contiguous
+    ranges (in whole grains): the caller starts at the first task, a worker
+    at the start of the second range (it takes from the first only what is
+    left once its own is done), so repeated calls over the same arrays give
+    each core the same part (src/pool.h, fa_run_tasks)."""
+    ranges = -(-n_tasks // grain)
+    second = (ranges // 2) * grain
+    worker_ran = 0
+    for _ in range(200):
+        started, by_worker, hits = (np.zeros(n_tasks, np.int64) for _ in range(3))
+        ufunc._pool_order(started, by_worker, hits, grain, 2)
+        np.testing.assert_array_equal(hits, 1)
+        order = np.argsort(started)
+        mine = order[by_worker[order] == 0]
+        theirs = order[by_worker[order] == 1]
+        assert mine[0] == 0, f"the caller began at task {mine[0]}"
+        if theirs.size:
+            worker_ran += 1
+            assert theirs[0] >= second, f"the worker began at task {theirs[0]}, before {second}"
+    assert worker_ran > 0 or n_tasks == 2, "no worker took part in 200 jobs"
+
+
 def test_nested_calls_run_inline():
     # a task that itself calls the pool (from a worker, or from the caller
     # while it holds the pool) runs the inner job on its own thread

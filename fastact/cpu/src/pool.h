@@ -112,7 +112,7 @@ typedef struct {
     fa_task_fn fn;
     void *ctx;
     ptrdiff_t n_tasks, grain;
-    ptrdiff_t next;      /* atomic: first task not handed out */
+    int slots;           /* the threads the tasks were divided among */
     int open;            /* workers may still join (under mu) */
     int max_join, joined;
     int active;          /* atomic: workers inside the job */
@@ -168,13 +168,32 @@ static double fa_now_ns_impl(void) {
     return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
-static void fa_run_tasks(fa_job *j) {
-    ptrdiff_t b;
-    while ((b = __atomic_fetch_add(&j->next, j->grain, __ATOMIC_RELAXED)) < j->n_tasks) {
-        ptrdiff_t e = b + j->grain < j->n_tasks ? b + j->grain : j->n_tasks;
-        j->fn(j->ctx, b, e);
-        if (fa_tls_worker)
-            __atomic_fetch_add(&fa_pool_state.worker_tasks, 1, __ATOMIC_RELAXED);
+/* The tasks of a job in one contiguous range per thread (slot 0 the caller's,
+ * then the workers' in the order they join), each handed out from its front
+ * by its own counter: a thread runs its own range, then takes what is left
+ * of the others'.  A call over the same arrays then gives each core the same
+ * part every time, which it still holds in its caches (a 1M float32 relu's
+ * 8 MB on two cores: 47 us every time, where tasks handed out in turn from
+ * one counter took 50 or 82 us depending on the process); a thread that
+ * joins late, or not at all, leaves its range to the others task by task. */
+typedef struct {
+    ptrdiff_t next; /* atomic: first task of the range not handed out */
+    ptrdiff_t end;
+    char pad[64 - 2 * sizeof(ptrdiff_t)];
+} fa_slot;
+
+static fa_slot fa_slots[FA_MAX_WORKERS + 1];
+
+static void fa_run_tasks(fa_job *j, int slot) {
+    for (int v = 0; v < j->slots; v++) {
+        fa_slot *s = &fa_slots[(slot + v) % j->slots];
+        ptrdiff_t b;
+        while ((b = __atomic_fetch_add(&s->next, j->grain, __ATOMIC_RELAXED)) < s->end) {
+            ptrdiff_t e = b + j->grain < s->end ? b + j->grain : s->end;
+            j->fn(j->ctx, b, e);
+            if (fa_tls_worker)
+                __atomic_fetch_add(&fa_pool_state.worker_tasks, 1, __ATOMIC_RELAXED);
+        }
     }
 }
 
@@ -207,10 +226,11 @@ static void *fa_worker(void *arg) {
         seen = FA_LOAD(&fa_pool_state.gen);
         fa_job *j = &fa_pool_state.job;
         int join = j->open && j->joined < j->max_join;
+        int slot = 0;
         if (join) {
             if (j->joined == 0)
                 j->join_ns = fa_now_ns_impl() - j->t_pub;
-            j->joined++;
+            slot = ++j->joined;
             __atomic_fetch_add(&j->active, 1, __ATOMIC_SEQ_CST);
         }
         pthread_mutex_unlock(&fa_pool_state.mu);
@@ -220,7 +240,7 @@ static void *fa_worker(void *arg) {
         if ((_mm_getcsr() & ~0x3Fu) != j->csr)
             _mm_setcsr(j->csr);
 #endif
-        fa_run_tasks(j);
+        fa_run_tasks(j, slot);
         if (__atomic_sub_fetch(&j->active, 1, __ATOMIC_SEQ_CST) == 0) {
             pthread_mutex_lock(&fa_pool_state.mu);
             if (fa_pool_state.caller_sleeping)
@@ -303,7 +323,12 @@ static void fa_parallel_for_impl(fa_task_fn fn, void *ctx, ptrdiff_t n_tasks, pt
     j->ctx = ctx;
     j->n_tasks = n_tasks;
     j->grain = grain;
-    j->next = 0;
+    /* ranges of whole grains, one per thread that may take part */
+    j->slots = n_threads;
+    for (int i = 0; i < n_threads; i++) {
+        fa_slots[i].next = (ranges * i / n_threads) * grain;
+        fa_slots[i].end = i + 1 < n_threads ? (ranges * (i + 1) / n_threads) * grain : n_tasks;
+    }
     j->open = 1;
     j->max_join = n_threads - 1;
     j->joined = 0;
@@ -322,7 +347,7 @@ static void fa_parallel_for_impl(fa_task_fn fn, void *ctx, ptrdiff_t n_tasks, pt
         pthread_cond_signal(&fa_pool_state.work_cv);
     pthread_mutex_unlock(&fa_pool_state.mu);
 
-    fa_run_tasks(j);
+    fa_run_tasks(j, 0);
 
     pthread_mutex_lock(&fa_pool_state.mu);
     j->open = 0;
