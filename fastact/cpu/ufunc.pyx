@@ -345,7 +345,7 @@ def loop_cost(cnp.ufunc uf):
             for i in range(uf.ntypes)]
 
 
-cdef extern from "pthread.h" nogil:
+cdef extern from "<pthread.h>" nogil:
     unsigned long pthread_self()
 
 
