@@ -49,10 +49,12 @@ def test_workers_take_tasks():
 @pytest.mark.parametrize("n_tasks, grain", [(64, 1), (37, 3), (2, 1)])
 def test_each_thread_starts_on_its_own_range(n_tasks, grain):
     """The tasks of a job on two threads are split into two contiguous
-    ranges (in whole grains): the caller starts at the first task, a worker
-    at the start of the second range (it takes from the first only what is
-    left once its own is done), so repeated calls over the same arrays give
-    each core the same part (src/pool.h, fa_run_tasks)."""
+    ranges (in whole grains), and each thread's first task lies in its own
+    (the caller's the first, a worker's the second; each takes from the
+    other's only what is left once its own is done), so repeated calls over
+    the same arrays give each core the same part (src/pool.h,
+    fa_run_tasks).  Either may find nothing left (a caller preempted after
+    publishing the job, a worker that joins late)."""
     ranges = -(-n_tasks // grain)
     second = (ranges // 2) * grain
     worker_ran = 0
@@ -63,7 +65,8 @@ def test_each_thread_starts_on_its_own_range(n_tasks, grain):
         order = np.argsort(started)
         mine = order[by_worker[order] == 0]
         theirs = order[by_worker[order] == 1]
-        assert mine[0] == 0, f"the caller began at task {mine[0]}"
+        if mine.size:
+            assert mine[0] < second, f"the caller began at task {mine[0]}, in the second range"
         if theirs.size:
             worker_ran += 1
             assert theirs[0] >= second, f"the worker began at task {theirs[0]}, before {second}"
