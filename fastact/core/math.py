@@ -103,7 +103,7 @@ LN2HI_32, LN2LO_32 = (
 LN2HI_64, LN2LO_64 = (
     float(v) for v in (_vconstants(np.float64).LN2HI, _vconstants(np.float64).LN2LO)
 )
-# 2^(n + GAUSS_EXP_K) stays normal down to the smallest n of gauss_exp
+# 2^(n + GAUSS_EXP_K32 / _K64) stays normal down to the smallest n of gauss_exp
 # (h up to 226 in float32, 1600 in float64)
 GAUSS_EXP_K32, GAUSS_EXP_K64 = 40.0, 140.0
 
@@ -145,6 +145,15 @@ def two_prod(a, b):
     p = a * b
     e = fma(a, b, -p)
     return p, select(abs(p) < INF, e, 0.0)
+
+
+@_jit
+def two_diff(a, b):
+    """(s, err): s = fl(a - b), s + err == a - b exactly (TwoSum; the CUDA
+    softmax's sums, backends/cuda/_axis.py)."""
+    s = a - b
+    bb = s - a
+    return s, (a - (s - bb)) - (b + bb)
 
 
 @_jit
