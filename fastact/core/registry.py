@@ -183,7 +183,7 @@ def elementwise(cls) -> Elementwise:
         fast_backward=ns.get("fast_backward"),
         fast_blocks=ns.get("fast_blocks", False),
         fast_fused=ns.get("fast_fused", False),
-        fast_types=tuple(ns.get("fast_types", ("float32", "float64"))),
+        fast_types=tuple(ns.get("fast_types", Elementwise.fast_types)),
         same_as=ns.get("same_as"),
     )
     REGISTRY[entry.name] = entry
