@@ -809,9 +809,9 @@ def dgelu_tanh_near(x):
     double-word products of double-word factors: 1 + C x^2 is never formed).
     1 - bh is exact near the root (Sterbenz), so only e's rounding cancels
     there, and the root fit takes over.  For x >= 0, t <= 0.13 and 1 - t
-    has no cancellation.  52 fma-pipe operations per vector of 8 where
-    dgelu_tanh_far, which serves the rest of the range and the special
-    values, takes about 85."""
+    has no cancellation.  52 fma-pipe operations per vector of 8; 1M
+    float64 on two threads took 1174 us against dgelu_tanh_far's 1871 (which
+    still serves the rest of the range and the special values)."""
     a = abs(x)
     zh, zl = gelu_tanh_arg(a)
     e = exp_neg_abs_dd(zh, zl)
