@@ -114,3 +114,34 @@ def test_swish_forward_float32_near_a_power_of_two(beta, x0, strided):
         x = np.repeat(x, 2)[::2]
     r = f32_against_f64(_swish_case(beta), "forward", x)
     assert r["max_ulp"] <= MAX_ULP, f"beta={beta}: {r['max_ulp']:.2f} ULP at x={r['x_ulp']!r}"
+
+
+# float64 silu' and swish' write 1 + z + e for z < 0 as d + e0 expm1(d), d the
+# distance to the root z0 (core.math.dsilu64_fast): the points that test it
+# are d from 1e-17 to 0.5 on both sides of the root, around d = +-ln2/2
+# (where exp's reduction steps from n = 0 to +-1, and expm1(d) = s p + s - 1
+# starts to carry s - 1), and z far out (|z| up to 707, where d needs its
+# low part).
+def _dsilu64_points(beta: float) -> np.ndarray:
+    from fastact.core.coefficients import DSILU_ROOT
+
+    rng = np.random.default_rng(7)
+    z0 = DSILU_ROOT[0]
+    side = rng.choice([-1.0, 1.0], 600)
+    z = np.concatenate(
+        [
+            z0 + side * np.exp(rng.uniform(np.log(1e-17), np.log(0.5), 600)),
+            z0 + np.log(2) / 2 * side[:200] + rng.uniform(-1e-3, 1e-3, 200),
+            -np.exp(rng.uniform(0.0, np.log(707.0), 200)),
+            rng.uniform(-0.7, 0.0, 100),
+        ]
+    )
+    return z / beta
+
+
+@pytest.mark.parametrize("beta", [None, 0.37, 1.702, 5.0])
+def test_silu_swish_backward_float64_around_the_root(beta):
+    case = next(c for c in CASES if c.public == "silu") if beta is None else _swish_case(beta)
+    err, xs = ulp_errors(case, "backward", np.float64, _dsilu64_points(beta or 1.0))
+    worst = int(err.argmax())
+    assert err[worst] <= MAX_ULP, f"beta={beta}: {err[worst]:.2f} ULP at x={xs[worst]!r}"
