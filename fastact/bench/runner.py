@@ -114,9 +114,8 @@ def run_meta(threads: int, info: dict | None = None, passes: int = 2) -> dict:
         "cpu": cpu_model(),
         "isa": isa_flags(),
         "cpus": os.cpu_count(),
-        "protocol": "one process per library, default environment, "
-        f"{passes} alternating passes (one more where fastact and the best peer are "
-        "within 15%), best median kept",
+        "protocol": "one process per library, default environment, alternating "
+        f"{cpu.passes_rule(passes)}, best median kept",
         "libraries": {lib: a.get("version") or a.get("missing") for lib, a in info.items()},
         "numpy": (info.get("numpy") or {}).get("version"),
         "torch": (info.get("torch") or {}).get("version"),

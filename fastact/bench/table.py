@@ -10,6 +10,7 @@ import platform
 import numpy as np
 
 from fastact.bench.config import ROW, SIZES
+from fastact.bench.cpu import passes_rule
 
 COLUMNS = [
     "function",
@@ -145,7 +146,7 @@ def caption(dtype: str, threads: int, info: dict | None = None, passes: int = 2)
         f"{dtype}, {threads} thread(s) for every library (JAX: the CPUs its process may "
         "use); each library in its own process in its default environment, the "
         "processes taking turns case by case (each turn once the others' threads are idle), "
-        f"{passes} passes (one more where fastact and the best peer are within 15%), "
+        f"{passes_rule(passes)}, "
         "the best median of 7 rounds kept; outputs preallocated (fastact, NumPy and torch out=, ONNX "
         "Runtime IOBinding; JAX cannot write in place: a new array every call); "
         "backward: torch's aten backward op (sigmoid, tanh, logsigmoid from x: torch's forward + its op), "

@@ -168,7 +168,8 @@ def test_two_passes_keep_each_librarys_better_median():
 
 
 class _Fake:
-    """A worker answering each time request with the next of `times`."""
+    """A worker answering each time request with the next of `times` (a
+    time for each of three rounds, or the rounds' list)."""
 
     def __init__(self, lib, times):
         self.lib, self.times, self.asked = lib, list(times), 0
@@ -178,9 +179,10 @@ class _Fake:
             return {}
         t = self.times[self.asked]
         self.asked += 1
+        rounds = list(t) if isinstance(t, list) else [t] * 3
         if self.lib == "fastact":
-            return {"times": {"fastact": [t] * 3, "copy": [t] * 3}}
-        return {"times": {self.lib: [t] * 3}}
+            return {"times": {"fastact": rounds, "copy": [1.0] * 3}}
+        return {"times": {self.lib: rounds}}
 
 
 @pytest.mark.parametrize(
@@ -197,6 +199,28 @@ def test_a_close_row_gets_a_third_pass_of_every_library(monkeypatch, torch_times
     assert row["passes"] == passes
     assert [w.asked for w in workers.values()] == [passes, passes]
     assert row["torch"] == min(torch_times[:passes])
+
+
+@pytest.mark.parametrize(
+    "fa_rounds, passes",
+    [
+        ([[1.0, 2.0, 2.0]] * 6, cpu.MAX_PASSES),
+        ([[1.0, 2.0, 2.0], [1.0, 2.0, 2.0], [1.0, 1.0, 1.1]], 3),
+        ([[1.0, 1.1, 1.2]] * 3, 2),
+    ],
+    ids=["never steady: up to the cap", "steady at the third", "steady: two"],
+)
+def test_an_unsteady_row_gets_passes_until_its_rounds_agree(monkeypatch, fa_rounds, passes):
+    # a library whose better median is far above its fastest round timed a
+    # slow spell: the row is timed again (every library), whoever is ahead
+    monkeypatch.setattr(cpu, "settle", lambda pids: 0.0)
+    monkeypatch.setattr(cpu, "_compile_ahead", lambda: None)
+    workers = {"fastact": _Fake("fastact", fa_rounds), "torch": _Fake("torch", [0.25] * 6)}
+    job = {"case": "relu", "backward": False, "size": "1K", "dtype": "float32"}
+    (row,) = cpu.bench([job], workers, echo=lambda r: None)
+    assert row["passes"] == passes
+    assert [w.asked for w in workers.values()] == [passes, passes]
+    assert row["fastact"] == min(sorted(r)[1] for r in fa_rounds[:passes])
 
 
 def test_fastact_rows_say_how_many_timed_calls_ran_in_parallel():
