@@ -119,11 +119,17 @@ ROOTS = {
 }
 
 # The fast kernels' float32 root fit (fastact/core/math.py: dsilu_fast_of):
-# NAME_FAST32_ZONE and NAME_FAST32_POLY, over a narrower interval than the
-# shared one: outside it silu''s float32 direct formula is within 3.52 ULP
-# over every float32 (swish''s no worse than with the shared interval), and
-# the fit needs one term fewer.
+# NAME_FAST32_ZONE and NAME_FAST32_POLY, over a narrower interval than ROOTS
+# gives: outside it silu''s float32 direct formula is within 3.52 ULP over
+# every float32 (swish''s no worse than with ROOTS' interval), and the fit
+# needs one term fewer than the float32 fit over that interval would.
 FAST32_ZONES = {"DSILU": (-0.15, 0.26)}
+
+# Derivatives that need only their root from here (and FAST32_ZONES' fit):
+# float64 silu' writes 1 + z + e^z as d + e0 expm1(d), d = z - root, with no
+# fit (dsilu64_fast), and float32 silu' takes its fast kernel's result
+# wherever the root is (dsilu_dd keeps it over the common range).
+ROOT_ONLY = {"DSILU"}
 
 # R is fitted for |x| <= TANHSHRINK_X_MAX; beyond, the kernel's
 # (|x| - 1) + 2 / (e^(2|x|) + 1) has no cancellation
@@ -544,6 +550,23 @@ def fit_dgauss64():
 FLOAT_ROOT = {"DGELU_TANH": ((-0.08, 0.14), mp.mpf(2) ** -24)}
 
 
+def _fast32_lines(name, f, guess):
+    """NAME_FAST32_ZONE and NAME_FAST32_POLY, where FAST32_ZONES has NAME."""
+    if name not in FAST32_ZONES:
+        return []
+    xlo, xhi = FAST32_ZONES[name]
+    _, _, cx, fitx, _ = fit_at_root(f, guess, xlo, xhi, TOL_F32)
+    return [
+        f"# the fast kernels' float32 fit (see FAST32_ZONES) for {xlo} <= x - root <= {xhi}:",
+        f"# degree {len(cx)}, relative error {float(fitx):.2e} (fit)",
+        f"{name}_FAST32_ZONE = ({xlo!r}, {xhi!r})",
+        f"{name}_FAST32_POLY = (",
+        *[f"    {v!r}," for v in cx],
+        ")",
+        "",
+    ]
+
+
 def _float_root_lines(name, f, guess):
     (dlo, dhi), tol = FLOAT_ROOT[name]
     r, at, c, fit, err = fit_at_float_root(f, guess, mp.mpf(dlo), mp.mpf(dhi), tol)
@@ -584,6 +607,15 @@ def main() -> int:
     for name, (f, guess, (dlo, dhi)) in ROOTS.items():
         (hi, lo), root32, c, fit, err = fit_at_root(f, guess, dlo, dhi)
         what = f"{name[1:].lower()}'(x)"
+        if name in ROOT_ONLY:
+            lines += [
+                f"# {what}: its root (hi, lo), and as float32 (see ROOT_ONLY)",
+                f"{name}_ROOT = ({hi!r}, {lo!r})",
+                f"{name}_ROOT_F32 = {root32!r}",
+                "",
+            ]
+            lines += _fast32_lines(name, f, guess)
+            continue
         lines += [
             f"# {what} for {dlo} <= x - root <= {dhi}: degree {len(c)}, relative",
             f"# error {float(fit):.2e} (fit), {float(err):.2e} (double coefficients)",
@@ -606,18 +638,7 @@ def main() -> int:
             ")",
             "",
         ]
-        if name in FAST32_ZONES:
-            xlo, xhi = FAST32_ZONES[name]
-            _, _, cx, fitx, _ = fit_at_root(f, guess, xlo, xhi, TOL_F32)
-            lines += [
-                f"# the fast kernels' float32 fit (see FAST32_ZONES) for {xlo} <= x - root <= {xhi}:",
-                f"# degree {len(cx)}, relative error {float(fitx):.2e} (fit)",
-                f"{name}_FAST32_ZONE = ({xlo!r}, {xhi!r})",
-                f"{name}_FAST32_POLY = (",
-                *[f"    {v!r}," for v in cx],
-                ")",
-                "",
-            ]
+        lines += _fast32_lines(name, f, guess)
     c, trunc, err = fit_tanhshrink()
     lines += [
         "# tanhshrink(x) = x^3 R(x^2) for |x| <= TANHSHRINK_X_MAX; R(t) = sum c_k t^k: degree",

@@ -5,39 +5,9 @@ docstring for the method (near-minimax polynomials around the roots of
 derivatives, and of tanhshrink near 0, fitted with mpmath).
 """
 
-# silu'(x) for -0.3 <= x - root <= 0.45: degree 15, relative
-# error 1.74e-18 (fit), 2.17e-17 (double coefficients)
+# silu'(x): its root (hi, lo), and as float32 (see ROOT_ONLY)
 DSILU_ROOT = (-1.2784645427610737, -1.0946994183093437e-16)
 DSILU_ROOT_F32 = (-1.2784645557403564, 1.2979282537628478e-08)
-DSILU_ZONE = (-0.3, 0.45)
-DSILU_POLY = (
-    0.2178117057198001,
-    0.1466487969969469,
-    0.018874814223782278,
-    -0.015222655223190825,
-    -0.00660658913834868,
-    0.00012662741029789988,
-    0.0007985218811822241,
-    0.00018570723657120492,
-    -4.0905317757167694e-05,
-    -2.9733438918867256e-05,
-    -2.9430853829119567e-06,
-    2.345496189215768e-06,
-    8.639484321593817e-07,
-    -3.220369214669874e-08,
-    -1.0551084920838114e-07,
-)
-# the same for float32: degree 8, relative error 8.78e-10 (fit)
-DSILU_POLY_F32 = (
-    0.21781170571252692,
-    0.1466488009435398,
-    0.018874816854488066,
-    -0.015222962421359768,
-    -0.006606554973024945,
-    0.00013283569672718816,
-    0.0007942892806137307,
-    0.00014642998213861935,
-)
 
 # the fast kernels' float32 fit (see FAST32_ZONES) for -0.15 <= x - root <= 0.26:
 # degree 7, relative error 2.09e-10 (fit)

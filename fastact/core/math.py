@@ -597,14 +597,14 @@ def dsilu_fast_x(x):
 @_jit
 def dsilu_fast_of(neg, e, ee, zh, dz, d):
     """dsilu_fast's last step from e = exp(-|z|), ee = e zl + e^2, zh,
-    dz = zh - root_hi and the root fit's argument d (float32; float64's
-    f64 constants here are unused since dsilu64_fast).
+    dz = zh - root_hi and the root fit's argument d (float32 only: float64
+    takes dsilu64_fast).
 
     n = 1 + e (1 + z) for z >= 0 (q + z e, with 1 + z rounded where q = 1 + e
     was) and e (1 + z) + e (zl + e) below: one fma for both signs.  The
-    root fit's zone is checked by one compare, |dz - mid| <= half; float32
-    takes a narrower zone than dsilu_dd's (DSILU_FAST32_*, 7 terms where
-    the shared float32 fit has 8): measured over every float32, silu''s
+    root fit's zone is checked by one compare, |dz - mid| <= half; it is
+    narrower than tools/gen_coeffs.py's ROOTS zone (DSILU_FAST32_*: 7 terms,
+    where a float32 fit over that zone has 8): measured over every float32, silu''s
     direct formula is within 3.52 ULP outside it, swish''s no worse than
     before.  (A zone of -0.08 <= d <= 0.26 or 0.14, 6 or 5 terms, would
     hold for silu' alone: swish''s z = b x reaches points between the
@@ -614,8 +614,8 @@ def dsilu_fast_of(neg, e, ee, zh, dz, d):
     # q^2 as 1 + e (2 + e) in one fma (as dsigmoid): squaring the rounded
     # q would double its rounding
     r = n / fma(e, 2.0 + e, 1.0)
-    lo, hi = per_type(C.DSILU_FAST32_ZONE, C.DSILU_ZONE)
-    poly = per_type(C.DSILU_FAST32_POLY, C.DSILU_POLY)
+    lo, hi = C.DSILU_FAST32_ZONE
+    poly = C.DSILU_FAST32_POLY
     near = abs(dz - 0.5 * (lo + hi)) <= 0.5 * (hi - lo)
     return select(near, horner(d, poly) * d, r)
 
@@ -641,9 +641,9 @@ def dsilu_dd(zh, zl):
 
     With e = exp(-|z|) and q = 1 + e = qh + ql (exactly): n / q^2 with
     n = 1 + e + z e for z >= 0 (no cancellation) and n = e (1 + z + e) for
-    z < 0, where 1 + z is exact near the root (Sterbenz) and only the
-    rounding of e is left to cancel; a fitted polynomial takes over around
-    the root, where even that would cost more than an ULP.  One division:
+    z < 0 (its cancellation at the root is no concern here: the root lies in
+    the common range, |z| <= -exp_split(), where dsilu_fast's result is
+    taken, as the ufunc loops' fast blocks take it).  One division:
     q^2 = qh^2 + 2 qh ql (+ ql^2, below the rounding) rounded once, which
     keeps ql (the rounding of 1 + e, up to a whole ULP of the result twice
     over) out of the error.  Below the split the result is (1 + z) e^z with
@@ -659,15 +659,12 @@ def dsilu_dd(zh, zl):
     # lies where (1 + z) e^z has long underflowed)
     zc = clamp(zh, per_type(-200.0, -2000.0), per_type(F32_MAX, F64_MAX))
     n_pos = fma(zc, e, qh) + fma(zl, e, ql)
-    # e (1 + z) in one rounding (1 + zc is exact near the root); the rest,
-    # e (zl + e), is small beside it except where the root fit takes over
+    # e (1 + z) in one rounding; the rest, e (zl + e), is small beside it
+    # far out, where this result is taken
     n_neg = fma(e, 1.0 + zc, e * (zl + e))
     # below the split z e and its sum with e in one rounding
     r_split = fma(zl, e, fma(zc, e, e)) * split_down()
     r = select(split, r_split, select(pos, n_pos, n_neg) / den)
-    root = per_type(C.DSILU_ROOT_F32, C.DSILU_ROOT)
-    poly = per_type(C.DSILU_POLY_F32, C.DSILU_POLY)
-    r = select(near_root(zh, root, C.DSILU_ZONE), poly_at_root(zh, zl, root, poly), r)
     # the common range takes dsilu_fast's result, so that a block of the
     # ufunc loop that runs dsilu_fast alone gives the same bits
     lo, hi = dsilu_fast_range()
