@@ -150,7 +150,7 @@ def two_prod(a, b):
 @_jit
 def two_diff(a, b):
     """(s, err): s = fl(a - b), s + err == a - b exactly (TwoSum; the CUDA
-    softmax's sums, backends/cuda/_axis.py)."""
+    softmax's sums, backends/cuda/_axis.py, and dsilu64_fast's d)."""
     s = a - b
     bb = s - a
     return s, (a - (s - bb)) - (b + bb)
@@ -549,17 +549,14 @@ def dsilu64_fast(zh, zl):
     1 + z + e = d + e0 expm1(d), two terms of one sign.  e^d and expm1(d)
     come from one reduction and one polynomial (p = e^r - 1, e^d = s (1 + p),
     expm1(d) = s p + (s - 1), s = 2^n), so every lane pays for one exp and
-    no root polynomial: 20 fma-pipe operations and a division per vector of
+    no root polynomial: 22 fma-pipe operations and a division per vector of
     8, where the direct formula with its degree-15 root fit took 36.  For
     z >= 0 the same reduction serves e = e^-z, n = 1 + e (1 + z)."""
     neg = zh < 0.0
     # d = (zh - z0_hi) + (zl - z0_lo): the first difference exactly, as a
     # sum and its error (TwoSum; only adds), since exp(d) needs d to the
     # last bits of |d| up to 707
-    z0h = C.DSILU_ROOT[0]
-    sh = zh - z0h
-    bb = sh - zh
-    se = (zh - (sh - bb)) + (-z0h - bb)
+    sh, se = two_diff(zh, C.DSILU_ROOT[0])
     dh = select(neg, sh, -zh)
     dl = select(neg, se + (zl - C.DSILU_ROOT[1]), -zl)
     # d = n ln2 + rh + rl, rh exact; p = e^r - 1 = rh + (rl + r^2 P(r)) with
