@@ -67,6 +67,18 @@ def _arrays(job: dict) -> int:
     return 3 if job["backward"] else 2
 
 
+def _rounds(passes: list[dict]) -> dict[str, list[list[float]]]:
+    """{timed key: its rounds' times in each pass that timed it} (the
+    libraries, and fastact's copy)."""
+    runs: dict[str, list[list[float]]] = {}
+    for answers in passes:
+        for ans in answers.values():
+            for k, v in ans.get("times", {}).items():
+                if v:
+                    runs.setdefault(k, []).append(v)
+    return runs
+
+
 def row_of(job: dict, passes: list[dict]) -> dict:
     """One table row from the answers of every pass ({library: answer})."""
     shape = shape_of(BY_ID[job["case"]], job["size"], job.get("axis", -1))
@@ -80,13 +92,8 @@ def row_of(job: dict, passes: list[dict]) -> dict:
         "dtype": job["dtype"],
         "arrays": _arrays(job),
     }
-    med: dict[str, list[float]] = {}
-    for answers in passes:
-        for ans in answers.values():
-            for k, v in ans.get("times", {}).items():
-                med.setdefault(k, []).append(statistics.median(v))
-    for k, v in med.items():
-        row[k] = min(v)
+    for k, runs in _rounds(passes).items():
+        row[k] = min(statistics.median(v) for v in runs)
     fa = [a["fastact"]["times"] for a in passes if "times" in a.get("fastact", {})]
     if fa:
         row["fastact_best"] = min(min(t["fastact"]) for t in fa)
@@ -195,15 +202,9 @@ MAX_PASSES = 5
 
 def unsteady(passes: list[dict]) -> bool:
     """Whether some library's rounds in `passes` disagree (see UNSTEADY)."""
-    runs: dict[str, list[list[float]]] = {}
-    for answers in passes:
-        for ans in answers.values():
-            for k, v in ans.get("times", {}).items():
-                if v:
-                    runs.setdefault(k, []).append(v)
     return any(
         min(statistics.median(v) for v in r) > UNSTEADY * min(min(v) for v in r)
-        for r in runs.values()
+        for r in _rounds(passes).values()
     )
 
 
