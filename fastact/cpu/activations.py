@@ -29,7 +29,8 @@ from numba.extending import intrinsic
 from fastact.core import source_tag
 from fastact.core.registry import REGISTRY
 from fastact.core.typed import retype
-from fastact.cpu import compiler, isa, loopcache, nontemporal
+from fastact.cpu import compiler, isa, loopcache, loopflags, nontemporal
+from fastact.cpu.loopflags import ELEMENTS, STREAM
 from fastact.cpu.ufunc import make_ufunc
 
 LOOP_DTYPES: tuple[type[np.floating], ...] = (np.float32, np.float64)
@@ -93,11 +94,21 @@ def _scratch(typingctx, nbytes):
     return types.voidptr(nbytes), codegen
 
 
+@intrinsic
+def _at(typingctx, ptr, offset):
+    """(char *)ptr + offset, as a pointer (a block of a strided call)."""
+
+    def codegen(context, builder, sig, args):
+        return builder.gep(builder.bitcast(args[0], ir.IntType(8).as_pointer()), [args[1]])
+
+    return types.voidptr(ptr, offset), codegen
+
+
 def _source_hash() -> str:
     # the loops inline the registry's kernels: core's text, this file's (the
     # loop template) and the streaming stores' key the cache
     own = b""
-    for path in (__file__, nontemporal.__file__):
+    for path in (__file__, nontemporal.__file__, loopflags.__file__):
         with open(path, "rb") as fh:
             own += fh.read()
     return hashlib.sha1(source_tag().encode() + own).hexdigest()[:12]
@@ -304,6 +315,131 @@ def _buffered(n_arrays: int, n_params: int, dtype: str, inplace: int) -> list[st
     ]
 
 
+# Elements per block of a strided call (x[::2], a column, a transposed
+# array): its strided arrays are copied into stack buffers of this many
+# elements, the contiguous loop runs on the block, and a strided output is
+# copied out.  Small enough that a float64 block's three buffers stay in L1.
+STRIDED_BLOCK = 512
+
+
+def _element_loop(n_arrays: int, n_params: int, dtype: str, hoisted: bool) -> list[str]:
+    """The loop over elements with byte-strided loads and stores; the
+    parameters are q{i} (`hoisted`, loaded ahead) or loaded per element."""
+    nin = n_arrays + n_params
+    par = range(n_arrays, nin)
+    call = ", ".join(
+        [f"_load(p{i}, i * s{i}, {dtype})" for i in range(n_arrays)]
+        + [f"q{i}" if hoisted else f"{dtype}(_load(p{i}, i * s{i}, float64))" for i in par]
+    )
+    return ["for i in range(n):", f"    _store(p{nin}, i * s{nin}, {dtype}(kernel({call})))"]
+
+
+def _block_body(n_arrays: int, n_params: int, dtype: str, fast: bool) -> list[str]:
+    """A strided call's block (n elements, a{i} -> o): through `fast` if all
+    its x lie in fast_range, else through `kernel` (the contiguous loop's
+    per-block rule, _fast_loop; a block is smaller than FAST_BLOCK), or
+    through `kernel` where the entry has no fast path."""
+    par = [f"q{i}" for i in range(n_arrays, n_arrays + n_params)]
+    call = ", ".join([f"a{i}[i]" for i in range(n_arrays)] + par)
+    ind = " " * 12
+    if not fast:
+        return [f"{ind}for i in range(n):", f"{ind}    o[i] = {dtype}(kernel({call}))"]
+    return [
+        f"{ind}lo, hi = fast_range({', '.join(par)})",
+        *_in_range(f"a{n_arrays - 1}", "n", "i", ind),
+        f"{ind}if ok:",
+        f"{ind}    for i in range(n):",
+        f"{ind}        o[i] = {dtype}(fast({call}))",
+        f"{ind}else:",
+        f"{ind}    for i in range(n):",
+        f"{ind}        o[i] = {dtype}(kernel({call}))",
+    ]
+
+
+def _strided(n_arrays: int, n_params: int, dtype: str, fast: bool) -> list[str]:
+    """The branches after the contiguous one: a call with scalar parameters
+    in blocks (_strided_blocks, each block through _block_body) or, where
+    the entry has no `fast` path, in the element loop
+    if the caller's flags say ELEMENTS; one with parameter arrays in the
+    element loop.
+
+    Why two: the blocks let the kernel vectorize where LLVM leaves the
+    element loop scalar or versions it for unit steps (sigmoid on x[::2]
+    16x its contiguous time, elu 16x, softshrink 75x); but the element loop
+    LLVM does vectorize, with gathers, for the cheapest kernels, and there
+    the blocks' copies cost more than the gathers (relu' on x[::2], 1M
+    float32: 210 us the element loop, 330 the blocks, on Zen 4).  Which
+    kernels those are is LLVM's cost model's choice on the CPU at hand, so
+    the wrapper times both (ufunc.pyx, _calibrate).  The entries with a
+    fast path always take the blocks: the fast kernel needs contiguous
+    blocks to check, and it is where the blocks gain most."""
+    nin = n_arrays + n_params
+    size = np.dtype(dtype).itemsize
+    scalar = " and ".join(f"s{i} == 0" for i in range(n_arrays, nin))
+    L = [f"    elif {scalar}:" if scalar else "    else:"]
+    L += [f"        q{i} = {dtype}(_load(p{i}, 0, float64))" for i in range(n_arrays, nin)]
+    blocks = _strided_blocks(n_arrays, nin, dtype, size)
+    blocks += _block_body(n_arrays, n_params, dtype, fast) + _strided_scatter(nin)
+    if not fast:
+        L += [f"        if flags & {ELEMENTS}:"]
+        L += ["            " + ln for ln in _element_loop(n_arrays, n_params, dtype, True)]
+        L += ["        else:"] + ["    " + ln for ln in blocks]
+    else:
+        L += blocks
+    if n_params:
+        L += ["    else:"] + ["        " + ln for ln in _element_loop(n_arrays, n_params, dtype, False)]
+    return L
+
+
+def _strided_blocks(n_arrays: int, nin: int, dtype: str, size: int) -> list[str]:
+    """The head of a strided call's block loop (the parameters are q{i}).
+    Each array input is a contiguous block: itself where its step is the
+    element size, else its elements copied into a stack buffer (a scalar
+    copy: LLVM's 4- and 8-lane gathers of it measured slower on Zen 4); so
+    is the output, whose buffer _strided_scatter copies out.  The block then
+    runs the contiguous loop's own lines, on n elements (the output is
+    argument `nin`)."""
+    nbytes = STRIDED_BLOCK * size
+    L = [
+        f"        w{k} = carray(_scratch({nbytes}), {STRIDED_BLOCK}, {dtype})"
+        for k in [*range(n_arrays), nin]
+    ]
+    # an output that is one of the inputs goes through its buffer too: the
+    # loop's lines for a distinct output may write a block before reading it
+    fresh = "".join(f" and not _same(p{nin}, p{k})" for k in range(n_arrays))
+    L += [
+        f"        direct = s{nin} == {size}{fresh}",
+        "        total = n",
+        f"        for k0 in range(0, total, {STRIDED_BLOCK}):",
+        f"            n = min(total - k0, {STRIDED_BLOCK})",
+    ]
+    for k in range(n_arrays):
+        L += [
+            f"            if s{k} == {size}:",
+            f"                a{k} = carray(_at(p{k}, k0 * {size}), n, {dtype})",
+            "            else:",
+            "                for j in range(n):",
+            f"                    w{k}[j] = _load(p{k}, (k0 + j) * s{k}, {dtype})",
+            f"                a{k} = w{k}",
+        ]
+    L += [
+        "            if direct:",
+        f"                o = carray(_at(p{nin}, k0 * {size}), n, {dtype})",
+        "            else:",
+        f"                o = w{nin}",
+    ]
+    return L
+
+
+def _strided_scatter(nin: int) -> list[str]:
+    """The tail of _strided_blocks' loop: a strided output's block copied out."""
+    return [
+        "            if not direct:",
+        "                for j in range(n):",
+        f"                    _store(p{nin}, (k0 + j) * s{nin}, w{nin}[j])",
+    ]
+
+
 def _loop_source(fname: str, n_arrays: int, n_params: int, dtype: str) -> str:
     """Source of a ufunc loop calling `kernel` on n_arrays + n_params inputs.
 
@@ -323,7 +459,7 @@ def _loop_source(fname: str, n_arrays: int, n_params: int, dtype: str) -> str:
     )
     has_fast = _fast_of(fname, dtype)
     L = _fast_prelude(*has_fast[:2], dtype) if has_fast else []
-    L += [f"def {fname}(args, dims, steps, data):", "    n = dims[0]"]
+    L += [f"def {fname}(args, dims, steps, data):", "    n = dims[0]", "    flags = _flags(data)"]
     L += [f"    p{i} = args[{i}]; s{i} = steps[{i}]" for i in range(nin + 1)]
     L.append(f"    if {fast}:")
     L += [f"        a{i} = carray(p{i}, n, {dtype})" for i in arr]
@@ -364,17 +500,10 @@ def _loop_source(fname: str, n_arrays: int, n_params: int, dtype: str) -> str:
     L += [
         "        else:",
         f"            o = carray(p{nin}, n, {dtype})",
-        f"            sb = _stream_base(data, p{nin})",
+        f"            sb = _stream_base(flags & {STREAM}, p{nin})",
     ]
     L += body(inplace=None)
-    L.append("    else:")
-    call = ", ".join(
-        [f"_load(p{i}, i * s{i}, {dtype})" for i in arr]
-        + [f"{dtype}(_load(p{i}, i * s{i}, float64))" for i in par]
-    )
-    L.append("        for i in range(n):")
-    L.append(f"            _store(p{nin}, i * s{nin}, {dtype}(kernel({call})))")
-    return "\n".join(L) + "\n"
+    return "\n".join(L + _strided(n_arrays, n_params, dtype, bool(has_fast))) + "\n"
 
 
 def _numba_loops(name: str, kernel, n_arrays: int, n_params: int, tag: str):
@@ -394,6 +523,8 @@ def _numba_loops(name: str, kernel, n_arrays: int, n_params: int, tag: str):
             "_store_fence": nontemporal.store_fence,
             "_same": _same,
             "_scratch": _scratch,
+            "_at": _at,
+            "_flags": loopflags.read_flags,
             "kernel": jkernel,
             "float32": np.float32,
             "float64": np.float64,
@@ -438,7 +569,8 @@ def _build(entry: str, which: str) -> np.ufunc:
         else:
             fallbacks.add(name)
         loops = [(tys, cf.address) for tys, cf in cfuncs]
-    uf = make_ufunc(name, e.summary, n_arrays + n_params, 1, loops)
+    two = not any(_fast_of(f"{name}_{np.dtype(dt).name}_x", np.dtype(dt).name) for dt in LOOP_DTYPES)
+    uf = make_ufunc(name, e.summary, n_arrays + n_params, 1, loops, n_arrays, two)
     return uf
 
 

@@ -52,6 +52,8 @@ import sys
 
 import numpy as np
 
+from fastact.cpu import loopflags
+
 # (subprocess, tempfile, ... are imported where a library is built: the warm
 # path must not pay for them)
 
@@ -390,9 +392,17 @@ def _check_module(mod, entry: str) -> str | None:
     return None
 
 
-def _run_loop(addr: int, tys, n_arrays: int, n_params: int, strided: bool, stream=False) -> bytes:
-    """Output bytes of the loop at `addr` on a fixed sample of special values
-    (`stream`: asked to stream, cpu/nontemporal.py, into a line-aligned output)."""
+WAYS = ("contiguous", "stream", "strided", "blocks", "elements")
+
+
+def _run_loop(addr: int, tys, n_arrays: int, n_params: int, way: str) -> bytes:
+    """Output bytes of the loop at `addr` on a fixed sample of special values,
+    by `way` (one of WAYS): contiguous; asked to stream (cpu/nontemporal.py)
+    into a line-aligned output; strided with parameter arrays; strided with
+    scalar parameters through the blocks or asked for the element loop
+    (cpu/activations.py, _strided)."""
+    strided = way != "contiguous" and way != "stream"
+    flags = {"stream": loopflags.STREAM, "elements": loopflags.ELEMENTS}.get(way, 0)
     dt = _dtype_of(tys[-1])
     fi = np.finfo(dt)
     base = np.array(
@@ -434,10 +444,10 @@ def _run_loop(addr: int, tys, n_arrays: int, n_params: int, strided: bool, strea
     for i, a in enumerate(ins):
         a[:] = np.roll(x, 7 * i)
     params = [np.full(n, 0.75 + 0.5 * j) for j in range(n_params)]
-    if strided:  # varying parameters go through the strided path
+    if way == "strided":  # varying parameters go through the element loop
         params = [p * np.resize([1.0, 2.0, 0.5], n) for p in params]
     out = np.full(n * step, -7.0, dt)[::step]
-    if stream:
+    if way == "stream":
         raw = np.full(n + 64, -7.0, dt)
         out = raw[-raw.ctypes.data % 64 // dt.itemsize :][:n]
     arrays = ins + params + [out]
@@ -445,15 +455,15 @@ def _run_loop(addr: int, tys, n_arrays: int, n_params: int, strided: bool, strea
     dims = (ctypes.c_ssize_t * 1)(n)
     steps = (ctypes.c_ssize_t * len(arrays))(
         *[
-            a.strides[0] if (strided or i < n_arrays or i == len(arrays) - 1) else 0
+            a.strides[0] if (way == "strided" or i < n_arrays or i == len(arrays) - 1) else 0
             for i, a in enumerate(arrays)
         ]
     )
     proto = ctypes.CFUNCTYPE(
         None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p
     )
-    ask = ctypes.c_int(1)
-    data = ctypes.addressof(ask) if stream else None
+    ask = ctypes.c_int(flags)
+    data = ctypes.addressof(ask) if flags else None
     proto(addr)(ctypes.addressof(ptrs), ctypes.addressof(dims), ctypes.addressof(steps), data)
     return out.tobytes()
 
@@ -565,9 +575,9 @@ def _load_verified(tmp_so: str, loops, syms: list, n_arrays: int, n_params: int)
     built = ctypes.CDLL(tmp_so, mode=os.RTLD_NOW | os.RTLD_LOCAL)
     for (tys, cf), (_, sym) in zip(loops, syms):
         addr = ctypes.cast(built[sym], ctypes.c_void_p).value
-        for strided, stream in ((False, False), (True, False), (False, True)):
-            if _run_loop(addr, tys, n_arrays, n_params, strided, stream) != _run_loop(
-                cf.address, tys, n_arrays, n_params, strided
+        for way in WAYS:
+            if _run_loop(addr, tys, n_arrays, n_params, way) != _run_loop(
+                cf.address, tys, n_arrays, n_params, "contiguous" if way == "stream" else way
             ):
                 raise _Unsupported(f"{sym}: library loop differs from numba's")
     return built

@@ -7,7 +7,7 @@ cfunc loop is cached whole, so a warm first call only loads object code.
 """
 cimport cython
 from cpython.pycapsule cimport PyCapsule_New
-from libc.stdlib cimport malloc
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 cimport numpy as cnp
 from numpy cimport (PyUFuncGenericFunction, PyUFunc_FromFuncAndData, PyUFunc_None,
@@ -83,6 +83,11 @@ ctypedef struct LoopInfo:
     int itemsize        # of the output
     int stream          # large outputs are streamed (_streamed, set_streaming)
     fa_cost cost        # measured single-thread ns per element (the pool's cost model)
+    int n_arrays        # array inputs (the ones after them are parameters)
+    int two             # strided calls have two ways through the loop (_calibrate)
+    signed char elements[2]  # the way a strided call takes, by whether its
+                             # output is strided: 1 the element loop, 0 the
+                             # blocks, -1 not measured yet
 
 
 # Calls writing at least this many bytes (the whole call, not a thread's
@@ -138,8 +143,14 @@ def streaming(cnp.ufunc uf):
     return bool((<LoopInfo*>uf.data[0]).stream)
 
 
-# any non-NULL `data` asks a loop (cpu/activations.py) to stream its output
-cdef int _STREAM_ASK = 1
+# A loop's `data` points to an int of flags (cpu/loopflags.py, the same
+# numbers); _FLAGS[f] holds f
+cdef enum:
+    STREAM = 1
+    ELEMENTS = 2
+cdef int _FLAGS[4]
+_FLAGS[0], _FLAGS[1], _FLAGS[2], _FLAGS[3] = 0, 1, 2, 3
+LOOP_FLAGS = {"STREAM": STREAM, "ELEMENTS": ELEMENTS}
 
 
 @cython.cdivision(True)
@@ -157,7 +168,7 @@ cdef void _streamed(LoopInfo* info, char** args, cnp.npy_intp n, cnp.npy_intp* s
     if m:
         for k in range(info.nargs):
             a[k] = args[k] + (n - m) * steps[k]
-        info.fn(a, &m, steps, <void*>&_STREAM_ASK)
+        info.fn(a, &m, steps, <void*>&_FLAGS[STREAM])
     fa_stream_fence()
 
 
@@ -171,11 +182,83 @@ cdef inline bint _streams(LoopInfo* info, char** args, cnp.npy_intp n,
 
 
 cdef inline void _run(LoopInfo* info, char** args, cnp.npy_intp n, cnp.npy_intp* steps,
-                      bint stream) noexcept nogil:
-    if stream:
+                      int flags) noexcept nogil:
+    if flags & STREAM:
         _streamed(info, args, n, steps)
     else:
-        info.fn(args, &n, steps, NULL)
+        info.fn(args, &n, steps, <void*>&_FLAGS[flags])
+
+
+cdef inline int _strided_case(LoopInfo* info, cnp.npy_intp* steps) noexcept nogil:
+    """For a call with scalar parameters and some array or the output
+    strided: 1 if the output is, else 0; otherwise -1 (contiguous, or with a
+    parameter array, which takes the element loop anyway)."""
+    cdef int k, out = info.nargs - 1
+    cdef bint strided = steps[out] != info.itemsize
+    for k in range(info.n_arrays, out):
+        if steps[k] != 0:
+            return -1
+    for k in range(info.n_arrays):
+        strided |= steps[k] != info.itemsize
+    return (1 if steps[out] != info.itemsize else 0) if strided else -1
+
+
+cdef enum:
+    CAL_N = 4096        # elements of a calibration call (in L1/L2 on the CPUs seen)
+    CAL_ROUNDS = 5      # the faster way's best of these
+
+
+cdef void _calibrate(LoopInfo* info, int case) noexcept nogil:
+    """Time both ways of a strided call through the loop (the element loop
+    and the blocks, cpu/activations.py _strided) on CAL_N elements with
+    every array input at a step of two (and the output too where `case` is
+    1), the best of CAL_ROUNDS interleaved rounds each, and keep the faster
+    for the loop's strided calls.  Both give the same bits, so the choice
+    is one of speed only; it is made once per loop and process, on the
+    first strided call (about 0.1 ms)."""
+    cdef int k, m, r, out = info.nargs - 1
+    cdef Py_ssize_t j, isz = info.itemsize
+    cdef cnp.npy_intp n = CAL_N
+    cdef char* args[MAX_ARGS]
+    cdef cnp.npy_intp steps[MAX_ARGS]
+    cdef double best[2]
+    cdef double t0, t, v
+    cdef double one = 1.0
+    cdef char* buf = <char*>malloc((info.n_arrays + 1) * 2 * CAL_N * isz)
+    if buf == NULL:
+        info.elements[case] = 0
+        return
+    cdef unsigned long long h = 0x9E3779B97F4A7C15ULL
+    for k in range(info.n_arrays):
+        args[k] = buf + k * 2 * CAL_N * isz
+        steps[k] = 2 * isz
+        for j in range(2 * CAL_N):
+            # uniform in [-4, 4] (the kernels' busy range), from xorshift64:
+            # a scalar loop's branches must not find a pattern here that a
+            # user's data would not have
+            h ^= h << 13
+            h ^= h >> 7
+            h ^= h << 17
+            v = <double>(h >> 11) * (8.0 / 9007199254740992.0) - 4.0
+            if isz == 4:
+                (<float*>args[k])[j] = <float>v
+            else:
+                (<double*>args[k])[j] = v
+    for k in range(info.n_arrays, out):
+        args[k] = <char*>&one
+        steps[k] = 0
+    args[out] = buf + info.n_arrays * 2 * CAL_N * isz
+    steps[out] = (2 if case else 1) * isz
+    best[0] = best[1] = 1e300
+    for r in range(CAL_ROUNDS):
+        for m in range(2):
+            t0 = fa_now_ns_impl()
+            info.fn(args, &n, steps, <void*>&_FLAGS[ELEMENTS if m else 0])
+            t = fa_now_ns_impl() - t0
+            if t < best[m]:
+                best[m] = t
+    free(buf)
+    info.elements[case] = 1 if best[1] < best[0] else 0
 
 
 ctypedef struct Split:
@@ -183,7 +266,7 @@ ctypedef struct Split:
     char** args
     cnp.npy_intp* steps
     cnp.npy_intp n, chunk
-    bint stream
+    int flags
 
 
 @cython.cdivision(True)
@@ -199,12 +282,12 @@ cdef void _chunks(void* ctx, Py_ssize_t b, Py_ssize_t e) noexcept nogil:
         m = min(s.chunk, s.n - i0)
         for k in range(s.info.nargs):
             a[k] = s.args[k] + i0 * s.steps[k]
-        _run(s.info, a, m, s.steps, s.stream)
+        _run(s.info, a, m, s.steps, s.flags)
 
 
 @cython.cdivision(True)
 cdef void _split(LoopInfo* info, char** args, cnp.npy_intp n, cnp.npy_intp* steps,
-                 int k, bint stream) noexcept nogil:
+                 int k, int flags) noexcept nogil:
     """The call on k threads, in chunks that start ALIGN elements apart (64-byte
     boundaries of a contiguous array: every element is computed by the same
     code at the same alignment whatever the split, and no cache line is
@@ -214,7 +297,7 @@ cdef void _split(LoopInfo* info, char** args, cnp.npy_intp n, cnp.npy_intp* step
     # chunks of about fa_task_ns of work each, at least one per thread
     cdef cnp.npy_intp tasks = <cnp.npy_intp>(n * per / fa_task_ns_impl()) if per > 0 else k
     tasks = max(<cnp.npy_intp>k, min(tasks, <cnp.npy_intp>16 * k))
-    s.info, s.args, s.steps, s.n, s.stream = info, args, steps, n, stream
+    s.info, s.args, s.steps, s.n, s.flags = info, args, steps, n, flags
     s.chunk = (n + tasks - 1) // tasks
     s.chunk = (s.chunk + ALIGN - 1) // ALIGN * ALIGN
     fa_parallel_for(_chunks, &s, (n + s.chunk - 1) // s.chunk, 1, k)
@@ -241,21 +324,26 @@ cdef void _quiet_loop(char** args, cnp.npy_intp* dims, cnp.npy_intp* steps, void
     cdef int before = fetestexcept(mask)
     cdef LoopInfo* info = <LoopInfo*>data
     cdef cnp.npy_intp n = dims[0]
-    cdef bint stream = _streams(info, args, n, steps)
+    cdef int flags = STREAM if _streams(info, args, n, steps) else 0
+    cdef int case = _strided_case(info, steps) if info.two else -1
+    if case >= 0:  # (a strided call never streams: only the contiguous path can)
+        if info.elements[case] < 0:
+            _calibrate(info, case)
+        flags = ELEMENTS if info.elements[case] > 0 else 0
     cdef int k = 1
     cdef double t0
     if fa_max_threads > 1 and n >= 2 * ALIGN:
         k = fa_threads_for_impl(&info.cost, <double>n, fa_max_threads)
     if k > 1:
         t0 = fa_now_ns_impl()
-        _split(info, args, n, steps, k, stream)
+        _split(info, args, n, steps, k, flags)
         fa_record_split_impl(&info.cost, <double>n, k, fa_now_ns_impl() - t0)
     elif fa_worth_timing(&info.cost, <double>n):
         t0 = fa_now_ns_impl()
-        _run(info, args, n, steps, stream)
+        _run(info, args, n, steps, flags)
         fa_record_impl(&info.cost, <double>n, fa_now_ns_impl() - t0)
     else:
-        _run(info, args, n, steps, stream)
+        _run(info, args, n, steps, flags)
     feclearexcept(mask & ~before)
 
 
@@ -339,6 +427,35 @@ def cost_after(list records):
     return c.ns, c.units, c.samples
 
 
+def _infos(cnp.ufunc uf):
+    if not splits_itself(uf):
+        raise ValueError(f"{uf.__name__} was not made by make_ufunc")
+    return uf.ntypes
+
+
+def strided_ways(cnp.ufunc uf):
+    """For each loop of `uf`: None if it has one way through strided calls,
+    else the way _calibrate chose for a contiguous and for a strided output
+    ("elements", "blocks", or None before the first such call)."""
+    cdef LoopInfo* info
+    names = {-1: None, 0: "blocks", 1: "elements"}
+    ways = []
+    for i in range(_infos(uf)):
+        info = <LoopInfo*>uf.data[i]
+        ways.append((names[info.elements[0]], names[info.elements[1]]) if info.two else None)
+    return ways
+
+
+def set_strided_way(cnp.ufunc uf, way):
+    """Send the strided calls of `uf`'s loops that have two ways through
+    "elements" or "blocks", or measure again on the next one (None); for
+    tests and comparisons."""
+    cdef signed char w = {None: -1, "blocks": 0, "elements": 1}[way]
+    for i in range(_infos(uf)):
+        (<LoopInfo*>uf.data[i]).elements[0] = w
+        (<LoopInfo*>uf.data[i]).elements[1] = w
+
+
 def loop_cost(cnp.ufunc uf):
     """(ns per element, samples) the cost model holds for each loop of `uf`."""
     return [((<LoopInfo*>uf.data[i]).cost.ns, (<LoopInfo*>uf.data[i]).cost.samples)
@@ -406,8 +523,12 @@ def _pool_order(long[::1] started, long[::1] by_worker, long[::1] hits, Py_ssize
 _keepalive = []
 
 
-def make_ufunc(str name, str doc, int nin, int nout, list loops):
-    """Return a ufunc; `loops` is a list of (type numbers, cfunc address)."""
+def make_ufunc(str name, str doc, int nin, int nout, list loops, int n_arrays=-1,
+               bint two_ways=False):
+    """Return a ufunc; `loops` is a list of (type numbers, cfunc address).
+    The first `n_arrays` inputs are arrays, the rest parameters (-1: all
+    arrays); `two_ways`: the loops take a strided call through the element
+    loop when asked (ELEMENTS), which _calibrate decides."""
     cdef int ntypes = len(loops)
     cdef int nargs = nin + nout
     if ntypes == 0:
@@ -432,6 +553,9 @@ def make_ufunc(str name, str doc, int nin, int nout, list loops):
         infos[i].stream = 1
         infos[i].cost.ns = 0.0
         infos[i].cost.samples = 0
+        infos[i].n_arrays = nin if n_arrays < 0 else n_arrays
+        infos[i].two = two_ways
+        infos[i].elements[0] = infos[i].elements[1] = -1
         data[i] = <void*>&infos[i]
         for j in range(nargs):
             types[i * nargs + j] = <char>tys[j]

@@ -2,11 +2,13 @@
 
 An entry with ``fast_range`` and ``fast_forward`` / ``fast_backward`` has its
 contiguous loop run the fast kernel when all of the call's x lie in the
-range.  That keeps results independent of how a call is split (chunks,
-threads) only if the fast kernel equals the full one bit for bit there: the
-contiguous loop is compared with the strided loop, which always runs the
-full kernel, on inputs all in the range (the fast kernel runs) and on the
-same inputs with a few special values (the full kernel runs).
+range (and a strided call's block when all of the block's x do).  That
+keeps results independent of how a call is split (chunks, threads, blocks)
+only if the fast kernel equals the full one bit for bit there: the loops,
+contiguous and strided, are compared with the full kernel in a plain loop
+(tests/full_kernel.py) on inputs all in the range (the fast kernel runs)
+and on the same inputs with a few special values (the full kernel runs
+for the call, or for the blocks holding them).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from fastact.core.registry import REGISTRY
 from fastact.core.typed import retype
 from fastact.cpu import activations
 from fastact.cpu.activations import LOOP_DTYPES
+from tests.full_kernel import full
 
 CASES = [
     (name, which, params, dtype)
@@ -66,10 +69,11 @@ def test_fast_path_equals_the_full_kernel(name, which, params, dtype, kind):
     x = _inputs(dtype, kind, lo, hi)
     g = np.random.default_rng(3).standard_normal(x.size).astype(dtype)
     arrays = [x] if which == "forward" else [g, x]
-    contiguous = uf(*arrays, *pv)
+    want = full(name, which, arrays, pv).view(f"u{x.itemsize}")
+    np.testing.assert_array_equal(uf(*arrays, *pv).view(f"u{x.itemsize}"), want)
     out = _strided(np.empty_like(x))
     uf(*[_strided(a) for a in arrays], *pv, out=out)
-    np.testing.assert_array_equal(contiguous.view(f"u{x.itemsize}"), out.view(f"u{x.itemsize}"))
+    np.testing.assert_array_equal(out.view(f"u{x.itemsize}"), want)
     # the sample exercises the path it is meant for
     assert bool(((x >= lo) & (x <= hi)).all()) is (kind != "specials")
 
@@ -90,7 +94,7 @@ def test_fused_check_equals_the_full_kernel(name, which, params, dtype, specials
     """A call long enough for the check inside the fast loop (fast_fused):
     the blocks holding special values are repaired by the full kernel, and
     an in-place call (whose fast results would overwrite its input) checks
-    ahead instead; either way the strided loop's bits."""
+    ahead instead; either way the full kernel's bits."""
     uf = activations.get(name, which)
     n = activations.FUSED_MIN + 4099
     rng = np.random.default_rng(11)
@@ -100,10 +104,7 @@ def test_fused_check_equals_the_full_kernel(name, which, params, dtype, specials
     g = rng.standard_normal(n).astype(dtype)
     arrays = [x] if which == "forward" else [g, x]
     pv = list(params.values())
-    want = np.empty_like(x)
-    strided = _strided(np.empty_like(x))
-    uf(*[_strided(a) for a in arrays], *pv, out=strided)
-    want[...] = strided
+    want = full(name, which, arrays, pv)
     if inplace:
         got = [a.copy() for a in arrays]
         uf(*got, *pv, out=got[-1])

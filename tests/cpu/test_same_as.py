@@ -16,6 +16,7 @@ import fastact
 from fastact.core.registry import REGISTRY
 from fastact.cpu import activations
 from fastact.cpu.activations import LOOP_DTYPES
+from tests.full_kernel import full
 
 CASES = [
     (name, which) for name, e in REGISTRY.items() if e.same_as for which in ("forward", "backward")
@@ -64,7 +65,10 @@ def test_kernels_give_the_other_entrys_bits(name, which, dtype):
     u = f"u{x.itemsize}"
     mine, theirs = activations.get(name, which), activations.get(other, which)
     np.testing.assert_array_equal(mine(*arrays, *pv).view(u), theirs(*arrays).view(u))
-    # the strided loops run the full kernels only
+    # the full kernels too, where the ufuncs ran the fast ones
+    np.testing.assert_array_equal(
+        full(name, which, arrays, pv).view(u), full(other, which, arrays).view(u)
+    )
     strided = [_strided(a) for a in arrays]
     np.testing.assert_array_equal(mine(*strided, *pv).view(u), theirs(*strided).view(u))
 
