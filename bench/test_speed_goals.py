@@ -5,6 +5,9 @@
 - an in-place call (``out=x``, or a backward's ``out=g``) takes at most 1.3x
   the time of one into another array, 1.8x for the entries that check x
   inside their fast loop (tests/cpu/test_inplace.py checks the bits);
+- a strided call takes the faster of its loop's two ways at 1M, as measured
+  on its first call in cache (tests/cpu/test_strided.py checks that both
+  give the contiguous bits);
 - a fresh process loads its loops from the disk cache in well under a second
   and a half (tests/cpu/test_threads.py checks that nothing is compiled);
 - ``fastact bench --compare`` passes the same code on real timings, its
@@ -106,6 +109,68 @@ def test_in_place_as_fast_as_out_of_place(benchmark, name, which, target, bound)
     assert inplace < bound * plain, (
         f"{name} {which}: in place {inplace * 1e6:.0f} us, apart {plain * 1e6:.0f} us"
     )
+
+
+# (entry, direction): kernels without a fast path, whose strided calls have
+# two ways (cpu/activations.py, _strided), from the cheapest (the element
+# loop measured faster on Zen 4) to transcendental ones (the blocks)
+TWO_WAYS = [
+    ("relu", "backward"),
+    ("hardsigmoid", "backward"),
+    ("leaky_relu", "forward"),
+    ("softshrink", "forward"),
+    ("elu", "forward"),
+    ("mish", "forward"),
+]
+
+
+@pytest.mark.parametrize("name, which", TWO_WAYS)
+def test_strided_way_measured_small_holds_at_1m(benchmark, name, which):
+    """The way the first strided call chose on 4096 elements in cache is
+    within 15% of the faster way on a 1M-element x[::2] call (2 threads,
+    from L3), and a strided call takes at most 6x the contiguous one (the
+    element loop alone took 10-75x for most kernels)."""
+    uf = activations.get(name, which)
+    n = 1 << 20
+    rng = np.random.default_rng(3)
+    x = (3 * rng.standard_normal(2 * n)).astype(np.float32)
+    args = (
+        [x[::2]]
+        if which == "forward"
+        else [rng.standard_normal(2 * n).astype(np.float32)[::2], x[::2]]
+    )
+    params = [p.default for p in REGISTRY[name].params]
+    out = np.empty(n, np.float32)
+    ufunc.set_strided_way(uf, None)
+    uf(*args, *params, out=out)  # measures
+    chosen = ufunc.strided_ways(uf)[0][0]
+    times = {"blocks": [], "elements": [], "contiguous": []}
+    flat = [np.ascontiguousarray(a) for a in args]
+
+    def others():
+        # untimed by the benchmark, before each of its rounds: interleaved
+        for way in ("blocks", "elements"):
+            ufunc.set_strided_way(uf, way)
+            t0 = time.perf_counter()
+            uf(*args, *params, out=out)
+            times[way].append(time.perf_counter() - t0)
+        ufunc.set_strided_way(uf, chosen)
+        t0 = time.perf_counter()
+        uf(*flat, *params, out=out)
+        times["contiguous"].append(time.perf_counter() - t0)
+
+    benchmark.group = "strided ways"
+    try:
+        benchmark.pedantic(lambda: uf(*args, *params, out=out), setup=others, rounds=15)
+    finally:
+        ufunc.set_strided_way(uf, None)
+    got = benchmark.stats.stats.min
+    best = {k: min(v) for k, v in times.items()}
+    report = f"{name} {which} ({chosen}): {got * 1e6:.0f} us, " + ", ".join(
+        f"{k} {v * 1e6:.0f}" for k, v in best.items()
+    )
+    assert got < 1.15 * min(best["blocks"], best["elements"]), report
+    assert got < 6 * best["contiguous"], report
 
 
 def test_first_call_in_a_fresh_process(benchmark):

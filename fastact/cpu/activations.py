@@ -387,7 +387,9 @@ def _strided(n_arrays: int, n_params: int, dtype: str, fast: bool) -> list[str]:
     else:
         L += blocks
     if n_params:
-        L += ["    else:"] + ["        " + ln for ln in _element_loop(n_arrays, n_params, dtype, False)]
+        L += ["    else:"] + [
+            "        " + ln for ln in _element_loop(n_arrays, n_params, dtype, False)
+        ]
     return L
 
 
@@ -569,7 +571,9 @@ def _build(entry: str, which: str) -> np.ufunc:
         else:
             fallbacks.add(name)
         loops = [(tys, cf.address) for tys, cf in cfuncs]
-    two = not any(_fast_of(f"{name}_{np.dtype(dt).name}_x", np.dtype(dt).name) for dt in LOOP_DTYPES)
+    two = not any(
+        _fast_of(f"{name}_{np.dtype(dt).name}_x", np.dtype(dt).name) for dt in LOOP_DTYPES
+    )
     uf = make_ufunc(name, e.summary, n_arrays + n_params, 1, loops, n_arrays, two)
     return uf
 
