@@ -359,9 +359,8 @@ def _block_body(n_arrays: int, n_params: int, dtype: str, fast: bool) -> list[st
 def _strided(n_arrays: int, n_params: int, dtype: str, fast: bool) -> list[str]:
     """The branches after the contiguous one: a call with scalar parameters
     in blocks (_strided_blocks, each block through _block_body) or, where
-    the entry has no `fast` path, in the element loop
-    if the caller's flags say ELEMENTS; one with parameter arrays in the
-    element loop.
+    the loop has no `fast` path and the caller's flags say ELEMENTS, in the
+    element loop; a call with parameter arrays in the element loop.
 
     Why two: the blocks let the kernel vectorize where LLVM leaves the
     element loop scalar or versions it for unit steps (sigmoid on x[::2]
@@ -447,7 +446,8 @@ def _loop_source(fname: str, n_arrays: int, n_params: int, dtype: str) -> str:
 
     The fast path (contiguous arrays, scalar parameters) indexes carrays so
     that LLVM sees a plain counted loop; everything else goes through
-    byte-strided loads and stores.  Where the registry entry has a fast
+    _strided (blocks copied into stack buffers, or byte-strided loads and
+    stores).  Where the registry entry has a fast
     kernel (``fast_range``, ``fast_forward`` / ``fast_backward``) the
     contiguous loop runs it when all of the call's x lie in the range (the
     last array input is x).
@@ -571,9 +571,8 @@ def _build(entry: str, which: str) -> np.ufunc:
         else:
             fallbacks.add(name)
         loops = [(tys, cf.address) for tys, cf in cfuncs]
-    two = not any(
-        _fast_of(f"{name}_{np.dtype(dt).name}_x", np.dtype(dt).name) for dt in LOOP_DTYPES
-    )
+    # the loops without a fast path have two ways through strided calls (_strided)
+    two = [not _fast_of(f"{name}_{np.dtype(dt).name}_x", np.dtype(dt).name) for dt in LOOP_DTYPES]
     uf = make_ufunc(name, e.summary, n_arrays + n_params, 1, loops, n_arrays, two)
     return uf
 

@@ -524,11 +524,11 @@ _keepalive = []
 
 
 def make_ufunc(str name, str doc, int nin, int nout, list loops, int n_arrays=-1,
-               bint two_ways=False):
+               two_ways=None):
     """Return a ufunc; `loops` is a list of (type numbers, cfunc address).
     The first `n_arrays` inputs are arrays, the rest parameters (-1: all
-    arrays); `two_ways`: the loops take a strided call through the element
-    loop when asked (ELEMENTS), which _calibrate decides."""
+    arrays); `two_ways[i]`: loop i takes a strided call through the element
+    loop when asked (ELEMENTS), which _calibrate decides (None: no loop)."""
     cdef int ntypes = len(loops)
     cdef int nargs = nin + nout
     if ntypes == 0:
@@ -554,7 +554,7 @@ def make_ufunc(str name, str doc, int nin, int nout, list loops, int n_arrays=-1
         infos[i].cost.ns = 0.0
         infos[i].cost.samples = 0
         infos[i].n_arrays = nin if n_arrays < 0 else n_arrays
-        infos[i].two = two_ways
+        infos[i].two = bool(two_ways[i]) if two_ways is not None else 0
         infos[i].elements[0] = infos[i].elements[1] = -1
         data[i] = <void*>&infos[i]
         for j in range(nargs):
