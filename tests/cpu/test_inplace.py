@@ -35,7 +35,7 @@ ENTRIES = [
 ]
 
 
-def _params(e) -> list:
+def params_of(e) -> list:
     """The defaults, or the first test set where a parameter has none."""
     if any(p.default is None for p in e.params):
         return list(e.test_params[0].values())
@@ -61,13 +61,13 @@ def test_in_place_equals_out_of_place(name, which, target, dtype, specials):
     x = _x(dtype, specials)
     if which == "backward_y":
         # y in the forward's range, so that every branch of the kernel runs
-        x = activations.get(name, "forward")(x, *_params(e))
+        x = activations.get(name, "forward")(x, *params_of(e))
     arrays = (
         [x]
         if which == "forward"
         else [np.random.default_rng(6).standard_normal(x.size).astype(dtype), x]
     )
-    params = _params(e)
+    params = params_of(e)
     want = uf(*arrays, *params)
     got = [a.copy() for a in arrays]
     before = [a.copy() for a in got]

@@ -18,6 +18,7 @@ import pytest
 from fastact.core.registry import REGISTRY
 from fastact.cpu import activations, loopflags, ufunc
 from fastact.cpu.activations import LOOP_DTYPES, STRIDED_BLOCK
+from tests.cpu.test_inplace import params_of
 
 ENTRIES = [
     (name, which)
@@ -25,13 +26,6 @@ ENTRIES = [
     for which in ("forward", "backward") + (("backward_y",) if e.from_y else ())
 ]
 N = 2 * STRIDED_BLOCK + 277  # two whole blocks and a tail
-
-
-def _params(e) -> list:
-    """The defaults, or the first test set where a parameter has none."""
-    if any(p.default is None for p in e.params):
-        return list(e.test_params[0].values())
-    return [p.default for p in e.params]
 
 
 def _arrays(name: str, which: str, dtype) -> list[np.ndarray]:
@@ -45,7 +39,7 @@ def _arrays(name: str, which: str, dtype) -> list[np.ndarray]:
     if which == "forward":
         return [x]
     if which == "backward_y":
-        x = activations.get(name, "forward")(x, *_params(REGISTRY[name]))
+        x = activations.get(name, "forward")(x, *params_of(REGISTRY[name]))
     return [rng.standard_normal(N).astype(dtype), x]
 
 
@@ -83,7 +77,7 @@ def _ways(uf) -> list[str]:
 @pytest.mark.parametrize("name, which", ENTRIES, ids=[f"{n}-{w}" for n, w in ENTRIES])
 def test_strided_calls_equal_the_contiguous_call(name, which, dtype):
     uf = activations.get(name, which)
-    params = _params(REGISTRY[name])
+    params = params_of(REGISTRY[name])
     arrays = _arrays(name, which, dtype)
     bits = f"u{arrays[-1].itemsize}"
     want = uf(*arrays, *params).view(bits)
