@@ -215,7 +215,7 @@ cdef void _calibrate(LoopInfo* info, int case) noexcept nogil:
     1), the best of CAL_ROUNDS interleaved rounds each, and keep the faster
     for the loop's strided calls.  Both give the same bits, so the choice
     is one of speed only; it is made once per loop and process, on the
-    first strided call (about 0.1 ms)."""
+    first strided call (0.03 ms for relu, 0.5 for float64 mish' on Zen 4)."""
     cdef int k, m, r, out = info.nargs - 1
     cdef Py_ssize_t j, isz = info.itemsize
     cdef cnp.npy_intp n = CAL_N
