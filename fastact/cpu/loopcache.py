@@ -52,8 +52,6 @@ import sys
 
 import numpy as np
 
-from fastact.cpu import loopflags
-
 # (subprocess, tempfile, ... are imported where a library is built: the warm
 # path must not pay for them)
 
@@ -401,6 +399,8 @@ def _run_loop(addr: int, tys, n_arrays: int, n_params: int, way: str) -> bytes:
     into a line-aligned output; strided with parameter arrays; strided with
     scalar parameters through the blocks or asked for the element loop
     (cpu/activations.py, _strided)."""
+    from fastact.cpu import loopflags  # (numba's: imported where a library is built)
+
     strided = way != "contiguous" and way != "stream"
     flags = {"stream": loopflags.STREAM, "elements": loopflags.ELEMENTS}.get(way, 0)
     dt = _dtype_of(tys[-1])
