@@ -16,7 +16,9 @@ import pytest
 from fastact.cpu import compiler, isa
 
 # The registry's kernels on values that reach every branch (special values,
-# overflow edges, subnormals, random), hashed per (function, dtype).
+# overflow edges, subnormals, random), hashed per (function, dtype); and each
+# in place on each of its inputs, which must give the out-of-place bits (4023
+# elements: three of the in-place buffer's blocks and a tail).
 _HASHES = r"""
 import hashlib, json
 import numpy as np
@@ -27,6 +29,9 @@ rng = np.random.default_rng(0)
 sp = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-310, -1e-310, 1e-40, -1e-40, 88.7, -88.7,
       89.0, -104.0, 709.0, -745.0, 20.0, -20.0, 1.0, -1.0, 3.0, -3.0, 1e-8, -1e-8]
 out = {"active": isa.active(), "fallbacks": sorted(activations.fallbacks)}
+# in place on each input against out of place, on this path (the buffered
+# in-place loops are the paths without AVX-512's masked stores)
+inplace_bad = []
 for dt in (np.float32, np.float64):
     x = np.concatenate([sp, 5 * rng.standard_normal(3000), rng.uniform(-100, 100, 1000)]).astype(dt)
     g = rng.standard_normal(x.size).astype(dt)
@@ -41,6 +46,12 @@ for dt in (np.float32, np.float64):
             ys = uf(*[a[::-3] for a in args], *params)  # the strided loop too
             h = hashlib.sha1(y.tobytes() + ys.tobytes()).hexdigest()
             out[f"{name}/{which}/{np.dtype(dt).name}"] = h
+            for target in range(len(args)):
+                got = [a.copy() for a in args]
+                uf(*got, *params, out=got[target])
+                if got[target].tobytes() != y.tobytes():
+                    inplace_bad.append(f"{name}/{which}/{np.dtype(dt).name} out={target}")
+out["inplace_bad"] = inplace_bad
 out["fallbacks"] = sorted(activations.fallbacks)
 print(json.dumps(out))
 """
@@ -98,6 +109,7 @@ def test_every_supported_path_gives_identical_results():
         assert results[path].pop("active") == path
         # the path's own loops, not numba's host loops as a fallback
         assert results[path].pop("fallbacks") == []
+        assert results[path].pop("inplace_bad") == [], path
     first, *rest = isa.supported()
     for path in rest:
         diff = sorted(k for k in results[first] if results[first][k] != results[path][k])
