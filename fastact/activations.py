@@ -95,18 +95,26 @@ def _backward(e: Elementwise, g, x, params: tuple, out, fname: str | None = None
     return _run_backward(e.name, g, a, p, out, fname, which, argname)
 
 
+def _empty_like(arrays, dt: np.dtype) -> np.ndarray:
+    """A new result laid out like x (the last array input), as NumPy's
+    order='K' lays out a ufunc's result: fastact.sigmoid(x.T) then returns
+    an F-ordered array computed in one contiguous pass, where a C-ordered
+    result would read x column by column."""
+    return np.empty_like(arrays[-1], dtype=dt, subok=False)
+
+
 def _call(uf: np.ufunc, arrays, params, rdt: np.dtype, cdt: np.dtype, out):
     """Run `uf` on arrays (cast to the compute dtype) and float64 params into out."""
     if rdt is not cdt and _validate.is_bf16(rdt) and all(a.dtype == rdt for a in arrays):
         # bfloat16 loops widen, compute in float32 and round block by block
-        res = out if out is not None else np.empty(arrays[0].shape, rdt)
+        res = out if out is not None else _empty_like(arrays, rdt)
         pool.call(bf16.ufunc_for(uf, rdt, len(arrays)), list(arrays), params, res)
         return res
     ins = [a if a.dtype == cdt else a.astype(cdt) for a in arrays]
     if out is not None and rdt == cdt:
         pool.call(uf, ins, params, out)
         return out
-    res = np.empty(ins[0].shape, cdt)
+    res = _empty_like(ins, cdt)
     pool.call(uf, ins, params, res)
     if rdt == cdt:
         return res

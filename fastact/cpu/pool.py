@@ -149,6 +149,8 @@ def call(uf: np.ufunc, arrays: list[np.ndarray], params: tuple, out: np.ndarray)
     if _one_piece(arrays, params, out) and _splits_itself(uf):
         uf(*arrays, *params, out=out)  # the loop splits it on the C pool
         return
+    if _tiles(uf, arrays, params, out):
+        return
     nt = _threads(uf, out.size)
     if nt == 1 or any(_overlap(a, out) for a in arrays):
         # (numpy buffers a partial overlap of out and an input within one
@@ -180,6 +182,25 @@ def call(uf: np.ufunc, arrays: list[np.ndarray], params: tuple, out: np.ndarray)
     _run_chunk(uf, views, cuts[0], len(arrays), params, scalar)
     for f in futures:
         f.result()
+
+
+def _tiles(uf: np.ufunc, arrays: list[np.ndarray], params: tuple, out: np.ndarray) -> bool:
+    """Run a 2-D call whose operands are each C- or F-contiguous, in both
+    orders, through ufunc.tiled (x.T into a C-ordered out: row by row,
+    NumPy's loop would read x a column at a time); False if it is not one."""
+    if out.ndim != 2 or not _splits_itself(uf) or any(np.ndim(p) for p in params):
+        return False
+    ops = [*arrays, out]
+    if any(a.dtype != out.dtype for a in arrays):
+        return False
+    if not all(a.flags.c_contiguous or a.flags.f_contiguous for a in ops):
+        return False
+    if any(_overlap(a, out) for a in arrays):
+        return False
+    if not out.flags.c_contiguous:  # the transposed call has a C-ordered out
+        ops = [a.T for a in ops]
+    ufunc.tiled(uf, ops[:-1], tuple(params), ops[-1])
+    return True
 
 
 def _overlap(a: np.ndarray, out: np.ndarray) -> bool:

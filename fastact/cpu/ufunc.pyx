@@ -347,6 +347,145 @@ cdef void _quiet_loop(char** args, cnp.npy_intp* dims, cnp.npy_intp* steps, void
     feclearexcept(mask & ~before)
 
 
+# --------------------------------------------------------------------------
+# 2-D calls whose operands are laid out in both orders (x.T into a C-ordered
+# out): NumPy would hand the loop one row at a time, reading the transposed
+# operand a column at a time, one element per cache line and page.  Here the
+# call runs in tiles of R rows by TILE_C columns: a transposed operand's tile
+# is gathered into a buffer row by row of its own array (R elements of one
+# line each), and the loop runs on each of the tile's rows, contiguous on
+# every side.  The same loop computes every element, so the bits are those of
+# any other call.
+
+cdef enum:
+    TILE_C = 512        # columns of a tile: a float64 tile's gathered rows stay in L1
+TILE_COLUMNS = TILE_C
+
+
+ctypedef struct Tiled:
+    LoopInfo* info
+    char* base[MAX_ARGS]        # element (i, j) of argument k: base + i si + j sj
+    cnp.npy_intp si[MAX_ARGS]   # (parameters: base points at a double)
+    cnp.npy_intp sj[MAX_ARGS]
+    cnp.npy_intp rows, cols, R
+    int n_gather
+
+
+cdef void _gather(char* dst, const char* src, cnp.npy_intp si, cnp.npy_intp sj,
+                  cnp.npy_intp nr, cnp.npy_intp m, int isz) noexcept nogil:
+    """dst[r, c] = src[r si + c sj] for a tile of nr rows and m columns (dst
+    rows TILE_C apart); the inner loop walks one row of src's own array."""
+    cdef cnp.npy_intp r, c
+    cdef const char* p
+    if isz == 4:
+        for c in range(m):
+            p = src + c * sj
+            for r in range(nr):
+                (<unsigned int*>dst)[r * TILE_C + c] = (<const unsigned int*>(p + r * si))[0]
+    else:
+        for c in range(m):
+            p = src + c * sj
+            for r in range(nr):
+                (<unsigned long long*>dst)[r * TILE_C + c] = (<const unsigned long long*>(p + r * si))[0]
+
+
+@cython.cdivision(True)
+cdef void _tiled_rows(void* ctx, Py_ssize_t b, Py_ssize_t e) noexcept nogil:
+    """Row blocks b..e of a tiled call (R rows each)."""
+    cdef Tiled* t = <Tiled*>ctx
+    cdef LoopInfo* info = t.info
+    cdef int k, g, nargs = info.nargs, isz = info.itemsize, na = info.n_arrays
+    cdef char* a[MAX_ARGS]
+    cdef cnp.npy_intp steps[MAX_ARGS]
+    cdef cnp.npy_intp i0, r, nr, c0, m
+    cdef Py_ssize_t blk
+    cdef char* buf = <char*>malloc(t.n_gather * t.R * TILE_C * isz + 1)
+    for k in range(nargs):
+        steps[k] = isz if k < na or k == nargs - 1 else 0
+    for blk in range(b, e):
+        i0 = blk * t.R
+        nr = min(t.R, t.rows - i0)
+        c0 = 0
+        while c0 < t.cols:
+            m = min(<cnp.npy_intp>TILE_C, t.cols - c0)
+            if buf == NULL:
+                # no buffer: each row through the loop's own strided path
+                for r in range(nr):
+                    for k in range(nargs):
+                        a[k] = t.base[k] + (i0 + r) * t.si[k] + c0 * t.sj[k]
+                        if k < na:
+                            steps[k] = t.sj[k]
+                    info.fn(a, &m, steps, <void*>&_FLAGS[0])
+                c0 += m
+                continue
+            g = 0
+            for k in range(na):
+                if t.sj[k] != isz:
+                    _gather(buf + g * t.R * TILE_C * isz, t.base[k] + i0 * t.si[k] + c0 * t.sj[k],
+                            t.si[k], t.sj[k], nr, m, isz)
+                    g += 1
+            for r in range(nr):
+                g = 0
+                for k in range(nargs):
+                    if k < na and t.sj[k] != isz:
+                        a[k] = buf + (g * t.R + r) * TILE_C * isz
+                        g += 1
+                    elif k < na or k == nargs - 1:
+                        a[k] = t.base[k] + (i0 + r) * t.si[k] + c0 * isz
+                    else:
+                        a[k] = t.base[k]
+                info.fn(a, &m, steps, <void*>&_FLAGS[0])
+            c0 += m
+    free(buf)
+
+
+def tiled(cnp.ufunc uf, list arrays, tuple params, cnp.ndarray out):
+    """uf(*arrays, *params, out=out) for 2-D operands of out's shape and
+    dtype, out's rows contiguous, each array's rows or columns contiguous
+    (cpu/pool.py picks the calls), scalar float parameters; on the pool's
+    threads as the cost model says."""
+    cdef int i, k, nt, na = len(arrays)
+    cdef LoopInfo* info = NULL
+    cdef Tiled t
+    cdef double pv[MAX_ARGS]
+    cdef int mask = FE_INVALID | FE_OVERFLOW | FE_UNDERFLOW | FE_DIVBYZERO
+    cdef int before
+    cdef cnp.ndarray arr
+    for i in range(_infos(uf)):
+        if (<LoopInfo*>uf.data[i]).itemsize == out.itemsize:
+            info = <LoopInfo*>uf.data[i]
+    if info == NULL or out.ndim != 2 or na != info.n_arrays or na + len(params) + 1 != info.nargs:
+        raise ValueError(f"fastact: no tiled {uf.__name__} loop for this call")
+    if out.strides[1] != out.itemsize:
+        raise ValueError("fastact: a tiled call's out must have contiguous rows")
+    t.info = info
+    t.rows, t.cols = out.shape[0], out.shape[1]
+    t.R = max(1, 64 // out.itemsize)
+    t.n_gather = 0
+    for k in range(na):
+        arr = arrays[k]
+        if arr.ndim != 2 or arr.shape[0] != t.rows or arr.shape[1] != t.cols or arr.itemsize != out.itemsize:
+            raise ValueError("fastact: a tiled call's arrays must match out")
+        t.base[k] = <char*>cnp.PyArray_DATA(arr)
+        t.si[k], t.sj[k] = arr.strides[0], arr.strides[1]
+        t.n_gather += t.sj[k] != out.itemsize
+    for k in range(len(params)):
+        pv[k] = float(params[k])
+        t.base[na + k] = <char*>&pv[k]
+        t.si[na + k] = t.sj[na + k] = 0
+    t.base[info.nargs - 1] = <char*>cnp.PyArray_DATA(out)
+    t.si[info.nargs - 1], t.sj[info.nargs - 1] = out.strides[0], out.strides[1]
+    if t.rows == 0 or t.cols == 0:
+        return
+    nt = 1
+    if fa_max_threads > 1:
+        nt = fa_threads_for_impl(&info.cost, <double>(t.rows * t.cols), fa_max_threads)
+    with nogil:
+        before = fetestexcept(mask)
+        fa_parallel_for(_tiled_rows, &t, (t.rows + t.R - 1) // t.R, 1, nt)
+        feclearexcept(mask & ~before)
+
+
 # the pool's functions, for the other extensions (src/pool.h, fa_pool_import)
 _pool_api = PyCapsule_New(<void*>fa_pool_ptr, "fastact.cpu.ufunc._pool_api", NULL)
 
