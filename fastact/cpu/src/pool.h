@@ -107,6 +107,16 @@ typedef struct {
  * FA_RT_MIN_AGE_NS before one is split to look again (see fa_probe) */
 #define FA_PROBE_RTS 32.0
 #define FA_PROBE_RT_CAP 4000.0
+/* A sleeping worker that a job of this long did not bring counts as held
+ * off (see fa_learn); a shorter job says nothing.  Waking a sleeping thread
+ * is a wake-up of an idle CPU, and in a virtual machine that takes far
+ * longer than a hand-off between polling threads: 30-90 us after 10 ms of
+ * idleness on a 2-vCPU KVM guest, 0.5-0.8 ms or more after 100 ms.  Every
+ * first call after a pause then ran lonely; counted, eight of them made the
+ * round trip 0.25 ms, which kept the back-to-back calls after them serial
+ * (their worker polling), and the probes that should have corrected it came
+ * first after each pause again (1M float32 silu 256 us instead of 140). */
+#define FA_WAKE_NS 2e6
 
 typedef struct {
     fa_task_fn fn;
@@ -479,10 +489,9 @@ static double fa_round_trip(void) {
  * joined after join_ns took about twice that (there and back, as a
  * calibration counts it); one that was polling and did not join within the
  * job (the caller ran every task, in `took`) was held off at least that
- * long, as was a sleeping one that a whole polling period did not bring.
- * A sleeping worker that joined (unless even that was fast), or was not
- * woken within a short job, says nothing of the next job, which finds it
- * polling.
+ * long, as was a sleeping one that FA_WAKE_NS did not bring.  A sleeping
+ * worker that joined (unless even that was fast), or was not woken within
+ * a shorter job, says nothing of the next job, which finds it polling.
  *
  * Hand-offs faster than the stored round trip replace it at once: calls
  * stay serial only while the cores are busy.  Slower ones replace it only
@@ -495,13 +504,17 @@ static void fa_learn(int warm, int joined, double join_ns, double took) {
     if (rt <= 0.0)
         return; /* not measured yet (split calls forced by a test) */
     double obs = joined ? 2.0 * join_ns : took;
-    if (!warm && (joined ? obs >= 0.5 * rt : took <= FA_SPIN_NS)) {
+    if (!warm && (joined ? obs >= 0.5 * rt : took <= FA_WAKE_NS)) {
         fa_pool_state.probe_at = 0.0; /* a probe that saw nothing: look again */
         return;
     }
     double best = fa_pool_state.rt_best;
     if (obs < 0.5 * rt) {
-        fa_note_rt(obs > best ? obs : best); /* (best: 0 while none was seen) */
+        /* (best: 0 while none was seen).  A sleeping worker's join is its
+         * wake-up, a bound on the hand-off but not one: it never becomes the
+         * best of the process (a 65 us wake-up taken for the best, after a
+         * start on busy cores, kept 1M-element calls serial for good) */
+        fa_note_rt_as(obs > best ? obs : best, warm);
         fa_pool_state.job_n = 0;
         return;
     }
