@@ -177,9 +177,9 @@ def test_strided_way_measured_small_holds_at_1m(benchmark, name, which):
 def test_transposed_into_c_out_in_tiles(benchmark, name):
     """A 1024x1024 float32 x.T written into a C-ordered out (the tiled path,
     cpu/ufunc.pyx tiled) takes at most 10x the contiguous call (relu, the
-    cheapest, spends its time in the gather: 0.42-0.49 ms against 0.06-0.07
-    here, the caches emptied by the interleaved calls) and under half the
-    row-by-row call it replaced (3.3-3.7 ms here)."""
+    cheapest, spends its time in the gather: 0.38 ms against 0.09 here, the
+    caches emptied by the interleaved calls) and under half the row-by-row
+    call it replaced (3.4-3.8 ms here)."""
     import fastact
 
     f = getattr(fastact, name)

@@ -371,13 +371,25 @@ ctypedef struct Tiled:
     int n_gather
 
 
+cdef extern from "transpose.h" nogil:
+    void fa_gather_f32(float* dst, const char* src, Py_ssize_t sj, Py_ssize_t nr,
+                       Py_ssize_t m, Py_ssize_t ldd)
+    void fa_gather_f64(double* dst, const char* src, Py_ssize_t sj, Py_ssize_t nr,
+                       Py_ssize_t m, Py_ssize_t ldd)
+
+
 cdef void _gather(char* dst, const char* src, cnp.npy_intp si, cnp.npy_intp sj,
                   cnp.npy_intp nr, cnp.npy_intp m, int isz) noexcept nogil:
     """dst[r, c] = src[r si + c sj] for a tile of nr rows and m columns (dst
     rows TILE_C apart); the inner loop walks one row of src's own array."""
     cdef cnp.npy_intp r, c
     cdef const char* p
-    if isz == 4:
+    if si == isz:  # a transposed C-ordered array (all that pool.py sends)
+        if isz == 4:
+            fa_gather_f32(<float*>dst, src, sj, nr, m, TILE_C)
+        else:
+            fa_gather_f64(<double*>dst, src, sj, nr, m, TILE_C)
+    elif isz == 4:
         for c in range(m):
             p = src + c * sj
             for r in range(nr):
