@@ -16,6 +16,14 @@
 #include <emmintrin.h>
 #endif
 
+/* the columns from c on, element by element */
+#define FA_GATHER_REST(T)                                                                      \
+    for (; c < m; c++) {                                                                       \
+        const T *s = (const T *)(src + c * sj);                                                \
+        for (r = 0; r < nr; r++)                                                               \
+            dst[r * ldd + c] = s[r];                                                           \
+    }
+
 static inline void fa_gather_f32(float *dst, const char *src, ptrdiff_t sj, ptrdiff_t nr,
                                  ptrdiff_t m, ptrdiff_t ldd) {
     ptrdiff_t c = 0, r;
@@ -41,11 +49,7 @@ static inline void fa_gather_f32(float *dst, const char *src, ptrdiff_t sj, ptrd
         }
     }
 #endif
-    for (; c < m; c++) {
-        const float *s = (const float *)(src + c * sj);
-        for (r = 0; r < nr; r++)
-            dst[r * ldd + c] = s[r];
-    }
+    FA_GATHER_REST(float);
 }
 
 static inline void fa_gather_f64(double *dst, const char *src, ptrdiff_t sj, ptrdiff_t nr,
@@ -66,11 +70,7 @@ static inline void fa_gather_f64(double *dst, const char *src, ptrdiff_t sj, ptr
         }
     }
 #endif
-    for (; c < m; c++) {
-        const double *s = (const double *)(src + c * sj);
-        for (r = 0; r < nr; r++)
-            dst[r * ldd + c] = s[r];
-    }
+    FA_GATHER_REST(double);
 }
 
 #endif
