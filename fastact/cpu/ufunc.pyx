@@ -378,27 +378,15 @@ cdef extern from "transpose.h" nogil:
                        Py_ssize_t m, Py_ssize_t ldd)
 
 
-cdef void _gather(char* dst, const char* src, cnp.npy_intp si, cnp.npy_intp sj,
-                  cnp.npy_intp nr, cnp.npy_intp m, int isz) noexcept nogil:
-    """dst[r, c] = src[r si + c sj] for a tile of nr rows and m columns (dst
-    rows TILE_C apart); the inner loop walks one row of src's own array."""
-    cdef cnp.npy_intp r, c
-    cdef const char* p
-    if si == isz:  # a transposed C-ordered array (all that pool.py sends)
-        if isz == 4:
-            fa_gather_f32(<float*>dst, src, sj, nr, m, TILE_C)
-        else:
-            fa_gather_f64(<double*>dst, src, sj, nr, m, TILE_C)
-    elif isz == 4:
-        for c in range(m):
-            p = src + c * sj
-            for r in range(nr):
-                (<unsigned int*>dst)[r * TILE_C + c] = (<const unsigned int*>(p + r * si))[0]
+cdef void _gather(char* dst, const char* src, cnp.npy_intp sj, cnp.npy_intp nr,
+                  cnp.npy_intp m, int isz) noexcept nogil:
+    """dst[r, c] = the element at src + r isz + c sj for a tile of nr rows and
+    m columns (dst rows TILE_C apart): src's columns are the rows of a
+    transposed operand's own C-ordered array."""
+    if isz == 4:
+        fa_gather_f32(<float*>dst, src, sj, nr, m, TILE_C)
     else:
-        for c in range(m):
-            p = src + c * sj
-            for r in range(nr):
-                (<unsigned long long*>dst)[r * TILE_C + c] = (<const unsigned long long*>(p + r * si))[0]
+        fa_gather_f64(<double*>dst, src, sj, nr, m, TILE_C)
 
 
 @cython.cdivision(True)
@@ -434,7 +422,7 @@ cdef void _tiled_rows(void* ctx, Py_ssize_t b, Py_ssize_t e) noexcept nogil:
             for k in range(na):
                 if t.sj[k] != isz:
                     _gather(buf + g * t.R * TILE_C * isz, t.base[k] + i0 * t.si[k] + c0 * t.sj[k],
-                            t.si[k], t.sj[k], nr, m, isz)
+                            t.sj[k], nr, m, isz)
                     g += 1
             for r in range(nr):
                 g = 0
@@ -480,6 +468,8 @@ def tiled(cnp.ufunc uf, list arrays, tuple params, cnp.ndarray out):
             raise ValueError("fastact: a tiled call's arrays must match out")
         t.base[k] = <char*>cnp.PyArray_DATA(arr)
         t.si[k], t.sj[k] = arr.strides[0], arr.strides[1]
+        if t.sj[k] != out.itemsize and t.si[k] != out.itemsize:
+            raise ValueError("fastact: a tiled call's arrays need contiguous rows or columns")
         t.n_gather += t.sj[k] != out.itemsize
     for k in range(len(params)):
         pv[k] = float(params[k])

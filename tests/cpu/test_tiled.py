@@ -125,3 +125,5 @@ def test_tiled_rejects_what_it_cannot_run():
         ufunc.tiled(uf, [np.zeros((5, 4), np.float32).T[:3]], (), x)
     with pytest.raises(ValueError, match="contiguous rows"):
         ufunc.tiled(uf, [x], (), np.zeros((5, 4), np.float32).T)
+    with pytest.raises(ValueError, match="contiguous rows or columns"):
+        ufunc.tiled(uf, [np.zeros((8, 10), np.float32)[::2, ::2]], (), x)
