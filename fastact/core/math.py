@@ -60,7 +60,9 @@ from fastact.core.vmath import (  # noqa: F401 (exp, expm1, log, log1p, tanh: fo
     log1p,
     log1p_unit,
     on_cpu,
+    over_pow2_rint,
     pow2,
+    pow2_rint,
     select,
     tanh,
 )
@@ -106,6 +108,16 @@ LN2HI_64, LN2LO_64 = (
 # 2^(n + GAUSS_EXP_K32 / _K64) stays normal down to the smallest n of gauss_exp
 # (h up to 226 in float32, 1600 in float64)
 GAUSS_EXP_K32, GAUSS_EXP_K64 = 40.0, 140.0
+# fma(h, c, magic) rounds h c to the integer n and holds n + K + bias in its
+# low bits (between 1 and 2 bias over gauss_exp's range of h): pow2_rint
+# makes 2^(n + K) of it with one shift, no rounding or conversion to int
+GAUSS_EXP_MAGIC32 = 1.5 * 2.0**23 + GAUSS_EXP_K32 + 127
+GAUSS_EXP_MAGIC64 = 1.5 * 2.0**52 + GAUSS_EXP_K64 + 1023
+# float32 gelu never forms e: it divides S's denominator by 2^(n + K) on
+# its exponent field (over_pow2_rint).  K = 64 keeps that denominator
+# (0.79 to 2^16) and S 2^(n + K) normal for every n (down to -162)
+GELU32_K = 64.0
+GELU32_MAGIC = 1.5 * 2.0**23 + GELU32_K
 
 
 def _gauss_exp_poly(scale, coeffs):
@@ -114,7 +126,7 @@ def _gauss_exp_poly(scale, coeffs):
 
 
 # GAUSS_EXP_Ej_*: the polynomial for e 2^j, per type
-GAUSS_EXP_E0_F = _gauss_exp_poly(2.0**-GAUSS_EXP_K32, EXPP_F)
+GELU32_EXP = _gauss_exp_poly(2.0**-GELU32_K, EXPP_F)
 GAUSS_EXP_E0_D = _gauss_exp_poly(2.0**-GAUSS_EXP_K64, EXPP_D)
 GAUSS_EXP_E32_F = _gauss_exp_poly(2.0 ** (32 - GAUSS_EXP_K32), EXPP_F)
 GAUSS_EXP_E32_D = _gauss_exp_poly(2.0 ** (32 - GAUSS_EXP_K64), EXPP_D)
@@ -680,24 +692,40 @@ def gauss_exp(h, hl, cp):
     (subnormal too): exp's reduction in units of 2 ln 2 (no halving of h),
     hl added to the reduced argument, and a polynomial for c 2^k exp(-r/2)
     (exp's, rescaled: c costs no rounding, nor does the scaling 2^-k)."""
-    n = np.rint(h * (-0.5 * LOG2E))
-    r = fma(n, per_type(2.0 * LN2HI_32, 2.0 * LN2HI_64), h)
-    r = fma(n, per_type(2.0 * LN2LO_32, 2.0 * LN2LO_64), r) + hl
-    return horner(r, cp) * pow2(n + per_type(GAUSS_EXP_K32, GAUSS_EXP_K64))
+    p, t = gauss_exp_parts(h, hl, cp, per_type(GAUSS_EXP_MAGIC32, GAUSS_EXP_MAGIC64))
+    return p * pow2_rint(t)
 
 
 @_jit
-def gauss32_ratio(a):
-    """float32 S(a) = a Q / (a Q + P) (gelu's docstring): with t = a (Q - 1)
-    the numerator a + a t and the denominator a t + (P + a) are one fma
-    each (t = a (Q - 1) / a)."""
-    t = a * horner(a, C.GAUSS32_RQ)
-    # the denominator a t + (P + a) rounds once where one of its terms
-    # dominates: a t beyond a = 1, P's constant p0 below (added last there,
-    # after a t + (P + a - p0): 0 + z is exact, and z is p0 or 0)
-    z = select(a < 1.0, C.GAUSS32_RP[0], 0.0)
-    den = fma(a, t, fma(a, horner(a, C.GAUSS32_RP[1:]), C.GAUSS32_RP[0] - z)) + z
-    return fma(a, t, a) / den
+def gauss_exp_parts(h, hl, cp, magic):
+    """(p, t) with gauss_exp's result p 2^(n + K): n = rint(-h log2(e) / 2)
+    of the exact product (one fma adding `magic`, n = t - magic), whose low
+    bits hold n + (magic's integer offset)."""
+    t = fma(h, -0.5 * LOG2E, magic)
+    n = t - magic
+    r = fma(n, per_type(2.0 * LN2HI_32, 2.0 * LN2HI_64), h)
+    r = fma(n, per_type(2.0 * LN2LO_32, 2.0 * LN2LO_64), r) + hl
+    return horner(r, cp), t
+
+
+# P's coefficients from a on (GAUSS32_RP is P + a; its a term minus 1 is exact)
+GAUSS32_P1 = (C.GAUSS32_RP[1] - 1.0, *C.GAUSS32_RP[2:])
+
+
+@_jit
+def gauss32_ratio(a, h):
+    """float32 S(a) = a Q / (a Q + P) (gelu's docstring) as (a Q, a Q + P),
+    h = a^2 rounded: a Q = a + h (Q - 1) / a is one fma (a^2's rounding
+    reaches S damped by P / (a Q + P), as every error of a Q does), and the
+    denominator (a Q + (P - p0)) + p0 one more, P's constant added last:
+    below a = 1 it dominates, and beyond, the first sum does (p0's
+    rounding there is a second one: the far tail's 3.66 ULP, every float32).
+    The last form chose by a compare where to add p0 and took a product
+    t = a (Q - 1) for both sums: 3.63 ULP, for 5% more time per element
+    (docs/kernels.md)."""
+    aq = fma(h, horner(a, C.GAUSS32_RQ), a)
+    den = fma(a, horner(a, GAUSS32_P1), aq) + C.GAUSS32_RP[0]
+    return aq, den
 
 
 @_jit
@@ -736,10 +764,17 @@ def gelu(x):
     amax = per_type(C.GAUSS32_MAX, C.GAUSS64_MAX)
     a = select(abs(x) < amax, abs(x), amax)  # NaN: MAX
     h = a * a
-    e = gauss_exp(h, fma(a, a, -h), per_type(GAUSS_EXP_E0_F, GAUSS_EXP_E0_D))
+    hl = fma(a, a, -h)
     if per_type(1.0, 0.0) > 0.5:
-        s = gauss32_ratio(a)
+        # e S = p (S 2^(n + K)), e = p 2^(n + K): the power of two divides
+        # the denominator by integer arithmetic on its exponent field, where
+        # it cost a product (both stay normal: GELU32_K), and e S rounds
+        # once in the last fma, into the subnormals too
+        p, t = gauss_exp_parts(h, hl, GELU32_EXP, GELU32_MAGIC)
+        num, den = gauss32_ratio(a, h)
+        e, s = p, num / over_pow2_rint(den, t)
     else:
+        e = gauss_exp(h, hl, GAUSS_EXP_E0_D)
         s = gauss64_ratio(a)
     # a zero x keeps its sign, as torch's x * Phi(x)
     return fma(-e, s, select(x < 0.0, -0.0, x))

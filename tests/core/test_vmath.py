@@ -576,7 +576,8 @@ def test_package_exports():
     names = (
         "exp exp_below exp_within exp_normal exp_below_2k expm1 log log1p log1p_unit tanh erf erfc"
         " erfc_dd_scaled gelu_tanh_f32 dgelu_tanh_f32"
-        " ldexp ldexp_below pow2 fma select horner horner_select float_as_int int_as_float on_cpu"
+        " ldexp ldexp_below pow2 pow2_rint over_pow2_rint fma select horner horner_select"
+        " float_as_int int_as_float on_cpu"
         " EXPQ_F EXPQ_D EXPP_F EXPP_D LOGR_F LOGR_D TANHK_P_F TANHK_Q_F TANHSHR_N_F TANHSHR_D_F ERFP_F ERFP_D"
         " ERFCF_F ERFCF_D ERFC_T0_F ERFC_T0_D ERFC_C0_F ERFC_C0_D ERFC_TC_D ERFC_C0C_D ERFCF_DC"
     ).split()
@@ -601,6 +602,41 @@ def test_pow2_is_exact_over_its_range(dt):
     want = np.ldexp(dt(1), k.astype(np.int32))
     np.testing.assert_array_equal(run(k), want)
     assert vm.pow2(dt(lo)) == want[0] and vm.pow2(dt(hi)) == want[-1]
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_pow2_rint_reads_the_integer_an_fma_rounded(dt):
+    """t = fma(x, c, magic + bias + k) rounds x c to the integer n, and
+    pow2_rint(t) is 2**(n + k) exactly; over_pow2_rint(y, t') with
+    t' = magic + j divides y by 2**j exactly (both signs of j), compiled and
+    from Python alike."""
+    f32 = dt == np.float32
+    magic, bias, lo, hi = (
+        (1.5 * 2.0**23, 127, -126, 127) if f32 else (1.5 * 2.0**52, 1023, -1022, 1023)
+    )
+    j = np.arange(lo, hi + 1)
+    t = (magic + bias + j).astype(dt)
+    assert np.array_equal(t - dt(magic + bias), j.astype(dt))  # the magic is exact
+    u = (magic + j).astype(dt)
+    y = np.full(j.size, 1.75, dt)
+
+    @njit
+    def run(t, u, y):
+        p, q = np.empty_like(t), np.empty_like(t)
+        for i in range(t.size):
+            p[i] = vm.pow2_rint(t[i])
+            q[i] = vm.over_pow2_rint(y[i], u[i])
+        return p, q
+
+    p, q = run(t, u, y)
+    np.testing.assert_array_equal(p, np.ldexp(dt(1), j.astype(np.int32)))
+    ok = np.abs(j) < (100 if f32 else 1000)  # where 1.75 / 2**j stays normal
+    np.testing.assert_array_equal(q[ok], np.ldexp(y, (-j).astype(np.int32))[ok])
+    for i in (0, j.size // 2, j.size - 1):
+        assert vm.pow2_rint(t[i]) == p[i] and vm.over_pow2_rint(y[i], u[i]) == q[i]
+    # n is the exact product rounded to the nearest integer by the fma
+    for x, want in ((2.4, 4.0), (2.6, 8.0), (-2.6, 0.125)):
+        assert vm.pow2_rint(vm.fma(dt(x), dt(1.0), dt(magic + bias))) == want
 
 
 @pytest.mark.parametrize("scheme", ["horner", "estrin", "horner_pieces"])

@@ -65,7 +65,9 @@ from fastact.core.vmath.intrinsics import (
     ldexp,
     ldexp_below,
     on_cpu,
+    over_pow2_rint,
     pow2,
+    pow2_rint,
     select,
 )
 from fastact.core.vmath.logarithm import log, log1p, log1p_unit
@@ -96,4 +98,6 @@ __all__ = [
     "ldexp_below",
     "on_cpu",
     "pow2",
+    "over_pow2_rint",
+    "pow2_rint",
 ]

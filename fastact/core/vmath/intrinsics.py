@@ -392,6 +392,19 @@ def ldexp_kernels(ft) -> dict:
         return int_as_float(IT(IT(I32(kf) + BIAS) << MANT))
 
     @register_jitable(**JIT)
+    def pow2_rint(t):
+        # 2**(j - BIAS) for t = RINT_MAGIC + j, j integral in [1, 2 BIAS]:
+        # j sits in t's low mantissa bits, and the shift drops the rest
+        return int_as_float(IT(float_as_int(t) << MANT))
+
+    @register_jitable(**JIT)
+    def over_pow2_rint(y, t):
+        # y / 2**j for t = RINT_MAGIC + j (j integral, -BIAS < j < BIAS)
+        # by integer subtraction from y's exponent field: exact where y and
+        # the result are normal
+        return int_as_float(IT(float_as_int(y) - IT(float_as_int(t) << MANT)))
+
+    @register_jitable(**JIT)
     def scale(y, n):
         # y * 2**n rounded once (gradual underflow and overflow included) for
         # integral n and |y| < 2**(E - precision - 1): 2**n1 * y is exact
@@ -409,7 +422,13 @@ def ldexp_kernels(ft) -> dict:
         # overflows, and the second rounds once (into the subnormals too)
         return (y * pow2(n + LDB_K)) * LDB_SCALE
 
-    return dict(pow2=pow2, ldexp=scale, ldexp_below=ldexp_below_)
+    return dict(
+        pow2=pow2,
+        pow2_rint=pow2_rint,
+        over_pow2_rint=over_pow2_rint,
+        ldexp=scale,
+        ldexp_below=ldexp_below_,
+    )
 
 
 # --------------------------------------------------------------------------
@@ -490,6 +509,24 @@ def pow2(kf):
     return call(ldexp_kernels, "pow2", kf)
 
 
+def pow2_rint(t):
+    """2**(j - 127) (float32) / 2**(j - 1023) (float64) for
+    t = 1.5 * 2**23 + j / 1.5 * 2**52 + j, j integral in [1, 254] / [1, 2046]:
+    the exponent of a sum that an fma rounded to an integer (t = fma(x, c,
+    that magic + bias + offset) gives n = rint(x c) as t - (its addend) and
+    2**(n + offset) here), without converting n to an integer."""
+    return call(ldexp_kernels, "pow2_rint", t)
+
+
+def over_pow2_rint(y, t):
+    """y / 2**j for t = 1.5 * 2**23 + j (float32) / 1.5 * 2**52 + j (float64),
+    j integral, by integer subtraction from y's exponent field: exact where y
+    and the result are normal numbers (garbage elsewhere: no check)."""
+    return call_scaled(ldexp_kernels, "over_pow2_rint", y, t)
+
+
 register_scaled(ldexp, ldexp_kernels)
+register_scaled(over_pow2_rint, ldexp_kernels)
 register_scaled(ldexp_below, ldexp_kernels)
 register(pow2, ldexp_kernels)
+register(pow2_rint, ldexp_kernels)
