@@ -678,8 +678,23 @@ class _Writer:
             raise self.error
 
     def abandon(self) -> None:
+        """Stop the thread without writing what is still queued.  A signal
+        (SIGINT's KeyboardInterrupt, SIGTERM's _Terminated) can stop put()
+        after its chunk entered the queue but before the thread was woken:
+        the queue is then full and the thread asleep beside it, and a plain
+        put(None) would wait for ever.  So a chunk still queued is taken
+        back (the thread skips it anyway, the error being set) until None
+        goes in, which wakes the thread."""
         self.error = self.error or _Terminated()
-        self.queue.put(None)
+        while True:
+            try:
+                self.queue.put(None, timeout=0.05)
+                break
+            except queue.Full:
+                try:
+                    self.queue.get_nowait()
+                except queue.Empty:
+                    pass
         self.thread.join()
 
 

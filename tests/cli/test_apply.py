@@ -389,6 +389,35 @@ def big_input(tmp_path_factory):
     return path
 
 
+def test_writer_abandons_a_put_a_signal_cut_short(tmp_path):
+    """A signal can stop the writer queue's put() after the chunk went in and
+    before the writer thread was woken (a KeyboardInterrupt lands between
+    two bytecodes of queue.Queue.put): abandon() must still stop the thread,
+    and without writing that chunk.  (It used to put None into the full
+    queue and wait for ever; seen as a SIGINT'd `fastact apply` that never
+    exited, under load.)"""
+    import threading
+
+    path = tmp_path / "out.bin"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        writer = apply._Writer(fd, str(path))
+        deadline = time.monotonic() + 10
+        while not writer.queue.not_empty._waiters and time.monotonic() < deadline:
+            time.sleep(0.001)  # until the thread sleeps in get()
+        with writer.queue.mutex:  # put()'s first half: queued, nobody woken
+            writer.queue._put(b"chunk")
+            writer.queue.unfinished_tasks += 1
+        stopper = threading.Thread(target=writer.abandon, daemon=True)
+        stopper.start()
+        stopper.join(10)
+        assert not stopper.is_alive(), "abandon() hangs on the full queue"
+        assert not writer.thread.is_alive()
+        assert os.path.getsize(path) == 0
+    finally:
+        os.close(fd)
+
+
 @pytest.mark.parametrize(
     "sig,code", [(signal.SIGKILL, -9), (signal.SIGINT, 130), (signal.SIGTERM, 143)]
 )
