@@ -645,18 +645,38 @@ def _statistics(plan: _Plan, k: int, progress: _Progress) -> None:
 class _Writer:
     """Writes chunks on a thread while the main thread reads and computes the
     next one (os.write releases the GIL): the write pass then runs at the
-    speed of its slowest part instead of the sum of all three."""
+    speed of its slowest part instead of the sum of all three.
+
+    The thread waits for chunks with a timeout, and looks at a stop flag
+    when one passes: a signal in the main thread (SIGINT's
+    KeyboardInterrupt, SIGTERM's _Terminated) can cut a queue operation
+    short and lose its wake-up, e.g. stop put() after its chunk went in,
+    or a notify() after it released the waiter but before it removed it
+    (the stale waiter then takes the next notify, and the thread sleeps on
+    with None queued).  `fastact apply` interrupted under load hung so, for
+    ever; now a lost wake-up costs at most the timeout."""
+
+    POLL_S = 0.1
 
     def __init__(self, fd: int, dst: str):
         self.fd = fd
         self.dst = dst
         self.error = None
+        self.stop = threading.Event()
         self.queue = queue.Queue(maxsize=1)  # with 3 chunk buffers: see _chunks
         self.thread = threading.Thread(target=self._loop, name="fastact-apply-writer", daemon=True)
         self.thread.start()
 
     def _loop(self) -> None:
-        while (data := self.queue.get()) is not None:
+        while True:
+            try:
+                data = self.queue.get(timeout=self.POLL_S)
+            except queue.Empty:
+                if self.stop.is_set():
+                    return
+                continue
+            if data is None:
+                return
             if self.error is None:
                 try:
                     _write_all(self.fd, data)
@@ -678,23 +698,11 @@ class _Writer:
             raise self.error
 
     def abandon(self) -> None:
-        """Stop the thread without writing what is still queued.  A signal
-        (SIGINT's KeyboardInterrupt, SIGTERM's _Terminated) can stop put()
-        after its chunk entered the queue but before the thread was woken:
-        the queue is then full and the thread asleep beside it, and a plain
-        put(None) would wait for ever.  So a chunk still queued is taken
-        back (the thread skips it anyway, the error being set) until None
-        goes in, which wakes the thread."""
+        """Stop the thread without writing what is still queued (the error
+        set, it skips every chunk), touching no queue: after a signal its
+        state may be half updated."""
         self.error = self.error or _Terminated()
-        while True:
-            try:
-                self.queue.put(None, timeout=0.05)
-                break
-            except queue.Full:
-                try:
-                    self.queue.get_nowait()
-                except queue.Empty:
-                    pass
+        self.stop.set()
         self.thread.join()
 
 

@@ -389,31 +389,60 @@ def big_input(tmp_path_factory):
     return path
 
 
+def _sleeping_writer(tmp_path):
+    """A _Writer whose thread sleeps in queue.get(), and its file's fd."""
+    path = tmp_path / "out.bin"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    writer = apply._Writer(fd, str(path))
+    deadline = time.monotonic() + 10
+    while not writer.queue.not_empty._waiters and time.monotonic() < deadline:
+        time.sleep(0.001)
+    return writer, fd, path
+
+
+def _returns(fn) -> bool:
+    import threading
+
+    t = threading.Thread(target=fn, daemon=True)
+    t.start()
+    t.join(10)
+    return not t.is_alive()
+
+
 def test_writer_abandons_a_put_a_signal_cut_short(tmp_path):
     """A signal can stop the writer queue's put() after the chunk went in and
     before the writer thread was woken (a KeyboardInterrupt lands between
     two bytecodes of queue.Queue.put): abandon() must still stop the thread,
-    and without writing that chunk.  (It used to put None into the full
-    queue and wait for ever; seen as a SIGINT'd `fastact apply` that never
-    exited, under load.)"""
-    import threading
-
-    path = tmp_path / "out.bin"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    and without writing that chunk."""
+    writer, fd, path = _sleeping_writer(tmp_path)
     try:
-        writer = apply._Writer(fd, str(path))
-        deadline = time.monotonic() + 10
-        while not writer.queue.not_empty._waiters and time.monotonic() < deadline:
-            time.sleep(0.001)  # until the thread sleeps in get()
         with writer.queue.mutex:  # put()'s first half: queued, nobody woken
             writer.queue._put(b"chunk")
             writer.queue.unfinished_tasks += 1
-        stopper = threading.Thread(target=writer.abandon, daemon=True)
-        stopper.start()
-        stopper.join(10)
-        assert not stopper.is_alive(), "abandon() hangs on the full queue"
+        assert _returns(writer.abandon), "abandon() hangs on the full queue"
         assert not writer.thread.is_alive()
         assert os.path.getsize(path) == 0
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("end", ["close", "abandon"])
+def test_writer_survives_a_notify_a_signal_cut_short(tmp_path, end):
+    """A signal can stop Condition.notify() after it released the sleeping
+    writer's waiter and before it removed it from the waiters: the stale
+    waiter then takes the next notify, and the thread sleeps on beside the
+    None that close() or abandon() queued (how `fastact apply` hung after a
+    SIGINT in the full suite).  Both must still end the thread."""
+    writer, fd, path = _sleeping_writer(tmp_path)
+    try:
+        import threading
+
+        stale = threading.Lock()
+        stale.acquire()  # as the writer leaves its waiter after a wake-up
+        with writer.queue.mutex:
+            writer.queue.not_empty._waiters.appendleft(stale)
+        assert _returns(getattr(writer, end)), f"{end}() hangs"
+        assert not writer.thread.is_alive()
     finally:
         os.close(fd)
 
@@ -443,6 +472,7 @@ def test_interrupted_run_leaves_nothing_finished_looking(big_input, tmp_path, si
         # the child starts with SIGINT's default action whatever this process
         # inherited (ignored under nohup, in background jobs, on some runners)
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # until the first chunks are written
@@ -452,7 +482,11 @@ def test_interrupted_run_leaves_nothing_finished_looking(big_input, tmp_path, si
         assert p.poll() is None, "the run ended before it could be interrupted"
         time.sleep(0.01)
     p.send_signal(sig)
-    err = p.communicate(timeout=120)[1]
+    try:
+        err = p.communicate(timeout=120)[1]
+    except subprocess.TimeoutExpired:
+        p.send_signal(signal.SIGABRT)  # PYTHONFAULTHANDLER: every thread's stack
+        pytest.fail("no exit 120 s after the signal:\n" + p.communicate()[1][-6000:])
     assert p.returncode == code
     left = files(tmp_path)
     assert "out.npy" not in left
