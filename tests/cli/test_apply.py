@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import numpy as np
@@ -401,8 +402,6 @@ def _sleeping_writer(tmp_path):
 
 
 def _returns(fn) -> bool:
-    import threading
-
     t = threading.Thread(target=fn, daemon=True)
     t.start()
     t.join(10)
@@ -435,8 +434,6 @@ def test_writer_survives_a_notify_a_signal_cut_short(tmp_path, end):
     SIGINT in the full suite).  Both must still end the thread."""
     writer, fd, path = _sleeping_writer(tmp_path)
     try:
-        import threading
-
         stale = threading.Lock()
         stale.acquire()  # as the writer leaves its waiter after a wake-up
         with writer.queue.mutex:
