@@ -68,6 +68,9 @@ def config() -> dict[str, Any]:
             "summary": isa.by_name(active).summary,
             "supported": isa.supported(),
             "override": f"{isa.ENV}={os.environ.get(isa.ENV, '')!r}",
+            # the memory-bound loops' vectors where they differ (isa.narrow)
+            "memory_bound_loops": "256-bit vectors" if isa.narrow() else "the path's vectors",
+            "memory_bound_override": f"{isa.WIDTH_ENV}={os.environ.get(isa.WIDTH_ENV, '')!r}",
             "llvm_cpu": cpu_name,
             "llvm_features": feats if len(feats) < 80 else f"{len(feats.split(','))} features",
             "c_kernels": _c_kernels(),

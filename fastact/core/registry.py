@@ -138,6 +138,9 @@ class Elementwise:
     # parameterless entry's, bit for bit (tests/core/test_registry.py sweeps
     # it), and the public functions run its kernels, which may be shorter
     same_as: tuple[str, dict] | None = None
+    # a few operations per element: its loops wait on memory, not arithmetic
+    # (cpu/isa.py narrow(): 256-bit vectors where zmm code costs clock speed)
+    memory_bound: bool = False
 
     def kernel(self, which: str) -> Callable:
         """The scalar kernel `which` (one of ``WHICH``)."""
@@ -148,6 +151,11 @@ class Elementwise:
         if which == "backward_y" and self.from_y is not None:
             return self.from_y.backward
         raise ValueError(f"{self.name} has no {which!r} kernel")
+
+    def is_memory_bound(self, which: str) -> bool:
+        """Whether kernel `which` is memory-bound: the entry's flag, and every
+        backward from y (a product or two per element)."""
+        return self.memory_bound or which == "backward_y"
 
     def arity(self, which: str) -> int:
         """Number of inputs of kernel `which`: the arrays, then the parameters."""
@@ -185,6 +193,7 @@ def elementwise(cls) -> Elementwise:
         fast_fused=ns.get("fast_fused", False),
         fast_types=tuple(ns.get("fast_types", Elementwise.fast_types)),
         same_as=ns.get("same_as"),
+        memory_bound=ns.get("memory_bound", False),
     )
     REGISTRY[entry.name] = entry
     return entry
@@ -232,6 +241,7 @@ def _g_where_y_nonzero(g, y, lambd):
 @elementwise
 class identity:
     summary = "Identity: returns x unchanged (a copy)."
+    memory_bound = True
     formula = "x"
     example = ([-1.0, 0.0, 2.0], {}, [-1.0, 0.0, 2.0])
     dexample = [1.0, 1.0, 1.0]
@@ -356,6 +366,7 @@ class tanh:
 @elementwise
 class relu:
     summary = "Rectified linear unit."
+    memory_bound = True
     formula = "max(0, x)"
     example = ([-1.0, 0.0, 2.0], {}, [0.0, 0.0, 2.0])
     dexample = [0.0, 0.0, 1.0]
@@ -395,6 +406,7 @@ class relu:
 @elementwise
 class leaky_relu:
     summary = "Leaky ReLU."
+    memory_bound = True
     formula = "x if x > 0 else negative_slope * x"
     params = (Param("negative_slope", 0.01, "finite"),)
     test_params = ({"negative_slope": 0.2},)
@@ -598,6 +610,7 @@ class celu:
 @elementwise
 class prelu:
     summary = "Parametric ReLU with a learned slope per channel."
+    memory_bound = True
     formula = "x if x > 0 else weight[c] * x  (c: channel, axis 1 when ndim >= 2)"
     params = (Param("weight", 0.25, "finite"),)
     test_params = ({"weight": -0.3},)
@@ -628,6 +641,7 @@ class prelu:
 @elementwise
 class prelu_weight_grad:
     summary = "PReLU weight-gradient terms g * x where x <= 0 (summed by the caller)."
+    memory_bound = True
     formula = "0 if x > 0 else g * x"
     public = False
     example = None
@@ -648,6 +662,7 @@ class prelu_weight_grad:
 @elementwise
 class rrelu:
     summary = "Randomized leaky ReLU (evaluation mode: slope (lower + upper) / 2)."
+    memory_bound = True
     formula = "x if x >= 0 else a * x, a = (lower + upper) / 2 (training: a ~ U(lower, upper))"
     params = (Param("lower", 1.0 / 8.0, "finite"), Param("upper", 1.0 / 3.0, "finite"))
     test_params = ({"lower": 0.1, "upper": 0.3},)
@@ -680,6 +695,7 @@ class rrelu:
 @elementwise
 class noisy_relu:
     summary = "Noisy ReLU (evaluation mode: plain ReLU; training adds N(0, std) noise)."
+    memory_bound = True
     formula = "max(0, x) (training: max(0, x + n), n ~ N(0, std))"
     params = (Param("std", 1.0, "nonneg"),)
     example = ([-1.0, 0.0, 2.0], {}, [0.0, 0.0, 2.0])
@@ -708,6 +724,7 @@ class noisy_relu:
 @elementwise
 class noisy_relu_train:
     summary = "Noisy ReLU with a given noise value n (training mode)."
+    memory_bound = True
     formula = "max(0, x + n)"
     params = (Param("noise", 0.0, "any"),)
     public = False
@@ -962,6 +979,7 @@ class logsigmoid:
 @elementwise
 class softsign:
     summary = "Softsign."
+    memory_bound = True
     formula = "x / (1 + |x|)"
     example = ([-1.0, 0.0, 3.0], {}, [-0.5, 0.0, 0.75])
     dexample = [0.25, 1.0, 0.0625]
@@ -1029,6 +1047,7 @@ class mish:
 @elementwise
 class hardtanh:
     summary = "Hard tanh: x clipped to [min_val, max_val]."
+    memory_bound = True
     formula = "min(max(x, min_val), max_val)"
     params = (Param("min_val", -1.0, "any"), Param("max_val", 1.0, "any"))
     test_params = ({"min_val": -2.0, "max_val": 0.5},)
@@ -1080,6 +1099,7 @@ class hardtanh:
 @elementwise
 class relu6:
     summary = "ReLU capped at 6."
+    memory_bound = True
     formula = "min(max(0, x), 6)"
     example = ([-1.0, 3.0, 8.0], {}, [0.0, 3.0, 6.0])
     dexample = [0.0, 1.0, 0.0]
@@ -1123,6 +1143,7 @@ class relu6:
 @elementwise
 class hardsigmoid:
     summary = "Hard sigmoid, a piecewise-linear sigmoid."
+    memory_bound = True
     formula = "relu6(x + 3) / 6"
     example = ([-4.0, 0.0, 1.5], {}, [0.0, 0.5, 0.75])
     dexample = [0.0, 0.16666667, 0.16666667]
@@ -1154,6 +1175,7 @@ class hardsigmoid:
 @elementwise
 class hardswish:
     summary = "Hard swish: x * hardsigmoid(x)."
+    memory_bound = True
     formula = "x * relu6(x + 3) / 6"
     example = ([-4.0, 0.0, 1.5], {}, [-0.0, 0.0, 1.125])
     dexample = [0.0, 0.5, 1.0]
@@ -1211,6 +1233,7 @@ class tanhshrink:
 @elementwise
 class softshrink:
     summary = "Soft shrinkage."
+    memory_bound = True
     formula = "x - lambd if x > lambd, x + lambd if x < -lambd, else 0"
     params = (Param("lambd", 0.5, "nonneg"),)
     test_params = ({"lambd": 1.5},)
@@ -1254,6 +1277,7 @@ class softshrink:
 @elementwise
 class hardshrink:
     summary = "Hard shrinkage."
+    memory_bound = True
     formula = "x if |x| > lambd else 0"
     params = (Param("lambd", 0.5, "nonneg"),)
     test_params = ({"lambd": 1.5},)
@@ -1289,6 +1313,7 @@ class hardshrink:
 @elementwise
 class threshold:
     summary = "Threshold: keep x above `threshold`, else replace by `value`."
+    memory_bound = True
     formula = "x if x > threshold else value"
     params = (Param("threshold", None, "any"), Param("value", None, "any"))
     test_params = ({"threshold": 0.5, "value": -2.0}, {"threshold": -1.0, "value": 0.0})

@@ -555,7 +555,7 @@ def _build(entry: str, which: str) -> np.ufunc:
     # (see cpu.loopcache: loading through numba's cache pays for numba's
     # context setup, a dlopen does not).  Any failure -> numba.
     try:
-        key = loopcache.key(tag) if loopcache.enabled() else None
+        key = loopcache.key(tag, e.is_memory_bound(which)) if loopcache.enabled() else None
     except Exception:
         key = None
     loops = loopcache.load(name, key) if key is not None else None

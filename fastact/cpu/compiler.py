@@ -25,11 +25,25 @@ CHILD = "FASTACT_BUILD_CHILD"  # set in children: they never start another
 TIMEOUT = 1800  # seconds for one child; a compile of every loop takes minutes
 
 
-def _child_env(path: str) -> dict[str, str]:
-    cpu, feats = isa.target(path)
+def _child_env(path: str, memory_bound: bool = False) -> dict[str, str]:
+    cpu, feats = isa.target(path, memory_bound)
     env = dict(os.environ, NUMBA_CPU_NAME=cpu, NUMBA_CPU_FEATURES=feats, **{CHILD: "1"})
     env[isa.ENV] = path
     return env
+
+
+def _by_target(path: str, pairs) -> list[tuple[bool, list]]:
+    """`pairs` in groups of one numba target each on `path`: the
+    memory-bound loops apart where their target differs (isa.narrow), since
+    a child compiles for one target."""
+    from fastact.core.registry import REGISTRY
+
+    if not isa.narrow(path):
+        return [(False, list(pairs))]
+    groups: dict[bool, list] = {}
+    for entry, which in pairs:
+        groups.setdefault(REGISTRY[entry].is_memory_bound(which), []).append((entry, which))
+    return sorted(groups.items())
 
 
 # The child imports fastact from where this process did: `python -m` (and a
@@ -66,21 +80,23 @@ def in_child(pairs, path: str | None = None) -> str | None:
     if _failed is not None:
         return _failed
     path = path or isa.active()
-    try:
-        r = subprocess.run(
-            _command(path, pairs),
-            env=_child_env(path),
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT,
-        )
-    except (OSError, subprocess.SubprocessError) as e:
-        _failed = f"the build child did not run ({e!r})"
-        return _failed
-    if r.returncode != 0:
-        tail = (r.stderr or "").strip().splitlines()[-1:] or ["no message"]
-        _failed = f"the build child exited with {r.returncode}: {tail[0]}"
-    return _failed if r.returncode != 0 else None
+    for memory_bound, group in _by_target(path, pairs):
+        try:
+            r = subprocess.run(
+                _command(path, group),
+                env=_child_env(path, memory_bound),
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT,
+            )
+        except (OSError, subprocess.SubprocessError) as e:
+            _failed = f"the build child did not run ({e!r})"
+            return _failed
+        if r.returncode != 0:
+            tail = (r.stderr or "").strip().splitlines()[-1:] or ["no message"]
+            _failed = f"the build child exited with {r.returncode}: {tail[0]}"
+            return _failed
+    return None
 
 
 def all_pairs() -> list[tuple[str, str]]:
@@ -102,14 +118,20 @@ def warm(paths: list[str], jobs: int, pairs=None, emit: str | None = None) -> li
 
     pairs = list(pairs or all_pairs())
     jobs = max(1, jobs)
-    todo = [(p, pairs[i::jobs]) for p in paths for i in range(jobs) if pairs[i::jobs]]
+    todo = [
+        (p, mb, group[i::jobs])
+        for p in paths
+        for mb, group in _by_target(p, pairs)
+        for i in range(jobs)
+        if group[i::jobs]
+    ]
     reports, running = [], []
     while todo or running:
         while todo and len(running) < jobs:
-            path, part = todo.pop(0)
+            path, memory_bound, part = todo.pop(0)
             proc = subprocess.Popen(
                 _command(path, part, emit),
-                env=_child_env(path),
+                env=_child_env(path, memory_bound),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 text=True,

@@ -33,6 +33,9 @@ class Path:
     cpu: str  # LLVM's generic CPU of the level
     features: str  # LLVM feature string added to that CPU's (or the host's)
     summary: str
+    # the feature string instead of `features` for the memory-bound loops
+    # where narrow() holds ("": the same as `features`)
+    narrow_features: str = ""
 
 
 # LLVM tunes x86-64-v4 (and most AVX-512 CPUs) to prefer 256-bit vectors;
@@ -45,6 +48,7 @@ _X86 = (
         "x86-64-v4",
         "-prefer-256-bit",
         "AVX-512 (F, CD, BW, DQ, VL), 512-bit vectors",
+        "+prefer-256-bit",
     ),
     Path(
         "avx2",
@@ -124,19 +128,51 @@ def reason() -> str:
     return _choice()[1]
 
 
-def target(name: str | None = None) -> tuple[str, str]:
+# Memory-bound loops (a few operations per element: the registry's
+# memory_bound entries and every backward from y) on 256-bit vectors where
+# 512-bit instructions lower the core's clock: on Intel's AVX-512 CPUs the
+# frequency licence of zmm code (light instructions included) slows the
+# loads and stores such a loop waits on.  On an Ice Lake Xeon (one thread,
+# 64K float32 in L2) relu took 5.9 us on ymm against 7.7-8.1 on zmm, identity
+# 5.7 against 6.3-6.7, relu' 7.7-8.3 against 9.1-9.6, while sigmoid (17.7
+# against 15.4-16.0) and gelu (37.6 against 30.0) need the zmm.  AMD's Zen 4
+# runs zmm as two 256-bit halves at one clock: its loops stay 512-bit.
+WIDTH_ENV = "FASTACT_CHEAP_WIDTH"  # 'auto' (default), '256' or '512'
+
+
+@functools.cache
+def narrow(name: str | None = None) -> bool:
+    """Whether the memory-bound loops of path `name` (default: the active
+    one) take 256-bit vectors on this CPU (only a path with
+    `narrow_features` has a choice)."""
+    p = by_name(name or active())
+    if not p.narrow_features:
+        return False
+    want = os.environ.get(WIDTH_ENV, "auto").strip().lower() or "auto"
+    if want in ("256", "512"):
+        return want == "256"
+    if want != "auto":
+        raise ValueError(f"{WIDTH_ENV}={want!r}: expected 'auto', '256' or '512'")
+    import llvmlite.binding as ll
+
+    return not ll.get_host_cpu_name().startswith("znver")
+
+
+def target(name: str | None = None, memory_bound: bool = False) -> tuple[str, str]:
     """(LLVM CPU name, feature string) the numba loops of path `name` (default:
     the active one) are compiled for: the host CPU for the best path it
-    supports, the path's generic CPU for a lower one."""
+    supports, the path's generic CPU for a lower one; for a memory-bound
+    loop the path's `narrow_features` where narrow() says so."""
     import llvmlite.binding as ll
 
     p = by_name(name or active())
+    feats = p.narrow_features if memory_bound and narrow(p.name) else p.features
     if p.name == supported()[0] or p.cpu == "":
         from numba.core import codegen
 
         host = codegen.get_host_cpu_features()
-        return ll.get_host_cpu_name(), ",".join(f for f in (host, p.features) if f)
-    return p.cpu, p.features
+        return ll.get_host_cpu_name(), ",".join(f for f in (host, feats) if f)
+    return p.cpu, feats
 
 
 # level() back to a name, for the C extensions' isa_path()

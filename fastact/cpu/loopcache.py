@@ -94,7 +94,7 @@ class _Unsupported(Exception):
 _broken: str | None = None
 
 _libs = []  # loaded libraries; ctypes never unloads them, this just makes it explicit
-_key_memo: dict[str, dict] = {}
+_key_memo: dict[tuple[str, bool], dict] = {}
 
 
 def enabled() -> bool:
@@ -133,17 +133,18 @@ def numba_target() -> tuple[str, str]:
     return name, feats
 
 
-def _cpu() -> tuple[str, str]:
+def _cpu(memory_bound: bool) -> tuple[str, str]:
     # what the active ISA path compiles for (cpu/isa.py); numba's in-process
     # target when that is what the path asks for
     from fastact.cpu import isa
 
-    return isa.target()
+    return isa.target(memory_bound=memory_bound)
 
 
-def key(tag: str) -> dict:
-    """Everything the machine code of the loops depends on, for source hash `tag`."""
-    k = _key_memo.get(tag)
+def key(tag: str, memory_bound: bool = False) -> dict:
+    """Everything the machine code of the loops depends on, for source hash
+    `tag` (a memory-bound loop's target may differ: isa.narrow)."""
+    k = _key_memo.get((tag, memory_bound))
     if k is None:
         import llvmlite
         import numba
@@ -151,7 +152,7 @@ def key(tag: str) -> dict:
 
         with open(__file__, "rb") as f:
             own = hashlib.sha1(f.read()).hexdigest()[:12]
-        name, feats = _cpu()
+        name, feats = _cpu(memory_bound)
         k = {
             "format": 1,
             "source": tag,
@@ -164,7 +165,7 @@ def key(tag: str) -> dict:
             "cpu": name,
             "features": feats,
         }
-        _key_memo[tag] = k
+        _key_memo[(tag, memory_bound)] = k
     return k
 
 
@@ -665,6 +666,18 @@ def _entry_files(d: str) -> dict[str, dict[str, str]]:
     return out
 
 
+def _memory_bound(name: str) -> bool:
+    """Whether the ufunc called `name` (ENTRY_WHICH) has a memory-bound
+    loop, whose key may name another target (key's `memory_bound`)."""
+    from fastact.core.registry import REGISTRY, WHICH
+
+    for which in sorted(WHICH, key=len, reverse=True):
+        entry = REGISTRY.get(name.removesuffix("_" + which)) if name.endswith(which) else None
+        if entry is not None:
+            return entry.is_memory_bound(which)
+    return False
+
+
 def _check_one(base: str, files: dict[str, str], d: str, source: str | None) -> dict:
     so = files.get("so", os.path.join(d, base + ".so"))
     meta = files.get("json", os.path.join(d, base + ".json"))
@@ -686,7 +699,8 @@ def _check_one(base: str, files: dict[str, str], d: str, source: str | None) -> 
         entry["problem"] = "file name does not match the sidecar's key"
     else:
         try:
-            entry["problem"] = _key_problem(k, key(k["source"]))
+            mb = _memory_bound(base.rsplit("-", 1)[0])
+            entry["problem"] = _key_problem(k, key(k["source"], mb))
         except Exception as e:  # numba unusable here: the key cannot be computed
             entry["problem"] = f"cannot compute this process's key ({e!r})"
     entry["valid"] = entry["problem"] is None
