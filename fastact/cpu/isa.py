@@ -141,13 +141,9 @@ WIDTH_ENV = "FASTACT_CHEAP_WIDTH"  # 'auto' (default), '256' or '512'
 
 
 @functools.cache
-def narrow(name: str | None = None) -> bool:
-    """Whether the memory-bound loops of path `name` (default: the active
-    one) take 256-bit vectors on this CPU (only a path with
-    `narrow_features` has a choice)."""
-    p = by_name(name or active())
-    if not p.narrow_features:
-        return False
+def _narrow_here() -> bool:
+    """The choice for this CPU: FASTACT_CHEAP_WIDTH, else 256-bit except on
+    AMD's Zen (LLVM's `znver*`)."""
     want = os.environ.get(WIDTH_ENV, "auto").strip().lower() or "auto"
     if want in ("256", "512"):
         return want == "256"
@@ -156,6 +152,13 @@ def narrow(name: str | None = None) -> bool:
     import llvmlite.binding as ll
 
     return not ll.get_host_cpu_name().startswith("znver")
+
+
+def narrow(name: str | None = None) -> bool:
+    """Whether the memory-bound loops of path `name` (default: the active
+    one) take 256-bit vectors on this CPU (only a path with
+    `narrow_features` has a choice)."""
+    return bool(by_name(name or active()).narrow_features) and _narrow_here()
 
 
 def target(name: str | None = None, memory_bound: bool = False) -> tuple[str, str]:

@@ -166,7 +166,7 @@ def test_paths_compile_to_their_vector_width(path, tmp_path):
 @pytest.mark.parametrize("value, expect", [("256", True), ("512", False), ("", None)])
 def test_memory_bound_width_follows_the_environment(value, expect, monkeypatch):
     monkeypatch.setenv(isa.WIDTH_ENV, value)
-    isa.narrow.cache_clear()
+    isa._narrow_here.cache_clear()
     try:
         has_choice = bool(isa.by_name(isa.active()).narrow_features)
         got = isa.narrow()
@@ -177,18 +177,18 @@ def test_memory_bound_width_follows_the_environment(value, expect, monkeypatch):
         # a memory-bound loop's target differs exactly where narrow() says so
         assert (isa.target(memory_bound=True) != isa.target()) is got
     finally:
-        isa.narrow.cache_clear()
+        isa._narrow_here.cache_clear()
 
 
 def test_memory_bound_width_rejects_other_values(monkeypatch):
     monkeypatch.setenv(isa.WIDTH_ENV, "384")
-    isa.narrow.cache_clear()
+    isa._narrow_here.cache_clear()
     try:
         if isa.by_name(isa.active()).narrow_features:
             with pytest.raises(ValueError, match="FASTACT_CHEAP_WIDTH='384'"):
                 isa.narrow()
     finally:
-        isa.narrow.cache_clear()
+        isa._narrow_here.cache_clear()
 
 
 @pytest.mark.skipif(shutil.which("objdump") is None, reason="objdump (binutils) is not installed")
@@ -197,14 +197,14 @@ def test_avx512_memory_bound_loops_take_the_asked_width(width, tmp_path, monkeyp
     # compiled only: with FASTACT_CHEAP_WIDTH=256 hardswish (memory-bound)
     # computes on ymm while gelu keeps zmm; with 512 both are zmm
     monkeypatch.setenv(isa.WIDTH_ENV, width)
-    isa.narrow.cache_clear()
+    isa._narrow_here.cache_clear()
     try:
         pairs = [("hardswish", "forward"), ("gelu", "forward")]
         reps = compiler.warm(["avx512"], 1, pairs, emit=str(tmp_path))
         assert len(reps) == (2 if width == "256" else 1)
         assert all(r["returncode"] == 0 for r in reps), reps
     finally:
-        isa.narrow.cache_clear()
+        isa._narrow_here.cache_clear()
     hs = _packed_arithmetic(str(tmp_path / "hardswish_forward.so"))
     gelu = _packed_arithmetic(str(tmp_path / "gelu_forward.so"))
     assert gelu["zmm"] > 5 * gelu["ymm"], gelu
