@@ -131,8 +131,9 @@ def reason() -> str:
 # Memory-bound loops (a few operations per element: the registry's
 # memory_bound entries and every backward from y) on 256-bit vectors where
 # 512-bit instructions lower the core's clock: on Intel's AVX-512 CPUs the
-# frequency licence of zmm code (light instructions included) slows the
-# loads and stores such a loop waits on.  On an Ice Lake Xeon (one thread,
+# frequency licence of zmm code (light instructions included) is the likely
+# cause of what was measured (the guest had no counters to confirm it): such
+# a loop waits on loads and stores, and ran slower on zmm.  On an Ice Lake Xeon (one thread,
 # 64K float32 in L2) relu took 5.9 us on ymm against 7.7-8.1 on zmm, identity
 # 5.7 against 6.3-6.7, relu' 7.7-8.3 against 9.1-9.6, while sigmoid (17.7
 # against 15.4-16.0) and gelu (37.6 against 30.0) need the zmm.  AMD's Zen 4
