@@ -140,8 +140,14 @@ def torch_version() -> str:
     return f", torch {torch.__version__}"
 
 
-def caption(dtype: str, threads: int, info: dict | None = None, passes: int = 2) -> str:
-    """The line above a table of `dtype` rows: how they were timed, and where."""
+def caption(
+    dtype: str, threads: int, info: dict | None = None, passes: int = 2, where: str | None = None
+) -> str:
+    """The line above a table of `dtype` rows: how they were timed, and where
+    (`where`: the CPU and versions of a saved run; default: this machine's,
+    and the workers' versions from `info`)."""
+    if where is None:
+        where = f"CPU: {cpu_model()} ({isa_flags()}), {os.cpu_count()} CPUs; {versions(info)}"
     return (
         f"{dtype}, {threads} thread(s) for every library (JAX: the CPUs its process may "
         "use); each library in its own process in its default environment, the "
@@ -153,8 +159,7 @@ def caption(dtype: str, threads: int, info: dict | None = None, passes: int = 2)
         "JAX's jit(vjp) from x, no ORT (no "
         "gradient kernels); blank: the library lacks the function; peer/fastact = "
         "best peer's time / fastact's (>1: fastact faster); GB/s = bytes read + "
-        f"written / time; axis functions over rows of {ROW}; CPU: {cpu_model()} "
-        f"({isa_flags()}), {os.cpu_count()} CPUs; {versions(info)}"
+        f"written / time; axis functions over rows of {ROW}; {where}"
     )
 
 

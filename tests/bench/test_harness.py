@@ -3,6 +3,8 @@ sample data, the markdown writer, and the ``fastact`` command's dispatch."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -62,6 +64,51 @@ def test_caption_names_cpu_isa_and_protocol():
     assert table.cpu_model() in cap and table.isa_flags() in cap
     assert "numpy 9.9" in cap and "no jax" in cap and "own process" in cap
     assert "OMP_WAIT_POLICY" not in cap
+
+
+def test_readme_excerpt_takes_one_dtype_and_size_and_the_runs_own_cpu(tmp_path):
+    """tools/bench_excerpt.py: the README's table from a saved run (its rows
+    of one dtype at one size, elementwise and axis alike), captioned with the
+    CPU and versions the run recorded, not this machine's."""
+    from tools import bench_excerpt
+
+    def row(function, size, dtype, shape=None):
+        r = {"function": function, "size": size, "dtype": dtype, "arrays": 2, "fastact": 1e-4}
+        return r if shape is None else {**r, "shape": shape}
+
+    doc = {
+        "meta": {
+            "threads": 2,
+            "passes": 2,
+            "cpu": "Made-up CPU 9000",
+            "isa": "avx2 fma",
+            "cpus": 4,
+            "libraries": {"fastact": "0.1.0", "torch": "9.9"},
+        },
+        "rows": [
+            row("relu", "1M", "float32"),
+            row("softmax", "1M", "float32", "1024x1024"),
+            row("relu", "1M", "float64"),
+            row("relu", "64K", "float32"),
+        ],
+    }
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(doc))
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "a\n<!-- fastact bench table: begin -->\nold\n<!-- fastact bench table: end -->\nb\n"
+    )
+    bench_excerpt.main([str(path), "--readme", str(readme), "--commit", "abc1234"])
+    text = readme.read_text()
+    assert "old" not in text and text.startswith("a\n") and text.endswith("b\n")
+    lines = [ln for ln in text.splitlines() if ln.startswith("| ")][1:]
+    assert [ln.split(" | ")[:2] for ln in lines] == [["| relu", "1M"], ["| softmax", "1024x1024"]]
+    assert "at abc1234" in text and "Made-up CPU 9000 (avx2 fma), 4 CPUs" in text
+    assert "torch 9.9" in text and table.cpu_model() not in text
+    with pytest.raises(SystemExit, match="no float64 rows at 16M"):
+        bench_excerpt.main(
+            [str(path), "--readme", str(readme), "--dtype", "float64", "--size", "16M"]
+        )
 
 
 def test_help_lists_both_commands(capsys):
