@@ -94,6 +94,7 @@ def test_unsupported_path_falls_back_with_a_warning():
     assert "RuntimeWarning" in r.stderr and "lacks AVX512F" in r.stderr
 
 
+@pytest.mark.heavy
 def test_every_supported_path_gives_identical_results():
     # explicit fma calls and no reassociation: the vector width and the ISA
     # may change how fast, never what
