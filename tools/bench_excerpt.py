@@ -15,7 +15,7 @@ import json
 import subprocess
 
 from fastact.bench.config import ROW, SIZES
-from fastact.bench.table import caption, markdown, write_between_markers
+from fastact.bench.table import caption, machine, markdown, write_between_markers
 
 
 def _commit() -> str:
@@ -36,8 +36,8 @@ def excerpt(doc: dict, dtype: str, size: str, commit: str) -> str:
     if not rows:
         raise SystemExit(f"no {dtype} rows at {size} in the run")
     meta = doc["meta"]
-    libs = ", ".join(f"{k} {v}" for k, v in meta.get("libraries", {}).items() if v)
-    where = f"CPU: {meta['cpu']} ({meta['isa']}), {meta['cpus']} CPUs; {libs}"
+    libs = {k: {"version": v} for k, v in meta.get("libraries", {}).items()}
+    where = machine(meta["cpu"], meta["isa"], meta["cpus"], libs)
     head = (
         f"Excerpt of `fastact bench --full --json FILE` at {commit} ({dtype} rows at "
         f"{size} elements / {axis_shape}; the full run has 64K, 1M, 16M, float32 and float64, "

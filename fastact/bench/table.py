@@ -140,14 +140,20 @@ def torch_version() -> str:
     return f", torch {torch.__version__}"
 
 
+def machine(cpu: str, isa: str, cpus: int | None, info: dict | None = None) -> str:
+    """Where a table was measured, as its caption ends: the CPU, its vector
+    extensions, its CPU count and the libraries' versions (see versions)."""
+    return f"CPU: {cpu} ({isa}), {cpus} CPUs; {versions(info)}"
+
+
 def caption(
     dtype: str, threads: int, info: dict | None = None, passes: int = 2, where: str | None = None
 ) -> str:
     """The line above a table of `dtype` rows: how they were timed, and where
-    (`where`: the CPU and versions of a saved run; default: this machine's,
-    and the workers' versions from `info`)."""
+    (`where`: a saved run's, from machine(); default: this machine's, and
+    the workers' versions from `info`)."""
     if where is None:
-        where = f"CPU: {cpu_model()} ({isa_flags()}), {os.cpu_count()} CPUs; {versions(info)}"
+        where = machine(cpu_model(), isa_flags(), os.cpu_count(), info)
     return (
         f"{dtype}, {threads} thread(s) for every library (JAX: the CPUs its process may "
         "use); each library in its own process in its default environment, the "
