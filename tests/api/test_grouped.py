@@ -102,6 +102,43 @@ def test_glu_extreme_gates_against_mpmath(dtype):
                     assert abs(float(got) - want) <= 4 * info.eps * abs(want), (ai, bi, got, want)
 
 
+def _assert_glu_close(y, a, b, dtype):
+    """y within 4 ULP of a * sigmoid(b) (2 subnormals where it is below tiny)."""
+    info = np.finfo(dtype)
+    with mpmath.workdps(40):
+        for i, (ai, bi) in enumerate(zip(a, b)):
+            want = float(_mp_glu(mpmath.mpf(float(ai)), mpmath.mpf(float(bi)))[0])
+            tol = 2 * info.smallest_subnormal if abs(want) < info.tiny else 4 * info.eps * abs(want)
+            assert abs(float(y[i]) - want) <= tol, (i, ai, bi, y[i], want)
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=dtype_ids)
+def test_glu_blocks_on_the_short_formula_and_the_careful_one_agree(dtype):
+    # The forward takes runs of 256 gates whose |b| keeps e^-|b| normal (86
+    # in float32, 700 in float64) on a shorter formula (grouped.h, FG_GLU);
+    # one rare gate sends its whole block to the careful loop.  Both loops
+    # are held to the reference, tiny and subnormal products included, and
+    # give the same bits for every normal result.
+    rng = np.random.default_rng(4)
+    n, block = 1024, 256
+    lim, exp10 = (86.0, 30) if dtype == np.float32 else (700.0, 290)
+    b = rng.uniform(-lim, lim, n).astype(dtype)
+    b[:8] = [lim, -lim, 0.0, -0.0, 1e-30, -1e-30, 20.0, -20.0]
+    a = (rng.standard_normal(n) * 10.0 ** rng.uniform(-exp10, exp10, n)).astype(dtype)
+    a[1] = 10.0**exp10  # a normal result from the smallest normal e^-|b|
+    common = gr.glu(np.concatenate([a, b]))
+    rare_b = b.copy()
+    rare_b[block // 2 :: block] = [np.nan, np.inf, -np.inf, -2 * lim]
+    rare = gr.glu(np.concatenate([a, rare_b]))
+    normal = np.abs(common) >= np.finfo(dtype).tiny
+    normal[block // 2 :: block] = False
+    np.testing.assert_array_equal(common[normal], rare[normal])
+    _assert_glu_close(common, a, b, dtype)
+    keep = np.isfinite(rare_b)
+    _assert_glu_close(rare[keep], a[keep], rare_b[keep], dtype)
+    assert np.isnan(rare[block // 2]) and rare[block // 2 + block] == a[block // 2 + block]
+
+
 @pytest.mark.parametrize("dtype", FLOATS, ids=dtype_ids)
 def test_glu_special_values_match_torch(dtype):
     inf, nan = np.inf, np.nan

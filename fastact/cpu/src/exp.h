@@ -133,31 +133,53 @@
 FA_INLINE double fa_from_bits(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
 FA_INLINE uint64_t fa_to_bits(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
 
-/* e^x for x <= 0 (or NaN) as eh * s2, straight-line so that it vectorizes.
- * Taylor polynomial of degree `deg`.  2^n is split into two normal factors
- * and the second, *s2, is returned apart: e^x itself is eh * s2 (rounded
- * once, also into the subnormals), while a product c * e^x can be formed as
- * (c * eh) * s2 and stay accurate where e^x alone would be subnormal but
- * c * e^x is not (glu's b-gradient with a large a).  x < -1400
- * (e^x < 2^-2019) and -inf give eh = 0. */
-FA_INLINE double fa_exp_neg(double x, int deg, double *s2)
+/* e^x = p * 2^n: the reduction and Taylor polynomial of degree `deg`
+ * the two double exps below share; *n receives n.  Exact reduction for
+ * |x| <= 1400 (n * LN2_HI42 exact for |n| < 2^11). */
+FA_INLINE double fa_exp_parts(double x, int deg, int64_t *n)
 {
-    const double LOG2E = FA_LOG2E, LN2_HI = FA_LN2_HI42, LN2_LO = FA_LN2_LO42,
-                 MAGIC = FA_RINT_MAGIC;
-    /* -1400 keeps n >= -2020, so both halves of 2^n are normal */
-    double xc = x < -1400.0 ? -1400.0 : x;
-    double t = xc * LOG2E + MAGIC;
-    double fn = t - MAGIC;
-    int64_t n = (int64_t)(fa_to_bits(t) - fa_to_bits(MAGIC));
-    double r = (xc - fn * LN2_HI) - fn * LN2_LO;
+    double t = x * FA_LOG2E + FA_RINT_MAGIC;
+    double fn = t - FA_RINT_MAGIC;
+    *n = (int64_t)(fa_to_bits(t) - fa_to_bits(FA_RINT_MAGIC));
+    double r = (x - fn * FA_LN2_HI42) - fn * FA_LN2_LO42;
     double p;
     FA_EXP_TAYLOR(p, r, deg);
+    return p;
+}
+
+/* e^x for x <= 0 (or NaN) as eh * s2, straight-line so that it vectorizes.
+ * 2^n is split into two normal factors and the second, *s2, is returned
+ * apart: e^x itself is eh * s2 (rounded once, also into the subnormals),
+ * while a product c * e^x can be formed as (c * eh) * s2 and stay accurate
+ * where e^x alone would be subnormal but c * e^x is not (glu's b-gradient
+ * with a large a).  x < -1400 (e^x < 2^-2019) and -inf give eh = 0. */
+FA_INLINE double fa_exp_neg(double x, int deg, double *s2)
+{
+    /* -1400 keeps n >= -2020, so both halves of 2^n are normal */
+    double xc = x < -1400.0 ? -1400.0 : x;
+    int64_t n;
+    double p = fa_exp_parts(xc, deg, &n);
     int64_t n1 = n >> 1, n2 = n - n1;
     double f1 = fa_from_bits((uint64_t)(n1 + 1023) << 52);
     *s2 = fa_from_bits((uint64_t)(n2 + 1023) << 52);
     double eh = p * f1;
     eh = x < -1400.0 ? 0.0 : eh;
     return x != x ? x : eh;
+}
+
+/* The range where e^x is normal, so that one scale will do: n >= rint(-700
+ * log2 e) = -1010 and p >= 2^-1/2 keep e^x above 2^-1011. */
+#define FA_EXP_NORMAL_MIN -700.0
+
+/* e^x for FA_EXP_NORMAL_MIN <= x <= 0 only: fa_exp_neg's eh * s2 with
+ * neither the clamp, the NaN select nor the split (the same bits, as every
+ * product involved is exact there).  For blocks known to lie in that range
+ * (glu's common path). */
+FA_INLINE double fa_exp_normal(double x, int deg)
+{
+    int64_t n;
+    double p = fa_exp_parts(x, deg, &n);
+    return p * fa_from_bits((uint64_t)(n + 1023) << 52);
 }
 
 /* sigmoid(b) as sh * ss and sigmoid'(b) as dsh * s2, from e = exp(-|b|):
@@ -179,24 +201,28 @@ FA_INLINE double fa_sigmoid(double b, int deg, double *ss, double *dsh, double *
     return num * r;
 }
 
-/* The float versions of the two above, in float arithmetic (twice the SIMD
- * lanes, and int32 bit tricks, which AVX2 has: the double version's int64
- * n >> 1 it has not).  x >= -174 keeps both halves of 2^n normal; below,
- * c * e^x is 0 for every float c. */
-FA_INLINE float fa_expf_neg(float x, float *s2)
+/* The float versions of the exps and sigmoid above, in float arithmetic
+ * (twice the SIMD lanes, and int32 bit tricks, which AVX2 has: the double
+ * version's int64 n >> 1 it has not).  x >= -174 keeps both halves of 2^n
+ * normal; below, c * e^x is 0 for every float c. */
+/* e^x = p * 2^n, *n receiving n: fa_exp_parts in float */
+FA_INLINE float fa_expf_parts(float x, int32_t *n)
 {
-    const float LOG2E = FA_LOG2E_F, LN2_HI = FA_LN2_HI_F, LN2_LO = FA_LN2_LO_F,
-                MAGIC = FA_RINT_MAGIC_F;
-    float xc = x < -174.0f ? -174.0f : x;
-    float t = xc * LOG2E + MAGIC;
-    float fn = t - MAGIC;
-    int32_t tb, mb;
+    float t = x * FA_LOG2E_F + FA_RINT_MAGIC_F;
+    float fn = t - FA_RINT_MAGIC_F;
+    int32_t tb;
     memcpy(&tb, &t, 4);
-    memcpy(&mb, &MAGIC, 4);
-    int32_t n = tb - mb;                       /* bits(t) - bits(MAGIC) = n */
-    float r = (xc - fn * LN2_HI) - fn * LN2_LO;
+    *n = tb - FA_RINT_MAGIC_F_BITS;            /* bits(t) - bits(MAGIC) = n */
+    float r = (x - fn * FA_LN2_HI_F) - fn * FA_LN2_LO_F;
     float p;
     FA_EXPF_POLY6(p, r);
+    return p;
+}
+FA_INLINE float fa_expf_neg(float x, float *s2)
+{
+    float xc = x < -174.0f ? -174.0f : x;
+    int32_t n;
+    float p = fa_expf_parts(xc, &n);
     int32_t n1 = n >> 1, n2 = n - n1;
     int32_t b1 = (n1 + 127) << 23, b2 = (n2 + 127) << 23;
     float f1;
@@ -205,6 +231,18 @@ FA_INLINE float fa_expf_neg(float x, float *s2)
     float eh = p * f1;
     eh = x < -174.0f ? 0.0f : eh;
     return x != x ? x : eh;
+}
+/* fa_exp_normal in float: n >= rint(-86 log2 e) = -124 and p >= 2^-1/2
+ * keep e^x above 2^-125 */
+#define FA_EXPF_NORMAL_MIN -86.0f
+FA_INLINE float fa_expf_normal(float x)
+{
+    int32_t n;
+    float p = fa_expf_parts(x, &n);
+    int32_t bits = (n + 127) << 23;
+    float f;
+    memcpy(&f, &bits, 4);
+    return p * f;
 }
 FA_INLINE float fa_sigmoidf(float b, float *ss, float *dsh, float *s2)
 {

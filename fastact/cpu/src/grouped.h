@@ -47,19 +47,48 @@
 /* glu and its backward on one contiguous run of each half: float with
  * the float helpers, double with the double ones and the long
  * polynomial.  The split scale (ss, s2) keeps c * sigmoid(b) accurate
- * where sigmoid(b) alone would be subnormal. */
-#define FG_GLU(SUF, T, SIG, EXPNEG, FABS, ...)                                     \
-/* a e/(1 + e) (b < 0) or a/(1 + e) as one division: the division is the last   \
- * rounding but the split scale's, and the products wait for no quotient */     \
+ * where sigmoid(b) alone would be subnormal.
+ *
+ * The forward takes the run in blocks of FG_GLU_BLOCK: a block whose gates
+ * all have |b| <= -NORMAL_MIN (the common case; NaN and inf fail the test)
+ * has e = e^-|b| normal, so it needs no split, no clamp and no NaN select
+ * (EXPN): a third fewer operations, which at 16M float32 is what is left
+ * between glu and the memory's pace.  Its bits are the careful loop's
+ * wherever no product is subnormal; where one is, the result is within an
+ * ULP of the subnormal range.  Blocks are fixed by the run, not by the
+ * threads, so the results still do not depend on the thread count. */
+#define FG_GLU_BLOCK 256
+FA_INLINE double fg_exp_normal_d(double x) { return fa_exp_normal(x, 13); }
+#define fg_exp_normal_f fa_expf_normal
+#define FG_GLU(SUF, T, SIG, EXPNEG, NORMAL_MIN, FABS, ...)                        \
 FA_ENTRY void FA_SFX(fg_glu_##SUF)(const T *a, const T *b, T *y, ptrdiff_t len)  \
 {                                                                                  \
-    for (ptrdiff_t i = 0; i < len; i++) {                                          \
-        T s2, bi = b[i], ai = a[i];                                                \
-        T eh = EXPNEG(-FABS(bi), __VA_ARGS__ &s2);                                 \
-        int pos = bi >= 0;                                                         \
-        T num = ai * (pos ? (T)1 : eh);                                            \
-        T ss = pos ? (T)1 : s2;                                                    \
-        y[i] = (num / ((T)1 + eh * s2)) * ss;                                      \
+    for (ptrdiff_t i0 = 0; i0 < len; i0 += FG_GLU_BLOCK) {                         \
+        ptrdiff_t w = len - i0 < FG_GLU_BLOCK ? len - i0 : FG_GLU_BLOCK;           \
+        const T *ab = a + i0, *bb = b + i0;                                        \
+        T *yb = y + i0;                                                            \
+        int rare = 0;                                                              \
+        for (ptrdiff_t i = 0; i < w; i++)                                          \
+            rare |= !(FABS(bb[i]) <= -(NORMAL_MIN));                               \
+        if (!rare) {                                                               \
+            for (ptrdiff_t i = 0; i < w; i++) {                                    \
+                T bi = bb[i];                                                      \
+                T e = fg_exp_normal_##SUF(-FABS(bi));                              \
+                T num = ab[i] * (bi >= 0 ? (T)1 : e);                              \
+                yb[i] = num / ((T)1 + e);                                          \
+            }                                                                      \
+            continue;                                                              \
+        }                                                                          \
+        /* a e/(1 + e) (b < 0) or a/(1 + e) as one division: the division is   \
+         * the last rounding but the split scale's */                             \
+        for (ptrdiff_t i = 0; i < w; i++) {                                        \
+            T s2, bi = bb[i], ai = ab[i];                                          \
+            T eh = EXPNEG(-FABS(bi), __VA_ARGS__ &s2);                             \
+            int pos = bi >= 0;                                                     \
+            T num = ai * (pos ? (T)1 : eh);                                        \
+            T ss = pos ? (T)1 : s2;                                                \
+            yb[i] = (num / ((T)1 + eh * s2)) * ss;                                 \
+        }                                                                          \
     }                                                                              \
 }                                                                                  \
 /* ga, gb may be a, b themselves (in place): element i is read before written */  \
