@@ -203,9 +203,8 @@ FA_INLINE double fa_sigmoid(double b, int deg, double *ss, double *dsh, double *
 
 /* The float versions of the exps and sigmoid above, in float arithmetic
  * (twice the SIMD lanes, and int32 bit tricks, which AVX2 has: the double
- * version's int64 n >> 1 it has not).  x >= -174 keeps both halves of 2^n
- * normal; below, c * e^x is 0 for every float c. */
-/* e^x = p * 2^n, *n receiving n: fa_exp_parts in float */
+ * version's int64 n >> 1 it has not).  In fa_expf_neg, x >= -174 keeps both
+ * halves of 2^n normal; below, c * e^x is 0 for every float c. */
 FA_INLINE float fa_expf_parts(float x, int32_t *n)
 {
     float t = x * FA_LOG2E_F + FA_RINT_MAGIC_F;
