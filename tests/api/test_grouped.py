@@ -69,6 +69,16 @@ def test_glu_forward_and_backward_against_torch(dtype, shape, axis):
     assert (hi <= (4 * eps + np.finfo(np.float64).eps * np.exp(b)) * thi).all(), "second half"
 
 
+def _assert_close(got, want, info, where):
+    """got within 4 ULP of the reference want; below tiny (subnormal or
+    zero) within 2 subnormals, an absolute error."""
+    want = float(want)
+    if abs(want) < info.tiny:
+        assert abs(float(got) - want) <= 2 * info.smallest_subnormal, (where, got, want)
+    else:
+        assert abs(float(got) - want) <= 4 * info.eps * abs(want), (where, got, want)
+
+
 def _mp_glu(a, b):
     e = mpmath.exp(-b)
     s = 1 / (1 + e)
@@ -95,11 +105,7 @@ def test_glu_extreme_gates_against_mpmath(dtype):
         for i, (ai, bi) in enumerate(zip(a, b)):
             want_y, s, ds = _mp_glu(mpmath.mpf(float(ai)), mpmath.mpf(float(bi)))
             for got, want in [(y[i], want_y), (gx[i], 1.5 * s), (gx[len(a) + i], 1.5 * ds)]:
-                want = float(want)
-                if abs(want) < info.tiny:  # subnormal or zero: absolute error
-                    assert abs(float(got) - want) <= 2 * info.smallest_subnormal, (ai, bi)
-                else:
-                    assert abs(float(got) - want) <= 4 * info.eps * abs(want), (ai, bi, got, want)
+                _assert_close(got, want, info, (ai, bi))
 
 
 def _assert_glu_close(y, a, b, dtype):
@@ -107,9 +113,8 @@ def _assert_glu_close(y, a, b, dtype):
     info = np.finfo(dtype)
     with mpmath.workdps(40):
         for i, (ai, bi) in enumerate(zip(a, b)):
-            want = float(_mp_glu(mpmath.mpf(float(ai)), mpmath.mpf(float(bi)))[0])
-            tol = 2 * info.smallest_subnormal if abs(want) < info.tiny else 4 * info.eps * abs(want)
-            assert abs(float(y[i]) - want) <= tol, (i, ai, bi, y[i], want)
+            want = _mp_glu(mpmath.mpf(float(ai)), mpmath.mpf(float(bi)))[0]
+            _assert_close(y[i], want, info, (i, ai, bi))
 
 
 @pytest.mark.parametrize("dtype", FLOATS, ids=dtype_ids)
