@@ -66,21 +66,31 @@ def measure(run: Run) -> list[dict]:
     workers, run.info = cpu.start_workers(run.libraries, run.threads, run.start or Process)
     done = 0
     last_dtype = None
-    so_far: list[dict] = []
+    so_far: dict[tuple, dict] = {}  # the rows so far, a revisited row replacing its first
+    revisited = False
 
-    def echo(row: dict) -> None:
-        nonlocal done, last_dtype
-        if row["dtype"] != last_dtype:
-            last_dtype = row["dtype"]
-            print("fastact bench:", caption(row["dtype"], run.threads, run.info, run.passes))
-            print(f"{'':10}{HEADER}")
-        done += 1
-        print(f"[{done:>3}/{total}] {format_row(row)}", flush=True)
-        so_far.append(row)
+    def echo(row: dict, again: bool = False) -> None:
+        nonlocal done, last_dtype, revisited
+        key = (row["function"], row["size"], row["dtype"])
+        if again:  # a close row timed once more at the end (cpu.bench's revisit)
+            if not revisited:
+                revisited = True
+                print(
+                    f"fastact bench: rows within {round((cpu.CLOSE - 1) * 100)}%, timed once more:"
+                )
+            print(f"{'again':>9} {format_row(row)}", flush=True)
+        else:
+            if row["dtype"] != last_dtype:
+                last_dtype = row["dtype"]
+                print("fastact bench:", caption(row["dtype"], run.threads, run.info, run.passes))
+                print(f"{'':10}{HEADER}")
+            done += 1
+            print(f"[{done:>3}/{total}] {format_row(row)}", flush=True)
+        so_far[key] = row
         if run.json and run.json != "-":
             # a long run stopped early still leaves the rows it finished
             meta = {**run_meta(run.threads, run.info, run.passes), "partial": True}
-            write_json(run.json, so_far, meta)
+            write_json(run.json, list(so_far.values()), meta)
 
     try:
         for _ in range(run.repeat):
