@@ -237,8 +237,9 @@ def _one_pass(job: dict, req: dict, workers: dict) -> dict:
 # first: a slow spell of the host outlasts the few seconds a row's passes
 # take (in one run swish' at beta 1, silu''s kernel, took 454 us or more in
 # each of its row's three passes and silu' 365 in its own, against torch's
-# 354 and 454), and a later pass meets another minute.  Each library keeps its better median, as in any pass, and
-# the rule looks only at how close the row is, not at who is ahead.
+# 354 and 454), and a later pass meets another minute.  Each library keeps
+# its better median, as in any pass, and the rule looks only at how close
+# the row is, not at who is ahead.
 def bench(
     jobs: list[dict],
     workers: dict,

@@ -94,7 +94,7 @@ def measure(run: Run) -> list[dict]:
 
     try:
         for _ in range(run.repeat):
-            last_dtype = None
+            last_dtype, revisited = None, False
             part = cpu.bench(jobs, workers, echo, run.min_time, passes=run.passes)
             # with --repeat, each row keeps its best repetition: a burst of
             # noise only ever slows a run down
