@@ -549,6 +549,11 @@ def dsilu_fast(zh, zl):
     return dsilu_fast_of(neg, e, fma(e, e, e * zl), zh, dz, d)
 
 
+# dsilu64_fast's fma(d, log2 e, magic): n = rint(d log2 e) and n + 1023 in
+# its low bits (d from -707 to 1.3)
+DSILU64_MAGIC = 1.5 * 2.0**52 + 1023
+
+
 # e0 = e^z0 at silu''s root z0 (1 + z0 + e0 = 0, so e0 = -1 - z0; -1 - z0_hi
 # is exact), high part
 DSILU_E0 = (-1.0 - C.DSILU_ROOT[0]) - C.DSILU_ROOT[1]
@@ -574,12 +579,19 @@ def dsilu64_fast(zh, zl):
     # d = n ln2 + rh + rl, rh exact; p = e^r - 1 = rh + (rl + r^2 P(r)) with
     # one rounding of note: expm1(d) is p itself where n = 0, and rounding r
     # first would cost half an ULP of it
-    n = np.rint(dh * LOG2E)
+    # n = rint(d log2 e) of the exact product, from an fma whose addend puts
+    # n + 1023 in t's low bits: 2^n is one shift of them (pow2_rint).  rint,
+    # a conversion to int and its widening took 8 operations per vector, this
+    # takes 3 (silu' in L2, one thread, Ice Lake: 1.52-1.55 -> 1.43-1.46 ns
+    # an element; the same bits on 6M samples, n differing only where d
+    # log2 e lies within an ulp of a half-integer)
+    t = fma(dh, LOG2E, DSILU64_MAGIC)
+    n = t - DSILU64_MAGIC
     rh = fma(n, -LN2HI_64, dh)
     rl = fma(n, -LN2LO_64, dl)
     r = rh + rl
     p = rh + fma(r * r, horner(r, EXPP_D), rl)
-    s = pow2(n)
+    s = pow2_rint(t)
     # e0 s is exact (a power of two times e0, normal for d >= -707)
     c = select(neg, DSILU_E0, 1.0) * s
     e = fma(c, p, c)
