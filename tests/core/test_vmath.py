@@ -32,6 +32,10 @@ MAX_ULP = 2.0  # normal results
 # its roundings near P(0) at small |x| and its fit cost up to 3.65 ulp
 # (every float32)
 MAX_ULP32 = {"tanh": 3.7}
+# float64 tanh is u / (u + 2), u = expm1(2|x|): u's rounding, the sum's and
+# the division's reach 2.06 ulp at x = 0.0311888... (tools/sample_f64.py
+# found 2.12 over 400K points; the kernel's comment says within 2.2)
+MAX_ULP64 = {"tanh": 2.2}
 MAX_SUB = 1.0  # subnormal results, in units of the smallest subnormal
 
 # Points around which each function changes regime (thresholds of the
@@ -228,7 +232,11 @@ def f64_sample(name, n=2500):
     x1 = x1[np.isfinite(x1)]
     lo, hi = DOMAINS[name]
     x2 = rng.uniform(lo, hi, n)
-    x3 = np.exp(rng.uniform(-40, 3, n // 4)) * rng.choice([-1, 1], n // 4)
+    # log-uniform magnitudes built exactly (ldexp of a uniform mantissa): np.exp
+    # of a uniform sample rounds differently on different CPUs (its SIMD
+    # paths), which made the sample, and the worst point found, CPU-dependent
+    m = n // 4
+    x3 = np.ldexp(rng.uniform(1.0, 2.0, m), rng.integers(-58, 5, m)) * rng.choice([-1, 1], m)
     return np.concatenate([x1, x2, x3, generic_edges(np.float64), around(EDGES[name], np.float64)])
 
 
@@ -274,7 +282,7 @@ def test_float64_accuracy_vs_mpmath():
                     worst = (e, xi)
             else:
                 worst_sub = max(worst_sub, float(abs(mp.mpf(float(yi)) - v) / 2.0**-1074))
-        if worst[0] > MAX_ULP or worst_sub > MAX_SUB:
+        if worst[0] > MAX_ULP64.get(name, MAX_ULP) or worst_sub > MAX_SUB:
             failures.setdefault(name, []).append(("max ulp", worst, worst_sub))
     assert not failures, failures
 
@@ -788,8 +796,12 @@ FLOAT64_INSIDE: dict[str, str] = {}
 
 @pytest.mark.parametrize("name", NAMES)
 def test_float32_kernel_has_no_float64(name):
-    loop(name)(np.ones(4, np.float32), np.empty(4, np.float32))
-    ir = loop(name).inspect_llvm(loop(name).signatures[0])
+    lp = loop(name)
+    lp(np.ones(4, np.float32), np.empty(4, np.float32))
+    # the float32 signature by name: a float64 test in the same worker may
+    # have compiled the loop first (signatures[0] then was float64's)
+    sig = [s for s in lp.signatures if str(s[0].dtype) == "float32"][0]
+    ir = lp.inspect_llvm(sig)
     body = [ln for ln in ir.splitlines() if "double" in ln and "declare" not in ln]
     if name in FLOAT64_INSIDE:
         # packed float64 arithmetic, and no libm call (LLVM intrinsics only)
