@@ -551,7 +551,7 @@ def dsilu_fast(zh, zl):
 
 # dsilu64_fast's fma(d, log2 e, magic): n = rint(d log2 e) and n + 1023 in
 # its low bits (d from -707 to 1.3)
-DSILU64_MAGIC = 1.5 * 2.0**52 + 1023
+DSILU64_MAGIC = float(_vconstants(np.float64).POW2_MAGIC)
 
 
 # e0 = e^z0 at silu''s root z0 (1 + z0 + e0 = 0, so e0 = -1 - z0; -1 - z0_hi

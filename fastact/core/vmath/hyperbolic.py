@@ -60,9 +60,8 @@ def kernels(ft) -> dict:
     # exact and u + 2 finite
     TANH_SAT = ft(20)
     EXPQ = tuple(ft(c) for c in EXPQ_D)
-    # fma(y, log2 e, TANH_MAGIC) rounds y log2 e to an integer n and holds
-    # n + BIAS in its low bits (y <= 40: n <= 58)
-    TANH_MAGIC = ft(1.5 * 2.0**52 + 1023)
+    # n = rint(y log2 e) from one fma (y <= 40: n <= 58)
+    TANH_MAGIC = cst.POW2_MAGIC
     pow2_rint = ldexp_kernels(ft)["pow2_rint"]
 
     @register_jitable(**JIT)

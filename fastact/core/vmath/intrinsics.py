@@ -334,6 +334,10 @@ def constants(ft) -> SimpleNamespace:
         MANT=(np.int32 if f32 else np.int64)(23 if f32 else 52),  # explicit mantissa bits
         BIAS=np.int32(127 if f32 else 1023),
         E=126 if f32 else 1022,  # 2**-E: smallest normal
+        # fma(x, c, POW2_MAGIC) rounds x c to an integer n (ulp 1 there) and
+        # holds n + BIAS in its low bits: n is the sum minus POW2_MAGIC and
+        # 2**n is pow2_rint(sum), no rint or conversion
+        POW2_MAGIC=ft(1.5 * 2.0 ** (23 if f32 else 52) + (127 if f32 else 1023)),
         ZERO=ft(0),
         ONE=ft(1),
         TWO=ft(2),
