@@ -111,8 +111,8 @@ GAUSS_EXP_K32, GAUSS_EXP_K64 = 40.0, 140.0
 # fma(h, c, magic) rounds h c to the integer n and holds n + K + bias in its
 # low bits (between 1 and 2 bias over gauss_exp's range of h): pow2_rint
 # makes 2^(n + K) of it with one shift, no rounding or conversion to int
-GAUSS_EXP_MAGIC32 = 1.5 * 2.0**23 + GAUSS_EXP_K32 + 127
-GAUSS_EXP_MAGIC64 = 1.5 * 2.0**52 + GAUSS_EXP_K64 + 1023
+GAUSS_EXP_MAGIC32 = float(_vconstants(np.float32).POW2_MAGIC) + GAUSS_EXP_K32
+GAUSS_EXP_MAGIC64 = float(_vconstants(np.float64).POW2_MAGIC) + GAUSS_EXP_K64
 # float32 gelu never forms e: it divides S's denominator by 2^(n + K) on
 # its exponent field (over_pow2_rint).  K = 64 keeps that denominator
 # (0.79 to 2^16) and S 2^(n + K) normal for every n (down to -162)

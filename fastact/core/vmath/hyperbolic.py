@@ -61,7 +61,7 @@ def kernels(ft) -> dict:
     TANH_SAT = ft(20)
     EXPQ = tuple(ft(c) for c in EXPQ_D)
     # n = rint(y log2 e) from one fma (y <= 40: n <= 58)
-    TANH_MAGIC = cst.POW2_MAGIC
+    POW2_MAGIC = cst.POW2_MAGIC
     pow2_rint = ldexp_kernels(ft)["pow2_rint"]
 
     @register_jitable(**JIT)
@@ -76,8 +76,8 @@ def kernels(ft) -> dict:
         a = abs(x)
         a = select(a < TANH_SAT, a, TANH_SAT)  # NaN -> TANH_SAT, fixed below
         y = a + a
-        tn = fma(y, LOG2E, TANH_MAGIC)
-        n = tn - TANH_MAGIC
+        tn = fma(y, LOG2E, POW2_MAGIC)
+        n = tn - POW2_MAGIC
         # y = n ln2 + rhi + rlo; rhi exact (as expm1's reduction), kept apart
         rhi = fma(n, -LN2HI, y)
         rlo = n * -LN2LO
