@@ -341,6 +341,68 @@ def test_a_calibration_no_worker_joined_is_never_the_best():
     assert b == {"round_trip_ns": 600.0, "trusted_ns": 4e7} and best == 600.0
 
 
+_STALE = (
+    "from fastact.cpu import ufunc\n"
+    "for _ in range(4):\n"
+    "    ufunc.note_round_trip(213000.0)  # the best, trusted 2 s\n"
+    "def state():\n"
+    "    i = ufunc.pool_info()\n"
+    "    return [i['round_trip_ns'], i['best_ns'], i['trusted_ns']]\n"
+)
+
+
+def test_a_stale_best_is_dropped_and_measured_again():
+    # a first calibration taken at a busy moment set the best at 213 us.  A polling worker that joins in a small part of it, or
+    # a sleeping one whose wake-up takes under half of it, shows it stale:
+    # dropped, the job's value stands as a bound, and the next decision
+    # calibrates; a join near the best changes nothing
+    near, warm, measured = _run(
+        _STALE + "near = ufunc.note_job(True, True, 15000.0, 3e5)['round_trip_ns']\n"
+        "ufunc.note_job(True, True, 300.0, 3e5)\n"
+        "warm = state()\n"
+        "c0 = ufunc.pool_info()['calibrations']\n"
+        "ufunc.threads_for(0.2, 1e6, 2)\n"  # 200 us of work: the next decision
+        "print([near, warm, ufunc.pool_info()['calibrations'] - c0])"
+    )
+    assert near == 213000.0  # 30 us there and back: above best / 8
+    assert warm == [600.0, 0.0, 0.0]
+    assert measured == 1
+    wake = _run(_STALE + "ufunc.note_job(False, True, 50000.0, 3e5)\nprint(state())")
+    assert wake == [1e5, 0.0, 0.0]
+    # a 120 us wake-up, over half the best: a probe that saw nothing
+    slow = _run(_STALE + "ufunc.note_job(False, True, 60000.0, 3e5)\nprint(state())")
+    assert slow[:2] == [213000.0, 213000.0]
+
+
+_STUCK = """
+import time, numpy as np, fastact
+from fastact.cpu import ufunc
+fastact.set_num_threads(2)
+x = np.ones(1 << 20, np.float32)
+o = np.empty_like(x)
+for _ in range(4):
+    ufunc.note_round_trip(213000.0)  # as a first calibration on a busy host
+t0 = time.perf_counter()
+while time.perf_counter() - t0 < 2.0 and ufunc.pool_info()["best_ns"] == 213000.0:
+    fastact.sigmoid(x, out=o)
+j0 = ufunc.pool_info()["jobs"]
+for _ in range(20):
+    fastact.sigmoid(x, out=o)
+print([ufunc.pool_info()["best_ns"], ufunc.pool_info()["jobs"] - j0])
+"""
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPUs for a worker")
+def test_a_process_whose_first_calibration_was_slow_goes_parallel():
+    # the whole story in a fresh process: large calls (1M float32 sigmoid)
+    # under a planted stale best are probed every 20 ms, the probes' jobs
+    # show it stale, a calibration measures the hand-off again, and the
+    # calls split (before the fix: serial for the life of the process)
+    best, jobs = _run(_STUCK)
+    assert best < 213000.0
+    assert jobs >= 10
+
+
 _SHARED_CORE = """
 import os, time, numpy as np, fastact
 from fastact.cpu import ufunc

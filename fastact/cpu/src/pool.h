@@ -117,6 +117,12 @@ typedef struct {
  * (their worker polling), and the probes that should have corrected it came
  * first after each pause again (1M float32 silu 256 us instead of 140). */
 #define FA_WAKE_NS 2e6
+/* A job shows the best round trip stale (see fa_learn) when its hand-off,
+ * twice the join time, is below best / FA_STALE_WARM (a worker that was
+ * polling: a calibration of a quiet machine stays within a few join times)
+ * or below best / FA_STALE_WAKE (a sleeping worker's wake-up). */
+#define FA_STALE_WARM 8.0
+#define FA_STALE_WAKE 2.0
 
 typedef struct {
     fa_task_fn fn;
@@ -493,8 +499,9 @@ static double fa_round_trip(void) {
  * worker that joined (unless even that was fast), or was not woken within
  * a shorter job, says nothing of the next job, which finds it polling.
  *
- * Hand-offs faster than the stored round trip replace it at once: calls
- * stay serial only while the cores are busy.  Slower ones replace it only
+ * Hand-offs faster than the stored round trip replace it at once, down to
+ * the best of the process (one far below that shows the best itself stale,
+ * FA_STALE_WARM): calls stay serial only while the cores are busy.  Slower ones replace it only
  * when FA_JOB_WINDOW jobs in a row were all well above it (the best of
  * them, as a calibration keeps its best trial): one late worker is noise,
  * a run of them is a busy machine, and lonely jobs cost the caller their
@@ -509,6 +516,25 @@ static void fa_learn(int warm, int joined, double join_ns, double took) {
         return;
     }
     double best = fa_pool_state.rt_best;
+    if (joined && best > 0.0 && obs * (warm ? FA_STALE_WARM : FA_STALE_WAKE) < best) {
+        /* The best of the process is stale: a polling worker joined in a
+         * small part of it, or even a sleeping one's wake-up (slower than
+         * any hand-off) took less than half.  The first calibration of a
+         * process sets the best and only a lower measurement replaces it;
+         * a job's join is not one (it never goes below the best, below),
+         * and the probes find the worker asleep.  Taken at a busy moment
+         * (the host holding the other vCPU, most likely), it stood at
+         * 213-226 us in 2 of 16 fresh processes on a 2-vCPU KVM guest, and
+         * every large call of those processes stayed serial for good:
+         * 1024x1024 float32 softmax' 540-820 us instead of 190-270.
+         * Dropped, the job's value stands as a bound and the next decision
+         * calibrates. */
+        fa_pool_state.rt_best = 0.0;
+        fa_note_rt_as(obs, 0);
+        fa_pool_state.rt_age = 0.0;
+        fa_pool_state.job_n = 0;
+        return;
+    }
     if (obs < 0.5 * rt) {
         /* (best: 0 while none was seen).  A sleeping worker's join is its
          * wake-up, a bound on the hand-off but not one: it never becomes the
