@@ -7,6 +7,7 @@ Used by the tests, and runnable to print the ULP table for the docs:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,17 +81,20 @@ def sample(dtype, n: int, seed: int = 1234) -> np.ndarray:
     fi = np.finfo(dtype)
     k = max(n // 8, 1)
     sign = lambda m: rng.choice([-1.0, 1.0], m)  # noqa: E731
-    lo, hi = np.log10(fi.smallest_normal), np.log10(fi.max)
     edge = 750.0 if dtype == np.float64 else 105.0
     # exp(-under) is the smallest normal number: near x = -under, exp(x) is
     # subnormal while x * exp(x) is not; near sqrt(2 under) the same happens
     # to the Gaussian tail exp(-x^2/2)
-    under = -np.log(float(fi.smallest_normal))
+    under = -math.log(float(fi.smallest_normal))
+    # magnitudes spread over binades by ldexp (exact), not 10 ** uniform:
+    # NumPy's power and log round differently on different CPUs (SIMD paths),
+    # and the points would depend on the machine
+    binades = lambda m, e0, e1: np.ldexp(rng.uniform(1.0, 2.0, m), rng.integers(e0, e1, m))  # noqa: E731
     pts = [
         rng.standard_normal(2 * k) * 3,
         rng.uniform(-12, 12, 2 * k),
-        sign(k) * 10.0 ** rng.uniform(lo, hi, k),
-        sign(k) * 10.0 ** rng.uniform(-9, 1, k),
+        sign(k) * binades(k, fi.minexp, fi.maxexp),  # the whole normal range
+        sign(k) * binades(k, -30, 4),  # 1e-9 to 10
         sign(k) * rng.uniform(edge * 0.6, edge * 1.05, k),
         rng.uniform(-4.0, 0.0, k),  # where derivatives have roots
         sign(k // 2) * under * rng.uniform(0.97, 1.03, k // 2),

@@ -128,15 +128,22 @@ def _dsilu64_points(beta: float) -> np.ndarray:
     rng = np.random.default_rng(7)
     z0 = DSILU_ROOT[0]
     side = rng.choice([-1.0, 1.0], 600)
+    # magnitudes spread over binades with ldexp (exact), not np.exp of a
+    # uniform: NumPy's exp rounds differently on different CPUs (its SIMD
+    # paths), and the points would depend on the machine
     z = np.concatenate(
         [
-            z0 + side * np.exp(rng.uniform(np.log(1e-17), np.log(0.5), 600)),
-            z0 + np.log(2) / 2 * side[:200] + rng.uniform(-1e-3, 1e-3, 200),
-            -np.exp(rng.uniform(0.0, np.log(707.0), 200)),
+            z0 + side * np.ldexp(rng.uniform(0.5, 1.0, 600), rng.integers(-55, 0, 600)),
+            z0 + _HALF_LN2 * side[:200] + rng.uniform(-1e-3, 1e-3, 200),
+            -np.ldexp(rng.uniform(0.5, 1.0, 200), rng.integers(1, 10, 200)),
+            -rng.uniform(512.0, 707.0, 20),
             rng.uniform(-0.7, 0.0, 100),
         ]
     )
     return z / beta
+
+
+_HALF_LN2 = 0.34657359027997264  # ln(2) / 2
 
 
 @pytest.mark.parametrize("beta", [None, 0.37, 1.702, 5.0])
