@@ -64,6 +64,45 @@ def _short_switch_interval():
     sys.setswitchinterval(old)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _shared_arrays_created_once():
+    """numba-cuda's simulator (0.30) finds a block's shared array by the
+    line that asks for it, and creates it on a miss without a lock
+    (``FakeCUDAShared.array``: look up, ``np.empty``, store).  Two threads of
+    a block can both miss; the one whose array is replaced then writes where
+    the others never read.  prelu's weight gradient (a block reduction in a
+    shared array) came back as 9e271 once in a CI run.  Here the look-up and
+    the creation happen under one lock, keyed as the simulator keys them
+    (the caller's file and line)."""
+    if not SIM:
+        yield
+        return
+    import threading
+
+    from numba.cuda import types as nbtypes
+    from numba.cuda.np import numpy_support
+    from numba.cuda.simulator import kernelapi
+
+    orig, lock = kernelapi.FakeCUDAShared.array, threading.Lock()
+
+    def array(self, shape, dtype, alignment=None):
+        if shape == 0 or alignment is not None:  # dynamic shared memory; errors
+            return orig(self, shape, dtype, alignment)
+        if isinstance(dtype, nbtypes.Type):
+            dtype = numpy_support.as_dtype(dtype)
+        caller = sys._getframe(1)
+        key = (caller.f_code.co_filename, caller.f_lineno)
+        with lock:
+            res = self._allocations.get(key)
+            if res is None:
+                res = self._allocations[key] = np.empty(shape, dtype)
+        return res
+
+    kernelapi.FakeCUDAShared.array = array
+    yield
+    kernelapi.FakeCUDAShared.array = orig
+
+
 def gpu_call(name, *args, **kwargs):
     """Public function `name` through fastact.backends.cuda.call, as fastact._dispatch calls it.
     (The simulator's device arrays have no __cuda_array_interface__, so the
