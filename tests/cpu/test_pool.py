@@ -367,6 +367,13 @@ def test_a_stale_best_is_dropped_and_measured_again():
     assert near == 213000.0  # 30 us there and back: above best / 8
     assert warm == [600.0, 0.0, 0.0]
     assert measured == 1
+    # after a drop, a calibration no worker joined (a saturated machine) is
+    # trusted 20 ms like any high one, not measured again on every call
+    busy = _run(
+        _STALE + "ufunc.note_job(True, True, 300.0, 3e5)\n"
+        "print(ufunc.note_round_trip(50000.0, measured=False)['trusted_ns'])"
+    )
+    assert busy == 2e7
     wake = _run(_STALE + "ufunc.note_job(False, True, 50000.0, 3e5)\nprint(state())")
     assert wake == [1e5, 0.0, 0.0]
     # a 120 us wake-up, over half the best: a probe that saw nothing

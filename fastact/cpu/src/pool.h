@@ -531,7 +531,10 @@ static void fa_learn(int warm, int joined, double join_ns, double took) {
          * calibrates. */
         fa_pool_state.rt_best = 0.0;
         fa_note_rt_as(obs, 0);
+        /* the next decision measures; its own trust starts afresh (a back-off
+         * doubled from 0 would recalibrate every call of a saturated machine) */
         fa_pool_state.rt_age = 0.0;
+        fa_pool_state.rt_high = 0;
         fa_pool_state.job_n = 0;
         return;
     }
