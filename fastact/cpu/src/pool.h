@@ -501,8 +501,9 @@ static double fa_round_trip(void) {
  *
  * Hand-offs faster than the stored round trip replace it at once, down to
  * the best of the process (one far below that shows the best itself stale,
- * FA_STALE_WARM): calls stay serial only while the cores are busy.  Slower ones replace it only
- * when FA_JOB_WINDOW jobs in a row were all well above it (the best of
+ * FA_STALE_WARM): calls stay serial only while the cores are busy.  Slower
+ * ones replace it only when FA_JOB_WINDOW jobs in a row were all well above
+ * it (the best of
  * them, as a calibration keeps its best trial): one late worker is noise,
  * a run of them is a busy machine, and lonely jobs cost the caller their
  * hand-off for nothing. */
