@@ -503,10 +503,9 @@ static double fa_round_trip(void) {
  * the best of the process (one far below that shows the best itself stale,
  * FA_STALE_WARM): calls stay serial only while the cores are busy.  Slower
  * ones replace it only when FA_JOB_WINDOW jobs in a row were all well above
- * it (the best of
- * them, as a calibration keeps its best trial): one late worker is noise,
- * a run of them is a busy machine, and lonely jobs cost the caller their
- * hand-off for nothing. */
+ * it (the best of them, as a calibration keeps its best trial): one late
+ * worker is noise, a run of them is a busy machine, and lonely jobs cost
+ * the caller their hand-off for nothing. */
 static void fa_learn(int warm, int joined, double join_ns, double took) {
     double rt = fa_get_rt();
     if (rt <= 0.0)
