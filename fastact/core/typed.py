@@ -101,7 +101,35 @@ class _Retype(ast.NodeTransformer):
         self.generic_visit(node)
         return node
 
+    def _arithmetic_on_numbers(self, node: ast.expr) -> bool:
+        """`node` is arithmetic over number literals and numeric globals only."""
+        if isinstance(node, ast.BinOp):
+            return self._arithmetic_on_numbers(node.left) and self._arithmetic_on_numbers(
+                node.right
+            )
+        if isinstance(node, ast.UnaryOp):
+            return self._arithmetic_on_numbers(node.operand)
+        if isinstance(node, ast.Constant):
+            return _is_number(node.value)
+        return _is_number(self._resolve(node))
+
+    def _folded(self, node: ast.expr, transformed: ast.expr) -> ast.expr:
+        """A constant subexpression evaluated now, in the loop's type, as one
+        new global.  Left to the compiled code, ``2.0 ** -32`` becomes a call
+        of pow: LLVM folds it on the CPU, but NVVM keeps libdevice's pow in
+        the CUDA kernel (a call in every element)."""
+        code = compile(ast.fix_missing_locations(ast.Expression(transformed)), "<fold>", "eval")
+        with np.errstate(all="ignore"):
+            value = eval(code, dict(self.env, **self.bind, _T=getattr(np, self.dtype)))
+        return self._const(value, node)
+
+    def visit_UnaryOp(self, node):
+        constant = self._arithmetic_on_numbers(node)
+        self.generic_visit(node)
+        return self._folded(node, node) if constant else node
+
     def visit_BinOp(self, node):
+        constant = self._arithmetic_on_numbers(node)
         # keep small integer powers integral: x ** 2 stays a multiplication
         if (
             isinstance(node.op, ast.Pow)
@@ -109,9 +137,9 @@ class _Retype(ast.NodeTransformer):
             and type(node.right.value) is int
         ):
             node.left = self.visit(node.left)
-            return node
-        self.generic_visit(node)
-        return node
+        else:
+            self.generic_visit(node)
+        return self._folded(node, node) if constant else node
 
     def visit_Subscript(self, node):
         # an index stays an integer: coefficient tables are indexed by it

@@ -58,6 +58,25 @@ def test_per_type_rejects_non_numbers():
         retype(_bad_per_type, "float32")
 
 
+def _constant_arithmetic(x):
+    return x * -(2.0**-32) + 1.0 / 3.0
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_constant_arithmetic_is_folded_in_the_loops_type(dtype):
+    """``2.0 ** -32`` left to the compiled code is a pow call, which NVVM keeps
+    in CUDA kernels: retype evaluates arithmetic on numbers once, in the
+    loop's type (1 / 3 rounded to float32, not to float64 and then float32)."""
+    import dis
+
+    f = retype(_constant_arithmetic, dtype)
+    ops = [i.argrepr for i in dis.get_instructions(f.py_func) if i.opname == "BINARY_OP"]
+    assert sorted(ops) == ["*", "+"]
+    t = getattr(np, dtype)
+    x = t(3.0)
+    assert f(x) == x * -(t(2.0) ** t(-32)) + t(1.0) / t(3.0)
+
+
 # ---------------------------------------------------------------------------
 # the ufunc loops
 

@@ -1,13 +1,14 @@
 """What the math core needs from numba-cuda's CUDA target and numba-cuda lacks,
 and where it compiles differently for the CUDA target.
 
-``core.vmath`` reduces arguments with ``np.rint`` (it vectorizes on the CPU).
-numba-cuda 0.30 types ``np.rint`` on the CUDA target but its table of ufunc
-loops has no entry for it, so lowering fails with ``KeyError: <ufunc 'rint'>``
-(and LLVM's ``llvm.rint``, what the CPU target emits, is rejected by NVVM as
-``ERROR_INVALID_IR``).  The float32/float64 loops are added here, calling
-libdevice's ``rintf``/``rint`` (round half to even, as ``np.rint``), only
-where numba-cuda has none of its own.
+``core.vmath`` reduces arguments with ``np.rint`` and puts signs back with
+``np.copysign`` (both vectorize on the CPU).  numba-cuda 0.30 types them on
+the CUDA target but its table of ufunc loops has no entry for either, so
+lowering fails with ``KeyError: <ufunc 'rint'>`` (and LLVM's ``llvm.rint``,
+what the CPU target emits, is rejected by NVVM as ``ERROR_INVALID_IR``).  The
+float32/float64 loops are added here, calling libdevice's ``rintf``/``rint``
+(round half to even, as ``np.rint``) and ``copysignf``/``copysign`` (a bit
+operation, as on the CPU), only where numba-cuda has none of its own.
 """
 
 from __future__ import annotations
@@ -18,15 +19,20 @@ from numba import config
 SIMULATOR = bool(config.ENABLE_CUDASIM)
 
 
-def _add_rint() -> None:
+def _add_ufunc_loops() -> None:
     from numba.core import types
     from numba.cuda import libdevice, ufuncs
 
-    def rint(context, builder, sig, args):
-        fn = libdevice.rintf if sig.args[0] == types.float32 else libdevice.rint
-        return context.get_function(fn, sig)(builder, args)
+    def loops(f32, f64, arity: int) -> dict:
+        def lower(context, builder, sig, args):
+            fn = f32 if sig.args[0] == types.float32 else f64
+            return context.get_function(fn, sig)(builder, args)
 
-    ufuncs.ufunc_db().setdefault(np.rint, {"f->f": rint, "d->d": rint})
+        return {"f" * arity + "->f": lower, "d" * arity + "->d": lower}
+
+    db = ufuncs.ufunc_db()
+    db.setdefault(np.rint, loops(libdevice.rintf, libdevice.rint, 1))
+    db.setdefault(np.copysign, loops(libdevice.copysignf, libdevice.copysign, 2))
 
 
 def _gpu_branches() -> None:
@@ -41,6 +47,6 @@ def _gpu_branches() -> None:
         return lambda: False
 
 
-if not SIMULATOR:  # the simulator runs np.rint and on_cpu() as Python
-    _add_rint()
+if not SIMULATOR:  # the simulator runs these ufuncs and on_cpu() as Python
+    _add_ufunc_loops()
     _gpu_branches()
