@@ -69,6 +69,7 @@ class _Retype(ast.NodeTransformer):
     def __init__(self, env: dict, dtype: str):
         self.env, self.dtype = env, dtype
         self.bind: dict[str, object] = {}  # new global name -> value
+        self._folding = False  # inside an expression _fold evaluates whole
 
     def _cast(self, node: ast.expr) -> ast.expr:
         return ast.copy_location(ast.Call(ast.Name("_T", ast.Load()), [node], []), node)
@@ -113,33 +114,45 @@ class _Retype(ast.NodeTransformer):
             return _is_number(node.value)
         return _is_number(self._resolve(node))
 
-    def _folded(self, node: ast.expr, transformed: ast.expr) -> ast.expr:
-        """A constant subexpression evaluated now, in the loop's type, as one
-        new global.  Left to the compiled code, ``2.0 ** -32`` becomes a call
-        of pow: LLVM folds it on the CPU, but NVVM keeps libdevice's pow in
-        the CUDA kernel (a call in every element)."""
-        code = compile(ast.fix_missing_locations(ast.Expression(transformed)), "<fold>", "eval")
+    def _fold(self, node: ast.expr, visit_children) -> ast.expr:
+        """`node` with its children visited, and where it is arithmetic on
+        numbers, evaluated now in the loop's type as one new global (the
+        outermost such expression only).  Left to the compiled code,
+        ``2.0 ** -32`` becomes a call of pow: LLVM folds it on the CPU, but
+        NVVM keeps libdevice's pow in the CUDA kernel (a call per element)."""
+        if self._folding or not self._arithmetic_on_numbers(node):
+            visit_children()
+            return node
+        self._folding = True
+        try:
+            visit_children()
+        finally:
+            self._folding = False
+        code = compile(ast.fix_missing_locations(ast.Expression(node)), "<fold>", "eval")
         with np.errstate(all="ignore"):
             value = eval(code, dict(self.env, **self.bind, _T=getattr(np, self.dtype)))
         return self._const(value, node)
 
     def visit_UnaryOp(self, node):
-        constant = self._arithmetic_on_numbers(node)
-        self.generic_visit(node)
-        return self._folded(node, node) if constant else node
+        return self._fold(node, lambda: self.generic_visit(node))
 
     def visit_BinOp(self, node):
-        constant = self._arithmetic_on_numbers(node)
         # keep small integer powers integral: x ** 2 stays a multiplication
         if (
             isinstance(node.op, ast.Pow)
             and isinstance(node.right, ast.Constant)
             and type(node.right.value) is int
         ):
-            node.left = self.visit(node.left)
+
+            def visit_children():
+                node.left = self.visit(node.left)
+
         else:
-            self.generic_visit(node)
-        return self._folded(node, node) if constant else node
+
+            def visit_children():
+                self.generic_visit(node)
+
+        return self._fold(node, visit_children)
 
     def visit_Subscript(self, node):
         # an index stays an integer: coefficient tables are indexed by it

@@ -122,6 +122,9 @@ def test_swish_forward_float32_near_a_power_of_two(beta, x0, strided):
 # (where exp's reduction steps from n = 0 to +-1, and expm1(d) = s p + s - 1
 # starts to carry s - 1), and z far out (|z| up to 707, where d needs its
 # low part).
+_HALF_LN2 = 0.34657359027997264  # ln(2) / 2
+
+
 def _dsilu64_points(beta: float) -> np.ndarray:
     from fastact.core.coefficients import DSILU_ROOT
 
@@ -141,9 +144,6 @@ def _dsilu64_points(beta: float) -> np.ndarray:
         ]
     )
     return z / beta
-
-
-_HALF_LN2 = 0.34657359027997264  # ln(2) / 2
 
 
 @pytest.mark.parametrize("beta", [None, 0.37, 1.702, 5.0])
