@@ -60,6 +60,7 @@ from fastact.core.vmath import (  # noqa: F401 (exp, expm1, log, log1p, tanh: fo
     log1p,
     log1p_unit,
     on_cpu,
+    or_sign,
     over_pow2_rint,
     pow2,
     pow2_rint,

@@ -415,6 +415,28 @@ def test_bitcasts_and_fma():
         assert fm == -(np.finfo(dt).eps ** 2) and vm.fma(x, y, z) == fm
 
 
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_or_sign_is_copysign_where_r_is_zero_or_has_xs_sign(dt):
+    """or_sign(r, x) keeps r's width compiled (numba widens int32 bit
+    operations to int64, which gave a float64 denormal in float32 code) and
+    equals copysign(r, x) for r = +0 or r of x's sign, from Python and
+    compiled; a NaN r stays NaN."""
+
+    @njit
+    def f(r, x):
+        return vm.or_sign(r, x)
+
+    x = np.array([-np.inf, -3.5, -np.finfo(dt).smallest_subnormal, -0.0, 0.0, 2.0, np.inf], dt)
+    for xi in x:
+        for r in (dt(0.0), np.copysign(dt(1.5), xi), np.copysign(dt(np.inf), xi)):
+            want = np.copysign(r, xi)
+            assert type(vm.or_sign(r, xi)) is dt
+            for got in (dt(f(r, xi)), vm.or_sign(r, xi)):
+                bits = np.array([got, want]).view(f"u{x.itemsize}")
+                assert bits[0] == bits[1], (r, xi, got)
+        assert np.isnan(f(dt(np.nan), xi)) and np.isnan(vm.or_sign(dt(np.nan), xi))
+
+
 def _assert_same_bits(f, g, x):
     """f and g (vmath functions) compiled give the same bits on every x."""
 
@@ -585,7 +607,7 @@ def test_package_exports():
         "exp exp_below exp_within exp_normal exp_below_2k expm1 log log1p log1p_unit tanh erf erfc"
         " erfc_dd_scaled gelu_tanh_f32 dgelu_tanh_f32"
         " ldexp ldexp_below pow2 pow2_rint over_pow2_rint fma select horner horner_select"
-        " float_as_int int_as_float on_cpu"
+        " float_as_int int_as_float or_sign on_cpu"
         " EXPQ_F EXPQ_D EXPP_F EXPP_D LOGR_F LOGR_D TANHK_P_F TANHK_Q_F TANHSHR_N_F TANHSHR_D_F ERFP_F ERFP_D"
         " ERFCF_F ERFCF_D ERFC_T0_F ERFC_T0_D ERFC_C0_F ERFC_C0_D ERFC_TC_D ERFC_C0C_D ERFCF_DC"
     ).split()

@@ -82,6 +82,20 @@ def _select_i(typingctx, c, a, b):
 
 
 @intrinsic
+def _or_sign_i(typingctx, r, x):
+    if not (isinstance(r, types.Float) and r == x):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ity = ir.IntType(r.bitwidth)
+        rb, xb = (builder.bitcast(v, ity) for v in args)
+        sign = ity(-(1 << (r.bitwidth - 1)))
+        return builder.bitcast(builder.or_(rb, builder.and_(xb, sign)), args[0].type)
+
+    return r(r, x), codegen
+
+
+@intrinsic
 def _fma_i(typingctx, a, b, c):
     if not (isinstance(a, types.Float) and a == b == c):
         return None
@@ -113,6 +127,15 @@ def int_as_float(i):
 def select(c, a, b):
     """`a if c else b`, lowered to an LLVM select (a vector blend)."""
     return a if c else b
+
+
+def or_sign(r, x):
+    """r with x's sign bit ORed in: copysign(r, x) where r is +0 or already
+    has x's sign, in two bitwise operations where copysign takes three.
+    (In numba the integer operations of float_as_int's results would widen
+    to int64: an intrinsic keeps them at the float's width.)"""
+    ri, xi = float_as_int(r), float_as_int(x)
+    return int_as_float(ri | (xi & np.iinfo(ri.dtype).min))
 
 
 def _fma32_py(a, b, c):
@@ -159,6 +182,12 @@ def _ov_float_as_int(x):
 def _ov_int_as_float(i):
     if isinstance(i, types.Integer) and i.bitwidth in (32, 64):
         return lambda i: _bitcast_i2f(i)
+
+
+@overload(or_sign, jit_options=JIT)
+def _ov_or_sign(r, x):
+    if isinstance(r, types.Float) and r == x:
+        return lambda r, x: _or_sign_i(r, x)
 
 
 @overload(select, jit_options=JIT)
