@@ -164,6 +164,25 @@ def test_paths_compile_to_their_vector_width(path, tmp_path):
             assert regs["ymm"] == regs["zmm"] == 0 < regs["xmm"], regs
 
 
+@pytest.mark.skipif(shutil.which("objdump") is None, reason="objdump (binutils) is not installed")
+def test_clamps_compile_to_min_and_max(tmp_path):
+    # compiled only: the clamps of these memory-bound forwards select the
+    # value they compare (vmaxps/vminps); a compare and a blend per clamp
+    # made their loops 1.1-1.2x relu's time (docs/kernels.md, "Clamps as
+    # max and min"), so no blend may come back in any of their loops
+    pairs = [("hardsigmoid", "forward"), ("hardswish", "forward"), ("hardtanh", "forward")]
+    (rep,) = compiler.warm(["avx2"], 1, pairs, emit=str(tmp_path))
+    assert rep["returncode"] == 0, rep["error"]
+    for entry, which in pairs:
+        asm = subprocess.run(
+            ["objdump", "-d", "--no-show-raw-insn", str(tmp_path / f"{entry}_{which}.so")],
+            capture_output=True,
+            text=True,
+        ).stdout
+        assert re.search(r"\tvm(?:ax|in)ps\s.*%ymm", asm), entry
+        assert not re.search(r"\tvp?blendv", asm), entry
+
+
 @pytest.mark.parametrize("value, expect", [("256", True), ("512", False), ("", None)])
 def test_memory_bound_width_follows_the_environment(value, expect, monkeypatch):
     monkeypatch.setenv(isa.WIDTH_ENV, value)
