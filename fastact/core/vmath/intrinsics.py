@@ -1,8 +1,9 @@
 """The intrinsics the elementary functions are built from, and what they share.
 
 - bitcasts between a float and the int of its width, ``select`` (a vector
-  blend) and ``fma`` (one rounding): plain LLVM IR (bitcast, select,
-  ``llvm.fma``), nothing CPU specific, so the same source compiles for CUDA;
+  blend), ``or_sign`` (a sign bit ORed in, at the float's width) and ``fma``
+  (one rounding): plain LLVM IR (bitcast, select, and/or, ``llvm.fma``),
+  nothing CPU specific, so the same source compiles for CUDA;
 - polynomial evaluation: ``horner``, and for float64's long polynomials
   ``estrin`` and ``horner_pieces`` (shorter dependency chains);
 - ``constants(ft)``: the constants of float type `ft` the functions share;
