@@ -117,27 +117,28 @@ def test_every_supported_path_gives_identical_results():
         assert diff == [], f"{path} differs from {first} in {diff}"
 
 
+def _disassembly(so: str) -> str:
+    """objdump's listing of library `so`, instructions without their bytes."""
+    return subprocess.run(
+        ["objdump", "-d", "--no-show-raw-insn", so], capture_output=True, text=True
+    ).stdout
+
+
 def _vector_registers(so: str) -> dict[str, int]:
-    asm = subprocess.run(["objdump", "-d", so], capture_output=True, text=True).stdout
+    asm = _disassembly(so)
     return {r: len(re.findall(rf"%{r}\d", asm)) for r in ("xmm", "ymm", "zmm")}
 
 
 def _packed_arithmetic(so: str) -> dict[str, int]:
     """Packed float arithmetic instructions (the kernels' work) by the
     widest register each names."""
-    asm = subprocess.run(
-        ["objdump", "-d", "--no-show-raw-insn", so], capture_output=True, text=True
-    )
-    ops = re.findall(r"\tv(?:fn?m(?:add|sub)\w*|mul|add|sub|div)p[sd]\s+(.*)", asm.stdout)
+    ops = re.findall(r"\tv(?:fn?m(?:add|sub)\w*|mul|add|sub|div)p[sd]\s+(.*)", _disassembly(so))
     return {r: sum(f"%{r}" in o for o in ops) for r in ("ymm", "zmm")}
 
 
 def _streaming_stores(so: str) -> set[str]:
     """The registers non-temporal packed stores write from."""
-    asm = subprocess.run(
-        ["objdump", "-d", "--no-show-raw-insn", so], capture_output=True, text=True
-    ).stdout
-    return set(re.findall(r"\tv?movntp[sd]\s+%([xyz]mm)", asm))
+    return set(re.findall(r"\tv?movntp[sd]\s+%([xyz]mm)", _disassembly(so)))
 
 
 @pytest.mark.skipif(shutil.which("objdump") is None, reason="objdump (binutils) is not installed")
@@ -174,11 +175,7 @@ def test_clamps_compile_to_min_and_max(tmp_path):
     (rep,) = compiler.warm(["avx2"], 1, pairs, emit=str(tmp_path))
     assert rep["returncode"] == 0, rep["error"]
     for entry, which in pairs:
-        asm = subprocess.run(
-            ["objdump", "-d", "--no-show-raw-insn", str(tmp_path / f"{entry}_{which}.so")],
-            capture_output=True,
-            text=True,
-        ).stdout
+        asm = _disassembly(str(tmp_path / f"{entry}_{which}.so"))
         assert re.search(r"\tvm(?:ax|in)ps\s.*%ymm", asm), entry
         assert not re.search(r"\tvp?blendv", asm), entry
 
